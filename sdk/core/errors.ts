@@ -1,0 +1,79 @@
+/**
+ * Stable, snake_case reason codes. They travel over the wire (x402 `invalidReason`,
+ * `errorReason`, HTTP error bodies) and are part of the public API: never rename one.
+ */
+export const ZkReason = {
+  // client side
+  insufficient_private_balance: "insufficient_private_balance",
+  stale_tree: "stale_tree",
+  artifacts_missing: "artifacts_missing",
+  artifacts_mismatch: "artifacts_mismatch",
+  chain_mismatch: "chain_mismatch",
+  proving_failed: "proving_failed",
+  note_store_corrupt: "note_store_corrupt",
+  deployment_not_found: "deployment_not_found",
+  invalid_argument: "invalid_argument",
+  // wire / server side
+  malformed_header: "malformed_header",
+  header_too_large: "header_too_large",
+  unsupported_version: "unsupported_version",
+  unsupported_scheme: "unsupported_scheme",
+  invalid_payload: "invalid_payload",
+  requirements_mismatch: "requirements_mismatch",
+  invalid_challenge: "invalid_challenge",
+  challenge_expired: "challenge_expired",
+  payment_replayed: "payment_replayed",
+  invalid_proof: "invalid_proof",
+  unknown_root: "unknown_root",
+  nullifier_spent: "nullifier_spent",
+  context_mismatch: "context_mismatch",
+  receipt_not_found: "receipt_not_found",
+  receipt_mismatch: "receipt_mismatch",
+  receipt_unconfirmed: "receipt_unconfirmed",
+  settlement_failed: "settlement_failed",
+  rpc_error: "rpc_error",
+} as const;
+
+/** One of {@link ZkReason}. */
+export type ZkReasonCode = (typeof ZkReason)[keyof typeof ZkReason];
+
+/**
+ * The one error class of the 402zk SDK. `reason` is a stable snake_case code that is
+ * safe to send to the other party; `message` is for humans; `details` carries
+ * structured context (never secrets).
+ *
+ * @example
+ * try {
+ *   await wallet.preparePayment({ ... });
+ * } catch (err) {
+ *   if (err instanceof ZkPayError && err.reason === "insufficient_private_balance") {
+ *     console.log("deposit more first", err.details);
+ *   }
+ * }
+ */
+export class ZkPayError extends Error {
+  readonly reason: ZkReasonCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(reason: ZkReasonCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ZkPayError";
+    this.reason = reason;
+    this.details = details;
+  }
+
+  /** JSON form for HTTP bodies and logs. */
+  toJSON(): { error: ZkReasonCode; message: string; details: Record<string, unknown> } {
+    return { error: this.reason, message: this.message, details: this.details };
+  }
+}
+
+/**
+ * Type guard for {@link ZkPayError}, optionally of a given reason.
+ *
+ * @example
+ * if (isZkPayError(err, "stale_tree")) await wallet.sync();
+ */
+export function isZkPayError(err: unknown, reason?: ZkReasonCode): err is ZkPayError {
+  return err instanceof ZkPayError && (reason === undefined || err.reason === reason);
+}

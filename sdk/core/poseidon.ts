@@ -1,0 +1,22 @@
+import { poseidon1, poseidon2, poseidon3 } from "poseidon-lite";
+
+/**
+ * Poseidon over BN254, circomlib-compatible (the circuit's `Poseidon(n)` and
+ * poseidon-solidity's `PoseidonT3` give the same results).
+ *
+ * @example
+ * const h = hash2(1n, 2n);
+ */
+export function hash1(a: bigint): bigint {
+  return poseidon1([a]);
+}
+
+/** Poseidon(a, b). @example hash2(1n, 2n) */
+export function hash2(a: bigint, b: bigint): bigint {
+  return poseidon2([a, b]);
+}
+
+/** Poseidon(a, b, c). @example hash3(1n, 2n, 3n) */
+export function hash3(a: bigint, b: bigint, c: bigint): bigint {
+  return poseidon3([a, b, c]);
+}

@@ -1,0 +1,250 @@
+import * as snarkjs from "snarkjs";
+
+import { ZkPayError } from "./errors.js";
+import { MAX_TREE_DEPTH, toValue } from "./field.js";
+import type { MerklePath } from "./tree.js";
+import { commitmentOf, nullifierHashOf, type NoteSecrets } from "./note.js";
+
+/**
+ * Where the circuit artifacts are. In Node, file paths; in a browser, URLs (snarkjs
+ * fetches them) or the bytes themselves.
+ */
+export interface CircuitArtifacts {
+  wasm: string | Uint8Array;
+  zkey: string | Uint8Array;
+}
+
+/** Proving stages reported to `onProgress`. */
+export type ProofStage = "witness" | "prove" | "done";
+
+/** Progress report: a stage and an overall fraction in [0, 1]. */
+export interface ProofProgress {
+  stage: ProofStage;
+  fraction: number;
+  message: string;
+}
+
+/** A Groth16 proof in the layout the Solidity verifier takes. */
+export interface SolidityProof {
+  pA: [bigint, bigint];
+  pB: [[bigint, bigint], [bigint, bigint]];
+  pC: [bigint, bigint];
+}
+
+/** Everything the payment circuit needs. */
+export interface PaymentWitness {
+  /** The note being spent. */
+  note: { value: bigint } & NoteSecrets;
+  /** Its inclusion path (from {@link NoteTree.path}). */
+  path: MerklePath;
+  amount: bigint;
+  fee: bigint;
+  /** From {@link paymentContext}. */
+  context: bigint;
+  /** Secrets of the change note. */
+  change: NoteSecrets;
+}
+
+/** A payment proof with its public signals by name. */
+export interface PaymentProofResult {
+  proof: SolidityProof;
+  nullifierHash: bigint;
+  changeCommitment: bigint;
+  changeValue: bigint;
+  root: bigint;
+  treeSize: number;
+  /** Public signals in circuit order [nullifierHash, changeCommitment, root, amount, fee, context]. */
+  publicSignals: bigint[];
+  timings: { witnessMs: number; proveMs: number };
+}
+
+// Messages snarkjs logs while proving, in order, mapped to progress fractions.
+const PROVE_MILESTONES: [RegExp, number, string][] = [
+  [/Reading Wtns/i, 0.25, "reading witness"],
+  [/Reading Coeffs/i, 0.3, "reading coefficients"],
+  [/Building ABC/i, 0.35, "building ABC"],
+  [/QAP AB/i, 0.45, "FFT"],
+  [/QAP C/i, 0.55, "FFT"],
+  [/Joining ABC/i, 0.65, "joining"],
+  [/Multiexp A/i, 0.7, "multiexp A"],
+  [/Multiexp B1/i, 0.77, "multiexp B1"],
+  [/Multiexp B2/i, 0.84, "multiexp B2"],
+  [/Multiexp C/i, 0.9, "multiexp C"],
+  [/Multiexp H/i, 0.95, "multiexp H"],
+];
+
+/**
+ * Builds the witness and a Groth16 proof of a payment, client-side.
+ *
+ * @example
+ * const result = await provePayment(witness, artifacts, {
+ *   onProgress: (p) => console.log(p.stage, Math.round(p.fraction * 100) + "%"),
+ * });
+ */
+export async function provePayment(
+  w: PaymentWitness,
+  artifacts: CircuitArtifacts,
+  options: { onProgress?: (p: ProofProgress) => void } = {},
+): Promise<PaymentProofResult> {
+  const value = toValue(w.note.value, "note value");
+  const amount = toValue(w.amount, "amount");
+  const fee = toValue(w.fee, "fee");
+  if (amount + fee > value) {
+    throw new ZkPayError("insufficient_private_balance", `note holds ${value}, payment needs ${amount + fee}`, {
+      value: value.toString(),
+      needed: (amount + fee).toString(),
+    });
+  }
+  if (w.path.siblings.length !== MAX_TREE_DEPTH) {
+    throw new ZkPayError("invalid_argument", `path must have ${MAX_TREE_DEPTH} siblings`);
+  }
+  if (w.change.nullifier === w.note.nullifier) {
+    throw new ZkPayError("invalid_argument", "change note must not reuse the spent note's nullifier");
+  }
+  const changeValue = value - amount - fee;
+  const input = {
+    root: w.path.root.toString(),
+    amount: amount.toString(),
+    fee: fee.toString(),
+    context: w.context.toString(),
+    value: value.toString(),
+    nullifier: w.note.nullifier.toString(),
+    secret: w.note.secret.toString(),
+    depth: w.path.depth.toString(),
+    indices: w.path.indices.toString(),
+    siblings: w.path.siblings.map((s) => s.toString()),
+    changeNullifier: w.change.nullifier.toString(),
+    changeSecret: w.change.secret.toString(),
+  };
+
+  const report = options.onProgress ?? (() => {});
+  report({ stage: "witness", fraction: 0.02, message: "computing witness" });
+  const t0 = performance.now();
+  const wtns: { type: "mem"; data?: Uint8Array } = { type: "mem" };
+  try {
+    await snarkjs.wtns.calculate(input, artifacts.wasm, wtns);
+  } catch (err) {
+    throw asArtifactOrProvingError(err, "witness");
+  }
+  const t1 = performance.now();
+  report({ stage: "prove", fraction: 0.2, message: "proving" });
+  let proved: Awaited<ReturnType<typeof snarkjs.groth16.prove>>;
+  let next = 0;
+  const logger = {
+    debug: (msg: string) => {
+      for (let i = next; i < PROVE_MILESTONES.length; i++) {
+        const [re, fraction, label] = PROVE_MILESTONES[i]!;
+        if (re.test(msg)) {
+          next = i + 1;
+          report({ stage: "prove", fraction, message: label });
+          break;
+        }
+      }
+    },
+    info: () => {},
+    warn: () => {},
+    error: () => {},
+  };
+  try {
+    proved = await snarkjs.groth16.prove(artifacts.zkey, wtns, logger);
+  } catch (err) {
+    throw asArtifactOrProvingError(err, "prove");
+  }
+  const t2 = performance.now();
+  report({ stage: "done", fraction: 1, message: "proof ready" });
+
+  const publicSignals = proved.publicSignals.map((s) => BigInt(s));
+  const expectedNullifierHash = nullifierHashOf(w.note);
+  const expectedChange = commitmentOf(changeValue, w.change);
+  // The prover computed these; the reference implementation must agree.
+  if (publicSignals[0] !== expectedNullifierHash || publicSignals[1] !== expectedChange) {
+    throw new ZkPayError("proving_failed", "circuit outputs differ from the reference implementation");
+  }
+  return {
+    proof: toSolidityProof(proved.proof),
+    nullifierHash: expectedNullifierHash,
+    changeCommitment: expectedChange,
+    changeValue,
+    root: w.path.root,
+    treeSize: w.path.treeSize,
+    publicSignals,
+    timings: { witnessMs: t1 - t0, proveMs: t2 - t1 },
+  };
+}
+
+function asArtifactOrProvingError(err: unknown, phase: string): ZkPayError {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/ENOENT|no such file|fetch|404/i.test(msg)) {
+    return new ZkPayError("artifacts_missing", `circuit artifacts could not be loaded: ${msg}`, { phase }, { cause: err });
+  }
+  if (/Assert Failed/i.test(msg)) {
+    return new ZkPayError(
+      "proving_failed",
+      "the witness does not satisfy the circuit (wrong path, root, or values)",
+      { phase },
+      { cause: err },
+    );
+  }
+  return new ZkPayError("proving_failed", `${phase} failed: ${msg}`, { phase }, { cause: err });
+}
+
+/** snarkjs proof -> Solidity verifier layout (G2 coordinates swapped). @example toSolidityProof(proof) */
+export function toSolidityProof(p: snarkjs.Groth16Proof): SolidityProof {
+  return {
+    pA: [BigInt(p.pi_a[0]!), BigInt(p.pi_a[1]!)],
+    pB: [
+      [BigInt(p.pi_b[0]![1]!), BigInt(p.pi_b[0]![0]!)],
+      [BigInt(p.pi_b[1]![1]!), BigInt(p.pi_b[1]![0]!)],
+    ],
+    pC: [BigInt(p.pi_c[0]!), BigInt(p.pi_c[1]!)],
+  };
+}
+
+/** Solidity layout -> snarkjs proof, for off-chain verification. @example fromSolidityProof(proof) */
+export function fromSolidityProof(p: SolidityProof): snarkjs.Groth16Proof {
+  return {
+    pi_a: [p.pA[0].toString(), p.pA[1].toString(), "1"],
+    pi_b: [
+      [p.pB[0][1].toString(), p.pB[0][0].toString()],
+      [p.pB[1][1].toString(), p.pB[1][0].toString()],
+      ["1", "0"],
+    ],
+    pi_c: [p.pC[0].toString(), p.pC[1].toString(), "1"],
+    protocol: "groth16",
+    curve: "bn128",
+  };
+}
+
+/**
+ * Verifies a payment proof off-chain (~20 ms), e.g. before paying gas to settle it.
+ *
+ * @example
+ * const ok = await verifyPaymentProof(vkey, proof, publicSignals);
+ */
+export async function verifyPaymentProof(
+  vkey: unknown,
+  proof: SolidityProof,
+  publicSignals: readonly bigint[],
+): Promise<boolean> {
+  try {
+    return await snarkjs.groth16.verify(vkey, publicSignals.map(String), fromSolidityProof(proof));
+  } catch {
+    // Malformed points make snarkjs throw: that is simply an invalid proof.
+    return false;
+  }
+}
+
+/**
+ * Stops snarkjs' worker threads so that a process that proved can exit. Call once when
+ * done proving (CLIs, tests); long-running servers need not.
+ *
+ * @example
+ * await shutdownProver();
+ */
+export async function shutdownProver(): Promise<void> {
+  const g = globalThis as { curve_bn128?: { terminate: () => Promise<void> } };
+  if (g.curve_bn128) {
+    await g.curve_bn128.terminate();
+    delete g.curve_bn128;
+  }
+}
