@@ -26,7 +26,7 @@ contract FeeOnTransferToken is ERC20 {
 /// @notice Attack harness: on every transfer out of the pool it calls back into the pool
 /// with calldata chosen by the test, to prove reentrancy is refused.
 contract ReentrantToken is ERC20 {
-    address public target;
+    address public reentryTarget;
     bytes public payload;
     bool public reentered;
     bytes public reentryError;
@@ -38,15 +38,15 @@ contract ReentrantToken is ERC20 {
     }
 
     function arm(address target_, bytes calldata payload_) external {
-        target = target_;
+        reentryTarget = target_;
         payload = payload_;
     }
 
     function _update(address from, address to, uint256 value) internal override {
         super._update(from, to, value);
-        if (target != address(0) && from == target) {
-            address t = target;
-            target = address(0);
+        if (reentryTarget != address(0) && from == reentryTarget) {
+            address t = reentryTarget;
+            reentryTarget = address(0);
             (bool ok, bytes memory err) = t.call(payload);
             reentered = ok;
             reentryError = err;
