@@ -22,7 +22,12 @@ export interface PaymentTerms {
  * @example
  * const ctx = paymentContext({ chainId: 31337, facilitator, terms, memo: "0x" });
  */
-export function paymentContext(args: { chainId: number | bigint; facilitator: Address; terms: PaymentTerms; memo: Hex }): bigint {
+export function paymentContext(args: {
+  chainId: number | bigint;
+  facilitator: Address;
+  terms: PaymentTerms;
+  memo: Hex;
+}): bigint {
   const encoded = encodeAbiParameters(
     [
       { type: "uint256" },

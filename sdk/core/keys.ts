@@ -30,7 +30,9 @@ export class WalletKeys {
       throw new ZkPayError("invalid_argument", "seed must be 32 bytes of hex (0x + 64 hex digits)");
     }
     // Domain-separate the seed from any other use of the same bytes.
-    const root = BigInt(keccak256(new Uint8Array([...new TextEncoder().encode("402zk/seed/v1"), ...hexToBytes(seed as Hex)]))) % SNARK_SCALAR_FIELD;
+    const root =
+      BigInt(keccak256(new Uint8Array([...new TextEncoder().encode("402zk/seed/v1"), ...hexToBytes(seed as Hex)]))) %
+      SNARK_SCALAR_FIELD;
     return new WalletKeys(root);
   }
 

@@ -175,7 +175,12 @@ export async function provePayment(
 function asArtifactOrProvingError(err: unknown, phase: string): ZkPayError {
   const msg = err instanceof Error ? err.message : String(err);
   if (/ENOENT|no such file|fetch|404/i.test(msg)) {
-    return new ZkPayError("artifacts_missing", `circuit artifacts could not be loaded: ${msg}`, { phase }, { cause: err });
+    return new ZkPayError(
+      "artifacts_missing",
+      `circuit artifacts could not be loaded: ${msg}`,
+      { phase },
+      { cause: err },
+    );
   }
   if (/Assert Failed/i.test(msg)) {
     return new ZkPayError(

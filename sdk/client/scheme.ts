@@ -1,0 +1,137 @@
+import type { PaymentPayloadResult, PaymentRequirements, SchemeClientHooks, SchemeNetworkClient } from "@x402/core/types";
+import { getAddress, isAddressEqual, zeroAddress, type Address, type Hex } from "viem";
+
+import { chainIdOf } from "../core/deployment.js";
+import { ZkPayError } from "../core/errors.js";
+import type { ProofProgress } from "../core/prover.js";
+import {
+  ZK_SCHEME,
+  ZkPaymentPayloadSchema,
+  ZkRequirementExtraSchema,
+  conditionHashOf,
+  type SettlementMode,
+  type ZkPaymentPayload,
+} from "../core/wire.js";
+import type { PreparedPayment, PrivateWallet } from "./wallet.js";
+
+/** Options of {@link ZkExactClientScheme}. */
+export interface ZkClientOptions {
+  wallet: PrivateWallet;
+  /**
+   * "server": send the proof, the server's facilitator submits it (default).
+   * "client": submit `pay` yourself (needs the wallet's walletClient) and send the receipt.
+   */
+  settlement?: SettlementMode;
+  /** Refuse requirements above this many base units (amount + fee). */
+  maxAmount?: bigint;
+  onProgress?: (p: ProofProgress) => void;
+  /** Called when a payment was prepared, with its timings. */
+  onPrepared?: (p: PreparedPayment) => void;
+}
+
+/**
+ * The client side of zk-exact for `@x402/core`'s `x402Client`: pays a 402 with a
+ * private note.
+ *
+ * @example
+ * const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet }));
+ * client.setSpendControls(false); // or allowedAssets with the pool's token
+ * const paidFetch = wrapFetchWithPayment(fetch, client);
+ * const res = await paidFetch("http://127.0.0.1:4021/weather");
+ */
+export class ZkExactClientScheme implements SchemeNetworkClient {
+  readonly scheme = ZK_SCHEME;
+  readonly schemeHooks: SchemeClientHooks;
+  readonly #o: ZkClientOptions;
+  /** Payments sent but not yet answered, by condition hash. */
+  readonly #inFlight = new Map<string, PreparedPayment>();
+
+  constructor(o: ZkClientOptions) {
+    this.#o = o;
+    this.schemeHooks = {
+      // A refused server-settled payment never reached the chain: free its note now
+      // instead of at expiry. (A settled one is picked up by the next sync.)
+      onPaymentResponse: async (ctx) => {
+        if (ctx.paymentPayload.accepted.scheme !== ZK_SCHEME) return;
+        const parsed = ZkPaymentPayloadSchema.safeParse(ctx.paymentPayload.payload);
+        if (!parsed.success) return;
+        const key = parsed.data.terms.conditionHash.toLowerCase();
+        const prepared = this.#inFlight.get(key);
+        this.#inFlight.delete(key);
+        if (prepared && parsed.data.settlement === "server" && ctx.settleResponse?.success !== true) {
+          await this.#o.wallet.releasePayment(prepared);
+        }
+      },
+    };
+  }
+
+  async createPaymentPayload(x402Version: number, req: PaymentRequirements): Promise<PaymentPayloadResult> {
+    const wallet = this.#o.wallet;
+    const chainId = chainIdOf(req.network);
+    if (chainId !== wallet.pool.chainId) {
+      throw new ZkPayError("chain_mismatch", `requirement is for ${req.network}, the wallet's pool is on eip155:${wallet.pool.chainId}`);
+    }
+    const extra = ZkRequirementExtraSchema.safeParse(req.extra);
+    if (!extra.success) throw new ZkPayError("invalid_payload", `bad zk-exact requirement: ${extra.error.issues[0]?.message}`);
+    const x = extra.data;
+    if (!isAddressEqual(x.facilitator as Address, wallet.pool.facilitator)) {
+      throw new ZkPayError("chain_mismatch", `requirement is for pool ${x.facilitator}, the wallet uses ${wallet.pool.facilitator}`);
+    }
+    if (!isAddressEqual(req.asset as Address, wallet.pool.token)) {
+      throw new ZkPayError("chain_mismatch", `requirement asks for ${req.asset}, the pool holds ${wallet.pool.token}`);
+    }
+    const wanted = this.#o.settlement ?? "server";
+    const mode: SettlementMode = x.settlement.includes(wanted) ? wanted : x.settlement[0]!;
+    const fee = mode === "server" ? BigInt(x.fee) : 0n;
+    const relayer = mode === "server" ? (getAddress(x.relayer) as Address) : zeroAddress;
+    const amount = BigInt(req.amount);
+    if (this.#o.maxAmount !== undefined && amount + fee > this.#o.maxAmount) {
+      throw new ZkPayError("invalid_argument", `payment of ${amount + fee} exceeds maxAmount ${this.#o.maxAmount}`);
+    }
+    const conditionHash = conditionHashOf(x.challenge);
+    const prepared = await wallet.preparePayment({
+      payTo: getAddress(req.payTo) as Address,
+      amount,
+      fee,
+      relayer,
+      conditionHash,
+      expiry: BigInt(x.challenge.exp),
+      onProgress: this.#o.onProgress,
+    });
+    this.#o.onPrepared?.(prepared);
+    const terms = {
+      payTo: prepared.terms.payTo,
+      amount: prepared.terms.amount.toString(),
+      relayer: prepared.terms.relayer,
+      fee: prepared.terms.fee.toString(),
+      conditionHash: prepared.terms.conditionHash,
+      expiry: prepared.terms.expiry.toString(),
+    };
+    let payload: ZkPaymentPayload;
+    if (mode === "server") {
+      const pr = prepared.proof;
+      payload = {
+        settlement: "server",
+        proof: {
+          pA: [pr.pA[0].toString(), pr.pA[1].toString()],
+          pB: [
+            [pr.pB[0][0].toString(), pr.pB[0][1].toString()],
+            [pr.pB[1][0].toString(), pr.pB[1][1].toString()],
+          ],
+          pC: [pr.pC[0].toString(), pr.pC[1].toString()],
+          root: pr.root.toString(),
+          treeSize: pr.treeSize.toString(),
+          nullifierHash: pr.nullifierHash.toString(),
+          changeCommitment: pr.changeCommitment.toString(),
+        },
+        terms,
+        memo: prepared.memo,
+      };
+      this.#inFlight.set(conditionHash.toLowerCase(), prepared);
+    } else {
+      const transaction = await wallet.submitPayment(prepared);
+      payload = { settlement: "client", receiptId: prepared.receiptId, transaction: transaction as Hex, terms };
+    }
+    return { x402Version, payload };
+  }
+}

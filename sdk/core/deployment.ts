@@ -1,0 +1,43 @@
+import { z } from "zod";
+
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 20-byte hex address");
+
+/**
+ * A deployment record, as written to `deployments/<network>.json` by
+ * `scripts/deploy.ts`. The SDK reads these so that users name a network, not addresses.
+ */
+export const DeploymentSchema = z.object({
+  network: z.string(),
+  chainId: z.number().int().positive(),
+  facilitator: address,
+  token: address,
+  verifier: address,
+  poseidonT3: address,
+  deploymentBlock: z.number().int().nonnegative(),
+  rootHistorySize: z.number().int().positive(),
+  token_info: z.object({ name: z.string(), symbol: z.string(), decimals: z.number().int(), eip712Version: z.string() }),
+  circuit: z.object({ zkeySha256: z.string(), vkeySha256: z.string(), developmentSetup: z.boolean() }),
+  deployedAt: z.string(),
+});
+
+/** A parsed deployment record. */
+export type Deployment = z.infer<typeof DeploymentSchema>;
+
+/** Known networks: name -> chain id. */
+export const NETWORKS = {
+  hardhat: 31337,
+  localhost: 31337,
+  "base-sepolia": 84532,
+  base: 8453,
+} as const;
+
+/** CAIP-2 id of an EVM chain. @example caip2(84532) // "eip155:84532" */
+export function caip2(chainId: number): `eip155:${number}` {
+  return `eip155:${chainId}`;
+}
+
+/** Chain id from a CAIP-2 id, or undefined. @example chainIdOf("eip155:8453") // 8453 */
+export function chainIdOf(network: string): number | undefined {
+  const m = /^eip155:(\d+)$/.exec(network);
+  return m ? Number(m[1]) : undefined;
+}

@@ -1,0 +1,12 @@
+/** Shared, browser-safe core of the 402zk SDK. */
+export * from "./abi.js";
+export * from "./context.js";
+export * from "./deployment.js";
+export * from "./errors.js";
+export * from "./field.js";
+export * from "./keys.js";
+export * from "./note.js";
+export * from "./poseidon.js";
+export * from "./prover.js";
+export * from "./tree.js";
+export * from "./wire.js";

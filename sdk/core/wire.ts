@@ -1,0 +1,86 @@
+import { encodePacked, keccak256, type Hex } from "viem";
+import { z } from "zod";
+
+/** The x402 scheme name of 402zk payments. */
+export const ZK_SCHEME = "zk-exact";
+
+/** Largest PAYMENT-SIGNATURE header the SDK accepts (a zk-exact one is ~3 KB). */
+export const MAX_PAYMENT_HEADER_BYTES = 8 * 1024;
+
+const uint = z.string().regex(/^\d{1,78}$/, "must be a decimal integer string");
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 20-byte hex address");
+const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
+const hex = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, "must be hex bytes");
+
+/** A per-request server challenge; its hash is the payment's `conditionHash`. */
+export const ChallengeSchema = z.object({
+  id: z.string().regex(/^0x[0-9a-fA-F]{32}$/, "must be 16 bytes of hex"),
+  exp: z.number().int().positive(),
+  mac: bytes32,
+});
+export type Challenge = z.infer<typeof ChallengeSchema>;
+
+/** How a zk-exact payment reaches the chain. */
+export const SettlementModeSchema = z.enum(["server", "client"]);
+export type SettlementMode = z.infer<typeof SettlementModeSchema>;
+
+/** `PaymentRequirements.extra` of a zk-exact requirement. */
+export const ZkRequirementExtraSchema = z.object({
+  facilitator: address,
+  /** Relayer the server settles with (server mode); receives `fee`. */
+  relayer: address,
+  /** Fee the server charges to submit the transaction (server mode), base units. */
+  fee: uint,
+  settlement: z.array(SettlementModeSchema).min(1),
+  minConfirmations: z.number().int().nonnegative(),
+  vkeySha256: z.string(),
+  challenge: ChallengeSchema,
+});
+export type ZkRequirementExtra = z.infer<typeof ZkRequirementExtraSchema>;
+
+/** PaymentTerms on the wire (decimal strings for integers). */
+export const WireTermsSchema = z.object({
+  payTo: address,
+  amount: uint,
+  relayer: address,
+  fee: uint,
+  conditionHash: bytes32,
+  expiry: uint,
+});
+
+/** `PaymentPayload.payload` for zk-exact: a proof to settle, or a receipt. */
+export const ZkPaymentPayloadSchema = z.discriminatedUnion("settlement", [
+  z.object({
+    settlement: z.literal("server"),
+    proof: z.object({
+      pA: z.tuple([uint, uint]),
+      pB: z.tuple([z.tuple([uint, uint]), z.tuple([uint, uint])]),
+      pC: z.tuple([uint, uint]),
+      root: uint,
+      treeSize: uint,
+      nullifierHash: uint,
+      changeCommitment: uint,
+    }),
+    terms: WireTermsSchema,
+    memo: hex.max(2 + 2 * 512),
+  }),
+  z.object({
+    settlement: z.literal("client"),
+    receiptId: bytes32,
+    transaction: bytes32,
+    terms: WireTermsSchema,
+  }),
+]);
+export type ZkPaymentPayload = z.infer<typeof ZkPaymentPayloadSchema>;
+
+/**
+ * The `conditionHash` a payment for this challenge must carry.
+ *
+ * @example
+ * const conditionHash = conditionHashOf(extra.challenge);
+ */
+export function conditionHashOf(c: Challenge): Hex {
+  return keccak256(
+    encodePacked(["string", "bytes16", "uint64", "bytes32"], ["402zk.condition.v1", c.id as Hex, BigInt(c.exp), c.mac as Hex]),
+  );
+}

@@ -1,0 +1,37 @@
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { ZkPayError } from "../core/errors.js";
+import type { CircuitArtifacts } from "../core/prover.js";
+
+/** Directory of the committed circuit artifacts. */
+export const ARTIFACTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "circuits", "artifacts");
+
+/**
+ * Paths of the committed payment-circuit artifacts, checked to exist.
+ *
+ * @example
+ * const wallet = await PrivateWallet.open({ ..., artifacts: defaultArtifacts() });
+ */
+export function defaultArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
+  const a = { wasm: path.join(dir, "payment.wasm"), zkey: path.join(dir, "payment.zkey") };
+  for (const f of Object.values(a)) {
+    if (!existsSync(f)) throw new ZkPayError("artifacts_missing", `circuit artifact not found: ${f} (run npm run build:circuits)`);
+  }
+  return a;
+}
+
+/**
+ * The verification key and its sha256 (which servers advertise and clients compare).
+ *
+ * @example
+ * const { vkey, vkeySha256 } = loadVerificationKey();
+ */
+export function loadVerificationKey(dir = ARTIFACTS_DIR): { vkey: unknown; vkeySha256: string } {
+  const file = path.join(dir, "payment.vkey.json");
+  if (!existsSync(file)) throw new ZkPayError("artifacts_missing", `verification key not found: ${file}`);
+  const bytes = readFileSync(file);
+  return { vkey: JSON.parse(bytes.toString("utf8")), vkeySha256: createHash("sha256").update(bytes).digest("hex") };
+}

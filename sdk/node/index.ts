@@ -1,0 +1,4 @@
+/** Node-only helpers: crash-safe file store, committed artifacts, deployment records. */
+export * from "./artifacts.js";
+export * from "./deployments.js";
+export * from "./file-store.js";
