@@ -92,6 +92,7 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
     ) external override nonReentrant returns (uint256 commitment, uint256 leafIndex) {
         // A front-runner may have submitted the permit already; that only matters if
         // the allowance is now short, which the transfer below detects.
+        // solhint-disable-next-line no-empty-blocks
         try IERC20Permit(address(token)).permit(msg.sender, address(this), value, deadline, v, r, s) {} catch {}
         _pullExact(msg.sender, value);
         return _deposit(msg.sender, precommitment, value, memo);
@@ -194,9 +195,10 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
         bytes32 receipt = _receipts[uint256(id)];
         if (receipt == 0) return (ReceiptStatus.None, 0, currentBlock);
         paidAtBlock = uint64(uint256(receipt) >> 192);
-        status = receipt == _packReceiptAt(paidAtBlock, payTo, amount, conditionHash)
-            ? ReceiptStatus.Paid
-            : ReceiptStatus.Mismatch;
+        status =
+            receipt == _packReceiptAt(paidAtBlock, payTo, amount, conditionHash)
+                ? ReceiptStatus.Paid
+                : ReceiptStatus.Mismatch;
     }
 
     /// @inheritdoc IFacilitator
@@ -276,7 +278,8 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
     }
 
     function _context(PaymentTerms calldata terms, bytes calldata memo) internal view returns (uint256) {
-        return uint256(keccak256(abi.encode(block.chainid, address(this), terms, keccak256(memo)))) % SNARK_SCALAR_FIELD;
+        return
+            uint256(keccak256(abi.encode(block.chainid, address(this), terms, keccak256(memo)))) % SNARK_SCALAR_FIELD;
     }
 
     function _packReceipt(address payTo, uint256 amount, bytes32 conditionHash) internal view returns (bytes32) {

@@ -62,6 +62,13 @@ describe("Committed circuit artifacts are consistent", function () {
     expect(sha(path.join(ARTIFACTS_DIR, "payment.zkey"))).to.equal(manifest.sha256.zkey);
     expect(sha(path.join(ARTIFACTS_DIR, "payment.vkey.json"))).to.equal(manifest.sha256.vkey);
     expect(sha(VERIFIER_SOL)).to.equal(manifest.sha256.verifier);
-    expect(manifest.publicSignals).to.deep.equal(["nullifierHash", "changeCommitment", "root", "amount", "fee", "context"]);
+    expect(manifest.publicSignals).to.deep.equal([
+      "nullifierHash",
+      "changeCommitment",
+      "root",
+      "amount",
+      "fee",
+      "context",
+    ]);
   });
 });

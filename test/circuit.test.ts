@@ -5,24 +5,10 @@ import { expect } from "chai";
 import * as snarkjs from "snarkjs";
 
 import { ROOT } from "../scripts/lib/paths.js";
-import {
-  MAX_TREE_DEPTH,
-  MAX_VALUE,
-  SNARK_SCALAR_FIELD,
-} from "../sdk/core/field.js";
-import {
-  commitmentOf,
-  nullifierHashOf,
-  precommitmentOf,
-  type NoteSecrets,
-} from "../sdk/core/note.js";
+import { MAX_TREE_DEPTH, MAX_VALUE, SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
+import { commitmentOf, nullifierHashOf, precommitmentOf, type NoteSecrets } from "../sdk/core/note.js";
 import { hash1, hash2 } from "../sdk/core/poseidon.js";
-import {
-  provePayment,
-  shutdownProver,
-  verifyPaymentProof,
-  type PaymentWitness,
-} from "../sdk/core/prover.js";
+import { provePayment, shutdownProver, verifyPaymentProof, type PaymentWitness } from "../sdk/core/prover.js";
 import { NoteTree, type MerklePath } from "../sdk/core/tree.js";
 import { ARTIFACTS } from "./helpers/pool.js";
 
@@ -35,12 +21,7 @@ import { ARTIFACTS } from "./helpers/pool.js";
 
 const P = SNARK_SCALAR_FIELD;
 const TWO_128 = 1n << 128n;
-const vkey: unknown = JSON.parse(
-  readFileSync(
-    path.join(ROOT, "circuits", "artifacts", "payment.vkey.json"),
-    "utf8",
-  ),
-);
+const vkey: unknown = JSON.parse(readFileSync(path.join(ROOT, "circuits", "artifacts", "payment.vkey.json"), "utf8"));
 
 // ------------------------------------------------------------------ circuit input
 
@@ -77,12 +58,7 @@ const SPENT = NOTES[3]!;
 const SPENT_INDEX = 3;
 
 /** A valid input spending `n` (leaf `index` of `tree`), with `pay` and any field overridden. */
-function inputFor(
-  tree: NoteTree,
-  index: number,
-  n: Note,
-  over: Partial<CircuitInput> = {},
-): CircuitInput {
+function inputFor(tree: NoteTree, index: number, n: Note, over: Partial<CircuitInput> = {}): CircuitInput {
   const p: MerklePath = tree.path(index);
   return {
     root: p.root,
@@ -108,11 +84,9 @@ function witnessInput(over: Partial<CircuitInput> = {}): CircuitInput {
 
 function toSnark(i: CircuitInput): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(i))
-    out[k] = Array.isArray(v) ? v.map(String) : String(v);
+  for (const [k, v] of Object.entries(i)) out[k] = Array.isArray(v) ? v.map(String) : String(v);
   return out;
 }
-
 
 /** Computes the witness (throws on a violated constraint). */
 async function witness(i: CircuitInput): Promise<bigint[]> {
@@ -153,14 +127,9 @@ async function expectAccepts(i: CircuitInput) {
 // text, so comment edits do not break the tests (but the artifacts must be rebuilt
 // after any edit of the sources, or the reported lines no longer match).
 function lineOf(file: string, needle: string): number {
-  const lines = readFileSync(path.join(ROOT, "circuits", file), "utf8").split(
-    "\n",
-  );
+  const lines = readFileSync(path.join(ROOT, "circuits", file), "utf8").split("\n");
   const hits = lines.flatMap((l, idx) => (l.includes(needle) ? [idx + 1] : []));
-  if (hits.length !== 1)
-    throw new Error(
-      `expected exactly one line with "${needle}" in ${file}, found ${hits.length}`,
-    );
+  if (hits.length !== 1) throw new Error(`expected exactly one line with "${needle}" in ${file}, found ${hits.length}`);
   return hits[0]!;
 }
 
@@ -169,72 +138,22 @@ interface Check {
   template: string;
   line: number;
 }
-const check = (
-  name: string,
-  template: string,
-  file: string,
-  needle: string,
-): Check => ({
+const check = (name: string, template: string, file: string, needle: string): Check => ({
   name,
   template,
   line: lineOf(file, needle),
 });
 
 const CHECKS = {
-  valueRange: check(
-    "value range",
-    "Payment",
-    "payment.circom",
-    "Num2Bits(VALUE_BITS)(value)",
-  ),
-  amountRange: check(
-    "amount range",
-    "Payment",
-    "payment.circom",
-    "Num2Bits(VALUE_BITS)(amount)",
-  ),
-  feeRange: check(
-    "fee range",
-    "Payment",
-    "payment.circom",
-    "Num2Bits(VALUE_BITS)(fee)",
-  ),
-  changeRange: check(
-    "change range (balance)",
-    "Payment",
-    "payment.circom",
-    "Num2Bits(VALUE_BITS)(change)",
-  ),
-  root: check(
-    "computed root == root",
-    "Payment",
-    "payment.circom",
-    "computedRoot === root",
-  ),
-  freshNullifier: check(
-    "fresh change nullifier",
-    "Payment",
-    "payment.circom",
-    "sameNullifier === 0",
-  ),
-  depthBits: check(
-    "depth bit length",
-    "LeanMerkleRoot",
-    "lean_merkle_root.circom",
-    "Num2Bits(DEPTH_BITS)(depth)",
-  ),
-  depthMax: check(
-    "depth <= MAX_DEPTH",
-    "LeanMerkleRoot",
-    "lean_merkle_root.circom",
-    "depthOk === 1",
-  ),
-  pathBits: check(
-    "path bit length",
-    "LeanMerkleRoot",
-    "lean_merkle_root.circom",
-    "Num2Bits(MAX_DEPTH)(indices)",
-  ),
+  valueRange: check("value range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(value)"),
+  amountRange: check("amount range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(amount)"),
+  feeRange: check("fee range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(fee)"),
+  changeRange: check("change range (balance)", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(change)"),
+  root: check("computed root == root", "Payment", "payment.circom", "computedRoot === root"),
+  freshNullifier: check("fresh change nullifier", "Payment", "payment.circom", "sameNullifier === 0"),
+  depthBits: check("depth bit length", "LeanMerkleRoot", "lean_merkle_root.circom", "Num2Bits(DEPTH_BITS)(depth)"),
+  depthMax: check("depth <= MAX_DEPTH", "LeanMerkleRoot", "lean_merkle_root.circom", "depthOk === 1"),
+  pathBits: check("path bit length", "LeanMerkleRoot", "lean_merkle_root.circom", "Num2Bits(MAX_DEPTH)(indices)"),
 };
 
 /** Asserts the witness calculation rejects `i`, at the check `by`. */
@@ -257,9 +176,7 @@ async function expectFails(i: CircuitInput, by: Check) {
     );
   }
   expect(message).to.match(/Assert Failed/);
-  const at = new RegExp(
-    `Error in template ${by.template}_\\d+ line: ${by.line}\\b`,
-  );
+  const at = new RegExp(`Error in template ${by.template}_\\d+ line: ${by.line}\\b`);
   expect(
     message,
     `expected the "${by.name}" check (${by.template} line ${by.line}) to reject; got: ${message}`,
@@ -267,10 +184,7 @@ async function expectFails(i: CircuitInput, by: Check) {
 }
 
 /** A tree holding `leaves`, with `n` appended last; returns it and n's index. */
-function treeWith(
-  n: Note,
-  leaves: bigint[] = NOTES.slice(0, 2).map((x) => commitmentOf(x.value, x)),
-) {
+function treeWith(n: Note, leaves: bigint[] = NOTES.slice(0, 2).map((x) => commitmentOf(x.value, x))) {
   const tree = NoteTree.from([...leaves, commitmentOf(n.value, n)]);
   return { tree, index: tree.size - 1 };
 }
@@ -291,9 +205,7 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
     });
 
     it("amount + fee == value exactly (change 0)", async function () {
-      await expectAccepts(
-        witnessInput({ amount: SPENT.value - 99n, fee: 99n }),
-      );
+      await expectAccepts(witnessInput({ amount: SPENT.value - 99n, fee: 99n }));
     });
 
     it("zero amount and zero fee (change = value)", async function () {
@@ -303,9 +215,7 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
     it("maximum value: value = amount = 2^128 - 1, fee 0", async function () {
       const big = note(50, MAX_VALUE);
       const { tree, index } = treeWith(big);
-      await expectAccepts(
-        inputFor(tree, index, big, { amount: MAX_VALUE, fee: 0n }),
-      );
+      await expectAccepts(inputFor(tree, index, big, { amount: MAX_VALUE, fee: 0n }));
     });
 
     it("maximum value split between amount and fee (2^127 + 2^127 - 1)", async function () {
@@ -329,22 +239,17 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
     });
 
     it("last leaf of a 2^3 + 1 leaf tree (carried up two levels)", async function () {
-      const notes = Array.from({ length: 9 }, (_, i) =>
-        note(70 + i, 100n * BigInt(i + 1)),
-      );
+      const notes = Array.from({ length: 9 }, (_, i) => note(70 + i, 100n * BigInt(i + 1)));
       const tree = NoteTree.from(notes.map((n) => commitmentOf(n.value, n)));
       const p = tree.path(8);
       // Levels 0-2 have no sibling (carried), level 3 hashes with the first 8 leaves' root.
       expect(p.depth).to.equal(1);
       expect(p.indices).to.equal(1n);
-      await expectAccepts(
-        inputFor(tree, 8, notes[8]!, { amount: 300n, fee: 7n }),
-      );
+      await expectAccepts(inputFor(tree, 8, notes[8]!, { amount: 300n, fee: 7n }));
     });
 
     it("every leaf of the 5-leaf tree", async function () {
-      for (let i = 0; i < NOTES.length; i++)
-        await expectAccepts(inputFor(TREE, i, NOTES[i]!));
+      for (let i = 0; i < NOTES.length; i++) await expectAccepts(inputFor(TREE, i, NOTES[i]!));
     });
 
     it("ignores path bits and siblings above depth (private-input malleability only: same outputs)", async function () {
@@ -374,38 +279,18 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
     };
     const cases: [string, Partial<CircuitInput>, Check][] = [
       // Any change to a sibling below depth changes the computed root.
-      [
-        "wrong sibling at level 0 (another leaf)",
-        { siblings: withSibling(0, TREE.leaf(1)) },
-        CHECKS.root,
-      ],
-      [
-        "wrong sibling at level 1 (+1)",
-        { siblings: withSibling(1, base.siblings[1]! + 1n) },
-        CHECKS.root,
-      ],
-      [
-        "wrong sibling at the top level (depth - 1)",
-        { siblings: withSibling(2, 0n) },
-        CHECKS.root,
-      ],
+      ["wrong sibling at level 0 (another leaf)", { siblings: withSibling(0, TREE.leaf(1)) }, CHECKS.root],
+      ["wrong sibling at level 1 (+1)", { siblings: withSibling(1, base.siblings[1]! + 1n) }, CHECKS.root],
+      ["wrong sibling at the top level (depth - 1)", { siblings: withSibling(2, 0n) }, CHECKS.root],
       // Flipping a used path bit swaps left and right at that level.
       ["wrong path bit 0 (indices 0b010)", { indices: 0b010n }, CHECKS.root],
       ["wrong path bit 1 (indices 0b001)", { indices: 0b001n }, CHECKS.root],
       ["wrong path bit 2 (indices 0b111)", { indices: 0b111n }, CHECKS.root],
       // indices must fit in MAX_DEPTH bits (Num2Bits), otherwise it is not a path.
-      [
-        "indices >= 2^32",
-        { indices: base.indices + (1n << 32n) },
-        CHECKS.pathBits,
-      ],
+      ["indices >= 2^32", { indices: base.indices + (1n << 32n) }, CHECKS.pathBits],
       ["indices = p - 1", { indices: P - 1n }, CHECKS.pathBits],
       ["wrong root (+1)", { root: base.root + 1n }, CHECKS.root],
-      [
-        "root of another tree",
-        { root: NoteTree.from([TREE.leaf(0), TREE.leaf(1)]).root },
-        CHECKS.root,
-      ],
+      ["root of another tree", { root: NoteTree.from([TREE.leaf(0), TREE.leaf(1)]).root }, CHECKS.root],
       // The root is the node after exactly `depth` hashes: one fewer or one more is
       // another node (an internal node / the hash of the root with a zero sibling).
       ["depth - 1", { depth: base.depth - 1n }, CHECKS.root],
@@ -417,11 +302,7 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
       ["depth = 63", { depth: 63n }, CHECKS.depthMax],
       ["depth = 64", { depth: 64n }, CHECKS.depthBits],
       ["depth = p - 1 (-1)", { depth: P - 1n }, CHECKS.depthBits],
-      [
-        "depth = 33 with root 0 (what an unselected root would be)",
-        { depth: 33n, root: 0n },
-        CHECKS.depthMax,
-      ],
+      ["depth = 33 with root 0 (what an unselected root would be)", { depth: 33n, root: 0n }, CHECKS.depthMax],
     ];
     for (const [label, over, by] of cases) {
       it(`${label} -> fails at "${by.name}"`, async function () {
@@ -436,18 +317,9 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
     const cases: [string, Partial<CircuitInput>][] = [
       ["wrong secret", { secret: SPENT.secret + 1n }],
       ["wrong nullifier", { nullifier: SPENT.nullifier + 1n }],
-      [
-        "another note's nullifier and secret",
-        { nullifier: NOTES[2]!.nullifier, secret: NOTES[2]!.secret },
-      ],
-      [
-        "nullifier and secret swapped",
-        { nullifier: SPENT.secret, secret: SPENT.nullifier },
-      ],
-      [
-        "wrong value (+1, i.e. more money than deposited)",
-        { value: SPENT.value + 1n },
-      ],
+      ["another note's nullifier and secret", { nullifier: NOTES[2]!.nullifier, secret: NOTES[2]!.secret }],
+      ["nullifier and secret swapped", { nullifier: SPENT.secret, secret: SPENT.nullifier }],
+      ["wrong value (+1, i.e. more money than deposited)", { value: SPENT.value + 1n }],
       ["wrong value (-1)", { value: SPENT.value - 1n }],
     ];
     for (const [label, over] of cases) {
@@ -458,10 +330,7 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
 
     it('change nullifier equal to the spent nullifier ("reused nullifier secret") -> fails at "fresh change nullifier"', async function () {
       // The change note would carry an already-spent tag and be locked for ever.
-      await expectFails(
-        witnessInput({ changeNullifier: SPENT.nullifier }),
-        CHECKS.freshNullifier,
-      );
+      await expectFails(witnessInput({ changeNullifier: SPENT.nullifier }), CHECKS.freshNullifier);
       // Also with a different change secret (the tag depends on the nullifier only).
       await expectFails(
         witnessInput({
@@ -471,34 +340,16 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
         CHECKS.freshNullifier,
       );
       // The same field element written as nullifier + p (the witness calculator reduces mod p).
-      await expectFails(
-        witnessInput({ changeNullifier: SPENT.nullifier + P }),
-        CHECKS.freshNullifier,
-      );
+      await expectFails(witnessInput({ changeNullifier: SPENT.nullifier + P }), CHECKS.freshNullifier);
     });
   });
 
   describe("rejects unbalanced or out-of-range values", function () {
     const v = SPENT.value;
     const cases: [string, Partial<CircuitInput>, Check, string][] = [
-      [
-        "amount > value",
-        { amount: v + 1n, fee: 0n },
-        CHECKS.changeRange,
-        "change = -1 wraps to p - 1",
-      ],
-      [
-        "amount + fee = value + 1 (fee overflow)",
-        { amount: v - 10n, fee: 11n },
-        CHECKS.changeRange,
-        "change = -1",
-      ],
-      [
-        "amount = value, fee = 1",
-        { amount: v, fee: 1n },
-        CHECKS.changeRange,
-        "change = -1",
-      ],
+      ["amount > value", { amount: v + 1n, fee: 0n }, CHECKS.changeRange, "change = -1 wraps to p - 1"],
+      ["amount + fee = value + 1 (fee overflow)", { amount: v - 10n, fee: 11n }, CHECKS.changeRange, "change = -1"],
+      ["amount = value, fee = 1", { amount: v, fee: 1n }, CHECKS.changeRange, "change = -1"],
       [
         "fee = p - 1 (wrap-around: fee of -1)",
         { amount: 100n, fee: P - 1n },
@@ -511,18 +362,8 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
         CHECKS.amountRange,
         "change = value + 1 would be in range: only the amount's range check stops it",
       ],
-      [
-        "amount = 2^128",
-        { amount: TWO_128, fee: 0n },
-        CHECKS.amountRange,
-        "amounts are uint128",
-      ],
-      [
-        "fee = 2^128",
-        { amount: 0n, fee: TWO_128 },
-        CHECKS.feeRange,
-        "fees are uint128",
-      ],
+      ["amount = 2^128", { amount: TWO_128, fee: 0n }, CHECKS.amountRange, "amounts are uint128"],
+      ["fee = 2^128", { amount: 0n, fee: TWO_128 }, CHECKS.feeRange, "fees are uint128"],
       [
         "amount = p - 2^128, fee = 2^128 (sum wraps to 0 mod p)",
         { amount: P - TWO_128, fee: TWO_128 },
@@ -542,19 +383,13 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
       // not rely on that.)
       const n = note(80, TWO_128);
       const { tree, index } = treeWith(n);
-      await expectFails(
-        inputFor(tree, index, n, { amount: 1n, fee: 0n }),
-        CHECKS.valueRange,
-      );
+      await expectFails(inputFor(tree, index, n, { amount: 1n, fee: 0n }), CHECKS.valueRange);
     });
 
     it('value = p - 1 (note really in the tree) -> fails at "value range"', async function () {
       const n = note(81, P - 1n);
       const { tree, index } = treeWith(n);
-      await expectFails(
-        inputFor(tree, index, n, { amount: 1n, fee: 0n }),
-        CHECKS.valueRange,
-      );
+      await expectFails(inputFor(tree, index, n, { amount: 1n, fee: 0n }), CHECKS.valueRange);
     });
   });
 
@@ -569,9 +404,7 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
     // far above 2^128. (The change range check would also catch it, since change =
     // leaf0 - amount - fee stays ~254 bits; the value check fires first.)
     it('opening internal node Poseidon(leaf0, leaf1) as a note -> fails at "value range"', async function () {
-      const notes = [0, 1, 2, 3].map((i) =>
-        note(90 + i, 1_000_000n * BigInt(i + 1)),
-      );
+      const notes = [0, 1, 2, 3].map((i) => note(90 + i, 1_000_000n * BigInt(i + 1)));
       const leaves = notes.map((n) => commitmentOf(n.value, n));
       const tree = NoteTree.from(leaves);
       const L = hash2(leaves[0]!, leaves[1]!);
@@ -611,10 +444,7 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
       const n = note(95, hash2(12n, 34n));
       expect(n.value > MAX_VALUE).to.equal(true);
       const { tree, index } = treeWith(n);
-      await expectFails(
-        inputFor(tree, index, n, { amount: MAX_VALUE, fee: MAX_VALUE }),
-        CHECKS.valueRange,
-      );
+      await expectFails(inputFor(tree, index, n, { amount: MAX_VALUE, fee: MAX_VALUE }), CHECKS.valueRange);
     });
   });
 
@@ -647,25 +477,13 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
       const w = paymentOf(TREE, SPENT_INDEX, SPENT, 1_234n, 56n, CONTEXT);
       const r = await provePayment(w, ARTIFACTS);
       expect(r.publicSignals).to.deep.equal(expectedSignals(w));
-      expect(await verifyPaymentProof(vkey, r.proof, r.publicSignals)).to.equal(
-        true,
-      );
+      expect(await verifyPaymentProof(vkey, r.proof, r.publicSignals)).to.equal(true);
 
-      const names = [
-        "nullifierHash",
-        "changeCommitment",
-        "root",
-        "amount",
-        "fee",
-        "context",
-      ];
+      const names = ["nullifierHash", "changeCommitment", "root", "amount", "fee", "context"];
       for (let i = 0; i < names.length; i++) {
         const tampered = [...r.publicSignals];
         tampered[i] = (tampered[i]! + 1n) % P;
-        expect(
-          await verifyPaymentProof(vkey, r.proof, tampered),
-          `${names[i]} + 1 must not verify`,
-        ).to.equal(false);
+        expect(await verifyPaymentProof(vkey, r.proof, tampered), `${names[i]} + 1 must not verify`).to.equal(false);
       }
       // Context C + 1 is another payment (another payee, relayer, fee, memo...): the
       // proof for C must not transfer to it; nor to an unrelated context.
@@ -687,9 +505,7 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
       const w = paymentOf(tree, index, big, MAX_VALUE - 1n, 1n, P - 1n);
       const r = await provePayment(w, ARTIFACTS);
       expect(r.publicSignals).to.deep.equal(expectedSignals(w));
-      expect(await verifyPaymentProof(vkey, r.proof, r.publicSignals)).to.equal(
-        true,
-      );
+      expect(await verifyPaymentProof(vkey, r.proof, r.publicSignals)).to.equal(true);
       const tampered = [...r.publicSignals];
       tampered[3] = MAX_VALUE; // amount + 1
       expect(await verifyPaymentProof(vkey, r.proof, tampered)).to.equal(false);

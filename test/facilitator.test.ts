@@ -39,7 +39,13 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     // The chain computed the leaf from the deposited value: it must be the note's commitment.
     expect((await pool.tree()).leaf(note.leafIndex)).to.equal(commitmentOf(USDC(5), note));
 
-    const terms = await pool.terms({ payTo: payee, amount: USDC(1), relayer, fee: USDC(0.01), conditionHash: condition("GET /weather#1") });
+    const terms = await pool.terms({
+      payTo: payee,
+      amount: USDC(1),
+      relayer,
+      fee: USDC(0.01),
+      conditionHash: condition("GET /weather#1"),
+    });
     const p = await pool.prove(note, terms);
     const id = ethers.toBeHex(p.result.nullifierHash, 32);
     await expect(pool.facilitator.pay(pool.proofStruct(p.result), terms, p.memo))
@@ -59,7 +65,9 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     expect((await pool.facilitator.checkReceipt(id, relayer, USDC(1), terms.conditionHash))[0]).to.equal(2n);
     expect((await pool.facilitator.checkReceipt(id, payee, USDC(1), condition("other")))[0]).to.equal(2n);
     // Unknown id: none.
-    expect((await pool.facilitator.checkReceipt(ethers.toBeHex(123n, 32), payee, USDC(1), terms.conditionHash))[0]).to.equal(0n);
+    expect(
+      (await pool.facilitator.checkReceipt(ethers.toBeHex(123n, 32), payee, USDC(1), terms.conditionHash))[0],
+    ).to.equal(0n);
     expect(await pool.facilitator.isSpent(p.result.nullifierHash)).to.equal(true);
   });
 
@@ -83,7 +91,13 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
 
   it("refuses a valid proof replayed with any other term", async function () {
     const note = await pool.deposit(USDC(3));
-    const terms = await pool.terms({ payTo: payee, amount: USDC(1), relayer, fee: USDC(0.1), conditionHash: condition("c") });
+    const terms = await pool.terms({
+      payTo: payee,
+      amount: USDC(1),
+      relayer,
+      fee: USDC(0.1),
+      conditionHash: condition("c"),
+    });
     const p = await pool.prove(note, terms);
     const proof = pool.proofStruct(p.result);
     const attacker = (await pool.signers[9]!.getAddress()) as Address;
@@ -147,10 +161,9 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
       .to.be.revertedWithCustomError(small.facilitator, "FacilitatorUnknownRoot")
       .withArgs(proof.root + 1n, proof.treeSize);
     // The right root at the wrong position, and a position in the future.
-    await expect(small.facilitator.pay({ ...proof, treeSize: proof.treeSize + 1n }, terms, p.memo)).to.be.revertedWithCustomError(
-      small.facilitator,
-      "FacilitatorUnknownRoot",
-    );
+    await expect(
+      small.facilitator.pay({ ...proof, treeSize: proof.treeSize + 1n }, terms, p.memo),
+    ).to.be.revertedWithCustomError(small.facilitator, "FacilitatorUnknownRoot");
     // Three more inserts: the root is 3 behind, still in a history of 4.
     for (let i = 0; i < 3; i++) await small.deposit(USDC(1), small.signers[1]);
     expect(await small.facilitator.isKnownRoot(proof.root, proof.treeSize)).to.equal(true);
@@ -188,23 +201,23 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const p = await pool.prove(note, terms);
     const proof = pool.proofStruct(p.result);
     // nullifierHash + p would be the same field element under another storage key.
-    await expect(pool.facilitator.pay({ ...proof, nullifierHash: proof.nullifierHash + SNARK_SCALAR_FIELD }, terms, p.memo))
+    await expect(
+      pool.facilitator.pay({ ...proof, nullifierHash: proof.nullifierHash + SNARK_SCALAR_FIELD }, terms, p.memo),
+    )
       .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorInputOutOfField")
       .withArgs(proof.nullifierHash + SNARK_SCALAR_FIELD);
     await expect(
       pool.facilitator.pay({ ...proof, changeCommitment: proof.changeCommitment + SNARK_SCALAR_FIELD }, terms, p.memo),
     ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorInputOutOfField");
-    await expect(pool.facilitator.pay({ ...proof, root: proof.root + SNARK_SCALAR_FIELD }, terms, p.memo)).to.be.revertedWithCustomError(
-      pool.facilitator,
-      "FacilitatorInputOutOfField",
-    );
+    await expect(
+      pool.facilitator.pay({ ...proof, root: proof.root + SNARK_SCALAR_FIELD }, terms, p.memo),
+    ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorInputOutOfField");
     await expect(pool.facilitator.pay(proof, { ...terms, amount: 1n << 128n }, p.memo))
       .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorValueTooLarge")
       .withArgs(1n << 128n);
-    await expect(pool.facilitator.pay(proof, { ...terms, fee: SNARK_SCALAR_FIELD - 1n, relayer }, p.memo)).to.be.revertedWithCustomError(
-      pool.facilitator,
-      "FacilitatorValueTooLarge",
-    );
+    await expect(
+      pool.facilitator.pay(proof, { ...terms, fee: SNARK_SCALAR_FIELD - 1n, relayer }, p.memo),
+    ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorValueTooLarge");
     // Deposits: a precommitment outside the field.
     await (await pool.token.mint(await pool.signers[0]!.getAddress(), 10n)).wait();
     await (await pool.token.approve(pool.facilitatorAddress, 10n)).wait();
@@ -213,11 +226,13 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
       "FacilitatorInputOutOfField",
     );
     // Other guards.
-    await expect(pool.facilitator.deposit(1n, 0n, "0x")).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorZeroDeposit");
-    await expect(pool.facilitator.pay(proof, { ...terms, payTo: ethers.ZeroAddress }, p.memo)).to.be.revertedWithCustomError(
+    await expect(pool.facilitator.deposit(1n, 0n, "0x")).to.be.revertedWithCustomError(
       pool.facilitator,
-      "FacilitatorZeroPayee",
+      "FacilitatorZeroDeposit",
     );
+    await expect(
+      pool.facilitator.pay(proof, { ...terms, payTo: ethers.ZeroAddress }, p.memo),
+    ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorZeroPayee");
     await expect(pool.facilitator.pay(proof, { ...terms, fee: 1n }, p.memo))
       .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorFeeWithoutRelayer")
       .withArgs(1n);
@@ -261,7 +276,10 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const t2 = await pool.terms({ payTo: me, amount: USDC(6) });
     const p2 = await pool.prove(change, t2);
     expect(p2.result.changeValue).to.equal(0n);
-    await expect(pool.facilitator.pay(pool.proofStruct(p2.result), t2, p2.memo)).to.emit(pool.facilitator, "PaymentReceipt");
+    await expect(pool.facilitator.pay(pool.proofStruct(p2.result), t2, p2.memo)).to.emit(
+      pool.facilitator,
+      "PaymentReceipt",
+    );
     expect(await pool.token.balanceOf(me)).to.equal(USDC(6));
     expect(await pool.token.balanceOf(pool.facilitatorAddress)).to.equal(0n);
     // The zero-value change note exists but pays nothing more.
@@ -302,12 +320,22 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const permitSig = ethers.Signature.from(
       await alice!.signTypedData(
         domain,
-        { Permit: [{ name: "owner", type: "address" }, { name: "spender", type: "address" }, { name: "value", type: "uint256" }, { name: "nonce", type: "uint256" }, { name: "deadline", type: "uint256" }] },
+        {
+          Permit: [
+            { name: "owner", type: "address" },
+            { name: "spender", type: "address" },
+            { name: "value", type: "uint256" },
+            { name: "nonce", type: "uint256" },
+            { name: "deadline", type: "uint256" },
+          ],
+        },
         { owner: aliceAddr, spender: pool.facilitatorAddress, value: USDC(4), nonce: 0n, deadline },
       ),
     );
     await expect(
-      pool.facilitator.connect(alice).depositWithPermit(precommitmentOf(s1), USDC(4), "0x", deadline, permitSig.v, permitSig.r, permitSig.s),
+      pool.facilitator
+        .connect(alice)
+        .depositWithPermit(precommitmentOf(s1), USDC(4), "0x", deadline, permitSig.v, permitSig.r, permitSig.s),
     ).to.emit(pool.facilitator, "Deposited");
 
     // EIP-3009: alice signs, anyone relays. The nonce binds the note.
@@ -318,17 +346,30 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const authSig = ethers.Signature.from(
       await alice!.signTypedData(
         domain,
-        { ReceiveWithAuthorization: [{ name: "from", type: "address" }, { name: "to", type: "address" }, { name: "value", type: "uint256" }, { name: "validAfter", type: "uint256" }, { name: "validBefore", type: "uint256" }, { name: "nonce", type: "bytes32" }] },
+        {
+          ReceiveWithAuthorization: [
+            { name: "from", type: "address" },
+            { name: "to", type: "address" },
+            { name: "value", type: "uint256" },
+            { name: "validAfter", type: "uint256" },
+            { name: "validBefore", type: "uint256" },
+            { name: "nonce", type: "bytes32" },
+          ],
+        },
         { from: aliceAddr, to: pool.facilitatorAddress, value: USDC(6), validAfter: 0n, validBefore, nonce },
       ),
     );
     // A relayer swapping in its own note gets a signature failure: the nonce differs.
     const thief = precommitmentOf(pool.freshSecrets());
     await expect(
-      pool.facilitator.connect(relayerSigner).depositWithAuthorization(aliceAddr, thief, USDC(6), "0x", 0n, validBefore, authSig.v, authSig.r, authSig.s),
+      pool.facilitator
+        .connect(relayerSigner)
+        .depositWithAuthorization(aliceAddr, thief, USDC(6), "0x", 0n, validBefore, authSig.v, authSig.r, authSig.s),
     ).to.be.revertedWithCustomError(pool.token, "AuthorizationInvalidSignature");
     await expect(
-      pool.facilitator.connect(relayerSigner).depositWithAuthorization(aliceAddr, pre2, USDC(6), "0x", 0n, validBefore, authSig.v, authSig.r, authSig.s),
+      pool.facilitator
+        .connect(relayerSigner)
+        .depositWithAuthorization(aliceAddr, pre2, USDC(6), "0x", 0n, validBefore, authSig.v, authSig.r, authSig.s),
     )
       .to.emit(pool.facilitator, "Deposited")
       .withArgs(aliceAddr, commitmentOf(USDC(6), s2), USDC(6));

@@ -48,7 +48,7 @@ library LeanIncrementalTree {
 
         uint256 node = leaf;
         bool stored = false;
-        for (uint256 level = 0; level < depth; ) {
+        for (uint256 level = 0; level < depth;) {
             if ((index >> level) & 1 == 1) {
                 // Our node is a right child: its left sibling is complete and stored.
                 node = PoseidonT3.hash([self.sideNodes[level], node]);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
+// Test-only attack harnesses, kept together on purpose.
+// solhint-disable one-contract-per-file
 pragma solidity ^0.8.28;
 
 import { ERC20 } from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
-
 
 /// @notice Attack harness: takes 1% of every transfer (fee-on-transfer token).
 contract FeeOnTransferToken is ERC20 {
@@ -47,6 +48,7 @@ contract ReentrantToken is ERC20 {
         if (reentryTarget != address(0) && from == reentryTarget) {
             address t = reentryTarget;
             reentryTarget = address(0);
+            // solhint-disable-next-line avoid-low-level-calls
             (bool ok, bytes memory err) = t.call(payload);
             reentered = ok;
             reentryError = err;
@@ -78,4 +80,3 @@ contract FalseReturningToken is ERC20 {
         return super.transferFrom(from, to, value);
     }
 }
-

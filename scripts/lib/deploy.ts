@@ -41,3 +41,38 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
     deploymentBlock: receipt?.blockNumber ?? (await ethers.provider.getBlockNumber()),
   };
 }
+
+/**
+ * Deploys the system and builds its `deployments/<network>.json` record (not written).
+ */
+export async function deployWithRecord(ethers: HardhatEthers, networkName: string, options: DeployOptions = {}) {
+  const { readFileSync } = await import("node:fs");
+  const path = await import("node:path");
+  const { ARTIFACTS_DIR } = await import("./paths.js");
+  const system = await deploySystem(ethers, options);
+  const manifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "manifest.json"), "utf8"));
+  const chainId = Number((await ethers.provider.getNetwork()).chainId);
+  const record = {
+    network: networkName,
+    chainId,
+    facilitator: await system.facilitator.getAddress(),
+    token: await system.token.getAddress(),
+    verifier: await system.verifier.getAddress(),
+    poseidonT3: await system.poseidon.getAddress(),
+    deploymentBlock: system.deploymentBlock,
+    rootHistorySize: Number(await system.facilitator.rootHistorySize()),
+    token_info: {
+      name: await system.token.name(),
+      symbol: await system.token.symbol(),
+      decimals: Number(await system.token.decimals()),
+      eip712Version: "1",
+    },
+    circuit: {
+      zkeySha256: manifest.sha256.zkey as string,
+      vkeySha256: manifest.sha256.vkey as string,
+      developmentSetup: manifest.developmentSetup as boolean,
+    },
+    deployedAt: new Date().toISOString(),
+  };
+  return { system, record };
+}

@@ -101,11 +101,18 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
 
   async verify(payload: PaymentPayload, requirements: PaymentRequirements): Promise<VerifyResponse> {
     try {
+      // Everything checkable off-chain first: a bad payment must not consume a challenge.
       const v = await this.#check(payload, requirements);
       // Accept each challenge once, across every instance sharing the replay store.
       const ttl = Math.max(60, this.#o.challenges.ttl(ZkRequirementExtraSchema.parse(payload.accepted.extra).challenge) + 60);
       if (!(await this.#replay.claim(v.conditionHash, ttl))) {
         return invalid("payment_replayed", "this payment was already accepted");
+      }
+      try {
+        await this.#checkChainState(v);
+      } catch (err) {
+        await this.#replay.release(v.conditionHash);
+        throw err;
       }
       return { isValid: true };
     } catch (err) {
@@ -117,7 +124,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   async settle(payload: PaymentPayload, requirements: PaymentRequirements): Promise<SettleResponse> {
     let v: Verified;
     try {
-      v = await this.#check(payload, requirements, { skipChainState: true });
+      v = await this.#check(payload, requirements);
     } catch (err) {
       if (isZkPayError(err)) return this.#failed(err.reason, err.message);
       throw err;
@@ -176,7 +183,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   }
 
   /** Every check that needs no state change. Throws ZkPayError. */
-  async #check(payload: PaymentPayload, req: PaymentRequirements, opts: { skipChainState?: boolean } = {}): Promise<Verified> {
+  async #check(payload: PaymentPayload, req: PaymentRequirements): Promise<Verified> {
     if (payload.accepted?.scheme !== ZK_SCHEME || req.scheme !== ZK_SCHEME) {
       throw new ZkPayError("unsupported_scheme", `expected scheme ${ZK_SCHEME}`);
     }
@@ -255,27 +262,31 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     const ok = await verifyPaymentProof(this.#o.vkey, proof, [...signals, terms.amount, terms.fee, context]);
     if (!ok) throw new ZkPayError("invalid_proof", "the proof does not verify for these terms");
 
-    if (!opts.skipChainState && this.#o.checkChainState !== false) {
-      const [known, spent] = await Promise.all([
-        this.#o.publicClient.readContract({
-          address: this.#o.pool.facilitator,
-          abi: facilitatorAbi,
-          functionName: "isKnownRoot",
-          args: [BigInt(p.proof.root), BigInt(p.proof.treeSize)],
-        }),
-        this.#o.publicClient.readContract({
-          address: this.#o.pool.facilitator,
-          abi: facilitatorAbi,
-          functionName: "isSpent",
-          args: [BigInt(p.proof.nullifierHash)],
-        }),
-      ]).catch((err: unknown) => {
-        throw new ZkPayError("rpc_error", `reading the pool failed: ${(err as Error).message}`, {}, { cause: err });
-      });
-      if (!known) throw new ZkPayError("unknown_root", "the proof's root is unknown or too old");
-      if (spent) throw new ZkPayError("nullifier_spent", "this note was already spent");
-    }
     return { payload: p, terms, conditionHash };
+  }
+
+  /** Server-settled only: the root must be known and the note unspent (one round trip). */
+  async #checkChainState(v: Verified): Promise<void> {
+    const p = v.payload;
+    if (p.settlement !== "server" || this.#o.checkChainState === false) return;
+    const [known, spent] = await Promise.all([
+      this.#o.publicClient.readContract({
+        address: this.#o.pool.facilitator,
+        abi: facilitatorAbi,
+        functionName: "isKnownRoot",
+        args: [BigInt(p.proof.root), BigInt(p.proof.treeSize)],
+      }),
+      this.#o.publicClient.readContract({
+        address: this.#o.pool.facilitator,
+        abi: facilitatorAbi,
+        functionName: "isSpent",
+        args: [BigInt(p.proof.nullifierHash)],
+      }),
+    ]).catch((err: unknown) => {
+      throw new ZkPayError("rpc_error", `reading the pool failed: ${(err as Error).message}`, {}, { cause: err });
+    });
+    if (!known) throw new ZkPayError("unknown_root", "the proof's root is unknown or too old");
+    if (spent) throw new ZkPayError("nullifier_spent", "this note was already spent");
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -115,7 +115,10 @@ export async function deployPool(ethers: HardhatEthers, options: DeployOptions =
   }
 
   /** The change note a settled proof created, as an OwnedNote. */
-  async function changeNote(p: { result: PaymentProofResult; change: NoteSecrets & { k: number } }): Promise<OwnedNote> {
+  async function changeNote(p: {
+    result: PaymentProofResult;
+    change: NoteSecrets & { k: number };
+  }): Promise<OwnedNote> {
     const tr = await tree();
     const commitment = commitmentOf(p.result.changeValue, p.change);
     for (let i = tr.size - 1; i >= 0; i--) {
@@ -124,7 +127,20 @@ export async function deployPool(ethers: HardhatEthers, options: DeployOptions =
     throw new Error("change note not found in tree");
   }
 
-  return { ...system, facilitatorAddress, chainId, signers, keys, tree, deposit, terms, prove, proofStruct, changeNote, freshSecrets };
+  return {
+    ...system,
+    facilitatorAddress,
+    chainId,
+    signers,
+    keys,
+    tree,
+    deposit,
+    terms,
+    prove,
+    proofStruct,
+    changeNote,
+    freshSecrets,
+  };
 }
 
 export type Pool = Awaited<ReturnType<typeof deployPool>>;

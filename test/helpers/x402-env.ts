@@ -1,0 +1,156 @@
+import { once } from "node:events";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+import { x402Client } from "@x402/core/client";
+import { wrapFetchWithPayment } from "@x402/fetch";
+import express from "express";
+import {
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  http,
+  type Address,
+  type Hex,
+  type PublicClient,
+  type WalletClient,
+} from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+
+import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
+import { MemoryNoteStore, type NoteStore } from "../../sdk/client/store.js";
+import { PrivateWallet, type PreparedPayment } from "../../sdk/client/wallet.js";
+import { WalletKeys } from "../../sdk/core/keys.js";
+import type { SettlementMode } from "../../sdk/core/wire.js";
+import { zkPaymentMiddleware } from "../../sdk/express/index.js";
+import { defaultArtifacts, loadVerificationKey } from "../../sdk/node/artifacts.js";
+import { createZkResourceServer } from "../../sdk/server/paywall.js";
+import type { ReplayStore } from "../../sdk/server/replay.js";
+import { deployWithRecord } from "../../scripts/lib/deploy.js";
+import { startLocalChain } from "../../scripts/lib/local-chain.js";
+
+export const MNEMONIC = "test test test test test test test test test test test junk";
+export const account = (i: number) => mnemonicToAccount(MNEMONIC, { addressIndex: i });
+
+/** A local chain on 127.0.0.1 with the pool deployed, and viem clients for it. */
+export async function startEnv() {
+  const chain = await startLocalChain();
+  const { record, system } = await deployWithRecord(chain.ethers, "hardhat");
+  const viemChain = defineChain({
+    id: record.chainId,
+    name: "hardhat",
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [chain.url] } },
+  });
+  const publicClient = createPublicClient({ chain: viemChain, transport: http(chain.url), pollingInterval: 50 }) as PublicClient;
+  const walletClientFor = (i: number): WalletClient =>
+    createWalletClient({ account: account(i), chain: viemChain, transport: http(chain.url), pollingInterval: 50 });
+  const pool = {
+    chainId: record.chainId,
+    facilitator: record.facilitator as Address,
+    token: record.token as Address,
+    deploymentBlock: record.deploymentBlock,
+  };
+  const { vkey, vkeySha256 } = loadVerificationKey();
+  const artifacts = defaultArtifacts();
+
+  async function mint(to: Address, amount: bigint) {
+    await (await system.token.mint(to, amount)).wait();
+  }
+
+  /** A funded payer wallet (EOA index `i`) with one deposit of `deposit`. */
+  async function payer(i: number, opts: { deposit?: bigint; seed?: Hex; store?: NoteStore } = {}) {
+    const walletClient = walletClientFor(i);
+    const seed = opts.seed ?? WalletKeys.randomSeed();
+    const wallet = await PrivateWallet.open({
+      seed,
+      pool,
+      publicClient,
+      walletClient,
+      store: opts.store ?? new MemoryNoteStore(),
+      artifacts,
+    });
+    if (opts.deposit) {
+      await mint(account(i).address, opts.deposit);
+      await wallet.deposit(opts.deposit);
+    }
+    return { wallet, walletClient, seed, address: account(i).address };
+  }
+
+  /** A paid API on 127.0.0.1: GET /weather costs `price` base units, paid in zk-exact. */
+  async function api(opts: {
+    payTo: Address;
+    price?: bigint;
+    relayerIndex?: number;
+    challengeSecret?: string;
+    replay?: ReplayStore;
+    minConfirmations?: number;
+    fee?: bigint;
+  }) {
+    const zk = createZkResourceServer({
+      pool: { ...pool, decimals: 6 },
+      publicClient,
+      walletClient: walletClientFor(opts.relayerIndex ?? 1),
+      vkey,
+      vkeySha256,
+      challengeSecret: opts.challengeSecret ?? "test-secret-0123456789abcdef",
+      replay: opts.replay,
+      minConfirmations: opts.minConfirmations,
+      fee: opts.fee,
+    });
+    const price = (opts.price ?? 10_000n).toString();
+    const app = express();
+    let served = 0;
+    app.use(
+      zkPaymentMiddleware(
+        {
+          "GET /weather": { accepts: { scheme: "zk-exact", network: zk.network, payTo: opts.payTo, price: { amount: price, asset: pool.token } } },
+          "GET /premium": {
+            accepts: { scheme: "zk-exact", network: zk.network, payTo: opts.payTo, price: { amount: (BigInt(price) * 5n).toString(), asset: pool.token } },
+          },
+        },
+        zk.resourceServer,
+      ),
+    );
+    app.get("/weather", (_req, res) => {
+      served++;
+      res.json({ weather: "sunny", served });
+    });
+    app.get("/premium", (_req, res) => {
+      served++;
+      res.json({ weather: "sunny, 21.5C", served });
+    });
+    const server: Server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return {
+      ...zk,
+      url,
+      served: () => served,
+      close: () => new Promise<void>((r) => server.close(() => r())),
+    };
+  }
+
+  /** An x402 fetch that pays with `wallet`, recording the headers it sent. */
+  function payingFetch(wallet: PrivateWallet, settlement: SettlementMode = "server") {
+    const sent: { url: string; paymentSignature: string | null }[] = [];
+    const prepared: PreparedPayment[] = [];
+    const recordingFetch: typeof fetch = async (input, init) => {
+      const req = new Request(input as RequestInfo, init);
+      sent.push({ url: req.url, paymentSignature: req.headers.get("PAYMENT-SIGNATURE") });
+      return fetch(req);
+    };
+    const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement, onPrepared: (p) => prepared.push(p) }));
+    client.setSpendControls(false);
+    return { fetch: wrapFetchWithPayment(recordingFetch, client), sent, prepared };
+  }
+
+  return { chain, record, system, publicClient, walletClientFor, pool, vkey, vkeySha256, artifacts, mint, payer, api, payingFetch };
+}
+
+export type Env = Awaited<ReturnType<typeof startEnv>>;
+
+/** Decodes a base64 JSON header. */
+export function decodeHeader<T = Record<string, unknown>>(h: string | null): T | undefined {
+  return h ? (JSON.parse(Buffer.from(h, "base64").toString("utf8")) as T) : undefined;
+}
