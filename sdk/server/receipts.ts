@@ -58,6 +58,7 @@ export class ReceiptChecker {
         abi: facilitatorAbi,
         functionName: "checkReceipt",
         args: [e.id, e.payTo, e.amount, e.conditionHash],
+        blockTag: "latest",
       });
     } catch (err) {
       throw new ZkPayError("rpc_error", `receipt check failed: ${(err as Error).message}`, {}, { cause: err });
@@ -68,9 +69,9 @@ export class ReceiptChecker {
       this.#remember(key, r);
       return r;
     }
-    // eth_call may simulate on top of `latest` (currentBlock = latest) or of a pending
-    // block; a receipt mined in `latest` has one confirmation either way.
-    const confirmations = Math.max(1, Number(currentBlock - paidAtBlock) + (currentBlock > paidAtBlock ? 0 : 1));
+    // The call runs in the context of `latest`, so a payment mined in `latest` has one
+    // confirmation.
+    const confirmations = Number(currentBlock - paidAtBlock) + 1;
     if (confirmations < min) return { state: "unconfirmed", confirmations, paidAtBlock: Number(paidAtBlock) };
     const r: ReceiptCheck = { state: "paid", confirmations, paidAtBlock: Number(paidAtBlock) };
     this.#remember(key, r);

@@ -1,0 +1,50 @@
+/**
+ * Child process for the crash-recovery test: proves a payment with a file-backed
+ * wallet, sends `pay` on chain, prints "SENT <hash>" and then waits to be killed
+ * (SIGKILL) before it can sync or save anything about the change note.
+ */
+import { createPublicClient, createWalletClient, defineChain, http, type Address, type Hex, type PublicClient } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+
+import { PrivateWallet } from "../../sdk/client/wallet.js";
+import { facilitatorAbi } from "../../sdk/core/abi.js";
+import { defaultArtifacts } from "../../sdk/node/artifacts.js";
+import { FileNoteStore } from "../../sdk/node/file-store.js";
+
+const cfg = JSON.parse(process.env.CRASH_CFG!) as {
+  url: string;
+  pool: { chainId: number; facilitator: Address; token: Address; deploymentBlock: number };
+  seed: Hex;
+  store: string;
+  accountIndex: number;
+  payTo: Address;
+  amount: string;
+};
+const chain = defineChain({
+  id: cfg.pool.chainId,
+  name: "local",
+  nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+  rpcUrls: { default: { http: [cfg.url] } },
+});
+const account = mnemonicToAccount("test test test test test test test test test test test junk", { addressIndex: cfg.accountIndex });
+const publicClient = createPublicClient({ chain, transport: http(cfg.url) }) as PublicClient;
+const walletClient = createWalletClient({ account, chain, transport: http(cfg.url) });
+const wallet = await PrivateWallet.open({
+  seed: cfg.seed,
+  pool: cfg.pool,
+  publicClient,
+  walletClient,
+  store: new FileNoteStore(cfg.store),
+  artifacts: defaultArtifacts(),
+});
+const now = (await publicClient.getBlock()).timestamp;
+const p = await wallet.preparePayment({ payTo: cfg.payTo, amount: BigInt(cfg.amount), expiry: now + 600n });
+const hash = await walletClient.writeContract({
+  address: cfg.pool.facilitator,
+  abi: facilitatorAbi,
+  functionName: "pay",
+  args: [p.proof, p.terms, p.memo],
+});
+process.stdout.write(`SENT ${hash}\n`);
+// Wait to be killed: never sync, never save the change note.
+setInterval(() => {}, 1_000);
