@@ -19,6 +19,7 @@ import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import hre from "hardhat";
 
 import { shutdownProver } from "../sdk/core/prover.js";
+import { benchE2E, reportE2E } from "./lib/bench-e2e.js";
 import { benchProtocol, reportProtocol } from "./lib/bench-protocol.js";
 import { table } from "./lib/bench-util.js";
 import { ARTIFACTS_DIR, ROOT } from "./lib/paths.js";
@@ -26,6 +27,8 @@ import { ARTIFACTS_DIR, ROOT } from "./lib/paths.js";
 /** What every section gets: one chain shared by all of them. */
 export interface BenchContext {
   ethers: HardhatEthers;
+  /** Hardhat network the chain was created from, with its chain type and hardfork. */
+  network: { name: string; chainType?: string; hardfork?: string };
   log: (msg: string) => void;
 }
 
@@ -43,8 +46,9 @@ const RESULTS_FILE = path.join(ROOT, "bench", "results.json");
 
 function packageVersion(name: string): string | undefined {
   try {
-    return (JSON.parse(readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string })
-      .version;
+    return (
+      JSON.parse(readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }
+    ).version;
   } catch {
     return undefined;
   }
@@ -52,7 +56,7 @@ function packageVersion(name: string): string | undefined {
 
 const environment: BenchSection = {
   name: "environment",
-  async run({ ethers }) {
+  async run({ ethers, network }) {
     let commit: string | undefined;
     try {
       commit = execSync("git rev-parse --short HEAD", { cwd: ROOT, stdio: ["ignore", "pipe", "ignore"] })
@@ -69,8 +73,15 @@ const environment: BenchSection = {
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),
       platform: `${os.platform()} ${os.arch()}`,
       evm: (await ethers.provider.send("web3_clientVersion", [])) as string,
+      network: network.name,
+      chainType: network.chainType,
+      hardfork: network.hardfork,
       chainId: Number((await ethers.provider.getNetwork()).chainId),
-      versions: { hardhat: packageVersion("hardhat"), snarkjs: packageVersion("snarkjs"), ethers: packageVersion("ethers") },
+      versions: {
+        hardhat: packageVersion("hardhat"),
+        snarkjs: packageVersion("snarkjs"),
+        ethers: packageVersion("ethers"),
+      },
       gitCommit: commit,
     };
   },
@@ -102,7 +113,13 @@ const protocol: BenchSection = {
   report: reportProtocol,
 };
 
-export const SECTIONS: BenchSection[] = [environment, circuit, protocol];
+const e2e: BenchSection = {
+  name: "e2e",
+  run: ({ log }) => benchE2E({ log }),
+  report: reportE2E,
+};
+
+export const SECTIONS: BenchSection[] = [environment, circuit, protocol, e2e];
 
 function targetsOf(r: Record<string, unknown>) {
   const met = {
@@ -119,8 +136,13 @@ async function main(): Promise<void> {
     // What `hardhat run` would do: the measured bytecode must match the sources.
     await hre.tasks.getTask("build").run({ quiet: true });
   }
-  const { ethers } = await hre.network.create();
-  const ctx: BenchContext = { ethers, log };
+  const conn = await hre.network.create();
+  const cfg = conn.networkConfig as { chainType?: string; hardfork?: string };
+  const ctx: BenchContext = {
+    ethers: conn.ethers,
+    network: { name: conn.networkName, chainType: cfg.chainType, hardfork: cfg.hardfork },
+    log,
+  };
 
   const results: Record<string, unknown> = {};
   const reports: string[] = [];
@@ -140,7 +162,7 @@ async function main(): Promise<void> {
   console.log("");
   console.log(
     `402zk benchmark, ${results.date}: node ${results.node}, ${results.cpus} x ${results.cpuModel}, ` +
-      `${results.evm}, circuit ${results.constraints} constraints`,
+      `${results.evm} (${results.hardfork}), circuit ${results.constraints} constraints`,
   );
   console.log("");
   for (const r of reports) console.log(`${r}\n`);
@@ -151,7 +173,12 @@ async function main(): Promise<void> {
       ["target", "limit", "measured", "result"],
       [
         ["payGas (median, fee = 0)", String(TARGETS.payGas), String(results.payGas), met.payGas ? "PASS" : "FAIL"],
-        ["proveMsMedian", String(TARGETS.proveMsMedian), String(results.proveMsMedian), met.proveMsMedian ? "PASS" : "FAIL"],
+        [
+          "proveMsMedian",
+          String(TARGETS.proveMsMedian),
+          String(results.proveMsMedian),
+          met.proveMsMedian ? "PASS" : "FAIL",
+        ],
       ],
     ),
   );

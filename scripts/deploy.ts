@@ -13,7 +13,12 @@ import { network } from "hardhat";
 import { saveDeployment } from "../sdk/node/deployments.js";
 import { deployWithRecord } from "./lib/deploy.js";
 
-const NAMES: Record<string, string> = { baseSepolia: "base-sepolia", base: "base", localhost: "localhost", hardhat: "hardhat" };
+const NAMES: Record<string, string> = {
+  baseSepolia: "base-sepolia",
+  base: "base",
+  localhost: "localhost",
+  hardhat: "hardhat",
+};
 
 const connection = await network.connect();
 const name = NAMES[connection.networkName] ?? connection.networkName;

@@ -4,7 +4,13 @@ import type { Address, Hex } from "viem";
 import { shutdownProver } from "../sdk/core/prover.js";
 import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
 
-type Settle = { success: boolean; transaction: string; network: string; errorReason?: string; extra?: { receiptId?: string } };
+type Settle = {
+  success: boolean;
+  transaction: string;
+  network: string;
+  errorReason?: string;
+  extra?: { receiptId?: string };
+};
 type Required = { error?: string; accepts: { scheme: string; extra: Record<string, unknown> }[] };
 
 describe("x402 integration: official @x402 packages + zk-exact over real HTTP", function () {
@@ -34,7 +40,9 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
     expect(extra).to.have.nested.property("challenge.mac");
     // Every 402 carries a fresh challenge.
     const again = decodeHeader<Required>((await fetch(`${api.url}/weather`)).headers.get("PAYMENT-REQUIRED"))!;
-    expect((again.accepts[0]!.extra.challenge as { id: string }).id).to.not.equal((extra.challenge as { id: string }).id);
+    expect((again.accepts[0]!.extra.challenge as { id: string }).id).to.not.equal(
+      (extra.challenge as { id: string }).id,
+    );
   });
 
   it("server-settled: proof in PAYMENT-SIGNATURE, facilitator submits pay, PAYMENT-RESPONSE carries the tx", async function () {
@@ -92,7 +100,10 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
     }
 
     it("refuses a replayed PAYMENT-SIGNATURE (server-settled and client-settled)", async function () {
-      for (const [i, mode] of [[12, "server"], [13, "client"]] as const) {
+      for (const [i, mode] of [
+        [12, "server"],
+        [13, "client"],
+      ] as const) {
         const { header } = await paidHeader(i, mode);
         const servedBefore = api.served();
         const r = await sendWith(header);
@@ -122,12 +133,15 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
       const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement: "server" }));
       client.setSpendControls(false);
       await wrapFetchWithPayment(grab, client)(`${api.url}/weather`);
-      const original = decodeHeader<{ accepted: Record<string, unknown>; payload: { terms: Record<string, string> } }>(intercepted[0]!)!;
+      const original = decodeHeader<{ accepted: Record<string, unknown>; payload: { terms: Record<string, string> } }>(
+        intercepted[0]!,
+      )!;
       void pf;
 
       const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64");
       // A fresh 402 for /premium (5x the price): the attacker presents the cheap proof there.
-      const premium = decodeHeader<Required>((await fetch(`${api.url}/premium`)).headers.get("PAYMENT-REQUIRED"))!.accepts[0]!;
+      const premium = decodeHeader<Required>((await fetch(`${api.url}/premium`)).headers.get("PAYMENT-REQUIRED"))!
+        .accepts[0]!;
       // a) accepted swapped to the premium requirement, proof unchanged: amount differs.
       let r = await sendWith(enc({ ...original, accepted: premium }), "/premium");
       expect(r.status).to.equal(402);
@@ -150,11 +164,15 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
       r = await sendWith(enc(forged), "/premium");
       expect(r.error).to.equal("invalid_proof");
       // c) another payee: terms.payTo changed.
-      const other = { ...original, payload: { ...original.payload, terms: { ...original.payload.terms, payTo: account(9).address } } };
+      const other = {
+        ...original,
+        payload: { ...original.payload, terms: { ...original.payload.terms, payTo: account(9).address } },
+      };
       r = await sendWith(enc(other));
       expect(r.error).to.equal("requirements_mismatch");
       // d) another condition: the challenge of another 402 with the original proof.
-      const fresh = decodeHeader<Required>((await fetch(`${api.url}/weather`)).headers.get("PAYMENT-REQUIRED"))!.accepts[0]!;
+      const fresh = decodeHeader<Required>((await fetch(`${api.url}/weather`)).headers.get("PAYMENT-REQUIRED"))!
+        .accepts[0]!;
       r = await sendWith(enc({ ...original, accepted: fresh }));
       expect(r.error).to.equal("requirements_mismatch");
       // e) another network: the server has no such requirement.
@@ -162,7 +180,13 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
       expect(r.status).to.equal(402);
       expect(r.error).to.be.a("string").and.not.equal("");
       // f) a forged challenge (MAC from another secret).
-      const tampered = { ...original.accepted, extra: { ...(original.accepted.extra as object), challenge: { ...(original.accepted.extra as { challenge: object }).challenge, exp: 9_999_999_999 } } };
+      const tampered = {
+        ...original.accepted,
+        extra: {
+          ...(original.accepted.extra as object),
+          challenge: { ...(original.accepted.extra as { challenge: object }).challenge, exp: 9_999_999_999 },
+        },
+      };
       r = await sendWith(enc({ ...original, accepted: tampered }));
       expect(r.error).to.equal("invalid_challenge");
       // The untouched original still pays.
@@ -177,24 +201,52 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
         ["base64 of not JSON", Buffer.from("hello world!").toString("base64"), "malformed_header"],
         ["JSON array", enc([1, 2, 3]), "malformed_header"],
         ["oversized", "A".repeat(12_000), "header_too_large"],
-        ["wrong version", enc({ x402Version: 1, accepted: { scheme: "zk-exact" }, payload: {} }), "unsupported_version"],
+        [
+          "wrong version",
+          enc({ x402Version: 1, accepted: { scheme: "zk-exact" }, payload: {} }),
+          "unsupported_version",
+        ],
         ["wrong scheme", enc({ x402Version: 2, accepted: { scheme: "exact" }, payload: {} }), "unsupported_scheme"],
-        ["payload not a zk-exact payload", enc({ x402Version: 2, accepted: { scheme: "zk-exact" }, payload: { settlement: "server" } }), "invalid_payload"],
+        [
+          "payload not a zk-exact payload",
+          enc({ x402Version: 2, accepted: { scheme: "zk-exact" }, payload: { settlement: "server" } }),
+          "invalid_payload",
+        ],
         [
           "out-of-range integer in proof",
-          enc({ x402Version: 2, accepted: { scheme: "zk-exact" }, payload: { settlement: "client", receiptId: "0x" + "1".repeat(64), transaction: "0x" + "2".repeat(64), terms: { payTo: payee, amount: "-1", relayer: payee, fee: "0", conditionHash: "0x" + "3".repeat(64), expiry: "1" } } }),
+          enc({
+            x402Version: 2,
+            accepted: { scheme: "zk-exact" },
+            payload: {
+              settlement: "client",
+              receiptId: "0x" + "1".repeat(64),
+              transaction: "0x" + "2".repeat(64),
+              terms: {
+                payTo: payee,
+                amount: "-1",
+                relayer: payee,
+                fee: "0",
+                conditionHash: "0x" + "3".repeat(64),
+                expiry: "1",
+              },
+            },
+          }),
           "invalid_payload",
         ],
       ];
       for (const [label, header, reason] of cases) {
-        const res = await fetch(`${api.url}/weather`, { headers: { "PAYMENT-SIGNATURE": header }, signal: AbortSignal.timeout(5_000) });
+        const res = await fetch(`${api.url}/weather`, {
+          headers: { "PAYMENT-SIGNATURE": header },
+          signal: AbortSignal.timeout(5_000),
+        });
         expect(res.status, label).to.equal(400);
         const body = (await res.json()) as { error: string; message: string };
         expect(body.error, label).to.equal(reason);
         expect(body.message, label).to.be.a("string");
       }
       // A structurally valid but unpaid receipt: 402 with a reason, not 500.
-      const required = decodeHeader<Required>((await fetch(`${api.url}/weather`)).headers.get("PAYMENT-REQUIRED"))!.accepts[0]!;
+      const required = decodeHeader<Required>((await fetch(`${api.url}/weather`)).headers.get("PAYMENT-REQUIRED"))!
+        .accepts[0]!;
       const { conditionHashOf } = await import("../sdk/core/wire.js");
       const fake = {
         x402Version: 2,
@@ -203,19 +255,27 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
           settlement: "client",
           receiptId: "0x" + "12".repeat(32),
           transaction: "0x" + "34".repeat(32),
-          terms: { payTo: payee, amount: "10000", relayer: "0x" + "0".repeat(40), fee: "0", conditionHash: conditionHashOf(required.extra.challenge as never), expiry: "1" },
+          terms: {
+            payTo: payee,
+            amount: "10000",
+            relayer: "0x" + "0".repeat(40),
+            fee: "0",
+            conditionHash: conditionHashOf(required.extra.challenge as never),
+            expiry: "1",
+          },
         },
       };
       const r = await sendWith(enc(fake));
       expect(r.status).to.equal(402);
       expect(r.error).to.equal("receipt_not_found");
     });
-  
+
     it("waits for confirmations: an unconfirmed receipt is refused without burning the payment", async function () {
       const strict = await env.api({ payTo: payee, minConfirmations: 3 });
       try {
         const { wallet } = await env.payer(15, { deposit: 100_000n });
-        const pf = env.payingFetch(wallet, "client");
+        // A client that does not wait for confirmations (confirmationTimeoutMs 0) sends its receipt at once.
+        const pf = env.payingFetch(wallet, "client", { confirmationTimeoutMs: 0 });
         const res = await pf.fetch(`${strict.url}/weather`);
         expect(res.status).to.equal(402);
         expect(decodeHeader<Required>(res.headers.get("PAYMENT-REQUIRED"))!.error).to.equal("receipt_unconfirmed");
@@ -231,7 +291,7 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
         await strict.close();
       }
     });
-  
+
     it("a payer killed between sending pay and saving its change note recovers it from seed and chain", async function () {
       const { spawn } = await import("node:child_process");
       const { mkdtempSync, rmSync } = await import("node:fs");
@@ -248,7 +308,15 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
         const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/crash-payer.ts"], {
           env: {
             ...process.env,
-            CRASH_CFG: JSON.stringify({ url: env.chain.url, pool: env.pool, seed, store: storeFile, accountIndex: 16, payTo: payee, amount: "250000" }),
+            CRASH_CFG: JSON.stringify({
+              url: env.chain.url,
+              pool: env.pool,
+              seed,
+              store: storeFile,
+              accountIndex: 16,
+              payTo: payee,
+              amount: "250000",
+            }),
           },
           stdio: ["ignore", "pipe", "inherit"],
         });
@@ -313,7 +381,10 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
         const { x402Client } = await import("@x402/core/client");
         const { wrapFetchWithPayment } = await import("@x402/fetch");
         const { ZkExactClientScheme } = await import("../sdk/client/scheme.js");
-        const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet: w2, settlement: "server" }));
+        const client = new x402Client().register(
+          "eip155:*",
+          new ZkExactClientScheme({ wallet: w2, settlement: "server" }),
+        );
         client.setSpendControls(false);
         await wrapFetchWithPayment(async (input, init) => {
           const req = new Request(input as RequestInfo, init);

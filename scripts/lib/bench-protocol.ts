@@ -122,15 +122,10 @@ export async function benchProtocol(
   const chainId = Number((await ethers.provider.getNetwork()).chainId);
   const signers = await ethers.getSigners();
   if (signers.length < 7) throw new Error("need 7 funded accounts");
-  const [depositor, payee, relayer, x402Payer, x402Facilitator, authDepositor, paySender] = signers.slice(0, 7) as Signer[] as [
-    Signer,
-    Signer,
-    Signer,
-    Signer,
-    Signer,
-    Signer,
-    Signer,
-  ];
+  const [depositor, payee, relayer, x402Payer, x402Facilitator, authDepositor, paySender] = signers.slice(
+    0,
+    7,
+  ) as Signer[] as [Signer, Signer, Signer, Signer, Signer, Signer, Signer];
   const addr = async (s: Signer) => (await s.getAddress()) as Address;
   const payeeAddr = await addr(payee);
   const relayerAddr = await addr(relayer);
@@ -140,7 +135,8 @@ export async function benchProtocol(
 
   // Payee, relayer and payers already hold balances, as in steady-state x402 use: every
   // balance write in both the 402zk and the x402 measurements is non-zero -> non-zero.
-  for (const s of [payee, relayer, x402Payer, authDepositor]) await (await token.mint(await addr(s), USDC(1000))).wait();
+  for (const s of [payee, relayer, x402Payer, authDepositor])
+    await (await token.mint(await addr(s), USDC(1000))).wait();
   const nPays = o.paysNoFee + o.paysWithFee;
   const fillValue = 1n;
   const depositorBudget = NOTE_VALUE * BigInt(nPays + o.deposits) + fillValue * BigInt(o.fillTo);
@@ -322,7 +318,13 @@ export async function benchProtocol(
     const leafIndex = mirror(rc);
     receiptsSlot ??= await findReceiptsSlot(result.nullifierHash);
     const breakdown = attribute(rc, tx.data, await traceOf(rc.hash), mappingKey(result.nullifierHash, receiptsSlot));
-    samples.push({ kind: withFee ? "payWithFee" : "pay", leafIndex, hashes: popcount(leafIndex), gasUsed: breakdown.gasUsed, breakdown });
+    samples.push({
+      kind: withFee ? "payWithFee" : "pay",
+      leafIndex,
+      hashes: popcount(leafIndex),
+      gasUsed: breakdown.gasUsed,
+      breakdown,
+    });
     log(
       `  pay #${j + 1}${withFee ? " (fee)" : ""}: leaf ${leafIndex} (${popcount(leafIndex)} hashes) ` +
         `${fmtInt(breakdown.gasUsed)} gas, proof ${Math.round(wall)} ms`,
@@ -333,7 +335,9 @@ export async function benchProtocol(
   log(`measuring ${o.deposits} deposits and ${o.depositsWithAuthorization} depositWithAuthorization...`);
   for (let j = 0; j < o.deposits; j++) {
     const k = 2000 + j;
-    const tx = await facilitator.connect(depositor).deposit(precommitmentOf(keys.noteSecrets(k)), NOTE_VALUE, memo64(k, NOTE_VALUE));
+    const tx = await facilitator
+      .connect(depositor)
+      .deposit(precommitmentOf(keys.noteSecrets(k)), NOTE_VALUE, memo64(k, NOTE_VALUE));
     const rc = (await tx.wait())!;
     const leafIndex = mirror(rc);
     const breakdown = attribute(rc, tx.data, await traceOf(rc.hash));
@@ -374,12 +378,20 @@ export async function benchProtocol(
     const rc = (await tx.wait())!;
     const leafIndex = mirror(rc);
     const breakdown = attribute(rc, tx.data, await traceOf(rc.hash));
-    samples.push({ kind: "depositWithAuthorization", leafIndex, hashes: popcount(leafIndex), gasUsed: breakdown.gasUsed, breakdown });
+    samples.push({
+      kind: "depositWithAuthorization",
+      leafIndex,
+      hashes: popcount(leafIndex),
+      gasUsed: breakdown.gasUsed,
+      breakdown,
+    });
   }
   if ((await facilitator.currentRoot()) !== tree.root) throw new Error("JS tree mirror disagrees with the contract");
   for (const s of samples) {
     if (s.breakdown.treeInsertDetail.hashes !== s.hashes) {
-      throw new Error(`leaf ${s.leafIndex}: ${s.breakdown.treeInsertDetail.hashes} hashes traced, ${s.hashes} expected`);
+      throw new Error(
+        `leaf ${s.leafIndex}: ${s.breakdown.treeInsertDetail.hashes} hashes traced, ${s.hashes} expected`,
+      );
     }
   }
 
@@ -413,7 +425,12 @@ export async function benchProtocol(
 
   // ------------------------------------------------------------------ verifier alone
   const p0 = firstProof!;
-  const vData = verifier.interface.encodeFunctionData("verifyProof", [p0.proof.pA, p0.proof.pB, p0.proof.pC, p0.publicSignals]);
+  const vData = verifier.interface.encodeFunctionData("verifyProof", [
+    p0.proof.pA,
+    p0.proof.pB,
+    p0.proof.pC,
+    p0.publicSignals,
+  ]);
   const vOk = verifier.interface.decodeFunctionResult(
     "verifyProof",
     await ethers.provider.call({ to: verifierAddr, data: vData }),
@@ -448,17 +465,20 @@ export async function benchProtocol(
   const x402ExactGas = Math.round(median(x402Gas));
 
   // Gas of an insert grows by one Poseidon hash (+ the side-node SLOAD) per 1 bit of the
-  // leaf index: fit it over every measured insert, then restate the payment for the mean
-  // number of hashes at this depth (depth / 2 over uniformly distributed leaf indices).
+  // leaf index: fit it over every measured insert, then restate the payments for other
+  // numbers of hashes. At depth d the leaf index lies in [2^(d-1), 2^d): its top bit is
+  // always set, so over all such indices the mean is (d + 1) / 2 hashes, from 1 to d.
   const fit = linearFit(
     samples.map((s) => s.hashes),
     samples.map((s) => s.breakdown.treeInsert),
   );
   const depth = Number(await facilitator.treeDepth());
-  const meanHashes = depth / 2;
-  const payAtMean = Math.round(median(pays.map((s) => s.gasUsed - fit.slope * (s.hashes - meanHashes))));
+  const meanHashes = (depth + 1) / 2;
+  const payAt = (xs: Sample[], h: number) => Math.round(median(xs.map((s) => s.gasUsed - fit.slope * (s.hashes - h))));
   const hashCalls = samples.flatMap((s) =>
-    s.breakdown.treeInsertDetail.hashes > 0 ? [s.breakdown.treeInsertDetail.hashGas / s.breakdown.treeInsertDetail.hashes] : [],
+    s.breakdown.treeInsertDetail.hashes > 0
+      ? [s.breakdown.treeInsertDetail.hashGas / s.breakdown.treeInsertDetail.hashes]
+      : [],
   );
 
   const breakdownMedian = (xs: Sample[]) => ({
@@ -480,17 +500,28 @@ export async function benchProtocol(
     treeDepth: depth,
     payGas,
     payGasWithFee: Math.round(median(gas(feePays))),
-    payGasRange: { min: min(gas(pays)), max: max(gas(pays)), withFeeMin: min(gas(feePays)), withFeeMax: max(gas(feePays)) },
+    payGasRange: {
+      min: min(gas(pays)),
+      max: max(gas(pays)),
+      withFeeMin: min(gas(feePays)),
+      withFeeMax: max(gas(feePays)),
+    },
     payLeafIndices: pays.map((s) => s.leafIndex),
     payWithFeeLeafIndices: feePays.map((s) => s.leafIndex),
     payGasNote:
       "An insert at leaf index i does popcount(i) Poseidon hashes; the leaf index of a payment's change note is the " +
       "tree size at settlement. payGas is the median of the fee-less payments at the indices listed.",
-    payGasAtMeanHashes: payAtMean,
+    payGasAtMeanHashes: payAt(pays, meanHashes),
+    payGasWithFeeAtMeanHashes: payAt(feePays, meanHashes),
     payGasModel: {
       perHashGas: Math.round(fit.slope),
       treeInsertFixedGas: Math.round(fit.intercept),
       meanHashesAtDepth: meanHashes,
+      payGasAtOneHash: payAt(pays, 1),
+      payGasAtDepthHashes: payAt(pays, depth),
+      note:
+        `fee-less pay restated for h hashes: median(gasUsed - perHashGas * (hashes - h)); at depth ${depth} the ` +
+        `change-note index is in [${2 ** (depth - 1)}, ${2 ** depth}) so h runs from 1 to ${depth}, mean ${meanHashes}`,
       poseidonCallGasMean: Math.round(hashCalls.reduce((a, b) => a + b, 0) / hashCalls.length),
     },
     payCalldataBytes: (payData[0]!.length - 2) / 2,
@@ -502,7 +533,8 @@ export async function benchProtocol(
     depositWithAuthorizationGas: Math.round(median(gas(authDeposits))),
     depositWithAuthorizationLeafIndices: authDeposits.map((s) => s.leafIndex),
     depositGasBreakdown: breakdownMedian(deposits),
-    depositNote: "approve excluded; depositor had a large finite allowance (decremented, non-zero -> non-zero); 64-byte memo",
+    depositNote:
+      "approve excluded; depositor had a large finite allowance (decremented, non-zero -> non-zero); 64-byte memo",
     x402ExactGas,
     x402ExactGasRange: { min: min(x402Gas), max: max(x402Gas) },
     x402ExactCalldataBytes: (x402Data.length - 2) / 2,
@@ -511,7 +543,10 @@ export async function benchProtocol(
       "real USDC (FiatTokenV2_2 behind a proxy) costs somewhat more",
     payVsX402Ratio: round(payGas / x402ExactGas, 2),
     treeInsertGas: med(pays, (b) => b.treeInsert),
-    treeInsertGasRange: { min: min(samples.map((s) => s.breakdown.treeInsert)), max: max(samples.map((s) => s.breakdown.treeInsert)) },
+    treeInsertGasRange: {
+      min: min(samples.map((s) => s.breakdown.treeInsert)),
+      max: max(samples.map((s) => s.breakdown.treeInsert)),
+    },
     treeInsertDetailMedian: {
       hashes: med(pays, (b) => b.treeInsertDetail.hashes),
       hashGas: med(pays, (b) => b.treeInsertDetail.hashGas),
@@ -538,14 +573,21 @@ export async function benchProtocol(
     witnessMsMedian: round(median(witnessMs.slice(1))),
     groth16MsMedian: round(median(groth16Ms.slice(1))),
     proveSamples: proveMs.length - 1,
-    proveNote: "provePayment wall time (witness + Groth16 prove), median over warm calls; the first call (curve setup) is proveMsCold",
+    proveNote:
+      "provePayment wall time (witness + Groth16 prove), median over warm calls; the first call (curve setup) is proveMsCold",
     verifyMsMedian: round(median(verifyMs), 2),
     verifyMsMin: round(min(verifyMs), 2),
     verifyMsMax: round(max(verifyMs), 2),
     verifySamples: verifyMs.length,
     fillMs: Math.round(fillMs),
     protocolBenchMs: Math.round(performance.now() - t0),
-    samples: samples.map((s) => ({ kind: s.kind, leafIndex: s.leafIndex, hashes: s.hashes, gasUsed: s.gasUsed, breakdown: s.breakdown })),
+    samples: samples.map((s) => ({
+      kind: s.kind,
+      leafIndex: s.leafIndex,
+      hashes: s.hashes,
+      gasUsed: s.gasUsed,
+      breakdown: s.breakdown,
+    })),
   };
 }
 
@@ -583,13 +625,25 @@ export function reportProtocol(r: Record<string, unknown>): string {
           `402zk pay at mean ${model.meanHashesAtDepth} hashes (model)`,
           g("payGasAtMeanHashes"),
           `${(n("payGasAtMeanHashes") / n("x402ExactGas")).toFixed(2)}x`,
-          `+${fmtInt(model.perHashGas!)} gas per 1-bit of the leaf index`,
+          `+${fmtInt(model.perHashGas!)} gas per 1 bit of the leaf index; ` +
+            `${fmtInt(model.payGasAtOneHash!)} (1 hash) to ${fmtInt(model.payGasAtDepthHashes!)} (${n("treeDepth")} hashes)`,
         ],
         ["deposit (approve excluded)", g("depositGas"), "", `leaves ${idx("depositLeafIndices")}`],
-        ["depositWithAuthorization", g("depositWithAuthorizationGas"), "", `leaves ${idx("depositWithAuthorizationLeafIndices")}`],
-        ["Groth16 verifyProof (execution only)", g("verifyGas"), "", `estimateGas ${g("verifyGasEstimateRaw")}; tx ${g("verifyGasTxExecution")}`],
-        ["tree insert (change note, median)", g("treeInsertGas"), "", "trace + source map"],
+        [
+          "depositWithAuthorization",
+          g("depositWithAuthorizationGas"),
+          "",
+          `leaves ${idx("depositWithAuthorizationLeafIndices")}`,
+        ],
+        [
+          "Groth16 verifyProof (execution only)",
+          g("verifyGas"),
+          "",
+          `estimateGas ${g("verifyGasEstimateRaw")}; tx ${g("verifyGasTxExecution")}`,
+        ],
+        ["tree insert (change note, median)", g("treeInsertGas"), "", "trace + source map, median pay"],
       ],
+      ["l", "r", "r", "l"],
     ),
   );
   out.push("");
@@ -611,13 +665,11 @@ export function reportProtocol(r: Record<string, unknown>): string {
   out.push(
     table(
       ["part", "pay", "%", "pay+fee", "deposit"],
-      parts.map(([label, k]) => [
-        label,
-        fmtInt(k === "refund" ? -pb[k]! : pb[k]!),
-        pct(pb[k]!, n("payGas")),
-        fmtInt(k === "refund" ? -fb[k]! : fb[k]!),
-        fmtInt(k === "refund" ? -db[k]! : db[k]!),
-      ]),
+      parts.map(([label, k]) => {
+        // The refund is subtracted: show it negative (and 0 rather than -0).
+        const v = (b: Record<string, number>) => fmtInt(k === "refund" && b[k] ? -b[k]! : b[k]!);
+        return [label, v(pb), pct(pb[k]!, n("payGas")), v(fb), v(db)];
+      }),
     ),
   );
   out.push("(medians per part need not add up exactly to the median total)");
@@ -627,16 +679,51 @@ export function reportProtocol(r: Record<string, unknown>): string {
       `LeafInserted ${fmtInt(det.event!)}, rest ${fmtInt(det.rest!)}; one PoseidonT3 call ~${fmtInt(model.poseidonCallGasMean!)}`,
   );
   out.push("");
+  out.push("Every measured transaction (leaf index = tree size before it = index of the note it inserts)");
+  const samples = r.samples as {
+    kind: string;
+    leafIndex: number;
+    hashes: number;
+    gasUsed: number;
+    breakdown: GasBreakdown;
+  }[];
+  out.push(
+    table(
+      ["transaction", "leaf", "hashes", "gasUsed", "tree insert", "verifier", "token calls"],
+      samples.map((x) => [
+        x.kind,
+        String(x.leafIndex),
+        String(x.hashes),
+        fmtInt(x.gasUsed),
+        fmtInt(x.breakdown.treeInsert),
+        fmtInt(x.breakdown.verifier),
+        fmtInt(x.breakdown.tokenCalls),
+      ]),
+    ),
+  );
+  out.push("");
   out.push("Client-side proving and verification");
   out.push(
     table(
       ["measure", "median ms", "min", "max", "samples"],
       [
-        ["provePayment (witness + prove)", n("proveMsMedian").toFixed(0), n("proveMsMin").toFixed(0), n("proveMsMax").toFixed(0), String(n("proveSamples"))],
+        [
+          "provePayment (witness + prove)",
+          n("proveMsMedian").toFixed(0),
+          n("proveMsMin").toFixed(0),
+          n("proveMsMax").toFixed(0),
+          String(n("proveSamples")),
+        ],
         ["  witness", n("witnessMsMedian").toFixed(0), "", "", ""],
         ["  Groth16 prove", n("groth16MsMedian").toFixed(0), "", "", ""],
         ["first provePayment (cold)", n("proveMsCold").toFixed(0), "", "", "1"],
-        ["verifyPaymentProof (off-chain)", n("verifyMsMedian").toFixed(1), n("verifyMsMin").toFixed(1), n("verifyMsMax").toFixed(1), String(n("verifySamples"))],
+        [
+          "verifyPaymentProof (off-chain)",
+          n("verifyMsMedian").toFixed(1),
+          n("verifyMsMin").toFixed(1),
+          n("verifyMsMax").toFixed(1),
+          String(n("verifySamples")),
+        ],
       ],
     ),
   );

@@ -128,7 +128,7 @@ export class SourceRegions {
 
     // Instruction index -> pc (PUSH data is skipped; link placeholders sit inside PUSH20 data).
     const pcs: number[] = [];
-    for (let i = 0; i < code.length / 2; ) {
+    for (let i = 0; i < code.length / 2;) {
       pcs.push(i);
       const op = parseInt(code.slice(2 * i, 2 * i + 2), 16);
       i += op >= 0x60 && op <= 0x7f ? op - 0x5f + 1 : 1;
@@ -180,7 +180,9 @@ export function topSteps(trace: TxTrace, regions: SourceRegions): TopStep[] {
     region = regions.regionAt(log.pc) ?? region;
     const step: TopStep = { log, cost: log.gasCost, region };
     if (CALL_OPS.has(log.op) && log.stack && log.stack.length >= 2) {
-      step.callee = `0x${BigInt(log.stack[log.stack.length - 2]!).toString(16).padStart(40, "0")}`;
+      step.callee = `0x${BigInt(log.stack[log.stack.length - 2]!)
+        .toString(16)
+        .padStart(40, "0")}`;
     }
     steps.push(step);
     prev = step;
@@ -198,5 +200,7 @@ export function refundCounter(trace: TxTrace): number {
 export function stackTop(step: TopStep): string | undefined {
   const st = step.log.stack;
   if (!st || st.length === 0) return undefined;
-  return `0x${BigInt(st[st.length - 1]!).toString(16).padStart(64, "0")}`;
+  return `0x${BigInt(st[st.length - 1]!)
+    .toString(16)
+    .padStart(64, "0")}`;
 }

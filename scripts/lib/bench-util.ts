@@ -60,12 +60,22 @@ export function fmtInt(x: number): string {
   return Math.round(x).toLocaleString("en-US");
 }
 
-/** Renders rows as a left/right aligned text table with a header rule. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/**
+ * Renders rows as a text table with a header rule. By default the first column is
+ * left-aligned (labels) and the others right-aligned (numbers); `align` overrides.
+ */
+export function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  align?: readonly ("l" | "r")[],
+): string {
   const all = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? "").length)));
-  // First column left-aligned (labels), the others right-aligned (numbers).
+  const alignOf = (c: number) => align?.[c] ?? (c === 0 ? "l" : "r");
   const line = (r: readonly string[]) =>
-    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
+    r
+      .map((cell, c) => (alignOf(c) === "l" ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+      .join("  ")
+      .trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }

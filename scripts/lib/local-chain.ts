@@ -39,7 +39,11 @@ export async function startLocalChain(opts: { port?: number; chainId?: number } 
             return { jsonrpc: "2.0", id: m.id ?? null, result };
           } catch (err) {
             const e = err as { code?: number; message?: string; data?: unknown };
-            return { jsonrpc: "2.0", id: m.id ?? null, error: { code: e.code ?? -32000, message: e.message ?? String(err), data: e.data } };
+            return {
+              jsonrpc: "2.0",
+              id: m.id ?? null,
+              error: { code: e.code ?? -32000, message: e.message ?? String(err), data: e.data },
+            };
           }
         };
         const out = Array.isArray(body) ? await Promise.all(body.map(one)) : await one(body as never);

@@ -1,4 +1,9 @@
-import type { PaymentPayloadResult, PaymentRequirements, SchemeClientHooks, SchemeNetworkClient } from "@x402/core/types";
+import type {
+  PaymentPayloadResult,
+  PaymentRequirements,
+  SchemeClientHooks,
+  SchemeNetworkClient,
+} from "@x402/core/types";
 import { getAddress, isAddressEqual, zeroAddress, type Address, type Hex } from "viem";
 
 import { chainIdOf } from "../core/deployment.js";
@@ -27,6 +32,17 @@ export interface ZkClientOptions {
   onProgress?: (p: ProofProgress) => void;
   /** Called when a payment was prepared, with its timings. */
   onPrepared?: (p: PreparedPayment) => void;
+  /**
+   * If the server does not offer the requested settlement mode, use one it offers
+   * instead of failing. Off by default: falling back from "server" to "client" would
+   * submit from the payer's own account and reveal it on chain.
+   */
+  allowSettlementFallback?: boolean;
+  /**
+   * Client-settled: wait until the payment has the server's `minConfirmations` before
+   * sending the receipt (default true), at most this long (default 120 s).
+   */
+  confirmationTimeoutMs?: number;
 }
 
 /**
@@ -69,18 +85,30 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     const wallet = this.#o.wallet;
     const chainId = chainIdOf(req.network);
     if (chainId !== wallet.pool.chainId) {
-      throw new ZkPayError("chain_mismatch", `requirement is for ${req.network}, the wallet's pool is on eip155:${wallet.pool.chainId}`);
+      throw new ZkPayError(
+        "chain_mismatch",
+        `requirement is for ${req.network}, the wallet's pool is on eip155:${wallet.pool.chainId}`,
+      );
     }
     const extra = ZkRequirementExtraSchema.safeParse(req.extra);
-    if (!extra.success) throw new ZkPayError("invalid_payload", `bad zk-exact requirement: ${extra.error.issues[0]?.message}`);
+    if (!extra.success)
+      throw new ZkPayError("invalid_payload", `bad zk-exact requirement: ${extra.error.issues[0]?.message}`);
     const x = extra.data;
     if (!isAddressEqual(x.facilitator as Address, wallet.pool.facilitator)) {
-      throw new ZkPayError("chain_mismatch", `requirement is for pool ${x.facilitator}, the wallet uses ${wallet.pool.facilitator}`);
+      throw new ZkPayError(
+        "chain_mismatch",
+        `requirement is for pool ${x.facilitator}, the wallet uses ${wallet.pool.facilitator}`,
+      );
     }
     if (!isAddressEqual(req.asset as Address, wallet.pool.token)) {
       throw new ZkPayError("chain_mismatch", `requirement asks for ${req.asset}, the pool holds ${wallet.pool.token}`);
     }
     const wanted = this.#o.settlement ?? "server";
+    if (!x.settlement.includes(wanted) && !this.#o.allowSettlementFallback) {
+      throw new ZkPayError("unsupported_scheme", `server offers ${x.settlement.join("/")} settlement, not ${wanted}`, {
+        offered: x.settlement,
+      });
+    }
     const mode: SettlementMode = x.settlement.includes(wanted) ? wanted : x.settlement[0]!;
     const fee = mode === "server" ? BigInt(x.fee) : 0n;
     const relayer = mode === "server" ? (getAddress(x.relayer) as Address) : zeroAddress;
@@ -130,6 +158,15 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       this.#inFlight.set(conditionHash.toLowerCase(), prepared);
     } else {
       const transaction = await wallet.submitPayment(prepared);
+      // The server will refuse the receipt until it has enough confirmations: wait for them
+      // rather than spend a challenge on a premature receipt.
+      if (x.minConfirmations > 1 && (this.#o.confirmationTimeoutMs ?? 120_000) > 0) {
+        await wallet.publicClient.waitForTransactionReceipt({
+          hash: transaction,
+          confirmations: x.minConfirmations,
+          timeout: this.#o.confirmationTimeoutMs ?? 120_000,
+        });
+      }
       payload = { settlement: "client", receiptId: prepared.receiptId, transaction: transaction as Hex, terms };
     }
     return { x402Version, payload };

@@ -93,6 +93,9 @@ export class PrivateWallet {
   #state: WalletState;
   #tree: NoteTree;
   #syncing: Promise<void> | undefined;
+  #lock: Promise<unknown> = Promise.resolve();
+  /** Notes being proven right now (not yet persisted as pending). */
+  readonly #busy = new Set<number>();
 
   private constructor(opts: PrivateWalletOptions, state: WalletState) {
     this.pool = opts.pool;
@@ -116,7 +119,10 @@ export class PrivateWallet {
       });
     }
     const loaded = await opts.store.load();
-    if (loaded && (loaded.chainId !== opts.pool.chainId || loaded.facilitator.toLowerCase() !== opts.pool.facilitator.toLowerCase())) {
+    if (
+      loaded &&
+      (loaded.chainId !== opts.pool.chainId || loaded.facilitator.toLowerCase() !== opts.pool.facilitator.toLowerCase())
+    ) {
       throw new ZkPayError("chain_mismatch", "the note store belongs to another chain or pool", {
         storeChainId: loaded.chainId,
         storeFacilitator: loaded.facilitator,
@@ -145,7 +151,9 @@ export class PrivateWallet {
   /** Unspent notes not reserved by a payment in flight. */
   spendableNotes(): StoredNote[] {
     const reserved = new Set(this.#state.pending.map((p) => p.noteK));
-    return this.#state.notes.filter((n) => !n.spent && !reserved.has(n.k) && BigInt(n.value) > 0n);
+    return this.#state.notes.filter(
+      (n) => !n.spent && !reserved.has(n.k) && !this.#busy.has(n.k) && BigInt(n.value) > 0n,
+    );
   }
 
   /** A copy of the persisted state (for inspection and tests). */
@@ -178,9 +186,12 @@ export class PrivateWallet {
     return this.#syncing;
   }
 
-  async #sync(): Promise<void> {
-    const latest = Number(await this.publicClient.getBlockNumber());
-    const state = structuredClone(this.#state);
+  #sync(): Promise<void> {
+    return this.#mutate((state) => this.#syncInto(state));
+  }
+
+  async #syncInto(state: WalletState): Promise<void> {
+    const latest = Number(await this.publicClient.getBlockNumber({ cacheTime: 0 }));
     const tags = this.#tagIndex(state.nextNoteIndex + GAP_LIMIT);
     const owned = new Map(state.notes.map((n) => [n.nullifierHash, n]));
     const pendingByNullifier = new Map(state.pending.map((p) => [p.nullifierHash, p]));
@@ -224,7 +235,14 @@ export class PrivateWallet {
         if (commitmentOf(value, secrets) !== ev.args.commitment) continue;
         const nh = nullifierHashOf(secrets).toString();
         if (!owned.has(nh)) {
-          const note: StoredNote = { k, value: value.toString(), leafIndex: index, commitment: ev.args.commitment.toString(), nullifierHash: nh, spent: false };
+          const note: StoredNote = {
+            k,
+            value: value.toString(),
+            leafIndex: index,
+            commitment: ev.args.commitment.toString(),
+            nullifierHash: nh,
+            spent: false,
+          };
           state.notes.push(note);
           owned.set(nh, note);
         }
@@ -259,7 +277,6 @@ export class PrivateWallet {
         onchain: onchainRoot.toString(),
       });
     }
-    await this.#commit(state);
   }
 
   #tagIndex(upTo: number): Map<bigint, number> {
@@ -268,17 +285,26 @@ export class PrivateWallet {
     return m;
   }
 
-  async #commit(state: WalletState): Promise<void> {
-    await this.#store.save(state);
-    this.#state = state;
+  /**
+   * The only way state changes: one mutation at a time, on a copy of the latest state,
+   * saved before it becomes current. Without the queue two concurrent payments could
+   * both read nextNoteIndex before either saved it and derive the same change note.
+   */
+  #mutate<T>(fn: (state: WalletState) => T | Promise<T>): Promise<T> {
+    const run = this.#lock.then(async () => {
+      const state = structuredClone(this.#state);
+      const out = await fn(state);
+      await this.#store.save(state);
+      this.#state = state;
+      return out;
+    });
+    this.#lock = run.catch(() => {});
+    return run;
   }
 
   /** Reserves the next derivation index and persists it before anything uses it. */
-  async #reserveIndex(): Promise<number> {
-    const state = structuredClone(this.#state);
-    const k = state.nextNoteIndex++;
-    await this.#commit(state);
-    return k;
+  #reserveIndex(): Promise<number> {
+    return this.#mutate((state) => state.nextNoteIndex++);
   }
 
   // ------------------------------------------------------------------ deposit
@@ -359,6 +385,24 @@ export class PrivateWallet {
       );
     }
 
+    // Concurrent payments must not pick the same note while this one is being proven.
+    this.#busy.add(note.k);
+    try {
+      return await this.#proveWith(note, params, amount, fee, relayer, syncMs);
+    } finally {
+      this.#busy.delete(note.k);
+    }
+  }
+
+  async #proveWith(
+    note: StoredNote,
+    params: PaymentParams,
+    amount: bigint,
+    fee: bigint,
+    relayer: Address,
+    syncMs: number,
+  ): Promise<PreparedPayment> {
+    const needed = amount + fee;
     const changeK = await this.#reserveIndex();
     const change = this.#keys.noteSecrets(changeK);
     const changeValue = BigInt(note.value) - needed;
@@ -394,9 +438,9 @@ export class PrivateWallet {
       expiry: Number(params.expiry),
       createdAt: Math.floor(Date.now() / 1000),
     };
-    const state = structuredClone(this.#state);
-    state.pending.push(pending);
-    await this.#commit(state);
+    await this.#mutate((state) => {
+      state.pending.push(pending);
+    });
 
     return {
       proof: {
@@ -444,9 +488,9 @@ export class PrivateWallet {
    * nullifier check would let only one of the two spends through.
    */
   async releasePayment(p: PreparedPayment): Promise<void> {
-    const state = structuredClone(this.#state);
-    state.pending = state.pending.filter((x) => x.nullifierHash !== p.proof.nullifierHash.toString());
-    await this.#commit(state);
+    await this.#mutate((state) => {
+      state.pending = state.pending.filter((x) => x.nullifierHash !== p.proof.nullifierHash.toString());
+    });
   }
 
   /**
@@ -457,7 +501,12 @@ export class PrivateWallet {
    */
   async withdraw(args: { to: Address; amount: bigint; onProgress?: (p: ProofProgress) => void }): Promise<Hash> {
     const now = BigInt((await this.publicClient.getBlock({ blockTag: "latest" })).timestamp);
-    const p = await this.preparePayment({ payTo: args.to, amount: args.amount, expiry: now + 600n, onProgress: args.onProgress });
+    const p = await this.preparePayment({
+      payTo: args.to,
+      amount: args.amount,
+      expiry: now + 600n,
+      onProgress: args.onProgress,
+    });
     try {
       return await this.submitPayment(p);
     } catch (err) {
@@ -493,11 +542,15 @@ export function mapPayRevert(err: unknown): ZkPayError {
         case "FacilitatorNullifierSpent":
           return new ZkPayError("nullifier_spent", "this note was already spent", details, { cause: err });
         case "FacilitatorUnknownRoot":
-          return new ZkPayError("stale_tree", "the proof's root is unknown or too old: sync and prove again", details, { cause: err });
+          return new ZkPayError("stale_tree", "the proof's root is unknown or too old: sync and prove again", details, {
+            cause: err,
+          });
         case "FacilitatorInvalidProof":
           return new ZkPayError("invalid_proof", "the proof does not verify for these terms", details, { cause: err });
         default:
-          return new ZkPayError("settlement_failed", `pay reverted: ${name ?? revert.shortMessage}`, details, { cause: err });
+          return new ZkPayError("settlement_failed", `pay reverted: ${name ?? revert.shortMessage}`, details, {
+            cause: err,
+          });
       }
     }
     return new ZkPayError("rpc_error", err.shortMessage, {}, { cause: err });

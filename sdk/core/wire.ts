@@ -81,6 +81,9 @@ export type ZkPaymentPayload = z.infer<typeof ZkPaymentPayloadSchema>;
  */
 export function conditionHashOf(c: Challenge): Hex {
   return keccak256(
-    encodePacked(["string", "bytes16", "uint64", "bytes32"], ["402zk.condition.v1", c.id as Hex, BigInt(c.exp), c.mac as Hex]),
+    encodePacked(
+      ["string", "bytes16", "uint64", "bytes32"],
+      ["402zk.condition.v1", c.id as Hex, BigInt(c.exp), c.mac as Hex],
+    ),
   );
 }

@@ -25,9 +25,12 @@ export function paymentHeaderGuard(opts: { schemes?: string[]; maxBytes?: number
     const refuse = (e: ZkPayError) => {
       res.status(400).json(e.toJSON());
     };
-    if (Array.isArray(header)) return refuse(new ZkPayError("malformed_header", "PAYMENT-SIGNATURE appears more than once"));
+    if (Array.isArray(header))
+      return refuse(new ZkPayError("malformed_header", "PAYMENT-SIGNATURE appears more than once"));
     if (header.length > maxBytes) {
-      return refuse(new ZkPayError("header_too_large", `PAYMENT-SIGNATURE is ${header.length} bytes, the limit is ${maxBytes}`));
+      return refuse(
+        new ZkPayError("header_too_large", `PAYMENT-SIGNATURE is ${header.length} bytes, the limit is ${maxBytes}`),
+      );
     }
     if (header.length === 0 || header.length % 4 !== 0 || !BASE64.test(header)) {
       return refuse(new ZkPayError("malformed_header", "PAYMENT-SIGNATURE is not base64"));
@@ -43,7 +46,9 @@ export function paymentHeaderGuard(opts: { schemes?: string[]; maxBytes?: number
     }
     const p = decoded as { x402Version?: unknown; accepted?: { scheme?: unknown }; payload?: unknown };
     if (p.x402Version !== 2) {
-      return refuse(new ZkPayError("unsupported_version", `x402Version ${String(p.x402Version)} is not supported (expected 2)`));
+      return refuse(
+        new ZkPayError("unsupported_version", `x402Version ${String(p.x402Version)} is not supported (expected 2)`),
+      );
     }
     const scheme = p.accepted?.scheme;
     if (typeof scheme !== "string" || !schemes.has(scheme)) {
@@ -71,5 +76,8 @@ export function zkPaymentMiddleware(
   resourceServer: x402ResourceServer,
   opts: { schemes?: string[]; maxHeaderBytes?: number } = {},
 ): RequestHandler[] {
-  return [paymentHeaderGuard({ schemes: opts.schemes, maxBytes: opts.maxHeaderBytes }), paymentMiddleware(routes, resourceServer)];
+  return [
+    paymentHeaderGuard({ schemes: opts.schemes, maxBytes: opts.maxHeaderBytes }),
+    paymentMiddleware(routes, resourceServer),
+  ];
 }

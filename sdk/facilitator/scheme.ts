@@ -6,7 +6,15 @@ import type {
   SettleResponse,
   VerifyResponse,
 } from "@x402/core/types";
-import { getAddress, isAddressEqual, zeroAddress, type Address, type Hex, type PublicClient, type WalletClient } from "viem";
+import {
+  getAddress,
+  isAddressEqual,
+  zeroAddress,
+  type Address,
+  type Hex,
+  type PublicClient,
+  type WalletClient,
+} from "viem";
 
 import { facilitatorAbi } from "../core/abi.js";
 import { paymentContext, type PaymentTerms } from "../core/context.js";
@@ -104,7 +112,10 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       // Everything checkable off-chain first: a bad payment must not consume a challenge.
       const v = await this.#check(payload, requirements);
       // Accept each challenge once, across every instance sharing the replay store.
-      const ttl = Math.max(60, this.#o.challenges.ttl(ZkRequirementExtraSchema.parse(payload.accepted.extra).challenge) + 60);
+      const ttl = Math.max(
+        60,
+        this.#o.challenges.ttl(ZkRequirementExtraSchema.parse(payload.accepted.extra).challenge) + 60,
+      );
       if (!(await this.#replay.claim(v.conditionHash, ttl))) {
         return invalid("payment_replayed", "this payment was already accepted");
       }
@@ -174,7 +185,12 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       const mapped = mapPayRevert(err);
       if (mapped.reason === "nullifier_spent") {
         // Someone (the payer, a relayer) already settled this very payment: still paid.
-        const r = await this.receipts.check({ id: receiptId, payTo: v.terms.payTo, amount: v.terms.amount, conditionHash: v.conditionHash });
+        const r = await this.receipts.check({
+          id: receiptId,
+          payTo: v.terms.payTo,
+          amount: v.terms.amount,
+          conditionHash: v.conditionHash,
+        });
         if (r.state === "paid") return { success: true, transaction: "", network: this.network, extra: { receiptId } };
       }
       await this.#replay.release(v.conditionHash);
@@ -188,7 +204,9 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       throw new ZkPayError("unsupported_scheme", `expected scheme ${ZK_SCHEME}`);
     }
     if (req.network !== this.network || payload.accepted.network !== this.network) {
-      throw new ZkPayError("chain_mismatch", `this facilitator settles on ${this.network}`, { network: payload.accepted.network });
+      throw new ZkPayError("chain_mismatch", `this facilitator settles on ${this.network}`, {
+        network: payload.accepted.network,
+      });
     }
     const extra = ZkRequirementExtraSchema.safeParse(payload.accepted.extra);
     if (!extra.success) throw new ZkPayError("invalid_payload", `requirement extra: ${extra.error.issues[0]?.message}`);
@@ -219,8 +237,10 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       expiry: BigInt(p.terms.expiry),
     };
     // The payment must be exactly what the server asked for.
-    if (!isAddressEqual(terms.payTo, req.payTo as Address)) throw new ZkPayError("requirements_mismatch", "payTo differs from the requirement");
-    if (terms.amount !== BigInt(req.amount)) throw new ZkPayError("requirements_mismatch", "amount differs from the requirement");
+    if (!isAddressEqual(terms.payTo, req.payTo as Address))
+      throw new ZkPayError("requirements_mismatch", "payTo differs from the requirement");
+    if (terms.amount !== BigInt(req.amount))
+      throw new ZkPayError("requirements_mismatch", "amount differs from the requirement");
     if (terms.conditionHash.toLowerCase() !== conditionHash) {
       throw new ZkPayError("requirements_mismatch", "conditionHash is not the hash of this request's challenge");
     }
@@ -236,21 +256,32 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       const reasons: Record<string, [ZkReasonCode, string]> = {
         not_paid: ["receipt_not_found", "no payment with this receipt id on chain"],
         mismatch: ["receipt_mismatch", "the receipt is for another payee, amount or condition"],
-        unconfirmed: ["receipt_unconfirmed", `the payment has ${r.confirmations} of ${this.#o.minConfirmations ?? 1} confirmations`],
+        unconfirmed: [
+          "receipt_unconfirmed",
+          `the payment has ${r.confirmations} of ${this.#o.minConfirmations ?? 1} confirmations`,
+        ],
       };
       const fail = reasons[r.state];
       if (fail) throw new ZkPayError(fail[0], fail[1], { confirmations: r.confirmations });
       return { payload: p, terms, conditionHash };
     }
 
-    if (!this.#o.walletClient) throw new ZkPayError("unsupported_scheme", "this server accepts client-settled payments only");
+    if (!this.#o.walletClient)
+      throw new ZkPayError("unsupported_scheme", "this server accepts client-settled payments only");
     if (!isAddressEqual(terms.relayer, this.relayer) || terms.fee !== this.#fee) {
       throw new ZkPayError("requirements_mismatch", "relayer or fee differs from the requirement");
     }
-    if (terms.expiry !== BigInt(challenge.exp)) throw new ZkPayError("requirements_mismatch", "expiry differs from the challenge's");
+    if (terms.expiry !== BigInt(challenge.exp))
+      throw new ZkPayError("requirements_mismatch", "expiry differs from the challenge's");
     const signals = [p.proof.nullifierHash, p.proof.changeCommitment, p.proof.root].map(BigInt);
-    if (!signals.every(isFieldElement)) throw new ZkPayError("invalid_payload", "a public signal is not a field element");
-    const context = paymentContext({ chainId: this.#o.pool.chainId, facilitator: this.#o.pool.facilitator, terms, memo: p.memo as Hex });
+    if (!signals.every(isFieldElement))
+      throw new ZkPayError("invalid_payload", "a public signal is not a field element");
+    const context = paymentContext({
+      chainId: this.#o.pool.chainId,
+      facilitator: this.#o.pool.facilitator,
+      terms,
+      memo: p.memo as Hex,
+    });
     const proof = {
       pA: [BigInt(p.proof.pA[0]), BigInt(p.proof.pA[1])] as [bigint, bigint],
       pB: [

@@ -7,7 +7,13 @@ import { ZkPayError } from "../core/errors.js";
 import type { CircuitArtifacts } from "../core/prover.js";
 
 /** Directory of the committed circuit artifacts. */
-export const ARTIFACTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "circuits", "artifacts");
+export const ARTIFACTS_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "..",
+  "..",
+  "circuits",
+  "artifacts",
+);
 
 /**
  * Paths of the committed payment-circuit artifacts, checked to exist.
@@ -18,7 +24,8 @@ export const ARTIFACTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta
 export function defaultArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
   const a = { wasm: path.join(dir, "payment.wasm"), zkey: path.join(dir, "payment.zkey") };
   for (const f of Object.values(a)) {
-    if (!existsSync(f)) throw new ZkPayError("artifacts_missing", `circuit artifact not found: ${f} (run npm run build:circuits)`);
+    if (!existsSync(f))
+      throw new ZkPayError("artifacts_missing", `circuit artifact not found: ${f} (run npm run build:circuits)`);
   }
   return a;
 }

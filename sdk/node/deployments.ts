@@ -18,7 +18,10 @@ export function loadDeployment(network: string, dir = DEPLOYMENTS_DIR): Deployme
   if (!/^[a-z0-9-]+$/.test(network)) throw new ZkPayError("invalid_argument", `bad network name: ${network}`);
   const file = path.join(dir, `${network}.json`);
   if (!existsSync(file)) {
-    throw new ZkPayError("deployment_not_found", `no deployment for network "${network}" (${file}); deploy with npm run deploy -- --network ${network}`);
+    throw new ZkPayError(
+      "deployment_not_found",
+      `no deployment for network "${network}" (${file}); deploy with npm run deploy -- --network ${network}`,
+    );
   }
   const r = DeploymentSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
   if (!r.success) throw new ZkPayError("deployment_not_found", `${file} is invalid: ${r.error.issues[0]?.message}`);

@@ -47,7 +47,10 @@ export class ChallengeIssuer {
     const expected = Buffer.from(this.#mac(b, c.id, c.exp).slice(2), "hex");
     const given = Buffer.from(c.mac.slice(2), "hex");
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new ZkPayError("invalid_challenge", "the payment's challenge was not issued by this server for this price and payee");
+      throw new ZkPayError(
+        "invalid_challenge",
+        "the payment's challenge was not issued by this server for this price and payee",
+      );
     }
     if (c.exp < this.#now()) {
       throw new ZkPayError("challenge_expired", `the payment's challenge expired at ${c.exp}`, { exp: c.exp });

@@ -84,7 +84,10 @@ export class ZkExactServerScheme implements SchemeNetworkServer {
  * toBaseUnits("$0.01", 6); // 10000n
  */
 export function toBaseUnits(money: string | number, decimals: number): bigint {
-  const s = String(money).trim().replace(/^\$/, "").replace(/\s*(USDC|USD)$/i, "");
+  const s = String(money)
+    .trim()
+    .replace(/^\$/, "")
+    .replace(/\s*(USDC|USD)$/i, "");
   const m = /^(\d+)(?:\.(\d+))?$/.exec(s);
   if (!m) throw new ZkPayError("invalid_argument", `not a price: ${String(money)}`);
   const frac = m[2] ?? "";

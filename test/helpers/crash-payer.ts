@@ -3,7 +3,15 @@
  * wallet, sends `pay` on chain, prints "SENT <hash>" and then waits to be killed
  * (SIGKILL) before it can sync or save anything about the change note.
  */
-import { createPublicClient, createWalletClient, defineChain, http, type Address, type Hex, type PublicClient } from "viem";
+import {
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  http,
+  type Address,
+  type Hex,
+  type PublicClient,
+} from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 
 import { PrivateWallet } from "../../sdk/client/wallet.js";
@@ -26,7 +34,9 @@ const chain = defineChain({
   nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
   rpcUrls: { default: { http: [cfg.url] } },
 });
-const account = mnemonicToAccount("test test test test test test test test test test test junk", { addressIndex: cfg.accountIndex });
+const account = mnemonicToAccount("test test test test test test test test test test test junk", {
+  addressIndex: cfg.accountIndex,
+});
 const publicClient = createPublicClient({ chain, transport: http(cfg.url) }) as PublicClient;
 const walletClient = createWalletClient({ account, chain, transport: http(cfg.url) });
 const wallet = await PrivateWallet.open({

@@ -42,7 +42,11 @@ export async function startEnv() {
     nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
     rpcUrls: { default: { http: [chain.url] } },
   });
-  const publicClient = createPublicClient({ chain: viemChain, transport: http(chain.url), pollingInterval: 50 }) as PublicClient;
+  const publicClient = createPublicClient({
+    chain: viemChain,
+    transport: http(chain.url),
+    pollingInterval: 50,
+  }) as PublicClient;
   const walletClientFor = (i: number): WalletClient =>
     createWalletClient({ account: account(i), chain: viemChain, transport: http(chain.url), pollingInterval: 50 });
   const pool = {
@@ -104,9 +108,21 @@ export async function startEnv() {
     app.use(
       zkPaymentMiddleware(
         {
-          "GET /weather": { accepts: { scheme: "zk-exact", network: zk.network, payTo: opts.payTo, price: { amount: price, asset: pool.token } } },
+          "GET /weather": {
+            accepts: {
+              scheme: "zk-exact",
+              network: zk.network,
+              payTo: opts.payTo,
+              price: { amount: price, asset: pool.token },
+            },
+          },
           "GET /premium": {
-            accepts: { scheme: "zk-exact", network: zk.network, payTo: opts.payTo, price: { amount: (BigInt(price) * 5n).toString(), asset: pool.token } },
+            accepts: {
+              scheme: "zk-exact",
+              network: zk.network,
+              payTo: opts.payTo,
+              price: { amount: (BigInt(price) * 5n).toString(), asset: pool.token },
+            },
           },
         },
         zk.resourceServer,
@@ -132,7 +148,11 @@ export async function startEnv() {
   }
 
   /** An x402 fetch that pays with `wallet`, recording the headers it sent. */
-  function payingFetch(wallet: PrivateWallet, settlement: SettlementMode = "server") {
+  function payingFetch(
+    wallet: PrivateWallet,
+    settlement: SettlementMode = "server",
+    opts: { confirmationTimeoutMs?: number } = {},
+  ) {
     const sent: { url: string; paymentSignature: string | null }[] = [];
     const prepared: PreparedPayment[] = [];
     const recordingFetch: typeof fetch = async (input, init) => {
@@ -140,12 +160,29 @@ export async function startEnv() {
       sent.push({ url: req.url, paymentSignature: req.headers.get("PAYMENT-SIGNATURE") });
       return fetch(req);
     };
-    const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement, onPrepared: (p) => prepared.push(p) }));
+    const client = new x402Client().register(
+      "eip155:*",
+      new ZkExactClientScheme({ wallet, settlement, onPrepared: (p) => prepared.push(p), ...opts }),
+    );
     client.setSpendControls(false);
     return { fetch: wrapFetchWithPayment(recordingFetch, client), sent, prepared };
   }
 
-  return { chain, record, system, publicClient, walletClientFor, pool, vkey, vkeySha256, artifacts, mint, payer, api, payingFetch };
+  return {
+    chain,
+    record,
+    system,
+    publicClient,
+    walletClientFor,
+    pool,
+    vkey,
+    vkeySha256,
+    artifacts,
+    mint,
+    payer,
+    api,
+    payingFetch,
+  };
 }
 
 export type Env = Awaited<ReturnType<typeof startEnv>>;

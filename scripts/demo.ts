@@ -1,0 +1,397 @@
+/**
+ * `npm run demo`: 402zk end to end on a local chain, with zero setup.
+ *
+ *  1. starts Hardhat's EVM on 127.0.0.1, deploys the pool, funds a payer;
+ *  2. the payer's private wallet deposits 5 USDC;
+ *  3. a paid API: GET /weather (zk-exact, $0.01) and GET /weather-exact (plain x402 exact);
+ *  4. an agent pays /weather 3 times server-settled and 2 times client-settled;
+ *  5. and /weather-exact once with plain x402 exact;
+ *  6. prints what a chain observer sees of each, from the real receipts;
+ *  7. a summary (latency, gas), then exits 0.
+ *
+ * Options: --no-build skips `hardhat build` (the contracts must be compiled already).
+ */
+import hre from "hardhat";
+import { type Address, type Hash } from "viem";
+
+import { MemoryNoteStore } from "../sdk/client/store.js";
+import { PrivateWallet } from "../sdk/client/wallet.js";
+import { erc20Abi, facilitatorAbi } from "../sdk/core/abi.js";
+import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
+import { WalletKeys } from "../sdk/core/keys.js";
+import { shutdownProver } from "../sdk/core/prover.js";
+import type { SettlementMode } from "../sdk/core/wire.js";
+import { formatAmount } from "../sdk/cli/amount.js";
+import { startPaidApi } from "../sdk/cli/paid-api.js";
+import { payWithZk, type PayResult } from "../sdk/cli/pay.js";
+import { progressBar } from "../sdk/cli/progress.js";
+import { defaultArtifacts } from "../sdk/node/artifacts.js";
+import { devAccount, startDemoChain } from "./lib/demo-env.js";
+import { mountExactRoute, payExact, type ExactPayResult } from "./lib/demo-exact.js";
+import { median, ms, table, timed } from "./lib/demo-format.js";
+import { describeTx, eventOf, observeTx, short, type ObservedTx } from "./lib/demo-observer.js";
+
+const USDC = 1_000_000n;
+const PRICE = 10_000n; // $0.01 in 6-decimal base units
+const ACCOUNTS = { relayer: 1, payer: 2, apiOwner: 3, exactFacilitator: 4, others: [5, 6, 7] } as const;
+const SERVER_PAYMENTS = 3;
+const CLIENT_PAYMENTS = 2;
+
+const log = (s = "") => console.log(s);
+const fmt = (v: bigint) => `${formatAmount(v, 6)} USDC`;
+const step = (label: string, t: number, detail = "") =>
+  log(`  ${label.padEnd(58)} ${ms(t, 8)}${detail ? `  ${detail}` : ""}`);
+
+interface ZkRun {
+  n: number;
+  wanted: SettlementMode;
+  r: PayResult;
+}
+
+async function main(): Promise<void> {
+  const T0 = performance.now();
+  log("402zk demo: private x402 payments, end to end on a local chain");
+  log("");
+
+  // ------------------------------------------------------------------ 1. chain
+  log("== 1. local chain, contracts, funds");
+  if (!process.argv.includes("--no-build")) {
+    const b = await timed(() => hre.tasks.getTask("build").run({ quiet: true }));
+    step("compile contracts (hardhat build; cached after the first run)", b.ms);
+  }
+  const artifacts = defaultArtifacts(); // fails early, with a hint, if the circuit is not built
+  const env = await startDemoChain();
+  const { publicClient, pool, deployment } = env;
+  step(`start Hardhat EVM, JSON-RPC on ${env.url}`, env.timings.chainMs);
+  step("deploy PoseidonT3, PaymentVerifier, TestUSDC, Facilitator", env.timings.deployMs);
+  log(`    Facilitator (the pool) ${pool.facilitator}`);
+  log(`    TestUSDC               ${pool.token}`);
+
+  const payer = devAccount(ACCOUNTS.payer);
+  const relayer = devAccount(ACCOUNTS.relayer);
+  const apiOwner = devAccount(ACCOUNTS.apiOwner);
+  const exactFacilitator = devAccount(ACCOUNTS.exactFacilitator);
+  const payerWallet = env.walletClientFor(ACCOUNTS.payer);
+  const names = new Map<string, string>([
+    [payer.address.toLowerCase(), "payer EOA"],
+    [relayer.address.toLowerCase(), "API relayer"],
+    [apiOwner.address.toLowerCase(), "payee: API owner"],
+    [exactFacilitator.address.toLowerCase(), "x402 exact facilitator"],
+    [pool.facilitator.toLowerCase(), "402zk pool"],
+  ]);
+
+  const mint = await timed(async () => {
+    const hash = await payerWallet.writeContract({
+      address: pool.token,
+      abi: erc20Abi,
+      functionName: "mint",
+      args: [payer.address, 10n * USDC],
+      account: payer,
+      chain: env.viemChain,
+    });
+    return env.waitOk(hash);
+  });
+  step(`mint 10 USDC to the payer EOA ${short(payer.address)} (TestUSDC.mint)`, mint.ms);
+
+  // Other users of the pool: without them the payer would be the only possible depositor.
+  const others = await timed(async () => {
+    for (const [j, i] of ACCOUNTS.others.entries()) {
+      const wc = env.walletClientFor(i);
+      const a = devAccount(i);
+      names.set(a.address.toLowerCase(), `another pool user`);
+      const value = BigInt(j + 2) * USDC;
+      const send = async (
+        address: Address,
+        abi: typeof erc20Abi | typeof facilitatorAbi,
+        functionName: string,
+        args: unknown[],
+      ) =>
+        env.waitOk(
+          await wc.writeContract({ address, abi, functionName, args, account: a, chain: env.viemChain } as never),
+        );
+      await send(pool.token, erc20Abi, "mint", [a.address, value]);
+      await send(pool.token, erc20Abi, "approve", [pool.facilitator, value]);
+      const precommitment = BigInt(WalletKeys.randomSeed()) % SNARK_SCALAR_FIELD; // their note; never spent here
+      await send(pool.facilitator, facilitatorAbi, "deposit", [precommitment, value, "0x"]);
+    }
+  });
+  step(`${ACCOUNTS.others.length} other users deposit 2, 3 and 4 USDC into the pool`, others.ms);
+
+  // ------------------------------------------------------------------ 2. wallet
+  log("");
+  log("== 2. the payer's private wallet");
+  const wallet = await PrivateWallet.open({
+    seed: WalletKeys.randomSeed(),
+    pool,
+    publicClient,
+    walletClient: payerWallet,
+    store: new MemoryNoteStore(),
+    artifacts,
+  });
+  const dep = await timed(() => wallet.deposit(5n * USDC));
+  step("deposit 5 USDC into a private note (approve tx + deposit tx)", dep.ms, `tx ${short(dep.value.hash, 6)}`);
+  const payerPublic = await publicClient.readContract({
+    address: pool.token,
+    abi: erc20Abi,
+    functionName: "balanceOf",
+    args: [payer.address],
+  });
+  log(
+    `    note = leaf #${dep.value.leafIndex}; private balance ${fmt(wallet.balance())}, payer EOA public balance ${fmt(payerPublic)}`,
+  );
+
+  // ------------------------------------------------------------------ 3. API
+  log("");
+  log("== 3. a paid API on 127.0.0.1");
+  let exactInfo: ReturnType<typeof mountExactRoute> | undefined;
+  const apiT = await timed(() =>
+    startPaidApi({
+      pool: { chainId: pool.chainId, facilitator: pool.facilitator, token: pool.token, decimals: pool.decimals },
+      publicClient,
+      relayer: env.walletClientFor(ACCOUNTS.relayer),
+      payTo: apiOwner.address,
+      price: "$0.01",
+      challengeSecret: WalletKeys.randomSeed(),
+      before: (app) => {
+        exactInfo = mountExactRoute(app, env, {
+          path: "/weather-exact",
+          payTo: apiOwner.address,
+          amount: PRICE,
+          facilitatorIndex: ACCOUNTS.exactFacilitator,
+          tokenName: deployment.token_info.name,
+          tokenVersion: deployment.token_info.eip712Version,
+        });
+      },
+    }),
+  );
+  const api = apiT.value;
+  step(`express on ${api.url}`, apiT.ms);
+  log(
+    `    GET /weather        zk-exact  $0.01 -> ${short(apiOwner.address)} (API owner); relayer ${short(relayer.address)} settles`,
+  );
+  log(
+    `    GET /weather-exact  exact     10000 base units of TestUSDC (EIP-3009) -> ${short(apiOwner.address)}; facilitator ${short(exactFacilitator.address)}`,
+  );
+
+  // ------------------------------------------------------------------ 4. agent
+  log("");
+  log("== 4. an agent pays GET /weather with 402zk (x402 client + ZkExactClientScheme)");
+  const runs: ZkRun[] = [];
+  const plan: SettlementMode[] = [
+    ...Array<SettlementMode>(SERVER_PAYMENTS).fill("server"),
+    ...Array<SettlementMode>(CLIENT_PAYMENTS).fill("client"),
+  ];
+  for (const [i, wanted] of plan.entries()) {
+    if (wanted === "client" && runs.every((x) => x.wanted !== "client")) {
+      log("  client-settled: the payer's wallet submits `pay` itself and sends the receipt. Here it uses the payer's");
+      log(
+        "  own EOA, which pays the gas and is visible as the sender; a real payer would use a fresh EOA or a relayer.",
+      );
+    }
+    const bar = progressBar({ label: "    proving" });
+    let r: PayResult;
+    try {
+      r = await payWithZk(`${api.url}/weather`, { wallet, settlement: wanted, onProgress: bar.update });
+    } finally {
+      bar.end();
+    }
+    if (r.status !== 200 || !r.settled)
+      throw new Error(`payment ${i + 1} failed: HTTP ${r.status} ${r.refusedReason ?? ""} ${r.body}`);
+    runs.push({ n: i + 1, wanted, r });
+    const t = r.timings;
+    const parts = [
+      `402 ${ms(t.challengeMs)}`,
+      `sync ${ms(t.syncMs)}`,
+      `witness ${ms(t.witnessMs)}`,
+      `prove ${ms(t.proveMs)}`,
+      ...(r.mode === "client" ? [`submit pay ${ms(t.submitMs)}`] : []),
+      `server verify+${r.mode === "client" ? "receipt check" : "settle"} ${ms(t.serverMs)}`,
+    ];
+    log(
+      `  #${r.mode === undefined ? "?" : runs.length} ${String(r.mode).padEnd(6)} HTTP ${r.status} ${ms(t.totalMs, 8)} = ${parts.join(" + ")}`,
+    );
+    log(`     receipt ${r.receiptId}  tx ${r.transaction}`);
+  }
+  log(`  private balance now ${fmt(wallet.balance())}`);
+
+  // ------------------------------------------------------------------ 5. exact
+  log("");
+  log('== 5. the same agent pays GET /weather-exact with plain x402 "exact" (payer EOA signs EIP-3009)');
+  if (!exactInfo) throw new Error("exact route not mounted");
+  const ex: ExactPayResult = await payExact(`${api.url}/weather-exact`, payer, exactInfo.network);
+  if (ex.status !== 200 || !ex.transaction) throw new Error(`exact payment failed: HTTP ${ex.status} ${ex.body}`);
+  const et = ex.timings;
+  log(
+    `  #1 exact  HTTP ${ex.status} ${ms(et.totalMs, 8)} = 402 ${ms(et.challengeMs)} + sign ${ms(et.signMs)} + server verify+settle ${ms(et.serverMs)}`,
+  );
+  log(`     tx ${ex.transaction}`);
+
+  // ------------------------------------------------------------------ 6. observer
+  log("");
+  log("== 6. what a chain observer sees (decoded from the real receipts and logs)");
+  const firstServer = runs.find((x) => x.r.mode === "server")!;
+  const firstClient = runs.find((x) => x.r.mode === "client");
+  const obsExact = await observeTx(publicClient, ex.transaction);
+  const obsServer = await observeTx(publicClient, firstServer.r.transaction as Hash);
+  const obsClient = firstClient ? await observeTx(publicClient, firstClient.r.transaction as Hash) : undefined;
+  const gasOf = async (rs: ZkRun[]) =>
+    Promise.all(
+      rs.map(async (x) =>
+        Number((await publicClient.getTransactionReceipt({ hash: x.r.transaction as Hash })).gasUsed),
+      ),
+    );
+
+  log('  x402 "exact" payment:');
+  for (const l of describeTx(obsExact, names, fmt)) log(`    ${l}`);
+  log("  402zk payment, server-settled:");
+  for (const l of describeTx(obsServer, names, fmt)) log(`    ${l}`);
+  if (obsClient) {
+    log("  402zk payment, client-settled:");
+    for (const l of describeTx(obsClient, names, fmt)) log(`    ${l}`);
+  }
+
+  // The anonymity set: every note in the tree; the possible payers: every depositor.
+  const treeSize = await publicClient.readContract({
+    address: pool.facilitator,
+    abi: facilitatorAbi,
+    functionName: "treeSize",
+  });
+  const deposits = await publicClient.getContractEvents({
+    address: pool.facilitator,
+    abi: facilitatorAbi,
+    eventName: "Deposited",
+    fromBlock: BigInt(pool.deploymentBlock),
+    strict: true,
+  });
+  const depositors = new Set(deposits.map((d) => d.args.depositor.toLowerCase()));
+  const leafOfServerProof = firstServer.r.prepared?.proof.treeSize;
+
+  const transferCell = (o: ObservedTx) => {
+    const t = eventOf(o, "Transfer");
+    return t ? `${who(t.args.from)} -> ${who(t.args.to)}` : "-";
+  };
+  const who = (a: unknown) => {
+    const n = names.get(String(a).toLowerCase());
+    return n ? n.replace("payee: ", "") : short(String(a));
+  };
+  const amountCell = (o: ObservedTx) => {
+    const t = eventOf(o, "Transfer");
+    return t ? `public: ${fmt(t.args.value as bigint)}` : "-";
+  };
+  const exactFrom = String(eventOf(obsExact, "Transfer")?.args.from ?? "").toLowerCase();
+  const clientSenderIsPayer = obsClient?.from.toLowerCase() === payer.address.toLowerCase();
+  const head = [
+    "observer learns",
+    'x402 "exact"',
+    "402zk server-settled",
+    ...(obsClient ? ["402zk client-settled"] : []),
+  ];
+  const col = (exact: string, server: string, client?: string) => [exact, server, ...(obsClient ? [client ?? ""] : [])];
+  const rows: string[][] = [
+    ["tx sender (pays gas)", ...col(who(obsExact.from), who(obsServer.from), obsClient ? who(obsClient.from) : "")],
+    [
+      "token Transfer",
+      ...col(transferCell(obsExact), transferCell(obsServer), obsClient ? transferCell(obsClient) : ""),
+    ],
+    [
+      "payer identity",
+      ...col(
+        exactFrom === payer.address.toLowerCase() ? `PUBLIC: ${short(payer.address)}` : "?",
+        `hidden among ${leafOfServerProof ?? treeSize} notes`,
+        clientSenderIsPayer ? `EXPOSED by tx sender` : "hidden (fresh EOA)",
+      ),
+    ],
+    [
+      "payee",
+      ...col(
+        `public: ${short(apiOwner.address)}`,
+        `public: ${short(apiOwner.address)}`,
+        `public: ${short(apiOwner.address)}`,
+      ),
+    ],
+    ["amount", ...col(amountCell(obsExact), amountCell(obsServer), obsClient ? amountCell(obsClient) : "")],
+    ["time", ...col("public: block timestamp", "public: block timestamp", "public: block timestamp")],
+    ["payer's remaining balance", ...col("public: balanceOf(payer)", "hidden: change note", "hidden: change note")],
+    [
+      "links to payer's other payments",
+      ...col("yes: same from address", "no: new nullifier each time", clientSenderIsPayer ? "yes: same sender" : "no"),
+    ],
+    [
+      "gas used",
+      ...col(String(obsExact.gasUsed), String(obsServer.gasUsed), obsClient ? String(obsClient.gasUsed) : ""),
+    ],
+  ];
+  log("");
+  log(table(head, rows).replace(/^/gm, "  "));
+  log("");
+  log(`  anonymity set: a proof hides WHICH note it spends among all notes in the pool's tree when it was proved`);
+  log(
+    `  (${leafOfServerProof ?? "?"} for payment #${firstServer.n}; ${treeSize} now: ${deposits.length} deposits + ${Number(treeSize) - deposits.length} change notes).`,
+  );
+  log(`  All funds trace back to ${depositors.size} depositors, and deposits are public:`);
+  log(`  ${deposits.map((d) => `${who(d.args.depositor)} ${fmt(d.args.value)}`).join(", ")}.`);
+  log("  The payee, the amount and the time of every payment are public, as with exact; what 402zk hides is");
+  log("  who paid (and the payer's balance and other payments), as long as a relayer, not the payer's own");
+  log("  deposit address, submits the transaction. A small pool or a unique amount/timing narrows the set.");
+
+  // ------------------------------------------------------------------ 7. summary
+  log("");
+  log("== 7. summary");
+  const server = runs.filter((x) => x.r.mode === "server");
+  const client = runs.filter((x) => x.r.mode === "client");
+  const [gasServer, gasClient] = await Promise.all([gasOf(server), gasOf(client)]);
+  const row = (label: string, rs: ZkRun[], gas: number[]) => [
+    label,
+    String(rs.length),
+    ms(median(rs.map((x) => x.r.timings.totalMs))),
+    ms(median(rs.map((x) => x.r.timings.proveMs))),
+    ms(median(rs.map((x) => x.r.timings.serverMs + x.r.timings.submitMs))),
+    String(median(gas)),
+    `${(median(gas) / Number(obsExact.gasUsed)).toFixed(1)}x`,
+  ];
+  const summaryRows = [
+    ...(server.length ? [row("402zk server-settled", server, gasServer)] : []),
+    ...(client.length ? [row("402zk client-settled", client, gasClient)] : []),
+    ['x402 "exact"', "1", ms(et.totalMs), "-", ms(et.serverMs), String(obsExact.gasUsed), "1.0x"],
+  ];
+  log(
+    table(
+      ["payment", "n", "median e2e", "median prove", "median verify+settle", "gas/payment", "vs exact"],
+      summaryRows,
+      [false, true, true, true, true, true, true],
+    ).replace(/^/gm, "  "),
+  );
+  const payeeBalance = await publicClient.readContract({
+    address: pool.token,
+    abi: erc20Abi,
+    functionName: "balanceOf",
+    args: [apiOwner.address],
+  });
+  log("");
+  log(
+    `  payee received ${fmt(payeeBalance)} (${runs.length} x 402zk + 1 x exact at $0.01); payer's private balance ${fmt(wallet.balance())}`,
+  );
+  log(
+    `  e2e = from the first request to the paid response; verify+settle = the paid request's round trip (client mode: + the payer's own pay tx).`,
+  );
+  log("  Gas varies per payment mostly with the change note's leaf index (how many tree hashes its insert needs).");
+  log(
+    `  Proving runs on this machine's CPU (${(await import("node:os")).cpus().length} cores); a local chain mines instantly, so real chains add block time.`,
+  );
+
+  await api.close();
+  await env.close();
+  log("");
+  log(`done in ${ms(performance.now() - T0)}`);
+}
+
+try {
+  await main();
+  await shutdownProver();
+  process.exit(0);
+} catch (err) {
+  console.error("");
+  console.error(`demo failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  await shutdownProver().catch(() => {});
+  process.exit(1);
+}

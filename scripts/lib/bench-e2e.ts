@@ -1,0 +1,376 @@
+/**
+ * End-to-end benchmark of 402zk next to plain x402 "exact", over real HTTP on 127.0.0.1:
+ * Hardhat's EVM served as JSON-RPC (demo-env.ts), the demo's paid API (GET /weather,
+ * zk-exact; GET /weather-exact, x402 exact via demo-exact.ts), and the SDK's clients.
+ *
+ *  - e2e latency: 402 -> paid 200 with @x402/fetch, proving included (zk) or EIP-3009
+ *    signing (exact); medians of several requests;
+ *  - receipt check (client-settled: one eth_call) vs the exact facilitator's `verify`;
+ *  - throughput: payments prepared in advance (proofs / EIP-3009 signatures), then the
+ *    facilitator's `verify` over all of them (sequential and concurrent), and full paid
+ *    HTTP requests (verify + settle) sending the prepared PAYMENT-SIGNATURE headers.
+ *
+ * Runs on its own chain (a second in-process EDR served over HTTP), so that every
+ * request goes through JSON-RPC over a socket as it would against a real node.
+ */
+import { x402Client } from "@x402/core/client";
+import {
+  decodePaymentRequiredHeader,
+  decodePaymentResponseHeader,
+  encodePaymentSignatureHeader,
+} from "@x402/core/http";
+import type { Network, PaymentPayload, PaymentRequired } from "@x402/core/types";
+import { toFacilitatorEvmSigner } from "@x402/evm";
+import { ExactEvmScheme as ExactClientScheme } from "@x402/evm/exact/client";
+import { ExactEvmScheme as ExactFacilitatorScheme } from "@x402/evm/exact/facilitator";
+import { createPublicClient, http, type Abi, type Hex, type PublicClient } from "viem";
+
+import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
+import { MemoryNoteStore } from "../../sdk/client/store.js";
+import { PrivateWallet } from "../../sdk/client/wallet.js";
+import { erc20Abi } from "../../sdk/core/abi.js";
+import { WalletKeys } from "../../sdk/core/keys.js";
+import { startPaidApi } from "../../sdk/cli/paid-api.js";
+import { payWithZk, type PayResult } from "../../sdk/cli/pay.js";
+import { ZkExactFacilitatorScheme } from "../../sdk/facilitator/scheme.js";
+import { defaultArtifacts, loadVerificationKey } from "../../sdk/node/artifacts.js";
+import { ReceiptChecker, type ExpectedReceipt } from "../../sdk/server/receipts.js";
+import { median, round, table } from "./bench-util.js";
+import { devAccount, startDemoChain, type DemoChain } from "./demo-env.js";
+import { mountExactRoute, payExact } from "./demo-exact.js";
+
+export interface E2EBenchOptions {
+  /** Measured paid requests per kind (server-settled, client-settled, exact). */
+  e2eRuns?: number;
+  /** zk-exact payments prepared in advance for the throughput figures (one note each). */
+  zkPrepared?: number;
+  /** Exact payments prepared in advance for the throughput figures. */
+  exactPrepared?: number;
+  /** Receipt checks / exact verifies timed one by one. */
+  checkRuns?: number;
+  /** Concurrency levels of the verify throughput (1 is always measured). */
+  concurrency?: number[];
+  log?: (msg: string) => void;
+}
+
+const DEFAULTS: Required<Omit<E2EBenchOptions, "log">> = {
+  e2eRuns: 5,
+  zkPrepared: 10,
+  exactPrepared: 20,
+  checkRuns: 15,
+  concurrency: [2, 4],
+};
+
+const USDC = 1_000_000n;
+const PRICE = 10_000n; // $0.01
+const ACCOUNTS = { relayer: 1, payer: 2, apiOwner: 3, exactFacilitator: 4 } as const;
+
+/** The exact facilitator scheme, built as demo-exact.ts builds it, for timing `verify` alone. */
+function exactFacilitatorScheme(env: DemoChain, index: number): ExactFacilitatorScheme {
+  const w = env.fullClientFor(index);
+  const signer = toFacilitatorEvmSigner(
+    {
+      address: w.account.address,
+      getCode: (a) => w.getCode(a),
+      readContract: (a) => w.readContract({ ...a, abi: a.abi as Abi, args: a.args ?? [] }),
+      verifyTypedData: (a) => w.verifyTypedData(a as never),
+      writeContract: (a) => w.writeContract({ ...a, abi: a.abi as Abi, args: a.args ?? [] } as never),
+      sendTransaction: (a) => w.sendTransaction(a),
+      waitForTransactionReceipt: (a) => w.waitForTransactionReceipt(a),
+    },
+    { confirmationTimeoutMs: 30_000 },
+  );
+  return new ExactFacilitatorScheme(signer);
+}
+
+async function paymentRequiredOf(url: string): Promise<PaymentRequired> {
+  const res = await fetch(url);
+  await res.arrayBuffer();
+  const h = res.headers.get("PAYMENT-REQUIRED");
+  if (res.status !== 402 || !h) throw new Error(`expected a 402 with PAYMENT-REQUIRED from ${url}, got ${res.status}`);
+  return decodePaymentRequiredHeader(h);
+}
+
+/** Sends a prepared payment; throws unless it was served (200) and settled. */
+async function sendPaid(url: string, payload: PaymentPayload): Promise<void> {
+  const res = await fetch(url, { headers: { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payload) } });
+  await res.arrayBuffer();
+  const h = res.headers.get("PAYMENT-RESPONSE");
+  const settled = h ? decodePaymentResponseHeader(h).success : false;
+  if (res.status !== 200 || !settled) throw new Error(`prepared payment to ${url} refused: HTTP ${res.status}`);
+}
+
+/** Runs `fn` over `items` with at most `c` in flight; returns the wall time in ms. */
+async function timedPool<T>(items: readonly T[], c: number, fn: (x: T) => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(c, items.length) }, worker));
+  return performance.now() - t0;
+}
+
+async function timeEach(n: number, fn: () => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+export async function benchE2E(opts: E2EBenchOptions = {}): Promise<Record<string, unknown>> {
+  const o = { ...DEFAULTS, ...opts };
+  const log = opts.log ?? ((m: string) => console.log(m));
+  const artifacts = defaultArtifacts();
+  const env = await startDemoChain();
+  const { publicClient, pool, deployment } = env;
+  const payer = devAccount(ACCOUNTS.payer);
+  const payerWallet = env.walletClientFor(ACCOUNTS.payer);
+  const relayer = env.walletClientFor(ACCOUNTS.relayer);
+  const apiOwner = devAccount(ACCOUNTS.apiOwner);
+  let exactNetwork: Network | undefined;
+  const api = await startPaidApi({
+    pool: { chainId: pool.chainId, facilitator: pool.facilitator, token: pool.token, decimals: pool.decimals },
+    publicClient,
+    relayer,
+    payTo: apiOwner.address,
+    price: "$0.01",
+    challengeSecret: WalletKeys.randomSeed(),
+    before: (app) => {
+      exactNetwork = mountExactRoute(app, env, {
+        path: "/weather-exact",
+        payTo: apiOwner.address,
+        amount: PRICE,
+        facilitatorIndex: ACCOUNTS.exactFacilitator,
+        tokenName: deployment.token_info.name,
+        tokenVersion: deployment.token_info.eip712Version,
+      }).network;
+    },
+  });
+  if (!exactNetwork) throw new Error("exact route not mounted");
+  const zkUrl = `${api.url}/weather`;
+  const exactUrl = `${api.url}/weather-exact`;
+
+  try {
+    await env.waitOk(
+      await payerWallet.writeContract({
+        address: pool.token,
+        abi: erc20Abi,
+        functionName: "mint",
+        args: [payer.address, 20n * USDC],
+        account: payer,
+        chain: env.viemChain,
+      }),
+    );
+    // viem caches eth_blockNumber for `cacheTime` (default: the 50 ms polling interval), and
+    // PrivateWallet.deposit syncs right after mining: a cached block number can miss the
+    // deposit ("deposit confirmed but its note was not found"). No cache for the wallet.
+    const walletPublicClient = createPublicClient({
+      chain: env.viemChain,
+      transport: http(env.url),
+      pollingInterval: 50,
+      cacheTime: 0,
+    }) as PublicClient;
+    const wallet = await PrivateWallet.open({
+      seed: WalletKeys.randomSeed(),
+      pool,
+      publicClient: walletPublicClient,
+      walletClient: payerWallet,
+      store: new MemoryNoteStore(),
+      artifacts,
+    });
+    await wallet.deposit(5n * USDC);
+    log(`   chain, API on ${api.url}, one 5 USDC note`);
+
+    // ------------------------------------------------------------ e2e latency
+    const zkPay = async (settlement: "server" | "client") => {
+      const r = await payWithZk(zkUrl, { wallet, settlement });
+      if (r.status !== 200 || !r.settled)
+        throw new Error(`zk ${settlement} payment failed: HTTP ${r.status} ${r.body}`);
+      return r;
+    };
+    const exactPay = async () => {
+      const r = await payExact(exactUrl, payer, exactNetwork!);
+      if (r.status !== 200 || !r.transaction) throw new Error(`exact payment failed: HTTP ${r.status} ${r.body}`);
+      return r;
+    };
+    // One unmeasured request of each kind: first-use costs (JIT, first proof's setup).
+    await zkPay("server");
+    await exactPay();
+    const server: PayResult[] = [];
+    const client: PayResult[] = [];
+    const exact: Awaited<ReturnType<typeof exactPay>>[] = [];
+    for (let i = 0; i < o.e2eRuns; i++) server.push(await zkPay("server"));
+    for (let i = 0; i < o.e2eRuns; i++) client.push(await zkPay("client"));
+    for (let i = 0; i < o.e2eRuns; i++) exact.push(await exactPay());
+    log(`   e2e: ${o.e2eRuns} server-settled, ${o.e2eRuns} client-settled, ${o.e2eRuns} exact paid requests`);
+
+    // ------------------------------------------------------------ receipt check vs exact verify
+    const last = client[client.length - 1]!;
+    const prep = last.prepared!;
+    const expected: ExpectedReceipt = {
+      id: last.receiptId as Hex,
+      payTo: prep.terms.payTo,
+      amount: prep.terms.amount,
+      conditionHash: prep.terms.conditionHash,
+    };
+    const checkerOpts = { publicClient, facilitator: pool.facilitator };
+    const uncached = await timeEach(o.checkRuns, async () => {
+      const r = await new ReceiptChecker(checkerOpts).check(expected);
+      if (r.state !== "paid") throw new Error(`receipt check: ${r.state}`);
+    });
+    const warm = new ReceiptChecker(checkerOpts);
+    await warm.check(expected);
+    const cached = await timeEach(o.checkRuns, () => warm.check(expected));
+
+    const exactPR = await paymentRequiredOf(exactUrl);
+    const exactClient = new x402Client().register(exactNetwork, new ExactClientScheme(payer));
+    exactClient.setSpendControls(false);
+    const exactPayloads: PaymentPayload[] = [];
+    const tPrepExact = performance.now();
+    for (let i = 0; i < o.exactPrepared; i++) exactPayloads.push(await exactClient.createPaymentPayload(exactPR));
+    const exactPrepareMs = (performance.now() - tPrepExact) / o.exactPrepared;
+    const exactFac = exactFacilitatorScheme(env, ACCOUNTS.exactFacilitator);
+    const exactVerify = async (p: PaymentPayload) => {
+      const v = await exactFac.verify(p, p.accepted);
+      if (!v.isValid) throw new Error(`exact verify: ${v.invalidReason} ${v.invalidMessage ?? ""}`);
+    };
+    const exactVerifyTimes = await timeEach(o.checkRuns, () => exactVerify(exactPayloads[0]!));
+    log(`   receipt checks and exact verifies: ${o.checkRuns} each`);
+
+    // ------------------------------------------------------------ throughput, zk prepared in advance
+    for (let i = 0; i < o.zkPrepared; i++) await wallet.deposit(2n * PRICE);
+    const zkClient = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement: "server" }));
+    zkClient.setSpendControls(false);
+    const zkPayloads: PaymentPayload[] = [];
+    const tPrepZk = performance.now();
+    for (let i = 0; i < o.zkPrepared; i++) {
+      zkPayloads.push(await zkClient.createPaymentPayload(await paymentRequiredOf(zkUrl)));
+    }
+    const zkPrepareMs = (performance.now() - tPrepZk) / o.zkPrepared;
+    log(`   ${o.zkPrepared} zk-exact payments prepared (${o.zkPrepared} notes), ${o.exactPrepared} exact`);
+
+    const { vkey, vkeySha256 } = loadVerificationKey();
+    // A fresh facilitator (and replay store) per run: verify claims each payment once.
+    const freshZk = () =>
+      new ZkExactFacilitatorScheme({
+        pool: { chainId: pool.chainId, facilitator: pool.facilitator },
+        publicClient,
+        walletClient: relayer,
+        vkey,
+        vkeySha256,
+        challenges: api.zk.challenges,
+      });
+    const zkVerifyTimes: number[] = [];
+    const zkRate: Record<string, number> = {};
+    const exactRate: Record<string, number> = {};
+    for (const c of [1, ...o.concurrency]) {
+      const f = freshZk();
+      const ms = await timedPool(zkPayloads, c, async (p) => {
+        const t = performance.now();
+        const v = await f.verify(p, p.accepted);
+        if (c === 1) zkVerifyTimes.push(performance.now() - t);
+        if (!v.isValid) throw new Error(`zk verify: ${v.invalidReason} ${v.invalidMessage ?? ""}`);
+      });
+      zkRate[c] = round(zkPayloads.length / (ms / 1000));
+      const ems = await timedPool(exactPayloads, c, exactVerify);
+      exactRate[c] = round(exactPayloads.length / (ems / 1000));
+    }
+
+    // Full paid requests (verify + settle + response), prepared headers, sequential.
+    const zkHttpMs = await timedPool(zkPayloads, 1, (p) => sendPaid(zkUrl, p));
+    const exactHttpMs = await timedPool(exactPayloads, 1, (p) => sendPaid(exactUrl, p));
+    log(`   throughput: verify at concurrency ${[1, ...o.concurrency].join(", ")}; paid HTTP requests sequential`);
+
+    const e2e = (rs: { timings: { totalMs: number } }[]) => round(median(rs.map((r) => r.timings.totalMs)));
+    return {
+      e2eRuns: o.e2eRuns,
+      e2eMsMedianServerSettled: e2e(server),
+      e2eMsMedianClientSettled: e2e(client),
+      e2eMsMedianExact: e2e(exact),
+      e2eProveMsMedian: round(median([...server, ...client].map((r) => r.timings.proveMs))),
+      e2eServerMsMedianServerSettled: round(median(server.map((r) => r.timings.serverMs))),
+      e2eServerMsMedianClientSettled: round(median(client.map((r) => r.timings.serverMs + r.timings.submitMs))),
+      e2eServerMsMedianExact: round(median(exact.map((r) => r.timings.serverMs))),
+      receiptCheckMs: round(median(uncached), 2),
+      receiptCheckCachedMs: round(median(cached), 3),
+      exactVerifyMs: round(median(exactVerifyTimes), 2),
+      zkVerifyMs: round(median(zkVerifyTimes), 2),
+      zkPreparedPayments: zkPayloads.length,
+      zkPrepareMsPerPayment: round(zkPrepareMs),
+      paidRequestsPerSec: zkRate[1],
+      paidRequestsPerSecByConcurrency: zkRate,
+      paidRequestsPerSecHttp: round(zkPayloads.length / (zkHttpMs / 1000)),
+      exactPreparedPayments: exactPayloads.length,
+      exactPrepareMsPerPayment: round(exactPrepareMs, 2),
+      exactPaidRequestsPerSec: exactRate[1],
+      exactPaidRequestsPerSecByConcurrency: exactRate,
+      exactPaidRequestsPerSecHttp: round(exactPayloads.length / (exactHttpMs / 1000)),
+    };
+  } finally {
+    await api.close();
+    // The JSON-RPC server may hold keep-alive sockets; the bench exits anyway.
+    await Promise.race([env.close(), new Promise((r) => setTimeout(r, 2000).unref())]);
+  }
+}
+
+export function reportE2E(r: Record<string, unknown>): string {
+  const n = (k: string) => r[k] as number;
+  const ms = (k: string) => `${n(k)} ms`;
+  const rate = (k: string) => `${n(k)}/s`;
+  const by = (k: string) =>
+    Object.entries(r[k] as Record<string, number>)
+      .map(([c, v]) => `c=${c}: ${v}/s`)
+      .join(", ");
+  const out: string[] = [];
+  out.push(`End to end over HTTP on 127.0.0.1 (Hardhat EVM via JSON-RPC, automine; ${n("e2eRuns")} requests each)`);
+  out.push(
+    table(
+      ["figure", "402zk", 'x402 "exact"', "notes"],
+      [
+        [
+          "402 -> paid 200, server-settled (median)",
+          ms("e2eMsMedianServerSettled"),
+          ms("e2eMsMedianExact"),
+          `prove ${ms("e2eProveMsMedian")}; paid request ${ms("e2eServerMsMedianServerSettled")} vs ${ms("e2eServerMsMedianExact")}`,
+        ],
+        [
+          "402 -> paid 200, client-settled (median)",
+          ms("e2eMsMedianClientSettled"),
+          ms("e2eMsMedianExact"),
+          `own pay tx + paid request ${ms("e2eServerMsMedianClientSettled")}`,
+        ],
+        [
+          "server check: receipt vs exact verify",
+          ms("receiptCheckMs"),
+          ms("exactVerifyMs"),
+          `receipt: one eth_call (cached ${ms("receiptCheckCachedMs")}); exact: sig + simulation`,
+        ],
+        ["server verify, server-settled (Groth16)", ms("zkVerifyMs"), ms("exactVerifyMs"), "per payment, sequential"],
+        [
+          "prepare a payment (client)",
+          ms("zkPrepareMsPerPayment"),
+          ms("exactPrepareMsPerPayment"),
+          "402zk: sync + witness + proof; exact: EIP-3009 signature",
+        ],
+        [
+          "verify throughput, prepared payments",
+          rate("paidRequestsPerSec"),
+          rate("exactPaidRequestsPerSec"),
+          `402zk ${by("paidRequestsPerSecByConcurrency")}; exact ${by("exactPaidRequestsPerSecByConcurrency")}`,
+        ],
+        [
+          "paid HTTP requests/s (verify+settle)",
+          rate("paidRequestsPerSecHttp"),
+          rate("exactPaidRequestsPerSecHttp"),
+          `prepared headers, sequential; ${n("zkPreparedPayments")} zk, ${n("exactPreparedPayments")} exact`,
+        ],
+      ],
+      ["l", "r", "r", "l"],
+    ),
+  );
+  return out.join("\n");
+}

@@ -1,0 +1,38 @@
+import { ZkPayError } from "../core/errors.js";
+
+/**
+ * Human-readable token amount -> base units, exactly (no floats): "1.5" with 6 decimals
+ * is 1_500_000n. Accepts an optional leading "$" and a trailing "USDC"/"USD".
+ *
+ * @example
+ * parseAmount("0.01", 6); // 10000n
+ */
+export function parseAmount(text: string, decimals: number, what = "amount"): bigint {
+  const s = text
+    .trim()
+    .replace(/^\$/, "")
+    .replace(/\s*(USDC|USD)$/i, "");
+  const m = /^(\d+)(?:\.(\d*))?$/.exec(s);
+  if (!m) throw new ZkPayError("invalid_argument", `${what} must be a non-negative decimal number, got "${text}"`);
+  const frac = m[2] ?? "";
+  if (frac.length > decimals) {
+    throw new ZkPayError("invalid_argument", `${what} "${text}" has more than ${decimals} decimals`);
+  }
+  return BigInt(m[1]!) * 10n ** BigInt(decimals) + BigInt(frac.padEnd(decimals, "0") || "0");
+}
+
+/**
+ * Base units -> human-readable amount with at least `minFraction` decimals.
+ *
+ * @example
+ * formatAmount(1_500_000n, 6); // "1.50"
+ */
+export function formatAmount(value: bigint, decimals: number, minFraction = 2): string {
+  const neg = value < 0n;
+  const v = neg ? -value : value;
+  const base = 10n ** BigInt(decimals);
+  const whole = v / base;
+  let frac = (v % base).toString().padStart(decimals, "0").replace(/0+$/, "");
+  if (frac.length < minFraction) frac = frac.padEnd(Math.min(minFraction, decimals), "0");
+  return `${neg ? "-" : ""}${whole}${frac ? `.${frac}` : ""}`;
+}

@@ -1,0 +1,502 @@
+/**
+ * `402zk`: a command-line private wallet and example paid API for 402zk.
+ *
+ *   402zk --network localhost deposit 2
+ *   402zk balance
+ *   402zk pay http://127.0.0.1:4021/weather
+ *   402zk withdraw 0.5 --to 0x...
+ *   402zk receipt <id> --pay-to 0x... --amount 0.01 --condition 0x...
+ *   402zk serve --port 4021 --price 0.01
+ *
+ * Run `402zk --help` for the options and the exit codes.
+ */
+import { createRequire } from "node:module";
+
+import { Command, CommanderError, Option } from "commander";
+import { getAddress, isAddress, isHex, type Address, type Hex } from "viem";
+
+import { erc20Abi } from "../core/abi.js";
+import { caip2 } from "../core/deployment.js";
+import { ZkPayError, isZkPayError } from "../core/errors.js";
+import { shutdownProver } from "../core/prover.js";
+import { ReceiptChecker } from "../server/receipts.js";
+import { formatAmount, parseAmount } from "./amount.js";
+import { createContext, type CliContext, type GlobalOptions } from "./context.js";
+import { CliError, EXIT, EXIT_CODES_HELP, classify } from "./errors.js";
+import { startPaidApi } from "./paid-api.js";
+import { payWithZk } from "./pay.js";
+import { progressBar } from "./progress.js";
+
+const out = (s = "") => process.stdout.write(`${s}\n`);
+const info = (s = "") => process.stderr.write(`${s}\n`);
+const ms = (x: number) => `${Math.round(x)} ms`;
+
+function packageVersion(): string {
+  try {
+    return (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+function address(value: string, what: string): Address {
+  if (!isAddress(value, { strict: false }))
+    throw new ZkPayError("invalid_argument", `${what} is not an address: ${value}`);
+  return getAddress(value);
+}
+
+function bytes32(value: string, what: string): Hex {
+  if (!isHex(value) || value.length !== 66)
+    throw new ZkPayError("invalid_argument", `${what} must be 32 bytes of hex (0x + 64 digits)`);
+  return value.toLowerCase() as Hex;
+}
+
+function positiveInt(value: string, what: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new ZkPayError("invalid_argument", `${what} must be a non-negative integer`);
+  return n;
+}
+
+/** Builds the commander program; `ctxOf` resolves the global options of a command. */
+export function buildProgram(onServe: (close: () => Promise<void>) => Promise<void> = waitForSignal): Command {
+  const program = new Command("402zk");
+  program
+    .version(packageVersion(), "-V, --version")
+    .description("Private x402 payments: a shielded-pool wallet (deposit, pay, withdraw) and an example paid API.")
+    .addOption(
+      new Option("--network <name>", "network whose deployments/<network>.json to use")
+        .choices(["hardhat", "localhost", "base-sepolia", "base"])
+        .default(process.env.ZK402_NETWORK ?? "localhost"),
+    )
+    .option(
+      "--rpc <url>",
+      "JSON-RPC URL (default: http://127.0.0.1:8545 locally, $BASE_SEPOLIA_RPC_URL / $BASE_RPC_URL on Base)",
+    )
+    .option("--wallet <dir>", "wallet directory holding seed and notes.json (default: ~/.402zk/<network>)")
+    .option(
+      "--private-key <hex>",
+      "EOA for gas and deposits (default: $ZK402_PRIVATE_KEY; prefer the env: argv is visible to other users)",
+    )
+    .addOption(
+      new Option(
+        "--mode <mode>",
+        "settlement of payments: server (the API's relayer submits) or client (your EOA submits)",
+      )
+        .choices(["server", "client"])
+        .default("server"),
+    )
+    .option("--log-chunk <blocks>", "blocks per eth_getLogs request while syncing (lower it for capped public RPCs)")
+    .option("-v, --verbose", "print stack traces on errors")
+    .addHelpText(
+      "after",
+      `
+Environment:
+  ZK402_SEED           wallet seed (0x + 64 hex digits); else <wallet>/seed, created with mode 0600
+  ZK402_PRIVATE_KEY    EOA private key (same as --private-key)
+  ZK402_NETWORK        default --network
+  ZK402_CHALLENGE_SECRET  challenge HMAC key of "serve" (share it between instances)
+
+${EXIT_CODES_HELP}`,
+    )
+    .showHelpAfterError("(run 402zk --help for usage)")
+    .exitOverride();
+
+  const ctxOf = (cmd: Command): CliContext => createContext(cmd.optsWithGlobals() as GlobalOptions);
+
+  // ---------------------------------------------------------------- deposit
+  program
+    .command("deposit")
+    .description("move tokens from your EOA into a new private note (approve + deposit)")
+    .argument("<amount>", 'amount in tokens, e.g. "2" or "0.5"')
+    .action(async (amountText: string, _o: unknown, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const { account } = ctx.requireAccount("deposit");
+      const value = parseAmount(amountText, ctx.decimals);
+      if (value === 0n) throw new ZkPayError("invalid_argument", "amount must be positive");
+      const publicBalance = await ctx.publicClient.readContract({
+        address: ctx.deployment.token as Address,
+        abi: erc20Abi,
+        functionName: "balanceOf",
+        args: [account.address],
+      });
+      if (publicBalance < value) {
+        throw new CliError(
+          EXIT.refused,
+          "insufficient_public_balance",
+          `${account.address} holds ${formatAmount(publicBalance, ctx.decimals)} ${ctx.symbol}, cannot deposit ${formatAmount(value, ctx.decimals)}`,
+        );
+      }
+      const wallet = await ctx.openWallet();
+      const t0 = performance.now();
+      const r = await wallet.deposit(value);
+      out(
+        `deposited ${formatAmount(value, ctx.decimals)} ${ctx.symbol} from ${account.address} into private note #${r.leafIndex}`,
+      );
+      out(`tx ${r.hash} (${ms(performance.now() - t0)})`);
+      out(`private balance ${formatAmount(wallet.balance(), ctx.decimals)} ${ctx.symbol}`);
+      info("note: deposits are public (depositor, amount); what stays private is which later payment spends them.");
+    });
+
+  // ---------------------------------------------------------------- balance
+  program
+    .command("balance")
+    .description("sync the wallet with the chain and show the private (and public) balance")
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const wallet = await ctx.openWallet();
+      await wallet.sync();
+      const snap = wallet.snapshot();
+      const unspent = snap.notes.filter((n) => !n.spent && BigInt(n.value) > 0n);
+      const pendingValue = snap.pending.reduce(
+        (s, p) => s + BigInt(snap.notes.find((n) => n.k === p.noteK)?.value ?? "0"),
+        0n,
+      );
+      const publicBalance = ctx.account
+        ? await ctx.publicClient.readContract({
+            address: ctx.deployment.token as Address,
+            abi: erc20Abi,
+            functionName: "balanceOf",
+            args: [ctx.account.address],
+          })
+        : undefined;
+      const d = ctx.decimals;
+      if (o.json) {
+        out(
+          JSON.stringify({
+            network: ctx.network,
+            pool: ctx.deployment.facilitator,
+            token: ctx.deployment.token,
+            decimals: d,
+            private: wallet.balance().toString(),
+            reserved: pendingValue.toString(),
+            notes: unspent.length,
+            pending: snap.pending.length,
+            treeSize: wallet.treeSize,
+            syncedBlock: snap.syncedBlock,
+            eoa: ctx.account?.address,
+            public: publicBalance?.toString(),
+          }),
+        );
+        return;
+      }
+      out(
+        `private balance  ${formatAmount(wallet.balance(), d)} ${ctx.symbol}  (${unspent.length} unspent note${unspent.length === 1 ? "" : "s"})`,
+      );
+      if (snap.pending.length > 0) {
+        out(
+          `reserved         ${formatAmount(pendingValue, d)} ${ctx.symbol}  (${snap.pending.length} payment(s) in flight)`,
+        );
+      }
+      if (ctx.account && publicBalance !== undefined) {
+        out(`public balance   ${formatAmount(publicBalance, d)} ${ctx.symbol}  (EOA ${ctx.account.address})`);
+      }
+      out(
+        `pool             ${ctx.deployment.facilitator} on ${ctx.network} (${caip2(ctx.deployment.chainId)}), ${wallet.treeSize} notes in the tree`,
+      );
+      out(`wallet           ${ctx.walletDir} (synced to block ${snap.syncedBlock})`);
+    });
+
+  // ---------------------------------------------------------------- pay
+  program
+    .command("pay")
+    .description("GET a URL, paying its HTTP 402 privately; prints the body on stdout, the payment on stderr")
+    .argument("<url>", "the paid resource")
+    .option("--max <amount>", "refuse to pay more than this (amount + relayer fee)", "1")
+    .option("--json", "print one JSON object (status, body, receipt, tx, timings) on stdout")
+    .action(async (url: string, o: { max: string; json?: boolean }, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      try {
+        new URL(url);
+      } catch {
+        throw new ZkPayError("invalid_argument", `not a URL: ${url}`);
+      }
+      const mode = ctx.opts.mode;
+      if (mode === "client") {
+        const { account } = ctx.requireAccount("client-settled mode");
+        info(
+          `note: client-settled mode submits the payment from your EOA ${account.address}, which reveals the submitter on chain; use --mode server (a relayer) to stay unlinkable.`,
+        );
+      }
+      const maxAmount = parseAmount(o.max, ctx.decimals, "--max");
+      const wallet = await ctx.openWallet();
+      const bar = progressBar({ label: "proving" });
+      let r;
+      try {
+        r = await payWithZk(url, { wallet, settlement: mode, maxAmount, onProgress: bar.update });
+      } catch (err) {
+        // Whatever kept the client from paying (balance, price cap, proving, offer): "refused".
+        if (isZkPayError(err) && err.reason !== "rpc_error") {
+          const cap = /payment of (\d+) exceeds maxAmount/.exec(err.message);
+          const message = cap
+            ? `the price ${formatAmount(BigInt(cap[1]!), ctx.decimals)} ${ctx.symbol} exceeds --max ${o.max}`
+            : err.message;
+          throw new CliError(EXIT.refused, cap ? "price_above_max" : err.reason, message, { cause: err });
+        }
+        throw err;
+      } finally {
+        bar.end();
+      }
+      const d = ctx.decimals;
+      const terms = r.prepared?.terms;
+      const t = r.timings;
+      if (o.json) {
+        out(
+          JSON.stringify({
+            status: r.status,
+            paid: r.paid,
+            settled: r.settled,
+            mode: r.mode,
+            refusedReason: r.refusedReason,
+            receiptId: r.receiptId,
+            transaction: r.transaction,
+            payTo: terms?.payTo,
+            amount: terms?.amount.toString(),
+            fee: terms?.fee.toString(),
+            conditionHash: terms?.conditionHash,
+            timingsMs: Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v)])),
+            contentType: r.contentType,
+            body: r.body,
+          }),
+        );
+      } else {
+        out(r.body);
+        info(
+          `status ${r.status}${r.paid ? `, paid ${r.mode}-settled` : ", no payment asked"}${r.settled ? "" : r.paid ? " (not settled)" : ""}`,
+        );
+        if (terms) {
+          info(
+            `amount ${formatAmount(terms.amount, d)} ${ctx.symbol} to ${terms.payTo}${terms.fee > 0n ? ` + fee ${formatAmount(terms.fee, d)} to ${terms.relayer}` : ""}`,
+          );
+        }
+        if (r.receiptId) info(`receipt ${r.receiptId}`);
+        if (r.transaction) info(`tx ${r.transaction}`);
+        if (terms) info(`condition ${terms.conditionHash}`);
+        if (r.paid) {
+          info(
+            `time ${ms(t.totalMs)}: 402 ${ms(t.challengeMs)}, sync ${ms(t.syncMs)}, witness ${ms(t.witnessMs)}, prove ${ms(t.proveMs)}` +
+              (r.mode === "client" ? `, submit ${ms(t.submitMs)}` : "") +
+              `, server verify+settle ${ms(t.serverMs)}`,
+          );
+        }
+        if (r.settled && terms && r.receiptId) {
+          info(
+            `check: 402zk --network ${ctx.network} receipt ${r.receiptId} --pay-to ${terms.payTo} --amount ${formatAmount(terms.amount, d, 0)} --condition ${terms.conditionHash}`,
+          );
+        }
+      }
+      if (r.paid && r.status === 402) {
+        if (r.mode === "client" && r.transaction) {
+          info(`note: your payment is on chain (tx ${r.transaction}) but the server did not accept its receipt.`);
+        }
+        throw new CliError(
+          EXIT.refused,
+          r.refusedReason ?? "payment_refused",
+          `the server refused the payment (HTTP 402)`,
+        );
+      }
+      if (r.status < 200 || r.status >= 300) {
+        throw new CliError(
+          EXIT.server,
+          "server_error",
+          `the server answered HTTP ${r.status}${r.paid ? " after payment" : ""}`,
+        );
+      }
+    });
+
+  // ---------------------------------------------------------------- withdraw
+  program
+    .command("withdraw")
+    .description("send private funds to a public address (proved like a payment, submitted from your EOA)")
+    .argument("<amount>", 'amount in tokens, e.g. "0.5"')
+    .requiredOption("--to <address>", "recipient")
+    .action(async (amountText: string, o: { to: string }, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const { account } = ctx.requireAccount("withdraw");
+      const to = address(o.to, "--to");
+      const amount = parseAmount(amountText, ctx.decimals);
+      if (amount === 0n) throw new ZkPayError("invalid_argument", "amount must be positive");
+      const wallet = await ctx.openWallet();
+      const bar = progressBar({ label: "proving" });
+      const t0 = performance.now();
+      let hash: Hex;
+      try {
+        hash = await wallet.withdraw({ to, amount, onProgress: bar.update });
+      } finally {
+        bar.end();
+      }
+      out(`withdrew ${formatAmount(amount, ctx.decimals)} ${ctx.symbol} to ${to}`);
+      out(`tx ${hash} (${ms(performance.now() - t0)}), submitted by ${account.address}`);
+      out(`private balance ${formatAmount(wallet.balance(), ctx.decimals)} ${ctx.symbol}`);
+      info(
+        "note: a withdrawal is public (recipient, amount) and its sender is your EOA; the note it spent stays unlinked.",
+      );
+    });
+
+  // ---------------------------------------------------------------- receipt
+  program
+    .command("receipt")
+    .description("check a payment receipt on chain (what a server does for client-settled payments)")
+    .argument("<id>", "receipt id (the payment's nullifier hash, bytes32)")
+    .requiredOption("--pay-to <address>", "expected payee")
+    .requiredOption("--amount <amount>", 'expected amount in tokens, e.g. "0.01"')
+    .requiredOption("--condition <hash>", "expected condition hash (bytes32)")
+    .option("--confirmations <n>", "confirmations required", "1")
+    .option("--json", "print JSON")
+    .action(
+      async (
+        idText: string,
+        o: { payTo: string; amount: string; condition: string; confirmations: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const ctx = ctxOf(cmd);
+        const id = bytes32(idText, "receipt id");
+        const payTo = address(o.payTo, "--pay-to");
+        const amount = parseAmount(o.amount, ctx.decimals, "--amount");
+        const conditionHash = bytes32(o.condition, "--condition");
+        const minConfirmations = Math.max(1, positiveInt(o.confirmations, "--confirmations"));
+        const checker = new ReceiptChecker({
+          publicClient: ctx.publicClient,
+          facilitator: ctx.deployment.facilitator as Address,
+        });
+        const r = await checker.check({ id, payTo, amount, conditionHash, minConfirmations });
+        if (o.json) {
+          out(JSON.stringify({ id, ...r, required: minConfirmations }));
+        } else {
+          const explain: Record<string, string> = {
+            paid: `paid: ${formatAmount(amount, ctx.decimals)} ${ctx.symbol} to ${payTo}, block ${r.paidAtBlock}, ${r.confirmations} confirmation(s)`,
+            not_paid: "not paid: no payment with this id on chain",
+            mismatch: `mismatch: a payment with this id exists (block ${r.paidAtBlock}) but for another payee, amount or condition`,
+            unconfirmed: `unconfirmed: ${r.confirmations} of ${minConfirmations} confirmations (block ${r.paidAtBlock})`,
+          };
+          out(explain[r.state] ?? r.state);
+        }
+        if (r.state !== "paid") {
+          const failures: Record<"not_paid" | "mismatch" | "unconfirmed", [string, string]> = {
+            not_paid: ["receipt_not_found", "is not on chain"],
+            mismatch: ["receipt_mismatch", "does not match the expected payee, amount or condition"],
+            unconfirmed: ["receipt_unconfirmed", `has ${r.confirmations} of ${minConfirmations} confirmations`],
+          };
+          const [reason, what] = failures[r.state];
+          throw new CliError(EXIT.refused, reason, `receipt ${id} ${what}`);
+        }
+      },
+    );
+
+  // ---------------------------------------------------------------- serve
+  program
+    .command("serve")
+    .description("run an example paid API: GET /weather, paid with zk-exact (your EOA relays server-settled payments)")
+    .option("--port <port>", "port (0 = random)", "4021")
+    .option("--host <host>", "interface to listen on", "127.0.0.1")
+    .option("--price <amount>", "price of GET /weather in tokens", "0.01")
+    .option("--pay-to <address>", "who gets paid (default: your EOA)")
+    .option("--fee <amount>", "relayer fee for server-settled payments, in tokens", "0")
+    .option("--confirmations <n>", "confirmations required for client-settled receipts", "1")
+    .action(
+      async (
+        o: { port: string; host: string; price: string; payTo?: string; fee: string; confirmations: string },
+        cmd: Command,
+      ) => {
+        const ctx = ctxOf(cmd);
+        const payTo = o.payTo ? address(o.payTo, "--pay-to") : ctx.account?.address;
+        if (!payTo)
+          throw new ZkPayError(
+            "invalid_argument",
+            "serve needs --pay-to, or an EOA (--private-key / ZK402_PRIVATE_KEY) to be paid",
+          );
+        const price = parseAmount(o.price, ctx.decimals, "--price");
+        if (price === 0n) throw new ZkPayError("invalid_argument", "--price must be positive");
+        const fee = parseAmount(o.fee, ctx.decimals, "--fee");
+        if (fee > 0n && !ctx.walletClient)
+          throw new ZkPayError("invalid_argument", "--fee needs a relayer EOA (--private-key)");
+        const chainId = await ctx.publicClient.getChainId();
+        if (chainId !== ctx.deployment.chainId) {
+          throw new CliError(
+            EXIT.usage,
+            "chain_mismatch",
+            `RPC ${ctx.rpc} is on chain ${chainId}, the ${ctx.network} pool on ${ctx.deployment.chainId}`,
+          );
+        }
+        const secret = process.env.ZK402_CHALLENGE_SECRET;
+        const d = ctx.decimals;
+        const api = await startPaidApi({
+          pool: {
+            chainId: ctx.deployment.chainId,
+            facilitator: ctx.deployment.facilitator as Address,
+            token: ctx.deployment.token as Address,
+            decimals: d,
+          },
+          publicClient: ctx.publicClient,
+          relayer: ctx.walletClient,
+          payTo,
+          price: `${formatAmount(price, d, 0)}`,
+          challengeSecret: secret,
+          fee,
+          minConfirmations: Math.max(1, positiveInt(o.confirmations, "--confirmations")),
+          host: o.host,
+          port: positiveInt(o.port, "--port"),
+          onSettled: (e) =>
+            info(
+              `${new Date().toISOString()} paid ${e.path || "/weather"}: ${formatAmount(BigInt(e.amount), d)} ${ctx.symbol}, ${e.mode}-settled, receipt ${e.receiptId ?? "?"}, tx ${e.result.transaction || "(already settled)"}`,
+            ),
+        });
+        out(`402zk example API on ${api.url}`);
+        out(
+          `  GET ${api.url}/weather  ${formatAmount(price, d)} ${ctx.symbol} (zk-exact, ${caip2(ctx.deployment.chainId)}) -> ${payTo}`,
+        );
+        out(
+          ctx.account
+            ? `  settlement: server (relayer ${ctx.account.address}${fee > 0n ? `, fee ${formatAmount(fee, d)}` : ""}) or client`
+            : "  settlement: client only (no --private-key: nobody relays)",
+        );
+        if (!secret)
+          info("challenge secret: random (set ZK402_CHALLENGE_SECRET to share it between instances or restarts)");
+        info("Ctrl-C to stop");
+        await onServe(api.close);
+      },
+    );
+
+  return program;
+}
+
+/** Waits for SIGINT/SIGTERM, then closes the server. */
+async function waitForSignal(close: () => Promise<void>): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+  info("stopping");
+  await close();
+}
+
+/**
+ * Runs the CLI and returns its exit code (never throws, never exits the process).
+ *
+ * @example
+ * process.exit(await run(process.argv));
+ */
+export async function run(argv: string[] = process.argv): Promise<number> {
+  const program = buildProgram();
+  const verbose = argv.includes("--verbose") || argv.includes("-v");
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; usage errors were already printed by commander.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const c = classify(err);
+    process.stderr.write(`error: ${c.reason}: ${c.message}\n`);
+    if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    return c.code;
+  } finally {
+    await shutdownProver().catch(() => {});
+  }
+}

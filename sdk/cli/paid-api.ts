@@ -1,0 +1,130 @@
+import { once } from "node:events";
+import { randomBytes } from "node:crypto";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+import type { SettleResponse } from "@x402/core/types";
+import express, { type Express } from "express";
+import type { Address, Hex, PublicClient, WalletClient } from "viem";
+
+import { zkPaymentMiddleware } from "../express/index.js";
+import { loadVerificationKey } from "../node/artifacts.js";
+import { createZkResourceServer } from "../server/paywall.js";
+
+/** Options of {@link startPaidApi}. */
+export interface PaidApiOptions {
+  pool: { chainId: number; facilitator: Address; token: Address; decimals: number };
+  publicClient: PublicClient;
+  /** Account that submits server-settled payments (the relayer). Omit: client-settled only. */
+  relayer?: WalletClient;
+  /** Who gets paid. */
+  payTo: Address;
+  /** Price of GET /weather, e.g. "$0.01" or "0.25". */
+  price: string;
+  /** HMAC key of the challenges. Default: random (challenges die with the process). */
+  challengeSecret?: string;
+  fee?: bigint;
+  minConfirmations?: number;
+  host?: string;
+  /** 0 = a random free port. */
+  port?: number;
+  /** Mounted before the zk-exact paywall: e.g. another x402 middleware and its routes. */
+  before?: (app: Express) => void;
+  /** Schemes the PAYMENT-SIGNATURE guard lets through (add "exact" when `before` serves it). */
+  schemes?: string[];
+  /** Called after each zk-exact payment settled. */
+  onSettled?: (e: { path: string; amount: string; result: SettleResponse; mode: string; receiptId?: Hex }) => void;
+}
+
+/**
+ * The example paid API of the demo and of `402zk serve`: `GET /weather` costs `price`,
+ * paid with zk-exact through an in-process facilitator that settles on the pool.
+ *
+ * @example
+ * const api = await startPaidApi({ pool, publicClient, relayer, payTo, price: "$0.01" });
+ * console.log(`${api.url}/weather`); await api.close();
+ */
+export async function startPaidApi(o: PaidApiOptions) {
+  const { vkey, vkeySha256 } = loadVerificationKey();
+  const zk = createZkResourceServer({
+    pool: o.pool,
+    publicClient: o.publicClient,
+    walletClient: o.relayer,
+    vkey,
+    vkeySha256,
+    challengeSecret: o.challengeSecret ?? randomBytes(32).toString("hex"),
+    fee: o.fee,
+    minConfirmations: o.minConfirmations,
+  });
+  if (o.onSettled) {
+    const onSettled = o.onSettled;
+    zk.resourceServer.onAfterSettle(async (ctx) => {
+      const payload = ctx.paymentPayload.payload as { settlement?: string };
+      const extra = (ctx.result.extra ?? {}) as { receiptId?: Hex };
+      let path = "";
+      try {
+        path = new URL(ctx.paymentPayload.resource?.url ?? "").pathname;
+      } catch {
+        path = "";
+      }
+      onSettled({
+        path,
+        amount: ctx.requirements.amount,
+        result: ctx.result as SettleResponse,
+        mode: payload.settlement ?? "?",
+        receiptId: extra.receiptId,
+      });
+    });
+  }
+
+  const app = express();
+  app.disable("x-powered-by");
+  o.before?.(app);
+  app.use(
+    zkPaymentMiddleware(
+      {
+        "GET /weather": {
+          accepts: { scheme: "zk-exact", network: zk.network, payTo: o.payTo, price: o.price },
+          description: "Today's weather, paid privately with 402zk",
+          mimeType: "application/json",
+        },
+      },
+      zk.resourceServer,
+      { schemes: o.schemes ?? ["zk-exact"] },
+    ),
+  );
+  app.get("/weather", (_req, res) => {
+    res.json({
+      city: "Lisbon",
+      forecast: "sunny",
+      tempC: 21.5,
+      paidWith: "zk-exact",
+      servedAt: new Date().toISOString(),
+    });
+  });
+  app.get("/", (_req, res) => {
+    res.json({ paid: { "GET /weather": { scheme: "zk-exact", network: zk.network, price: o.price, payTo: o.payTo } } });
+  });
+
+  const server: Server = app.listen(o.port ?? 0, o.host ?? "127.0.0.1");
+  await Promise.race([
+    once(server, "listening"),
+    once(server, "error").then(([err]) => {
+      throw err;
+    }),
+  ]);
+  const { address, port } = server.address() as AddressInfo;
+  const host = address.includes(":") ? `[${address}]` : address;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    app,
+    server,
+    zk,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,267 @@
+import { x402Client } from "@x402/core/client";
+import {
+  decodePaymentRequiredHeader,
+  decodePaymentResponseHeader,
+  decodePaymentSignatureHeader,
+} from "@x402/core/http";
+import type { PaymentPayload, SchemeNetworkClient, SettleResponse } from "@x402/core/types";
+import { wrapFetchWithPayment } from "@x402/fetch";
+import type { Hex } from "viem";
+
+import { ZkExactClientScheme } from "../client/scheme.js";
+import type { PreparedPayment, PrivateWallet } from "../client/wallet.js";
+import { isZkPayError, ZkPayError } from "../core/errors.js";
+import type { ProofProgress } from "../core/prover.js";
+import { ZK_SCHEME, type SettlementMode } from "../core/wire.js";
+
+/** The HTTP server of a paid resource could not be reached. */
+export class HttpUnreachableError extends Error {
+  readonly url: string;
+
+  constructor(url: string, cause: unknown) {
+    const code = (cause as { cause?: { code?: string } })?.cause?.code;
+    super(`cannot reach ${url}${code ? ` (${code})` : ""}`, { cause });
+    this.name = "HttpUnreachableError";
+    this.url = url;
+  }
+}
+
+/** Timestamps of the two HTTP requests of an x402 exchange (performance.now() ms). */
+export interface ExchangeMarks {
+  start: number;
+  /** First (unpaid) response received. */
+  challengeDone?: number;
+  /** Paid request (with PAYMENT-SIGNATURE) sent. */
+  paidSent?: number;
+  /** Paid response received. */
+  paidDone?: number;
+  /** The PAYMENT-SIGNATURE payload that was sent. */
+  payload?: PaymentPayload;
+}
+
+/**
+ * A fetch that records when the unpaid and the paid request of an x402 exchange went
+ * out and came back, and what payment was sent, to split an end-to-end time into
+ * its parts.
+ *
+ * @example
+ * const rec = recordingFetch();
+ * const paid = wrapFetchWithPayment(rec.fetch, client);
+ * await paid(url); console.log(rec.marks);
+ */
+export function recordingFetch(base: typeof fetch = fetch): { fetch: typeof fetch; marks: ExchangeMarks } {
+  const marks: ExchangeMarks = { start: performance.now() };
+  const f: typeof fetch = async (input, init) => {
+    const req = new Request(input as RequestInfo, init);
+    const header = req.headers.get("PAYMENT-SIGNATURE");
+    if (header) {
+      marks.paidSent = performance.now();
+      try {
+        marks.payload = decodePaymentSignatureHeader(header);
+      } catch {
+        // not ours to judge: the server will refuse it
+      }
+    }
+    let res: Response;
+    try {
+      res = await base(req);
+    } catch (err) {
+      throw new HttpUnreachableError(req.url, err);
+    }
+    if (header) marks.paidDone = performance.now();
+    else marks.challengeDone ??= performance.now();
+    return res;
+  };
+  return { fetch: f, marks };
+}
+
+/** Options of {@link payWithZk}. */
+export interface PayOptions {
+  wallet: PrivateWallet;
+  /** Preferred settlement mode (the server may only offer the other). Default "server". */
+  settlement?: SettlementMode;
+  /** Refuse to pay more than this many base units (amount + fee). */
+  maxAmount?: bigint;
+  onProgress?: (p: ProofProgress) => void;
+  /** Request init (method, headers, body) of the paid request. Default GET. */
+  init?: RequestInit;
+  fetch?: typeof fetch;
+  /** Pay in the server's other settlement mode when the wanted one is not offered. Default false. */
+  allowModeFallback?: boolean;
+}
+
+/** Outcome of {@link payWithZk}. */
+export interface PayResult {
+  url: string;
+  status: number;
+  body: string;
+  contentType: string | null;
+  /** Whether a payment was sent (false if the resource answered without a 402). */
+  paid: boolean;
+  /** Whether the server reported the payment settled (PAYMENT-RESPONSE success). */
+  settled: boolean;
+  mode?: SettlementMode;
+  /** On a 402 after paying: the server's reason (PAYMENT-REQUIRED error). */
+  refusedReason?: string;
+  receiptId?: Hex;
+  transaction?: Hex;
+  settleResponse?: SettleResponse;
+  prepared?: PreparedPayment;
+  /** Milliseconds: total and its parts (submit: client-settled only). */
+  timings: {
+    totalMs: number;
+    challengeMs: number;
+    syncMs: number;
+    witnessMs: number;
+    proveMs: number;
+    submitMs: number;
+    serverMs: number;
+  };
+}
+
+/**
+ * Fetches `url`, paying a 402 with a private 402zk note through `@x402/fetch` and the
+ * zk-exact client scheme. Never returns a half-known outcome: client-side refusals
+ * (insufficient balance, proving errors, no zk-exact offer...) throw a ZkPayError;
+ * anything the server answered comes back as a {@link PayResult}.
+ *
+ * @example
+ * const r = await payWithZk("http://127.0.0.1:4021/weather", { wallet });
+ * console.log(r.status, r.receiptId, r.transaction);
+ */
+export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> {
+  const rec = recordingFetch(o.fetch);
+  let prepared: PreparedPayment | undefined;
+  let preparedAt: number | undefined;
+  let creationError: unknown;
+  const wanted: SettlementMode = o.settlement ?? "server";
+  const inner = new ZkExactClientScheme({
+    wallet: o.wallet,
+    settlement: wanted,
+    maxAmount: o.maxAmount,
+    onProgress: o.onProgress,
+    onPrepared: (p) => {
+      prepared = p;
+      preparedAt = performance.now();
+    },
+  });
+  // @x402/fetch rethrows payload-creation errors as plain Errors: keep the typed one.
+  const scheme: SchemeNetworkClient = {
+    scheme: inner.scheme,
+    schemeHooks: inner.schemeHooks,
+    createPaymentPayload: async (version, requirements) => {
+      try {
+        // The scheme silently switches to the server's first mode when the wanted one is not
+        // offered; a switch to client-settled would reveal the payer's EOA, so refuse instead.
+        const offered = (requirements.extra as { settlement?: unknown } | undefined)?.settlement;
+        if (!o.allowModeFallback && Array.isArray(offered) && !offered.includes(wanted)) {
+          throw new ZkPayError(
+            "unsupported_scheme",
+            `the server accepts only ${offered.join("/")}-settled payments, not ${wanted}-settled` +
+              (wanted === "server"
+                ? " (paying anyway reveals your EOA as the submitter: choose client mode explicitly)"
+                : ""),
+            { offered },
+          );
+        }
+        return await inner.createPaymentPayload(version, requirements);
+      } catch (err) {
+        creationError = err;
+        throw err;
+      }
+    },
+  };
+  const client = new x402Client().register("eip155:*", scheme);
+  // The scheme enforces maxAmount itself; x402's default spend controls only know public USDC.
+  client.setSpendControls(false);
+  const paidFetch = wrapFetchWithPayment(rec.fetch, client);
+
+  let res: Response;
+  try {
+    res = await paidFetch(url, o.init);
+  } catch (err) {
+    if (creationError !== undefined) throw creationError;
+    const msg = err instanceof Error ? err.message : String(err);
+    if (/^Failed to create payment payload|^Failed to parse payment requirements/.test(msg)) {
+      throw new ZkPayError(
+        "unsupported_scheme",
+        `the server asks for no payment this wallet can make (${ZK_SCHEME}): ${msg}`,
+        {},
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  const body = await res.text();
+  const end = performance.now();
+  const m = rec.marks;
+  const payload = m.payload;
+  const paid = payload !== undefined;
+  const zkPayload = payload?.payload as { settlement?: SettlementMode; receiptId?: Hex; transaction?: Hex } | undefined;
+  let settleResponse: SettleResponse | undefined;
+  const resHeader = res.headers.get("PAYMENT-RESPONSE");
+  if (resHeader) {
+    try {
+      settleResponse = decodePaymentResponseHeader(resHeader);
+    } catch {
+      settleResponse = undefined;
+    }
+  }
+  let refusedReason: string | undefined;
+  if (paid && res.status === 402) {
+    const reqHeader = res.headers.get("PAYMENT-REQUIRED");
+    try {
+      refusedReason = reqHeader ? decodePaymentRequiredHeader(reqHeader).error : undefined;
+    } catch {
+      refusedReason = undefined;
+    }
+    refusedReason ??= settleResponse?.errorReason ?? "payment_refused";
+  }
+  const extra = (settleResponse?.extra ?? {}) as { receiptId?: Hex };
+  const mode = zkPayload?.settlement;
+  const t = prepared?.timings;
+  const challengeMs = (m.challengeDone ?? end) - m.start;
+  return {
+    url,
+    status: res.status,
+    body,
+    contentType: res.headers.get("content-type"),
+    paid,
+    settled: settleResponse?.success === true,
+    mode,
+    refusedReason,
+    receiptId: extra.receiptId ?? zkPayload?.receiptId ?? prepared?.receiptId,
+    transaction: (settleResponse?.transaction || zkPayload?.transaction || undefined) as Hex | undefined,
+    settleResponse,
+    prepared,
+    timings: {
+      totalMs: end - m.start,
+      challengeMs,
+      syncMs: t?.syncMs ?? 0,
+      witnessMs: t?.witnessMs ?? 0,
+      proveMs: t?.proveMs ?? 0,
+      submitMs: mode === "client" && preparedAt !== undefined && m.paidSent !== undefined ? m.paidSent - preparedAt : 0,
+      serverMs: m.paidSent !== undefined && m.paidDone !== undefined ? m.paidDone - m.paidSent : 0,
+    },
+  };
+}
+
+/** True for errors that mean "could not reach the other side" (RPC node or HTTP server). */
+export function isNetworkError(err: unknown): boolean {
+  if (isZkPayError(err, "rpc_error")) return true;
+  for (let e: unknown = err, depth = 0; e && depth < 8; depth++) {
+    const x = e as { name?: string; code?: string; message?: string; cause?: unknown };
+    if (
+      x.name === "HttpRequestError" ||
+      x.name === "HttpUnreachableError" ||
+      x.name === "TimeoutError" ||
+      x.name === "WebSocketRequestError"
+    )
+      return true;
+    if (x.code && /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|UND_ERR_\w+)$/.test(x.code))
+      return true;
+    if (x.name === "TypeError" && x.message === "fetch failed") return true;
+    e = x.cause;
+  }
+  return false;
+}
