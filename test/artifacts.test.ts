@@ -5,7 +5,7 @@ import path from "node:path";
 import { expect } from "chai";
 import * as snarkjs from "snarkjs";
 
-import { ARTIFACTS_DIR, VERIFIER_SOL } from "../scripts/lib/paths.js";
+import { ARTIFACTS_DIR, ROOT, VERIFIER_SOL } from "../scripts/lib/paths.js";
 
 interface VKey {
   nPublic: number;
@@ -70,5 +70,23 @@ describe("Committed circuit artifacts are consistent", function () {
       "fee",
       "context",
     ]);
+  });
+});
+
+describe("SDK ABI matches the compiled Facilitator", function () {
+  it("has every function and event of the contract, with identical signatures", async function () {
+    const { formatAbiItem } = await import("viem/utils");
+    const { facilitatorAbi } = await import("../sdk/core/abi.js");
+    const compiled = JSON.parse(
+      readFileSync(path.join(ROOT, "artifacts", "contracts", "Facilitator.sol", "Facilitator.json"), "utf8"),
+    ).abi as { type: string }[];
+    const sig = (items: readonly { type: string }[], type: string) =>
+      new Set(items.filter((i) => i.type === type).map((i) => formatAbiItem(i as never)));
+    for (const type of ["function", "event"]) {
+      expect([...sig(facilitatorAbi, type)].sort(), type).to.deep.equal([...sig(compiled, type)].sort());
+    }
+    // Errors: the SDK decodes all of the Facilitator's own errors.
+    const compiledErrors = sig(compiled, "error");
+    for (const e of sig(facilitatorAbi, "error")) expect(compiledErrors.has(e), e).to.equal(true);
   });
 });

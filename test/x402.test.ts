@@ -305,7 +305,7 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
         const { seed, wallet } = await env.payer(16, { deposit: 700_000n, store: new FileNoteStore(storeFile) });
         expect(wallet.balance()).to.equal(700_000n);
         const before = await env.system.token.balanceOf(payee);
-        const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/crash-payer.ts"], {
+        const child = spawn(process.execPath, ["--import", "tsx", "scripts/lib/crash-payer.ts"], {
           env: {
             ...process.env,
             CRASH_CFG: JSON.stringify({

@@ -38,6 +38,7 @@ export const facilitatorAbi = parseAbi([
   "function token() view returns (address)",
   "function verifier() view returns (address)",
   "function rootHistorySize() view returns (uint256)",
+  "function MAX_MEMO_LENGTH() view returns (uint256)",
 ]);
 
 /** The ERC-20 functions the SDK uses. */

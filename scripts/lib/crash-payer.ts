@@ -1,5 +1,6 @@
 /**
- * Child process for the crash-recovery test: proves a payment with a file-backed
+ * Child process for the crash-recovery test in test/x402.test.ts (kept outside test/
+ * because the test runner loads every file there): proves a payment with a file-backed
  * wallet, sends `pay` on chain, prints "SENT <hash>" and then waits to be killed
  * (SIGKILL) before it can sync or save anything about the change note.
  */
