@@ -12,6 +12,7 @@ export default defineConfig(
     "build/",
     ".cache/",
     "coverage/",
+    "dist/",
     "circuits/artifacts/",
     "bench/",
   ]),

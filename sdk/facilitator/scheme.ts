@@ -77,6 +77,8 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   readonly #replay: ReplayStore;
   readonly #fee: bigint;
   #submitQueue: Promise<unknown> = Promise.resolve();
+  /** Payments that passed `verify`, by condition hash, so `settle` does not verify twice. */
+  readonly #verified = new Map<string, { fingerprint: string; v: Verified; until: number }>();
 
   constructor(o: ZkFacilitatorOptions) {
     this.#o = o;
@@ -125,6 +127,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
         await this.#replay.release(v.conditionHash);
         throw err;
       }
+      this.#rememberVerified(payload, v, ttl);
       return { isValid: true };
     } catch (err) {
       if (isZkPayError(err)) return invalid(err.reason, err.message);
@@ -135,7 +138,9 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   async settle(payload: PaymentPayload, requirements: PaymentRequirements): Promise<SettleResponse> {
     let v: Verified;
     try {
-      v = await this.#check(payload, requirements);
+      // The same payload was verified moments ago (the usual verify -> handler -> settle
+      // flow): reuse that result. Anything else is checked from scratch.
+      v = this.#takeVerified(payload) ?? (await this.#check(payload, requirements));
     } catch (err) {
       if (isZkPayError(err)) return this.#failed(err.reason, err.message);
       throw err;
@@ -320,6 +325,22 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     if (spent) throw new ZkPayError("nullifier_spent", "this note was already spent");
   }
 
+  #rememberVerified(payload: PaymentPayload, v: Verified, ttlSeconds: number): void {
+    const now = Date.now();
+    for (const [k, e] of this.#verified) if (e.until <= now) this.#verified.delete(k);
+    this.#verified.set(v.conditionHash, { fingerprint: fingerprint(payload), v, until: now + ttlSeconds * 1000 });
+  }
+
+  #takeVerified(payload: PaymentPayload): Verified | undefined {
+    const parsed = ZkPaymentPayloadSchema.safeParse(payload.payload);
+    if (!parsed.success) return undefined;
+    const key = parsed.data.terms.conditionHash.toLowerCase();
+    const e = this.#verified.get(key);
+    if (!e || e.until <= Date.now() || e.fingerprint !== fingerprint(payload)) return undefined;
+    this.#verified.delete(key);
+    return e.v;
+  }
+
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#submitQueue.then(fn, fn);
     this.#submitQueue = run.catch(() => {});
@@ -329,6 +350,11 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   #failed(reason: ZkReasonCode, message: string, transaction = ""): SettleResponse {
     return { success: false, errorReason: reason, errorMessage: message, transaction, network: this.network };
   }
+}
+
+/** Identity of a payment as sent: its accepted requirement and payload. */
+function fingerprint(p: PaymentPayload): string {
+  return JSON.stringify([p.accepted, p.payload]);
 }
 
 function invalid(reason: ZkReasonCode, message: string): VerifyResponse {
