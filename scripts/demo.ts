@@ -22,18 +22,16 @@ import { WalletKeys } from "../sdk/core/keys.js";
 import { shutdownProver } from "../sdk/core/prover.js";
 import type { SettlementMode } from "../sdk/core/wire.js";
 import { formatAmount } from "../sdk/cli/amount.js";
-import { startPaidApi } from "../sdk/cli/paid-api.js";
 import { payWithZk, type PayResult } from "../sdk/cli/pay.js";
 import { progressBar } from "../sdk/cli/progress.js";
 import { defaultArtifacts } from "../sdk/node/artifacts.js";
 import { devAccount, startDemoChain } from "./lib/demo-env.js";
-import { mountExactRoute, payExact, type ExactPayResult } from "./lib/demo-exact.js";
+import { DEMO_ACCOUNTS, payExact, startDemoApi, type ExactPayResult } from "./lib/demo-exact.js";
 import { median, ms, table, timed } from "./lib/demo-format.js";
 import { describeTx, eventOf, observeTx, short, type ObservedTx } from "./lib/demo-observer.js";
 
 const USDC = 1_000_000n;
-const PRICE = 10_000n; // $0.01 in 6-decimal base units
-const ACCOUNTS = { relayer: 1, payer: 2, apiOwner: 3, exactFacilitator: 4, others: [5, 6, 7] } as const;
+const ACCOUNTS = { ...DEMO_ACCOUNTS, others: [5, 6, 7] } as const;
 const SERVER_PAYMENTS = 3;
 const CLIENT_PAYMENTS = 2;
 
@@ -61,7 +59,7 @@ async function main(): Promise<void> {
   }
   const artifacts = defaultArtifacts(); // fails early, with a hint, if the circuit is not built
   const env = await startDemoChain();
-  const { publicClient, pool, deployment } = env;
+  const { publicClient, pool } = env;
   step(`start Hardhat EVM, JSON-RPC on ${env.url}`, env.timings.chainMs);
   step("deploy PoseidonT3, PaymentVerifier, TestUSDC, Facilitator", env.timings.deployMs);
   log(`    Facilitator (the pool) ${pool.facilitator}`);
@@ -143,28 +141,8 @@ async function main(): Promise<void> {
   // ------------------------------------------------------------------ 3. API
   log("");
   log("== 3. a paid API on 127.0.0.1");
-  let exactInfo: ReturnType<typeof mountExactRoute> | undefined;
-  const apiT = await timed(() =>
-    startPaidApi({
-      pool: { chainId: pool.chainId, facilitator: pool.facilitator, token: pool.token, decimals: pool.decimals },
-      publicClient,
-      relayer: env.walletClientFor(ACCOUNTS.relayer),
-      payTo: apiOwner.address,
-      price: "$0.01",
-      challengeSecret: WalletKeys.randomSeed(),
-      before: (app) => {
-        exactInfo = mountExactRoute(app, env, {
-          path: "/weather-exact",
-          payTo: apiOwner.address,
-          amount: PRICE,
-          facilitatorIndex: ACCOUNTS.exactFacilitator,
-          tokenName: deployment.token_info.name,
-          tokenVersion: deployment.token_info.eip712Version,
-        });
-      },
-    }),
-  );
-  const api = apiT.value;
+  const apiT = await timed(() => startDemoApi(env));
+  const { api, exactNetwork } = apiT.value;
   step(`express on ${api.url}`, apiT.ms);
   log(
     `    GET /weather        zk-exact  $0.01 -> ${short(apiOwner.address)} (API owner); relayer ${short(relayer.address)} settles`,
@@ -217,8 +195,7 @@ async function main(): Promise<void> {
   // ------------------------------------------------------------------ 5. exact
   log("");
   log('== 5. the same agent pays GET /weather-exact with plain x402 "exact" (payer EOA signs EIP-3009)');
-  if (!exactInfo) throw new Error("exact route not mounted");
-  const ex: ExactPayResult = await payExact(`${api.url}/weather-exact`, payer, exactInfo.network);
+  const ex: ExactPayResult = await payExact(`${api.url}/weather-exact`, payer, exactNetwork);
   if (ex.status !== 200 || !ex.transaction) throw new Error(`exact payment failed: HTTP ${ex.status} ${ex.body}`);
   const et = ex.timings;
   log(

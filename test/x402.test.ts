@@ -115,28 +115,11 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
 
     it("refuses a proof made for another payee, amount, network or condition", async function () {
       const { wallet } = await env.payer(14, { deposit: 300_000n });
-      // Prove for /weather, but do not send it: capture the header from a server that is down.
-      const pf = env.payingFetch(wallet, "server");
-      const intercepted: string[] = [];
-      const grab: typeof fetch = async (input, init) => {
-        const req = new Request(input as RequestInfo, init);
-        const sig = req.headers.get("PAYMENT-SIGNATURE");
-        if (sig) {
-          intercepted.push(sig);
-          return new Response("{}", { status: 599 });
-        }
-        return fetch(req);
-      };
-      const { x402Client } = await import("@x402/core/client");
-      const { wrapFetchWithPayment } = await import("@x402/fetch");
-      const { ZkExactClientScheme } = await import("../sdk/client/scheme.js");
-      const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement: "server" }));
-      client.setSpendControls(false);
-      await wrapFetchWithPayment(grab, client)(`${api.url}/weather`);
+      // Prove for /weather, but do not send it: capture the header instead.
+      const prepared = await env.preparedHeader(wallet, `${api.url}/weather`);
       const original = decodeHeader<{ accepted: Record<string, unknown>; payload: { terms: Record<string, string> } }>(
-        intercepted[0]!,
+        prepared,
       )!;
-      void pf;
 
       const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64");
       // A fresh 402 for /premium (5x the price): the attacker presents the cheap proof there.
@@ -190,7 +173,7 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
       r = await sendWith(enc({ ...original, accepted: tampered }));
       expect(r.error).to.equal("invalid_challenge");
       // The untouched original still pays.
-      r = await sendWith(intercepted[0]!);
+      r = await sendWith(prepared);
       expect(r.status).to.equal(200);
     });
 
@@ -377,26 +360,9 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
 
         // Server-settled, sent to both instances at once: exactly one serves it.
         const { wallet: w2 } = await env.payer(18, { deposit: 100_000n });
-        const intercepted: string[] = [];
-        const { x402Client } = await import("@x402/core/client");
-        const { wrapFetchWithPayment } = await import("@x402/fetch");
-        const { ZkExactClientScheme } = await import("../sdk/client/scheme.js");
-        const client = new x402Client().register(
-          "eip155:*",
-          new ZkExactClientScheme({ wallet: w2, settlement: "server" }),
-        );
-        client.setSpendControls(false);
-        await wrapFetchWithPayment(async (input, init) => {
-          const req = new Request(input as RequestInfo, init);
-          const sig = req.headers.get("PAYMENT-SIGNATURE");
-          if (sig) {
-            intercepted.push(sig);
-            return new Response("{}", { status: 599 });
-          }
-          return fetch(req);
-        }, client)(`${a.url}/weather`);
+        const prepared = await env.preparedHeader(w2, `${a.url}/weather`);
         const results = await Promise.all(
-          [a.url, b.url].map((u) => fetch(`${u}/weather`, { headers: { "PAYMENT-SIGNATURE": intercepted[0]! } })),
+          [a.url, b.url].map((u) => fetch(`${u}/weather`, { headers: { "PAYMENT-SIGNATURE": prepared } })),
         );
         expect(results.map((r) => r.status).sort()).to.deep.equal([200, 402]);
         expect(a.served() + b.served()).to.equal(2);

@@ -19,25 +19,28 @@ import {
   decodePaymentResponseHeader,
   encodePaymentSignatureHeader,
 } from "@x402/core/http";
-import type { Network, PaymentPayload, PaymentRequired } from "@x402/core/types";
-import { toFacilitatorEvmSigner } from "@x402/evm";
+import type { PaymentPayload, PaymentRequired } from "@x402/core/types";
 import { ExactEvmScheme as ExactClientScheme } from "@x402/evm/exact/client";
-import { ExactEvmScheme as ExactFacilitatorScheme } from "@x402/evm/exact/facilitator";
-import { createPublicClient, http, type Abi, type Hex, type PublicClient } from "viem";
+import { createPublicClient, http, type Hex, type PublicClient } from "viem";
 
 import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
 import { MemoryNoteStore } from "../../sdk/client/store.js";
 import { PrivateWallet } from "../../sdk/client/wallet.js";
 import { erc20Abi } from "../../sdk/core/abi.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
-import { startPaidApi } from "../../sdk/cli/paid-api.js";
 import { payWithZk, type PayResult } from "../../sdk/cli/pay.js";
 import { ZkExactFacilitatorScheme } from "../../sdk/facilitator/scheme.js";
 import { defaultArtifacts, loadVerificationKey } from "../../sdk/node/artifacts.js";
 import { ReceiptChecker, type ExpectedReceipt } from "../../sdk/server/receipts.js";
 import { median, round, table } from "./bench-util.js";
-import { devAccount, startDemoChain, type DemoChain } from "./demo-env.js";
-import { mountExactRoute, payExact } from "./demo-exact.js";
+import { devAccount, startDemoChain } from "./demo-env.js";
+import {
+  DEMO_ACCOUNTS as ACCOUNTS,
+  DEMO_PRICE as PRICE,
+  exactFacilitatorScheme,
+  payExact,
+  startDemoApi,
+} from "./demo-exact.js";
 
 export interface E2EBenchOptions {
   /** Measured paid requests per kind (server-settled, client-settled, exact). */
@@ -62,26 +65,6 @@ const DEFAULTS: Required<Omit<E2EBenchOptions, "log">> = {
 };
 
 const USDC = 1_000_000n;
-const PRICE = 10_000n; // $0.01
-const ACCOUNTS = { relayer: 1, payer: 2, apiOwner: 3, exactFacilitator: 4 } as const;
-
-/** The exact facilitator scheme, built as demo-exact.ts builds it, for timing `verify` alone. */
-function exactFacilitatorScheme(env: DemoChain, index: number): ExactFacilitatorScheme {
-  const w = env.fullClientFor(index);
-  const signer = toFacilitatorEvmSigner(
-    {
-      address: w.account.address,
-      getCode: (a) => w.getCode(a),
-      readContract: (a) => w.readContract({ ...a, abi: a.abi as Abi, args: a.args ?? [] }),
-      verifyTypedData: (a) => w.verifyTypedData(a as never),
-      writeContract: (a) => w.writeContract({ ...a, abi: a.abi as Abi, args: a.args ?? [] } as never),
-      sendTransaction: (a) => w.sendTransaction(a),
-      waitForTransactionReceipt: (a) => w.waitForTransactionReceipt(a),
-    },
-    { confirmationTimeoutMs: 30_000 },
-  );
-  return new ExactFacilitatorScheme(signer);
-}
 
 async function paymentRequiredOf(url: string): Promise<PaymentRequired> {
   const res = await fetch(url);
@@ -126,31 +109,11 @@ export async function benchE2E(opts: E2EBenchOptions = {}): Promise<Record<strin
   const log = opts.log ?? ((m: string) => console.log(m));
   const artifacts = defaultArtifacts();
   const env = await startDemoChain();
-  const { publicClient, pool, deployment } = env;
+  const { publicClient, pool } = env;
   const payer = devAccount(ACCOUNTS.payer);
   const payerWallet = env.walletClientFor(ACCOUNTS.payer);
   const relayer = env.walletClientFor(ACCOUNTS.relayer);
-  const apiOwner = devAccount(ACCOUNTS.apiOwner);
-  let exactNetwork: Network | undefined;
-  const api = await startPaidApi({
-    pool: { chainId: pool.chainId, facilitator: pool.facilitator, token: pool.token, decimals: pool.decimals },
-    publicClient,
-    relayer,
-    payTo: apiOwner.address,
-    price: "$0.01",
-    challengeSecret: WalletKeys.randomSeed(),
-    before: (app) => {
-      exactNetwork = mountExactRoute(app, env, {
-        path: "/weather-exact",
-        payTo: apiOwner.address,
-        amount: PRICE,
-        facilitatorIndex: ACCOUNTS.exactFacilitator,
-        tokenName: deployment.token_info.name,
-        tokenVersion: deployment.token_info.eip712Version,
-      }).network;
-    },
-  });
-  if (!exactNetwork) throw new Error("exact route not mounted");
+  const { api, exactNetwork } = await startDemoApi(env);
   const zkUrl = `${api.url}/weather`;
   const exactUrl = `${api.url}/weather-exact`;
 
@@ -193,7 +156,7 @@ export async function benchE2E(opts: E2EBenchOptions = {}): Promise<Record<strin
       return r;
     };
     const exactPay = async () => {
-      const r = await payExact(exactUrl, payer, exactNetwork!);
+      const r = await payExact(exactUrl, payer, exactNetwork);
       if (r.status !== 200 || !r.transaction) throw new Error(`exact payment failed: HTTP ${r.status} ${r.body}`);
       return r;
     };

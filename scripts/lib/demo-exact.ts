@@ -18,7 +18,36 @@ import type { Express } from "express";
 import type { Abi, Address, Hex, LocalAccount } from "viem";
 
 import { recordingFetch } from "../../sdk/cli/pay.js";
-import type { DemoChain } from "./demo-env.js";
+import { startPaidApi } from "../../sdk/cli/paid-api.js";
+import { WalletKeys } from "../../sdk/core/keys.js";
+import { devAccount, type DemoChain } from "./demo-env.js";
+
+/** Price of the demo's paid routes: $0.01 in 6-decimal base units. */
+export const DEMO_PRICE = 10_000n;
+
+/** Dev accounts of the demo API (indices of demo-env's mnemonic). */
+export const DEMO_ACCOUNTS = { relayer: 1, payer: 2, apiOwner: 3, exactFacilitator: 4 } as const;
+
+/**
+ * The x402 "exact" facilitator scheme whose EVM signer is dev account `index`
+ * (the facilitator of {@link mountExactRoute}; the benchmark times its `verify` alone).
+ */
+export function exactFacilitatorScheme(env: DemoChain, index: number): ExactFacilitatorScheme {
+  const w = env.fullClientFor(index);
+  const signer = toFacilitatorEvmSigner(
+    {
+      address: w.account.address,
+      getCode: (a) => w.getCode(a),
+      readContract: (a) => w.readContract({ ...a, abi: a.abi as Abi, args: a.args ?? [] }),
+      verifyTypedData: (a) => w.verifyTypedData(a as never),
+      writeContract: (a) => w.writeContract({ ...a, abi: a.abi as Abi, args: a.args ?? [] } as never),
+      sendTransaction: (a) => w.sendTransaction(a),
+      waitForTransactionReceipt: (a) => w.waitForTransactionReceipt(a),
+    },
+    { confirmationTimeoutMs: 30_000 },
+  );
+  return new ExactFacilitatorScheme(signer);
+}
 
 /**
  * Mounts `GET <path>` paid with x402 "exact": `amount` base units of `token`, signed by
@@ -37,20 +66,8 @@ export function mountExactRoute(
   },
 ) {
   const network = `eip155:${env.pool.chainId}` as Network;
-  const w = env.fullClientFor(o.facilitatorIndex);
-  const signer = toFacilitatorEvmSigner(
-    {
-      address: w.account.address,
-      getCode: (a) => w.getCode(a),
-      readContract: (a) => w.readContract({ ...a, abi: a.abi as Abi, args: a.args ?? [] }),
-      verifyTypedData: (a) => w.verifyTypedData(a as never),
-      writeContract: (a) => w.writeContract({ ...a, abi: a.abi as Abi, args: a.args ?? [] } as never),
-      sendTransaction: (a) => w.sendTransaction(a),
-      waitForTransactionReceipt: (a) => w.waitForTransactionReceipt(a),
-    },
-    { confirmationTimeoutMs: 30_000 },
-  );
-  const facilitator = new x402Facilitator().register(network, new ExactFacilitatorScheme(signer));
+  const scheme = exactFacilitatorScheme(env, o.facilitatorIndex);
+  const facilitator = new x402Facilitator().register(network, scheme);
   const facilitatorClient: FacilitatorClient = {
     verify: (p, r) => facilitator.verify(p, r),
     settle: (p, r) => facilitator.settle(p, r),
@@ -84,7 +101,38 @@ export function mountExactRoute(
   app.get(o.path, (_req, res) => {
     res.json({ city: "Lisbon", forecast: "sunny", tempC: 21.5, paidWith: "exact", servedAt: new Date().toISOString() });
   });
-  return { network, facilitatorAddress: w.account.address as Address };
+  return { network, facilitatorAddress: devAccount(o.facilitatorIndex).address as Address };
+}
+
+/**
+ * The demo's paid API on 127.0.0.1 (startPaidApi): GET /weather in zk-exact ($0.01, settled
+ * by the relayer) and GET /weather-exact in plain x402 exact, both paid to the API owner
+ * ({@link DEMO_ACCOUNTS}).
+ */
+export async function startDemoApi(env: DemoChain) {
+  const { pool, deployment } = env;
+  const apiOwner = devAccount(DEMO_ACCOUNTS.apiOwner);
+  let exact: ReturnType<typeof mountExactRoute> | undefined;
+  const api = await startPaidApi({
+    pool: { chainId: pool.chainId, facilitator: pool.facilitator, token: pool.token, decimals: pool.decimals },
+    publicClient: env.publicClient,
+    relayer: env.walletClientFor(DEMO_ACCOUNTS.relayer),
+    payTo: apiOwner.address,
+    price: "$0.01",
+    challengeSecret: WalletKeys.randomSeed(),
+    before: (app) => {
+      exact = mountExactRoute(app, env, {
+        path: "/weather-exact",
+        payTo: apiOwner.address,
+        amount: DEMO_PRICE,
+        facilitatorIndex: DEMO_ACCOUNTS.exactFacilitator,
+        tokenName: deployment.token_info.name,
+        tokenVersion: deployment.token_info.eip712Version,
+      });
+    },
+  });
+  if (!exact) throw new Error("exact route not mounted");
+  return { api, exactNetwork: exact.network };
 }
 
 /** Result of one exact payment with its timing split. */

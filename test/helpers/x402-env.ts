@@ -168,6 +168,33 @@ export async function startEnv() {
     return { fetch: wrapFetchWithPayment(recordingFetch, client), sent, prepared };
   }
 
+  /**
+   * The PAYMENT-SIGNATURE a client paying `url` with `wallet` would send, captured without
+   * sending it: the 402 is fetched for real, the paid request is answered with a 599 here.
+   */
+  async function preparedHeader(
+    wallet: PrivateWallet,
+    url: string,
+    settlement: SettlementMode = "server",
+  ): Promise<string> {
+    const intercepted: string[] = [];
+    const grab: typeof fetch = async (input, init) => {
+      const req = new Request(input as RequestInfo, init);
+      const sig = req.headers.get("PAYMENT-SIGNATURE");
+      if (sig) {
+        intercepted.push(sig);
+        return new Response("{}", { status: 599 });
+      }
+      return fetch(req);
+    };
+    const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement }));
+    client.setSpendControls(false);
+    await wrapFetchWithPayment(grab, client)(url);
+    const header = intercepted[0];
+    if (!header) throw new Error(`no PAYMENT-SIGNATURE was prepared for ${url}`);
+    return header;
+  }
+
   return {
     chain,
     record,
@@ -182,6 +209,7 @@ export async function startEnv() {
     payer,
     api,
     payingFetch,
+    preparedHeader,
   };
 }
 
