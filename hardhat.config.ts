@@ -3,6 +3,8 @@ import { createRequire } from "node:module";
 import hardhatToolboxMochaEthersPlugin from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
 import { configVariable, defineConfig } from "hardhat/config";
 
+import { mochaExitGuard } from "./scripts/lib/mocha-exit-guard.js";
+
 const require = createRequire(import.meta.url);
 
 // No compiler download is possible offline: use the solc-js (WASM) build from the
@@ -30,7 +32,7 @@ export default defineConfig({
     tests: { mocha: "test" },
   },
   test: {
-    mocha: { timeout: 300_000 },
+    mocha: { timeout: 300_000, rootHooks: mochaExitGuard },
   },
   networks: {
     hardhat: {
