@@ -3,6 +3,7 @@ import { ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { network } from "hardhat";
 import type { Address, Hex } from "viem";
 
+import { permitTypes, receiveWithAuthorizationTypes } from "../sdk/core/eip712.js";
 import { isZkPayError } from "../sdk/core/errors.js";
 import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
 import { commitmentOf, nullifierHashOf, precommitmentOf } from "../sdk/core/note.js";
@@ -320,15 +321,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const permitSig = ethers.Signature.from(
       await alice!.signTypedData(
         domain,
-        {
-          Permit: [
-            { name: "owner", type: "address" },
-            { name: "spender", type: "address" },
-            { name: "value", type: "uint256" },
-            { name: "nonce", type: "uint256" },
-            { name: "deadline", type: "uint256" },
-          ],
-        },
+        { Permit: [...permitTypes.Permit] },
         { owner: aliceAddr, spender: pool.facilitatorAddress, value: USDC(4), nonce: 0n, deadline },
       ),
     );
@@ -346,16 +339,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const authSig = ethers.Signature.from(
       await alice!.signTypedData(
         domain,
-        {
-          ReceiveWithAuthorization: [
-            { name: "from", type: "address" },
-            { name: "to", type: "address" },
-            { name: "value", type: "uint256" },
-            { name: "validAfter", type: "uint256" },
-            { name: "validBefore", type: "uint256" },
-            { name: "nonce", type: "bytes32" },
-          ],
-        },
+        { ReceiveWithAuthorization: [...receiveWithAuthorizationTypes.ReceiveWithAuthorization] },
         { from: aliceAddr, to: pool.facilitatorAddress, value: USDC(6), validAfter: 0n, validBefore, nonce },
       ),
     );

@@ -44,6 +44,24 @@ describe("PrivateWallet", function () {
     expect(wallet.balance()).to.equal(120_000n - 80_000n);
   });
 
+  it("deposits in one transaction with an EIP-2612 permit or an EIP-3009 authorization", async function () {
+    const { wallet, address } = await env.payer(7);
+    await env.mint(address, 9_000n);
+    for (const [method, value] of [
+      ["permit", 4_000n],
+      ["authorization", 5_000n],
+    ] as const) {
+      const txsBefore = await env.publicClient.getTransactionCount({ address });
+      const { hash } = await wallet.deposit(value, { method });
+      // One transaction from the payer, no approve.
+      expect(await env.publicClient.getTransactionCount({ address }), method).to.equal(txsBefore + 1);
+      const rc = await env.publicClient.getTransactionReceipt({ hash });
+      expect(rc.to?.toLowerCase(), method).to.equal(env.pool.facilitator.toLowerCase());
+    }
+    expect(wallet.balance()).to.equal(9_000n);
+    expect(await env.system.token.allowance(address, env.pool.facilitator)).to.equal(0n);
+  });
+
   it("fails with typed errors: insufficient balance, wrong chain, corrupt store", async function () {
     const { wallet } = await env.payer(5, { deposit: 10_000n });
     const now = BigInt(Math.floor(Date.now() / 1000)) + 600n;

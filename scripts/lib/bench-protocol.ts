@@ -20,6 +20,7 @@ import { WalletKeys } from "../../sdk/core/keys.js";
 import { precommitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
 import { provePayment, verifyPaymentProof, type PaymentProofResult } from "../../sdk/core/prover.js";
 import { NoteTree } from "../../sdk/core/tree.js";
+import { receiveWithAuthorizationTypes } from "../../sdk/core/eip712.js";
 import { calldataGas, fmtInt, linearFit, max, median, min, popcount, round, table } from "./bench-util.js";
 import { SourceRegions, refundCounter, stackTop, topSteps, type TxTrace } from "./bench-trace.js";
 import { deploySystem } from "./deploy.js";
@@ -345,16 +346,8 @@ export async function benchProtocol(
   }
   const authFrom = await addr(authDepositor);
   const domain = { name: "USD Coin", version: "1", chainId, verifyingContract: tokenAddr };
-  const authTypes = (primary: string) => ({
-    [primary]: [
-      { name: "from", type: "address" },
-      { name: "to", type: "address" },
-      { name: "value", type: "uint256" },
-      { name: "validAfter", type: "uint256" },
-      { name: "validBefore", type: "uint256" },
-      { name: "nonce", type: "bytes32" },
-    ],
-  });
+  // Same fields for both EIP-3009 primary types; only the name differs.
+  const authTypes = (primary: string) => ({ [primary]: [...receiveWithAuthorizationTypes.ReceiveWithAuthorization] });
   for (let j = 0; j < o.depositsWithAuthorization; j++) {
     const k = 3000 + j;
     const pre = precommitmentOf(keys.noteSecrets(k));

@@ -4,21 +4,13 @@
  * wallet, sends `pay` on chain, prints "SENT <hash>" and then waits to be killed
  * (SIGKILL) before it can sync or save anything about the change note.
  */
-import {
-  createPublicClient,
-  createWalletClient,
-  defineChain,
-  http,
-  type Address,
-  type Hex,
-  type PublicClient,
-} from "viem";
-import { mnemonicToAccount } from "viem/accounts";
+import { createPublicClient, createWalletClient, http, type Address, type Hex, type PublicClient } from "viem";
 
 import { PrivateWallet } from "../../sdk/client/wallet.js";
 import { facilitatorAbi } from "../../sdk/core/abi.js";
 import { defaultArtifacts } from "../../sdk/node/artifacts.js";
 import { FileNoteStore } from "../../sdk/node/file-store.js";
+import { devAccount, localViemChain } from "./demo-env.js";
 
 const cfg = JSON.parse(process.env.CRASH_CFG!) as {
   url: string;
@@ -29,15 +21,8 @@ const cfg = JSON.parse(process.env.CRASH_CFG!) as {
   payTo: Address;
   amount: string;
 };
-const chain = defineChain({
-  id: cfg.pool.chainId,
-  name: "local",
-  nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-  rpcUrls: { default: { http: [cfg.url] } },
-});
-const account = mnemonicToAccount("test test test test test test test test test test test junk", {
-  addressIndex: cfg.accountIndex,
-});
+const chain = localViemChain(cfg.pool.chainId, cfg.url);
+const account = devAccount(cfg.accountIndex);
 const publicClient = createPublicClient({ chain, transport: http(cfg.url) }) as PublicClient;
 const walletClient = createWalletClient({ account, chain, transport: http(cfg.url) });
 const wallet = await PrivateWallet.open({

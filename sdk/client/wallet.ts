@@ -1,6 +1,7 @@
 import {
   BaseError,
   ContractFunctionRevertedError,
+  parseSignature,
   zeroAddress,
   type Address,
   type Hash,
@@ -10,6 +11,7 @@ import {
 } from "viem";
 
 import { erc20Abi, facilitatorAbi } from "../core/abi.js";
+import { permitTypes, receiveWithAuthorizationTypes } from "../core/eip712.js";
 import { paymentContext, type PaymentTerms } from "../core/context.js";
 import { ZkPayError } from "../core/errors.js";
 import { toBytes32, toValue } from "../core/field.js";
@@ -28,7 +30,21 @@ export interface PoolInfo {
   facilitator: Address;
   token: Address;
   deploymentBlock: number;
+  /**
+   * The token's EIP-712 domain name and version, for signed deposits (USDC on Base:
+   * "USD Coin", "2"). Read from the token's `eip712Domain()` (EIP-5267) when absent.
+   */
+  tokenDomain?: { name: string; version: string };
 }
+
+/** How {@link PrivateWallet.deposit} moves the tokens. */
+export type DepositMethod =
+  /** `approve` (if the allowance is short) then `deposit`: two transactions. */
+  | "approve"
+  /** EIP-2612 permit signed off-chain, then `depositWithPermit`: one transaction. */
+  | "permit"
+  /** EIP-3009 `ReceiveWithAuthorization` signed off-chain, then `depositWithAuthorization`: one transaction, which anyone may submit. */
+  | "authorization";
 
 /** Options of {@link PrivateWallet}. */
 export interface PrivateWalletOptions {
@@ -310,46 +326,136 @@ export class PrivateWallet {
   // ------------------------------------------------------------------ deposit
 
   /**
-   * Deposits `value` tokens from the wallet client's account into a new private note
-   * (approve + deposit). Returns the transaction hash.
+   * Deposits `value` tokens from the wallet client's account into a new private note.
+   * `method` picks approve + deposit (default), an EIP-2612 permit, or an EIP-3009
+   * authorization (one transaction each). Returns the deposit transaction hash.
+   *
+   * @example
+   * await wallet.deposit(5_000_000n, { method: "authorization" });
    */
-  async deposit(value: bigint): Promise<{ hash: Hash; leafIndex: number }> {
+  async deposit(value: bigint, opts: { method?: DepositMethod } = {}): Promise<{ hash: Hash; leafIndex: number }> {
     const wc = this.#requireWalletClient();
     const v = toValue(value, "deposit value");
     if (v === 0n) throw new ZkPayError("invalid_argument", "deposit value must be positive");
     const account = wc.account!;
     const k = await this.#reserveIndex();
-    const secrets = this.#keys.noteSecrets(k);
-    const allowance = await this.publicClient.readContract({
-      address: this.pool.token,
-      abi: erc20Abi,
-      functionName: "allowance",
-      args: [account.address, this.pool.facilitator],
-    });
-    if (allowance < v) {
-      const h = await wc.writeContract({
-        address: this.pool.token,
-        abi: erc20Abi,
-        functionName: "approve",
-        args: [this.pool.facilitator, v],
+    const precommitment = precommitmentOf(this.#keys.noteSecrets(k));
+    const memo = this.#keys.encodeMemo(k, v);
+    const method = opts.method ?? "approve";
+    const write = (
+      functionName: "deposit" | "depositWithPermit" | "depositWithAuthorization",
+      args: readonly unknown[],
+    ) =>
+      wc.writeContract({
+        address: this.pool.facilitator,
+        abi: facilitatorAbi,
+        functionName,
+        args: args as never,
         account,
         chain: wc.chain,
       });
-      await this.#waitOk(h);
+    let hash: Hash;
+    if (method === "approve") {
+      const allowance = await this.publicClient.readContract({
+        address: this.pool.token,
+        abi: erc20Abi,
+        functionName: "allowance",
+        args: [account.address, this.pool.facilitator],
+      });
+      if (allowance < v) {
+        const h = await wc.writeContract({
+          address: this.pool.token,
+          abi: erc20Abi,
+          functionName: "approve",
+          args: [this.pool.facilitator, v],
+          account,
+          chain: wc.chain,
+        });
+        await this.#waitOk(h);
+      }
+      hash = await write("deposit", [precommitment, v, memo]);
+    } else {
+      const domain = { ...(await this.#tokenDomain()), chainId: this.pool.chainId, verifyingContract: this.pool.token };
+      const deadline = BigInt((await this.publicClient.getBlock({ blockTag: "latest" })).timestamp) + 3600n;
+      if (method === "permit") {
+        const nonce = await this.publicClient.readContract({
+          address: this.pool.token,
+          abi: erc20Abi,
+          functionName: "nonces",
+          args: [account.address],
+        });
+        const sig = parseSignature(
+          await wc.signTypedData({
+            account,
+            domain,
+            types: permitTypes,
+            primaryType: "Permit",
+            message: { owner: account.address, spender: this.pool.facilitator, value: v, nonce, deadline },
+          }),
+        );
+        hash = await write("depositWithPermit", [precommitment, v, memo, deadline, Number(sig.v ?? 27n), sig.r, sig.s]);
+      } else {
+        // The nonce commits the signature to this note: whoever submits it cannot
+        // deposit the tokens into a note of their own.
+        const nonce = await this.publicClient.readContract({
+          address: this.pool.facilitator,
+          abi: facilitatorAbi,
+          functionName: "depositNonce",
+          args: [precommitment, memo],
+        });
+        const sig = parseSignature(
+          await wc.signTypedData({
+            account,
+            domain,
+            types: receiveWithAuthorizationTypes,
+            primaryType: "ReceiveWithAuthorization",
+            message: {
+              from: account.address,
+              to: this.pool.facilitator,
+              value: v,
+              validAfter: 0n,
+              validBefore: deadline,
+              nonce,
+            },
+          }),
+        );
+        hash = await write("depositWithAuthorization", [
+          account.address,
+          precommitment,
+          v,
+          memo,
+          0n,
+          deadline,
+          Number(sig.v ?? 27n),
+          sig.r,
+          sig.s,
+        ]);
+      }
     }
-    const hash = await wc.writeContract({
-      address: this.pool.facilitator,
-      abi: facilitatorAbi,
-      functionName: "deposit",
-      args: [precommitmentOf(secrets), v, this.#keys.encodeMemo(k, v)],
-      account,
-      chain: wc.chain,
-    });
     await this.#waitOk(hash);
     await this.sync();
     const note = this.#state.notes.find((n) => n.k === k);
     if (!note) throw new ZkPayError("stale_tree", "deposit confirmed but its note was not found while syncing");
     return { hash, leafIndex: note.leafIndex };
+  }
+
+  async #tokenDomain(): Promise<{ name: string; version: string }> {
+    if (this.pool.tokenDomain) return this.pool.tokenDomain;
+    try {
+      const [, name, version] = await this.publicClient.readContract({
+        address: this.pool.token,
+        abi: erc20Abi,
+        functionName: "eip712Domain",
+      });
+      return { name, version };
+    } catch (err) {
+      throw new ZkPayError(
+        "invalid_argument",
+        "the token does not expose eip712Domain(); pass pool.tokenDomain to sign deposits",
+        {},
+        { cause: err },
+      );
+    }
   }
 
   // ------------------------------------------------------------------ payments

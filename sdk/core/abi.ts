@@ -50,6 +50,8 @@ export const erc20Abi = parseAbi([
   "function symbol() view returns (string)",
   "function name() view returns (string)",
   "function mint(address to, uint256 value)",
+  "function nonces(address owner) view returns (uint256)",
+  "function eip712Domain() view returns (bytes1 fields, string name, string version, uint256 chainId, address verifyingContract, bytes32 salt, uint256[] extensions)",
   "event Transfer(address indexed from, address indexed to, uint256 value)",
 ]);
 

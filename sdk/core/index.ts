@@ -2,6 +2,7 @@
 export * from "./abi.js";
 export * from "./context.js";
 export * from "./deployment.js";
+export * from "./eip712.js";
 export * from "./errors.js";
 export * from "./field.js";
 export * from "./keys.js";

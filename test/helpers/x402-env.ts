@@ -8,14 +8,12 @@ import express from "express";
 import {
   createPublicClient,
   createWalletClient,
-  defineChain,
   http,
   type Address,
   type Hex,
   type PublicClient,
   type WalletClient,
 } from "viem";
-import { mnemonicToAccount } from "viem/accounts";
 
 import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
 import { MemoryNoteStore, type NoteStore } from "../../sdk/client/store.js";
@@ -27,21 +25,17 @@ import { defaultArtifacts, loadVerificationKey } from "../../sdk/node/artifacts.
 import { createZkResourceServer } from "../../sdk/server/paywall.js";
 import type { ReplayStore } from "../../sdk/server/replay.js";
 import { deployWithRecord } from "../../scripts/lib/deploy.js";
+import { devAccount, localViemChain } from "../../scripts/lib/demo-env.js";
 import { startLocalChain } from "../../scripts/lib/local-chain.js";
 
-export const MNEMONIC = "test test test test test test test test test test test junk";
-export const account = (i: number) => mnemonicToAccount(MNEMONIC, { addressIndex: i });
+/** Hardhat's funded dev account `i`. */
+export const account = devAccount;
 
 /** A local chain on 127.0.0.1 with the pool deployed, and viem clients for it. */
 export async function startEnv() {
   const chain = await startLocalChain();
   const { record, system } = await deployWithRecord(chain.ethers, "hardhat");
-  const viemChain = defineChain({
-    id: record.chainId,
-    name: "hardhat",
-    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-    rpcUrls: { default: { http: [chain.url] } },
-  });
+  const viemChain = localViemChain(record.chainId, chain.url);
   const publicClient = createPublicClient({
     chain: viemChain,
     transport: http(chain.url),
