@@ -188,6 +188,7 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
             facilitator: deployment.facilitator as Hex,
             token: deployment.token as Hex,
             deploymentBlock: deployment.deploymentBlock,
+            tokenDomain: { name: deployment.token_info.name, version: deployment.token_info.eip712Version },
           },
           publicClient,
           walletClient,

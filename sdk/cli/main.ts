@@ -19,6 +19,7 @@ import { erc20Abi } from "../core/abi.js";
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { shutdownProver } from "../core/prover.js";
+import type { DepositMethod } from "../client/wallet.js";
 import { ReceiptChecker } from "../server/receipts.js";
 import { formatAmount, parseAmount } from "./amount.js";
 import { createContext, type CliContext, type GlobalOptions } from "./context.js";
@@ -106,9 +107,17 @@ ${EXIT_CODES_HELP}`,
   // ---------------------------------------------------------------- deposit
   program
     .command("deposit")
-    .description("move tokens from your EOA into a new private note (approve + deposit)")
+    .description("move tokens from your EOA into a new private note")
     .argument("<amount>", 'amount in tokens, e.g. "2" or "0.5"')
-    .action(async (amountText: string, _o: unknown, cmd: Command) => {
+    .option(
+      "--method <method>",
+      "approve (approve + deposit, 2 txs), permit (EIP-2612, 1 tx) or authorization (EIP-3009, 1 tx)",
+      "approve",
+    )
+    .action(async (amountText: string, o: { method: string }, cmd: Command) => {
+      if (!["approve", "permit", "authorization"].includes(o.method)) {
+        throw new ZkPayError("invalid_argument", `--method must be approve, permit or authorization, not ${o.method}`);
+      }
       const ctx = ctxOf(cmd);
       const { account } = ctx.requireAccount("deposit");
       const value = parseAmount(amountText, ctx.decimals);
@@ -128,7 +137,7 @@ ${EXIT_CODES_HELP}`,
       }
       const wallet = await ctx.openWallet();
       const t0 = performance.now();
-      const r = await wallet.deposit(value);
+      const r = await wallet.deposit(value, { method: o.method as DepositMethod });
       out(
         `deposited ${formatAmount(value, ctx.decimals)} ${ctx.symbol} from ${account.address} into private note #${r.leafIndex}`,
       );
