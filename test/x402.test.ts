@@ -375,3 +375,98 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
     });
   });
 });
+
+describe("x402 integration: a busy pool (root history of 2)", function () {
+  let env: Env;
+  let api: Awaited<ReturnType<Env["api"]>>;
+
+  before(async function () {
+    env = await startEnv({ rootHistorySize: 2 });
+    api = await env.api({ payTo: account(3).address });
+  });
+
+  after(async function () {
+    await api?.close();
+    await env?.chain.close();
+    await shutdownProver();
+  });
+
+  /** A fetch that lets `n` other deposits land while the first paid request is in flight. */
+  function busyFetch(n: number) {
+    const sent: string[] = [];
+    let fired = false;
+    const f: typeof fetch = async (input, init) => {
+      const req = new Request(input as RequestInfo, init);
+      const sig = req.headers.get("PAYMENT-SIGNATURE");
+      if (sig) {
+        sent.push(sig);
+        if (!fired) {
+          fired = true;
+          const other = await env.payer(5);
+          await env.mint(other.address, BigInt(n) * 1_000n);
+          for (let i = 0; i < n; i++) await other.wallet.deposit(1_000n);
+        }
+      }
+      return fetch(req);
+    };
+    return { f, sent };
+  }
+
+  it("server-settled: a proof whose root fell out of the history is proven again and paid", async function () {
+    const { wallet } = await env.payer(6, { deposit: 100_000n });
+    const { f, sent } = busyFetch(3);
+    const { x402Client } = await import("@x402/core/client");
+    const { wrapFetchWithPayment } = await import("@x402/fetch");
+    const { ZkExactClientScheme } = await import("../sdk/client/scheme.js");
+    const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement: "server" }));
+    client.setSpendControls(false);
+    const res = await wrapFetchWithPayment(f, client)(`${api.url}/weather`);
+    expect(res.status).to.equal(200);
+    expect(sent).to.have.length(2); // the stale proof, then a fresh one for the same 402
+    await wallet.sync();
+    expect(wallet.balance()).to.equal(90_000n);
+  });
+
+  it("client-settled: a submission refused for a stale root is proven again and submitted", async function () {
+    const { wallet, address } = await env.payer(7, { deposit: 100_000n });
+    // Let the tree move on between proving and submitting: deposits from another account
+    // land right after the proof is prepared.
+    let moved = false;
+    let proofs = 0;
+    const { ZkExactClientScheme } = await import("../sdk/client/scheme.js");
+    const { x402Client } = await import("@x402/core/client");
+    const { wrapFetchWithPayment } = await import("@x402/fetch");
+    const other = await env.payer(8);
+    await env.mint(other.address, 3_000n);
+    const scheme = new ZkExactClientScheme({
+      wallet,
+      settlement: "client",
+      onPrepared: () => {
+        proofs++;
+        if (moved) return;
+        moved = true;
+        // Runs synchronously before submitPayment: queue the deposits first.
+        pending = (async () => {
+          for (let i = 0; i < 3; i++) await other.wallet.deposit(1_000n);
+        })();
+      },
+    });
+    let pending: Promise<void> = Promise.resolve();
+    // Hold the payer's submission until the other deposits are mined.
+    const origSubmit = wallet.submitPayment.bind(wallet);
+    wallet.submitPayment = async (p) => {
+      await pending;
+      return origSubmit(p);
+    };
+    const client = new x402Client().register("eip155:*", scheme);
+    client.setSpendControls(false);
+    const before = await env.publicClient.getTransactionCount({ address });
+    const res = await wrapFetchWithPayment(fetch, client)(`${api.url}/weather`);
+    expect(res.status).to.equal(200);
+    expect(moved).to.equal(true);
+    expect(proofs, "proven twice: once stale, once fresh").to.equal(2);
+    // The stale submission reverted in estimation (never sent); only the fresh one was mined.
+    expect(await env.publicClient.getTransactionCount({ address })).to.equal(before + 1);
+    expect(wallet.balance()).to.equal(90_000n);
+  });
+});

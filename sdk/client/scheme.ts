@@ -7,7 +7,7 @@ import type {
 import { getAddress, isAddressEqual, zeroAddress, type Address, type Hex } from "viem";
 
 import { chainIdOf } from "../core/deployment.js";
-import { ZkPayError } from "../core/errors.js";
+import { ZkPayError, isZkPayError } from "../core/errors.js";
 import type { ProofProgress } from "../core/prover.js";
 import {
   ZK_SCHEME,
@@ -76,6 +76,11 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
         this.#inFlight.delete(key);
         if (prepared && parsed.data.settlement === "server" && ctx.settleResponse?.success !== true) {
           await this.#o.wallet.releasePayment(prepared);
+          // The tree moved on while the proof was in flight (a busy pool, or a small root
+          // history): prove again against a fresh root, once. The server released the
+          // challenge when it refused the root, so the same 402 can be paid again.
+          const reason = ctx.settleResponse?.errorReason ?? ctx.paymentRequired?.error;
+          if (reason === "unknown_root" || reason === "stale_tree") return { recovered: true };
         }
       },
     };
@@ -157,18 +162,53 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       };
       this.#inFlight.set(conditionHash.toLowerCase(), prepared);
     } else {
-      const transaction = await wallet.submitPayment(prepared);
+      const transaction = await this.#submitFresh(prepared, () =>
+        wallet.preparePayment({
+          payTo: getAddress(req.payTo) as Address,
+          amount,
+          fee,
+          relayer,
+          conditionHash,
+          expiry: BigInt(x.challenge.exp),
+          onProgress: this.#o.onProgress,
+        }),
+      );
       // The server will refuse the receipt until it has enough confirmations: wait for them
       // rather than spend a challenge on a premature receipt.
       if (x.minConfirmations > 1 && (this.#o.confirmationTimeoutMs ?? 120_000) > 0) {
         await wallet.publicClient.waitForTransactionReceipt({
-          hash: transaction,
+          hash: transaction.hash,
           confirmations: x.minConfirmations,
           timeout: this.#o.confirmationTimeoutMs ?? 120_000,
         });
       }
-      payload = { settlement: "client", receiptId: prepared.receiptId, transaction: transaction as Hex, terms };
+      payload = { settlement: "client", receiptId: transaction.receiptId, transaction: transaction.hash as Hex, terms };
     }
     return { x402Version, payload };
+  }
+
+  /**
+   * Submits a client-settled payment; if the pool no longer knows the proof's root (the
+   * tree moved on while proving), releases the note and proves once more.
+   */
+  async #submitFresh(
+    prepared: PreparedPayment,
+    reprove: () => Promise<PreparedPayment>,
+  ): Promise<{ hash: Hex; receiptId: Hex }> {
+    const wallet = this.#o.wallet;
+    try {
+      return { hash: await wallet.submitPayment(prepared), receiptId: prepared.receiptId };
+    } catch (err) {
+      await wallet.releasePayment(prepared);
+      if (!isZkPayError(err, "stale_tree")) throw err;
+      const again = await reprove();
+      this.#o.onPrepared?.(again);
+      try {
+        return { hash: await wallet.submitPayment(again), receiptId: again.receiptId };
+      } catch (err2) {
+        await wallet.releasePayment(again);
+        throw err2;
+      }
+    }
   }
 }

@@ -32,9 +32,9 @@ import { startLocalChain } from "../../scripts/lib/local-chain.js";
 export const account = devAccount;
 
 /** A local chain on 127.0.0.1 with the pool deployed, and viem clients for it. */
-export async function startEnv() {
+export async function startEnv(opts: { rootHistorySize?: number } = {}) {
   const chain = await startLocalChain();
-  const { record, system } = await deployWithRecord(chain.ethers, "hardhat");
+  const { record, system } = await deployWithRecord(chain.ethers, "hardhat", { rootHistorySize: opts.rootHistorySize });
   const viemChain = localViemChain(record.chainId, chain.url);
   const publicClient = createPublicClient({
     chain: viemChain,
