@@ -146,7 +146,7 @@ export async function provePayment(
     error: () => {},
   };
   try {
-    proved = await snarkjs.groth16.prove(artifacts.zkey, wtns, logger);
+    proved = await withCurve(() => snarkjs.groth16.prove(artifacts.zkey, wtns, logger));
   } catch (err) {
     throw asArtifactOrProvingError(err, "prove");
   }
@@ -232,10 +232,31 @@ export async function verifyPaymentProof(
   publicSignals: readonly bigint[],
 ): Promise<boolean> {
   try {
-    return await snarkjs.groth16.verify(vkey, publicSignals.map(String), fromSolidityProof(proof));
+    return await withCurve(() => snarkjs.groth16.verify(vkey, publicSignals.map(String), fromSolidityProof(proof)));
   } catch {
     // Malformed points make snarkjs throw: that is simply an invalid proof.
     return false;
+  }
+}
+
+let curveBuilt: Promise<void> | undefined;
+
+/**
+ * Runs a snarkjs operation that needs the BN254 curve. The first one builds the curve
+ * (and its worker threads) alone: ffjavascript caches the curve in a global only once it
+ * is built, so concurrent first calls would each build one and leak all but the last.
+ */
+async function withCurve<T>(fn: () => Promise<T>): Promise<T> {
+  if (curveBuilt) {
+    await curveBuilt;
+    return fn();
+  }
+  let done!: () => void;
+  curveBuilt = new Promise<void>((resolve) => (done = resolve));
+  try {
+    return await fn();
+  } finally {
+    done();
   }
 }
 
@@ -248,6 +269,8 @@ export async function verifyPaymentProof(
  */
 export async function shutdownProver(): Promise<void> {
   const g = globalThis as { curve_bn128?: { terminate: () => Promise<void> } };
+  if (curveBuilt) await curveBuilt;
+  curveBuilt = undefined;
   if (g.curve_bn128) {
     await g.curve_bn128.terminate();
     delete g.curve_bn128;
