@@ -52,12 +52,10 @@ template Payment(MAX_DEPTH, VALUE_BITS) {
     // 1. Range-check the spent value and both public amounts. The contract also
     //    refuses amounts >= 2^VALUE_BITS, but the circuit must not rely on it.
     //
-    //    Checking `value` matters beyond arithmetic: an internal tree node is
-    //    Poseidon(left, right), which has the same shape as a commitment
-    //    Poseidon(value, precommitment). Without this bound a prover could present an
-    //    internal node as a "note" whose value is its left child (a ~254-bit hash)
-    //    and spend money that was never deposited. A hash lands below 2^VALUE_BITS
-    //    with probability about 2^(VALUE_BITS - 254), so the bound closes that door.
+    //    Leaves and tree nodes are already different functions (a 3-input and a 2-input
+    //    Poseidon, see note_commitment.circom), so no tree node can be opened as a note.
+    //    Checking `value` keeps every note, deposited or change, inside the range the
+    //    balance check below assumes, whatever a future change to the leaf format does.
     _ = Num2Bits(VALUE_BITS)(value);
     _ = Num2Bits(VALUE_BITS)(amount);
     _ = Num2Bits(VALUE_BITS)(fee);

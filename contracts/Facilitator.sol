@@ -11,7 +11,7 @@ import { IPaymentVerifier } from "./interfaces/IPaymentVerifier.sol";
 import { IERC3009 } from "./interfaces/IERC3009.sol";
 import { LeanIncrementalTree } from "./libraries/LeanIncrementalTree.sol";
 import { PaymentSignals } from "./libraries/PaymentSignals.sol";
-import { PoseidonT3 } from "poseidon-solidity/PoseidonT3.sol";
+import { PoseidonT4 } from "poseidon-solidity/PoseidonT4.sol";
 
 /// @title Facilitator
 /// @notice Shielded ERC-20 pool and on-chain x402 facilitator. See {IFacilitator}.
@@ -31,6 +31,11 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
 
     /// @notice Longest memo accepted, in bytes.
     uint256 public constant MAX_MEMO_LENGTH = 512;
+
+    /// @notice Domain tag and version of note commitments: the third input of the
+    /// 3-input Poseidon that makes leaves a different function from tree nodes
+    /// (circuits/note_commitment.circom explains the forgery this prevents).
+    uint256 public constant NOTE_DOMAIN = 1;
 
     /// @notice Domain tag of deposit authorizations (EIP-3009 nonces).
     bytes32 internal constant DEPOSIT_NONCE_TAG = keccak256("402zk.deposit.v1");
@@ -251,7 +256,9 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
         if (precommitment >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(precommitment);
         if (memo.length > MAX_MEMO_LENGTH) revert FacilitatorMemoTooLong(memo.length, MAX_MEMO_LENGTH);
         // The chain computes the commitment, so the note's value is the deposited value.
-        commitment = PoseidonT3.hash([uint256(value), precommitment]);
+        // Same function as the circuit's NoteCommitment: Poseidon(value, precommitment,
+        // NOTE_DOMAIN) with three inputs, never the 2-input hash of tree nodes.
+        commitment = PoseidonT4.hash([uint256(value), precommitment, NOTE_DOMAIN]);
         leafIndex = _insert(commitment, memo);
         emit Deposited(depositor, commitment, value);
     }

@@ -6,8 +6,8 @@ import * as snarkjs from "snarkjs";
 
 import { ROOT } from "../scripts/lib/paths.js";
 import { MAX_TREE_DEPTH, MAX_VALUE, SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
-import { commitmentOf, nullifierHashOf, precommitmentOf, type NoteSecrets } from "../sdk/core/note.js";
-import { hash1, hash2 } from "../sdk/core/poseidon.js";
+import { NOTE_DOMAIN, commitmentOf, nullifierHashOf, precommitmentOf, type NoteSecrets } from "../sdk/core/note.js";
+import { hash1, hash2, hash3 } from "../sdk/core/poseidon.js";
 import { provePayment, shutdownProver, verifyPaymentProof, type PaymentWitness } from "../sdk/core/prover.js";
 import { NoteTree, type MerklePath } from "../sdk/core/tree.js";
 import { ARTIFACTS } from "./helpers/pool.js";
@@ -393,54 +393,72 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
     });
   });
 
-  describe("internal-node-as-leaf forgery", function () {
-    // An internal node is Poseidon(left, right); a commitment is Poseidon(value,
-    // precommitment): same shape. Anyone can open an internal node as a "note" from
-    // public data alone: in a 4-leaf tree, L = Poseidon(leaf0, leaf1) and
-    // leaf1 = Poseidon(value1, precommitment1), where value1 and precommitment1 are
-    // public arguments of note 1's deposit. So (value = leaf0, nullifier = value1,
-    // secret = precommitment1) opens L, and L has a valid (shorter) path to the root.
-    // It is the range check on `value` that stops this forgery: leaf0 is a ~254-bit hash,
-    // far above 2^128. (The change range check would also catch it, since change =
-    // leaf0 - amount - fee stays ~254 bits; the value check fires first.)
-    it('opening internal node Poseidon(leaf0, leaf1) as a note -> fails at "value range"', async function () {
+  describe("forged leaves (leaves and tree nodes are different hash functions)", function () {
+    // Found in review: with a 2-input commitment Poseidon(value, precommitment), the
+    // same function as a tree node, a depositor could choose its opaque precommitment
+    // as P = Poseidon(X, Poseidon(n2, s2)): the chain's leaf Poseidon(1, P) is then the
+    // parent of a "note" worth X sitting one level below it (sibling 1, path bit 1), so
+    // a 1-unit deposit could be spent as X < 2^128, past every range check. The 3-input
+    // commitment (NOTE_DOMAIN) makes leaves and nodes different functions.
+    it("a 1-unit deposit whose precommitment is another note's commitment cannot be spent as that note", async function () {
+      const X = MAX_VALUE;
+      const fakeSecrets = { nullifier: 4242n, secret: 4343n };
+      const P = commitmentOf(X, fakeSecrets); // chosen as the deposit's precommitment
+      const depositLeaf = hash3(1n, P, NOTE_DOMAIN); // what the chain computes for a 1-unit deposit
+      const leaves = [NOTES[0]!, NOTES[1]!].map((n) => commitmentOf(n.value, n));
+      const tree = NoteTree.from([...leaves, depositLeaf]);
+      const real = tree.path(2);
+      // Spend "note" P one level below the deposit leaf: sibling 1 on the left.
+      const input: CircuitInput = {
+        root: tree.root,
+        amount: X,
+        fee: 0n,
+        context: CONTEXT,
+        value: X,
+        nullifier: fakeSecrets.nullifier,
+        secret: fakeSecrets.secret,
+        depth: BigInt(real.depth + 1),
+        indices: (real.indices << 1n) | 1n,
+        siblings: [1n, ...real.siblings.slice(0, MAX_TREE_DEPTH - 1)],
+        changeNullifier: CHANGE.nullifier,
+        changeSecret: CHANGE.secret,
+      };
+      // Poseidon(1, P) with 2 inputs is not the 3-input leaf, so the path misses the root.
+      expect(hash2(1n, P)).to.not.equal(depositLeaf);
+      await expectFails(input, CHECKS.root);
+    });
+
+    it("opening internal node Poseidon(leaf0, leaf1) as a note fails (value range, then membership)", async function () {
+      // An internal node L = Poseidon(leaf0, leaf1) would be a "note" of value leaf0 if
+      // leaves and nodes were the same function. They are not, and leaf0 (a hash) is far
+      // above 2^128 anyway: the value range check fires first.
       const notes = [0, 1, 2, 3].map((i) => note(90 + i, 1_000_000n * BigInt(i + 1)));
       const leaves = notes.map((n) => commitmentOf(n.value, n));
       const tree = NoteTree.from(leaves);
       const L = hash2(leaves[0]!, leaves[1]!);
-      const fake: Note = {
-        value: leaves[0]!,
-        nullifier: notes[1]!.value,
-        secret: precommitmentOf(notes[1]!),
-      };
-      // Everything but the value range holds: the fake note's commitment is L, and L
-      // with sibling Poseidon(leaf2, leaf3) hashes to the root.
-      expect(commitmentOf(fake.value, fake)).to.equal(L);
+      const fake: Note = { value: leaves[0]!, nullifier: notes[1]!.value, secret: precommitmentOf(notes[1]!) };
+      expect(commitmentOf(fake.value, fake)).to.not.equal(L);
       const sibling = hash2(leaves[2]!, leaves[3]!);
       expect(hash2(L, sibling)).to.equal(tree.root);
-      expect(fake.value > MAX_VALUE).to.equal(true);
       const siblings = [sibling, ...Array<bigint>(MAX_TREE_DEPTH - 1).fill(0n)];
-      await expectFails(
-        {
-          root: tree.root,
-          amount: MAX_VALUE,
-          fee: 0n,
-          context: CONTEXT,
-          value: fake.value,
-          nullifier: fake.nullifier,
-          secret: fake.secret,
-          depth: 1n,
-          indices: 0n,
-          siblings,
-          changeNullifier: CHANGE.nullifier,
-          changeSecret: CHANGE.secret,
-        },
-        CHECKS.valueRange,
-      );
+      const input: CircuitInput = {
+        root: tree.root,
+        amount: 0n,
+        fee: 0n,
+        context: CONTEXT,
+        value: fake.value,
+        nullifier: fake.nullifier,
+        secret: fake.secret,
+        depth: 1n,
+        indices: 0n,
+        siblings,
+        changeNullifier: CHANGE.nullifier,
+        changeSecret: CHANGE.secret,
+      };
+      await expectFails(input, CHECKS.valueRange);
     });
 
-    it('a leaf Poseidon(hash-sized value, precommitment) in the tree -> fails at "value range"', async function () {
-      // Same shape, built directly: a note whose value is a Poseidon output.
+    it('a leaf Poseidon(hash-sized value, precommitment, NOTE_DOMAIN) in the tree -> fails at "value range"', async function () {
       const n = note(95, hash2(12n, 34n));
       expect(n.value > MAX_VALUE).to.equal(true);
       const { tree, index } = treeWith(n);

@@ -3,6 +3,9 @@ import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 /** Fully qualified name of poseidon-solidity's library, and the link key Hardhat 3 wants. */
 export const POSEIDON_FQN = "poseidon-solidity/PoseidonT3.sol:PoseidonT3";
 export const POSEIDON_LINK_KEY = "npm/poseidon-solidity@0.0.5/PoseidonT3.sol:PoseidonT3";
+/** 3-input Poseidon, for note commitments computed on chain at deposit. */
+export const POSEIDON_T4_FQN = "poseidon-solidity/PoseidonT4.sol:PoseidonT4";
+export const POSEIDON_T4_LINK_KEY = "npm/poseidon-solidity@0.0.5/PoseidonT4.sol:PoseidonT4";
 
 /** Default number of past roots a proof may use (see README, "Root history"). */
 export const DEFAULT_ROOT_HISTORY = 256;
@@ -20,6 +23,8 @@ export interface DeployOptions {
 export async function deploySystem(ethers: HardhatEthers, options: DeployOptions = {}) {
   const poseidon = await ethers.deployContract(POSEIDON_FQN);
   await poseidon.waitForDeployment();
+  const poseidonT4 = await ethers.deployContract(POSEIDON_T4_FQN);
+  await poseidonT4.waitForDeployment();
   const verifier = await ethers.deployContract("PaymentVerifier");
   await verifier.waitForDeployment();
   const token = options.token
@@ -29,12 +34,18 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
   const facilitator = await ethers.deployContract(
     "Facilitator",
     [await token.getAddress(), await verifier.getAddress(), options.rootHistorySize ?? DEFAULT_ROOT_HISTORY],
-    { libraries: { [POSEIDON_LINK_KEY]: await poseidon.getAddress() } },
+    {
+      libraries: {
+        [POSEIDON_LINK_KEY]: await poseidon.getAddress(),
+        [POSEIDON_T4_LINK_KEY]: await poseidonT4.getAddress(),
+      },
+    },
   );
   await facilitator.waitForDeployment();
   const receipt = await facilitator.deploymentTransaction()?.wait();
   return {
     poseidon,
+    poseidonT4,
     verifier,
     token,
     facilitator,
@@ -59,6 +70,7 @@ export async function deployWithRecord(ethers: HardhatEthers, networkName: strin
     token: await system.token.getAddress(),
     verifier: await system.verifier.getAddress(),
     poseidonT3: await system.poseidon.getAddress(),
+    poseidonT4: await system.poseidonT4.getAddress(),
     deploymentBlock: system.deploymentBlock,
     rootHistorySize: Number(await system.facilitator.rootHistorySize()),
     token_info: {

@@ -1,10 +1,17 @@
-import { hash1, hash2 } from "./poseidon.js";
+import { hash1, hash2, hash3 } from "./poseidon.js";
+
+/**
+ * Third input of the commitment hash (Facilitator.NOTE_DOMAIN, NoteCommitment's
+ * NOTE_DOMAIN): leaves use a 3-input Poseidon, tree nodes a 2-input one, so no leaf can
+ * pose as a node or the other way round.
+ */
+export const NOTE_DOMAIN = 1n;
 
 /**
  * A private note: `value` tokens that whoever knows `nullifier` and `secret` can spend.
  * Commitment layout (circuits/note_commitment.circom):
  *   precommitment = Poseidon(nullifier, secret)
- *   commitment    = Poseidon(value, precommitment)
+ *   commitment    = Poseidon(value, precommitment, NOTE_DOMAIN)   (3 inputs)
  *   nullifierHash = Poseidon(nullifier)       (published when spent)
  */
 export interface NoteSecrets {
@@ -29,7 +36,7 @@ export function precommitmentOf(s: NoteSecrets): bigint {
  * const leaf = commitmentOf(10_000n, secrets);
  */
 export function commitmentOf(value: bigint, s: NoteSecrets): bigint {
-  return hash2(value, precommitmentOf(s));
+  return hash3(value, precommitmentOf(s), NOTE_DOMAIN);
 }
 
 /**
