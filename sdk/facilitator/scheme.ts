@@ -137,10 +137,15 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
 
   async settle(payload: PaymentPayload, requirements: PaymentRequirements): Promise<SettleResponse> {
     let v: Verified;
+    // Only a payment this instance verified holds a replay claim of ours; a failure may
+    // release that claim (so the payer can retry), never one another party holds.
+    let ownsClaim = false;
     try {
       // The same payload was verified moments ago (the usual verify -> handler -> settle
       // flow): reuse that result. Anything else is checked from scratch.
-      v = this.#takeVerified(payload) ?? (await this.#check(payload, requirements));
+      const cached = this.#takeVerified(payload);
+      ownsClaim = cached !== undefined;
+      v = cached ?? (await this.#check(payload, requirements));
     } catch (err) {
       if (isZkPayError(err)) return this.#failed(err.reason, err.message);
       throw err;
@@ -182,23 +187,24 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       );
       const rc = await this.#o.publicClient.waitForTransactionReceipt({ hash });
       if (rc.status !== "success") {
-        await this.#replay.release(v.conditionHash);
+        if (ownsClaim) await this.#replay.release(v.conditionHash);
         return this.#failed("settlement_failed", `pay transaction ${hash} reverted`, hash);
       }
       return { success: true, transaction: hash, network: this.network, extra: { receiptId } };
     } catch (err) {
       const mapped = mapPayRevert(err);
-      if (mapped.reason === "nullifier_spent") {
-        // Someone (the payer, a relayer) already settled this very payment: still paid.
-        const r = await this.receipts.check({
-          id: receiptId,
-          payTo: v.terms.payTo,
-          amount: v.terms.amount,
-          conditionHash: v.conditionHash,
-        });
-        if (r.state === "paid") return { success: true, transaction: "", network: this.network, extra: { receiptId } };
+      // A revert for a spent nullifier means someone (the payer, a relayer) settled this
+      // very payment; an RPC failure may hide a transaction that was mined. Either way
+      // the chain decides: paid means paid, and then the claim must stay.
+      if (mapped.reason === "nullifier_spent" || mapped.reason === "rpc_error") {
+        const r = await this.receipts
+          .check({ id: receiptId, payTo: v.terms.payTo, amount: v.terms.amount, conditionHash: v.conditionHash })
+          .catch(() => undefined);
+        if (r?.state === "paid") return { success: true, transaction: "", network: this.network, extra: { receiptId } };
+        // Unknown outcome (RPC still down): keep the claim, the payer must not pay twice.
+        if (r === undefined) return this.#failed(mapped.reason, mapped.message);
       }
-      await this.#replay.release(v.conditionHash);
+      if (ownsClaim) await this.#replay.release(v.conditionHash);
       return this.#failed(mapped.reason, mapped.message);
     }
   }
