@@ -37,6 +37,11 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
     /// (circuits/note_commitment.circom explains the forgery this prevents).
     uint256 public constant NOTE_DOMAIN = 1;
 
+    /// @notice Placeholder written by {prewarmRootHistory}: not a field element, so never
+    /// a root, but non-zero, so the first real root in the slot costs a 5k update rather
+    /// than a 22.1k new slot.
+    uint256 internal constant ROOT_SLOT_PLACEHOLDER = type(uint256).max;
+
     /// @notice Domain tag of deposit authorizations (EIP-3009 nonces).
     bytes32 internal constant DEPOSIT_NONCE_TAG = keccak256("402zk.deposit.v1");
 
@@ -217,8 +222,20 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IFacilitator
+    function prewarmRootHistory(uint256 fromSlot, uint256 count) external override {
+        uint256 end = fromSlot + count;
+        if (end > rootHistorySize) end = rootHistorySize;
+        for (uint256 i = fromSlot; i < end; ++i) {
+            // Never overwrite a real root: only slots no insert has reached yet.
+            if (_roots[i] == 0) _roots[i] = ROOT_SLOT_PLACEHOLDER;
+        }
+    }
+
+    /// @inheritdoc IFacilitator
     function currentRoot() external view override returns (uint256) {
-        return _roots[_tree.size % rootHistorySize];
+        uint256 size = _tree.size;
+        // Empty tree: slot 0 may hold the prewarm placeholder, which is not a root.
+        return size == 0 ? 0 : _roots[size % rootHistorySize];
     }
 
     /// @inheritdoc IFacilitator
@@ -233,8 +250,9 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
 
     /// @inheritdoc IFacilitator
     function isKnownRoot(uint256 root, uint256 size) public view override returns (bool) {
-        // Zero is the value of every never-written slot, never a real root.
-        if (root == 0) return false;
+        // Zero (never-written slot) and the prewarm placeholder (not a field element) are
+        // never real roots.
+        if (root == 0 || root >= SNARK_SCALAR_FIELD) return false;
         uint256 current = _tree.size;
         // A future size, or one whose slot has since been overwritten, is not remembered.
         if (size > current || current - size >= rootHistorySize) return false;

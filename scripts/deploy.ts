@@ -25,6 +25,8 @@ const name = NAMES[connection.networkName] ?? connection.networkName;
 const { record } = await deployWithRecord(connection.ethers, name, {
   token: process.env.TOKEN,
   rootHistorySize: process.env.ROOT_HISTORY ? Number(process.env.ROOT_HISTORY) : undefined,
+  // PREWARM=0 skips prewarming the root-history ring (cheaper deploy, dearer first inserts).
+  prewarmRootHistory: process.env.PREWARM !== "0",
 });
 const file = saveDeployment(record as never);
 console.log(`deployed to ${name} (chain ${record.chainId}):`);

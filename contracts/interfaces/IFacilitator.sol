@@ -185,6 +185,12 @@ interface IFacilitator {
         bytes calldata memo
     ) external returns (bytes32 id);
 
+    /// @notice Writes a placeholder into root-history slots `fromSlot` .. `fromSlot + count - 1`
+    /// that no insert has reached yet, so that later inserts update a slot (5k gas)
+    /// instead of creating one (22.1k). Anyone may call it; it changes no root, and the
+    /// placeholder is never accepted as a root. Deploy scripts call it in batches.
+    function prewarmRootHistory(uint256 fromSlot, uint256 count) external;
+
     // ------------------------------------------------------------------ views
 
     /// @notice The context the proof must commit to for these terms and memo on this

@@ -115,7 +115,8 @@ export async function benchProtocol(
   const t0 = performance.now();
 
   // ------------------------------------------------------------------ setup
-  const { facilitator, token, verifier, poseidon } = await deploySystem(ethers);
+  // Deployed as scripts/deploy.ts does: root-history ring prewarmed.
+  const { facilitator, token, verifier, poseidon } = await deploySystem(ethers, { prewarmRootHistory: true });
   const fac = (await facilitator.getAddress()) as Address;
   const tokenAddr = (await token.getAddress()) as Address;
   const verifierAddr = (await verifier.getAddress()) as Address;

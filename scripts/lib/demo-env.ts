@@ -54,7 +54,7 @@ export async function startDemoChain(opts: { port?: number; networkName?: string
   const chain = await startLocalChain({ port: opts.port });
   const t1 = performance.now();
   const networkName = opts.networkName ?? "hardhat";
-  const { record, system } = await deployWithRecord(chain.ethers, networkName);
+  const { record, system } = await deployWithRecord(chain.ethers, networkName, { prewarmRootHistory: true });
   const t2 = performance.now();
   const deployment = record as Deployment;
   const file = opts.save ? saveDeployment(deployment) : undefined;

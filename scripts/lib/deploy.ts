@@ -7,13 +7,26 @@ export const POSEIDON_LINK_KEY = "npm/poseidon-solidity@0.0.5/PoseidonT3.sol:Pos
 export const POSEIDON_T4_FQN = "poseidon-solidity/PoseidonT4.sol:PoseidonT4";
 export const POSEIDON_T4_LINK_KEY = "npm/poseidon-solidity@0.0.5/PoseidonT4.sol:PoseidonT4";
 
-/** Default number of past roots a proof may use (see README, "Root history"). */
-export const DEFAULT_ROOT_HISTORY = 256;
+/**
+ * Default number of past roots a proof may use. Large, so that a proof survives 4,096
+ * inserts between proving and settling: organic load, or an attacker spamming deposits
+ * to make honest proofs stale, would need that many transactions in a few seconds.
+ */
+export const DEFAULT_ROOT_HISTORY = 4096;
+
+/** Root-history slots prewarmed per transaction (~11.5M gas). */
+const PREWARM_BATCH = 512;
 
 export interface DeployOptions {
   /** Existing ERC-20 (e.g. USDC on Base). When absent a TestUSDC is deployed. */
   token?: string;
   rootHistorySize?: number;
+  /**
+   * Prewarm the whole root-history ring after deploying (rootHistorySize / 512
+   * transactions, ~22.1k gas per slot, paid once by the deployer) so that every insert
+   * pays a 5k slot update. Default false.
+   */
+  prewarmRootHistory?: boolean;
 }
 
 /**
@@ -43,6 +56,12 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
   );
   await facilitator.waitForDeployment();
   const receipt = await facilitator.deploymentTransaction()?.wait();
+  if (options.prewarmRootHistory) {
+    const size = Number(await facilitator.rootHistorySize());
+    for (let from = 0; from < size; from += PREWARM_BATCH) {
+      await (await facilitator.prewarmRootHistory(from, PREWARM_BATCH)).wait();
+    }
+  }
   return {
     poseidon,
     poseidonT4,

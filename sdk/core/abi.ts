@@ -27,6 +27,7 @@ export const facilitatorAbi = parseAbi([
   "function depositWithPermit(uint256 precommitment, uint128 value, bytes memo, uint256 deadline, uint8 v, bytes32 r, bytes32 s) returns (uint256 commitment, uint256 leafIndex)",
   "function depositWithAuthorization(address from, uint256 precommitment, uint128 value, bytes memo, uint256 validAfter, uint256 validBefore, uint8 v, bytes32 r, bytes32 s) returns (uint256 commitment, uint256 leafIndex)",
   "function pay(PaymentProof proof, PaymentTerms terms, bytes memo) returns (bytes32 id)",
+  "function prewarmRootHistory(uint256 fromSlot, uint256 count)",
   "function paymentContext(PaymentTerms terms, bytes memo) view returns (uint256)",
   "function checkReceipt(bytes32 id, address payTo, uint256 amount, bytes32 conditionHash) view returns (uint8 status, uint64 paidAtBlock, uint64 currentBlock)",
   "function isSpent(uint256 nullifierHash) view returns (bool)",
