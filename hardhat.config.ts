@@ -26,7 +26,7 @@ export default defineConfig({
       },
     },
     // Libraries from npm are compiled only when listed here.
-    npmFilesToBuild: ["poseidon-solidity/PoseidonT3.sol", "poseidon-solidity/PoseidonT4.sol"],
+    npmFilesToBuild: ["poseidon-solidity/PoseidonT2.sol", "poseidon-solidity/PoseidonT3.sol"],
   },
   paths: {
     tests: { mocha: "test" },

@@ -52,8 +52,9 @@ template Payment(MAX_DEPTH, VALUE_BITS) {
     // 1. Range-check the spent value and both public amounts. The contract also
     //    refuses amounts >= 2^VALUE_BITS, but the circuit must not rely on it.
     //
-    //    Leaves and tree nodes are already different functions (a 3-input and a 2-input
-    //    Poseidon, see note_commitment.circom), so no tree node can be opened as a note.
+    //    Leaves and tree nodes are already different functions (an outer 1-input and a
+    //    2-input Poseidon, see note_commitment.circom), so no tree node can be opened as
+    //    a note.
     //    Checking `value` keeps every note, deposited or change, inside the range the
     //    balance check below assumes, whatever a future change to the leaf format does.
     _ = Num2Bits(VALUE_BITS)(value);

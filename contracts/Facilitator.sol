@@ -11,7 +11,8 @@ import { IPaymentVerifier } from "./interfaces/IPaymentVerifier.sol";
 import { IERC3009 } from "./interfaces/IERC3009.sol";
 import { LeanIncrementalTree } from "./libraries/LeanIncrementalTree.sol";
 import { PaymentSignals } from "./libraries/PaymentSignals.sol";
-import { PoseidonT4 } from "poseidon-solidity/PoseidonT4.sol";
+import { PoseidonT2 } from "poseidon-solidity/PoseidonT2.sol";
+import { PoseidonT3 } from "poseidon-solidity/PoseidonT3.sol";
 
 /// @title Facilitator
 /// @notice Shielded ERC-20 pool and on-chain x402 facilitator. See {IFacilitator}.
@@ -31,11 +32,6 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
 
     /// @notice Longest memo accepted, in bytes.
     uint256 public constant MAX_MEMO_LENGTH = 512;
-
-    /// @notice Domain tag and version of note commitments: the third input of the
-    /// 3-input Poseidon that makes leaves a different function from tree nodes
-    /// (circuits/note_commitment.circom explains the forgery this prevents).
-    uint256 public constant NOTE_DOMAIN = 1;
 
     /// @notice Placeholder written by {prewarmRootHistory}: not a field element, so never
     /// a root, but non-zero, so the first real root in the slot costs a 5k update rather
@@ -274,9 +270,11 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
         if (precommitment >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(precommitment);
         if (memo.length > MAX_MEMO_LENGTH) revert FacilitatorMemoTooLong(memo.length, MAX_MEMO_LENGTH);
         // The chain computes the commitment, so the note's value is the deposited value.
-        // Same function as the circuit's NoteCommitment: Poseidon(value, precommitment,
-        // NOTE_DOMAIN) with three inputs, never the 2-input hash of tree nodes.
-        commitment = PoseidonT4.hash([uint256(value), precommitment, NOTE_DOMAIN]);
+        // Same function as the circuit's NoteCommitment: Poseidon1(Poseidon2(value,
+        // precommitment)). The outer 1-input hash makes leaves a different function from
+        // 2-input tree nodes (circuits/note_commitment.circom explains the forgery this
+        // prevents).
+        commitment = PoseidonT2.hash([PoseidonT3.hash([uint256(value), precommitment])]);
         leafIndex = _insert(commitment, memo);
         emit Deposited(depositor, commitment, value);
     }

@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   const env = await startDemoChain();
   const { publicClient, pool } = env;
   step(`start Hardhat EVM, JSON-RPC on ${env.url}`, env.timings.chainMs);
-  step("deploy PoseidonT3, PoseidonT4, PaymentVerifier, TestUSDC, Facilitator", env.timings.deployMs);
+  step("deploy PoseidonT2, PoseidonT3, PaymentVerifier, TestUSDC, Facilitator", env.timings.deployMs);
   log(`    Facilitator (the pool) ${pool.facilitator}`);
   log(`    TestUSDC               ${pool.token}`);
 

@@ -1,5 +1,5 @@
 /**
- * Deploys PoseidonT3, PoseidonT4, PaymentVerifier, (TestUSDC unless --token is given) and the
+ * Deploys PoseidonT2, PoseidonT3, PaymentVerifier, (TestUSDC unless --token is given) and the
  * Facilitator, then writes deployments/<network>.json for the SDK.
  *
  *   npx hardhat run scripts/deploy.ts --network localhost

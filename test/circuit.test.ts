@@ -6,8 +6,8 @@ import * as snarkjs from "snarkjs";
 
 import { ROOT } from "../scripts/lib/paths.js";
 import { MAX_TREE_DEPTH, MAX_VALUE, SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
-import { NOTE_DOMAIN, commitmentOf, nullifierHashOf, precommitmentOf, type NoteSecrets } from "../sdk/core/note.js";
-import { hash1, hash2, hash3 } from "../sdk/core/poseidon.js";
+import { commitmentOf, nullifierHashOf, precommitmentOf, type NoteSecrets } from "../sdk/core/note.js";
+import { hash1, hash2 } from "../sdk/core/poseidon.js";
 import { provePayment, shutdownProver, verifyPaymentProof, type PaymentWitness } from "../sdk/core/prover.js";
 import { NoteTree, type MerklePath } from "../sdk/core/tree.js";
 import { ARTIFACTS } from "./helpers/pool.js";
@@ -398,13 +398,13 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
     // same function as a tree node, a depositor could choose its opaque precommitment
     // as P = Poseidon(X, Poseidon(n2, s2)): the chain's leaf Poseidon(1, P) is then the
     // parent of a "note" worth X sitting one level below it (sibling 1, path bit 1), so
-    // a 1-unit deposit could be spent as X < 2^128, past every range check. The 3-input
-    // commitment (NOTE_DOMAIN) makes leaves and nodes different functions.
+    // a 1-unit deposit could be spent as X < 2^128, past every range check. The
+    // commitment's outer 1-input hash makes leaves and nodes different functions.
     it("a 1-unit deposit whose precommitment is another note's commitment cannot be spent as that note", async function () {
       const X = MAX_VALUE;
       const fakeSecrets = { nullifier: 4242n, secret: 4343n };
       const P = commitmentOf(X, fakeSecrets); // chosen as the deposit's precommitment
-      const depositLeaf = hash3(1n, P, NOTE_DOMAIN); // what the chain computes for a 1-unit deposit
+      const depositLeaf = hash1(hash2(1n, P)); // what the chain computes for a 1-unit deposit
       const leaves = [NOTES[0]!, NOTES[1]!].map((n) => commitmentOf(n.value, n));
       const tree = NoteTree.from([...leaves, depositLeaf]);
       const real = tree.path(2);
@@ -423,7 +423,7 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
         changeNullifier: CHANGE.nullifier,
         changeSecret: CHANGE.secret,
       };
-      // Poseidon(1, P) with 2 inputs is not the 3-input leaf, so the path misses the root.
+      // The node Poseidon(1, P) is not the leaf Poseidon1(Poseidon(1, P)): the path misses the root.
       expect(hash2(1n, P)).to.not.equal(depositLeaf);
       await expectFails(input, CHECKS.root);
     });
@@ -458,7 +458,7 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
       await expectFails(input, CHECKS.valueRange);
     });
 
-    it('a leaf Poseidon(hash-sized value, precommitment, NOTE_DOMAIN) in the tree -> fails at "value range"', async function () {
+    it('a leaf committing to a hash-sized value in the tree -> fails at "value range"', async function () {
       const n = note(95, hash2(12n, 34n));
       expect(n.value > MAX_VALUE).to.equal(true);
       const { tree, index } = treeWith(n);

@@ -46,7 +46,7 @@ export function localViemChain(chainId: number, url: string): Chain {
 }
 
 /**
- * Starts the chain and deploys PoseidonT3, PoseidonT4, the verifier, TestUSDC and the Facilitator.
+ * Starts the chain and deploys PoseidonT2, PoseidonT3, the verifier, TestUSDC and the Facilitator.
  * With `save`, writes deployments/<networkName>.json.
  */
 export async function startDemoChain(opts: { port?: number; networkName?: string; save?: boolean } = {}) {

@@ -3,9 +3,9 @@ import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 /** Fully qualified name of poseidon-solidity's library, and the link key Hardhat 3 wants. */
 export const POSEIDON_FQN = "poseidon-solidity/PoseidonT3.sol:PoseidonT3";
 export const POSEIDON_LINK_KEY = "npm/poseidon-solidity@0.0.5/PoseidonT3.sol:PoseidonT3";
-/** 3-input Poseidon, for note commitments computed on chain at deposit. */
-export const POSEIDON_T4_FQN = "poseidon-solidity/PoseidonT4.sol:PoseidonT4";
-export const POSEIDON_T4_LINK_KEY = "npm/poseidon-solidity@0.0.5/PoseidonT4.sol:PoseidonT4";
+/** 1-input Poseidon, the outer hash of note commitments computed on chain at deposit. */
+export const POSEIDON_T2_FQN = "poseidon-solidity/PoseidonT2.sol:PoseidonT2";
+export const POSEIDON_T2_LINK_KEY = "npm/poseidon-solidity@0.0.5/PoseidonT2.sol:PoseidonT2";
 
 /**
  * Default number of past roots a proof may use. Large, so that a proof survives 4,096
@@ -36,8 +36,8 @@ export interface DeployOptions {
 export async function deploySystem(ethers: HardhatEthers, options: DeployOptions = {}) {
   const poseidon = await ethers.deployContract(POSEIDON_FQN);
   await poseidon.waitForDeployment();
-  const poseidonT4 = await ethers.deployContract(POSEIDON_T4_FQN);
-  await poseidonT4.waitForDeployment();
+  const poseidonT2 = await ethers.deployContract(POSEIDON_T2_FQN);
+  await poseidonT2.waitForDeployment();
   const verifier = await ethers.deployContract("PaymentVerifier");
   await verifier.waitForDeployment();
   const token = options.token
@@ -50,7 +50,7 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
     {
       libraries: {
         [POSEIDON_LINK_KEY]: await poseidon.getAddress(),
-        [POSEIDON_T4_LINK_KEY]: await poseidonT4.getAddress(),
+        [POSEIDON_T2_LINK_KEY]: await poseidonT2.getAddress(),
       },
     },
   );
@@ -64,7 +64,7 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
   }
   return {
     poseidon,
-    poseidonT4,
+    poseidonT2,
     verifier,
     token,
     facilitator,
@@ -89,7 +89,7 @@ export async function deployWithRecord(ethers: HardhatEthers, networkName: strin
     token: await system.token.getAddress(),
     verifier: await system.verifier.getAddress(),
     poseidonT3: await system.poseidon.getAddress(),
-    poseidonT4: await system.poseidonT4.getAddress(),
+    poseidonT2: await system.poseidonT2.getAddress(),
     deploymentBlock: system.deploymentBlock,
     rootHistorySize: Number(await system.facilitator.rootHistorySize()),
     token_info: {

@@ -40,7 +40,6 @@ export const facilitatorAbi = parseAbi([
   "function verifier() view returns (address)",
   "function rootHistorySize() view returns (uint256)",
   "function MAX_MEMO_LENGTH() view returns (uint256)",
-  "function NOTE_DOMAIN() view returns (uint256)",
 ]);
 
 /** The ERC-20 functions the SDK uses. */

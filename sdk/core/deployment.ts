@@ -13,7 +13,7 @@ export const DeploymentSchema = z.object({
   token: address,
   verifier: address,
   poseidonT3: address,
-  poseidonT4: address,
+  poseidonT2: address,
   deploymentBlock: z.number().int().nonnegative(),
   rootHistorySize: z.number().int().positive(),
   token_info: z.object({ name: z.string(), symbol: z.string(), decimals: z.number().int(), eip712Version: z.string() }),

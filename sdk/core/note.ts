@@ -1,17 +1,11 @@
-import { hash1, hash2, hash3 } from "./poseidon.js";
-
-/**
- * Third input of the commitment hash (Facilitator.NOTE_DOMAIN, NoteCommitment's
- * NOTE_DOMAIN): leaves use a 3-input Poseidon, tree nodes a 2-input one, so no leaf can
- * pose as a node or the other way round.
- */
-export const NOTE_DOMAIN = 1n;
+import { hash1, hash2 } from "./poseidon.js";
 
 /**
  * A private note: `value` tokens that whoever knows `nullifier` and `secret` can spend.
  * Commitment layout (circuits/note_commitment.circom):
  *   precommitment = Poseidon(nullifier, secret)
- *   commitment    = Poseidon(value, precommitment, NOTE_DOMAIN)   (3 inputs)
+ *   commitment    = Poseidon1(Poseidon(value, precommitment))
+ * The outer 1-input hash makes leaves a different function from 2-input tree nodes.
  *   nullifierHash = Poseidon(nullifier)       (published when spent)
  */
 export interface NoteSecrets {
@@ -36,7 +30,7 @@ export function precommitmentOf(s: NoteSecrets): bigint {
  * const leaf = commitmentOf(10_000n, secrets);
  */
 export function commitmentOf(value: bigint, s: NoteSecrets): bigint {
-  return hash3(value, precommitmentOf(s), NOTE_DOMAIN);
+  return hash1(hash2(value, precommitmentOf(s)));
 }
 
 /**
