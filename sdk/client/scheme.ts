@@ -17,7 +17,7 @@ import {
   type SettlementMode,
   type ZkPaymentPayload,
 } from "../core/wire.js";
-import type { PreparedPayment, PrivateWallet } from "./wallet.js";
+import type { PaymentParams, PreparedPayment, PrivateWallet } from "./wallet.js";
 
 /** Options of {@link ZkExactClientScheme}. */
 export interface ZkClientOptions {
@@ -122,7 +122,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       throw new ZkPayError("invalid_argument", `payment of ${amount + fee} exceeds maxAmount ${this.#o.maxAmount}`);
     }
     const conditionHash = conditionHashOf(x.challenge);
-    const prepared = await wallet.preparePayment({
+    const params: PaymentParams = {
       payTo: getAddress(req.payTo) as Address,
       amount,
       fee,
@@ -130,7 +130,8 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       conditionHash,
       expiry: BigInt(x.challenge.exp),
       onProgress: this.#o.onProgress,
-    });
+    };
+    const prepared = await wallet.preparePayment(params);
     this.#o.onPrepared?.(prepared);
     const terms = {
       payTo: prepared.terms.payTo,
@@ -162,17 +163,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       };
       this.#inFlight.set(conditionHash.toLowerCase(), prepared);
     } else {
-      const transaction = await this.#submitFresh(prepared, () =>
-        wallet.preparePayment({
-          payTo: getAddress(req.payTo) as Address,
-          amount,
-          fee,
-          relayer,
-          conditionHash,
-          expiry: BigInt(x.challenge.exp),
-          onProgress: this.#o.onProgress,
-        }),
-      );
+      const transaction = await this.#submitFresh(prepared, () => wallet.preparePayment(params));
       // The server will refuse the receipt until it has enough confirmations: wait for them
       // rather than spend a challenge on a premature receipt.
       if (x.minConfirmations > 1 && (this.#o.confirmationTimeoutMs ?? 120_000) > 0) {
