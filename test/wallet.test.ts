@@ -79,6 +79,28 @@ describe("PrivateWallet", function () {
     }).catch((e: unknown) => e);
     expect(isZkPayError(wrongChain, "chain_mismatch")).to.equal(true);
 
+    // Missing circuit artifacts: a clear error, from the loader and from the prover.
+    const { defaultArtifacts } = await import("../sdk/node/artifacts.js");
+    let loaderError: unknown;
+    try {
+      defaultArtifacts(path.join(dir, "nowhere"));
+    } catch (e) {
+      loaderError = e;
+    }
+    expect(isZkPayError(loaderError, "artifacts_missing")).to.equal(true);
+    const funded = await env.payer(8, { deposit: 5_000n });
+    const broken = await PrivateWallet.open({
+      seed: funded.seed,
+      pool: env.pool,
+      publicClient: env.publicClient,
+      store: new MemoryNoteStore(),
+      artifacts: { wasm: path.join(dir, "missing.wasm"), zkey: path.join(dir, "missing.zkey") },
+    });
+    const missing = await broken
+      .preparePayment({ payTo: account(3).address, amount: 1n, expiry: now })
+      .catch((e: unknown) => e);
+    expect(isZkPayError(missing, "artifacts_missing"), String(missing)).to.equal(true);
+
     const file = path.join(dir, "corrupt.json");
     writeFileSync(file, "{ not json");
     const corrupt = await new FileNoteStore(file).load().catch((e: unknown) => e);
