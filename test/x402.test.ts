@@ -172,6 +172,18 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
       };
       r = await sendWith(enc({ ...original, accepted: tampered }));
       expect(r.error).to.equal("invalid_challenge");
+      // g) another route with the same price and payee: x402 does not match it as is, and
+      //    rewriting the route in `accepted` breaks the challenge's MAC.
+      r = await sendWith(prepared, "/forecast");
+      expect(r.status).to.equal(402);
+      expect(r.error).to.not.equal(undefined);
+      const reRouted = {
+        ...original.accepted,
+        extra: { ...(original.accepted.extra as object), route: "GET /forecast" },
+      };
+      r = await sendWith(enc({ ...original, accepted: reRouted }), "/forecast");
+      expect(r.status).to.equal(402);
+      expect(r.error).to.equal("invalid_challenge");
       // The untouched original still pays.
       r = await sendWith(prepared);
       expect(r.status).to.equal(200);

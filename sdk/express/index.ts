@@ -1,5 +1,5 @@
 import { paymentMiddleware, type x402ResourceServer } from "@x402/express";
-import type { RoutesConfig } from "@x402/core/server";
+import type { RouteConfig, RoutesConfig } from "@x402/core/server";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 
 import { ZkPayError } from "../core/errors.js";
@@ -78,6 +78,28 @@ export function zkPaymentMiddleware(
 ): RequestHandler[] {
   return [
     paymentHeaderGuard({ schemes: opts.schemes, maxBytes: opts.maxHeaderBytes }),
-    paymentMiddleware(routes, resourceServer),
+    paymentMiddleware(withRouteBinding(routes), resourceServer),
   ];
+}
+
+/**
+ * Puts each route's key into `extra.route` of its zk-exact options. The challenge MAC
+ * covers it, and x402 only matches a payment to a route whose requirement it echoes, so a
+ * challenge issued for one route cannot pay for another with the same price and payee.
+ *
+ * @example
+ * withRouteBinding({ "GET /a": { accepts: { scheme: "zk-exact", network, payTo, price: "$0.01" } } });
+ */
+export function withRouteBinding(routes: RoutesConfig): RoutesConfig {
+  const bind = (key: string, cfg: RouteConfig): RouteConfig => ({
+    ...cfg,
+    accepts: (Array.isArray(cfg.accepts) ? cfg.accepts : [cfg.accepts]).map((o) =>
+      o.scheme === ZK_SCHEME ? { ...o, extra: { ...o.extra, route: key } } : o,
+    ),
+  });
+  // A bare RouteConfig (no keys) applies to every path.
+  if ("accepts" in routes) return bind("*", routes as RouteConfig);
+  return Object.fromEntries(
+    Object.entries(routes as Record<string, RouteConfig>).map(([key, cfg]) => [key, bind(key, cfg)]),
+  );
 }

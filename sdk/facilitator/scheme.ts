@@ -32,6 +32,7 @@ import {
 } from "../core/wire.js";
 import { mapPayRevert } from "../client/wallet.js";
 import type { ChallengeIssuer } from "../server/challenge.js";
+import { routeOf } from "../server/scheme.js";
 import { ReceiptChecker } from "../server/receipts.js";
 import { MemoryReplayStore, type ReplayStore } from "../server/replay.js";
 
@@ -237,6 +238,8 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       asset: req.asset,
       payTo: req.payTo,
       amount: req.amount,
+      // The server's own requirement for the route this request matched, not the client's echo.
+      route: routeOf(req),
     });
     const conditionHash = conditionHashOf(challenge);
     const terms: PaymentTerms = {

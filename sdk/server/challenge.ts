@@ -12,12 +12,15 @@ export interface ChallengeBinding {
   asset: string;
   payTo: string;
   amount: string;
+  /** The route the 402 was for (e.g. "GET /weather"; `extra.route`), "" if unknown. */
+  route: string;
 }
 
 /**
  * Issues and checks stateless per-request challenges. A challenge is a random id, an
- * expiry and an HMAC over both plus the price, payee, asset, network and pool, so the
- * server needs no state to know it issued it; the replay store makes it single-use.
+ * expiry and an HMAC over both plus the price, payee, asset, network, pool and route, so
+ * the server needs no state to know it issued it, and a challenge for one route cannot
+ * pay for another; the replay store makes it single-use.
  *
  * @example
  * const challenges = new ChallengeIssuer({ secret: process.env.ZK402_CHALLENGE_SECRET! });
@@ -70,6 +73,7 @@ export class ChallengeIssuer {
       b.asset.toLowerCase(),
       b.payTo.toLowerCase(),
       b.amount,
+      b.route,
       id.toLowerCase(),
       String(exp),
     ].join("|");

@@ -64,7 +64,14 @@ export class ZkExactServerScheme implements SchemeNetworkServer {
     const pool = this.#pool(req.network);
     const ttl = req.maxTimeoutSeconds || this.#ttl;
     const challenge = this.#challenges.issue(
-      { network: req.network, facilitator: pool.facilitator, asset: req.asset, payTo: req.payTo, amount: req.amount },
+      {
+        network: req.network,
+        facilitator: pool.facilitator,
+        asset: req.asset,
+        payTo: req.payTo,
+        amount: req.amount,
+        route: routeOf(req),
+      },
       ttl,
     );
     return { ...req, extra: { ...req.extra, ...kind.extra, challenge } };
@@ -75,6 +82,18 @@ export class ZkExactServerScheme implements SchemeNetworkServer {
     if (!pool) throw new ZkPayError("chain_mismatch", `no 402zk pool configured for ${network}`);
     return pool;
   }
+}
+
+/**
+ * The route a requirement belongs to: `extra.route`, set per route by
+ * `zkPaymentMiddleware` (or by hand in a route's `extra`), "" if absent.
+ *
+ * @example
+ * routeOf(requirements); // "GET /weather"
+ */
+export function routeOf(req: { extra?: Record<string, unknown> }): string {
+  const r = req.extra?.route;
+  return typeof r === "string" ? r : "";
 }
 
 /**

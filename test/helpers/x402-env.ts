@@ -110,6 +110,14 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
               price: { amount: price, asset: pool.token },
             },
           },
+          "GET /forecast": {
+            accepts: {
+              scheme: "zk-exact",
+              network: zk.network,
+              payTo: opts.payTo,
+              price: { amount: price, asset: pool.token },
+            },
+          },
           "GET /premium": {
             accepts: {
               scheme: "zk-exact",
@@ -125,6 +133,10 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
     app.get("/weather", (_req, res) => {
       served++;
       res.json({ weather: "sunny", served });
+    });
+    app.get("/forecast", (_req, res) => {
+      served++;
+      res.json({ forecast: "sunny all week", served });
     });
     app.get("/premium", (_req, res) => {
       served++;
