@@ -14,6 +14,7 @@ import {
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
   conditionHashOf,
+  proofToWire,
   type SettlementMode,
   type ZkPaymentPayload,
 } from "../core/wire.js";
@@ -143,21 +144,9 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     };
     let payload: ZkPaymentPayload;
     if (mode === "server") {
-      const pr = prepared.proof;
       payload = {
         settlement: "server",
-        proof: {
-          pA: [pr.pA[0].toString(), pr.pA[1].toString()],
-          pB: [
-            [pr.pB[0][0].toString(), pr.pB[0][1].toString()],
-            [pr.pB[1][0].toString(), pr.pB[1][1].toString()],
-          ],
-          pC: [pr.pC[0].toString(), pr.pC[1].toString()],
-          root: pr.root.toString(),
-          treeSize: pr.treeSize.toString(),
-          nullifierHash: pr.nullifierHash.toString(),
-          changeCommitment: pr.changeCommitment.toString(),
-        },
+        proof: proofToWire(prepared.proof),
         terms,
         memo: prepared.memo,
       };

@@ -73,6 +73,64 @@ export const ZkPaymentPayloadSchema = z.discriminatedUnion("settlement", [
 ]);
 export type ZkPaymentPayload = z.infer<typeof ZkPaymentPayloadSchema>;
 
+/** A proof on the wire: the server-settled payload's `proof` (decimal strings). */
+export type WireProof = Extract<ZkPaymentPayload, { settlement: "server" }>["proof"];
+
+/** The contract's `PaymentProof` struct in bigints (as `PreparedPayment.proof`). */
+export interface ProofStruct {
+  pA: [bigint, bigint];
+  pB: [[bigint, bigint], [bigint, bigint]];
+  pC: [bigint, bigint];
+  root: bigint;
+  treeSize: bigint;
+  nullifierHash: bigint;
+  changeCommitment: bigint;
+}
+
+/**
+ * Contract proof struct -> wire form (decimal strings, JSON-safe).
+ *
+ * @example
+ * const wire = proofToWire(prepared.proof);
+ */
+export function proofToWire(p: ProofStruct): WireProof {
+  const s = (x: bigint) => x.toString();
+  return {
+    pA: [s(p.pA[0]), s(p.pA[1])],
+    pB: [
+      [s(p.pB[0][0]), s(p.pB[0][1])],
+      [s(p.pB[1][0]), s(p.pB[1][1])],
+    ],
+    pC: [s(p.pC[0]), s(p.pC[1])],
+    root: s(p.root),
+    treeSize: s(p.treeSize),
+    nullifierHash: s(p.nullifierHash),
+    changeCommitment: s(p.changeCommitment),
+  };
+}
+
+/**
+ * Wire form (already schema-checked) -> contract proof struct.
+ *
+ * @example
+ * const proof = proofFromWire(payload.proof);
+ */
+export function proofFromWire(w: WireProof): ProofStruct {
+  const b = BigInt;
+  return {
+    pA: [b(w.pA[0]), b(w.pA[1])],
+    pB: [
+      [b(w.pB[0][0]), b(w.pB[0][1])],
+      [b(w.pB[1][0]), b(w.pB[1][1])],
+    ],
+    pC: [b(w.pC[0]), b(w.pC[1])],
+    root: b(w.root),
+    treeSize: b(w.treeSize),
+    nullifierHash: b(w.nullifierHash),
+    changeCommitment: b(w.changeCommitment),
+  };
+}
+
 /**
  * The `conditionHash` a payment for this challenge must carry.
  *

@@ -20,13 +20,15 @@ import { facilitatorAbi } from "../core/abi.js";
 import { paymentContext, type PaymentTerms } from "../core/context.js";
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError, type ZkReasonCode } from "../core/errors.js";
-import { isFieldElement } from "../core/field.js";
+import { isFieldElement, toBytes32 } from "../core/field.js";
 import { verifyPaymentProof } from "../core/prover.js";
 import {
   ZK_SCHEME,
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
   conditionHashOf,
+  proofFromWire,
+  type ProofStruct,
   type SettlementMode,
   type ZkPaymentPayload,
 } from "../core/wire.js";
@@ -57,7 +59,13 @@ export interface ZkFacilitatorOptions {
   checkChainState?: boolean;
 }
 
-type Verified = { payload: ZkPaymentPayload; terms: PaymentTerms; conditionHash: Hex };
+type Verified = {
+  payload: ZkPaymentPayload;
+  terms: PaymentTerms;
+  conditionHash: Hex;
+  /** Server-settled: the proof parsed once in `#check`, reused by `settle`. */
+  proof?: ProofStruct;
+};
 
 /**
  * The facilitator side of zk-exact for `@x402/core`'s `x402Facilitator`. `verify` is
@@ -157,23 +165,9 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     }
     const wc = this.#o.walletClient;
     if (!wc?.account) return this.#failed("settlement_failed", "this facilitator does not submit payments");
-    const args = [
-      {
-        pA: [BigInt(p.proof.pA[0]), BigInt(p.proof.pA[1])],
-        pB: [
-          [BigInt(p.proof.pB[0][0]), BigInt(p.proof.pB[0][1])],
-          [BigInt(p.proof.pB[1][0]), BigInt(p.proof.pB[1][1])],
-        ],
-        pC: [BigInt(p.proof.pC[0]), BigInt(p.proof.pC[1])],
-        root: BigInt(p.proof.root),
-        treeSize: BigInt(p.proof.treeSize),
-        nullifierHash: BigInt(p.proof.nullifierHash),
-        changeCommitment: BigInt(p.proof.changeCommitment),
-      },
-      v.terms,
-      p.memo as Hex,
-    ] as const;
-    const receiptId = `0x${BigInt(p.proof.nullifierHash).toString(16).padStart(64, "0")}` as Hex;
+    const proof = v.proof ?? proofFromWire(p.proof);
+    const args = [proof, v.terms, p.memo as Hex] as const;
+    const receiptId = toBytes32(proof.nullifierHash);
     try {
       // One submission at a time from this account keeps nonces in order.
       const hash = await this.#serial(() =>
@@ -287,7 +281,8 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     }
     if (terms.expiry !== BigInt(challenge.exp))
       throw new ZkPayError("requirements_mismatch", "expiry differs from the challenge's");
-    const signals = [p.proof.nullifierHash, p.proof.changeCommitment, p.proof.root].map(BigInt);
+    const proof = proofFromWire(p.proof);
+    const signals = [proof.nullifierHash, proof.changeCommitment, proof.root];
     if (!signals.every(isFieldElement))
       throw new ZkPayError("invalid_payload", "a public signal is not a field element");
     const context = paymentContext({
@@ -296,36 +291,28 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       terms,
       memo: p.memo as Hex,
     });
-    const proof = {
-      pA: [BigInt(p.proof.pA[0]), BigInt(p.proof.pA[1])] as [bigint, bigint],
-      pB: [
-        [BigInt(p.proof.pB[0][0]), BigInt(p.proof.pB[0][1])],
-        [BigInt(p.proof.pB[1][0]), BigInt(p.proof.pB[1][1])],
-      ] as [[bigint, bigint], [bigint, bigint]],
-      pC: [BigInt(p.proof.pC[0]), BigInt(p.proof.pC[1])] as [bigint, bigint],
-    };
     const ok = await verifyPaymentProof(this.#o.vkey, proof, [...signals, terms.amount, terms.fee, context]);
     if (!ok) throw new ZkPayError("invalid_proof", "the proof does not verify for these terms");
 
-    return { payload: p, terms, conditionHash };
+    return { payload: p, terms, conditionHash, proof };
   }
 
   /** Server-settled only: the root must be known and the note unspent (one round trip). */
   async #checkChainState(v: Verified): Promise<void> {
-    const p = v.payload;
-    if (p.settlement !== "server" || this.#o.checkChainState === false) return;
+    const proof = v.proof;
+    if (!proof || this.#o.checkChainState === false) return;
     const [known, spent] = await Promise.all([
       this.#o.publicClient.readContract({
         address: this.#o.pool.facilitator,
         abi: facilitatorAbi,
         functionName: "isKnownRoot",
-        args: [BigInt(p.proof.root), BigInt(p.proof.treeSize)],
+        args: [proof.root, proof.treeSize],
       }),
       this.#o.publicClient.readContract({
         address: this.#o.pool.facilitator,
         abi: facilitatorAbi,
         functionName: "isSpent",
-        args: [BigInt(p.proof.nullifierHash)],
+        args: [proof.nullifierHash],
       }),
     ]).catch((err: unknown) => {
       throw new ZkPayError("rpc_error", `reading the pool failed: ${(err as Error).message}`, {}, { cause: err });
