@@ -353,7 +353,7 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
     it("two server instances sharing Redis refuse a payment replayed across them", async function () {
       const { startRedis } = await import("./helpers/redis.js");
       const { Redis } = await import("ioredis");
-      const { RedisReplayStore } = await import("../sdk/server/replay.js");
+      const { RedisReplayStore } = await import("../sdk/core/replay.js");
       const redis = await startRedis();
       const clients = [new Redis(redis.url), new Redis(redis.url)];
       const secret = "shared-secret-of-this-api-0123456789";

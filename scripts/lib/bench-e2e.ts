@@ -31,7 +31,7 @@ import { WalletKeys } from "../../sdk/core/keys.js";
 import { payWithZk, type PayResult } from "../../sdk/cli/pay.js";
 import { ZkExactFacilitatorScheme } from "../../sdk/facilitator/scheme.js";
 import { defaultArtifacts, loadVerificationKey } from "../../sdk/node/artifacts.js";
-import { ReceiptChecker, type ExpectedReceipt } from "../../sdk/server/receipts.js";
+import { ReceiptChecker, type ExpectedReceipt } from "../../sdk/core/receipts.js";
 import { median, round, table } from "./bench-util.js";
 import { devAccount, startDemoChain } from "./demo-env.js";
 import {

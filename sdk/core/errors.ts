@@ -11,6 +11,10 @@ export const ZkReason = {
   chain_mismatch: "chain_mismatch",
   proving_failed: "proving_failed",
   note_store_corrupt: "note_store_corrupt",
+  /** Warning: two of the wallet's notes carry the same memo tag (e.g. two deposits got the same index). */
+  duplicate_note_tag: "duplicate_note_tag",
+  /** Warning: two leaves open as notes with the same nullifier (only one of them can ever be spent). */
+  duplicate_note_nullifier: "duplicate_note_nullifier",
   deployment_not_found: "deployment_not_found",
   invalid_argument: "invalid_argument",
   // wire / server side
@@ -32,6 +36,15 @@ export const ZkReason = {
   receipt_unconfirmed: "receipt_unconfirmed",
   settlement_failed: "settlement_failed",
   rpc_error: "rpc_error",
+  // admission control (answered before any expensive work)
+  /** Another payment spending the same note is being verified or settled. */
+  nullifier_pending: "nullifier_pending",
+  /** This challenge was tried too often with proofs that did not verify. */
+  too_many_attempts: "too_many_attempts",
+  /** This client sent too many refused payments recently (HTTP 429). */
+  too_many_failures: "too_many_failures",
+  /** The verification queue is full (HTTP 503 with Retry-After). */
+  server_busy: "server_busy",
 } as const;
 
 /** One of {@link ZkReason}. */

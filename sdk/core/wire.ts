@@ -145,3 +145,15 @@ export function conditionHashOf(c: Challenge): Hex {
     ),
   );
 }
+
+/**
+ * The route a requirement belongs to: `extra.route`, set per route by
+ * `zkPaymentMiddleware` (or by hand in a route's `extra`), "" if absent.
+ *
+ * @example
+ * routeOf(requirements); // "GET /weather"
+ */
+export function routeOf(req: { extra?: Record<string, unknown> }): string {
+  const r = req.extra?.route;
+  return typeof r === "string" ? r : "";
+}

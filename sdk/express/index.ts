@@ -2,8 +2,10 @@ import { paymentMiddleware, type x402ResourceServer } from "@x402/express";
 import type { RouteConfig, RoutesConfig } from "@x402/core/server";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 
-import { ZkPayError } from "../core/errors.js";
+import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { MAX_PAYMENT_HEADER_BYTES, ZK_SCHEME, ZkPaymentPayloadSchema } from "../core/wire.js";
+import type { Admission } from "../server/admission.js";
+import { admissionOf } from "../server/paywall.js";
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -13,15 +15,43 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
  * `unsupported_scheme`, `invalid_payload`) before x402's middleware sees them; without
  * it they would be answered as a bare "Payment required".
  *
+ * With an {@link Admission}, a request carrying a payment is also admitted before any
+ * expensive work: 429 `too_many_failures` for a client that sent too many refused
+ * payments in the window, 503 `server_busy` when the verification queue has no room,
+ * both with `Retry-After`. Every refused payment (400 here, 402 from x402) counts
+ * against its client.
+ *
  * @example
  * app.use(paymentHeaderGuard({ schemes: ["zk-exact", "exact"] }));
  */
-export function paymentHeaderGuard(opts: { schemes?: string[]; maxBytes?: number } = {}): RequestHandler {
+export function paymentHeaderGuard(
+  opts: { schemes?: string[]; maxBytes?: number; admission?: Admission } = {},
+): RequestHandler {
   const schemes = new Set(opts.schemes ?? [ZK_SCHEME]);
   const maxBytes = opts.maxBytes ?? MAX_PAYMENT_HEADER_BYTES;
-  return (req: Request, res: Response, next: NextFunction) => {
+  const admission = opts.admission;
+  return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers["payment-signature"];
     if (header === undefined) return next();
+    const client = admission?.clientOf(req);
+    let admitted: { key: string; priority: number } | undefined;
+    if (admission && client !== undefined) {
+      try {
+        admitted = await admission.admit(client);
+      } catch (err) {
+        if (!isZkPayError(err)) throw err;
+        const status = err.reason === "server_busy" ? 503 : 429;
+        res.setHeader("Retry-After", String(err.details.retryAfterSeconds ?? 1));
+        res.status(status).json(err.toJSON());
+        return;
+      }
+      // The admitted request counts against its client unless it turns out fine: a
+      // payment refused here (400) or by x402 (402), or a connection dropped before an
+      // answer, keeps counting; success, 503 and a failing handler are refunded.
+      res.once("finish", () => {
+        if (res.statusCode !== 400 && res.statusCode !== 402) admission.refund(client).catch(() => {});
+      });
+    }
     const refuse = (e: ZkPayError) => {
       res.status(400).json(e.toJSON());
     };
@@ -61,12 +91,21 @@ export function paymentHeaderGuard(opts: { schemes?: string[]; maxBytes?: number
         return refuse(new ZkPayError("invalid_payload", `payload.${issue?.path.join(".")}: ${issue?.message}`));
       }
     }
+    // The facilitator scheme queues this request's proof under its client key.
+    if (admission && admitted) return admission.within(admitted, () => next());
     next();
   };
 }
 
 /**
- * `@x402/express`'s `paymentMiddleware` behind {@link paymentHeaderGuard}.
+ * `@x402/express`'s `paymentMiddleware` behind {@link paymentHeaderGuard}, with the
+ * admission control that `createZkResourceServer` built for `resourceServer` (or
+ * `opts.admission`).
+ *
+ * A route whose handler has side effects (an LLM call, an SMS, an order) should settle
+ * before it runs: give its zk-exact option `extra: { paymentFlow: "upfront" }`. By
+ * default x402 verifies, runs the handler, then settles, and withholds the response if
+ * settlement fails: right for content, wrong for side effects.
  *
  * @example
  * app.use(zkPaymentMiddleware({ "GET /weather": { accepts: { scheme: "zk-exact", network, payTo, price: "$0.01" } } }, resourceServer));
@@ -74,10 +113,14 @@ export function paymentHeaderGuard(opts: { schemes?: string[]; maxBytes?: number
 export function zkPaymentMiddleware(
   routes: RoutesConfig,
   resourceServer: x402ResourceServer,
-  opts: { schemes?: string[]; maxHeaderBytes?: number } = {},
+  opts: { schemes?: string[]; maxHeaderBytes?: number; admission?: Admission } = {},
 ): RequestHandler[] {
   return [
-    paymentHeaderGuard({ schemes: opts.schemes, maxBytes: opts.maxHeaderBytes }),
+    paymentHeaderGuard({
+      schemes: opts.schemes,
+      maxBytes: opts.maxHeaderBytes,
+      admission: opts.admission ?? admissionOf(resourceServer),
+    }),
     paymentMiddleware(withRouteBinding(routes), resourceServer),
   ];
 }

@@ -11,6 +11,7 @@ import {
   isAddressEqual,
   zeroAddress,
   type Address,
+  type Hash,
   type Hex,
   type PublicClient,
   type WalletClient,
@@ -22,21 +23,31 @@ import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError, type ZkReasonCode } from "../core/errors.js";
 import { isFieldElement, toBytes32 } from "../core/field.js";
 import { verifyPaymentProof } from "../core/prover.js";
+import { ReceiptChecker, defaultConfirmations } from "../core/receipts.js";
+import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
+import { mapPayRevert } from "../core/revert.js";
+import { FairQueue } from "../core/work-queue.js";
 import {
   ZK_SCHEME,
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
   conditionHashOf,
   proofFromWire,
+  routeOf,
+  type Challenge,
   type ProofStruct,
   type SettlementMode,
   type ZkPaymentPayload,
 } from "../core/wire.js";
-import { mapPayRevert } from "../client/wallet.js";
-import type { ChallengeIssuer } from "../server/challenge.js";
-import { routeOf } from "../server/scheme.js";
-import { ReceiptChecker } from "../server/receipts.js";
-import { MemoryReplayStore, type ReplayStore } from "../server/replay.js";
+
+/** The challenge check the resource server owns (its HMAC secret); see `ChallengeIssuer`. */
+export interface ChallengeChecker {
+  check(
+    c: Challenge,
+    b: { network: string; facilitator: string; asset: string; payTo: string; amount: string; route: string },
+  ): void;
+  ttl(c: Challenge): number;
+}
 
 /** Options of {@link ZkExactFacilitatorScheme}. */
 export interface ZkFacilitatorOptions {
@@ -48,15 +59,25 @@ export interface ZkFacilitatorOptions {
   vkey: unknown;
   /** sha256 of the vkey, advertised so clients can check they prove for the same circuit. */
   vkeySha256: string;
-  challenges: ChallengeIssuer;
+  challenges: ChallengeChecker;
   /** Default: in-memory (one process). Use RedisReplayStore for several instances. */
   replay?: ReplayStore;
   /** Fee charged for submitting server-settled payments, base units. Default 0. */
   fee?: bigint;
-  /** Confirmations required for client-settled receipts. Default 1. */
+  /** Confirmations required for client-settled receipts. Default per chain (`defaultConfirmations`). */
   minConfirmations?: number;
-  /** Check root and nullifier on chain during verify (one round trip). Default true. */
+  /** Check root and nullifier on chain before verifying a proof. Default true. */
   checkChainState?: boolean;
+  /**
+   * Proof verifications (and receipt checks) allowed per challenge, counted in the replay
+   * store so the cap holds across instances. An honest payer needs 1, or 2 after a
+   * stale-root retry. Default 3.
+   */
+  maxAttemptsPerChallenge?: number;
+  /** The bounded queue every Groth16 verification goes through. Default: a FairQueue of its own. */
+  verifier?: FairQueue;
+  /** The client being served and its priority (for the fair queue), e.g. `Admission.currentClient`. */
+  clientOf?: () => { key: string; priority: number } | undefined;
 }
 
 type Verified = {
@@ -65,13 +86,31 @@ type Verified = {
   conditionHash: Hex;
   /** Server-settled: the proof parsed once in `#check`, reused by `settle`. */
   proof?: ProofStruct;
+  /** Client-settled: the block the receipt was written in. */
+  paidAtBlock?: number;
+  /** Seconds the replay claims of this payment live. */
+  claimTtl: number;
 };
 
+/** How long "this root is known" may be believed without asking again, ms. */
+const KNOWN_ROOT_CACHE_MS = 10_000;
+const MAX_CHAIN_CACHE = 10_000;
+
 /**
- * The facilitator side of zk-exact for `@x402/core`'s `x402Facilitator`. `verify` is
- * cheap and off-chain (schema, challenge, terms, Groth16 proof, and one read of the
- * pool); `settle` submits `pay` (server-settled) or relies on the on-chain receipt the
- * client already created (client-settled). Either way a payment is accepted once.
+ * The facilitator side of zk-exact for `@x402/core`'s `x402Facilitator`.
+ *
+ * `verify` does everything cheap first (schema, challenge MAC and expiry, terms, a cap
+ * on attempts per challenge, root and nullifier state from a cache), then the one
+ * expensive step (a Groth16 pairing check) through a bounded, fair queue, and only then
+ * takes two claims in the replay store: the challenge (one payment per 402) and, for
+ * server-settled payments, the note's nullifier (one payment per note at a time, across
+ * instances). A second proof of the same note is refused until the first settles or
+ * fails, so a handler never runs twice for one note.
+ *
+ * `settle` submits `pay` (server-settled) after simulating it against the pending block,
+ * so the relayer does not broadcast a transaction that would revert, or relies on the
+ * on-chain receipt the client already created (client-settled) and reports the
+ * transaction the chain says wrote it.
  *
  * @example
  * const facilitator = new x402Facilitator().register("eip155:84532", new ZkExactFacilitatorScheme({ ... }));
@@ -82,12 +121,19 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   readonly network: Network;
   readonly relayer: Address;
   readonly receipts: ReceiptChecker;
+  readonly verifier: FairQueue;
   readonly #o: ZkFacilitatorOptions;
   readonly #replay: ReplayStore;
   readonly #fee: bigint;
+  readonly #minConfirmations: number;
+  readonly #maxAttempts: number;
   #submitQueue: Promise<unknown> = Promise.resolve();
   /** Payments that passed `verify`, by condition hash, so `settle` does not verify twice. */
   readonly #verified = new Map<string, { fingerprint: string; v: Verified; until: number }>();
+  /** `${root}:${treeSize}` -> until (ms) the pool was seen to know it. */
+  readonly #knownRoots = new Map<string, number>();
+  /** Nullifier hashes seen spent (final: a spent note stays spent). */
+  readonly #spent = new Set<bigint>();
 
   constructor(o: ZkFacilitatorOptions) {
     this.#o = o;
@@ -95,7 +141,14 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     this.relayer = o.walletClient?.account?.address ?? zeroAddress;
     this.#replay = o.replay ?? new MemoryReplayStore();
     this.#fee = o.fee ?? 0n;
-    this.receipts = new ReceiptChecker({ publicClient: o.publicClient, facilitator: o.pool.facilitator });
+    this.#minConfirmations = o.minConfirmations ?? defaultConfirmations(o.pool.chainId).minConfirmations;
+    this.#maxAttempts = Math.max(1, o.maxAttemptsPerChallenge ?? 3);
+    this.verifier = o.verifier ?? new FairQueue();
+    this.receipts = new ReceiptChecker({
+      publicClient: o.publicClient,
+      facilitator: o.pool.facilitator,
+      chainId: o.pool.chainId,
+    });
   }
 
   /** Settlement modes this facilitator accepts. */
@@ -109,7 +162,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       relayer: this.relayer,
       fee: this.#fee.toString(),
       settlement: this.settlementModes,
-      minConfirmations: this.#o.minConfirmations ?? 1,
+      minConfirmations: this.#minConfirmations,
       vkeySha256: this.#o.vkeySha256,
     };
   }
@@ -120,23 +173,8 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
 
   async verify(payload: PaymentPayload, requirements: PaymentRequirements): Promise<VerifyResponse> {
     try {
-      // Everything checkable off-chain first: a bad payment must not consume a challenge.
-      const v = await this.#check(payload, requirements);
-      // Accept each challenge once, across every instance sharing the replay store.
-      const ttl = Math.max(
-        60,
-        this.#o.challenges.ttl(ZkRequirementExtraSchema.parse(payload.accepted.extra).challenge) + 60,
-      );
-      if (!(await this.#replay.claim(v.conditionHash, ttl))) {
-        return invalid("payment_replayed", "this payment was already accepted");
-      }
-      try {
-        await this.#checkChainState(v);
-      } catch (err) {
-        await this.#replay.release(v.conditionHash);
-        throw err;
-      }
-      this.#rememberVerified(payload, v, ttl);
+      const v = await this.#admit(payload, requirements);
+      this.#rememberVerified(payload, v);
       return { isValid: true };
     } catch (err) {
       if (isZkPayError(err)) return invalid(err.reason, err.message);
@@ -146,65 +184,125 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
 
   async settle(payload: PaymentPayload, requirements: PaymentRequirements): Promise<SettleResponse> {
     let v: Verified;
-    // Only a payment this instance verified holds a replay claim of ours; a failure may
-    // release that claim (so the payer can retry), never one another party holds.
-    let ownsClaim = false;
     try {
       // The same payload was verified moments ago (the usual verify -> handler -> settle
-      // flow): reuse that result. Anything else is checked from scratch.
-      const cached = this.#takeVerified(payload);
-      ownsClaim = cached !== undefined;
-      v = cached ?? (await this.#check(payload, requirements));
+      // flow): reuse that result and its claims. Anything else (a route that settles
+      // before its handler skips verify) is checked and claimed from scratch.
+      v = this.#takeVerified(payload) ?? (await this.#admit(payload, requirements));
     } catch (err) {
       if (isZkPayError(err)) return this.#failed(err.reason, err.message);
       throw err;
     }
-    const p = v.payload;
-    if (p.settlement === "client") {
-      return { success: true, transaction: p.transaction, network: this.network, extra: { receiptId: p.receiptId } };
+    if (v.payload.settlement === "client") return this.#clientSettled(v);
+    return this.#submit(v);
+  }
+
+  /**
+   * Gives up a payment that passed `verify` but will not be settled (its handler failed):
+   * releases its claims so that the payer can pay again with the same note at once.
+   * Wired to x402's `onVerifiedPaymentCanceled` by `createZkResourceServer`.
+   */
+  async abandon(payload: PaymentPayload): Promise<void> {
+    const v = this.#takeVerified(payload);
+    if (v) await this.#releaseClaims(v);
+  }
+
+  /** Every check, then the claims. Throws ZkPayError; holds no claim when it throws. */
+  async #admit(payload: PaymentPayload, requirements: PaymentRequirements): Promise<Verified> {
+    const v = await this.#check(payload, requirements);
+    // Accept each challenge once, across every instance sharing the replay store.
+    if (!(await this.#replay.claim(v.conditionHash, v.claimTtl))) {
+      throw new ZkPayError("payment_replayed", "this payment was already accepted");
     }
+    // One payment per note at a time: until this one settles or fails, another proof of
+    // the same note (another challenge, another route, another instance) is refused, so
+    // no handler runs for a payment that cannot settle.
+    if (v.proof && !(await this.#replay.claim(nullifierKey(v.proof), v.claimTtl))) {
+      await this.#replay.release(v.conditionHash);
+      throw new ZkPayError("nullifier_pending", "another payment with this note is being settled");
+    }
+    return v;
+  }
+
+  async #releaseClaims(v: Verified): Promise<void> {
+    await this.#replay.release(v.conditionHash);
+    if (v.proof) await this.#replay.release(nullifierKey(v.proof));
+  }
+
+  /** Client-settled: the payment is on chain already; report the transaction the chain names. */
+  async #clientSettled(v: Verified): Promise<SettleResponse> {
+    const receiptId = (v.payload as Extract<ZkPaymentPayload, { settlement: "client" }>).receiptId as Hex;
+    const transaction =
+      v.paidAtBlock === undefined
+        ? undefined
+        : await this.receipts.transactionOf(receiptId, v.paidAtBlock).catch(() => undefined);
+    return {
+      success: true,
+      transaction: transaction ?? "",
+      network: this.network,
+      extra: { receiptId, paidAtBlock: v.paidAtBlock },
+    };
+  }
+
+  /** Server-settled: simulate against `pending`, then submit `pay` from the relayer. */
+  async #submit(v: Verified): Promise<SettleResponse> {
     const wc = this.#o.walletClient;
-    if (!wc?.account) return this.#failed("settlement_failed", "this facilitator does not submit payments");
-    const proof = v.proof ?? proofFromWire(p.proof);
-    const args = [proof, v.terms, p.memo as Hex] as const;
+    if (!wc?.account) {
+      await this.#releaseClaims(v);
+      return this.#failed("settlement_failed", "this facilitator does not submit payments");
+    }
+    const proof = v.proof ?? proofFromWire((v.payload as Extract<ZkPaymentPayload, { settlement: "server" }>).proof);
+    const memo = (v.payload as Extract<ZkPaymentPayload, { settlement: "server" }>).memo as Hex;
+    const call = {
+      address: this.#o.pool.facilitator,
+      abi: facilitatorAbi,
+      functionName: "pay",
+      args: [proof, v.terms, memo],
+      account: wc.account,
+    } as const;
     const receiptId = toBytes32(proof.nullifierHash);
+    let hash: Hash | undefined;
     try {
-      // One submission at a time from this account keeps nonces in order.
-      const hash = await this.#serial(() =>
-        wc.writeContract({
-          address: this.#o.pool.facilitator,
-          abi: facilitatorAbi,
-          functionName: "pay",
-          args,
-          account: wc.account!,
-          chain: wc.chain,
-        }),
-      );
+      // One submission at a time from this account keeps nonces in order. Inside the
+      // queue, the estimate runs against the pending block: a transaction of ours (or
+      // anyone's) already spending this note makes it revert here, for free, instead of
+      // on chain at the relayer's cost.
+      hash = await this.#serial(async () => {
+        const gas = await this.#o.publicClient.estimateContractGas({ ...call, blockTag: "pending" });
+        return wc.writeContract({ ...call, chain: wc.chain, gas: gas + gas / 5n });
+      });
       const rc = await this.#o.publicClient.waitForTransactionReceipt({ hash });
       if (rc.status !== "success") {
-        if (ownsClaim) await this.#replay.release(v.conditionHash);
+        await this.#releaseClaims(v);
         return this.#failed("settlement_failed", `pay transaction ${hash} reverted`, hash);
       }
+      this.#spent.add(proof.nullifierHash);
       return { success: true, transaction: hash, network: this.network, extra: { receiptId } };
     } catch (err) {
       const mapped = mapPayRevert(err);
       // A revert for a spent nullifier means someone (the payer, a relayer) settled this
-      // very payment; an RPC failure may hide a transaction that was mined. Either way
-      // the chain decides: paid means paid, and then the claim must stay.
-      if (mapped.reason === "nullifier_spent" || mapped.reason === "rpc_error") {
+      // very payment, or another one of the same note; an RPC failure may hide a
+      // transaction that was mined. Either way the chain decides: paid means paid, and
+      // then the claims must stay.
+      if (hash !== undefined || mapped.reason === "nullifier_spent" || mapped.reason === "rpc_error") {
         const r = await this.receipts
           .check({ id: receiptId, payTo: v.terms.payTo, amount: v.terms.amount, conditionHash: v.conditionHash })
           .catch(() => undefined);
-        if (r?.state === "paid") return { success: true, transaction: "", network: this.network, extra: { receiptId } };
-        // Unknown outcome (RPC still down): keep the claim, the payer must not pay twice.
-        if (r === undefined) return this.#failed(mapped.reason, mapped.message);
+        if (r?.state === "paid" || r?.state === "unconfirmed") {
+          return { success: true, transaction: hash ?? "", network: this.network, extra: { receiptId } };
+        }
+        // Unknown outcome (RPC down, or a transaction sent whose fate is unknown): keep
+        // the claims, so that the payer's note is not paid twice; report the hash.
+        if (r === undefined || (hash !== undefined && r.state === "not_paid")) {
+          return this.#failed(mapped.reason, mapped.message, hash);
+        }
       }
-      if (ownsClaim) await this.#replay.release(v.conditionHash);
-      return this.#failed(mapped.reason, mapped.message);
+      await this.#releaseClaims(v);
+      return this.#failed(mapped.reason, mapped.message, hash);
     }
   }
 
-  /** Every check that needs no state change. Throws ZkPayError. */
+  /** Every check that needs no state change, cheapest first. Throws ZkPayError. */
   async #check(payload: PaymentPayload, req: PaymentRequirements): Promise<Verified> {
     if (payload.accepted?.scheme !== ZK_SCHEME || req.scheme !== ZK_SCHEME) {
       throw new ZkPayError("unsupported_scheme", `expected scheme ${ZK_SCHEME}`);
@@ -236,6 +334,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       route: routeOf(req),
     });
     const conditionHash = conditionHashOf(challenge);
+    const claimTtl = Math.max(60, this.#o.challenges.ttl(challenge) + 60);
     const terms: PaymentTerms = {
       payTo: getAddress(p.terms.payTo),
       amount: BigInt(p.terms.amount),
@@ -254,24 +353,25 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     }
 
     if (p.settlement === "client") {
+      await this.#countAttempt(conditionHash, claimTtl);
       const r = await this.receipts.check({
         id: p.receiptId as Hex,
         payTo: terms.payTo,
         amount: terms.amount,
         conditionHash,
-        minConfirmations: this.#o.minConfirmations ?? 1,
+        minConfirmations: this.#minConfirmations,
       });
       const reasons: Record<string, [ZkReasonCode, string]> = {
         not_paid: ["receipt_not_found", "no payment with this receipt id on chain"],
         mismatch: ["receipt_mismatch", "the receipt is for another payee, amount or condition"],
         unconfirmed: [
           "receipt_unconfirmed",
-          `the payment has ${r.confirmations} of ${this.#o.minConfirmations ?? 1} confirmations`,
+          `the payment has ${r.confirmations} of ${this.#minConfirmations} confirmations`,
         ],
       };
       const fail = reasons[r.state];
       if (fail) throw new ZkPayError(fail[0], fail[1], { confirmations: r.confirmations });
-      return { payload: p, terms, conditionHash };
+      return { payload: p, terms, conditionHash, paidAtBlock: r.paidAtBlock, claimTtl };
     }
 
     if (!this.#o.walletClient)
@@ -285,46 +385,77 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     const signals = [proof.nullifierHash, proof.changeCommitment, proof.root];
     if (!signals.every(isFieldElement))
       throw new ZkPayError("invalid_payload", "a public signal is not a field element");
+    await this.#countAttempt(conditionHash, claimTtl);
+    await this.#checkChainState(proof);
     const context = paymentContext({
       chainId: this.#o.pool.chainId,
       facilitator: this.#o.pool.facilitator,
       terms,
       memo: p.memo as Hex,
     });
-    const ok = await verifyPaymentProof(this.#o.vkey, proof, [...signals, terms.amount, terms.fee, context]);
+    const client = this.#o.clientOf?.() ?? { key: "anonymous", priority: 0 };
+    const ok = await this.verifier.run(
+      client.key,
+      () => verifyPaymentProof(this.#o.vkey, proof, [...signals, terms.amount, terms.fee, context]),
+      client.priority,
+    );
     if (!ok) throw new ZkPayError("invalid_proof", "the proof does not verify for these terms");
 
-    return { payload: p, terms, conditionHash, proof };
+    return { payload: p, terms, conditionHash, proof, claimTtl };
   }
 
-  /** Server-settled only: the root must be known and the note unspent (one round trip). */
-  async #checkChainState(v: Verified): Promise<void> {
-    const proof = v.proof;
-    if (!proof || this.#o.checkChainState === false) return;
+  /** Counts a verification attempt for this challenge; throws past the cap. */
+  async #countAttempt(conditionHash: Hex, ttlSeconds: number): Promise<void> {
+    const n = await this.#replay.increment(`attempts:${conditionHash}`, ttlSeconds);
+    if (n > this.#maxAttempts) {
+      throw new ZkPayError("too_many_attempts", `this challenge was tried ${n - 1} times; request a new one`, {
+        attempts: n - 1,
+      });
+    }
+  }
+
+  /**
+   * Server-settled only: the root must be known and the note unspent. "Known" is cached
+   * for a few seconds (a known root stays known for thousands of inserts) and "spent" for
+   * good, so a flood of proofs against one root costs one read of the root.
+   */
+  async #checkChainState(proof: ProofStruct): Promise<void> {
+    if (this.#o.checkChainState === false) return;
+    if (this.#spent.has(proof.nullifierHash)) {
+      throw new ZkPayError("nullifier_spent", "this note was already spent");
+    }
+    const rootKey = `${proof.root}:${proof.treeSize}`;
+    const now = Date.now();
+    const knownUntil = this.#knownRoots.get(rootKey);
+    const read = (functionName: "isKnownRoot" | "isSpent", args: readonly bigint[]) =>
+      this.#o.publicClient.readContract({
+        address: this.#o.pool.facilitator,
+        abi: facilitatorAbi,
+        functionName,
+        args: args as never,
+      }) as Promise<boolean>;
     const [known, spent] = await Promise.all([
-      this.#o.publicClient.readContract({
-        address: this.#o.pool.facilitator,
-        abi: facilitatorAbi,
-        functionName: "isKnownRoot",
-        args: [proof.root, proof.treeSize],
-      }),
-      this.#o.publicClient.readContract({
-        address: this.#o.pool.facilitator,
-        abi: facilitatorAbi,
-        functionName: "isSpent",
-        args: [proof.nullifierHash],
-      }),
+      knownUntil !== undefined && knownUntil > now ? true : read("isKnownRoot", [proof.root, proof.treeSize]),
+      read("isSpent", [proof.nullifierHash]),
     ]).catch((err: unknown) => {
       throw new ZkPayError("rpc_error", `reading the pool failed: ${(err as Error).message}`, {}, { cause: err });
     });
     if (!known) throw new ZkPayError("unknown_root", "the proof's root is unknown or too old");
-    if (spent) throw new ZkPayError("nullifier_spent", "this note was already spent");
+    if (knownUntil === undefined || knownUntil <= now) {
+      if (this.#knownRoots.size >= MAX_CHAIN_CACHE) this.#knownRoots.clear();
+      this.#knownRoots.set(rootKey, now + KNOWN_ROOT_CACHE_MS);
+    }
+    if (spent) {
+      if (this.#spent.size >= MAX_CHAIN_CACHE) this.#spent.clear();
+      this.#spent.add(proof.nullifierHash);
+      throw new ZkPayError("nullifier_spent", "this note was already spent");
+    }
   }
 
-  #rememberVerified(payload: PaymentPayload, v: Verified, ttlSeconds: number): void {
+  #rememberVerified(payload: PaymentPayload, v: Verified): void {
     const now = Date.now();
     for (const [k, e] of this.#verified) if (e.until <= now) this.#verified.delete(k);
-    this.#verified.set(v.conditionHash, { fingerprint: fingerprint(payload), v, until: now + ttlSeconds * 1000 });
+    this.#verified.set(v.conditionHash, { fingerprint: fingerprint(payload), v, until: now + v.claimTtl * 1000 });
   }
 
   #takeVerified(payload: PaymentPayload): Verified | undefined {
@@ -346,6 +477,11 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   #failed(reason: ZkReasonCode, message: string, transaction = ""): SettleResponse {
     return { success: false, errorReason: reason, errorMessage: message, transaction, network: this.network };
   }
+}
+
+/** Replay-store key of a note being settled. */
+function nullifierKey(proof: ProofStruct): string {
+  return `nullifier:${proof.nullifierHash}`;
 }
 
 /** Identity of a payment as sent: its accepted requirement and payload. */

@@ -1,12 +1,15 @@
 import { x402Facilitator } from "@x402/core/facilitator";
 import { x402ResourceServer, type FacilitatorClient } from "@x402/core/server";
-import type { Network, SupportedResponse } from "@x402/core/types";
+import type { Network, PaymentPayload, SupportedResponse } from "@x402/core/types";
 import type { Address, PublicClient, WalletClient } from "viem";
 
 import { caip2 } from "../core/deployment.js";
+import { ZkPayError } from "../core/errors.js";
+import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
+import type { FairQueueOptions } from "../core/work-queue.js";
 import { ZkExactFacilitatorScheme } from "../facilitator/scheme.js";
+import { Admission, type AdmissionOptions } from "./admission.js";
 import { ChallengeIssuer } from "./challenge.js";
-import type { ReplayStore } from "./replay.js";
 import { ZkExactServerScheme } from "./scheme.js";
 
 /** Options of {@link createZkResourceServer}. */
@@ -19,25 +22,70 @@ export interface ZkResourceServerOptions {
   vkeySha256: string;
   /** HMAC key for challenges; share it between instances of the same API. */
   challengeSecret: string;
+  /**
+   * Claims and counters shared by every instance of this API. Default: in memory, which
+   * is only correct for ONE instance; with `instances` > 1 a shared store (Redis) is
+   * required.
+   */
   replay?: ReplayStore;
+  /**
+   * How many server instances share `challengeSecret`. With more than one, a store that
+   * is not shared between processes is refused: each instance would accept the same
+   * payment once. Default 1.
+   */
+  instances?: number;
   fee?: bigint;
+  /** Confirmations a client-settled receipt needs. Default per chain (`defaultConfirmations`). */
   minConfirmations?: number;
+  /** Lifetime of a 402 challenge, seconds (the shorter of this and a route's maxTimeoutSeconds). Default 300. */
   challengeTtlSeconds?: number;
+  /** Proof verifications per challenge. Default 3. */
+  maxAttemptsPerChallenge?: number;
+  /** Refused payments per client and window before 429 (see {@link Admission}). */
+  limits?: Omit<AdmissionOptions, "store" | "queue"> & { queue?: FairQueueOptions };
+}
+
+/** The admission control `createZkResourceServer` built for a resource server, for `zkPaymentMiddleware`. */
+const admissions = new WeakMap<x402ResourceServer, Admission>();
+
+/**
+ * The {@link Admission} that {@link createZkResourceServer} attached to `server`, if any.
+ *
+ * @example
+ * const admission = admissionOf(zk.resourceServer);
+ */
+export function admissionOf(server: x402ResourceServer): Admission | undefined {
+  return admissions.get(server);
 }
 
 /**
  * Wires `@x402/core`'s resource server to an in-process x402 facilitator that speaks
  * zk-exact. The facilitator trusts nothing but the chain: proofs are checked against
  * the pool's verification key and settled by the Facilitator contract, so running it
- * inside the API process needs no custodian.
+ * inside the API process needs no custodian. It also builds the admission control
+ * (bounded fair verification queue, failure limits per client) that
+ * `zkPaymentMiddleware` applies, and releases a payment's claims when its handler fails.
  *
  * @example
  * const { resourceServer, network } = createZkResourceServer({ pool, publicClient, walletClient, vkey, vkeySha256, challengeSecret });
  * app.use(zkPaymentMiddleware({ "GET /weather": { accepts: { scheme: "zk-exact", network, payTo, price: "$0.01" } } }, resourceServer));
  */
 export function createZkResourceServer(o: ZkResourceServerOptions) {
+  const instances = o.instances ?? 1;
+  if (!Number.isInteger(instances) || instances < 1) {
+    throw new ZkPayError("invalid_argument", `instances must be a positive integer, got ${instances}`);
+  }
+  if (instances > 1 && !o.replay?.shared) {
+    throw new ZkPayError(
+      "invalid_argument",
+      `${instances} instances need a replay store shared between them (RedisReplayStore): ` +
+        "with an in-memory store each instance would accept the same payment once",
+    );
+  }
+  const replay = o.replay ?? new MemoryReplayStore();
   const network = caip2(o.pool.chainId) as Network;
   const challenges = new ChallengeIssuer({ secret: o.challengeSecret });
+  const admission = new Admission({ ...o.limits, store: replay, queue: o.limits?.queue });
   const facilitatorScheme = new ZkExactFacilitatorScheme({
     pool: o.pool,
     publicClient: o.publicClient,
@@ -45,9 +93,12 @@ export function createZkResourceServer(o: ZkResourceServerOptions) {
     vkey: o.vkey,
     vkeySha256: o.vkeySha256,
     challenges,
-    replay: o.replay,
+    replay,
     fee: o.fee,
     minConfirmations: o.minConfirmations,
+    maxAttemptsPerChallenge: o.maxAttemptsPerChallenge,
+    verifier: admission.queue,
+    clientOf: () => admission.currentClient(),
   });
   const facilitator = new x402Facilitator().register(network, facilitatorScheme);
   const facilitatorClient: FacilitatorClient = {
@@ -63,5 +114,10 @@ export function createZkResourceServer(o: ZkResourceServerOptions) {
       challengeTtlSeconds: o.challengeTtlSeconds,
     }),
   );
-  return { resourceServer, facilitator, facilitatorClient, facilitatorScheme, challenges, network };
+  // A verified payment whose handler failed is not settled: free its note at once.
+  resourceServer.onVerifiedPaymentCanceled(async (ctx) => {
+    await facilitatorScheme.abandon(ctx.paymentPayload as PaymentPayload);
+  });
+  admissions.set(resourceServer, admission);
+  return { resourceServer, facilitator, facilitatorClient, facilitatorScheme, challenges, network, admission, replay };
 }

@@ -9,7 +9,9 @@ import type {
 import { getAddress, type Address } from "viem";
 
 import { ZkPayError } from "../core/errors.js";
-import { ZK_SCHEME } from "../core/wire.js";
+import { ZK_SCHEME, routeOf } from "../core/wire.js";
+
+export { routeOf };
 import type { ChallengeIssuer } from "./challenge.js";
 
 /** The token a network's pool holds. */
@@ -32,7 +34,16 @@ export interface PoolToken {
 export class ZkExactServerScheme implements SchemeNetworkServer {
   readonly scheme = ZK_SCHEME;
   readonly defaultAssetTransferMethod = "default";
-  readonly paymentFlows = { default: { supported: ["authorization"], default: "authorization" } } as const;
+  /**
+   * "authorization" (default): verify, run the handler, settle after it; a content route
+   * pays nothing when settlement fails, since its response is withheld. "upfront": settle
+   * before the handler runs; for routes with side effects (an LLM call, an SMS, an order),
+   * so that the handler runs only for a payment that is on chain. A route picks it with
+   * `extra: { paymentFlow: "upfront" }`.
+   */
+  readonly paymentFlows = {
+    default: { supported: ["authorization", "upfront"], default: "authorization" },
+  } as const;
   /** The challenge is new in every 402, so matching a payment to a route ignores it. */
   readonly dynamicExtraFields = ["challenge"];
   readonly #challenges: ChallengeIssuer;
@@ -43,6 +54,9 @@ export class ZkExactServerScheme implements SchemeNetworkServer {
     this.#challenges = o.challenges;
     this.#pools = new Map(o.pools.map((p) => [p.network, p]));
     this.#ttl = o.challengeTtlSeconds ?? 300;
+    if (!Number.isInteger(this.#ttl) || this.#ttl < 1) {
+      throw new ZkPayError("invalid_argument", `challengeTtlSeconds must be a positive integer, got ${this.#ttl}`);
+    }
   }
 
   async parsePrice(price: Price, network: Network): Promise<AssetAmount> {
@@ -62,7 +76,10 @@ export class ZkExactServerScheme implements SchemeNetworkServer {
 
   async enhancePaymentRequirements(req: PaymentRequirements, kind: SupportedKind): Promise<PaymentRequirements> {
     const pool = this.#pool(req.network);
-    const ttl = req.maxTimeoutSeconds || this.#ttl;
+    // x402 fills maxTimeoutSeconds with 300 when a route sets none, so it cannot tell an
+    // operator's choice from the default: the shorter of the two wins, and the
+    // requirement says what the challenge really allows.
+    const ttl = Math.min(this.#ttl, req.maxTimeoutSeconds || this.#ttl);
     const challenge = this.#challenges.issue(
       {
         network: req.network,
@@ -74,7 +91,7 @@ export class ZkExactServerScheme implements SchemeNetworkServer {
       },
       ttl,
     );
-    return { ...req, extra: { ...req.extra, ...kind.extra, challenge } };
+    return { ...req, maxTimeoutSeconds: ttl, extra: { ...req.extra, ...kind.extra, challenge } };
   }
 
   #pool(network: string): PoolToken {
@@ -82,18 +99,6 @@ export class ZkExactServerScheme implements SchemeNetworkServer {
     if (!pool) throw new ZkPayError("chain_mismatch", `no 402zk pool configured for ${network}`);
     return pool;
   }
-}
-
-/**
- * The route a requirement belongs to: `extra.route`, set per route by
- * `zkPaymentMiddleware` (or by hand in a route's `extra`), "" if absent.
- *
- * @example
- * routeOf(requirements); // "GET /weather"
- */
-export function routeOf(req: { extra?: Record<string, unknown> }): string {
-  const r = req.extra?.route;
-  return typeof r === "string" ? r : "";
 }
 
 /**

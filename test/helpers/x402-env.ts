@@ -22,8 +22,8 @@ import { WalletKeys } from "../../sdk/core/keys.js";
 import type { SettlementMode } from "../../sdk/core/wire.js";
 import { zkPaymentMiddleware } from "../../sdk/express/index.js";
 import { defaultArtifacts, loadVerificationKey } from "../../sdk/node/artifacts.js";
-import { createZkResourceServer } from "../../sdk/server/paywall.js";
-import type { ReplayStore } from "../../sdk/server/replay.js";
+import { createZkResourceServer, type ZkResourceServerOptions } from "../../sdk/server/paywall.js";
+import type { ReplayStore } from "../../sdk/core/replay.js";
 import { deployWithRecord } from "../../scripts/lib/deploy.js";
 import { devAccount, localViemChain } from "../../scripts/lib/demo-env.js";
 import { startLocalChain } from "../../scripts/lib/local-chain.js";
@@ -84,6 +84,11 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
     replay?: ReplayStore;
     minConfirmations?: number;
     fee?: bigint;
+    instances?: number;
+    challengeTtlSeconds?: number;
+    limits?: ZkResourceServerOptions["limits"];
+    /** Follow X-Forwarded-For for the client key (as behind a reverse proxy). */
+    trustProxy?: boolean;
   }) {
     const zk = createZkResourceServer({
       pool: { ...pool, decimals: 6 },
@@ -95,10 +100,16 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
       replay: opts.replay,
       minConfirmations: opts.minConfirmations,
       fee: opts.fee,
+      instances: opts.instances,
+      challengeTtlSeconds: opts.challengeTtlSeconds,
+      limits: opts.limits,
     });
     const price = (opts.price ?? 10_000n).toString();
     const app = express();
+    if (opts.trustProxy) app.set("trust proxy", true);
     let served = 0;
+    /** Side effects of POST /order (settles before its handler) and POST /sms (after). */
+    const sideEffects = { order: 0, sms: 0 };
     app.use(
       zkPaymentMiddleware(
         {
@@ -126,6 +137,34 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
               price: { amount: (BigInt(price) * 5n).toString(), asset: pool.token },
             },
           },
+          // A route whose handler fails on its first call.
+          "GET /flaky": {
+            accepts: {
+              scheme: "zk-exact",
+              network: zk.network,
+              payTo: opts.payTo,
+              price: { amount: price, asset: pool.token },
+            },
+          },
+          // A route with side effects that settles before its handler runs.
+          "POST /order": {
+            accepts: {
+              scheme: "zk-exact",
+              network: zk.network,
+              payTo: opts.payTo,
+              price: { amount: price, asset: pool.token },
+              extra: { paymentFlow: "upfront" },
+            },
+          },
+          // The same side effect on the default flow (verify, handler, settle).
+          "POST /sms": {
+            accepts: {
+              scheme: "zk-exact",
+              network: zk.network,
+              payTo: opts.payTo,
+              price: { amount: price, asset: pool.token },
+            },
+          },
         },
         zk.resourceServer,
       ),
@@ -142,6 +181,19 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
       served++;
       res.json({ weather: "sunny, 21.5C", served });
     });
+    let flakyCalls = 0;
+    app.get("/flaky", (_req, res) => {
+      if (flakyCalls++ === 0) res.status(500).json({ error: "upstream failed" });
+      else res.json({ ok: true });
+    });
+    app.post("/order", (_req, res) => {
+      sideEffects.order++;
+      res.json({ ordered: true });
+    });
+    app.post("/sms", (_req, res) => {
+      sideEffects.sms++;
+      res.json({ sent: true });
+    });
     const server: Server = app.listen(0, "127.0.0.1");
     await once(server, "listening");
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -149,6 +201,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
       ...zk,
       url,
       served: () => served,
+      sideEffects,
       close: () => new Promise<void>((r) => server.close(() => r())),
     };
   }
@@ -182,6 +235,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
     wallet: PrivateWallet,
     url: string,
     settlement: SettlementMode = "server",
+    init?: RequestInit,
   ): Promise<string> {
     const intercepted: string[] = [];
     const grab: typeof fetch = async (input, init) => {
@@ -195,7 +249,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
     };
     const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement }));
     client.setSpendControls(false);
-    await wrapFetchWithPayment(grab, client)(url);
+    await wrapFetchWithPayment(grab, client)(url, init);
     const header = intercepted[0];
     if (!header) throw new Error(`no PAYMENT-SIGNATURE was prepared for ${url}`);
     return header;

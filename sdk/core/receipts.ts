@@ -1,0 +1,147 @@
+import type { Address, Hash, Hex, PublicClient } from "viem";
+
+import { RECEIPT_STATUS, facilitatorAbi } from "./abi.js";
+import { ZkPayError } from "./errors.js";
+
+/** Outcome of a receipt check. */
+export type ReceiptState = "paid" | "not_paid" | "unconfirmed" | "mismatch";
+
+/** Result of {@link ReceiptChecker.check}. */
+export interface ReceiptCheck {
+  state: ReceiptState;
+  confirmations: number;
+  paidAtBlock: number;
+}
+
+/** What a server expects a receipt to say. */
+export interface ExpectedReceipt {
+  id: Hex;
+  payTo: Address;
+  amount: bigint;
+  conditionHash: Hex;
+  /** Confirmations required; 1 means "mined". Default: {@link defaultConfirmations} of the chain. */
+  minConfirmations?: number;
+}
+
+/**
+ * Confirmations per chain, for a client-settled receipt to count as paid
+ * (`minConfirmations`) and for a checker to remember an answer without asking the chain
+ * again (`cacheDepth`: deep enough that a reorg is not a practical concern). Base and
+ * Base Sepolia make a block every 2 s; their unsafe head can be reorged until the batch
+ * is on L1, so 2 confirmations (~4 s) gate a micropayment and 64 (~2 min) make it final
+ * enough to cache. A local Hardhat chain never reorgs. Unknown chains get L1-like values.
+ */
+export const CONFIRMATIONS: Record<number, { minConfirmations: number; cacheDepth: number }> = {
+  31337: { minConfirmations: 1, cacheDepth: 1 },
+  84532: { minConfirmations: 2, cacheDepth: 64 },
+  8453: { minConfirmations: 2, cacheDepth: 64 },
+};
+
+/**
+ * The confirmation defaults of `chainId` (see {@link CONFIRMATIONS}).
+ *
+ * @example
+ * defaultConfirmations(8453); // { minConfirmations: 2, cacheDepth: 64 }
+ */
+export function defaultConfirmations(chainId: number): { minConfirmations: number; cacheDepth: number } {
+  return CONFIRMATIONS[chainId] ?? { minConfirmations: 3, cacheDepth: 64 };
+}
+
+/**
+ * Checks payment receipts with ONE `eth_call` (`Facilitator.checkReceipt`). An answer is
+ * cached only once the payment is `cacheDepth` blocks deep: before that a reorg could
+ * undo it (and a client-settled payment could be spent again), so every check reads the
+ * chain.
+ *
+ * @example
+ * const receipts = new ReceiptChecker({ publicClient, facilitator, cacheDepth: 64 });
+ * const r = await receipts.check({ id, payTo, amount: 10_000n, conditionHash, minConfirmations: 2 });
+ * if (r.state === "paid") serve();
+ */
+export class ReceiptChecker {
+  readonly #client: PublicClient;
+  readonly #facilitator: Address;
+  readonly #cache = new Map<string, ReceiptCheck>();
+  readonly #maxCache: number;
+  readonly #cacheDepth: number;
+  readonly #minDefault: number;
+
+  constructor(opts: {
+    publicClient: PublicClient;
+    facilitator: Address;
+    maxCacheEntries?: number;
+    /** Confirmations after which an answer is final enough to cache. Default per chain, or 64. */
+    cacheDepth?: number;
+    /** Chain id for the defaults of {@link defaultConfirmations}; from the client's chain if omitted. */
+    chainId?: number;
+  }) {
+    this.#client = opts.publicClient;
+    this.#facilitator = opts.facilitator;
+    this.#maxCache = opts.maxCacheEntries ?? 10_000;
+    const defaults = defaultConfirmations(opts.chainId ?? opts.publicClient.chain?.id ?? 0);
+    this.#cacheDepth = Math.max(1, opts.cacheDepth ?? defaults.cacheDepth);
+    this.#minDefault = defaults.minConfirmations;
+  }
+
+  async check(e: ExpectedReceipt): Promise<ReceiptCheck> {
+    const min = e.minConfirmations ?? this.#minDefault;
+    const key = `${e.id}|${e.payTo.toLowerCase()}|${e.amount}|${e.conditionHash}|${min}`;
+    const cached = this.#cache.get(key);
+    if (cached) return cached;
+    let status: number;
+    let paidAtBlock: bigint;
+    let currentBlock: bigint;
+    try {
+      [status, paidAtBlock, currentBlock] = await this.#client.readContract({
+        address: this.#facilitator,
+        abi: facilitatorAbi,
+        functionName: "checkReceipt",
+        args: [e.id, e.payTo, e.amount, e.conditionHash],
+        blockTag: "latest",
+      });
+    } catch (err) {
+      throw new ZkPayError("rpc_error", `receipt check failed: ${(err as Error).message}`, {}, { cause: err });
+    }
+    if (status === RECEIPT_STATUS.None) return { state: "not_paid", confirmations: 0, paidAtBlock: 0 };
+    // The call runs in the context of `latest`, so a payment mined in `latest` has one
+    // confirmation.
+    const confirmations = Number(currentBlock - paidAtBlock) + 1;
+    const state: ReceiptState =
+      status === RECEIPT_STATUS.Mismatch ? "mismatch" : confirmations < min ? "unconfirmed" : "paid";
+    const r: ReceiptCheck = { state, confirmations, paidAtBlock: Number(paidAtBlock) };
+    if (state !== "unconfirmed" && confirmations >= this.#cacheDepth) this.#remember(key, r);
+    return r;
+  }
+
+  /**
+   * The transaction that emitted receipt `id` in block `paidAtBlock` (from the chain's
+   * own `PaymentReceipt` event), or undefined if that block holds none.
+   *
+   * @example
+   * const tx = await receipts.transactionOf(id, r.paidAtBlock);
+   */
+  async transactionOf(id: Hex, paidAtBlock: number): Promise<Hash | undefined> {
+    try {
+      const logs = await this.#client.getContractEvents({
+        address: this.#facilitator,
+        abi: facilitatorAbi,
+        eventName: "PaymentReceipt",
+        args: { id },
+        fromBlock: BigInt(paidAtBlock),
+        toBlock: BigInt(paidAtBlock),
+        strict: true,
+      });
+      return logs[0]?.transactionHash ?? undefined;
+    } catch (err) {
+      throw new ZkPayError("rpc_error", `receipt lookup failed: ${(err as Error).message}`, {}, { cause: err });
+    }
+  }
+
+  #remember(key: string, r: ReceiptCheck): void {
+    if (this.#cache.size >= this.#maxCache) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+    this.#cache.set(key, r);
+  }
+}

@@ -1,0 +1,105 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { IncomingMessage } from "node:http";
+
+import { ZkPayError } from "../core/errors.js";
+import type { ReplayStore } from "../core/replay.js";
+import { FairQueue, type FairQueueOptions } from "../core/work-queue.js";
+
+/** Options of {@link Admission}. */
+export interface AdmissionOptions {
+  /** Where failures are counted; share it (Redis) between instances so the limit holds for all. */
+  store: ReplayStore;
+  /**
+   * Paid requests a client may have refused or in flight per window before it gets 429.
+   * A request is counted when it is admitted and refunded when it succeeds, so the bound
+   * holds even for a burst sent before the first refusal. Default 32.
+   */
+  maxFailuresPerClient?: number;
+  /** Length of the failure window, seconds. Default 60. */
+  failureWindowSeconds?: number;
+  /**
+   * Who a request is from. Default: Express's `req.ip` (which follows `trust proxy`), else
+   * the socket's address. Behind a reverse proxy set Express's `trust proxy` so this is
+   * the client, not the proxy.
+   */
+  clientKey?: (req: IncomingMessage & { ip?: string }) => string;
+  /** The bounded, fair queue every Groth16 verification goes through. */
+  queue?: FairQueue | FairQueueOptions;
+}
+
+/**
+ * What an unauthenticated caller may make the server do, in one place: a bounded, fair
+ * verification queue (503 + Retry-After when full), and a limit on refused payments per
+ * client (429 + Retry-After), counted in the replay store so that it holds across
+ * instances. {@link createZkResourceServer} builds one and `zkPaymentMiddleware` applies
+ * it in front of x402's middleware; the facilitator scheme runs its pairings through
+ * {@link Admission.queue} under the client key that the middleware put in scope.
+ *
+ * @example
+ * const admission = new Admission({ store: replay, maxFailuresPerClient: 10 });
+ * app.use(zkPaymentMiddleware(routes, resourceServer, { admission }));
+ */
+export class Admission {
+  readonly queue: FairQueue;
+  readonly maxFailures: number;
+  readonly windowSeconds: number;
+  readonly #store: ReplayStore;
+  readonly #clientKey: (req: IncomingMessage & { ip?: string }) => string;
+  readonly #scope = new AsyncLocalStorage<{ key: string; priority: number }>();
+
+  constructor(o: AdmissionOptions) {
+    this.#store = o.store;
+    this.queue = o.queue instanceof FairQueue ? o.queue : new FairQueue(o.queue);
+    this.maxFailures = Math.max(1, o.maxFailuresPerClient ?? 32);
+    this.windowSeconds = Math.max(1, o.failureWindowSeconds ?? 60);
+    this.#clientKey = o.clientKey ?? ((req) => req.ip ?? req.socket?.remoteAddress ?? "unknown");
+  }
+
+  /** The client key of a request. */
+  clientOf(req: IncomingMessage & { ip?: string }): string {
+    return this.#clientKey(req);
+  }
+
+  /**
+   * Admits a paid request from `client`, counting it against the client's budget until
+   * {@link Admission.refund} (call it when the payment succeeded, or failed through no
+   * fault of the client). Throws `too_many_failures` (with `retryAfterSeconds`) when the
+   * budget is spent, `server_busy` when the verification queue has no room for it.
+   */
+  async admit(client: string): Promise<{ key: string; priority: number }> {
+    if (!this.queue.wouldAccept(client)) {
+      throw new ZkPayError("server_busy", "too many payments are being verified; retry shortly", {
+        retryAfterSeconds: this.queue.retryAfterSeconds,
+      });
+    }
+    const n = await this.#store.increment(failureKey(client), this.windowSeconds);
+    if (n > this.maxFailures) {
+      await this.refund(client);
+      const { ttlSeconds } = await this.#store.count(failureKey(client));
+      throw new ZkPayError("too_many_failures", "too many refused payments from this client; retry later", {
+        retryAfterSeconds: Math.max(1, ttlSeconds),
+      });
+    }
+    // What the client had counted before this request: 0 for a clean record.
+    return { key: client, priority: n - 1 };
+  }
+
+  /** Gives back what {@link Admission.admit} counted. */
+  async refund(client: string): Promise<void> {
+    await this.#store.increment(failureKey(client), this.windowSeconds, -1);
+  }
+
+  /** Runs `fn` (the rest of the request) as the admitted `client`. */
+  within<T>(client: { key: string; priority: number }, fn: () => T): T {
+    return this.#scope.run(client, fn);
+  }
+
+  /** The admitted client of the request being handled, or undefined outside one. */
+  currentClient(): { key: string; priority: number } | undefined {
+    return this.#scope.getStore();
+  }
+}
+
+function failureKey(client: string): string {
+  return `failures:${client}`;
+}
