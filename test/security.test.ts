@@ -227,6 +227,13 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
 
   describe("finding 3: bounded work for unauthenticated callers", function () {
     /** A junk payment: schema-valid, right terms and challenge, curve points from the vkey. */
+    /** The pool's current root and tree size: what a junk proof claims to be against. */
+    const readPoolState = () =>
+      Promise.all(
+        (["currentRoot", "treeSize"] as const).map((functionName) =>
+          env.publicClient.readContract({ address: env.pool.facilitator, abi: facilitatorAbi, functionName }),
+        ),
+      ) as Promise<[bigint, bigint]>;
     let poolState: [bigint, bigint] | undefined;
     async function junkHeader(api: Api, path: string, from: string, reuse?: Required): Promise<string> {
       const required =
@@ -237,20 +244,7 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
       const accepted = required.accepts[0]!;
       const x = accepted.extra;
       const vk = env.vkey as { vk_alpha_1: string[]; vk_beta_2: string[][] };
-      const [root, treeSize] =
-        poolState ??
-        (await Promise.all([
-          env.publicClient.readContract({
-            address: env.pool.facilitator,
-            abi: facilitatorAbi,
-            functionName: "currentRoot",
-          }),
-          env.publicClient.readContract({
-            address: env.pool.facilitator,
-            abi: facilitatorAbi,
-            functionName: "treeSize",
-          }),
-        ]));
+      const [root, treeSize] = poolState ?? (await readPoolState());
       const rand = () => (BigInt(Math.floor(Math.random() * 2 ** 48)) * 2n ** 200n) % SNARK_SCALAR_FIELD;
       const payload = {
         x402Version: 2,
@@ -335,18 +329,7 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
         await wallet.sync();
         const h2 = await env.preparedHeader(wallet, `${api.url}/weather`);
 
-        poolState = await Promise.all([
-          env.publicClient.readContract({
-            address: env.pool.facilitator,
-            abi: facilitatorAbi,
-            functionName: "currentRoot",
-          }),
-          env.publicClient.readContract({
-            address: env.pool.facilitator,
-            abi: facilitatorAbi,
-            functionName: "treeSize",
-          }),
-        ]);
+        poolState = await readPoolState();
         // The flood: 16 attacker addresses, 12 junk proofs each, 64 in flight at once.
         const attackers = Array.from({ length: 16 }, (_, i) => `10.1.0.${i + 1}`);
         const jobs = attackers.flatMap((ip) => Array.from({ length: 12 }, () => ip));
