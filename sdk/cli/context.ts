@@ -195,6 +195,10 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
           store: new FileNoteStore(path.join(walletDir, "notes.json")),
           artifacts: defaultArtifacts(),
           logChunkSize,
+          // A command runs for seconds: no schedule. Its first payment syncs (the wallet has
+          // never synced in this process), so a CLI payment is timed by its log queries;
+          // a long-running agent with scheduled syncing is not (see the README).
+          sync: { auto: false },
         });
         // A wallet on the wrong chain is a configuration error, not a refused payment.
         return w.catch((err: unknown) => {

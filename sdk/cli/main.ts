@@ -20,7 +20,7 @@ import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { shutdownProver } from "../core/prover.js";
 import type { DepositMethod } from "../client/wallet.js";
-import { ReceiptChecker } from "../server/receipts.js";
+import { ReceiptChecker } from "../core/receipts.js";
 import { formatAmount, parseAmount } from "./amount.js";
 import { createContext, type CliContext, type GlobalOptions } from "./context.js";
 import { CliError, EXIT, EXIT_CODES_HELP, classify } from "./errors.js";
@@ -158,7 +158,7 @@ ${EXIT_CODES_HELP}`,
       const snap = wallet.snapshot();
       const unspent = snap.notes.filter((n) => !n.spent && BigInt(n.value) > 0n);
       const pendingValue = snap.pending.reduce(
-        (s, p) => s + BigInt(snap.notes.find((n) => n.k === p.noteK)?.value ?? "0"),
+        (s, p) => s + BigInt(snap.notes.find((n) => n.nullifierHash === p.nullifierHash)?.value ?? "0"),
         0n,
       );
       const publicBalance = ctx.account

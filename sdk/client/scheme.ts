@@ -62,6 +62,8 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
   readonly #o: ZkClientOptions;
   /** Payments sent but not yet answered, by condition hash. */
   readonly #inFlight = new Map<string, PreparedPayment>();
+  /** Condition hashes whose next proof must sync first (the last one had a stale root). */
+  readonly #resync = new Set<string>();
 
   constructor(o: ZkClientOptions) {
     this.#o = o;
@@ -80,8 +82,13 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
           // The tree moved on while the proof was in flight (a busy pool, or a small root
           // history): prove again against a fresh root, once. The server released the
           // challenge when it refused the root, so the same 402 can be paid again.
+          // The wallet proves against its local tree without syncing first (see
+          // PrivateWallet.preparePayment), so ask for a sync before the next proof.
           const reason = ctx.settleResponse?.errorReason ?? ctx.paymentRequired?.error;
-          if (reason === "unknown_root" || reason === "stale_tree") return { recovered: true };
+          if (reason === "unknown_root" || reason === "stale_tree") {
+            this.#resync.add(key);
+            return { recovered: true };
+          }
         }
       },
     };
@@ -123,6 +130,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       throw new ZkPayError("invalid_argument", `payment of ${amount + fee} exceeds maxAmount ${this.#o.maxAmount}`);
     }
     const conditionHash = conditionHashOf(x.challenge);
+    const resync = this.#resync.delete(conditionHash.toLowerCase());
     const params: PaymentParams = {
       payTo: getAddress(req.payTo) as Address,
       amount,
@@ -132,7 +140,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       expiry: BigInt(x.challenge.exp),
       onProgress: this.#o.onProgress,
     };
-    const prepared = await wallet.preparePayment(params);
+    const prepared = await wallet.preparePayment({ ...params, sync: resync });
     this.#o.onPrepared?.(prepared);
     const terms = {
       payTo: prepared.terms.payTo,
@@ -152,7 +160,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       };
       this.#inFlight.set(conditionHash.toLowerCase(), prepared);
     } else {
-      const transaction = await this.#submitFresh(prepared, () => wallet.preparePayment(params));
+      const transaction = await this.#submitFresh(prepared, () => wallet.preparePayment({ ...params, sync: true }));
       // The server will refuse the receipt until it has enough confirmations: wait for them
       // rather than spend a challenge on a premature receipt.
       if (x.minConfirmations > 1 && (this.#o.confirmationTimeoutMs ?? 120_000) > 0) {
@@ -169,7 +177,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
 
   /**
    * Submits a client-settled payment; if the pool no longer knows the proof's root (the
-   * tree moved on while proving), releases the note and proves once more.
+   * tree moved on while proving), releases the note, syncs and proves once more.
    */
   async #submitFresh(
     prepared: PreparedPayment,

@@ -4,9 +4,19 @@ import { ZkPayError } from "../core/errors.js";
 
 const decimal = z.string().regex(/^\d+$/);
 
+/**
+ * How a note's secrets are derived (see WalletKeys). Secrets themselves are never stored:
+ * they are recomputed in memory from the seed, walking change notes up to their deposit.
+ */
+const NoteOriginSchema = z.union([
+  /** Deposit number `deposit` of the seed, made with `salt` (128 random bits, decimal). */
+  z.object({ deposit: z.number().int().nonnegative(), salt: decimal }).strict(),
+  /** Change note of the note whose nullifier hash is `parent` (decimal). */
+  z.object({ parent: decimal }).strict(),
+]);
+
 const StoredNoteSchema = z.object({
-  /** Derivation index of the note's secrets (note number k of the seed). */
-  k: z.number().int().nonnegative(),
+  origin: NoteOriginSchema,
   value: decimal,
   leafIndex: z.number().int().nonnegative(),
   commitment: decimal,
@@ -15,10 +25,10 @@ const StoredNoteSchema = z.object({
 });
 
 const PendingSpendSchema = z.object({
-  noteK: z.number().int().nonnegative(),
-  changeK: z.number().int().nonnegative(),
-  changeValue: decimal,
+  /** Nullifier hash of the note being spent (also the payment's receipt id). */
   nullifierHash: decimal,
+  /** Value of the change note the payment creates once it settles. */
+  changeValue: decimal,
   /** Unix seconds after which the proof can no longer settle. */
   expiry: z.number().int(),
   createdAt: z.number().int(),
@@ -26,23 +36,35 @@ const PendingSpendSchema = z.object({
 
 /** Everything a wallet persists. All of it can be rebuilt from the seed and the chain. */
 export const WalletStateSchema = z.object({
-  version: z.literal(1),
+  version: z.literal(2),
   chainId: z.number().int(),
   facilitator: z.string(),
   /** Last block whose events are in `leaves`/`notes`. */
   syncedBlock: z.number().int(),
   /** Tree leaves (decimal strings) in index order. */
   leaves: z.array(decimal),
-  /** Next unused derivation index. Advanced and saved BEFORE a note secret is used. */
-  nextNoteIndex: z.number().int().nonnegative(),
+  /**
+   * Next unused deposit index. Advanced and saved BEFORE a deposit uses it. Change notes
+   * need no index: they derive from the note they spend.
+   */
+  nextDepositIndex: z.number().int().nonnegative(),
+  /** Owned notes, in leaf order (a change note always comes after its parent). */
   notes: z.array(StoredNoteSchema),
   /** Spends in flight: the note is reserved until the spend is seen or expires. */
   pending: z.array(PendingSpendSchema),
+  /** Anomalies seen while syncing (each is also reported through the wallet's onWarning). */
+  warnings: z.object({
+    /** Owned notes whose memo tag another owned note already carried. */
+    duplicateTags: z.number().int().nonnegative(),
+    /** Leaves that opened as notes with the nullifier of a note already owned (not added). */
+    duplicateNullifiers: z.number().int().nonnegative(),
+  }),
 });
 
 export type WalletState = z.infer<typeof WalletStateSchema>;
 export type StoredNote = z.infer<typeof StoredNoteSchema>;
 export type PendingSpend = z.infer<typeof PendingSpendSchema>;
+export type NoteOrigin = z.infer<typeof NoteOriginSchema>;
 
 /**
  * Where a wallet keeps its state. `save` must be atomic: after a crash, `load` returns
@@ -64,6 +86,17 @@ export interface NoteStore {
  * const state = parseWalletState(JSON.parse(text));
  */
 export function parseWalletState(raw: unknown): WalletState {
+  const version = (raw as { version?: unknown } | null)?.version;
+  if (typeof version === "number" && version < 2) {
+    throw new ZkPayError(
+      "note_store_corrupt",
+      `wallet state version ${version} was written by an older 402zk that derived notes from a counter (it ` +
+        "could give two notes the same nullifier after a restore); this version cannot read or migrate it. " +
+        "Spend or withdraw those notes with the 402zk that wrote the state, then move the file away to start a " +
+        "new wallet (a seed's v1 notes are not found by this version's rescan)",
+      { version },
+    );
+  }
   const r = WalletStateSchema.safeParse(raw);
   if (!r.success) {
     throw new ZkPayError("note_store_corrupt", `wallet state is invalid: ${r.error.issues[0]?.message ?? "unknown"}`);

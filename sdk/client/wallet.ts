@@ -15,14 +15,20 @@ import { permitTypes, receiveWithAuthorizationTypes } from "../core/eip712.js";
 import { paymentContext, type PaymentTerms } from "../core/context.js";
 import { ZkPayError } from "../core/errors.js";
 import { toBytes32, toValue } from "../core/field.js";
-import { WalletKeys, memoTagOf } from "../core/keys.js";
-import { commitmentOf, nullifierHashOf, precommitmentOf } from "../core/note.js";
+import { WalletKeys } from "../core/keys.js";
+import { encodeMemo, randomNonce128 } from "../core/memo.js";
+import { commitmentOf, precommitmentOf, type NoteSecrets } from "../core/note.js";
 import { provePayment, type CircuitArtifacts, type ProofProgress, type SolidityProof } from "../core/prover.js";
 import { NoteTree } from "../core/tree.js";
 import type { NoteStore, PendingSpend, StoredNote, WalletState } from "./store.js";
+import { NoteDeriver, syncState } from "./sync.js";
 
-/** How many unused derivation indices a rescan looks ahead (like a BIP-44 gap limit). */
-const GAP_LIMIT = 32;
+/** Default look-ahead for deposit indices in a rescan (like a BIP-44 gap limit). */
+const DEFAULT_DEPOSIT_GAP_LIMIT = 32;
+const DEFAULT_SYNC_INTERVAL_MS = 15_000;
+const DEFAULT_SYNC_JITTER_MS = 5_000;
+/** After consecutive failures, scheduled syncs back off up to this factor of the interval. */
+const MAX_BACKOFF = 16;
 
 /** The pool a wallet talks to (a subset of a deployment record). */
 export interface PoolInfo {
@@ -46,6 +52,35 @@ export type DepositMethod =
   /** EIP-3009 `ReceiveWithAuthorization` signed off-chain, then `depositWithAuthorization`: one transaction, which anyone may submit. */
   | "authorization";
 
+/**
+ * When the wallet syncs. Syncing on a schedule of its own, not right before each payment,
+ * keeps the RPC provider from timing payments by the log queries that precede them, and
+ * keeps a proof's `treeSize` from telling the server when the payer last looked at the
+ * chain (it tells the time of the last scheduled sync instead).
+ */
+export interface SyncOptions {
+  /**
+   * Start scheduled syncing in {@link PrivateWallet.open} (default true). With false,
+   * call {@link PrivateWallet.startAutoSync} or {@link PrivateWallet.sync} yourself.
+   * The timer is `unref()`-ed: it never keeps a Node process alive.
+   */
+  auto?: boolean;
+  /** Mean time between scheduled syncs, ms (default 15 000). */
+  intervalMs?: number;
+  /**
+   * Each delay is drawn uniformly from `intervalMs ± jitterMs` (default 5 000, at most
+   * `intervalMs`), so the syncs form no exact period to line payments up against. The
+   * first scheduled sync comes within `jitterMs` of starting.
+   */
+  jitterMs?: number;
+  /**
+   * How long {@link PrivateWallet.preparePayment} waits for scheduled syncs when no
+   * spendable note covers a payment but the change note of a payment in flight would
+   * (default `intervalMs + jitterMs`: at least one scheduled sync). See preparePayment.
+   */
+  waitForChangeMs?: number;
+}
+
 /** Options of {@link PrivateWallet}. */
 export interface PrivateWalletOptions {
   /** 32-byte hex seed: every note is derived from it. Back it up. */
@@ -58,6 +93,25 @@ export interface PrivateWalletOptions {
   artifacts: CircuitArtifacts;
   /** Blocks per eth_getLogs request while syncing (public RPCs often cap ranges). */
   logChunkSize?: number;
+  /**
+   * How many deposit indices past the last one found a rescan looks at (default 32).
+   * Deposits are numbered: a restore from the seed finds deposit k only if some deposit
+   * among the `depositGapLimit` indices before it was found. Indices are consumed by
+   * deposits that were started but never mined, so raise it if more than 32 deposits in a
+   * row may have failed. Change notes need no gap limit (they derive from the note they
+   * spend), however many payments were abandoned.
+   */
+  depositGapLimit?: number;
+  /** When the wallet syncs; see {@link SyncOptions}. */
+  sync?: SyncOptions;
+  /**
+   * Receives warnings that are not errors: `duplicate_note_tag` (two notes with one memo
+   * tag: two deposits got the same index, e.g. two processes share the seed),
+   * `duplicate_note_nullifier` (a leaf opens as an already-owned note), and the first
+   * failure of scheduled syncing after a success (its own reason, e.g. `rpc_error`).
+   * Default: `console.warn`, once per tag / per failure streak.
+   */
+  onWarning?: (w: ZkPayError) => void;
 }
 
 /** A payment proven and ready to send (to a server, or on chain). */
@@ -73,6 +127,7 @@ export interface PreparedPayment {
   /** Receipt id once settled: the spent note's nullifier hash as bytes32. */
   receiptId: Hex;
   changeValue: bigint;
+  /** syncMs: time spent syncing or waiting for a sync inside preparePayment (usually 0). */
   timings: { witnessMs: number; proveMs: number; syncMs: number };
 }
 
@@ -86,17 +141,24 @@ export interface PaymentParams {
   /** Unix seconds. */
   expiry: bigint;
   onProgress?: (p: ProofProgress) => void;
+  /**
+   * Sync with the chain before choosing a note and proving (default false). A sync right
+   * before a payment shows the RPC provider when you pay: use it to recover from a proof
+   * the pool refused for a stale root (the client scheme does), not for every payment.
+   */
+  sync?: boolean;
 }
 
 /**
  * A private 402zk wallet: notes derived from one seed, a Merkle tree synced from chain
- * events, client-side proving, crash-safe persistence.
+ * events on a schedule, client-side proving, crash-safe persistence.
  *
  * @example
  * const wallet = await PrivateWallet.open({ seed, pool, publicClient, walletClient, store, artifacts });
  * await wallet.deposit(10_000_000n);            // 10 USDC into a private note
  * const p = await wallet.preparePayment({ payTo, amount: 10_000n, expiry });
  * await wallet.submitPayment(p);                 // or send p to an x402 server
+ * await wallet.close();                          // stops scheduled syncing
  */
 export class PrivateWallet {
   readonly pool: PoolInfo;
@@ -104,14 +166,30 @@ export class PrivateWallet {
   readonly walletClient: WalletClient | undefined;
   readonly artifacts: CircuitArtifacts;
   readonly #keys: WalletKeys;
+  readonly #deriver: NoteDeriver;
   readonly #store: NoteStore;
   readonly #chunk: number;
+  readonly #gap: number;
+  readonly #interval: number;
+  readonly #jitter: number;
+  readonly #waitForChangeMs: number;
+  readonly #onWarning: ((w: ZkPayError) => void) | undefined;
+  /** Default warning output: each tag / failure streak once. */
+  readonly #warned = new Set<string>();
   #state: WalletState;
   #tree: NoteTree;
   #syncing: Promise<void> | undefined;
+  #queuedSync: Promise<void> | undefined;
+  /** Resolved after every sync, successful or not (preparePayment waiting for a change note). */
+  #syncWaiters: (() => void)[] = [];
+  /** Whether this instance has completed a sync (the stored state may be old). */
+  #synced = false;
+  #autoSync = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #failures = 0;
   #lock: Promise<unknown> = Promise.resolve();
-  /** Notes being proven right now (not yet persisted as pending). */
-  readonly #busy = new Set<number>();
+  /** Notes being proven right now (not yet persisted as pending), by nullifier hash. */
+  readonly #busy = new Set<string>();
 
   private constructor(opts: PrivateWalletOptions, state: WalletState) {
     this.pool = opts.pool;
@@ -119,13 +197,31 @@ export class PrivateWallet {
     this.walletClient = opts.walletClient;
     this.artifacts = opts.artifacts;
     this.#keys = WalletKeys.fromSeed(opts.seed);
+    this.#deriver = new NoteDeriver(this.#keys);
     this.#store = opts.store;
     this.#chunk = opts.logChunkSize ?? 50_000;
+    this.#gap = opts.depositGapLimit ?? DEFAULT_DEPOSIT_GAP_LIMIT;
+    if (!Number.isInteger(this.#gap) || this.#gap < 1) {
+      throw new ZkPayError("invalid_argument", "depositGapLimit must be a positive integer");
+    }
+    this.#interval = opts.sync?.intervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
+    this.#jitter = Math.min(opts.sync?.jitterMs ?? DEFAULT_SYNC_JITTER_MS, this.#interval);
+    if (!(this.#interval > 0) || !(this.#jitter >= 0)) {
+      throw new ZkPayError("invalid_argument", "sync.intervalMs must be positive and sync.jitterMs not negative");
+    }
+    this.#waitForChangeMs = opts.sync?.waitForChangeMs ?? this.#interval + this.#jitter;
+    this.#onWarning = opts.onWarning;
     this.#state = state;
     this.#tree = NoteTree.from(state.leaves.map(BigInt));
+    // Fail now, not in the middle of a payment, if the store belongs to another seed.
+    const byNullifier = this.#byNullifier();
+    for (const n of state.notes) this.#deriver.secretsOf(n, byNullifier);
   }
 
-  /** Loads (or creates) the wallet state and checks it belongs to this pool and chain. */
+  /**
+   * Loads (or creates) the wallet state, checks it belongs to this pool, chain and seed,
+   * and starts scheduled syncing unless `sync.auto` is false.
+   */
   static async open(opts: PrivateWalletOptions): Promise<PrivateWallet> {
     const chainId = await opts.publicClient.getChainId();
     if (chainId !== opts.pool.chainId) {
@@ -145,16 +241,19 @@ export class PrivateWallet {
       });
     }
     const state: WalletState = loaded ?? {
-      version: 1,
+      version: 2,
       chainId: opts.pool.chainId,
       facilitator: opts.pool.facilitator,
       syncedBlock: opts.pool.deploymentBlock - 1,
       leaves: [],
-      nextNoteIndex: 0,
+      nextDepositIndex: 0,
       notes: [],
       pending: [],
+      warnings: { duplicateTags: 0, duplicateNullifiers: 0 },
     };
-    return new PrivateWallet(opts, state);
+    const wallet = new PrivateWallet(opts, state);
+    if (opts.sync?.auto !== false) wallet.startAutoSync();
+    return wallet;
   }
 
   // ------------------------------------------------------------------ state
@@ -166,9 +265,9 @@ export class PrivateWallet {
 
   /** Unspent notes not reserved by a payment in flight. */
   spendableNotes(): StoredNote[] {
-    const reserved = new Set(this.#state.pending.map((p) => p.noteK));
+    const reserved = new Set(this.#state.pending.map((p) => p.nullifierHash));
     return this.#state.notes.filter(
-      (n) => !n.spent && !reserved.has(n.k) && !this.#busy.has(n.k) && BigInt(n.value) > 0n,
+      (n) => !n.spent && !reserved.has(n.nullifierHash) && !this.#busy.has(n.nullifierHash) && BigInt(n.value) > 0n,
     );
   }
 
@@ -182,129 +281,157 @@ export class PrivateWallet {
     return this.#tree.size;
   }
 
+  #byNullifier(): Map<string, StoredNote> {
+    return new Map(this.#state.notes.map((n) => [n.nullifierHash, n]));
+  }
+
+  #secretsOf(note: StoredNote): NoteSecrets {
+    return this.#deriver.secretsOf(note, this.#byNullifier());
+  }
+
   // ------------------------------------------------------------------ sync
 
   /**
    * Pulls new `LeafInserted` and `PaymentReceipt` events since the last sync, extends
    * the tree, finds this seed's notes by their memo tags, marks spent ones, settles
-   * payments in flight, and saves. Concurrent calls share one sync.
+   * payments in flight, and saves. A call made while a sync is running gets one more
+   * sync after it (shared by every caller that arrives meanwhile), so it always sees the
+   * chain as of a moment after the call, e.g. a transaction the caller just mined.
+   *
+   * Scheduled syncing calls this on its own (see {@link SyncOptions}); call it yourself
+   * when you need fresh state, knowing that the RPC provider sees when you do.
    */
   sync(): Promise<void> {
-    this.#syncing ??= this.#sync()
+    if (this.#syncing === undefined) return this.#startSync();
+    this.#queuedSync ??= this.#syncing
+      .catch(() => {})
+      .then(() => {
+        this.#queuedSync = undefined;
+        return this.#startSync();
+      });
+    return this.#queuedSync;
+  }
+
+  #startSync(): Promise<void> {
+    const run: Promise<void> = this.#mutate((state) =>
+      syncState(state, this.#tree, {
+        publicClient: this.publicClient,
+        facilitator: this.pool.facilitator,
+        deriver: this.#deriver,
+        chunk: this.#chunk,
+        depositGapLimit: this.#gap,
+      }),
+    )
+      .then((warnings) => {
+        this.#synced = true;
+        for (const w of warnings) this.#warn(w, `${w.reason}:${String(w.details.tag ?? w.details.nullifierHash)}`);
+      })
       .catch((err: unknown) => {
         // Whatever went wrong, the in-memory tree must match the persisted leaves again.
         this.#tree = NoteTree.from(this.#state.leaves.map(BigInt));
         throw err;
       })
       .finally(() => {
-        this.#syncing = undefined;
+        if (this.#syncing === run) this.#syncing = undefined;
+        for (const wake of this.#syncWaiters.splice(0)) wake();
       });
-    return this.#syncing;
+    this.#syncing = run;
+    return run;
   }
 
-  #sync(): Promise<void> {
-    return this.#mutate((state) => this.#syncInto(state));
+  /**
+   * Starts scheduled syncing (done by {@link PrivateWallet.open} unless `sync.auto` is
+   * false): the first sync within `jitterMs`, then one every `intervalMs ± jitterMs`.
+   * Failures are reported through `onWarning` (the first of a streak) and back off.
+   */
+  startAutoSync(): void {
+    if (this.#autoSync) return;
+    this.#autoSync = true;
+    this.#schedule(randomUnit() * this.#jitter);
   }
 
-  async #syncInto(state: WalletState): Promise<void> {
-    const latest = Number(await this.publicClient.getBlockNumber({ cacheTime: 0 }));
-    const tags = this.#tagIndex(state.nextNoteIndex + GAP_LIMIT);
-    const owned = new Map(state.notes.map((n) => [n.nullifierHash, n]));
-    const pendingByNullifier = new Map(state.pending.map((p) => [p.nullifierHash, p]));
-    const spentIds = new Set<string>();
+  /** Stops scheduled syncing (a sync in progress finishes). */
+  stopAutoSync(): void {
+    this.#autoSync = false;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
 
-    for (let from = state.syncedBlock + 1; from <= latest; from += this.#chunk) {
-      const to = Math.min(latest, from + this.#chunk - 1);
-      const [inserted, receipts] = await Promise.all([
-        this.publicClient.getContractEvents({
-          address: this.pool.facilitator,
-          abi: facilitatorAbi,
-          eventName: "LeafInserted",
-          fromBlock: BigInt(from),
-          toBlock: BigInt(to),
-          strict: true,
-        }),
-        this.publicClient.getContractEvents({
-          address: this.pool.facilitator,
-          abi: facilitatorAbi,
-          eventName: "PaymentReceipt",
-          fromBlock: BigInt(from),
-          toBlock: BigInt(to),
-          strict: true,
-        }),
-      ]);
-      inserted.sort((a, b) => Number(a.args.leafIndex - b.args.leafIndex));
-      for (const ev of inserted) {
-        const index = Number(ev.args.leafIndex);
-        if (index < state.leaves.length) continue; // already have it (overlapping range)
-        if (index !== state.leaves.length) {
-          throw new ZkPayError("stale_tree", `missing leaves: expected index ${state.leaves.length}, got ${index}`);
-        }
-        state.leaves.push(ev.args.commitment.toString());
-        this.#tree.insert(ev.args.commitment);
-        const tag = memoTagOf(ev.args.memo);
-        const k = tag === undefined ? undefined : tags.get(tag);
-        if (k === undefined) continue;
-        const value = this.#keys.decodeMemoValue(k, ev.args.memo);
-        const secrets = this.#keys.noteSecrets(k);
-        // The memo is only a hint: the note is ours only if the commitment opens.
-        if (commitmentOf(value, secrets) !== ev.args.commitment) continue;
-        const nh = nullifierHashOf(secrets).toString();
-        if (!owned.has(nh)) {
-          const note: StoredNote = {
-            k,
-            value: value.toString(),
-            leafIndex: index,
-            commitment: ev.args.commitment.toString(),
-            nullifierHash: nh,
-            spent: false,
-          };
-          state.notes.push(note);
-          owned.set(nh, note);
-        }
-        if (k >= state.nextNoteIndex) {
-          state.nextNoteIndex = k + 1;
-          for (const [t, kk] of this.#tagIndex(state.nextNoteIndex + GAP_LIMIT)) tags.set(t, kk);
-        }
+  /** Whether scheduled syncing is on. */
+  get autoSync(): boolean {
+    return this.#autoSync;
+  }
+
+  /**
+   * Stops scheduled syncing and waits for a sync in progress. The wallet stays usable
+   * (explicit `sync()` and payments still work); call it before dropping the wallet.
+   */
+  async close(): Promise<void> {
+    this.stopAutoSync();
+    await this.#syncing?.catch(() => {});
+    await this.#queuedSync?.catch(() => {});
+  }
+
+  #schedule(delayMs: number): void {
+    const timer = setTimeout(() => void this.#tick(), delayMs);
+    // Never keep a Node process alive for a background sync (browsers return a number).
+    (timer as { unref?: () => void }).unref?.();
+    this.#timer = timer;
+  }
+
+  async #tick(): Promise<void> {
+    this.#timer = undefined;
+    try {
+      // Join a sync already running rather than queue another one.
+      await (this.#syncing ?? this.sync());
+      this.#failures = 0;
+    } catch (err) {
+      if (this.#failures++ === 0) {
+        const why = err instanceof BaseError ? err.shortMessage : err instanceof Error ? err.message : String(err);
+        const w = new ZkPayError(
+          err instanceof ZkPayError ? err.reason : "rpc_error",
+          `scheduled sync failed (retrying with back-off): ${why}`,
+          err instanceof ZkPayError ? err.details : {},
+          { cause: err },
+        );
+        this.#warn(w, `sync:${Date.now()}`);
       }
-      for (const ev of receipts) spentIds.add(BigInt(ev.args.id).toString());
-      state.syncedBlock = to;
     }
-
-    for (const id of spentIds) {
-      const note = owned.get(id);
-      if (note) note.spent = true;
-      pendingByNullifier.delete(id);
-    }
-    // A payment in flight whose nullifier was not spent by its expiry never will be.
-    const now = Number((await this.publicClient.getBlock({ blockTag: "latest" })).timestamp);
-    state.pending = [...pendingByNullifier.values()].filter((p) => p.expiry >= now);
-
-    // The local root must be the pool's root, or proofs would be refused on chain.
-    const onchainRoot = await this.publicClient.readContract({
-      address: this.pool.facilitator,
-      abi: facilitatorAbi,
-      functionName: "currentRoot",
-      blockNumber: BigInt(latest),
-    });
-    if (onchainRoot !== this.#tree.root) {
-      throw new ZkPayError("stale_tree", "local tree root differs from the pool's root (missed events or a reorg)", {
-        local: this.#tree.root.toString(),
-        onchain: onchainRoot.toString(),
-      });
-    }
+    if (!this.#autoSync || this.#timer !== undefined) return;
+    const backoff = Math.min(2 ** Math.max(0, this.#failures - 1), MAX_BACKOFF);
+    this.#schedule((this.#interval + (2 * randomUnit() - 1) * this.#jitter) * backoff);
   }
 
-  #tagIndex(upTo: number): Map<bigint, number> {
-    const m = new Map<bigint, number>();
-    for (let k = 0; k < upTo; k++) m.set(this.#keys.memoTag(k), k);
-    return m;
+  #warn(w: ZkPayError, key: string): void {
+    if (this.#onWarning) {
+      try {
+        this.#onWarning(w);
+      } catch {
+        // A failing warning handler must not break syncing.
+      }
+      return;
+    }
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    console.warn(`402zk wallet: ${w.reason}: ${w.message}`);
+  }
+
+  /** Resolves after the next sync ends (or after `ms`). */
+  #nextSync(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(wake, ms);
+      function wake() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#syncWaiters.push(wake);
+    });
   }
 
   /**
    * The only way state changes: one mutation at a time, on a copy of the latest state,
-   * saved before it becomes current. Without the queue two concurrent payments could
-   * both read nextNoteIndex before either saved it and derive the same change note.
+   * saved before it becomes current. Without the queue two concurrent deposits could
+   * both read nextDepositIndex before either saved it.
    */
   #mutate<T>(fn: (state: WalletState) => T | Promise<T>): Promise<T> {
     const run = this.#lock.then(async () => {
@@ -318,17 +445,13 @@ export class PrivateWallet {
     return run;
   }
 
-  /** Reserves the next derivation index and persists it before anything uses it. */
-  #reserveIndex(): Promise<number> {
-    return this.#mutate((state) => state.nextNoteIndex++);
-  }
-
   // ------------------------------------------------------------------ deposit
 
   /**
    * Deposits `value` tokens from the wallet client's account into a new private note.
    * `method` picks approve + deposit (default), an EIP-2612 permit, or an EIP-3009
-   * authorization (one transaction each). Returns the deposit transaction hash.
+   * authorization (one transaction each). Returns the deposit transaction hash and the
+   * note's leaf index. Syncs once the transaction is mined (the deposit itself is public).
    *
    * @example
    * await wallet.deposit(5_000_000n, { method: "authorization" });
@@ -338,9 +461,17 @@ export class PrivateWallet {
     const v = toValue(value, "deposit value");
     if (v === 0n) throw new ZkPayError("invalid_argument", "deposit value must be positive");
     const account = wc.account!;
-    const k = await this.#reserveIndex();
-    const precommitment = precommitmentOf(this.#keys.noteSecrets(k));
-    const memo = this.#keys.encodeMemo(k, v);
+    // The index is saved before it is used, so one store never hands it out twice. Two
+    // processes sharing a seed (or a restore while a signed deposit is still in flight)
+    // can still pick the same k: the random salt keeps their notes distinct, and sync
+    // reports the shared tag (duplicate_note_tag).
+    const k = await this.#mutate((state) => state.nextDepositIndex++);
+    const salt = randomNonce128();
+    const secrets = this.#keys.depositSecrets(k, salt);
+    const precommitment = precommitmentOf(secrets);
+    const commitment = commitmentOf(v, secrets);
+    // The salt doubles as the memo nonce: one memo per (k, salt), so its pad is never reused.
+    const memo = encodeMemo({ tag: this.#keys.depositTag(k), secrets, value: v, nonce: salt });
     const method = opts.method ?? "approve";
     const write = (
       functionName: "deposit" | "depositWithPermit" | "depositWithAuthorization",
@@ -434,7 +565,7 @@ export class PrivateWallet {
     }
     await this.#waitOk(hash);
     await this.sync();
-    const note = this.#state.notes.find((n) => n.k === k);
+    const note = this.#state.notes.find((n) => n.commitment === commitment.toString());
     if (!note) throw new ZkPayError("stale_tree", "deposit confirmed but its note was not found while syncing");
     return { hash, leafIndex: note.leafIndex };
   }
@@ -461,10 +592,26 @@ export class PrivateWallet {
   // ------------------------------------------------------------------ payments
 
   /**
-   * Syncs, selects a note, proves a payment bound to `params`, and reserves the note
-   * until the payment settles or expires. The change note's derivation index is saved
-   * before proving, so a crash at any later point loses nothing: the change note is
-   * found again from the seed and the chain.
+   * Selects the smallest spendable note that covers `amount + fee`, proves a payment
+   * bound to `params`, and reserves the note until the payment settles or expires.
+   *
+   * It proves against the local tree as it is, without asking the chain first: the tree
+   * is kept fresh by scheduled syncs (see {@link SyncOptions}), and the pool accepts any
+   * root of its recent history. It syncs first only if this wallet instance has never
+   * synced (just opened), or when `params.sync` is set (a retry after a stale root).
+   *
+   * When no spendable note covers the payment but the change note of a payment in
+   * flight would (the usual case when paying again before the last payment's change was
+   * seen), it waits for scheduled syncs to bring that change note, at most
+   * `sync.waitForChangeMs` (default one sync period, ~20 s), then fails with
+   * `insufficient_private_balance` if it still has none. With scheduled syncing off it
+   * syncs once instead: that sync comes right before the payment, so the RPC provider
+   * can tell when this payment was made.
+   *
+   * Nothing needs saving before proving: the change note's secrets derive from the note
+   * it spends, so a crash at any point loses nothing, and the seed and the chain find the
+   * change note again. Proving the same note again (a retry) derives the same change
+   * secrets (only one of the proofs can settle) but a memo with a fresh nonce.
    */
   async preparePayment(params: PaymentParams): Promise<PreparedPayment> {
     const amount = toValue(params.amount, "amount");
@@ -473,31 +620,63 @@ export class PrivateWallet {
     if (fee > 0n && relayer === zeroAddress) {
       throw new ZkPayError("invalid_argument", "a fee needs a relayer address");
     }
+    const needed = amount + fee;
     const t0 = performance.now();
-    await this.sync();
+    if (params.sync) await this.sync();
+    else if (!this.#synced) await (this.#syncing ?? this.sync());
+    if (!this.#pick(needed) && this.#changeMayCover(needed)) {
+      if (this.#autoSync) {
+        // Wait for the schedule rather than sync now: a sync right before the payment
+        // would time it for the RPC provider.
+        const deadline = performance.now() + this.#waitForChangeMs;
+        while (!this.#pick(needed) && this.#changeMayCover(needed) && this.#autoSync) {
+          const left = deadline - performance.now();
+          if (left <= 0) break;
+          await this.#nextSync(left);
+        }
+      } else {
+        await this.sync();
+      }
+    }
     const syncMs = performance.now() - t0;
 
-    const needed = amount + fee;
-    const candidates = this.spendableNotes()
-      .filter((n) => BigInt(n.value) >= needed)
-      .sort((a, b) => (BigInt(a.value) < BigInt(b.value) ? -1 : 1));
-    const note = candidates[0];
+    // Pick and reserve in one synchronous step: a concurrent payment must not pick the
+    // same note while this one is being proven.
+    const note = this.#pick(needed);
     if (!note) {
       const largest = this.spendableNotes().reduce((m, n) => (BigInt(n.value) > m ? BigInt(n.value) : m), 0n);
+      const pendingChange = this.#state.pending.reduce((s, p) => s + BigInt(p.changeValue), 0n);
       throw new ZkPayError(
         "insufficient_private_balance",
-        `no single private note covers ${needed} (largest spendable note: ${largest}, balance: ${this.balance()})`,
-        { needed: needed.toString(), largestNote: largest.toString(), balance: this.balance().toString() },
+        `no single private note covers ${needed} (largest spendable note: ${largest}, balance: ${this.balance()}` +
+          (pendingChange > 0n ? `, change of payments in flight not yet seen: ${pendingChange}` : "") +
+          ")",
+        {
+          needed: needed.toString(),
+          largestNote: largest.toString(),
+          balance: this.balance().toString(),
+          pendingChange: pendingChange.toString(),
+        },
       );
     }
-
-    // Concurrent payments must not pick the same note while this one is being proven.
-    this.#busy.add(note.k);
+    this.#busy.add(note.nullifierHash);
     try {
       return await this.#proveWith(note, params, amount, fee, relayer, syncMs);
     } finally {
-      this.#busy.delete(note.k);
+      this.#busy.delete(note.nullifierHash);
     }
+  }
+
+  /** The smallest spendable note that covers `needed`. */
+  #pick(needed: bigint): StoredNote | undefined {
+    return this.spendableNotes()
+      .filter((n) => BigInt(n.value) >= needed)
+      .sort((a, b) => (BigInt(a.value) < BigInt(b.value) ? -1 : 1))[0];
+  }
+
+  /** Whether a payment in flight would leave a change note that covers `needed`. */
+  #changeMayCover(needed: bigint): boolean {
+    return this.#state.pending.some((p) => BigInt(p.changeValue) >= needed);
   }
 
   async #proveWith(
@@ -509,10 +688,18 @@ export class PrivateWallet {
     syncMs: number,
   ): Promise<PreparedPayment> {
     const needed = amount + fee;
-    const changeK = await this.#reserveIndex();
-    const change = this.#keys.noteSecrets(changeK);
+    const secrets = this.#secretsOf(note);
+    // The change note derives from the note it spends (see WalletKeys): no counter, so a
+    // restored wallet or a second process can never give another note the same secrets.
+    const change = this.#keys.changeSecrets(secrets);
     const changeValue = BigInt(note.value) - needed;
-    const memo = this.#keys.encodeMemo(changeK, changeValue);
+    // Fresh nonce: a retry of this note reuses the change secrets, never the memo's pad.
+    const memo = encodeMemo({
+      tag: this.#keys.childTag(secrets),
+      secrets: change,
+      value: changeValue,
+      nonce: randomNonce128(),
+    });
     const terms: PaymentTerms = {
       payTo: params.payTo,
       amount,
@@ -522,7 +709,6 @@ export class PrivateWallet {
       expiry: params.expiry,
     };
     const context = paymentContext({ chainId: this.pool.chainId, facilitator: this.pool.facilitator, terms, memo });
-    const secrets = this.#keys.noteSecrets(note.k);
     const result = await provePayment(
       {
         note: { value: BigInt(note.value), ...secrets },
@@ -537,14 +723,13 @@ export class PrivateWallet {
     );
 
     const pending: PendingSpend = {
-      noteK: note.k,
-      changeK,
+      nullifierHash: note.nullifierHash,
       changeValue: changeValue.toString(),
-      nullifierHash: result.nullifierHash.toString(),
       expiry: Number(params.expiry),
       createdAt: Math.floor(Date.now() / 1000),
     };
     await this.#mutate((state) => {
+      state.pending = state.pending.filter((p) => p.nullifierHash !== pending.nullifierHash);
       state.pending.push(pending);
     });
 
@@ -566,7 +751,9 @@ export class PrivateWallet {
 
   /**
    * Submits a prepared payment on chain from the wallet client's account (client-settled
-   * mode, or a withdrawal) and waits for it. Returns the transaction hash.
+   * mode, or a withdrawal) and waits for it. Returns the transaction hash. Syncs once it
+   * is mined, to pick up the change note: this sync follows a transaction this client
+   * sent itself through the same RPC, so it tells the provider nothing new.
    */
   async submitPayment(p: PreparedPayment): Promise<Hash> {
     const wc = this.#requireWalletClient();
@@ -662,4 +849,11 @@ export function mapPayRevert(err: unknown): ZkPayError {
     return new ZkPayError("rpc_error", err.shortMessage, {}, { cause: err });
   }
   return new ZkPayError("settlement_failed", String(err), {}, { cause: err });
+}
+
+/** A uniform number in [0, 1) from the platform CSPRNG (sync timing jitter). */
+function randomUnit(): number {
+  const x = new Uint32Array(1);
+  globalThis.crypto.getRandomValues(x);
+  return x[0]! / 2 ** 32;
 }

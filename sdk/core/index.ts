@@ -6,6 +6,7 @@ export * from "./eip712.js";
 export * from "./errors.js";
 export * from "./field.js";
 export * from "./keys.js";
+export * from "./memo.js";
 export * from "./note.js";
 export * from "./poseidon.js";
 export * from "./prover.js";

@@ -1,20 +1,56 @@
 import { bytesToHex, hexToBytes, keccak256, type Hex } from "viem";
 
 import { ZkPayError } from "./errors.js";
-import { SNARK_SCALAR_FIELD, toBytes32 } from "./field.js";
-import { hash3 } from "./poseidon.js";
+import { SNARK_SCALAR_FIELD } from "./field.js";
+import { decodeMemoValue, encodeMemo, parseMemo, randomNonce128 } from "./memo.js";
 import type { NoteSecrets } from "./note.js";
-
-/** Purposes mixed into the derivation so each derived value is independent. */
-const PURPOSE = { nullifier: 1n, secret: 2n, tag: 3n, pad: 4n } as const;
+import { hash3, hash4 } from "./poseidon.js";
 
 /**
- * Deterministic key material of a wallet. Every note the wallet ever creates is note
- * number k of its seed, so the seed plus the chain's events rebuild the whole wallet.
+ * Purposes mixed into every derivation, so each derived value is independent of the
+ * others. Each kind of note has its own constants: a deposit secret, a change secret and
+ * an index secret can never be the same hash of the same inputs.
+ */
+const PURPOSE = {
+  // Index derivation (test harnesses, benchmarks): Poseidon3(r, k, purpose).
+  indexNullifier: 1n,
+  indexSecret: 2n,
+  indexTag: 3n,
+  // Deposits: Poseidon4(r, k, salt, purpose); tag Poseidon3(r, k, depositTag).
+  depositNullifier: 11n,
+  depositSecret: 12n,
+  depositTag: 13n,
+  // Change notes: Poseidon3(r, parent nullifier, purpose).
+  changeNullifier: 21n,
+  changeSecret: 22n,
+  changeTag: 23n,
+} as const;
+
+/**
+ * Deterministic key material of a wallet: the seed plus the chain's events rebuild every
+ * note it ever created.
+ *
+ * How notes are derived (r = the seed's root, never leaves this object):
+ *
+ * - **Deposit number k** with a fresh random 128-bit `salt` (published in its memo):
+ *   nullifier/secret = Poseidon4(r, k, salt, purpose), tag = Poseidon3(r, k, TAG).
+ *   The index k keeps the tag findable in a rescan (the wallet looks ahead
+ *   `depositGapLimit` indices); the salt makes two deposits that got the same k (two
+ *   processes sharing a seed, a restore while a signed deposit is still in flight)
+ *   different notes with different nullifiers. Without it they would share a nullifier,
+ *   and spending one would make the other unspendable for ever.
+ * - **The change note of a spent note p**: nullifier/secret = Poseidon3(r, n_p, purpose),
+ *   tag = Poseidon3(r, n_p, TAG), where n_p is p's nullifier. A note is spent at most
+ *   once on chain, so it has at most one change note on chain: collisions are impossible
+ *   by construction, with no counter to lose in a crash or to share between processes. A
+ *   retry that proves the same note again derives the same change secrets, which is
+ *   harmless for the same reason (only one of the proofs can settle).
  *
  * @example
  * const keys = WalletKeys.fromSeed("0x" + "11".repeat(32));
- * const { nullifier, secret } = keys.noteSecrets(0);
+ * const salt = randomNonce128();
+ * const deposit = keys.depositSecrets(0, salt);
+ * const change = keys.changeSecrets(deposit);
  */
 export class WalletKeys {
   /** The seed reduced into the field; the root of every derivation. */
@@ -43,43 +79,64 @@ export class WalletKeys {
     return bytesToHex(bytes);
   }
 
-  /** Secrets of note number `k`. */
-  noteSecrets(k: number): NoteSecrets {
+  // ---------------------------------------------------------------- wallet derivation
+
+  /** Secrets of deposit number `k` made with `salt` (128 random bits, see the class doc). */
+  depositSecrets(k: number, salt: bigint): NoteSecrets {
     const kk = BigInt(k);
-    return { nullifier: hash3(this.#root, kk, PURPOSE.nullifier), secret: hash3(this.#root, kk, PURPOSE.secret) };
+    return {
+      nullifier: hash4(this.#root, kk, salt, PURPOSE.depositNullifier),
+      secret: hash4(this.#root, kk, salt, PURPOSE.depositSecret),
+    };
   }
 
-  /** Public tag that marks note `k`'s memo, so a rescan finds it without trial decryption. */
-  memoTag(k: number): bigint {
-    return hash3(this.#root, BigInt(k), PURPOSE.tag);
+  /** Memo tag of deposit number `k` (independent of the salt, so a rescan can look it up). */
+  depositTag(k: number): bigint {
+    return hash3(this.#root, BigInt(k), PURPOSE.depositTag);
   }
 
-  /** One-time pad that hides note `k`'s value in its memo. */
-  memoPad(k: number): bigint {
-    return hash3(this.#root, BigInt(k), PURPOSE.pad);
+  /** Secrets of the change note created when `parent` is spent. */
+  changeSecrets(parent: NoteSecrets): NoteSecrets {
+    return {
+      nullifier: hash3(this.#root, parent.nullifier, PURPOSE.changeNullifier),
+      secret: hash3(this.#root, parent.nullifier, PURPOSE.changeSecret),
+    };
   }
+
+  /** Memo tag of the change note created when `parent` is spent. */
+  childTag(parent: NoteSecrets): bigint {
+    return hash3(this.#root, parent.nullifier, PURPOSE.changeTag);
+  }
+
+  // ---------------------------------------------------------------- index derivation
 
   /**
-   * The 64-byte memo published with note `k`: tag || (value + pad mod p).
-   * Only the seed's owner can find the note (tag) or read its value (pad).
+   * Secrets of index note `k`: a plain counter derivation for test harnesses and
+   * benchmarks that allocate indices themselves. {@link PrivateWallet} never uses it: a
+   * counter alone collides after a restore or between two processes sharing a seed.
    */
+  noteSecrets(k: number): NoteSecrets {
+    const kk = BigInt(k);
+    return {
+      nullifier: hash3(this.#root, kk, PURPOSE.indexNullifier),
+      secret: hash3(this.#root, kk, PURPOSE.indexSecret),
+    };
+  }
+
+  /** A 64-byte memo for index note `k` (fresh nonce each call; see {@link noteSecrets}). */
   encodeMemo(k: number, value: bigint): Hex {
-    const enc = (value + this.memoPad(k)) % SNARK_SCALAR_FIELD;
-    return `0x${toBytes32(this.memoTag(k)).slice(2)}${toBytes32(enc).slice(2)}`;
+    return encodeMemo({
+      tag: hash3(this.#root, BigInt(k), PURPOSE.indexTag),
+      secrets: this.noteSecrets(k),
+      value,
+      nonce: randomNonce128(),
+    });
   }
 
-  /** Reads note `k`'s value from its memo. */
+  /** Reads index note `k`'s value from its memo (see {@link noteSecrets}). */
   decodeMemoValue(k: number, memo: Hex): bigint {
-    const enc = BigInt(`0x${memo.slice(66, 130)}`);
-    return (enc - this.memoPad(k) + SNARK_SCALAR_FIELD) % SNARK_SCALAR_FIELD;
+    const parts = parseMemo(memo);
+    if (!parts) throw new ZkPayError("invalid_argument", "not a 402zk memo (64 bytes)");
+    return decodeMemoValue(parts, this.noteSecrets(k));
   }
-}
-
-/** Length in bytes of the memos this SDK writes. */
-export const MEMO_LENGTH = 64;
-
-/** The tag part of a memo, or undefined if it is not a 402zk memo. @example memoTagOf(memo) */
-export function memoTagOf(memo: Hex): bigint | undefined {
-  if (memo.length !== 2 + MEMO_LENGTH * 2) return undefined;
-  return BigInt(`0x${memo.slice(2, 66)}`);
 }

@@ -1,4 +1,4 @@
-import { poseidon1, poseidon2, poseidon3 } from "poseidon-lite";
+import { poseidon1, poseidon2, poseidon3, poseidon4 } from "poseidon-lite";
 
 /**
  * Poseidon over BN254, circomlib-compatible (the circuit's `Poseidon(n)` and
@@ -19,4 +19,9 @@ export function hash2(a: bigint, b: bigint): bigint {
 /** Poseidon(a, b, c). @example hash3(1n, 2n, 3n) */
 export function hash3(a: bigint, b: bigint, c: bigint): bigint {
   return poseidon3([a, b, c]);
+}
+
+/** Poseidon(a, b, c, d). @example hash4(1n, 2n, 3n, 4n) */
+export function hash4(a: bigint, b: bigint, c: bigint, d: bigint): bigint {
+  return poseidon4([a, b, c, d]);
 }

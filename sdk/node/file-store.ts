@@ -32,7 +32,14 @@ export class FileNoteStore implements NoteStore {
     try {
       return parseWalletState(JSON.parse(text));
     } catch (err) {
-      if (err instanceof ZkPayError) throw err;
+      if (err instanceof ZkPayError) {
+        throw new ZkPayError(
+          err.reason,
+          `${this.file}: ${err.message}`,
+          { ...err.details, file: this.file },
+          { cause: err },
+        );
+      }
       throw new ZkPayError("note_store_corrupt", `${this.file} is not valid JSON`, { file: this.file }, { cause: err });
     }
   }
