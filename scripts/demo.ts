@@ -125,6 +125,9 @@ async function main(): Promise<void> {
     walletClient: payerWallet,
     store: new MemoryNoteStore(),
     artifacts,
+    // Pays back to back in one process: with scheduled syncing a payment from the last
+    // payment's change note would wait for the next scheduled sync (README, Syncing).
+    sync: { auto: false },
   });
   const dep = await timed(() => wallet.deposit(5n * USDC));
   step("deposit 5 USDC into a private note (approve tx + deposit tx)", dep.ms, `tx ${short(dep.value.hash, 6)}`);

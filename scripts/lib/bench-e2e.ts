@@ -144,6 +144,9 @@ export async function benchE2E(opts: E2EBenchOptions = {}): Promise<Record<strin
       walletClient: payerWallet,
       store: new MemoryNoteStore(),
       artifacts,
+      // Pays back to back in one process: with scheduled syncing a payment from the last
+      // payment's change note would wait for the next scheduled sync (README, Syncing).
+      sync: { auto: false },
     });
     await wallet.deposit(5n * USDC);
     log(`   chain, API on ${api.url}, one 5 USDC note`);

@@ -32,6 +32,8 @@ const wallet = await PrivateWallet.open({
   walletClient,
   store: new FileNoteStore(cfg.store),
   artifacts: defaultArtifacts(),
+  // One short process: it syncs when it pays (no background schedule to wait for).
+  sync: { auto: false },
 });
 const now = (await publicClient.getBlock()).timestamp;
 const p = await wallet.preparePayment({ payTo: cfg.payTo, amount: BigInt(cfg.amount), expiry: now + 600n });

@@ -1,6 +1,5 @@
 import {
   BaseError,
-  ContractFunctionRevertedError,
   parseSignature,
   zeroAddress,
   type Address,
@@ -19,6 +18,7 @@ import { WalletKeys } from "../core/keys.js";
 import { encodeMemo, randomNonce128 } from "../core/memo.js";
 import { commitmentOf, precommitmentOf, type NoteSecrets } from "../core/note.js";
 import { provePayment, type CircuitArtifacts, type ProofProgress, type SolidityProof } from "../core/prover.js";
+import { mapPayRevert } from "../core/revert.js";
 import { NoteTree } from "../core/tree.js";
 import type { NoteStore, PendingSpend, StoredNote, WalletState } from "./store.js";
 import { NoteDeriver, syncState } from "./sync.js";
@@ -823,33 +823,8 @@ export class PrivateWallet {
   }
 }
 
-/** Maps a reverted `pay` to a typed error. @example throw mapPayRevert(err) */
-export function mapPayRevert(err: unknown): ZkPayError {
-  if (err instanceof BaseError) {
-    const revert = err.walk((e) => e instanceof ContractFunctionRevertedError);
-    if (revert instanceof ContractFunctionRevertedError) {
-      const name = revert.data?.errorName;
-      const args = (revert.data?.args ?? []).map(String);
-      const details = { error: name, args };
-      switch (name) {
-        case "FacilitatorNullifierSpent":
-          return new ZkPayError("nullifier_spent", "this note was already spent", details, { cause: err });
-        case "FacilitatorUnknownRoot":
-          return new ZkPayError("stale_tree", "the proof's root is unknown or too old: sync and prove again", details, {
-            cause: err,
-          });
-        case "FacilitatorInvalidProof":
-          return new ZkPayError("invalid_proof", "the proof does not verify for these terms", details, { cause: err });
-        default:
-          return new ZkPayError("settlement_failed", `pay reverted: ${name ?? revert.shortMessage}`, details, {
-            cause: err,
-          });
-      }
-    }
-    return new ZkPayError("rpc_error", err.shortMessage, {}, { cause: err });
-  }
-  return new ZkPayError("settlement_failed", String(err), {}, { cause: err });
-}
+/** Re-exported from core, where the facilitator also uses it. */
+export { mapPayRevert };
 
 /** A uniform number in [0, 1) from the platform CSPRNG (sync timing jitter). */
 function randomUnit(): number {

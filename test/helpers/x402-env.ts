@@ -17,7 +17,7 @@ import {
 
 import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
 import { MemoryNoteStore, type NoteStore } from "../../sdk/client/store.js";
-import { PrivateWallet, type PreparedPayment } from "../../sdk/client/wallet.js";
+import { PrivateWallet, type PreparedPayment, type PrivateWalletOptions } from "../../sdk/client/wallet.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import type { SettlementMode } from "../../sdk/core/wire.js";
 import { zkPaymentMiddleware } from "../../sdk/express/index.js";
@@ -33,7 +33,16 @@ export const account = devAccount;
 
 /** A local chain on 127.0.0.1 with the pool deployed, and viem clients for it. */
 export async function startEnv(opts: { rootHistorySize?: number } = {}) {
-  const chain = await startLocalChain();
+  const localChain = await startLocalChain();
+  const wallets: PrivateWallet[] = [];
+  const chain = {
+    ...localChain,
+    /** Closes every wallet opened through `payer`, then the chain. */
+    close: async () => {
+      await Promise.all(wallets.map((w) => w.close()));
+      await localChain.close();
+    },
+  };
   const { record, system } = await deployWithRecord(chain.ethers, "hardhat", { rootHistorySize: opts.rootHistorySize });
   const viemChain = localViemChain(record.chainId, chain.url);
   const publicClient = createPublicClient({
@@ -56,8 +65,15 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
     await (await system.token.mint(to, amount)).wait();
   }
 
-  /** A funded payer wallet (EOA index `i`) with one deposit of `deposit`. */
-  async function payer(i: number, opts: { deposit?: bigint; seed?: Hex; store?: NoteStore } = {}) {
+  /**
+   * A funded payer wallet (EOA index `i`) with one deposit of `deposit`. Scheduled syncing
+   * is off unless `sync` says otherwise (tests sync when they mean to); every wallet is
+   * closed when the chain is.
+   */
+  async function payer(
+    i: number,
+    opts: { deposit?: bigint; seed?: Hex; store?: NoteStore; sync?: PrivateWalletOptions["sync"] } = {},
+  ) {
     const walletClient = walletClientFor(i);
     const seed = opts.seed ?? WalletKeys.randomSeed();
     const wallet = await PrivateWallet.open({
@@ -67,7 +83,9 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
       walletClient,
       store: opts.store ?? new MemoryNoteStore(),
       artifacts,
+      sync: opts.sync ?? { auto: false },
     });
+    wallets.push(wallet);
     if (opts.deposit) {
       await mint(account(i).address, opts.deposit);
       await wallet.deposit(opts.deposit);
