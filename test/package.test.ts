@@ -1,10 +1,17 @@
-import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 
 import { expect } from "chai";
 
+import { devPrivateKey } from "../scripts/lib/demo-env.js";
 import { ROOT } from "../scripts/lib/paths.js";
+import { shutdownProver } from "../sdk/core/prover.js";
+import { account, startEnv } from "./helpers/x402-env.js";
+
+const run = promisify(execFile);
 
 /** Every relative import of a source file, followed recursively. */
 function importsOf(file: string, seen = new Set<string>()): Set<string> {
@@ -63,5 +70,67 @@ describe("SDK packaging", function () {
       "node",
       "core",
     ]);
+  });
+
+  it("the packed tarball installs into an empty project; its client, server and CLI run there", async function () {
+    this.timeout(600_000);
+    const work = mkdtempSync(path.join(os.tmpdir(), "402zk-pack-"));
+    const env = await startEnv();
+    try {
+      // `npm pack` runs `prepare` (the SDK and CLI build) and ships only the `files` list.
+      const { stdout: packed } = await run("npm", ["pack", "--json", "--pack-destination", work], { cwd: ROOT });
+      const [info] = JSON.parse(packed) as { filename: string; files: { path: string }[] }[];
+      const shipped = info!.files.map((f) => f.path);
+      expect(shipped).to.include.members([
+        "bin/402zk.js",
+        "dist/cli/main.js",
+        "dist/client/index.js",
+        "dist/client/index.d.ts",
+        "circuits/artifacts/payment.wasm",
+        "circuits/artifacts/payment.zkey",
+        "circuits/artifacts/payment.vkey.json",
+      ]);
+      expect(
+        shipped.filter((f) => /^(sdk|test|scripts|contracts)\//.test(f)),
+        "sources stay out",
+      ).to.deep.equal([]);
+
+      const app = path.join(work, "app");
+      execFileSync("mkdir", ["-p", app]);
+      writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+      await run(
+        "npm",
+        ["install", path.join(work, info!.filename), "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"],
+        { cwd: app },
+      );
+      // What the SDK needs at run time, and nothing that only builds it.
+      const installed = readdirSync(path.join(app, "node_modules"));
+      expect(installed).to.include.members(["402zk", "viem", "snarkjs", "express"]);
+      expect(installed).to.not.include.members(["hardhat", "tsx", "typescript", "circomlib"]);
+
+      // The CLI, compiled: no TypeScript loader at run time.
+      const { stdout: help } = await run(path.join(app, "node_modules", ".bin", "402zk"), ["--help"], { cwd: app });
+      expect(help).to.match(/Usage: 402zk/);
+
+      // A paid API and an agent paying it, importing 402zk by its package name.
+      copyFileSync(path.join(ROOT, "test", "fixtures", "consumer-app.mjs"), path.join(app, "main.mjs"));
+      await env.mint(account(9).address, 50_000n);
+      const { stdout } = await run(process.execPath, ["main.mjs"], {
+        cwd: app,
+        env: {
+          ...process.env,
+          RPC_URL: env.chain.url,
+          POOL: JSON.stringify(env.pool),
+          PAYER_KEY: devPrivateKey(9),
+          RELAYER_KEY: devPrivateKey(2),
+          PAY_TO: account(3).address,
+        },
+      });
+      expect(JSON.parse(stdout.trim().split("\n").at(-1)!)).to.deep.equal({ status: 200, body: { weather: "sunny" } });
+    } finally {
+      await env.chain.close();
+      await shutdownProver();
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });

@@ -193,8 +193,20 @@ function asArtifactOrProvingError(err: unknown, phase: string): ZkPayError {
   return new ZkPayError("proving_failed", `${phase} failed: ${msg}`, { phase }, { cause: err });
 }
 
+/**
+ * A Groth16 proof in snarkjs' JSON layout (decimal strings, projective coordinates).
+ * Declared here so the SDK's published types do not depend on snarkjs, which ships none.
+ */
+export interface Groth16Proof {
+  pi_a: string[];
+  pi_b: string[][];
+  pi_c: string[];
+  protocol: string;
+  curve: string;
+}
+
 /** snarkjs proof -> Solidity verifier layout (G2 coordinates swapped). @example toSolidityProof(proof) */
-export function toSolidityProof(p: snarkjs.Groth16Proof): SolidityProof {
+export function toSolidityProof(p: Groth16Proof): SolidityProof {
   return {
     pA: [BigInt(p.pi_a[0]!), BigInt(p.pi_a[1]!)],
     pB: [
@@ -206,7 +218,7 @@ export function toSolidityProof(p: snarkjs.Groth16Proof): SolidityProof {
 }
 
 /** Solidity layout -> snarkjs proof, for off-chain verification. @example fromSolidityProof(proof) */
-export function fromSolidityProof(p: SolidityProof): snarkjs.Groth16Proof {
+export function fromSolidityProof(p: SolidityProof): Groth16Proof {
   return {
     pi_a: [p.pA[0].toString(), p.pA[1].toString(), "1"],
     pi_b: [
