@@ -21,6 +21,7 @@ import hre from "hardhat";
 import { shutdownProver } from "../sdk/core/prover.js";
 import { benchE2E, reportE2E } from "./lib/bench-e2e.js";
 import { benchProtocol, reportProtocol } from "./lib/bench-protocol.js";
+import { benchSecurity, reportSecurity } from "./lib/bench-security.js";
 import { table } from "./lib/bench-util.js";
 import { ARTIFACTS_DIR, ROOT } from "./lib/paths.js";
 
@@ -119,7 +120,13 @@ const e2e: BenchSection = {
   report: reportE2E,
 };
 
-export const SECTIONS: BenchSection[] = [environment, circuit, protocol, e2e];
+const security: BenchSection = {
+  name: "security",
+  run: ({ log }) => benchSecurity({ log }),
+  report: reportSecurity,
+};
+
+export const SECTIONS: BenchSection[] = [environment, circuit, protocol, e2e, security];
 
 function targetsOf(r: Record<string, unknown>) {
   const met = {
