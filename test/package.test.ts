@@ -113,7 +113,7 @@ describe("SDK packaging", function () {
       expect(help).to.match(/Usage: 402zk/);
 
       // A paid API and an agent paying it, importing 402zk by its package name.
-      copyFileSync(path.join(ROOT, "test", "fixtures", "consumer-app.mjs"), path.join(app, "main.mjs"));
+      copyFileSync(path.join(ROOT, "scripts", "lib", "consumer-app.mjs"), path.join(app, "main.mjs"));
       await env.mint(account(9).address, 50_000n);
       const { stdout } = await run(process.execPath, ["main.mjs"], {
         cwd: app,
