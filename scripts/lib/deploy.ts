@@ -1,4 +1,7 @@
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
+import type { Address, Hex } from "viem";
+
+import { resolveTokenDomain } from "../../sdk/core/token-domain.js";
 
 /** Fully qualified name of poseidon-solidity's library, and the link key Hardhat 3 wants. */
 export const POSEIDON_FQN = "poseidon-solidity/PoseidonT3.sol:PoseidonT3";
@@ -21,6 +24,12 @@ export interface DeployOptions {
   /** Existing ERC-20 (e.g. USDC on Base). When absent a TestUSDC is deployed. */
   token?: string;
   rootHistorySize?: number;
+  /**
+   * EIP-712 domain of the token for signed deposits, written to the record's token_info.
+   * When absent it is read from the token (EIP-5267, else name()/version()) or taken from
+   * @x402/evm's default assets: see sdk/core/token-domain.ts.
+   */
+  tokenDomain?: { name: string; version: string };
   /**
    * Prewarm the whole root-history ring after deploying (rootHistorySize / 512
    * transactions, ~22.1k gas per slot, paid once by the deployer) so that every insert
@@ -82,11 +91,18 @@ export async function deployWithRecord(ethers: HardhatEthers, networkName: strin
   const system = await deploySystem(ethers, options);
   const manifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "manifest.json"), "utf8"));
   const chainId = Number((await ethers.provider.getNetwork()).chainId);
+  const tokenAddress = (await system.token.getAddress()) as Address;
+  const domain = await resolveTokenDomain({
+    token: tokenAddress,
+    chainId,
+    override: options.tokenDomain,
+    call: async (data) => (await ethers.provider.call({ to: tokenAddress, data })) as Hex,
+  });
   const record = {
     network: networkName,
     chainId,
     facilitator: await system.facilitator.getAddress(),
-    token: await system.token.getAddress(),
+    token: tokenAddress,
     verifier: await system.verifier.getAddress(),
     poseidonT3: await system.poseidon.getAddress(),
     poseidonT2: await system.poseidonT2.getAddress(),
@@ -96,7 +112,10 @@ export async function deployWithRecord(ethers: HardhatEthers, networkName: strin
       name: await system.token.name(),
       symbol: await system.token.symbol(),
       decimals: Number(await system.token.decimals()),
-      eip712Version: "1",
+      // The token's EIP-712 domain: real USDC signs with version "2" (and the domain name,
+      // "USDC" on Base Sepolia, may differ from what a UI shows).
+      eip712Name: domain.name,
+      eip712Version: domain.version,
     },
     circuit: {
       zkeySha256: manifest.sha256.zkey as string,

@@ -11,6 +11,7 @@ import {
 
 import { erc20Abi, facilitatorAbi } from "../core/abi.js";
 import { permitTypes, receiveWithAuthorizationTypes } from "../core/eip712.js";
+import { resolveTokenDomain } from "../core/token-domain.js";
 import { paymentContext, type PaymentTerms } from "../core/context.js";
 import { ZkPayError } from "../core/errors.js";
 import { toBytes32, toValue } from "../core/field.js";
@@ -571,22 +572,14 @@ export class PrivateWallet {
   }
 
   async #tokenDomain(): Promise<{ name: string; version: string }> {
-    if (this.pool.tokenDomain) return this.pool.tokenDomain;
-    try {
-      const [, name, version] = await this.publicClient.readContract({
-        address: this.pool.token,
-        abi: erc20Abi,
-        functionName: "eip712Domain",
-      });
-      return { name, version };
-    } catch (err) {
-      throw new ZkPayError(
-        "invalid_argument",
-        "the token does not expose eip712Domain(); pass pool.tokenDomain to sign deposits",
-        {},
-        { cause: err },
-      );
-    }
+    // pool.tokenDomain, else EIP-5267, else name()/version(), else @x402/evm's default assets.
+    const { name, version } = await resolveTokenDomain({
+      token: this.pool.token,
+      chainId: this.pool.chainId,
+      override: this.pool.tokenDomain,
+      call: async (data) => (await this.publicClient.call({ to: this.pool.token, data })).data,
+    });
+    return { name, version };
   }
 
   // ------------------------------------------------------------------ payments

@@ -16,7 +16,15 @@ export const DeploymentSchema = z.object({
   poseidonT2: address,
   deploymentBlock: z.number().int().nonnegative(),
   rootHistorySize: z.number().int().positive(),
-  token_info: z.object({ name: z.string(), symbol: z.string(), decimals: z.number().int(), eip712Version: z.string() }),
+  token_info: z.object({
+    name: z.string(),
+    symbol: z.string(),
+    decimals: z.number().int(),
+    /** EIP-712 domain version for signed deposits ("2" for Circle's USDC). */
+    eip712Version: z.string(),
+    /** EIP-712 domain name when it differs from `name` (absent in older records: then `name`). */
+    eip712Name: z.string().optional(),
+  }),
   circuit: z.object({ zkeySha256: z.string(), vkeySha256: z.string(), developmentSetup: z.boolean() }),
   deployedAt: z.string(),
 });
