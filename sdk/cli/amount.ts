@@ -2,7 +2,8 @@ import { ZkPayError } from "../core/errors.js";
 
 /**
  * Human-readable token amount -> base units, exactly (no floats): "1.5" with 6 decimals
- * is 1_500_000n. Accepts an optional leading "$" and a trailing "USDC"/"USD".
+ * is 1_500_000n. Accepts "2", "0.5", ".5" and "5.", an optional leading "$" and a trailing
+ * "USDC"/"USD". Every amount of the CLI goes through this one grammar.
  *
  * @example
  * parseAmount("0.01", 6); // 10000n
@@ -12,13 +13,15 @@ export function parseAmount(text: string, decimals: number, what = "amount"): bi
     .trim()
     .replace(/^\$/, "")
     .replace(/\s*(USDC|USD)$/i, "");
-  const m = /^(\d+)(?:\.(\d*))?$/.exec(s);
-  if (!m) throw new ZkPayError("invalid_argument", `${what} must be a non-negative decimal number, got "${text}"`);
+  // One grammar for every amount: digits, optionally a "." and more digits; "5", "5.", ".5".
+  const m = /^(\d*)(?:\.(\d*))?$/.exec(s);
+  if (!m || (m[1] === "" && !m[2]))
+    throw new ZkPayError("invalid_argument", `${what} must be a non-negative decimal number, got "${text}"`);
   const frac = m[2] ?? "";
   if (frac.length > decimals) {
     throw new ZkPayError("invalid_argument", `${what} "${text}" has more than ${decimals} decimals`);
   }
-  return BigInt(m[1]!) * 10n ** BigInt(decimals) + BigInt(frac.padEnd(decimals, "0") || "0");
+  return BigInt(m[1] || "0") * 10n ** BigInt(decimals) + BigInt(frac.padEnd(decimals, "0") || "0");
 }
 
 /**

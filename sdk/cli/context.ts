@@ -22,6 +22,7 @@ import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { WalletKeys } from "../core/keys.js";
 import { defaultArtifacts } from "../node/artifacts.js";
 import { loadDeployment } from "../node/deployments.js";
+import { lockDirectory, type DirLock } from "../node/dir-lock.js";
 import { FileNoteStore } from "../node/file-store.js";
 import { CliError, EXIT } from "./errors.js";
 
@@ -34,6 +35,10 @@ export interface GlobalOptions {
   mode: "server" | "client";
   verbose?: boolean;
   logChunk?: string;
+  /** Directory of deployment records (default: $ZK402_DEPLOYMENTS_DIR, else the package's). */
+  deployments?: string;
+  /** Seconds to wait for another 402zk process holding the wallet folder. */
+  lockTimeout?: string;
 }
 
 /** Environment variables holding each network's default RPC URL. */
@@ -121,8 +126,10 @@ export interface CliContext {
   walletDir: string;
   /** Requires the EOA (deposits, withdrawals, client-settled payments, relaying). */
   requireAccount(why: string): { account: Account; walletClient: WalletClient };
-  /** Opens the private wallet (seed + notes.json in the wallet dir). */
+  /** Opens the private wallet (seed + notes.json in the wallet dir), locking the folder. */
   openWallet(): Promise<PrivateWallet>;
+  /** Releases the wallet folder's lock (also released when the process exits). */
+  releaseWallet(): void;
 }
 
 /** Resolves the global options into a {@link CliContext}. Throws ZkPayError on bad configuration. */
@@ -134,7 +141,8 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
       `unknown network "${network}" (known: ${Object.keys(NETWORKS).join(", ")})`,
     );
   }
-  const deployment = loadDeployment(network);
+  const deploymentsDir = opts.deployments ?? env.ZK402_DEPLOYMENTS_DIR;
+  const deployment = loadDeployment(network, deploymentsDir ? path.resolve(deploymentsDir) : undefined);
   const rpc = opts.rpc ?? defaultRpc(network, env);
   if (!rpc) {
     throw new ZkPayError(
@@ -154,7 +162,12 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
   if (logChunkSize !== undefined && !(Number.isInteger(logChunkSize) && logChunkSize > 0)) {
     throw new ZkPayError("invalid_argument", "--log-chunk must be a positive integer");
   }
+  const lockTimeoutS = Number(opts.lockTimeout ?? env.ZK402_LOCK_TIMEOUT ?? 120);
+  if (!(Number.isFinite(lockTimeoutS) && lockTimeoutS >= 0)) {
+    throw new ZkPayError("invalid_argument", "--lock-timeout must be a non-negative number of seconds");
+  }
   let wallet: Promise<PrivateWallet> | undefined;
+  let lock: DirLock | undefined;
   return {
     opts,
     network,
@@ -167,6 +180,9 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
     account,
     walletClient,
     walletDir,
+    releaseWallet() {
+      lock?.release();
+    },
     requireAccount(why: string) {
       if (!account || !walletClient) {
         throw new ZkPayError("invalid_argument", `${why} needs an EOA: pass --private-key or set ZK402_PRIVATE_KEY`);
@@ -175,6 +191,15 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
     },
     openWallet() {
       wallet ??= (async () => {
+        // One command at a time per wallet folder: two processes would otherwise pick the
+        // same note (one payment fails as nullifier_spent) or race on notes.json.
+        lock = await lockDirectory(walletDir, {
+          timeoutMs: lockTimeoutS * 1000,
+          onWait: (owner) =>
+            process.stderr.write(
+              `waiting for another 402zk command using ${walletDir}${owner ? ` (pid ${owner.pid})` : ""}...\n`,
+            ),
+        });
         const s = loadOrCreateSeed(walletDir, env);
         if (s.created) {
           process.stderr.write(

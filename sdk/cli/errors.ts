@@ -17,6 +17,7 @@ export const EXIT = {
 /** Reasons that mean "the command was given wrong arguments or configuration". */
 const USAGE_REASONS = new Set<ZkReasonCode>([
   "invalid_argument",
+  "chain_mismatch",
   "deployment_not_found",
   "artifacts_missing",
   "artifacts_mismatch",
@@ -27,6 +28,8 @@ const USAGE_REASONS = new Set<ZkReasonCode>([
 export class CliError extends Error {
   readonly exitCode: number;
   readonly reason: string;
+  /** Already reported on stdout (a --json outcome): run() prints only the stderr line. */
+  reported = false;
 
   constructor(exitCode: number, reason: string, message: string, options?: ErrorOptions) {
     super(message, options);
@@ -44,6 +47,10 @@ export function classify(err: unknown): { code: number; reason: string; message:
     if (err.reason === "rpc_error") return { code: EXIT.network, reason: err.reason, message };
     if (USAGE_REASONS.has(err.reason)) return { code: EXIT.usage, reason: err.reason, message };
     return { code: EXIT.refused, reason: err.reason, message };
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
+    return { code: EXIT.usage, reason: "port_unavailable", message };
   }
   if (isNetworkError(err)) return { code: EXIT.network, reason: "network_error", message: describeNetworkError(err) };
   return { code: EXIT.refused, reason: "unexpected_error", message: message.split("\n")[0] ?? message };
@@ -76,16 +83,25 @@ function describeNetworkError(err: unknown): string {
 /** Text of the `402zk --help` epilogue that documents the exit codes. */
 export const EXIT_CODES_HELP = `Exit codes:
   0  ok (for "receipt": the receipt is paid with enough confirmations)
-  1  usage or configuration error (bad arguments, unknown network, no deployment record,
-     no private key where one is needed, RPC on the wrong chain)
+  1  usage or configuration error (bad arguments, bad address checksum, unknown network,
+     no deployment record, no private key where one is needed, RPC on the wrong chain,
+     "serve" port already in use)
   2  payment not made or refused: insufficient private balance, proving failed, the server
-     refused the payment (402 after paying), no zk-exact offer, price above --max;
+     refused the payment (402 after paying), no zk-exact offer, not an x402 v2 402
+     (not_x402, malformed_header), price above --max, wallet folder locked by another
+     402zk process past --lock-timeout (wallet_locked);
      for "receipt": not paid, mismatch or not yet confirmed
-  3  network error: the RPC node or the HTTP server could not be reached
+  3  network error: the RPC node or the HTTP server could not be reached, or "pay" timed
+     out; for "pay" after the proof was sent (payment_unconfirmed): the payment may still
+     settle, the note stays reserved until the time printed
   4  the server answered an error status (non-2xx, other than 402) for the request
+
+A transaction that was sent is always reported with its hash, whatever fails after it
+(a deposit that landed exits 0 with a warning if syncing after it failed).
 
 Errors are printed to stderr as "error: <reason>: <message>", where reason is a stable
 snake_case code: the SDK's ZkPayError.reason (e.g. insufficient_private_balance,
 receipt_not_found), the server's refusal reason, or one of the CLI's own: network_error,
 server_error, price_above_max, insufficient_public_balance, payment_refused,
-unexpected_error. Add --verbose for the stack trace.`;
+port_unavailable, unexpected_error. With --json, a failed command still prints one JSON
+object on stdout with "ok": false and the same "exitCode". Add --verbose for the stack trace.`;

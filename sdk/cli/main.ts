@@ -13,9 +13,10 @@
 import { createRequire } from "node:module";
 
 import { Command, CommanderError, Option } from "commander";
-import { getAddress, isAddress, isHex, type Address, type Hex } from "viem";
+import { isHex, type Address, type Hex } from "viem";
 
 import { erc20Abi } from "../core/abi.js";
+import { parseUserAddress } from "../core/address.js";
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { shutdownProver } from "../core/prover.js";
@@ -31,6 +32,11 @@ import { progressBar } from "./progress.js";
 const out = (s = "") => process.stdout.write(`${s}\n`);
 const info = (s = "") => process.stderr.write(`${s}\n`);
 const ms = (x: number) => `${Math.round(x)} ms`;
+/** Unix seconds -> "HH:MM:SS UTC" (today) or an ISO date-time. */
+const clock = (unix: number) => {
+  const iso = new Date(unix * 1000).toISOString();
+  return iso.slice(0, 10) === new Date().toISOString().slice(0, 10) ? `${iso.slice(11, 19)} UTC` : iso;
+};
 
 function packageVersion(): string {
   try {
@@ -40,11 +46,7 @@ function packageVersion(): string {
   }
 }
 
-function address(value: string, what: string): Address {
-  if (!isAddress(value, { strict: false }))
-    throw new ZkPayError("invalid_argument", `${what} is not an address: ${value}`);
-  return getAddress(value);
-}
+const address = (value: string, what: string): Address => parseUserAddress(value, what);
 
 function bytes32(value: string, what: string): Hex {
   if (!isHex(value) || value.length !== 66)
@@ -59,7 +61,10 @@ function positiveInt(value: string, what: string): number {
 }
 
 /** Builds the commander program; `ctxOf` resolves the global options of a command. */
-export function buildProgram(onServe: (close: () => Promise<void>) => Promise<void> = waitForSignal): Command {
+export function buildProgram(
+  onServe: (close: () => Promise<void>) => Promise<void> = waitForSignal,
+  contexts: CliContext[] = [],
+): Command {
   const program = new Command("402zk");
   program
     .version(packageVersion(), "-V, --version")
@@ -87,6 +92,15 @@ export function buildProgram(onServe: (close: () => Promise<void>) => Promise<vo
         .default("server"),
     )
     .option("--log-chunk <blocks>", "blocks per eth_getLogs request while syncing (lower it for capped public RPCs)")
+    .option(
+      "--deployments <dir>",
+      "directory of deployment records <network>.json (default: $ZK402_DEPLOYMENTS_DIR, else the package's deployments/)",
+    )
+    .option(
+      "--lock-timeout <seconds>",
+      "how long to wait for another 402zk command using the same wallet folder",
+      process.env.ZK402_LOCK_TIMEOUT ?? "120",
+    )
     .option("-v, --verbose", "print stack traces on errors")
     .addHelpText(
       "after",
@@ -95,6 +109,8 @@ Environment:
   ZK402_SEED           wallet seed (0x + 64 hex digits); else <wallet>/seed, created with mode 0600
   ZK402_PRIVATE_KEY    EOA private key (same as --private-key)
   ZK402_NETWORK        default --network
+  ZK402_DEPLOYMENTS_DIR  default --deployments
+  ZK402_LOCK_TIMEOUT   default --lock-timeout (seconds)
   ZK402_CHALLENGE_SECRET  challenge HMAC key of "serve" (share it between instances)
 
 ${EXIT_CODES_HELP}`,
@@ -102,7 +118,11 @@ ${EXIT_CODES_HELP}`,
     .showHelpAfterError("(run 402zk --help for usage)")
     .exitOverride();
 
-  const ctxOf = (cmd: Command): CliContext => createContext(cmd.optsWithGlobals() as GlobalOptions);
+  const ctxOf = (cmd: Command): CliContext => {
+    const ctx = createContext(cmd.optsWithGlobals() as GlobalOptions);
+    contexts.push(ctx);
+    return ctx;
+  };
 
   // ---------------------------------------------------------------- deposit
   program
@@ -142,7 +162,11 @@ ${EXIT_CODES_HELP}`,
         `deposited ${formatAmount(value, ctx.decimals)} ${ctx.symbol} from ${account.address} into private note #${r.leafIndex}`,
       );
       out(`tx ${r.hash} (${ms(performance.now() - t0)})`);
-      out(`private balance ${formatAmount(wallet.balance(), ctx.decimals)} ${ctx.symbol}`);
+      if (r.synced) out(`private balance ${formatAmount(wallet.balance(), ctx.decimals)} ${ctx.symbol}`);
+      else
+        info(
+          `warning: ${r.warning?.reason ?? "sync_failed"}: ${r.warning?.message ?? "sync failed"}; the deposit is on chain, do not repeat it: run 402zk balance (or 402zk resync) to see it`,
+        );
       info("note: deposits are public (depositor, amount); what stays private is which later payment spends them.");
     });
 
@@ -179,6 +203,12 @@ ${EXIT_CODES_HELP}`,
             decimals: d,
             private: wallet.balance().toString(),
             reserved: pendingValue.toString(),
+            reservations: snap.pending.map((p) => ({
+              receiptId: `0x${BigInt(p.nullifierHash).toString(16).padStart(64, "0")}`,
+              value: snap.notes.find((n) => n.nullifierHash === p.nullifierHash)?.value ?? "0",
+              until: p.expiry,
+              untilIso: new Date(p.expiry * 1000).toISOString(),
+            })),
             notes: unspent.length,
             pending: snap.pending.length,
             treeSize: wallet.treeSize,
@@ -193,8 +223,9 @@ ${EXIT_CODES_HELP}`,
         `private balance  ${formatAmount(wallet.balance(), d)} ${ctx.symbol}  (${unspent.length} unspent note${unspent.length === 1 ? "" : "s"})`,
       );
       if (snap.pending.length > 0) {
+        const until = Math.max(...snap.pending.map((p) => p.expiry));
         out(
-          `reserved         ${formatAmount(pendingValue, d)} ${ctx.symbol}  (${snap.pending.length} payment(s) in flight)`,
+          `reserved         ${formatAmount(pendingValue, d)} ${ctx.symbol}  (${snap.pending.length} payment(s) in flight, released at ${clock(until)} unless their receipt appears on chain first)`,
         );
       }
       if (ctx.account && publicBalance !== undefined) {
@@ -206,20 +237,42 @@ ${EXIT_CODES_HELP}`,
       out(`wallet           ${ctx.walletDir} (synced to block ${snap.syncedBlock})`);
     });
 
+  // ---------------------------------------------------------------- resync
+  program
+    .command("resync")
+    .description(
+      "discard the cached tree and notes (notes.json) and rebuild them from the seed and the chain (after a chain reset or a reorg)",
+    )
+    .action(async (_o: unknown, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const wallet = await ctx.openWallet();
+      const t0 = performance.now();
+      await wallet.resync();
+      const snap = wallet.snapshot();
+      out(
+        `resynced from block ${ctx.deployment.deploymentBlock} to ${snap.syncedBlock} (${ms(performance.now() - t0)}): ${wallet.treeSize} notes in the tree, ${snap.notes.filter((n) => !n.spent).length} unspent of yours`,
+      );
+      out(`private balance ${formatAmount(wallet.balance(), ctx.decimals)} ${ctx.symbol}`);
+    });
+
   // ---------------------------------------------------------------- pay
   program
     .command("pay")
     .description("GET a URL, paying its HTTP 402 privately; prints the body on stdout, the payment on stderr")
     .argument("<url>", "the paid resource")
     .option("--max <amount>", "refuse to pay more than this (amount + relayer fee)", "1")
-    .option("--json", "print one JSON object (status, body, receipt, tx, timings) on stdout")
-    .action(async (url: string, o: { max: string; json?: boolean }, cmd: Command) => {
+    .option("--timeout <seconds>", "give up the whole exchange (402, proving, paid request) after this long", "60")
+    .option("--json", "print one JSON object (ok, exitCode, status, body, receipt, tx, timings) on stdout")
+    .action(async (url: string, o: { max: string; timeout: string; json?: boolean }, cmd: Command) => {
       const ctx = ctxOf(cmd);
       try {
         new URL(url);
       } catch {
         throw new ZkPayError("invalid_argument", `not a URL: ${url}`);
       }
+      const timeoutS = Number(o.timeout);
+      if (!(Number.isFinite(timeoutS) && timeoutS > 0))
+        throw new ZkPayError("invalid_argument", "--timeout must be a positive number of seconds");
       const mode = ctx.opts.mode;
       if (mode === "client") {
         const { account } = ctx.requireAccount("client-settled mode");
@@ -230,30 +283,78 @@ ${EXIT_CODES_HELP}`,
       const maxAmount = parseAmount(o.max, ctx.decimals, "--max");
       const wallet = await ctx.openWallet();
       const bar = progressBar({ label: "proving" });
+      const d = ctx.decimals;
       let r;
       try {
-        r = await payWithZk(url, { wallet, settlement: mode, maxAmount, onProgress: bar.update });
+        r = await payWithZk(url, {
+          wallet,
+          settlement: mode,
+          maxAmount,
+          onProgress: bar.update,
+          timeoutMs: timeoutS * 1000,
+        });
       } catch (err) {
+        if (isZkPayError(err, "payment_unconfirmed")) {
+          const x = err.details as {
+            receiptId: Hex;
+            expiry: number;
+            payTo: string;
+            amount: string;
+            conditionHash: Hex;
+          };
+          throw new CliError(
+            EXIT.network,
+            "payment_unconfirmed",
+            `${err.message}. Your note is reserved until ${clock(x.expiry)} (or until receipt ${x.receiptId} appears on chain); ` +
+              `after that, a sync (402zk balance) releases it if the payment never settled. Do not retry before then: ` +
+              `check with 402zk --network ${ctx.network} receipt ${x.receiptId} --pay-to ${x.payTo} --amount ${formatAmount(BigInt(x.amount), d, 0)} --condition ${x.conditionHash}`,
+            { cause: err },
+          );
+        }
         // Whatever kept the client from paying (balance, price cap, proving, offer): "refused".
         if (isZkPayError(err) && err.reason !== "rpc_error") {
           const cap = /payment of (\d+) exceeds maxAmount/.exec(err.message);
-          const message = cap
-            ? `the price ${formatAmount(BigInt(cap[1]!), ctx.decimals)} ${ctx.symbol} exceeds --max ${o.max}`
-            : err.message;
-          throw new CliError(EXIT.refused, cap ? "price_above_max" : err.reason, message, { cause: err });
+          if (cap) {
+            throw new CliError(
+              EXIT.refused,
+              "price_above_max",
+              `the price ${formatAmount(BigInt(cap[1]!), d)} ${ctx.symbol} exceeds --max ${o.max} ${ctx.symbol}: raise --max to pay it`,
+              { cause: err },
+            );
+          }
+          throw new CliError(EXIT.refused, err.reason, inTokens(err, ctx), { cause: err });
         }
         throw err;
       } finally {
         bar.end();
       }
-      const d = ctx.decimals;
       const terms = r.prepared?.terms;
       const t = r.timings;
+      // The outcome first, so that --json and the exit code always say the same thing.
+      let failure: CliError | undefined;
+      if (r.paid && r.status === 402) {
+        failure = new CliError(
+          EXIT.refused,
+          r.refusedReason ?? "payment_refused",
+          `the server refused the payment (HTTP 402${r.refusedReason ? `: ${r.refusedReason}` : ""})`,
+        );
+      } else if (r.status < 200 || r.status >= 300) {
+        failure = new CliError(
+          EXIT.server,
+          "server_error",
+          `the server answered HTTP ${r.status}${r.paid ? " after payment" : ""}`,
+        );
+      }
       if (o.json) {
         out(
           JSON.stringify({
+            ok: failure === undefined,
+            exitCode: failure?.exitCode ?? EXIT.ok,
+            error: failure ? { reason: failure.reason, message: failure.message } : undefined,
             status: r.status,
-            paid: r.paid,
+            // "paid": the payment was accepted; "paymentSent": a proof was sent at all.
+            paid: r.paid && failure === undefined,
+            paymentSent: r.paid,
             settled: r.settled,
             mode: r.mode,
             refusedReason: r.refusedReason,
@@ -268,6 +369,7 @@ ${EXIT_CODES_HELP}`,
             body: r.body,
           }),
         );
+        if (failure) failure.reported = true;
       } else {
         out(r.body);
         info(
@@ -293,24 +395,11 @@ ${EXIT_CODES_HELP}`,
             `check: 402zk --network ${ctx.network} receipt ${r.receiptId} --pay-to ${terms.payTo} --amount ${formatAmount(terms.amount, d, 0)} --condition ${terms.conditionHash}`,
           );
         }
-      }
-      if (r.paid && r.status === 402) {
-        if (r.mode === "client" && r.transaction) {
+        if (failure && r.paid && r.mode === "client" && r.transaction) {
           info(`note: your payment is on chain (tx ${r.transaction}) but the server did not accept its receipt.`);
         }
-        throw new CliError(
-          EXIT.refused,
-          r.refusedReason ?? "payment_refused",
-          `the server refused the payment (HTTP 402)`,
-        );
       }
-      if (r.status < 200 || r.status >= 300) {
-        throw new CliError(
-          EXIT.server,
-          "server_error",
-          `the server answered HTTP ${r.status}${r.paid ? " after payment" : ""}`,
-        );
-      }
+      if (failure) throw failure;
     });
 
   // ---------------------------------------------------------------- withdraw
@@ -331,6 +420,10 @@ ${EXIT_CODES_HELP}`,
       let hash: Hex;
       try {
         hash = await wallet.withdraw({ to, amount, onProgress: bar.update });
+      } catch (err) {
+        if (isZkPayError(err, "insufficient_private_balance"))
+          throw new CliError(EXIT.refused, err.reason, inTokens(err, ctx), { cause: err });
+        throw err;
       } finally {
         bar.end();
       }
@@ -402,9 +495,18 @@ ${EXIT_CODES_HELP}`,
     .option("--pay-to <address>", "who gets paid (default: your EOA)")
     .option("--fee <amount>", "relayer fee for server-settled payments, in tokens", "0")
     .option("--confirmations <n>", "confirmations required for client-settled receipts", "1")
+    .option("--drain-timeout <seconds>", "on Ctrl-C/SIGTERM, how long requests in flight may take to finish", "30")
     .action(
       async (
-        o: { port: string; host: string; price: string; payTo?: string; fee: string; confirmations: string },
+        o: {
+          port: string;
+          host: string;
+          price: string;
+          payTo?: string;
+          fee: string;
+          confirmations: string;
+          drainTimeout: string;
+        },
         cmd: Command,
       ) => {
         const ctx = ctxOf(cmd);
@@ -416,6 +518,8 @@ ${EXIT_CODES_HELP}`,
           );
         const price = parseAmount(o.price, ctx.decimals, "--price");
         if (price === 0n) throw new ZkPayError("invalid_argument", "--price must be positive");
+        if (!(Number(o.drainTimeout) >= 0))
+          throw new ZkPayError("invalid_argument", "--drain-timeout must be a non-negative number of seconds");
         const fee = parseAmount(o.fee, ctx.decimals, "--fee");
         if (fee > 0n && !ctx.walletClient)
           throw new ZkPayError("invalid_argument", "--fee needs a relayer EOA (--private-key)");
@@ -461,8 +565,13 @@ ${EXIT_CODES_HELP}`,
         );
         if (!secret)
           info("challenge secret: random (set ZK402_CHALLENGE_SECRET to share it between instances or restarts)");
-        info("Ctrl-C to stop");
-        await onServe(api.close);
+        info("Ctrl-C to stop (requests in flight finish first, at most --drain-timeout)");
+        const drainMs = Number(o.drainTimeout) * 1000;
+        await onServe(async () => {
+          const running = api.inFlight();
+          if (running > 0) info(`finishing ${running} request(s) in flight (at most ${o.drainTimeout} s)`);
+          await api.drain(drainMs);
+        });
       },
     );
 
@@ -491,7 +600,8 @@ async function waitForSignal(close: () => Promise<void>): Promise<void> {
  * process.exit(await run(process.argv));
  */
 export async function run(argv: string[] = process.argv): Promise<number> {
-  const program = buildProgram();
+  const contexts: CliContext[] = [];
+  const program = buildProgram(waitForSignal, contexts);
   const verbose = argv.includes("--verbose") || argv.includes("-v");
   try {
     await program.parseAsync(argv);
@@ -503,9 +613,32 @@ export async function run(argv: string[] = process.argv): Promise<number> {
     }
     const c = classify(err);
     process.stderr.write(`error: ${c.reason}: ${c.message}\n`);
+    if (argv.includes("--json") && !(err instanceof CliError && err.reported)) {
+      process.stdout.write(
+        `${JSON.stringify({ ok: false, exitCode: c.code, error: { reason: c.reason, message: c.message } })}\n`,
+      );
+    }
     if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return c.code;
   } finally {
+    for (const ctx of contexts) ctx.releaseWallet();
     await shutdownProver().catch(() => {});
   }
+}
+
+/**
+ * A ZkPayError's message in tokens where it carries base-unit amounts, with what to do.
+ *
+ * @example
+ * inTokens(err, ctx); // "no single private note covers 6.00 USDC (largest note 5.00 USDC, balance 8.47 USDC); ..."
+ */
+function inTokens(err: ZkPayError, ctx: CliContext): string {
+  if (err.reason !== "insufficient_private_balance") return err.message;
+  const x = err.details as { needed?: string; largestNote?: string; balance?: string; pendingChange?: string };
+  if (x.needed === undefined) return err.message;
+  const t = (v: string | undefined) => `${formatAmount(BigInt(v ?? "0"), ctx.decimals)} ${ctx.symbol}`;
+  const pending = BigInt(x.pendingChange ?? "0") > 0n ? `, change of payments in flight ${t(x.pendingChange)}` : "";
+  const need = formatAmount(BigInt(x.needed), ctx.decimals, 0);
+  const hint = `a payment spends one note: deposit ${need} or more into a new note (402zk deposit ${need})`;
+  return `no single private note covers ${t(x.needed)} (largest note ${t(x.largestNote)}, balance ${t(x.balance)}${pending}): ${hint}`;
 }

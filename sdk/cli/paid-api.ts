@@ -79,6 +79,22 @@ export async function startPaidApi(o: PaidApiOptions) {
 
   const app = express();
   app.disable("x-powered-by");
+  let inFlight = 0;
+  app.use((req, res, next) => {
+    inFlight++;
+    let done = false;
+    const end = () => {
+      if (done) return;
+      done = true;
+      inFlight--;
+      // A keep-alive connection would hold a draining server open: close it after this response.
+      if (!server.listening) req.socket.end();
+    };
+    res.on("finish", end);
+    res.on("close", end);
+    if (!server.listening) res.setHeader("Connection", "close");
+    next();
+  });
   o.before?.(app);
   app.use(
     zkPaymentMiddleware(
@@ -121,10 +137,29 @@ export async function startPaidApi(o: PaidApiOptions) {
     app,
     server,
     zk,
+    /** Stops at once, dropping requests in flight. */
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+    /**
+     * Stops accepting connections, lets the requests in flight (a paid request being
+     * verified and settled) finish, at most `timeoutMs`, then drops what is left.
+     * Resolves with the number of requests that were still running when it began.
+     */
+    drain: (timeoutMs = 30_000) =>
+      new Promise<number>((resolve) => {
+        const running = inFlight;
+        const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve(running);
+        });
+        server.closeIdleConnections();
+      }),
+    /** Requests being served right now. */
+    inFlight: () => inFlight,
   };
 }

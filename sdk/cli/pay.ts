@@ -20,7 +20,10 @@ export class HttpUnreachableError extends Error {
 
   constructor(url: string, cause: unknown) {
     const code = (cause as { cause?: { code?: string } })?.cause?.code;
-    super(`cannot reach ${url}${code ? ` (${code})` : ""}`, { cause });
+    const timedOut = (cause as { name?: string })?.name === "TimeoutError";
+    super(timedOut ? `${url} did not answer in time (timed out)` : `cannot reach ${url}${code ? ` (${code})` : ""}`, {
+      cause,
+    });
     this.name = "HttpUnreachableError";
     this.url = url;
   }
@@ -37,6 +40,10 @@ export interface ExchangeMarks {
   paidDone?: number;
   /** The PAYMENT-SIGNATURE payload that was sent. */
   payload?: PaymentPayload;
+  /** The paid request failed after its connection was made: the server may have the proof. */
+  paidMaybeDelivered?: boolean;
+  /** The unpaid response's 402, if any: whether it carried a PAYMENT-REQUIRED header, and its body's x402Version. */
+  challenge?: { header: boolean; bodyVersion?: unknown };
 }
 
 /**
@@ -49,11 +56,15 @@ export interface ExchangeMarks {
  * const paid = wrapFetchWithPayment(rec.fetch, client);
  * await paid(url); console.log(rec.marks);
  */
-export function recordingFetch(base: typeof fetch = fetch): { fetch: typeof fetch; marks: ExchangeMarks } {
+export function recordingFetch(
+  base: typeof fetch = fetch,
+  signal?: AbortSignal,
+): { fetch: typeof fetch; marks: ExchangeMarks } {
   const marks: ExchangeMarks = { start: performance.now() };
   const f: typeof fetch = async (input, init) => {
     const req = new Request(input as RequestInfo, init);
     const header = req.headers.get("PAYMENT-SIGNATURE");
+    if (signal?.aborted) throw new HttpUnreachableError(req.url, signal.reason);
     if (header) {
       marks.paidSent = performance.now();
       try {
@@ -64,12 +75,26 @@ export function recordingFetch(base: typeof fetch = fetch): { fetch: typeof fetc
     }
     let res: Response;
     try {
-      res = await base(req);
+      res = await base(signal ? new Request(req, { signal: AbortSignal.any([req.signal, signal]) }) : req);
     } catch (err) {
+      // A refused connection never carried the proof; anything later may have.
+      if (header && (err as { cause?: { code?: string } })?.cause?.code !== "ECONNREFUSED")
+        marks.paidMaybeDelivered = true;
       throw new HttpUnreachableError(req.url, err);
     }
     if (header) marks.paidDone = performance.now();
-    else marks.challengeDone ??= performance.now();
+    else {
+      marks.challengeDone ??= performance.now();
+      if (res.status === 402) {
+        let bodyVersion: unknown;
+        try {
+          bodyVersion = ((await res.clone().json()) as { x402Version?: unknown } | null)?.x402Version;
+        } catch {
+          bodyVersion = undefined;
+        }
+        marks.challenge = { header: res.headers.has("PAYMENT-REQUIRED"), bodyVersion };
+      }
+    }
     return res;
   };
   return { fetch: f, marks };
@@ -88,6 +113,8 @@ export interface PayOptions {
   fetch?: typeof fetch;
   /** Pay in the server's other settlement mode when the wanted one is not offered. Default false. */
   allowModeFallback?: boolean;
+  /** Gives up the whole exchange (both requests, proving included) after this many ms. Default: none. */
+  timeoutMs?: number;
 }
 
 /** Outcome of {@link payWithZk}. */
@@ -130,7 +157,7 @@ export interface PayResult {
  * console.log(r.status, r.receiptId, r.transaction);
  */
 export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> {
-  const rec = recordingFetch(o.fetch);
+  const rec = recordingFetch(o.fetch, o.timeoutMs ? AbortSignal.timeout(o.timeoutMs) : undefined);
   let prepared: PreparedPayment | undefined;
   let preparedAt: number | undefined;
   let creationError: unknown;
@@ -181,7 +208,50 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
     res = await paidFetch(url, o.init);
   } catch (err) {
     if (creationError !== undefined) throw creationError;
+    const sent = rec.marks.payload;
+    if (sent !== undefined && prepared && rec.marks.paidMaybeDelivered) {
+      // The proof left this machine: the server may settle it. Never report that as "nothing happened".
+      const why = err instanceof Error ? err.message : String(err);
+      throw new ZkPayError(
+        "payment_unconfirmed",
+        `payment sent, but no response came back (${why}); the server may still settle it`,
+        {
+          receiptId: prepared.receiptId,
+          expiry: Number(prepared.terms.expiry),
+          amount: prepared.terms.amount.toString(),
+          fee: prepared.terms.fee.toString(),
+          payTo: prepared.terms.payTo,
+          conditionHash: prepared.terms.conditionHash,
+          mode: (sent.payload as { settlement?: SettlementMode } | undefined)?.settlement,
+        },
+        { cause: err },
+      );
+    }
     const msg = err instanceof Error ? err.message : String(err);
+    const ch = rec.marks.challenge;
+    if (/^Failed to parse payment requirements/.test(msg) && ch) {
+      throw ch.header
+        ? new ZkPayError(
+            "malformed_header",
+            `the server's 402 carries a PAYMENT-REQUIRED header that is not valid x402 v2: ${msg}`,
+            {},
+            { cause: err },
+          )
+        : new ZkPayError(
+            "not_x402",
+            `the server answered HTTP 402 but not with an x402 v2 payment request (no PAYMENT-REQUIRED header)`,
+            {},
+            { cause: err },
+          );
+    }
+    if (ch && !ch.header && ch.bodyVersion !== undefined && ch.bodyVersion !== 2) {
+      throw new ZkPayError(
+        "not_x402",
+        `the server asks for an x402 version ${String(ch.bodyVersion)} payment; this wallet speaks x402 v2 (zk-exact)`,
+        { x402Version: ch.bodyVersion },
+        { cause: err },
+      );
+    }
     if (/^Failed to create payment payload|^Failed to parse payment requirements/.test(msg)) {
       throw new ZkPayError(
         "unsupported_scheme",

@@ -41,6 +41,8 @@ export const WalletStateSchema = z.object({
   facilitator: z.string(),
   /** Last block whose events are in `leaves`/`notes`. */
   syncedBlock: z.number().int(),
+  /** Hash of block `syncedBlock` (detects a reset chain or a reorg below it). */
+  syncedBlockHash: z.string().optional(),
   /** Tree leaves (decimal strings) in index order. */
   leaves: z.array(decimal),
   /**

@@ -226,6 +226,8 @@ export interface SyncDeps {
   /** Blocks per eth_getLogs request. */
   chunk: number;
   depositGapLimit: number;
+  /** The pool's deployment block (a state synced below it has nothing to check). */
+  deploymentBlock?: number;
 }
 
 /**
@@ -237,6 +239,30 @@ export interface SyncDeps {
 export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDeps): Promise<ZkPayError[]> {
   const { publicClient, facilitator } = deps;
   const latest = Number(await publicClient.getBlockNumber({ cacheTime: 0 }));
+  // The stored state must still be a prefix of this chain: a restarted local node (a new
+  // chain) or a reorg below the last synced block makes it describe another history.
+  if (state.syncedBlock >= (deps.deploymentBlock ?? 0) && state.leaves.length + state.notes.length > 0) {
+    if (state.syncedBlock > latest) {
+      throw new ZkPayError(
+        "chain_reset",
+        `the wallet was synced to block ${state.syncedBlock} but the chain is at block ${latest} (a reset chain?)`,
+        { syncedBlock: state.syncedBlock, latest },
+      );
+    }
+    if (state.syncedBlockHash) {
+      const b = await publicClient.getBlock({ blockNumber: BigInt(state.syncedBlock) }).catch((err: unknown) => {
+        if ((err as { name?: string }).name === "BlockNotFoundError") return undefined;
+        throw err;
+      });
+      if (!b || b.hash !== state.syncedBlockHash) {
+        throw new ZkPayError(
+          "chain_reset",
+          `block ${state.syncedBlock} is no longer the block the wallet synced to (a reorg or a reset chain)`,
+          { syncedBlock: state.syncedBlock, stored: state.syncedBlockHash, now: b?.hash },
+        );
+      }
+    }
+  }
   const scanner = new NoteScanner(state, deps.deriver, deps.depositGapLimit);
   const pendingByNullifier = new Map(state.pending.map((p) => [p.nullifierHash, p]));
   const spentIds = new Set<string>();
@@ -270,7 +296,9 @@ export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDe
     pendingByNullifier.delete(id);
   }
   // A payment in flight whose nullifier was not spent by its expiry never will be.
-  const now = Number((await publicClient.getBlock({ blockTag: "latest" })).timestamp);
+  const head = await publicClient.getBlock({ blockNumber: BigInt(latest) });
+  const now = Number(head.timestamp);
+  if (state.syncedBlock === latest) state.syncedBlockHash = head.hash ?? undefined;
   state.pending = [...pendingByNullifier.values()].filter((p) => p.expiry >= now);
 
   // The local root must be the pool's root, or proofs would be refused on chain.

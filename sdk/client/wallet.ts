@@ -1,19 +1,22 @@
 import {
   BaseError,
+  parseEventLogs,
   parseSignature,
   zeroAddress,
   type Address,
   type Hash,
   type Hex,
   type PublicClient,
+  type TransactionReceipt,
   type WalletClient,
 } from "viem";
 
 import { erc20Abi, facilitatorAbi } from "../core/abi.js";
+import { parseUserAddress } from "../core/address.js";
 import { permitTypes, receiveWithAuthorizationTypes } from "../core/eip712.js";
 import { resolveTokenDomain } from "../core/token-domain.js";
 import { paymentContext, type PaymentTerms } from "../core/context.js";
-import { ZkPayError } from "../core/errors.js";
+import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { toBytes32, toValue } from "../core/field.js";
 import { WalletKeys } from "../core/keys.js";
 import { encodeMemo, randomNonce128 } from "../core/memo.js";
@@ -113,6 +116,19 @@ export interface PrivateWalletOptions {
    * Default: `console.warn`, once per tag / per failure streak.
    */
   onWarning?: (w: ZkPayError) => void;
+}
+
+/**
+ * Outcome of a mined deposit. A deposit whose transaction landed is never reported as a
+ * failure: if syncing after it fails, `synced` is false and `warning` says why (the note
+ * is found by the next successful sync).
+ */
+export interface DepositResult {
+  hash: Hash;
+  /** The new note's leaf index (from the transaction's LeafInserted event). */
+  leafIndex: number;
+  synced: boolean;
+  warning?: ZkPayError;
 }
 
 /** A payment proven and ready to send (to a server, or on chain). */
@@ -313,16 +329,89 @@ export class PrivateWallet {
     return this.#queuedSync;
   }
 
+  #syncDeps() {
+    return {
+      publicClient: this.publicClient,
+      facilitator: this.pool.facilitator,
+      deriver: this.#deriver,
+      chunk: this.#chunk,
+      depositGapLimit: this.#gap,
+      deploymentBlock: this.pool.deploymentBlock,
+    };
+  }
+
+  /** Forgets the cached tree, notes and reservations of `state` (in place): seed + chain rebuild them. */
+  #resetState(state: WalletState): void {
+    state.syncedBlock = this.pool.deploymentBlock - 1;
+    state.syncedBlockHash = undefined;
+    state.leaves = [];
+    state.notes = [];
+    state.pending = [];
+    // nextDepositIndex stays: the rescan finds deposits up to it + depositGapLimit.
+    this.#tree = new NoteTree();
+  }
+
+  /** A full rescan from the deployment block, with a clear error if even that does not match the chain. */
+  async #rescan(state: WalletState, why?: ZkPayError): Promise<ZkPayError[]> {
+    this.#resetState(state);
+    try {
+      const warnings = await syncState(state, this.#tree, this.#syncDeps());
+      if (why) {
+        warnings.unshift(
+          new ZkPayError(
+            "chain_reset",
+            `${why.message}: discarded the cached tree and notes and resynced from the seed (block ${this.pool.deploymentBlock})`,
+            why.details,
+          ),
+        );
+      }
+      return warnings;
+    } catch (err) {
+      if (isZkPayError(err, "stale_tree") || isZkPayError(err, "chain_reset")) {
+        throw new ZkPayError(
+          "stale_tree",
+          `${err.message}, even after a full rescan from block ${this.pool.deploymentBlock}: check that the RPC ` +
+            "serves complete logs (lower --log-chunk) and that the deployment record matches this chain, then run " +
+            "`402zk resync` (SDK: wallet.resync())",
+          err.details,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Discards the cached tree, notes and reservations and rebuilds them from the seed and
+   * the chain (a full rescan from the deployment block). Sync does this by itself when it
+   * sees a reset chain or a reorg below its last synced block.
+   */
+  async resync(): Promise<void> {
+    await this.#syncing?.catch(() => {});
+    const run = this.#mutate((state) => this.#rescan(state)).then(
+      (warnings) => {
+        this.#synced = true;
+        for (const w of warnings) this.#warn(w, `${w.reason}:${String(w.details.tag ?? w.details.nullifierHash)}`);
+      },
+      (err: unknown) => {
+        this.#tree = NoteTree.from(this.#state.leaves.map(BigInt));
+        throw err;
+      },
+    );
+    return run;
+  }
+
   #startSync(): Promise<void> {
-    const run: Promise<void> = this.#mutate((state) =>
-      syncState(state, this.#tree, {
-        publicClient: this.publicClient,
-        facilitator: this.pool.facilitator,
-        deriver: this.#deriver,
-        chunk: this.#chunk,
-        depositGapLimit: this.#gap,
-      }),
-    )
+    const run: Promise<void> = this.#mutate(async (state) => {
+      try {
+        return await syncState(state, this.#tree, this.#syncDeps());
+      } catch (err) {
+        // Another history of the chain (reset node, reorg) or leaves that no longer add
+        // up: the state is a cache, rebuild it from the seed.
+        if (isZkPayError(err, "chain_reset") || isZkPayError(err, "stale_tree")) return this.#rescan(state, err);
+        throw err;
+      }
+    })
       .then((warnings) => {
         this.#synced = true;
         for (const w of warnings) this.#warn(w, `${w.reason}:${String(w.details.tag ?? w.details.nullifierHash)}`);
@@ -457,7 +546,7 @@ export class PrivateWallet {
    * @example
    * await wallet.deposit(5_000_000n, { method: "authorization" });
    */
-  async deposit(value: bigint, opts: { method?: DepositMethod } = {}): Promise<{ hash: Hash; leafIndex: number }> {
+  async deposit(value: bigint, opts: { method?: DepositMethod } = {}): Promise<DepositResult> {
     const wc = this.#requireWalletClient();
     const v = toValue(value, "deposit value");
     if (v === 0n) throw new ZkPayError("invalid_argument", "deposit value must be positive");
@@ -564,11 +653,41 @@ export class PrivateWallet {
         ]);
       }
     }
-    await this.#waitOk(hash);
-    await this.sync();
+    // From here on the tokens may have moved: whatever fails, say so with the hash.
+    let receipt: TransactionReceipt;
+    try {
+      receipt = await this.publicClient.waitForTransactionReceipt({ hash });
+    } catch (err) {
+      throw new ZkPayError(
+        "rpc_error",
+        `deposit transaction ${hash} was sent but its outcome is unknown (${err instanceof BaseError ? err.shortMessage : String(err)}): check it on chain before depositing again`,
+        { hash },
+        { cause: err },
+      );
+    }
+    if (receipt.status !== "success") {
+      throw new ZkPayError("settlement_failed", `deposit transaction ${hash} reverted (no tokens moved)`, { hash });
+    }
+    const [inserted] = parseEventLogs({ abi: facilitatorAbi, eventName: "LeafInserted", logs: receipt.logs });
+    const leafIndex = inserted ? Number(inserted.args.leafIndex) : -1;
+    try {
+      await this.sync();
+    } catch (err) {
+      const why = err instanceof BaseError ? err.shortMessage : err instanceof Error ? err.message : String(err);
+      return {
+        hash,
+        leafIndex,
+        synced: false,
+        warning: new ZkPayError(
+          isZkPayError(err) ? err.reason : "rpc_error",
+          `the deposit landed (tx ${hash}, leaf ${leafIndex}) but syncing after it failed: ${why}`,
+          { hash, leafIndex },
+          { cause: err },
+        ),
+      };
+    }
     const note = this.#state.notes.find((n) => n.commitment === commitment.toString());
-    if (!note) throw new ZkPayError("stale_tree", "deposit confirmed but its note was not found while syncing");
-    return { hash, leafIndex: note.leafIndex };
+    return { hash, leafIndex: note?.leafIndex ?? leafIndex, synced: true };
   }
 
   async #tokenDomain(): Promise<{ name: string; version: string }> {
@@ -609,7 +728,8 @@ export class PrivateWallet {
   async preparePayment(params: PaymentParams): Promise<PreparedPayment> {
     const amount = toValue(params.amount, "amount");
     const fee = toValue(params.fee ?? 0n, "fee");
-    const relayer = params.relayer ?? zeroAddress;
+    params = { ...params, payTo: parseUserAddress(params.payTo, "payTo") };
+    const relayer = params.relayer === undefined ? zeroAddress : parseUserAddress(params.relayer, "relayer");
     if (fee > 0n && relayer === zeroAddress) {
       throw new ZkPayError("invalid_argument", "a fee needs a relayer address");
     }
@@ -787,8 +907,9 @@ export class PrivateWallet {
    */
   async withdraw(args: { to: Address; amount: bigint; onProgress?: (p: ProofProgress) => void }): Promise<Hash> {
     const now = BigInt((await this.publicClient.getBlock({ blockTag: "latest" })).timestamp);
+    const to = parseUserAddress(args.to, "withdraw to");
     const p = await this.preparePayment({
-      payTo: args.to,
+      payTo: to,
       amount: args.amount,
       expiry: now + 600n,
       onProgress: args.onProgress,

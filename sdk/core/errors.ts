@@ -17,8 +17,16 @@ export const ZkReason = {
   duplicate_note_nullifier: "duplicate_note_nullifier",
   deployment_not_found: "deployment_not_found",
   invalid_argument: "invalid_argument",
+  /** Another process holds the wallet folder's lock (CLI / Node file stores). */
+  wallet_locked: "wallet_locked",
+  /** The stored wallet state belongs to another history of the chain (reset or reorg). */
+  chain_reset: "chain_reset",
+  /** A payment was sent but its outcome is unknown (the response was lost). */
+  payment_unconfirmed: "payment_unconfirmed",
   // wire / server side
   malformed_header: "malformed_header",
+  /** An HTTP 402 that is not an x402 v2 payment request. */
+  not_x402: "not_x402",
   header_too_large: "header_too_large",
   unsupported_version: "unsupported_version",
   unsupported_scheme: "unsupported_scheme",

@@ -9,12 +9,18 @@ import { ZkPayError } from "../core/errors.js";
 export const DEPLOYMENTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "deployments");
 
 /**
- * Reads `deployments/<network>.json`.
+ * Reads `<dir>/<network>.json`. `dir` defaults to `$ZK402_DEPLOYMENTS_DIR`, else the
+ * package's own `deployments/` (read-only inside a consumer's node_modules: keep your
+ * own records elsewhere and pass their directory).
  *
  * @example
  * const d = loadDeployment("base-sepolia");
+ * const mine = loadDeployment("base-sepolia", "./deployments");
  */
-export function loadDeployment(network: string, dir = DEPLOYMENTS_DIR): Deployment {
+export function loadDeployment(
+  network: string,
+  dir: string = process.env.ZK402_DEPLOYMENTS_DIR || DEPLOYMENTS_DIR,
+): Deployment {
   if (!/^[a-z0-9-]+$/.test(network)) throw new ZkPayError("invalid_argument", `bad network name: ${network}`);
   const file = path.join(dir, `${network}.json`);
   if (!existsSync(file)) {

@@ -2,3 +2,4 @@
 export * from "./artifacts.js";
 export * from "./deployments.js";
 export * from "./file-store.js";
+export * from "./dir-lock.js";
