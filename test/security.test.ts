@@ -5,7 +5,9 @@ import { type Address, type Hex } from "viem";
 import { facilitatorAbi } from "../sdk/core/abi.js";
 import { isZkPayError } from "../sdk/core/errors.js";
 import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
-import { shutdownProver } from "../sdk/core/prover.js";
+import { paymentContext } from "../sdk/core/context.js";
+import { shutdownProver, verifyPaymentProof, type SolidityProof } from "../sdk/core/prover.js";
+import { WorkerVerifier } from "../sdk/node/worker-verifier.js";
 import { ReceiptChecker } from "../sdk/core/receipts.js";
 import { MemoryReplayStore, RedisReplayStore } from "../sdk/core/replay.js";
 import { conditionHashOf, type Challenge } from "../sdk/core/wire.js";
@@ -365,6 +367,44 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
       }
     });
 
+    it("the worker-thread verifier gives snarkjs' verdict: valid, tampered, junk points, out-of-range coordinates", async function () {
+      const { wallet } = await env.payer(5, { deposit: 20_000n });
+      const p = await wallet.preparePayment({
+        payTo: payee,
+        amount: 1_000n,
+        expiry: BigInt(Math.floor(Date.now() / 1000) + 600),
+      });
+      const context = paymentContext({
+        chainId: env.pool.chainId,
+        facilitator: env.pool.facilitator,
+        terms: p.terms,
+        memo: p.memo,
+      });
+      const signals = [p.proof.nullifierHash, p.proof.changeCommitment, p.proof.root, 1_000n, 0n, context];
+      const vk = env.vkey as { vk_alpha_1: string[] };
+      const g1 = [BigInt(vk.vk_alpha_1[0]!), BigInt(vk.vk_alpha_1[1]!)] as [bigint, bigint];
+      const BASE_FIELD = 21888242871839275222246405745257298621291185155802102575757620765025651843297n;
+      const cases: [string, SolidityProof, bigint[]][] = [
+        ["valid", p.proof, signals],
+        ["amount tampered", p.proof, signals.map((x, i) => (i === 3 ? x + 1n : x))],
+        ["context tampered", p.proof, signals.map((x, i) => (i === 5 ? x + 1n : x))],
+        ["points from the vkey", { ...p.proof, pA: g1, pC: g1 }, signals],
+        ["pA not on the curve", { ...p.proof, pA: [g1[0], g1[1] + 1n] }, signals],
+        ["coordinate >= the field modulus", { ...p.proof, pA: [g1[0] + BASE_FIELD, g1[1]] }, signals],
+      ];
+      const worker = new WorkerVerifier({ threads: 1 });
+      try {
+        for (const [name, proof, sig] of cases) {
+          const reference = await verifyPaymentProof(env.vkey, proof, sig);
+          expect(await worker.verify(env.vkey, proof, sig), name).to.equal(reference);
+          expect(reference, name).to.equal(name === "valid");
+        }
+      } finally {
+        await worker.close();
+        await wallet.releasePayment(p);
+      }
+    });
+
     it("the fair queue refuses past its bounds and serves clients in turn", async function () {
       const q = new FairQueue({ concurrency: 1, maxQueued: 3, maxQueuedPerClient: 2 });
       const order: string[] = [];
@@ -402,6 +442,21 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
       open();
       await Promise.all(all);
       expect(seen).to.deep.equal(["x1", "h1", "x2", "y1"]);
+
+      // A full queue makes room for a clean record by refusing its worst waiting job.
+      const f = new FairQueue({ concurrency: 1, maxQueued: 2, maxQueuedPerClient: 2 });
+      let go!: () => void;
+      const held = new Promise<void>((r) => (go = r));
+      const first = f.run("x", () => held, 2);
+      const waiting = [f.run("x", async () => "x2", 2), f.run("y", async () => "y1", 5).catch((e: unknown) => e)];
+      expect(f.wouldAccept("h", 5), "no better than the worst").to.equal(false);
+      const honest = f.run("h", async () => "h1", 0);
+      go();
+      await first;
+      const [x2, y1] = await Promise.all(waiting);
+      expect(x2).to.equal("x2");
+      expect(isZkPayError(y1, "server_busy"), "the worst job was displaced").to.equal(true);
+      expect(await honest).to.equal("h1");
     });
   });
 

@@ -14,6 +14,8 @@ export interface FairQueueOptions {
 
 interface Job {
   run: () => void;
+  /** Refuses the job without running it (it was displaced by a better one). */
+  drop: (err: ZkPayError) => void;
   priority: number;
 }
 
@@ -53,29 +55,39 @@ export class FairQueue {
     return { running: this.#running, queued: this.#queued };
   }
 
-  /** Whether a job of `client` submitted now would be accepted (it may still wait). */
-  wouldAccept(client: string): boolean {
+  /**
+   * Whether a job of `client` with `priority` submitted now would be accepted (it may
+   * still wait): there is room, or the queue is full but holds a waiting job with a worse
+   * (higher) priority, which the new job would displace.
+   */
+  wouldAccept(client: string, priority = 0): boolean {
     if (this.#running < this.concurrency && this.#queued === 0) return true;
     const mine = this.#waiting.get(client)?.length ?? 0;
-    return this.#queued < this.maxQueued && mine < this.maxQueuedPerClient;
+    if (mine >= this.maxQueuedPerClient) return false;
+    return this.#queued < this.maxQueued || this.#worst(priority) !== undefined;
   }
 
   /**
    * Runs `fn` when a slot is free and it is `client`'s turn (lowest `priority` first,
    * then in turn). Throws `server_busy` at once, without running `fn`, when the queue
-   * (or this client's share of it) is full.
+   * (or this client's share of it) is full; a full queue makes room for a job with a
+   * better priority by refusing its worst waiting job, so a flood of failing clients
+   * cannot shut a client with a clean record out.
    */
   run<T>(client: string, fn: () => Promise<T>, priority = 0): Promise<T> {
-    if (!this.wouldAccept(client)) {
-      return Promise.reject(
-        new ZkPayError("server_busy", "too many payments are being verified; retry shortly", {
-          retryAfterSeconds: this.retryAfterSeconds,
-        }),
-      );
+    if (!this.wouldAccept(client, priority)) return Promise.reject(this.#busy());
+    if (this.#queued >= this.maxQueued) {
+      const [victimClient, victim] = this.#worst(priority)!;
+      const list = this.#waiting.get(victimClient)!;
+      list.splice(list.indexOf(victim), 1);
+      if (list.length === 0) this.#waiting.delete(victimClient);
+      this.#queued--;
+      victim.drop(this.#busy());
     }
     return new Promise<T>((resolve, reject) => {
       const job: Job = {
         priority,
+        drop: reject,
         run: () => {
           this.#running++;
           fn()
@@ -92,6 +104,21 @@ export class FairQueue {
       this.#queued++;
       this.#dispatch();
     });
+  }
+
+  #busy(): ZkPayError {
+    return new ZkPayError("server_busy", "too many payments are being verified; retry shortly", {
+      retryAfterSeconds: this.retryAfterSeconds,
+    });
+  }
+
+  /** The waiting job with the worst priority, if it is worse than `than` (latest among equals). */
+  #worst(than: number): [string, Job] | undefined {
+    let found: [string, Job] | undefined;
+    for (const [c, list] of this.#waiting) {
+      for (const j of list) if (j.priority > than && (!found || j.priority >= found[1].priority)) found = [c, j];
+    }
+    return found;
   }
 
   #dispatch(): void {

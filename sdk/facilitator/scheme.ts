@@ -22,7 +22,7 @@ import { paymentContext, type PaymentTerms } from "../core/context.js";
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError, type ZkReasonCode } from "../core/errors.js";
 import { isFieldElement, toBytes32 } from "../core/field.js";
-import { verifyPaymentProof } from "../core/prover.js";
+import { verifyPaymentProof, type SolidityProof } from "../core/prover.js";
 import { ReceiptChecker, defaultConfirmations } from "../core/receipts.js";
 import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
 import { mapPayRevert } from "../core/revert.js";
@@ -76,6 +76,11 @@ export interface ZkFacilitatorOptions {
   maxAttemptsPerChallenge?: number;
   /** The bounded queue every Groth16 verification goes through. Default: a FairQueue of its own. */
   verifier?: FairQueue;
+  /**
+   * How a Groth16 proof is checked. Default: snarkjs on this thread (`verifyPaymentProof`).
+   * A server passes `WorkerVerifier#verify` (402zk/node) to keep pairings off its event loop.
+   */
+  verifyProof?: (vkey: unknown, proof: SolidityProof, publicSignals: readonly bigint[]) => Promise<boolean>;
   /** The client being served and its priority (for the fair queue), e.g. `Admission.currentClient`. */
   clientOf?: () => { key: string; priority: number } | undefined;
 }
@@ -396,7 +401,13 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     const client = this.#o.clientOf?.() ?? { key: "anonymous", priority: 0 };
     const ok = await this.verifier.run(
       client.key,
-      () => verifyPaymentProof(this.#o.vkey, proof, [...signals, terms.amount, terms.fee, context]),
+      () =>
+        (this.#o.verifyProof ?? verifyPaymentProof)(this.#o.vkey, proof, [
+          ...signals,
+          terms.amount,
+          terms.fee,
+          context,
+        ]),
       client.priority,
     );
     if (!ok) throw new ZkPayError("invalid_proof", "the proof does not verify for these terms");

@@ -3,3 +3,4 @@ export * from "./artifacts.js";
 export * from "./deployments.js";
 export * from "./file-store.js";
 export * from "./dir-lock.js";
+export * from "./worker-verifier.js";

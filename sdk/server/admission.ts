@@ -67,11 +67,6 @@ export class Admission {
    * budget is spent, `server_busy` when the verification queue has no room for it.
    */
   async admit(client: string): Promise<{ key: string; priority: number }> {
-    if (!this.queue.wouldAccept(client)) {
-      throw new ZkPayError("server_busy", "too many payments are being verified; retry shortly", {
-        retryAfterSeconds: this.queue.retryAfterSeconds,
-      });
-    }
     const n = await this.#store.increment(failureKey(client), this.windowSeconds);
     if (n > this.maxFailures) {
       await this.refund(client);
@@ -81,7 +76,14 @@ export class Admission {
       });
     }
     // What the client had counted before this request: 0 for a clean record.
-    return { key: client, priority: n - 1 };
+    const priority = n - 1;
+    if (!this.queue.wouldAccept(client, priority)) {
+      await this.refund(client);
+      throw new ZkPayError("server_busy", "too many payments are being verified; retry shortly", {
+        retryAfterSeconds: this.queue.retryAfterSeconds,
+      });
+    }
+    return { key: client, priority };
   }
 
   /** Gives back what {@link Admission.admit} counted. */

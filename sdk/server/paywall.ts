@@ -8,6 +8,7 @@ import { ZkPayError } from "../core/errors.js";
 import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
 import type { FairQueueOptions } from "../core/work-queue.js";
 import { ZkExactFacilitatorScheme } from "../facilitator/scheme.js";
+import { WorkerVerifier } from "../node/worker-verifier.js";
 import { Admission, type AdmissionOptions } from "./admission.js";
 import { ChallengeIssuer } from "./challenge.js";
 import { ZkExactServerScheme } from "./scheme.js";
@@ -41,9 +42,16 @@ export interface ZkResourceServerOptions {
   challengeTtlSeconds?: number;
   /** Proof verifications per challenge. Default 3. */
   maxAttemptsPerChallenge?: number;
+  /**
+   * Where proofs are verified: "worker" (default) in a process-wide pool of worker
+   * threads, so pairings never stall the event loop; "main" on this thread.
+   */
+  verifyIn?: "worker" | "main";
   /** Refused payments per client and window before 429 (see {@link Admission}). */
   limits?: Omit<AdmissionOptions, "store" | "queue"> & { queue?: FairQueueOptions };
 }
+
+let sharedVerifier: WorkerVerifier | undefined;
 
 /** The admission control `createZkResourceServer` built for a resource server, for `zkPaymentMiddleware`. */
 const admissions = new WeakMap<x402ResourceServer, Admission>();
@@ -98,6 +106,10 @@ export function createZkResourceServer(o: ZkResourceServerOptions) {
     minConfirmations: o.minConfirmations,
     maxAttemptsPerChallenge: o.maxAttemptsPerChallenge,
     verifier: admission.queue,
+    verifyProof:
+      o.verifyIn === "main"
+        ? undefined
+        : (vkey, proof, signals) => (sharedVerifier ??= new WorkerVerifier()).verify(vkey, proof, signals),
     clientOf: () => admission.currentClient(),
   });
   const facilitator = new x402Facilitator().register(network, facilitatorScheme);
