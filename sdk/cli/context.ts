@@ -228,7 +228,14 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
         // A wallet on the wrong chain is a configuration error, not a refused payment.
         return w.catch((err: unknown) => {
           if (isZkPayError(err, "chain_mismatch"))
-            throw new CliError(EXIT.usage, "chain_mismatch", `${err.message} (check --rpc and --network)`);
+            throw new CliError(
+              EXIT.usage,
+              "chain_mismatch",
+              `${err.message} (check --rpc, --network and --deployments` +
+                (err.details.storeFacilitator
+                  ? `; if the pool was redeployed, move ${path.join(walletDir, "notes.json")} away: it is only a cache, and the next command rescans from the seed)`
+                  : ")"),
+            );
           throw err;
         });
       })();
