@@ -23,7 +23,7 @@ import { shutdownProver } from "../core/prover.js";
 import type { DepositMethod } from "../client/wallet.js";
 import { ReceiptChecker } from "../core/receipts.js";
 import { formatAmount, parseAmount } from "./amount.js";
-import { createContext, type CliContext, type GlobalOptions } from "./context.js";
+import { createContext, loadAccount, type CliContext, type GlobalOptions } from "./context.js";
 import { CliError, EXIT, EXIT_CODES_HELP, classify } from "./errors.js";
 import { startPaidApi } from "./paid-api.js";
 import { payWithZk } from "./pay.js";
@@ -480,7 +480,10 @@ ${EXIT_CODES_HELP}`,
             unconfirmed: ["receipt_unconfirmed", `has ${r.confirmations} of ${minConfirmations} confirmations`],
           };
           const [reason, what] = failures[r.state];
-          throw new CliError(EXIT.refused, reason, `receipt ${id} ${what}`);
+          const failure = new CliError(EXIT.refused, reason, `receipt ${id} ${what}`);
+          // --json already printed the outcome (state says it): one JSON object per command.
+          failure.reported = o.json === true;
+          throw failure;
         }
       },
     );
@@ -574,6 +577,36 @@ ${EXIT_CODES_HELP}`,
         });
       },
     );
+
+  // ---------------------------------------------------------------- doctor
+  program
+    .command("doctor")
+    .description(
+      "check the network's deployment from here: RPC, chain id, contract code, verification key, token domain, relayer ETH, Redis",
+    )
+    .option("--relayer <address>", "relayer whose ETH balance to check (default: your EOA, if any)")
+    .option("--redis <url>", "Redis URL to PING (default: $REDIS_URL)")
+    .option("--json", "print the checks as JSON")
+    .action(async (o: { relayer?: string; redis?: string; json?: boolean }, cmd: Command) => {
+      const { formatDoctor, runDoctor } = await import("./doctor.js");
+      const g = cmd.optsWithGlobals() as GlobalOptions;
+      const relayer = o.relayer ? address(o.relayer, "--relayer") : loadAccount(g)?.address;
+      const checks = await runDoctor({
+        network: g.network,
+        rpc: g.rpc,
+        deployments: g.deployments,
+        relayer,
+        redis: o.redis ?? process.env.REDIS_URL,
+      });
+      const ok = checks.every((c) => c.ok);
+      out(o.json ? JSON.stringify({ ok, exitCode: ok ? EXIT.ok : EXIT.usage, checks }) : formatDoctor(checks));
+      if (!ok) {
+        const failed = checks.filter((c) => !c.ok).map((c) => c.name);
+        const err = new CliError(EXIT.usage, "doctor_failed", `${failed.length} check(s) failed: ${failed.join(", ")}`);
+        err.reported = true;
+        throw err;
+      }
+    });
 
   return program;
 }
