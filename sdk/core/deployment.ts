@@ -1,6 +1,10 @@
 import { z } from "zod";
 
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 20-byte hex address");
+/** A 20-byte hex address, typed as viem's `0x${string}` so records plug into viem calls as they are. */
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, "must be a 20-byte hex address")
+  .transform((s) => s as `0x${string}`);
 
 /**
  * A deployment record, as written to `deployments/<network>.json` by

@@ -12,3 +12,4 @@ export * from "./poseidon.js";
 export * from "./prover.js";
 export * from "./tree.js";
 export * from "./wire.js";
+export * from "./address.js";

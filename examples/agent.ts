@@ -1,0 +1,55 @@
+// An agent that pays an x402 API privately (README "SDK"; test/examples.test.ts runs it).
+// Config from the environment: ZK402_SEED (32-byte hex, back it up), PAYER_KEY (an EOA
+// with USDC and gas, for the deposit), RPC_URL, API_URL; ZK402_NETWORK (default
+// base-sepolia) and ZK402_DEPLOYMENTS_DIR (default: the records shipped with 402zk).
+import os from "node:os";
+import path from "node:path";
+
+import { x402Client } from "@x402/core/client";
+import { wrapFetchWithPayment } from "@x402/fetch";
+import { createPublicClient, createWalletClient, defineChain, http, type Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+
+import { PrivateWallet, ZkExactClientScheme } from "402zk/client";
+import { shutdownProver } from "402zk/core";
+import { FileNoteStore, defaultArtifacts, loadDeployment } from "402zk/node";
+
+const env = (name: string): string => {
+  const v = process.env[name];
+  if (!v) throw new Error(`set ${name}`);
+  return v;
+};
+const d = loadDeployment(process.env.ZK402_NETWORK ?? "base-sepolia", process.env.ZK402_DEPLOYMENTS_DIR);
+const chain = defineChain({
+  id: d.chainId,
+  name: d.network,
+  nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+  rpcUrls: { default: { http: [env("RPC_URL")] } },
+});
+const publicClient = createPublicClient({ chain, transport: http() });
+const walletClient = createWalletClient({
+  chain,
+  transport: http(),
+  account: privateKeyToAccount(env("PAYER_KEY") as Hex),
+});
+
+const wallet = await PrivateWallet.open({
+  seed: env("ZK402_SEED") as Hex,
+  pool: { chainId: d.chainId, facilitator: d.facilitator, token: d.token, deploymentBlock: d.deploymentBlock },
+  publicClient,
+  walletClient,
+  store: new FileNoteStore(path.join(os.homedir(), ".402zk", `notes-${d.network}.json`)),
+  artifacts: defaultArtifacts(),
+});
+await wallet.sync();
+if (wallet.balance() < 100_000n) await wallet.deposit(1_000_000n, { method: "authorization" }); // 1 USDC, one tx
+
+const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement: "server" }));
+client.setSpendControls({
+  allowedAssets: [{ network: `eip155:${d.chainId}`, asset: d.token, maxAmountPerPayment: "100000" }],
+});
+const res = await wrapFetchWithPayment(fetch, client)(env("API_URL"));
+console.log(res.status, await res.text());
+
+await wallet.close(); // stops scheduled syncing
+await shutdownProver(); // lets the process exit
