@@ -44,7 +44,7 @@ export default defineConfig({
       chainType: "l1",
       url: "http://127.0.0.1:8545",
     },
-    baseSepolia: {
+    "base-sepolia": {
       type: "http",
       chainType: "op",
       chainId: 84532,

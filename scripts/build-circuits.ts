@@ -162,7 +162,11 @@ const manifest = {
     zkey: sha256(out.zkey),
     vkey: sha256(out.vkey),
     verifier: sha256(VERIFIER_SOL),
+    // What `snarkjs zkey verify <r1cs> <ptau> <zkey>` checks the zkey against.
+    r1cs: sha256(r1cs),
+    ptau: sha256(ptau),
   },
+  compiler: "circom2 (circom 2.2.3, WASM) --O2 -l node_modules",
   builtAt: new Date().toISOString(),
 };
 writeFileSync(path.join(ARTIFACTS_DIR, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");

@@ -1,34 +1,35 @@
 /**
- * Deploys PoseidonT2, PoseidonT3, PaymentVerifier, (TestUSDC unless --token is given) and the
- * Facilitator, then writes deployments/<network>.json for the SDK.
+ * Deploys PoseidonT2, PoseidonT3, PaymentVerifier, (TestUSDC unless TOKEN is given) and the
+ * Facilitator, then writes <network>.json (deployments/, or $ZK402_DEPLOYMENTS_DIR) for the
+ * SDK and the CLI. The Hardhat network names are the CLI's: localhost, base-sepolia, base.
  *
  *   npx hardhat run scripts/deploy.ts --network localhost
- *   TOKEN=0x036CbD53842c5426634e7929541eC2318f3dCF7e npx hardhat run scripts/deploy.ts --network baseSepolia
+ *   TOKEN=0x036CbD53842c5426634e7929541eC2318f3dCF7e npx hardhat run scripts/deploy.ts --network base-sepolia
  *
  * (Base Sepolia needs BASE_SEPOLIA_RPC_URL and BASE_SEPOLIA_PRIVATE_KEY in the Hardhat
- * keystore or environment: `npx hardhat keystore set BASE_SEPOLIA_PRIVATE_KEY`.)
+ * keystore or environment: `npx hardhat keystore set BASE_SEPOLIA_PRIVATE_KEY`.) See
+ * docs/base-sepolia.md. The token's EIP-712 domain is read from the token (or @x402/evm's
+ * default assets); TOKEN_EIP712_NAME and TOKEN_EIP712_VERSION override it.
  */
 import { network } from "hardhat";
 
-import { saveDeployment } from "../sdk/node/deployments.js";
+import { DEPLOYMENTS_DIR, saveDeployment } from "../sdk/node/deployments.js";
 import { deployWithRecord } from "./lib/deploy.js";
 
-const NAMES: Record<string, string> = {
-  baseSepolia: "base-sepolia",
-  base: "base",
-  localhost: "localhost",
-  hardhat: "hardhat",
-};
-
 const connection = await network.connect();
-const name = NAMES[connection.networkName] ?? connection.networkName;
+const name = connection.networkName;
+const overrideName = process.env.TOKEN_EIP712_NAME;
+const overrideVersion = process.env.TOKEN_EIP712_VERSION;
+if (!!overrideName !== !!overrideVersion)
+  throw new Error("set both TOKEN_EIP712_NAME and TOKEN_EIP712_VERSION, or neither");
 const { record } = await deployWithRecord(connection.ethers, name, {
   token: process.env.TOKEN,
   rootHistorySize: process.env.ROOT_HISTORY ? Number(process.env.ROOT_HISTORY) : undefined,
   // PREWARM=0 skips prewarming the root-history ring (cheaper deploy, dearer first inserts).
   prewarmRootHistory: process.env.PREWARM !== "0",
+  tokenDomain: overrideName && overrideVersion ? { name: overrideName, version: overrideVersion } : undefined,
 });
-const file = saveDeployment(record as never);
+const file = saveDeployment(record as never, process.env.ZK402_DEPLOYMENTS_DIR || DEPLOYMENTS_DIR);
 console.log(`deployed to ${name} (chain ${record.chainId}):`);
 console.log(JSON.stringify(record, null, 2));
 console.log(`written ${file}`);
