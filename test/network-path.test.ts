@@ -279,6 +279,13 @@ describe("docs/base-sepolia.md, every command, against a local chain 84532 with 
     expect(missing.code).to.equal(1);
     expect(missing.stdout).to.match(/FAIL\s+contract code: no code at verifier 0x0+aa/);
 
+    // A recorded verifier that is some other contract: the vkey's constants are not in its code.
+    writeFileSync(path.join(wrongDir, "base-sepolia.json"), JSON.stringify({ ...record, verifier: record.poseidonT3 }));
+    const otherVerifier = await runLine(`npx 402zk --network base-sepolia --deployments ${wrongDir} doctor`);
+    expect(otherVerifier.code).to.equal(1);
+    expect(otherVerifier.stdout).to.match(/FAIL\s+pool wiring/);
+    expect(otherVerifier.stdout).to.match(/FAIL\s+verifier contract: \d+ vkey constants are missing/);
+
     // A record whose vkey is not this SDK's.
     writeFileSync(
       path.join(wrongDir, "base-sepolia.json"),
