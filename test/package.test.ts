@@ -89,6 +89,7 @@ describe("SDK packaging", function () {
         "circuits/artifacts/payment.wasm",
         "circuits/artifacts/payment.zkey",
         "circuits/artifacts/payment.vkey.json",
+        "docs/base-sepolia.md",
       ]);
       expect(
         shipped.filter((f) => /^(sdk|test|scripts|contracts)\//.test(f)),

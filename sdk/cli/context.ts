@@ -213,7 +213,10 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
             facilitator: deployment.facilitator as Hex,
             token: deployment.token as Hex,
             deploymentBlock: deployment.deploymentBlock,
-            tokenDomain: { name: deployment.token_info.name, version: deployment.token_info.eip712Version },
+            tokenDomain: {
+              name: deployment.token_info.eip712Name ?? deployment.token_info.name,
+              version: deployment.token_info.eip712Version,
+            },
           },
           publicClient,
           walletClient,
