@@ -4,17 +4,17 @@ import { type Address, type Hex } from "viem";
 
 import { facilitatorAbi } from "../sdk/core/abi.js";
 import { isZkPayError } from "../sdk/core/errors.js";
-import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
 import { paymentContext } from "../sdk/core/context.js";
 import { shutdownProver, verifyPaymentProof, type SolidityProof } from "../sdk/core/prover.js";
 import { WorkerVerifier } from "../sdk/node/worker-verifier.js";
 import { ReceiptChecker } from "../sdk/core/receipts.js";
 import { MemoryReplayStore, RedisReplayStore } from "../sdk/core/replay.js";
-import { conditionHashOf, type Challenge } from "../sdk/core/wire.js";
+import type { Challenge } from "../sdk/core/wire.js";
 import { FairQueue } from "../sdk/core/work-queue.js";
 import { createZkResourceServer } from "../sdk/server/paywall.js";
 import { startRedis } from "./helpers/redis.js";
 import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
+import { junkPaymentHeader, junkPoints, type JunkRequired } from "../scripts/lib/junk-payment.js";
 
 type Settle = { success: boolean; transaction: string; errorReason?: string; extra?: { receiptId?: string } };
 type Required = {
@@ -228,6 +228,11 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
   });
 
   describe("finding 3: bounded work for unauthenticated callers", function () {
+    // Junk proofs claim the pool's current root: make sure the tree is not empty.
+    before(async function () {
+      await env.payer(6, { deposit: 1_000n });
+    });
+
     /** A junk payment: schema-valid, right terms and challenge, curve points from the vkey. */
     /** The pool's current root and tree size: what a junk proof claims to be against. */
     const readPoolState = () =>
@@ -243,41 +248,8 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
         decodeHeader<Required>(
           (await fetch(`${api.url}${path}`, { headers: { "X-Forwarded-For": from } })).headers.get("PAYMENT-REQUIRED"),
         )!;
-      const accepted = required.accepts[0]!;
-      const x = accepted.extra;
-      const vk = env.vkey as { vk_alpha_1: string[]; vk_beta_2: string[][] };
       const [root, treeSize] = poolState ?? (await readPoolState());
-      const rand = () => (BigInt(Math.floor(Math.random() * 2 ** 48)) * 2n ** 200n) % SNARK_SCALAR_FIELD;
-      const payload = {
-        x402Version: 2,
-        resource: required.resource,
-        accepted,
-        payload: {
-          settlement: "server",
-          proof: {
-            pA: [vk.vk_alpha_1[0], vk.vk_alpha_1[1]],
-            pB: [
-              [vk.vk_beta_2[0]![1], vk.vk_beta_2[0]![0]],
-              [vk.vk_beta_2[1]![1], vk.vk_beta_2[1]![0]],
-            ],
-            pC: [vk.vk_alpha_1[0], vk.vk_alpha_1[1]],
-            root: root.toString(),
-            treeSize: treeSize.toString(),
-            nullifierHash: rand().toString(),
-            changeCommitment: rand().toString(),
-          },
-          terms: {
-            payTo: (accepted as unknown as { payTo: string }).payTo,
-            amount: (accepted as unknown as { amount: string }).amount,
-            relayer: x.relayer,
-            fee: x.fee,
-            conditionHash: conditionHashOf(x.challenge),
-            expiry: String(x.challenge.exp),
-          },
-          memo: "0x",
-        },
-      };
-      return Buffer.from(JSON.stringify(payload)).toString("base64");
+      return junkPaymentHeader(required as unknown as JunkRequired, junkPoints(env.vkey), root, treeSize);
     }
 
     it("caps verification attempts per challenge, and refused payments per client (429 + Retry-After)", async function () {
@@ -367,7 +339,7 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
       }
     });
 
-    it("the worker-thread verifier gives snarkjs' verdict: valid, tampered, junk points, out-of-range coordinates", async function () {
+    it("the worker-process verifier gives snarkjs' verdict: valid, tampered, junk points, out-of-range coordinates", async function () {
       const { wallet } = await env.payer(5, { deposit: 20_000n });
       const p = await wallet.preparePayment({
         payTo: payee,

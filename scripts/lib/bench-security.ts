@@ -45,7 +45,6 @@
  *  - floodNote: present only when the flood had to run in this process.
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -56,9 +55,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Address, Hex, PublicClient } from "viem";
 
 import type { PrivateWallet } from "../../sdk/client/wallet.js";
-import { conditionHashOf, type Challenge } from "../../sdk/core/wire.js";
 import type { ZkResourceServerOptions } from "../../sdk/server/paywall.js";
 import { fmtInt, median, round, table } from "./bench-util.js";
+import { junkPaymentHeader, junkPoints, type JunkPoints, type JunkRequired } from "./junk-payment.js";
 import type { DemoChain } from "./demo-env.js";
 import { ROOT } from "./paths.js";
 
@@ -112,14 +111,11 @@ const SELF = fileURLToPath(import.meta.url);
 // ------------------------------------------------------------------ the flood (attacker)
 
 /** What the flood process needs: where to send, and the pool state for the junk. */
-interface FloodConfig {
+interface FloodConfig extends JunkPoints {
   url: string;
   attackers: string[];
   perAttacker: number;
   inFlight: number;
-  /** vk_alpha_1 (x, y) and vk_beta_2 in the order a proof's pB carries them. */
-  pA: [string, string];
-  pB: [[string, string], [string, string]];
   root: string;
   treeSize: string;
 }
@@ -132,19 +128,6 @@ interface FloodResult {
   errors: string[];
 }
 
-interface JunkRequired {
-  resource?: unknown;
-  accepts: (Record<string, unknown> & {
-    scheme: string;
-    payTo: string;
-    amount: string;
-    extra: { relayer: string; fee: string; challenge: Challenge };
-  })[];
-}
-
-/** 31 random bytes: a field element. */
-const randomField = () => BigInt(`0x${randomBytes(31).toString("hex")}`).toString();
-
 /** A junk payment for a fresh challenge of `cfg.url`, fetched as client `ip`. */
 async function junkHeader(cfg: FloodConfig, ip: string): Promise<string> {
   const res = await fetch(cfg.url, { headers: { "X-Forwarded-For": ip } });
@@ -152,36 +135,7 @@ async function junkHeader(cfg: FloodConfig, ip: string): Promise<string> {
   const h = res.headers.get("PAYMENT-REQUIRED");
   if (res.status !== 402 || !h) throw new Error(`challenge request: HTTP ${res.status}`);
   const required = JSON.parse(Buffer.from(h, "base64").toString("utf8")) as JunkRequired;
-  const accepted = required.accepts.find((a) => a.scheme === "zk-exact");
-  if (!accepted) throw new Error("no zk-exact requirement in the 402");
-  const x = accepted.extra;
-  const payload = {
-    x402Version: 2,
-    resource: required.resource,
-    accepted,
-    payload: {
-      settlement: "server",
-      proof: {
-        pA: cfg.pA,
-        pB: cfg.pB,
-        pC: cfg.pA,
-        root: cfg.root,
-        treeSize: cfg.treeSize,
-        nullifierHash: randomField(),
-        changeCommitment: randomField(),
-      },
-      terms: {
-        payTo: accepted.payTo,
-        amount: accepted.amount,
-        relayer: x.relayer,
-        fee: x.fee,
-        conditionHash: conditionHashOf(x.challenge),
-        expiry: String(x.challenge.exp),
-      },
-      memo: "0x",
-    },
-  };
-  return Buffer.from(JSON.stringify(payload)).toString("base64");
+  return junkPaymentHeader(required, cfg, cfg.root, cfg.treeSize);
 }
 
 /** Sends the flood: `perAttacker` junk requests per address, `inFlight` at once. */
@@ -546,17 +500,12 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
       for (let i = 0; i < o.honestRunsAlone; i++) alone.push(await honestPay());
       const underHeader = await preparedHeader(wallet, api.url, honest);
 
-      const vk = vkey as { vk_alpha_1: string[]; vk_beta_2: string[][] };
       const cfg: FloodConfig = {
         url: api.url,
         attackers: Array.from({ length: o.attackers }, (_, i) => `10.1.${Math.floor(i / 250)}.${(i % 250) + 1}`),
         perAttacker: o.junkPerAttacker,
         inFlight: o.inFlight,
-        pA: [vk.vk_alpha_1[0]!, vk.vk_alpha_1[1]!],
-        pB: [
-          [vk.vk_beta_2[0]![1]!, vk.vk_beta_2[0]![0]!],
-          [vk.vk_beta_2[1]![1]!, vk.vk_beta_2[1]![0]!],
-        ],
+        ...junkPoints(vkey),
         ...(await poolState()),
       };
 
