@@ -17,15 +17,10 @@ import { parseUserAddress } from "../sdk/core/address.js";
 import { isZkPayError } from "../sdk/core/errors.js";
 import { shutdownProver } from "../sdk/core/prover.js";
 import { account, startEnv, type Env } from "./helpers/x402-env.js";
+import { collectOutput, type ProcessResult as CliResult } from "./helpers/process.js";
 
 const BIN = path.join(ROOT, "bin", "402zk.js");
 const USDC = 1_000_000n;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** A mixed-case address with one letter's case flipped: a failing EIP-55 checksum. */
 function badChecksum(a: string): string {
@@ -81,14 +76,7 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
     o: { wallet?: string; key?: number; rpc?: string; env?: NodeJS.ProcessEnv; deployments?: boolean } = {},
   ): Promise<CliResult> {
     const child = spawnCli(args, o);
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
-    child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
-    return new Promise((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+    return collectOutput(child);
   }
 
   function spawnCli(

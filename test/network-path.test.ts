@@ -22,16 +22,11 @@ import { devAccount, devPrivateKey } from "../scripts/lib/demo-env.js";
 import { startLocalChain } from "../scripts/lib/local-chain.js";
 import { ARTIFACTS_DIR, ROOT } from "../scripts/lib/paths.js";
 import { startRedis } from "./helpers/redis.js";
+import { collectOutput, type ProcessResult as Run } from "./helpers/process.js";
 
 const BIN = path.join(ROOT, "bin", "402zk.js");
 const GUIDE = path.join(ROOT, "docs", "base-sepolia.md");
 const BASE_SEPOLIA_USDC = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** The command lines of the guide's ```sh blocks (comments and blank lines dropped). */
 function guideCommands(): string[] {
@@ -179,14 +174,7 @@ describe("docs/base-sepolia.md, every command, against a local chain 84532 with 
 
   function runLine(line: string): Promise<Run> {
     const child = spawnLine(line);
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
-    child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
-    return new Promise((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+    return collectOutput(child);
   }
 
   it("runs the guide from deploy to a paid request, then doctor fails on a wrong chain and a missing contract", async function () {

@@ -198,8 +198,8 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       if (isZkPayError(err)) return this.#failed(err.reason, err.message);
       throw err;
     }
-    if (v.payload.settlement === "client") return this.#clientSettled(v);
-    return this.#submit(v);
+    const p = v.payload;
+    return p.settlement === "client" ? this.#clientSettled(v, p) : this.#submit(v, p);
   }
 
   /**
@@ -235,8 +235,8 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   }
 
   /** Client-settled: the payment is on chain already; report the transaction the chain names. */
-  async #clientSettled(v: Verified): Promise<SettleResponse> {
-    const receiptId = (v.payload as Extract<ZkPaymentPayload, { settlement: "client" }>).receiptId as Hex;
+  async #clientSettled(v: Verified, p: Extract<ZkPaymentPayload, { settlement: "client" }>): Promise<SettleResponse> {
+    const receiptId = p.receiptId as Hex;
     const transaction =
       v.paidAtBlock === undefined
         ? undefined
@@ -250,14 +250,15 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   }
 
   /** Server-settled: simulate against `pending`, then submit `pay` from the relayer. */
-  async #submit(v: Verified): Promise<SettleResponse> {
+  async #submit(v: Verified, p: Extract<ZkPaymentPayload, { settlement: "server" }>): Promise<SettleResponse> {
     const wc = this.#o.walletClient;
     if (!wc?.account) {
       await this.#releaseClaims(v);
       return this.#failed("settlement_failed", "this facilitator does not submit payments");
     }
-    const proof = v.proof ?? proofFromWire((v.payload as Extract<ZkPaymentPayload, { settlement: "server" }>).proof);
-    const memo = (v.payload as Extract<ZkPaymentPayload, { settlement: "server" }>).memo as Hex;
+    // Parsed once in #check; parsed here only if a caller built `v` without it.
+    const proof = v.proof ?? proofFromWire(p.proof);
+    const memo = p.memo as Hex;
     const call = {
       address: this.#o.pool.facilitator,
       abi: facilitatorAbi,
