@@ -7,7 +7,7 @@ export const SNARK_SCALAR_FIELD = 2188824287183927522224640574525727508854836440
 export const MAX_VALUE = (1n << 128n) - 1n;
 
 /** Deepest tree the circuit can prove membership in. */
-export const MAX_TREE_DEPTH = 32;
+export const MAX_TREE_DEPTH = 24;
 
 /**
  * Checks that `value` is an integer in [0, MAX_VALUE] and returns it as bigint.
