@@ -1,32 +1,59 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 import { fromSolidityProof, type SolidityProof } from "../core/prover.js";
 
 /**
- * The worker's code: snarkjs' Groth16 verification, one message at a time. A child
- * process, not a worker thread: snarkjs' threading layer (web-worker) takes any worker
- * thread that loads it for one of its own workers. Kept inline (`node -e`) so that it
- * runs the same from the TypeScript sources and from dist/; snarkjs is imported by the
- * absolute URL the parent resolved, so it is found whatever the current directory. The
- * child exits when its parent goes (the IPC channel closes).
+ * The worker's code: Groth16 verification, one message at a time, with the SDK's fast
+ * verifier (sdk/core/verifier, mcl-wasm: ~5 ms a proof) and snarkjs as the fallback
+ * when that module cannot be loaded (a Node without TypeScript type stripping running
+ * the sources). A child process, not a worker thread: snarkjs' threading layer
+ * (web-worker) takes any worker thread that loads it for one of its own workers. Kept
+ * inline (`node -e`) so that it runs the same from the TypeScript sources and from
+ * dist/; modules are imported by the absolute URLs the parent resolved, so they are found
+ * whatever the current directory. The child exits when its parent goes (the IPC channel
+ * closes). Verifiers are prepared once per verification key (by its JSON).
  */
 const WORKER_SOURCE = `
-const ready = import(process.env.ZK402_SNARKJS_URL);
+const fast = import(process.env.ZK402_VERIFIER_URL).then((m) => m.Groth16Verifier, () => null);
+let snarkjs;
+const verifiers = new Map();
 process.on("disconnect", () => process.exit(0));
 process.on("message", async ({ id, vkey, signals, proof }) => {
   let ok = false;
   try {
-    const snarkjs = await ready;
-    ok = await snarkjs.groth16.verify(vkey, signals, proof);
+    const Groth16Verifier = await fast;
+    if (Groth16Verifier) {
+      const key = JSON.stringify(vkey);
+      let v = verifiers.get(key);
+      if (!v) {
+        v = Groth16Verifier.fromVkey(vkey);
+        verifiers.set(key, v);
+        v.catch(() => verifiers.delete(key));
+      }
+      ok = (await v).verify(proof, signals);
+    } else {
+      snarkjs ??= import(process.env.ZK402_SNARKJS_URL);
+      ok = await (await snarkjs).groth16.verify(vkey, signals, proof);
+    }
   } catch {
-    ok = false; // malformed points make snarkjs throw: simply an invalid proof
+    ok = false; // a malformed key or proof: simply not a valid proof
   }
   process.send({ id, ok: ok === true });
 });
 `;
+
+/** URL of the fast verifier module: dist/core/verifier.js, or the TypeScript source next to this one. */
+function verifierModuleUrl(): string {
+  for (const ext of [".js", ".ts"]) {
+    const url = new URL(`../core/verifier${ext}`, import.meta.url);
+    if (existsSync(fileURLToPath(url))) return url.href;
+  }
+  return new URL("../core/verifier.js", import.meta.url).href;
+}
 
 interface Pending {
   worker: ChildProcess;
@@ -36,7 +63,7 @@ interface Pending {
 
 /**
  * Groth16 verification in worker processes, off the event loop. A pairing check takes
- * ~15-20 ms of CPU in snarkjs; on the main thread every one of them stalls every other
+ * ~5 ms of CPU (mcl-wasm; ~15-20 ms in snarkjs); on the main thread every one of them stalls every other
  * request of the process (HTTP parsing, settlement, chain reads). With `threads`
  * workers (default: one less than the cores, at least one) the server keeps answering
  * while proofs are checked, and the fair queue in front decides whose proof goes next.
@@ -78,9 +105,11 @@ export class WorkerVerifier {
   #worker(): ChildProcess {
     if (this.#workers.length < this.threads) {
       const snarkjs = pathToFileURL(createRequire(import.meta.url).resolve("snarkjs")).href;
-      const w = spawn(process.execPath, ["-e", WORKER_SOURCE], {
+      // From the sources the verifier is a .ts file, which Node >= 22.18 loads by type
+      // stripping; its experimental warning would only be noise on the parent's stderr.
+      const w = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "-e", WORKER_SOURCE], {
         stdio: ["ignore", "inherit", "inherit", "ipc"],
-        env: { ...process.env, ZK402_SNARKJS_URL: snarkjs },
+        env: { ...process.env, ZK402_SNARKJS_URL: snarkjs, ZK402_VERIFIER_URL: verifierModuleUrl() },
       });
       // Neither the process nor its channel keeps the parent alive.
       w.unref();
