@@ -7,25 +7,22 @@ import { SafeERC20 } from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.s
 import { ReentrancyGuardTransient } from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import { IFacilitator } from "./interfaces/IFacilitator.sol";
+import { IPaymentBatchVerifier } from "./interfaces/IPaymentBatchVerifier.sol";
 import { IPaymentVerifier } from "./interfaces/IPaymentVerifier.sol";
 import { IERC3009 } from "./interfaces/IERC3009.sol";
-import { LeanIncrementalTree } from "./libraries/LeanIncrementalTree.sol";
+import { NotePool } from "./base/NotePool.sol";
 import { PaymentSignals } from "./libraries/PaymentSignals.sol";
 import { PoseidonT2 } from "poseidon-solidity/PoseidonT2.sol";
 import { PoseidonT3 } from "poseidon-solidity/PoseidonT3.sol";
 
 /// @title Facilitator
 /// @notice Shielded ERC-20 pool and on-chain x402 facilitator. See {IFacilitator}.
-/// @dev Storage per payment is frugal on purpose: one slot per spent nullifier serves
-/// both as the double-spend flag and as the receipt a server checks, the tree keeps one
-/// side node per insert, and recent roots live in a ring buffer addressed by tree size.
-contract Facilitator is IFacilitator, ReentrancyGuardTransient {
-    using LeanIncrementalTree for LeanIncrementalTree.Tree;
+/// @dev The entry points (deposits, `pay`, `payBatch`) on top of the pool's state in
+/// {NotePool}. Storage per payment is frugal on purpose: one slot per spent nullifier
+/// serves both as the double-spend flag and as the receipt a server checks, and the
+/// change note costs one prewarmed queue slot until a batch commits it.
+contract Facilitator is NotePool, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
-
-    /// @notice Order of the BN254 scalar field: every public signal must be below it.
-    uint256 internal constant SNARK_SCALAR_FIELD =
-        21888242871839275222246405745257275088548364400416034343698204186575808495617;
 
     /// @notice Largest value the circuit accepts (VALUE_BITS = 128).
     uint256 internal constant MAX_VALUE = type(uint128).max;
@@ -33,10 +30,8 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
     /// @notice Longest memo accepted, in bytes.
     uint256 public constant MAX_MEMO_LENGTH = 512;
 
-    /// @notice Placeholder written by {prewarmRootHistory}: not a field element, so never
-    /// a root, but non-zero, so the first real root in the slot costs a 5k update rather
-    /// than a 22.1k new slot.
-    uint256 internal constant ROOT_SLOT_PLACEHOLDER = type(uint256).max;
+    /// @inheritdoc IFacilitator
+    uint256 public constant override MAX_BATCH_SIZE = 64;
 
     /// @notice Domain tag of deposit authorizations (EIP-3009 nonces).
     bytes32 internal constant DEPOSIT_NONCE_TAG = keccak256("402zk.deposit.v1");
@@ -48,30 +43,29 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
     IPaymentVerifier public immutable override verifier;
 
     /// @inheritdoc IFacilitator
-    uint256 public immutable override rootHistorySize;
-
-    LeanIncrementalTree.Tree internal _tree;
-
-    /// @dev roots[size % rootHistorySize] = root when the tree had `size` leaves.
-    mapping(uint256 slot => uint256 root) internal _roots;
-
-    /// @dev nullifierHash => receipt. Zero: unspent. Otherwise the block number of the
-    /// payment in the top 64 bits and the low 192 bits of
-    /// keccak256(payTo, amount, conditionHash) below.
-    mapping(uint256 nullifierHash => bytes32 receipt) internal _receipts;
+    IPaymentBatchVerifier public immutable override batchVerifier;
 
     /// @param token_ ERC-20 held by the pool (for example USDC).
     /// @param verifier_ Groth16 verifier exported from the payment circuit.
+    /// @param batchVerifier_ Batched verifier generated from the same verifying key.
     /// @param rootHistorySize_ Number of past roots that stay valid for proofs.
-    constructor(IERC20 token_, IPaymentVerifier verifier_, uint256 rootHistorySize_) {
-        // Both dependencies are immutable: a zero address would brick the pool.
+    /// @param treeLevels_ Each tree holds 2^treeLevels_ leaves (24 in production).
+    constructor(
+        IERC20 token_,
+        IPaymentVerifier verifier_,
+        IPaymentBatchVerifier batchVerifier_,
+        uint256 rootHistorySize_,
+        uint256 treeLevels_
+    ) NotePool(rootHistorySize_, treeLevels_) {
+        // The dependencies are immutable: a zero address would brick the pool.
         if (address(token_) == address(0)) revert FacilitatorInvalidConfig("token is the zero address");
         if (address(verifier_) == address(0)) revert FacilitatorInvalidConfig("verifier is the zero address");
-        // At least the current root must be accepted.
-        if (rootHistorySize_ == 0) revert FacilitatorInvalidConfig("rootHistorySize is zero");
+        if (address(batchVerifier_) == address(0)) {
+            revert FacilitatorInvalidConfig("batch verifier is the zero address");
+        }
         token = token_;
         verifier = verifier_;
-        rootHistorySize = rootHistorySize_;
+        batchVerifier = batchVerifier_;
     }
 
     // ================================================================== deposits
@@ -144,43 +138,118 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
         PaymentTerms calldata terms,
         bytes calldata memo
     ) external override nonReentrant returns (bytes32 id) {
-        // Paying the zero address would burn the amount.
-        if (terms.payTo == address(0)) revert FacilitatorZeroPayee();
-        // A fee must have a recipient; a zero relayer would burn it.
-        if (terms.fee != 0 && terms.relayer == address(0)) revert FacilitatorFeeWithoutRelayer(terms.fee);
-        // The circuit range-checks both to 128 bits; refuse early with a clear error.
-        if (terms.amount > MAX_VALUE) revert FacilitatorValueTooLarge(terms.amount);
-        if (terms.fee > MAX_VALUE) revert FacilitatorValueTooLarge(terms.fee);
+        _checkPayment(proof, terms, memo);
         // A payment is only valid until the expiry the payer signed up to.
         if (block.timestamp > terms.expiry) revert FacilitatorPaymentExpired(terms.expiry, block.timestamp);
-        // Bounded memo: it is stored in logs at the submitter's cost, but keep it sane.
-        if (memo.length > MAX_MEMO_LENGTH) revert FacilitatorMemoTooLong(memo.length, MAX_MEMO_LENGTH);
-        // Signals must be canonical field elements. The verifier reduces nothing, but a
-        // nullifier hash n and n + p would otherwise be two storage keys for one note
-        // (double spend), and a leaf >= p would be hashed mod p by later inserts.
-        if (proof.nullifierHash >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.nullifierHash);
-        if (proof.changeCommitment >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.changeCommitment);
-        if (proof.root >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.root);
-        // The root must be one this tree really had, recently enough to be remembered.
+        // The root must be one this pool really had, recently enough to be remembered.
         if (!isKnownRoot(proof.root, proof.treeSize)) revert FacilitatorUnknownRoot(proof.root, proof.treeSize);
         // Each note is spent once: a non-zero receipt means its nullifier was used.
-        if (_receipts[proof.nullifierHash] != 0) revert FacilitatorNullifierSpent(bytes32(proof.nullifierHash));
+        if (isSpent(proof.nullifierHash)) revert FacilitatorNullifierSpent(bytes32(proof.nullifierHash));
 
-        uint256 context = _context(terms, memo);
         // The proof must verify for exactly these terms (through `context`), amount, fee,
         // root, nullifier hash and change commitment.
+        uint256 context = _context(terms, memo);
         if (!verifier.verifyProof(proof.pA, proof.pB, proof.pC, PaymentSignals.layout(proof, terms, context))) {
             revert FacilitatorInvalidProof();
         }
 
-        // Effects before interactions: spend, record the receipt, append the change note.
+        // Effects before interactions: spend, record the receipt, queue the change note.
         id = bytes32(proof.nullifierHash);
-        _receipts[proof.nullifierHash] = _packReceipt(terms.payTo, terms.amount, terms.conditionHash);
-        _insert(proof.changeCommitment, memo);
+        _spend(proof.nullifierHash, terms.payTo, terms.amount, terms.conditionHash);
+        _append(proof.changeCommitment, memo);
         emit PaymentReceipt(id, terms.amount, terms.conditionHash, terms.payTo, terms.relayer, terms.fee);
 
         if (terms.amount != 0) token.safeTransfer(terms.payTo, terms.amount);
         if (terms.fee != 0) token.safeTransfer(terms.relayer, terms.fee);
+    }
+
+    /// @inheritdoc IFacilitator
+    function payBatch(BatchedPayment[] calldata payments) external override nonReentrant returns (uint256 settled) {
+        uint256 k = payments.length;
+        if (k == 0 || k > MAX_BATCH_SIZE) revert FacilitatorBatchSize(k, MAX_BATCH_SIZE);
+
+        // 1. Check each payment; spend the nullifiers of those that can settle. Spending
+        //    here (the whole call reverts if a proof fails below) makes a second payment
+        //    of the same note inside the batch a skipped `NullifierSpent`.
+        uint256[8][] memory proofs = new uint256[8][](k);
+        uint256[] memory signals = new uint256[](k * PaymentSignals.COUNT);
+        bool[] memory settles = new bool[](k);
+        for (uint256 i = 0; i < k; ++i) {
+            BatchedPayment calldata p = payments[i];
+            // Malformed terms are the submitter's error, detectable before sending: revert.
+            _checkPayment(p.proof, p.terms, p.memo);
+            // State that can change between batching and inclusion: skip, do not revert.
+            bytes32 id = bytes32(p.proof.nullifierHash);
+            if (isSpent(p.proof.nullifierHash)) {
+                emit PaymentSkipped(id, SkipReason.NullifierSpent);
+                continue;
+            }
+            if (block.timestamp > p.terms.expiry) {
+                emit PaymentSkipped(id, SkipReason.Expired);
+                continue;
+            }
+            if (!isKnownRoot(p.proof.root, p.proof.treeSize)) {
+                emit PaymentSkipped(id, SkipReason.UnknownRoot);
+                continue;
+            }
+            _spend(p.proof.nullifierHash, p.terms.payTo, p.terms.amount, p.terms.conditionHash);
+            settles[i] = true;
+            proofs[settled] = [
+                p.proof.pA[0],
+                p.proof.pA[1],
+                p.proof.pB[0][0],
+                p.proof.pB[0][1],
+                p.proof.pB[1][0],
+                p.proof.pB[1][1],
+                p.proof.pC[0],
+                p.proof.pC[1]
+            ];
+            uint256[6] memory s = PaymentSignals.layout(p.proof, p.terms, _context(p.terms, p.memo));
+            for (uint256 j = 0; j < PaymentSignals.COUNT; ++j) signals[settled * PaymentSignals.COUNT + j] = s[j];
+            ++settled;
+        }
+        if (settled == 0) return 0;
+
+        // 2. One batched pairing check over the payments that settle.
+        uint256 settledSignals = settled * PaymentSignals.COUNT;
+        assembly ("memory-safe") {
+            // Shrink both arrays to the settled payments (lengths only decrease).
+            mstore(proofs, settled)
+            mstore(signals, settledSignals)
+        }
+        if (!batchVerifier.verifyBatch(proofs, signals)) revert FacilitatorInvalidProof();
+
+        // 3. Change notes: appended and committed with everything queued before them.
+        uint256[] memory changes = new uint256[](settled);
+        uint256 n = 0;
+        for (uint256 i = 0; i < k; ++i) {
+            if (settles[i]) changes[n++] = payments[i].proof.changeCommitment;
+        }
+        uint256 first = _appendMany(changes);
+
+        // 4. Events, and the amounts owed, summed per recipient.
+        address[] memory to = new address[](2 * settled);
+        uint256[] memory owed = new uint256[](2 * settled);
+        uint256 recipients = 0;
+        n = 0;
+        for (uint256 i = 0; i < k; ++i) {
+            if (!settles[i]) continue;
+            BatchedPayment calldata p = payments[i];
+            emit LeafInserted(first + n++, p.proof.changeCommitment, p.memo);
+            emit PaymentReceipt(
+                bytes32(p.proof.nullifierHash),
+                p.terms.amount,
+                p.terms.conditionHash,
+                p.terms.payTo,
+                p.terms.relayer,
+                p.terms.fee
+            );
+            recipients = _owe(to, owed, recipients, p.terms.payTo, p.terms.amount);
+            recipients = _owe(to, owed, recipients, p.terms.relayer, p.terms.fee);
+        }
+
+        // 5. Interactions last: one transfer per recipient.
+        for (uint256 i = 0; i < recipients; ++i) token.safeTransfer(to[i], owed[i]);
     }
 
     // ================================================================== views
@@ -191,71 +260,50 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IFacilitator
-    function checkReceipt(
-        bytes32 id,
-        address payTo,
-        uint256 amount,
-        bytes32 conditionHash
-    ) external view override returns (ReceiptStatus status, uint64 paidAtBlock, uint64 currentBlock) {
-        currentBlock = uint64(block.number);
-        bytes32 receipt = _receipts[uint256(id)];
-        if (receipt == 0) return (ReceiptStatus.None, 0, currentBlock);
-        paidAtBlock = uint64(uint256(receipt) >> 192);
-        status =
-            receipt == _packReceiptAt(paidAtBlock, payTo, amount, conditionHash)
-                ? ReceiptStatus.Paid
-                : ReceiptStatus.Mismatch;
-    }
-
-    /// @inheritdoc IFacilitator
-    function isSpent(uint256 nullifierHash) external view override returns (bool) {
-        return _receipts[nullifierHash] != 0;
-    }
-
-    /// @inheritdoc IFacilitator
     function depositNonce(uint256 precommitment, bytes calldata memo) public view override returns (bytes32) {
         return keccak256(abi.encode(DEPOSIT_NONCE_TAG, block.chainid, address(this), precommitment, keccak256(memo)));
     }
 
-    /// @inheritdoc IFacilitator
-    function prewarmRootHistory(uint256 fromSlot, uint256 count) external override {
-        uint256 end = fromSlot + count;
-        if (end > rootHistorySize) end = rootHistorySize;
-        for (uint256 i = fromSlot; i < end; ++i) {
-            // Never overwrite a real root: only slots no insert has reached yet.
-            if (_roots[i] == 0) _roots[i] = ROOT_SLOT_PLACEHOLDER;
-        }
-    }
-
-    /// @inheritdoc IFacilitator
-    function currentRoot() external view override returns (uint256) {
-        uint256 size = _tree.size;
-        // Empty tree: slot 0 may hold the prewarm placeholder, which is not a root.
-        return size == 0 ? 0 : _roots[size % rootHistorySize];
-    }
-
-    /// @inheritdoc IFacilitator
-    function treeSize() external view override returns (uint256) {
-        return _tree.size;
-    }
-
-    /// @inheritdoc IFacilitator
-    function treeDepth() external view override returns (uint256) {
-        return _tree.depth;
-    }
-
-    /// @inheritdoc IFacilitator
-    function isKnownRoot(uint256 root, uint256 size) public view override returns (bool) {
-        // Zero (never-written slot) and the prewarm placeholder (not a field element) are
-        // never real roots.
-        if (root == 0 || root >= SNARK_SCALAR_FIELD) return false;
-        uint256 current = _tree.size;
-        // A future size, or one whose slot has since been overwritten, is not remembered.
-        if (size > current || current - size >= rootHistorySize) return false;
-        return _roots[size % rootHistorySize] == root;
-    }
-
     // ================================================================== internals
+
+    /// @dev The checks of a payment that do not depend on chain state.
+    function _checkPayment(PaymentProof calldata proof, PaymentTerms calldata terms, bytes calldata memo) internal pure {
+        // Paying the zero address would burn the amount.
+        if (terms.payTo == address(0)) revert FacilitatorZeroPayee();
+        // A fee must have a recipient; a zero relayer would burn it.
+        if (terms.fee != 0 && terms.relayer == address(0)) revert FacilitatorFeeWithoutRelayer(terms.fee);
+        // The circuit range-checks both to 128 bits; refuse early with a clear error.
+        if (terms.amount > MAX_VALUE) revert FacilitatorValueTooLarge(terms.amount);
+        if (terms.fee > MAX_VALUE) revert FacilitatorValueTooLarge(terms.fee);
+        // Bounded memo: it is stored in logs at the submitter's cost, but keep it sane.
+        if (memo.length > MAX_MEMO_LENGTH) revert FacilitatorMemoTooLong(memo.length, MAX_MEMO_LENGTH);
+        // Signals must be canonical field elements. The verifier reduces nothing, but a
+        // nullifier hash n and n + p would otherwise be two storage keys for one note
+        // (double spend), and a leaf >= p would be hashed mod p by later commits.
+        if (proof.nullifierHash >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.nullifierHash);
+        if (proof.changeCommitment >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.changeCommitment);
+        if (proof.root >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.root);
+    }
+
+    /// @dev Adds `amount` to what `who` is owed (one entry per address), skipping zeros.
+    function _owe(
+        address[] memory to,
+        uint256[] memory owed,
+        uint256 count,
+        address who,
+        uint256 amount
+    ) private pure returns (uint256) {
+        if (amount == 0) return count;
+        for (uint256 i = 0; i < count; ++i) {
+            if (to[i] == who) {
+                owed[i] += amount;
+                return count;
+            }
+        }
+        to[count] = who;
+        owed[count] = amount;
+        return count + 1;
+    }
 
     function _deposit(
         address depositor,
@@ -275,15 +323,13 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
         // 2-input tree nodes (circuits/note_commitment.circom explains the forgery this
         // prevents).
         commitment = PoseidonT2.hash([PoseidonT3.hash([uint256(value), precommitment])]);
-        leafIndex = _insert(commitment, memo);
+        // Committed right away with whatever is queued, so the deposit can be spent in
+        // the next block (unless more than MAX_COMMIT_PER_CALL leaves were queued).
+        uint256[] memory leaves = new uint256[](1);
+        leaves[0] = commitment;
+        leafIndex = _appendMany(leaves);
+        emit LeafInserted(leafIndex, commitment, memo);
         emit Deposited(depositor, commitment, value);
-    }
-
-    function _insert(uint256 leaf, bytes calldata memo) internal returns (uint256 leafIndex) {
-        uint256 root;
-        (leafIndex, root) = _tree.insert(leaf);
-        _roots[(leafIndex + 1) % rootHistorySize] = root;
-        emit LeafInserted(leafIndex, leaf, memo);
     }
 
     /// @dev Pulls exactly `value` tokens from `from`, refusing tokens that deliver less
@@ -303,19 +349,5 @@ contract Facilitator is IFacilitator, ReentrancyGuardTransient {
     function _context(PaymentTerms calldata terms, bytes calldata memo) internal view returns (uint256) {
         return
             uint256(keccak256(abi.encode(block.chainid, address(this), terms, keccak256(memo)))) % SNARK_SCALAR_FIELD;
-    }
-
-    function _packReceipt(address payTo, uint256 amount, bytes32 conditionHash) internal view returns (bytes32) {
-        return _packReceiptAt(uint64(block.number), payTo, amount, conditionHash);
-    }
-
-    function _packReceiptAt(
-        uint64 blockNumber,
-        address payTo,
-        uint256 amount,
-        bytes32 conditionHash
-    ) internal pure returns (bytes32) {
-        uint256 digest = uint256(uint192(uint256(keccak256(abi.encode(payTo, amount, conditionHash)))));
-        return bytes32((uint256(blockNumber) << 192) | digest);
     }
 }

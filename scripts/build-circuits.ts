@@ -6,7 +6,8 @@
  *      one generated once and cached in .cache/ptau (takes ~7 minutes on 2 cores)
  *   3. Groth16 phase 2: zkey, one contribution with fresh entropy, optional beacon
  *   4. verification key
- *   5. Solidity verifier exported by snarkjs -> contracts/verifiers/PaymentVerifier.sol
+ *   5. Solidity verifiers: snarkjs' single-proof one -> contracts/verifiers/PaymentVerifier.sol,
+ *      and the batched one (scripts/lib/batch-verifier-source.ts) -> PaymentBatchVerifier.sol
  *   6. copy wasm, zkey and vkey to circuits/artifacts and write manifest.json
  *
  * Usage:
@@ -20,7 +21,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, copyFil
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { ARTIFACTS_DIR, BUILD_DIR, PTAU_CACHE_DIR, ROOT, VERIFIER_SOL } from "./lib/paths.js";
+import { batchVerifierSource } from "./lib/batch-verifier-source.js";
+import { ARTIFACTS_DIR, BATCH_VERIFIER_SOL, BUILD_DIR, PTAU_CACHE_DIR, ROOT, VERIFIER_SOL } from "./lib/paths.js";
 
 const PTAU_POWER = 13; // 2^13 = 8,192 rows: the depth-24 circuit has ~8.0k constraints + 7 public rows.
 const CIRCUIT = "payment";
@@ -135,6 +137,11 @@ const verifierSource = readFileSync(rawVerifier, "utf8").replace(
 );
 mkdirSync(path.dirname(VERIFIER_SOL), { recursive: true });
 writeFileSync(VERIFIER_SOL, verifierSource);
+// The batched verifier (payBatch): the same key as constants over Groth16Batch.sol.
+writeFileSync(
+  BATCH_VERIFIER_SOL,
+  batchVerifierSource(JSON.parse(readFileSync(vkey, "utf8")), "PaymentBatchVerifier", "circuits/main/payment.circom"),
+);
 
 // 6. Committed artifacts and their manifest.
 step(6, "copying artifacts to circuits/artifacts");
@@ -162,6 +169,7 @@ const manifest = {
     zkey: sha256(out.zkey),
     vkey: sha256(out.vkey),
     verifier: sha256(VERIFIER_SOL),
+    batchVerifier: sha256(BATCH_VERIFIER_SOL),
     // What `snarkjs zkey verify <r1cs> <ptau> <zkey>` checks the zkey against.
     r1cs: sha256(r1cs),
     ptau: sha256(ptau),

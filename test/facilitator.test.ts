@@ -300,6 +300,10 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     await (await pool.facilitator.pay(pool.proofStruct(p1.result), t1, p1.memo)).wait();
     const change = await pool.changeNote(p1);
     expect(change.value).to.equal(USDC(6));
+    // `pay` queues the change note; it is spendable once committed (anyone may commit).
+    expect(await pool.facilitator.pendingLeafCount()).to.equal(1n);
+    await pool.commit();
+    expect(await pool.facilitator.pendingLeafCount()).to.equal(0n);
     // The change note's memo lets the seed's owner read its value back from the event.
     const ev = (await pool.facilitator.queryFilter(pool.facilitator.filters.LeafInserted(change.leafIndex)))[0]!;
     expect(pool.keys.decodeMemoValue(change.k, ev.args.memo as Hex)).to.equal(USDC(6));

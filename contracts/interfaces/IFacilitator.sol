@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
+import { IPaymentBatchVerifier } from "./IPaymentBatchVerifier.sol";
 import { IPaymentVerifier } from "./IPaymentVerifier.sol";
 
 /// @title IFacilitator
@@ -55,6 +56,23 @@ interface IFacilitator {
         uint64 expiry;
     }
 
+    /// @notice One payment of a batch (see `payBatch`).
+    struct BatchedPayment {
+        PaymentProof proof;
+        PaymentTerms terms;
+        bytes memo;
+    }
+
+    /// @notice Why `payBatch` left a payment out.
+    enum SkipReason {
+        /// @dev Its note was spent already (by another transaction, or earlier in the batch).
+        NullifierSpent,
+        /// @dev Its expiry has passed.
+        Expired,
+        /// @dev Its root is not in the root history (any more).
+        UnknownRoot
+    }
+
     /// @notice Result of checking a receipt against what a server expects.
     enum ReceiptStatus {
         /// @dev No payment with this id (nullifier unspent).
@@ -67,12 +85,24 @@ interface IFacilitator {
 
     // ------------------------------------------------------------------ events
 
-    /// @notice A leaf was appended to the note tree. Replaying these events in order of
-    /// `leafIndex` rebuilds the tree; `memo` lets the note's owner recover it.
-    /// @param leafIndex Position of the leaf (0-based).
+    /// @notice A leaf was appended to the pool: it has global index `leafIndex` (tree
+    /// leafIndex >> treeLevels) and becomes part of that tree's root once committed
+    /// (`LeavesCommitted`). Replaying these events in order of `leafIndex` rebuilds the
+    /// trees; `memo` lets the note's owner recover it.
+    /// @param leafIndex Global position of the leaf (0-based).
     /// @param commitment The note commitment.
     /// @param memo Opaque data chosen by the note's creator (an encrypted note).
     event LeafInserted(uint256 indexed leafIndex, uint256 commitment, bytes memo);
+
+    /// @notice Leaves fromIndex .. toIndex - 1 were hashed into the trees.
+    /// @param root Root of the tree that holds leaf toIndex - 1, after the commit.
+    event LeavesCommitted(uint256 fromIndex, uint256 toIndex, uint256 root);
+
+    /// @notice Tree `treeIndex` is full; `root` stays a valid root for ever.
+    event TreeCompleted(uint256 indexed treeIndex, uint256 root);
+
+    /// @notice `payBatch` left out the payment with receipt id `id`; it paid nothing.
+    event PaymentSkipped(bytes32 indexed id, SkipReason reason);
 
     /// @notice Tokens were deposited into a new note.
     /// @param depositor Address the tokens came from.
@@ -121,8 +151,8 @@ interface IFacilitator {
     error FacilitatorTransferAmountMismatch(uint256 expected, uint256 received);
     /// @notice The memo is longer than allowed.
     error FacilitatorMemoTooLong(uint256 length, uint256 maxLength);
-    /// @notice The tree holds the maximum number of leaves the circuit can prove.
-    error FacilitatorTreeFull(uint256 size);
+    /// @notice A batch must hold 1 .. max payments.
+    error FacilitatorBatchSize(uint256 size, uint256 max);
     /// @notice A constructor argument is invalid.
     error FacilitatorInvalidConfig(string reason);
 
@@ -172,7 +202,9 @@ interface IFacilitator {
     // ------------------------------------------------------------------ payments
 
     /// @notice Spends a note: verifies the proof against `terms`, marks the nullifier
-    /// spent (which is also the receipt), appends the change note, and pays `amount`
+    /// spent (which is also the receipt), queues the change note (committed by the next
+    /// deposit, batch or `commitPendingLeaves`; its gas does not depend on the trees),
+    /// and pays `amount`
     /// to `terms.payTo` and `fee` to `terms.relayer`. A withdrawal is a payment to
     /// one's own address with a zero `conditionHash`. Anyone may submit.
     /// @param proof The proof and its caller-supplied public values.
@@ -184,6 +216,27 @@ interface IFacilitator {
         PaymentTerms calldata terms,
         bytes calldata memo
     ) external returns (bytes32 id);
+
+    /// @notice Settles several payments in one transaction with one batched pairing
+    /// check (k + 3 pairings instead of 4k; see Groth16Batch). Each payment is checked as
+    /// `pay` checks it; malformed terms revert the whole batch, but a payment whose
+    /// nullifier is already spent, whose expiry passed or whose root is no longer known
+    /// (all of which can change between batching and inclusion) is skipped with
+    /// `PaymentSkipped`, and the others settle. If any proof is invalid the batch reverts
+    /// with `FacilitatorInvalidProof`. Every settled payment gets its own receipt and
+    /// `PaymentReceipt`; amounts to the same address (payee or relayer) are paid in one
+    /// transfer. The change notes, and every leaf queued before them, are committed in
+    /// the same call (up to MAX_COMMIT_PER_CALL), so they are spendable in the next block.
+    /// @return settled Number of payments settled.
+    function payBatch(BatchedPayment[] calldata payments) external returns (uint256 settled);
+
+    /// @notice Hashes up to `maxLeaves` queued leaves into the trees, oldest first. Anyone
+    /// may call it (a payer who wants its change note now, a relayer between batches).
+    /// @return committed Number of leaves committed.
+    function commitPendingLeaves(uint256 maxLeaves) external returns (uint256 committed);
+
+    /// @notice Like `prewarmRootHistory`, for the slots of the leaf queue.
+    function prewarmLeafQueue(uint256 fromSlot, uint256 count) external;
 
     /// @notice Writes a placeholder into root-history slots `fromSlot` .. `fromSlot + count - 1`
     /// that no insert has reached yet, so that later inserts update a slot (5k gas)
@@ -218,24 +271,52 @@ interface IFacilitator {
     /// @notice The EIP-3009 nonce that authorises a deposit into exactly this note.
     function depositNonce(uint256 precommitment, bytes calldata memo) external view returns (bytes32);
 
-    /// @notice Current root of the note tree (0 while empty).
+    /// @notice Root of the tree holding the last committed leaf (0 while empty).
     function currentRoot() external view returns (uint256);
 
-    /// @notice Number of leaves in the note tree.
+    /// @notice Number of leaves committed to the trees (global count, all trees).
     function treeSize() external view returns (uint256);
 
-    /// @notice Current depth of the note tree.
+    /// @notice Number of leaves appended, committed or queued: the next leaf's index.
+    function leafCount() external view returns (uint256);
+
+    /// @notice Number of leaves queued and not yet committed.
+    function pendingLeafCount() external view returns (uint256);
+
+    /// @notice Index of the tree being filled.
+    function treeIndex() external view returns (uint256);
+
+    /// @notice Root of full tree `treeIndex` (0 if that tree is not full).
+    function finalRoot(uint256 treeIndex) external view returns (uint256);
+
+    /// @notice Current depth of the tree being filled.
     function treeDepth() external view returns (uint256);
 
-    /// @notice Whether `root` was the root when the tree had `size` leaves and is
-    /// still in the root history.
+    /// @notice Each tree holds 2^treeLevels leaves.
+    function treeLevels() external view returns (uint256);
+
+    /// @notice Whether `root` was the root when the pool had `size` committed leaves and
+    /// is still in the root history. A size that completes a tree names that tree's
+    /// final root, which never expires.
     function isKnownRoot(uint256 root, uint256 size) external view returns (bool);
+
+    /// @notice Capacity of the leaf queue: an append that finds it full commits first.
+    function LEAF_QUEUE_CAPACITY() external view returns (uint256);
+
+    /// @notice Most leaves committed by one deposit, batch or commitPendingLeaves call.
+    function MAX_COMMIT_PER_CALL() external view returns (uint256);
+
+    /// @notice Most payments in one `payBatch`.
+    function MAX_BATCH_SIZE() external view returns (uint256);
 
     /// @notice The ERC-20 held by the pool.
     function token() external view returns (IERC20);
 
     /// @notice The Groth16 verifier of the payment circuit.
     function verifier() external view returns (IPaymentVerifier);
+
+    /// @notice The batched verifier of the payment circuit (same verifying key).
+    function batchVerifier() external view returns (IPaymentBatchVerifier);
 
     /// @notice How many past roots stay valid for proofs.
     function rootHistorySize() external view returns (uint256);

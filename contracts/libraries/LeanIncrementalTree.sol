@@ -10,69 +10,92 @@ import { PoseidonT3 } from "poseidon-solidity/PoseidonT3.sol";
 /// identical to zk-kit's lean-imt (JS) and to what `LeanMerkleRoot` proves in the
 /// circuit. Hashing uses poseidon-solidity's PoseidonT3 (circomlib-compatible).
 ///
-/// Why not zk-kit's lean-imt.sol itself: its `_insert` also writes a leaf => index
-/// mapping (a fresh slot, ~22.1k gas, every insert) that payments never read, and it
-/// stores the carried node at every level whose index bit is 0 and the root on top
-/// (~5k gas each). This version keeps only what a later insert reads: one side node
-/// per insert, namely the root of the subtree the new leaf completes. At ~1,000 leaves
-/// that saves about 40k gas per insert; the hashes performed are the same.
+/// Leaves are appended in batches: `insertMany` hashes level by level, so k leaves cost
+/// about k + depth hashes instead of about k * depth / 2 one at a time, and a node
+/// shared by several new leaves is hashed once.
+///
+/// Storage: only what a later batch reads, one "side node" per level. Invariant, for
+/// every level l where bit l of `size` is 1: sideNodes[l] is the root of the complete
+/// subtree at level l with node index (size >> l) - 1. That subtree is exactly the left
+/// sibling the next leaf needs at level l (the next leaf's index is `size`, whose bit l
+/// is 1, so it is a right child there). Levels whose bit is 0 hold stale values that
+/// nothing reads.
 library LeanIncrementalTree {
     /// @notice Deepest tree the payment circuit can prove membership in.
-    uint256 internal constant MAX_DEPTH = 32;
+    uint256 internal constant MAX_DEPTH = 24;
 
-    /// @notice The tree holds 2^MAX_DEPTH leaves.
-    error LeanIncrementalTreeFull(uint256 size);
+    /// @notice Appending would exceed `capacity` leaves.
+    error LeanIncrementalTreeFull(uint256 size, uint256 adding, uint256 capacity);
 
     struct Tree {
-        // Packed into one slot: both change on every insert.
+        // Packed into one slot: both change on every batch.
         uint64 size;
         uint8 depth;
-        // sideNodes[level] = root of the last complete subtree of height `level`, i.e.
-        // the left sibling a later leaf will need at that level.
         uint256[MAX_DEPTH + 1] sideNodes;
     }
 
-    /// @notice Appends `leaf`. The caller guarantees leaf < SNARK scalar field.
-    /// @return index Position of the new leaf.
+    /// @notice Appends `leaves[from:to]` in order. The caller guarantees every leaf is
+    /// below the SNARK scalar field.
+    /// @param capacityLog2 The tree may hold at most 2^capacityLog2 leaves (<= MAX_DEPTH).
     /// @return root Root of the tree after the insertion.
-    function insert(Tree storage self, uint256 leaf) internal returns (uint256 index, uint256 root) {
-        index = self.size;
-        // The circuit proves paths of at most MAX_DEPTH levels.
-        if (index >= 1 << MAX_DEPTH) revert LeanIncrementalTreeFull(index);
+    function insertMany(
+        Tree storage self,
+        uint256[] memory leaves,
+        uint256 from,
+        uint256 to,
+        uint256 capacityLog2
+    ) internal returns (uint256 root) {
+        uint256 start = self.size;
+        uint256 count = to - from;
+        uint256 end = start + count;
+        // The circuit proves paths of at most MAX_DEPTH levels; the pool caps lower.
+        if (capacityLog2 > MAX_DEPTH || end > 1 << capacityLog2) {
+            revert LeanIncrementalTreeFull(start, count, 1 << capacityLog2);
+        }
+        if (count == 0) revert LeanIncrementalTreeFull(start, 0, 1 << capacityLog2);
 
+        // A LeanIMT with n leaves has depth ceil(log2 n).
         uint256 depth = self.depth;
-        // Leaf number index + 1 no longer fits in 2^depth leaves: the tree grows a level.
-        if (1 << depth < index + 1) {
-            ++depth;
+        while (1 << depth < end) ++depth;
+
+        // nodes[i] is the node at index lo + i of the current level, for the nodes the
+        // batch changes: indices lo .. lo + count - 1, where lo = start >> level and the
+        // last one is (end - 1) >> level.
+        uint256[] memory nodes = new uint256[](count);
+        for (uint256 i = 0; i < count; ++i) nodes[i] = leaves[from + i];
+        uint256 lo = start;
+
+        for (uint256 level = 0; ; ++level) {
+            // The left sibling of node `lo` when `lo` is a right child: complete before
+            // this batch, so it is the stored side node (invariant, bit `level` of
+            // start is 1 exactly when lo is odd). Read before it is overwritten below.
+            uint256 oldSide = lo & 1 == 1 ? self.sideNodes[level] : 0;
+
+            // Restore the invariant for the new size at this level. Node (end >> level)
+            // - 1 is complete once the batch is in; when it lies below `lo` the batch did
+            // not change it and the stored value is already right.
+            uint256 e = end >> level;
+            if (e & 1 == 1 && e - 1 >= lo) self.sideNodes[level] = nodes[e - 1 - lo];
+
+            if (level == depth) break;
+
+            // One level up. Parent p has children 2p and 2p + 1.
+            uint256 parentLo = lo >> 1;
+            uint256 parentHi = (lo + count - 1) >> 1;
+            for (uint256 p = parentLo; p <= parentHi; ++p) {
+                uint256 left = 2 * p < lo ? oldSide : nodes[2 * p - lo];
+                uint256 right = 2 * p + 1;
+                // In place: p - parentLo <= 2p - lo, so the slot written was read already.
+                nodes[p - parentLo] = right < lo + count
+                    ? PoseidonT3.hash([left, nodes[right - lo]])
+                    : left; // no right sibling (yet): carried up unchanged
+            }
+            lo = parentLo;
+            count = parentHi - parentLo + 1;
         }
 
-        uint256 node = leaf;
-        bool stored = false;
-        for (uint256 level = 0; level < depth;) {
-            if ((index >> level) & 1 == 1) {
-                // Our node is a right child: its left sibling is complete and stored.
-                node = PoseidonT3.hash([self.sideNodes[level], node]);
-            } else if (!stored) {
-                // First level where our node is a left child: every bit below is 1, so
-                // this leaf completes the subtree `node` roots. A later leaf will read it
-                // as its left sibling. Higher left-child levels are still partial and
-                // will be recomputed by later inserts, so they are not stored.
-                self.sideNodes[level] = node;
-                stored = true;
-            }
-            // Otherwise a left child with no right sibling yet: carried up unchanged.
-            unchecked {
-                ++level;
-            }
-        }
-        // No zero bit below `depth`: the tree is now complete (size is a power of two),
-        // and its root is the left sibling of whatever comes next at level `depth`.
-        if (!stored) {
-            self.sideNodes[depth] = node;
-        }
-
-        self.size = uint64(index + 1);
+        self.size = uint64(end);
         self.depth = uint8(depth);
-        root = node;
+        root = nodes[0];
     }
 }

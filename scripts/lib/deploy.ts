@@ -20,10 +20,17 @@ export const DEFAULT_ROOT_HISTORY = 4096;
 /** Root-history slots prewarmed per transaction (~11.5M gas). */
 const PREWARM_BATCH = 512;
 
+/** Each tree holds 2^24 leaves, the deepest path the payment circuit proves. */
+export const DEFAULT_TREE_LEVELS = 24;
+
 export interface DeployOptions {
   /** Existing ERC-20 (e.g. USDC on Base). When absent a TestUSDC is deployed. */
   token?: string;
   rootHistorySize?: number;
+  /** Each tree holds 2^treeLevels leaves (default 24; tests use small values to roll over). */
+  treeLevels?: number;
+  /** Contract to deploy: "Facilitator", or a test-only subclass such as "FacilitatorHarness". */
+  contract?: "Facilitator" | "FacilitatorHarness";
   /**
    * EIP-712 domain of the token for signed deposits, written to the record's token_info.
    * When absent it is read from the token (EIP-5267, else name()/version()) or taken from
@@ -31,9 +38,9 @@ export interface DeployOptions {
    */
   tokenDomain?: { name: string; version: string };
   /**
-   * Prewarm the whole root-history ring after deploying (rootHistorySize / 512
-   * transactions, ~22.1k gas per slot, paid once by the deployer) so that every insert
-   * pays a 5k slot update. Default false.
+   * Prewarm the whole root-history ring and the leaf queue after deploying
+   * ((rootHistorySize + 1,024) / 512 transactions, ~22.1k gas per slot, paid once by the
+   * deployer) so that every commit and queued leaf pays a 5k slot update. Default false.
    */
   prewarmRootHistory?: boolean;
 }
@@ -49,13 +56,21 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
   await poseidonT2.waitForDeployment();
   const verifier = await ethers.deployContract("PaymentVerifier");
   await verifier.waitForDeployment();
+  const batchVerifier = await ethers.deployContract("PaymentBatchVerifier");
+  await batchVerifier.waitForDeployment();
   const token = options.token
     ? await ethers.getContractAt("TestUSDC", options.token)
     : await ethers.deployContract("TestUSDC");
   await token.waitForDeployment();
   const facilitator = await ethers.deployContract(
-    "Facilitator",
-    [await token.getAddress(), await verifier.getAddress(), options.rootHistorySize ?? DEFAULT_ROOT_HISTORY],
+    options.contract ?? "Facilitator",
+    [
+      await token.getAddress(),
+      await verifier.getAddress(),
+      await batchVerifier.getAddress(),
+      options.rootHistorySize ?? DEFAULT_ROOT_HISTORY,
+      options.treeLevels ?? DEFAULT_TREE_LEVELS,
+    ],
     {
       libraries: {
         [POSEIDON_LINK_KEY]: await poseidon.getAddress(),
@@ -70,11 +85,16 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
     for (let from = 0; from < size; from += PREWARM_BATCH) {
       await (await facilitator.prewarmRootHistory(from, PREWARM_BATCH)).wait();
     }
+    const queue = Number(await facilitator.LEAF_QUEUE_CAPACITY());
+    for (let from = 0; from < queue; from += PREWARM_BATCH) {
+      await (await facilitator.prewarmLeafQueue(from, PREWARM_BATCH)).wait();
+    }
   }
   return {
     poseidon,
     poseidonT2,
     verifier,
+    batchVerifier,
     token,
     facilitator,
     deploymentBlock: receipt?.blockNumber ?? (await ethers.provider.getBlockNumber()),
@@ -104,10 +124,12 @@ export async function deployWithRecord(ethers: HardhatEthers, networkName: strin
     facilitator: await system.facilitator.getAddress(),
     token: tokenAddress,
     verifier: await system.verifier.getAddress(),
+    batchVerifier: await system.batchVerifier.getAddress(),
     poseidonT3: await system.poseidon.getAddress(),
     poseidonT2: await system.poseidonT2.getAddress(),
     deploymentBlock: system.deploymentBlock,
     rootHistorySize: Number(await system.facilitator.rootHistorySize()),
+    treeLevels: Number(await system.facilitator.treeLevels()),
     token_info: {
       name: await system.token.name(),
       symbol: await system.token.symbol(),

@@ -15,3 +15,4 @@ export const PTAU_CACHE_DIR = path.join(ROOT, ".cache", "ptau");
 
 /** The generated verifier (never edited by hand). */
 export const VERIFIER_SOL = path.join(ROOT, "contracts", "verifiers", "PaymentVerifier.sol");
+export const BATCH_VERIFIER_SOL = path.join(ROOT, "contracts", "verifiers", "PaymentBatchVerifier.sol");

@@ -7,7 +7,11 @@ import { parseAbi } from "viem";
 export const facilitatorAbi = parseAbi([
   "struct PaymentProof { uint256[2] pA; uint256[2][2] pB; uint256[2] pC; uint256 root; uint256 treeSize; uint256 nullifierHash; uint256 changeCommitment; }",
   "struct PaymentTerms { address payTo; uint256 amount; address relayer; uint256 fee; bytes32 conditionHash; uint64 expiry; }",
+  "struct BatchedPayment { PaymentProof proof; PaymentTerms terms; bytes memo; }",
   "event LeafInserted(uint256 indexed leafIndex, uint256 commitment, bytes memo)",
+  "event LeavesCommitted(uint256 fromIndex, uint256 toIndex, uint256 root)",
+  "event TreeCompleted(uint256 indexed treeIndex, uint256 root)",
+  "event PaymentSkipped(bytes32 indexed id, uint8 reason)",
   "event Deposited(address indexed depositor, uint256 indexed commitment, uint256 value)",
   "event PaymentReceipt(bytes32 indexed id, uint256 amount, bytes32 indexed conditionHash, address indexed payTo, address relayer, uint256 fee)",
   "error FacilitatorNullifierSpent(bytes32 nullifierHash)",
@@ -21,25 +25,37 @@ export const facilitatorAbi = parseAbi([
   "error FacilitatorZeroDeposit()",
   "error FacilitatorTransferAmountMismatch(uint256 expected, uint256 received)",
   "error FacilitatorMemoTooLong(uint256 length, uint256 maxLength)",
-  "error FacilitatorTreeFull(uint256 size)",
+  "error FacilitatorBatchSize(uint256 size, uint256 max)",
   "error FacilitatorInvalidConfig(string reason)",
   "function deposit(uint256 precommitment, uint128 value, bytes memo) returns (uint256 commitment, uint256 leafIndex)",
   "function depositWithPermit(uint256 precommitment, uint128 value, bytes memo, uint256 deadline, uint8 v, bytes32 r, bytes32 s) returns (uint256 commitment, uint256 leafIndex)",
   "function depositWithAuthorization(address from, uint256 precommitment, uint128 value, bytes memo, uint256 validAfter, uint256 validBefore, uint8 v, bytes32 r, bytes32 s) returns (uint256 commitment, uint256 leafIndex)",
   "function pay(PaymentProof proof, PaymentTerms terms, bytes memo) returns (bytes32 id)",
+  "function payBatch(BatchedPayment[] payments) returns (uint256 settled)",
+  "function commitPendingLeaves(uint256 maxLeaves) returns (uint256 committed)",
   "function prewarmRootHistory(uint256 fromSlot, uint256 count)",
+  "function prewarmLeafQueue(uint256 fromSlot, uint256 count)",
   "function paymentContext(PaymentTerms terms, bytes memo) view returns (uint256)",
   "function checkReceipt(bytes32 id, address payTo, uint256 amount, bytes32 conditionHash) view returns (uint8 status, uint64 paidAtBlock, uint64 currentBlock)",
   "function isSpent(uint256 nullifierHash) view returns (bool)",
   "function depositNonce(uint256 precommitment, bytes memo) view returns (bytes32)",
   "function currentRoot() view returns (uint256)",
   "function treeSize() view returns (uint256)",
+  "function leafCount() view returns (uint256)",
+  "function pendingLeafCount() view returns (uint256)",
+  "function treeIndex() view returns (uint256)",
+  "function finalRoot(uint256 treeIndex) view returns (uint256)",
   "function treeDepth() view returns (uint256)",
+  "function treeLevels() view returns (uint256)",
   "function isKnownRoot(uint256 root, uint256 size) view returns (bool)",
   "function token() view returns (address)",
   "function verifier() view returns (address)",
+  "function batchVerifier() view returns (address)",
   "function rootHistorySize() view returns (uint256)",
   "function MAX_MEMO_LENGTH() view returns (uint256)",
+  "function MAX_BATCH_SIZE() view returns (uint256)",
+  "function MAX_COMMIT_PER_CALL() view returns (uint256)",
+  "function LEAF_QUEUE_CAPACITY() view returns (uint256)",
 ]);
 
 /** The ERC-20 functions the SDK uses. */
@@ -58,3 +74,6 @@ export const erc20Abi = parseAbi([
 
 /** Receipt status codes of `checkReceipt` (IFacilitator.ReceiptStatus). */
 export const RECEIPT_STATUS = { None: 0, Paid: 1, Mismatch: 2 } as const;
+
+/** Why `payBatch` skipped a payment (IFacilitator.SkipReason, the `reason` of PaymentSkipped). */
+export const SKIP_REASON = { NullifierSpent: 0, Expired: 1, UnknownRoot: 2 } as const;

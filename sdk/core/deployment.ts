@@ -16,10 +16,14 @@ export const DeploymentSchema = z.object({
   facilitator: address,
   token: address,
   verifier: address,
+  /** Batched verifier used by payBatch (same verifying key as `verifier`). */
+  batchVerifier: address,
   poseidonT3: address,
   poseidonT2: address,
   deploymentBlock: z.number().int().nonnegative(),
   rootHistorySize: z.number().int().positive(),
+  /** Each tree of the pool holds 2^treeLevels leaves. */
+  treeLevels: z.number().int().min(0).max(24),
   token_info: z.object({
     name: z.string(),
     symbol: z.string(),

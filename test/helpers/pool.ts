@@ -37,14 +37,28 @@ export async function deployPool(ethers: HardhatEthers, options: DeployOptions =
   const chainId = Number((await ethers.provider.getNetwork()).chainId);
   const signers = await ethers.getSigners();
 
-  /** Rebuilds the tree from LeafInserted events (what a wallet does). */
-  async function tree(): Promise<NoteTree> {
+  /** Every appended leaf (committed or queued), in index order, from LeafInserted events. */
+  async function leaves(): Promise<bigint[]> {
     const events = await facilitator.queryFilter(facilitator.filters.LeafInserted(), system.deploymentBlock);
-    const leaves = events
+    return events
       .map((e) => ({ index: Number(e.args.leafIndex), leaf: e.args.commitment as bigint }))
       .sort((a, b) => a.index - b.index)
       .map((l) => l.leaf);
-    return NoteTree.from(leaves);
+  }
+
+  /**
+   * Rebuilds the committed tree from LeafInserted events (what a wallet does): only the
+   * first treeSize() leaves, since queued leaves are not in any root yet. Single-tree
+   * pools (fewer than 2^treeLevels leaves).
+   */
+  async function tree(): Promise<NoteTree> {
+    const committed = Number(await facilitator.treeSize());
+    return NoteTree.from((await leaves()).slice(0, committed));
+  }
+
+  /** Commits every queued leaf (as anyone may). */
+  async function commit(): Promise<void> {
+    await (await facilitator.commitPendingLeaves(1024)).wait();
   }
 
   let nextK = 0;
@@ -119,12 +133,12 @@ export async function deployPool(ethers: HardhatEthers, options: DeployOptions =
     result: PaymentProofResult;
     change: NoteSecrets & { k: number };
   }): Promise<OwnedNote> {
-    const tr = await tree();
+    const all = await leaves();
     const commitment = commitmentOf(p.result.changeValue, p.change);
-    for (let i = tr.size - 1; i >= 0; i--) {
-      if (tr.leaf(i) === commitment) return { ...p.change, value: p.result.changeValue, leafIndex: i };
+    for (let i = all.length - 1; i >= 0; i--) {
+      if (all[i] === commitment) return { ...p.change, value: p.result.changeValue, leafIndex: i };
     }
-    throw new Error("change note not found in tree");
+    throw new Error("change note not found among the pool's leaves");
   }
 
   return {
@@ -133,7 +147,9 @@ export async function deployPool(ethers: HardhatEthers, options: DeployOptions =
     chainId,
     signers,
     keys,
+    leaves,
     tree,
+    commit,
     deposit,
     terms,
     prove,

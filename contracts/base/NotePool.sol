@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import { IFacilitator } from "../interfaces/IFacilitator.sol";
+import { LeanIncrementalTree } from "../libraries/LeanIncrementalTree.sol";
+
+/// @title NotePool
+/// @notice State base of the shielded pool: the note trees, the queue of leaves waiting
+/// to be committed to them, the root history and the nullifiers (which double as
+/// receipts). Entry points (deposits, payments, batches) live in contracts built on it.
+///
+/// ## Leaves: appended now, committed in batches
+/// A leaf gets its global index when it is appended (`LeafInserted` is emitted then), but
+/// is hashed into a tree later, together with the leaves queued after it: k leaves cost
+/// about k + depth Poseidon hashes in one batch, instead of about depth / 2 each one by
+/// one, and a payment's own gas no longer depends on the tree. Committing is permission-
+/// less (`commitPendingLeaves`), and deposits and batched payments commit everything
+/// queued as part of their own call, so a leaf never depends on one party to become
+/// spendable. A note can be spent once the leaf is committed.
+///
+/// ## Trees: a sequence, each of 2^treeLevels leaves
+/// Global leaf g lives in tree g >> treeLevels. When a tree is full its root is kept for
+/// ever (`finalRoot`) and the next leaf starts a new, empty tree, so the capacity of the
+/// pool is unbounded while every membership proof is a path of at most
+/// LeanIncrementalTree.MAX_DEPTH (24) levels, what the payment circuit proves.
+///
+/// ## Storage per leaf
+/// The queue and the root history are rings of slots that deploy scripts prewarm with a
+/// non-zero placeholder, so writing one costs 5k gas (non-zero to non-zero) instead of
+/// 22.1k for a fresh slot.
+abstract contract NotePool is IFacilitator {
+    using LeanIncrementalTree for LeanIncrementalTree.Tree;
+
+    /// @notice Order of the BN254 scalar field: every public signal must be below it.
+    uint256 internal constant SNARK_SCALAR_FIELD =
+        21888242871839275222246405745257275088548364400416034343698204186575808495617;
+
+    /// @notice Placeholder written by the prewarm functions: not a field element, so
+    /// never a root or a leaf, but non-zero, so a later write is a 5k update.
+    uint256 internal constant SLOT_PLACEHOLDER = type(uint256).max;
+
+    /// @inheritdoc IFacilitator
+    uint256 public constant override LEAF_QUEUE_CAPACITY = 1024;
+
+    /// @inheritdoc IFacilitator
+    uint256 public constant override MAX_COMMIT_PER_CALL = 256;
+
+    /// @notice Leaves an append commits first when it finds the queue full.
+    uint256 internal constant QUEUE_FULL_COMMIT = 64;
+
+    /// @inheritdoc IFacilitator
+    uint256 public immutable override rootHistorySize;
+
+    /// @inheritdoc IFacilitator
+    uint256 public immutable override treeLevels;
+
+    /// @dev Counters packed into one slot: every payment reads it, every append writes it.
+    struct Counters {
+        // Leaves appended (committed or queued): the next leaf's global index.
+        uint64 leafCount;
+        // Leaves committed to trees (global count): what roots cover.
+        uint64 committed;
+        // Index of the tree that the next committed leaf goes into.
+        uint64 treeIndex;
+    }
+
+    Counters internal _counters;
+
+    /// @dev The tree being filled (tree number `_counters.treeIndex`).
+    LeanIncrementalTree.Tree internal _tree;
+
+    /// @dev roots[committed % rootHistorySize] = root after a commit left `committed` leaves.
+    mapping(uint256 slot => uint256 root) internal _roots;
+
+    /// @dev Root of each full tree, valid for ever.
+    mapping(uint256 treeIndex => uint256 root) internal _finalRoots;
+
+    /// @dev queue[leafIndex % LEAF_QUEUE_CAPACITY] = leaf, for leaves not yet committed.
+    mapping(uint256 slot => uint256 leaf) internal _queue;
+
+    /// @dev nullifierHash => receipt. Zero: unspent. Otherwise the block number of the
+    /// payment in the top 64 bits and the low 192 bits of
+    /// keccak256(payTo, amount, conditionHash) below.
+    mapping(uint256 nullifierHash => bytes32 receipt) internal _receipts;
+
+    /// @param rootHistorySize_ Number of past roots that stay valid for proofs.
+    /// @param treeLevels_ Each tree holds 2^treeLevels_ leaves (at most 24, the circuit's depth).
+    constructor(uint256 rootHistorySize_, uint256 treeLevels_) {
+        // At least the current root must be accepted.
+        if (rootHistorySize_ == 0) revert FacilitatorInvalidConfig("rootHistorySize is zero");
+        // Deeper trees could not be proven by the circuit; zero-level trees hold one leaf
+        // each, which makes every commit a rollover (allowed only to test rollovers).
+        if (treeLevels_ > LeanIncrementalTree.MAX_DEPTH) revert FacilitatorInvalidConfig("treeLevels above 24");
+        rootHistorySize = rootHistorySize_;
+        treeLevels = treeLevels_;
+    }
+
+    // ================================================================== leaves
+
+    /// @inheritdoc IFacilitator
+    function commitPendingLeaves(uint256 maxLeaves) public override returns (uint256 committed) {
+        return _commitQueued(maxLeaves);
+    }
+
+    /// @inheritdoc IFacilitator
+    function prewarmRootHistory(uint256 fromSlot, uint256 count) external override {
+        _prewarm(_roots, fromSlot, count, rootHistorySize);
+    }
+
+    /// @inheritdoc IFacilitator
+    function prewarmLeafQueue(uint256 fromSlot, uint256 count) external override {
+        _prewarm(_queue, fromSlot, count, LEAF_QUEUE_CAPACITY);
+    }
+
+    /// @dev Appends one leaf to the queue (committed later). Emits `LeafInserted`.
+    function _append(uint256 leaf, bytes calldata memo) internal returns (uint256 index) {
+        Counters memory c = _counters;
+        // A full queue must not block payments: commit its oldest leaves first, at the
+        // appender's cost (the pre-batching price of an insert, roughly).
+        if (c.leafCount - c.committed >= LEAF_QUEUE_CAPACITY) {
+            _commitQueued(QUEUE_FULL_COMMIT);
+            c = _counters;
+        }
+        index = c.leafCount;
+        _queue[index % LEAF_QUEUE_CAPACITY] = leaf;
+        _counters.leafCount = uint64(index + 1);
+        emit LeafInserted(index, leaf, memo);
+    }
+
+    /// @dev Appends `leaves` and commits them together with everything queued before them
+    /// when the total fits in one commit; otherwise queues them and commits what fits.
+    /// The caller emits `LeafInserted(first + i, leaves[i], memo_i)` for each.
+    function _appendMany(uint256[] memory leaves) internal returns (uint256 first) {
+        Counters memory c = _counters;
+        first = c.leafCount;
+        uint256 queued = c.leafCount - c.committed;
+        uint256 total = queued + leaves.length;
+        if (total <= MAX_COMMIT_PER_CALL) {
+            // Straight from memory: the new leaves never touch the queue's storage.
+            uint256[] memory all = new uint256[](total);
+            for (uint256 i = 0; i < queued; ++i) all[i] = _queue[(c.committed + i) % LEAF_QUEUE_CAPACITY];
+            for (uint256 i = 0; i < leaves.length; ++i) all[queued + i] = leaves[i];
+            c.leafCount = uint64(first + leaves.length);
+            _commit(c, all);
+        } else {
+            for (uint256 i = 0; i < leaves.length; ++i) {
+                if (c.leafCount - c.committed >= LEAF_QUEUE_CAPACITY) {
+                    _counters = c;
+                    _commitQueued(QUEUE_FULL_COMMIT);
+                    c = _counters;
+                }
+                _queue[c.leafCount % LEAF_QUEUE_CAPACITY] = leaves[i];
+                ++c.leafCount;
+            }
+            _counters = c;
+            _commitQueued(MAX_COMMIT_PER_CALL);
+        }
+    }
+
+    /// @dev Commits up to `maxLeaves` queued leaves, oldest first.
+    function _commitQueued(uint256 maxLeaves) internal returns (uint256 n) {
+        Counters memory c = _counters;
+        uint256 queued = c.leafCount - c.committed;
+        n = queued < maxLeaves ? queued : maxLeaves;
+        if (n == 0) return 0;
+        uint256[] memory leaves = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) leaves[i] = _queue[(c.committed + i) % LEAF_QUEUE_CAPACITY];
+        _commit(c, leaves);
+    }
+
+    /// @dev Hashes `leaves` (the next ones after c.committed, in order) into the trees,
+    /// rolling over to a new tree whenever one fills up, records the roots, and stores
+    /// the counters `c` with the new committed count.
+    function _commit(Counters memory c, uint256[] memory leaves) private {
+        uint256 levels = treeLevels;
+        uint256 capacity = 1 << levels;
+        uint256 from = c.committed;
+        uint256 done = 0;
+        uint256 root;
+        while (done < leaves.length) {
+            uint256 room = capacity - _tree.size;
+            uint256 take = leaves.length - done < room ? leaves.length - done : room;
+            root = _tree.insertMany(leaves, done, done + take, levels);
+            done += take;
+            c.committed += uint64(take);
+            _roots[c.committed % rootHistorySize] = root;
+            if (_tree.size == capacity) {
+                // Full: its root stays valid for ever, and the next leaf starts tree + 1.
+                _finalRoots[c.treeIndex] = root;
+                emit TreeCompleted(c.treeIndex, root);
+                ++c.treeIndex;
+                _tree.size = 0;
+                _tree.depth = 0;
+            }
+        }
+        _counters = c;
+        emit LeavesCommitted(from, c.committed, root);
+    }
+
+    function _prewarm(
+        mapping(uint256 => uint256) storage ring,
+        uint256 fromSlot,
+        uint256 count,
+        uint256 size
+    ) private {
+        uint256 end = fromSlot + count;
+        if (end > size) end = size;
+        for (uint256 i = fromSlot; i < end; ++i) {
+            // Never overwrite a real value: only slots no write has reached yet.
+            if (ring[i] == 0) ring[i] = SLOT_PLACEHOLDER;
+        }
+    }
+
+    // ================================================================== receipts
+
+    /// @dev Marks `nullifierHash` spent, recording what it paid.
+    function _spend(uint256 nullifierHash, address payTo, uint256 amount, bytes32 conditionHash) internal {
+        _receipts[nullifierHash] = _packReceiptAt(uint64(block.number), payTo, amount, conditionHash);
+    }
+
+    /// @inheritdoc IFacilitator
+    function checkReceipt(
+        bytes32 id,
+        address payTo,
+        uint256 amount,
+        bytes32 conditionHash
+    ) external view override returns (ReceiptStatus status, uint64 paidAtBlock, uint64 currentBlock) {
+        currentBlock = uint64(block.number);
+        bytes32 receipt = _receipts[uint256(id)];
+        if (receipt == 0) return (ReceiptStatus.None, 0, currentBlock);
+        paidAtBlock = uint64(uint256(receipt) >> 192);
+        status =
+            receipt == _packReceiptAt(paidAtBlock, payTo, amount, conditionHash)
+                ? ReceiptStatus.Paid
+                : ReceiptStatus.Mismatch;
+    }
+
+    /// @inheritdoc IFacilitator
+    function isSpent(uint256 nullifierHash) public view override returns (bool) {
+        return _receipts[nullifierHash] != 0;
+    }
+
+    function _packReceiptAt(
+        uint64 blockNumber,
+        address payTo,
+        uint256 amount,
+        bytes32 conditionHash
+    ) internal pure returns (bytes32) {
+        uint256 digest = uint256(uint192(uint256(keccak256(abi.encode(payTo, amount, conditionHash)))));
+        return bytes32((uint256(blockNumber) << 192) | digest);
+    }
+
+    // ================================================================== views
+
+    /// @inheritdoc IFacilitator
+    function isKnownRoot(uint256 root, uint256 size) public view override returns (bool) {
+        // Zero (never-written slot) and the placeholder (not a field element) are never roots.
+        if (root == 0 || root >= SNARK_SCALAR_FIELD) return false;
+        uint256 committed = _counters.committed;
+        if (size == 0 || size > committed) return false;
+        uint256 capacity = 1 << treeLevels;
+        // A size that fills a tree names that tree's final root, which never expires.
+        if (size % capacity == 0) return _finalRoots[size / capacity - 1] == root;
+        // Otherwise the root must still be in the history. Roots are recorded only at the
+        // sizes commits end at; a slot may hold an older size's root, which is then
+        // still a real root of the pool (and `root` must equal it).
+        if (committed - size >= rootHistorySize) return false;
+        return _roots[size % rootHistorySize] == root;
+    }
+
+    /// @inheritdoc IFacilitator
+    function currentRoot() external view override returns (uint256) {
+        uint256 committed = _counters.committed;
+        // Empty: slot 0 may hold the prewarm placeholder, which is not a root.
+        return committed == 0 ? 0 : _roots[committed % rootHistorySize];
+    }
+
+    /// @inheritdoc IFacilitator
+    function finalRoot(uint256 treeIndex_) external view override returns (uint256) {
+        return _finalRoots[treeIndex_];
+    }
+
+    /// @inheritdoc IFacilitator
+    function treeSize() external view override returns (uint256) {
+        return _counters.committed;
+    }
+
+    /// @inheritdoc IFacilitator
+    function leafCount() external view override returns (uint256) {
+        return _counters.leafCount;
+    }
+
+    /// @inheritdoc IFacilitator
+    function pendingLeafCount() external view override returns (uint256) {
+        return _counters.leafCount - _counters.committed;
+    }
+
+    /// @inheritdoc IFacilitator
+    function treeIndex() external view override returns (uint256) {
+        return _counters.treeIndex;
+    }
+
+    /// @inheritdoc IFacilitator
+    function treeDepth() external view override returns (uint256) {
+        return _tree.depth;
+    }
+}
