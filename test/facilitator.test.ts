@@ -318,6 +318,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     expect(await pool.token.balanceOf(me)).to.equal(USDC(6));
     expect(await pool.token.balanceOf(pool.facilitatorAddress)).to.equal(0n);
     // The zero-value change note exists but pays nothing more.
+    await pool.commit();
     const zero = await pool.changeNote(p2);
     expect(zero.value).to.equal(0n);
     const err = await pool.prove(zero, await pool.terms({ payTo: me, amount: 1n })).catch((e: unknown) => e);

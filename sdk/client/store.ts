@@ -1,6 +1,7 @@
 import { z } from "zod";
 
 import { ZkPayError } from "../core/errors.js";
+import { MAX_TREE_DEPTH } from "../core/field.js";
 
 const decimal = z.string().regex(/^\d+$/);
 
@@ -39,12 +40,26 @@ export const WalletStateSchema = z.object({
   version: z.literal(2),
   chainId: z.number().int(),
   facilitator: z.string(),
-  /** Last block whose events are in `leaves`/`notes`. */
+  /** Last block whose events are in the tree and `notes`. */
   syncedBlock: z.number().int(),
   /** Hash of block `syncedBlock` (detects a reset chain or a reorg below it). */
   syncedBlockHash: z.string().optional(),
-  /** Tree leaves (decimal strings) in index order. */
-  leaves: z.array(decimal),
+  /**
+   * Tree leaves (decimal strings) in index order: written by earlier versions only. The
+   * tree now lives in the store's binary tree file ({@link NoteStore.saveTree}); a state
+   * with `leaves` is migrated when opened.
+   */
+  leaves: z.array(decimal).optional(),
+  /** The tree this state was synced with (checks the persisted tree file). */
+  tree: z
+    .object({
+      levels: z.number().int().min(1).max(MAX_TREE_DEPTH),
+      committed: z.number().int().nonnegative(),
+      leafCount: z.number().int().nonnegative(),
+      root: decimal,
+    })
+    .strict()
+    .optional(),
   /**
    * Next unused deposit index. Advanced and saved BEFORE a deposit uses it. Change notes
    * need no index: they derive from the note they spend.
@@ -79,6 +94,17 @@ export type NoteOrigin = z.infer<typeof NoteOriginSchema>;
 export interface NoteStore {
   load(): Promise<WalletState | undefined>;
   save(state: WalletState): Promise<void>;
+  /**
+   * The binary tree last given to {@link NoteStore.saveTree} (`NoteTree.serialize()`),
+   * if any. Optional: a store without it rebuilds the tree from the chain on each open.
+   */
+  loadTree?(): Promise<Uint8Array | undefined>;
+  /**
+   * Persists the tree (atomically, like `save`). The wallet saves the tree before the
+   * state that names it, so a crash between the two leaves a tree that is ahead of the
+   * state, which the wallet rolls back on open.
+   */
+  saveTree?(tree: Uint8Array): Promise<void>;
 }
 
 /**
@@ -115,6 +141,7 @@ export function parseWalletState(raw: unknown): WalletState {
  */
 export class MemoryNoteStore implements NoteStore {
   #state: string | undefined;
+  #tree: Uint8Array | undefined;
 
   async load(): Promise<WalletState | undefined> {
     return this.#state === undefined ? undefined : parseWalletState(JSON.parse(this.#state));
@@ -122,5 +149,13 @@ export class MemoryNoteStore implements NoteStore {
 
   async save(state: WalletState): Promise<void> {
     this.#state = JSON.stringify(state);
+  }
+
+  async loadTree(): Promise<Uint8Array | undefined> {
+    return this.#tree?.slice();
+  }
+
+  async saveTree(tree: Uint8Array): Promise<void> {
+    this.#tree = tree.slice();
   }
 }

@@ -13,3 +13,4 @@ export * from "./prover.js";
 export * from "./tree.js";
 export * from "./wire.js";
 export * from "./address.js";
+export * from "./verifier.js";

@@ -1,13 +1,15 @@
-import { LeanIMT } from "@zk-kit/lean-imt";
-
 import { ZkPayError } from "./errors.js";
 import { MAX_TREE_DEPTH } from "./field.js";
-import { hash2 } from "./poseidon.js";
+import { hash2Wasm, hashPairsLE, readLE, writeLE } from "./poseidon-wasm.js";
 
 /** Inclusion path in the form the payment circuit takes. */
 export interface MerklePath {
   root: bigint;
-  /** Number of leaves when `root` was current (locates it in the contract's history). */
+  /**
+   * Global number of committed leaves when `root` was current (locates it in the
+   * contract's history): the pool's committed size for the current tree, or
+   * (t + 1) * 2^levels for a full tree t proven against its final root.
+   */
   treeSize: number;
   depth: number;
   indices: bigint;
@@ -15,63 +17,371 @@ export interface MerklePath {
   siblings: bigint[];
 }
 
+/** What a wallet state records about its tree (to check a persisted tree against). */
+export interface TreeSummary {
+  levels: number;
+  /** Leaves committed into the forest (the pool's `treeSize()`). */
+  committed: number;
+  /** Leaves seen, committed or queued (the pool's `leafCount()`). */
+  leafCount: number;
+  /** Decimal root of the tree holding the last committed leaf ("0" when empty). */
+  root: string;
+}
+
+const MAGIC = [0x34, 0x30, 0x32, 0x7a, 0x6b, 0x4e, 0x54, 0x31]; // "402zkNT1"
+const HEADER = 8 + 4 + 4 + 8 + 8 + 32;
+
+/** A growable array of 32-byte little-endian field elements. */
+class NodeArray {
+  bytes: Uint8Array;
+  length = 0;
+  constructor(capacity = 0) {
+    this.bytes = new Uint8Array(capacity * 32);
+  }
+  reserve(n: number): void {
+    if (n * 32 <= this.bytes.length) return;
+    const next = new Uint8Array(Math.max(n, Math.ceil((this.bytes.length / 32) * 1.5), 16) * 32);
+    next.set(this.bytes.subarray(0, this.length * 32));
+    this.bytes = next;
+  }
+  get(i: number): bigint {
+    return readLE(this.bytes, i * 32);
+  }
+}
+
 /**
- * Client-side mirror of the pool's note tree (a LeanIMT, same shape as the contract's
- * LeanIncrementalTree), rebuilt from `LeafInserted` events.
+ * Client-side mirror of the pool's note forest, rebuilt from `LeafInserted` events.
+ *
+ * The pool holds a sequence of LeanIMTs (the contract's LeanIncrementalTree: a node
+ * without a right sibling is carried up unchanged, identical to @zk-kit/lean-imt) of
+ * 2^levels leaves each: global leaf g lives in tree g >> levels. Leaves are first
+ * appended to a queue ({@link NoteTree.append}) and proven only once committed
+ * ({@link NoteTree.commit}), as the pool commits them in batches.
+ *
+ * Storage: the complete nodes of every level, 32 bytes each (little-endian), in one
+ * growable buffer per level; a complete node never changes, so appending hashes only
+ * the new nodes (in WebAssembly, a level at a time) and the last, partial node of each
+ * level of the current tree is recomputed from them (at most `levels` hashes).
+ * {@link NoteTree.serialize} writes exactly these bytes; {@link NoteTree.deserialize}
+ * reads them back without hashing the leaves again.
  *
  * @example
- * const tree = new NoteTree();
- * tree.insert(commitment);
+ * const tree = new NoteTree();       // 2^24 leaves per tree
+ * tree.insert(commitment);           // append and commit
  * const path = tree.path(0);
  */
 export class NoteTree {
-  readonly #tree = new LeanIMT<bigint>((a, b) => hash2(a, b));
+  /** Levels per tree (the pool's `treeLevels()`): each tree holds 2^levels leaves. */
+  readonly levels: number;
+  /** nodes[l]: complete nodes of height l, global index (floor(committed / 2^l) of them). */
+  readonly #nodes: NodeArray[];
+  readonly #queue = new NodeArray();
+  #committed = 0;
+  /** edge[l]: the last node of height l of the current partial tree (undefined when none). */
+  #edge: (bigint | undefined)[] = [];
+  /** Leaves hashed since construction (restores hash none). */
+  #hashes = 0;
 
-  /** Builds a tree from leaves in index order. */
-  static from(leaves: readonly bigint[]): NoteTree {
-    const t = new NoteTree();
-    if (leaves.length > 0) t.#tree.insertMany([...leaves]);
+  constructor(levels: number = MAX_TREE_DEPTH) {
+    if (!Number.isInteger(levels) || levels < 1 || levels > MAX_TREE_DEPTH) {
+      throw new ZkPayError("invalid_argument", `tree levels must be an integer in [1, ${MAX_TREE_DEPTH}], got ${levels}`);
+    }
+    this.levels = levels;
+    this.#nodes = Array.from({ length: levels + 1 }, () => new NodeArray());
+  }
+
+  /** Builds a forest from leaves in index order, all committed. */
+  static from(leaves: readonly bigint[], levels: number = MAX_TREE_DEPTH): NoteTree {
+    const t = new NoteTree(levels);
+    t.insertMany(leaves);
     return t;
   }
 
+  /** Leaves committed (compatibility name for {@link NoteTree.committedSize}). */
   get size(): number {
-    return this.#tree.size;
+    return this.#committed;
   }
 
+  /** Leaves committed into the forest: only these can be proven. */
+  get committedSize(): number {
+    return this.#committed;
+  }
+
+  /** Leaves seen: committed plus queued. */
+  get leafCount(): number {
+    return this.#committed + this.#queue.length;
+  }
+
+  /** Leaves appended but not committed yet (not spendable). */
+  get queuedCount(): number {
+    return this.#queue.length;
+  }
+
+  /** Two-to-one hashes computed by this instance (a restored tree computes none for its leaves). */
+  get hashCount(): number {
+    return this.#hashes;
+  }
+
+  /** Number of trees holding at least one committed leaf. */
+  get treeCount(): number {
+    return this.#committed === 0 ? 0 : ((this.#committed - 1) >> this.levels) + 1;
+  }
+
+  /** Root of the tree holding the last committed leaf (the pool's `currentRoot()`); 0 when empty. */
   get root(): bigint {
-    return this.#tree.size === 0 ? 0n : this.#tree.root;
+    if (this.#committed === 0) return 0n;
+    const t = this.treeCount - 1;
+    const local = this.#committed - t * 2 ** this.levels;
+    if (local === 2 ** this.levels) return this.#nodes[this.levels]!.get(t);
+    return this.#edge[depthOf(local)]!;
   }
 
+  /** Depth of the tree holding the last committed leaf. */
   get depth(): number {
-    return this.#tree.depth;
+    if (this.#committed === 0) return 0;
+    const t = this.treeCount - 1;
+    return depthOf(this.#committed - t * 2 ** this.levels);
   }
 
-  /** Appends one leaf. */
+  /** Final root of full tree `t` (the pool's `finalRoot(t)`). */
+  finalRoot(t: number): bigint {
+    if (!Number.isInteger(t) || t < 0 || t >= this.#nodes[this.levels]!.length) {
+      throw new ZkPayError("invalid_argument", `tree ${t} is not full`);
+    }
+    return this.#nodes[this.levels]!.get(t);
+  }
+
+  /** What a wallet state records about this tree. */
+  summary(): TreeSummary {
+    return { levels: this.levels, committed: this.#committed, leafCount: this.leafCount, root: this.root.toString() };
+  }
+
+  /** Appends one leaf and commits it. */
   insert(leaf: bigint): void {
-    this.#tree.insert(leaf);
+    this.insertMany([leaf]);
   }
 
-  /** Appends leaves in order. */
+  /** Appends leaves in order and commits them. */
   insertMany(leaves: readonly bigint[]): void {
-    if (leaves.length > 0) this.#tree.insertMany([...leaves]);
+    this.append(leaves);
+    this.commit(this.leafCount);
   }
 
-  /** Leaf at `index`. */
+  /** Appends leaves to the queue (seen, not committed). */
+  append(leaves: readonly bigint[]): void {
+    const q = this.#queue;
+    q.reserve(q.length + leaves.length);
+    for (const leaf of leaves) writeLE(q.bytes, q.length++ * 32, leaf);
+  }
+
+  /** Appends leaves given as 32-byte little-endian words (`bytes.length / 32` of them). */
+  appendBytes(bytes: Uint8Array): void {
+    const q = this.#queue;
+    const n = bytes.length >> 5;
+    q.reserve(q.length + n);
+    q.bytes.set(bytes.subarray(0, n * 32), q.length * 32);
+    q.length += n;
+  }
+
+  /** Commits queued leaves until `committedSize` is `upTo` (the pool's `treeSize()`). */
+  commit(upTo: number): void {
+    const from = this.#committed;
+    if (upTo === from) return;
+    if (!Number.isInteger(upTo) || upTo < from || upTo > this.leafCount) {
+      throw new ZkPayError(
+        "stale_tree",
+        `cannot commit up to ${upTo} leaves: ${from} committed, ${this.leafCount} seen`,
+        { committed: from, leafCount: this.leafCount, upTo },
+      );
+    }
+    const n = upTo - from;
+    const q = this.#queue;
+    const l0 = this.#nodes[0]!;
+    l0.reserve(upTo);
+    l0.bytes.set(q.bytes.subarray(0, n * 32), from * 32);
+    l0.length = upTo;
+    q.bytes.copyWithin(0, n * 32, q.length * 32);
+    q.length -= n;
+    for (let l = 0; l < this.levels; l++) {
+      const below = this.#nodes[l]!;
+      const above = this.#nodes[l + 1]!;
+      const want = Math.floor(upTo / 2 ** (l + 1));
+      const have = above.length;
+      if (want === have) {
+        // No new complete node here, so none above either.
+        break;
+      }
+      above.reserve(want);
+      hashPairsLE(below.bytes, above.bytes, want - have, have * 64, have * 32);
+      this.#hashes += want - have;
+      above.length = want;
+    }
+    this.#committed = upTo;
+    this.#updateEdge();
+  }
+
+  /**
+   * Rolls back to an earlier state: `committed` leaves committed and `leafCount` seen
+   * (leaves committed since move back to the queue). Used to drop a failed sync.
+   */
+  truncate(committed: number, leafCount: number): void {
+    if (committed > this.#committed || leafCount > this.leafCount || committed > leafCount) {
+      throw new ZkPayError("invalid_argument", `cannot roll the tree forward to ${committed}/${leafCount}`);
+    }
+    const keptQueue = leafCount - committed;
+    const fresh = new Uint8Array(keptQueue * 32);
+    const fromLevel0 = Math.min(keptQueue, this.#committed - committed);
+    fresh.set(this.#nodes[0]!.bytes.subarray(committed * 32, (committed + fromLevel0) * 32));
+    fresh.set(this.#queue.bytes.subarray(0, (keptQueue - fromLevel0) * 32), fromLevel0 * 32);
+    this.#queue.length = 0;
+    this.appendBytes(fresh);
+    for (let l = 0; l <= this.levels; l++) {
+      const nodes = this.#nodes[l]!;
+      nodes.length = Math.min(nodes.length, Math.floor(committed / 2 ** l));
+    }
+    this.#committed = committed;
+    this.#updateEdge();
+  }
+
+  /** Leaf at global `index` (committed or queued). */
   leaf(index: number): bigint {
-    return this.#tree.leaves[index] as bigint;
+    if (!Number.isInteger(index) || index < 0 || index >= this.leafCount) {
+      throw new ZkPayError("invalid_argument", `leaf ${index} is not in the tree (${this.leafCount} leaves)`);
+    }
+    return index < this.#committed ? this.#nodes[0]!.get(index) : this.#queue.get(index - this.#committed);
   }
 
-  /** Inclusion path of leaf `index` against the current root. */
+  /**
+   * Inclusion path of committed leaf `index`: against its tree's final root when that
+   * tree is full, else against the current root.
+   */
   path(index: number): MerklePath {
-    if (!Number.isInteger(index) || index < 0 || index >= this.#tree.size) {
-      throw new ZkPayError("invalid_argument", `leaf ${index} is not in the tree (size ${this.#tree.size})`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.#committed) {
+      throw new ZkPayError(
+        "invalid_argument",
+        index >= this.#committed && index < this.leafCount
+          ? `leaf ${index} is queued, not committed yet (${this.#committed} committed)`
+          : `leaf ${index} is not in the tree (${this.#committed} committed)`,
+        { leafIndex: index, committed: this.#committed },
+      );
     }
-    const p = this.#tree.generateProof(index);
-    if (p.siblings.length > MAX_TREE_DEPTH) {
-      throw new ZkPayError("invalid_argument", `tree deeper than ${MAX_TREE_DEPTH}`);
+    const L = this.levels;
+    const t = Math.floor(index / 2 ** L);
+    const base = t * 2 ** L;
+    const full = this.#committed >= base + 2 ** L;
+    const size = full ? 2 ** L : this.#committed - base;
+    const depth = depthOf(size);
+    const siblings: bigint[] = [];
+    let indices = 0n;
+    let local = index - base;
+    for (let l = 0; l < depth; l++) {
+      const count = Math.ceil(size / 2 ** l);
+      const sib = local ^ 1;
+      if (sib < count) {
+        const complete = Math.floor(size / 2 ** l);
+        const v = sib < complete ? this.#nodes[l]!.get(base / 2 ** l + sib) : this.#edge[l]!;
+        if (local & 1) indices |= 1n << BigInt(siblings.length);
+        siblings.push(v);
+      }
+      local = Math.floor(local / 2);
     }
-    const siblings = [...p.siblings];
+    if (siblings.length > MAX_TREE_DEPTH) throw new ZkPayError("invalid_argument", `tree deeper than ${MAX_TREE_DEPTH}`);
+    const pathDepth = siblings.length;
     while (siblings.length < MAX_TREE_DEPTH) siblings.push(0n);
-    return { root: p.root, treeSize: this.#tree.size, depth: p.siblings.length, indices: BigInt(p.index), siblings };
+    return {
+      root: full ? this.#nodes[L]!.get(t) : this.#edge[depth]!,
+      treeSize: full ? base + 2 ** L : this.#committed,
+      depth: pathDepth,
+      indices,
+      siblings,
+    };
   }
+
+  /**
+   * Compact binary form: header (magic "402zkNT1", version, levels, committed, queued,
+   * root), then the complete nodes of each level and the queued leaves, 32 bytes each.
+   */
+  serialize(): Uint8Array {
+    let total = HEADER;
+    for (const n of this.#nodes) total += n.length * 32;
+    total += this.#queue.length * 32;
+    const out = new Uint8Array(total);
+    const dv = new DataView(out.buffer);
+    out.set(MAGIC, 0);
+    dv.setUint32(8, 1, true);
+    dv.setUint32(12, this.levels, true);
+    dv.setBigUint64(16, BigInt(this.#committed), true);
+    dv.setBigUint64(24, BigInt(this.#queue.length), true);
+    writeLE(out, 32, this.root);
+    let off = HEADER;
+    for (const n of [...this.#nodes, this.#queue]) {
+      out.set(n.bytes.subarray(0, n.length * 32), off);
+      off += n.length * 32;
+    }
+    return out;
+  }
+
+  /** Reads {@link NoteTree.serialize}'s bytes (no leaf is hashed again). */
+  static deserialize(bytes: Uint8Array): NoteTree {
+    const bad = (why: string) => new ZkPayError("note_store_corrupt", `tree file is invalid: ${why}`);
+    if (bytes.length < HEADER || MAGIC.some((b, i) => bytes[i] !== b)) throw bad("not a 402zk tree");
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (dv.getUint32(8, true) !== 1) throw bad("unknown version");
+    const levels = dv.getUint32(12, true);
+    if (levels < 1 || levels > MAX_TREE_DEPTH) throw bad(`levels ${levels}`);
+    const committed = Number(dv.getBigUint64(16, true));
+    const queued = Number(dv.getBigUint64(24, true));
+    const t = new NoteTree(levels);
+    let off = HEADER;
+    for (let l = 0; l <= levels; l++) {
+      const n = Math.floor(committed / 2 ** l);
+      const nodes = t.#nodes[l]!;
+      if (off + n * 32 > bytes.length) throw bad("truncated");
+      nodes.bytes = bytes.slice(off, off + n * 32);
+      nodes.length = n;
+      off += n * 32;
+    }
+    if (off + queued * 32 !== bytes.length) throw bad("wrong length");
+    t.#queue.bytes = bytes.slice(off);
+    t.#queue.length = queued;
+    t.#committed = committed;
+    t.#updateEdge();
+    if (t.root !== readLE(bytes, 32)) throw bad("root does not match its nodes");
+    return t;
+  }
+
+  /** Recomputes the partial right edge of the current tree (at most `levels` hashes). */
+  #updateEdge(): void {
+    const L = this.levels;
+    const edge: (bigint | undefined)[] = [];
+    const local = this.#committed % 2 ** L;
+    if (local !== 0) {
+      const t = Math.floor(this.#committed / 2 ** L);
+      const base = t * 2 ** L;
+      const depth = depthOf(local);
+      edge[0] = this.#nodes[0]!.get(this.#committed - 1);
+      for (let l = 0; l < depth; l++) {
+        const last = Math.ceil(local / 2 ** l) - 1; // index of the last node of height l
+        if (last & 1) {
+          if (last < Math.floor(local / 2 ** l)) {
+            // Both children complete: the parent is complete too and already stored.
+            edge[l + 1] = this.#nodes[l + 1]!.get(base / 2 ** (l + 1) + (last >> 1));
+          } else {
+            edge[l + 1] = hash2Wasm(this.#nodes[l]!.get(base / 2 ** l + last - 1), edge[l]!);
+            this.#hashes++;
+          }
+        } else {
+          edge[l + 1] = edge[l];
+        }
+      }
+    }
+    this.#edge = edge;
+  }
+}
+
+/** Depth of a LeanIMT of `size` leaves: ceil(log2(size)), 0 for one leaf. */
+function depthOf(size: number): number {
+  let d = 0;
+  while (2 ** d < size) d++;
+  return d;
 }

@@ -1,24 +1,57 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 
 import { ZkPayError } from "../core/errors.js";
 import { parseWalletState, type NoteStore, type WalletState } from "../client/store.js";
 
+/** Trailer of a tree file: SHA-256 of everything before it. */
+const DIGEST = 32;
+
 /**
  * Crash-safe file store (Node). Each save writes a temporary file in the same
  * directory, fsyncs it, renames it over the old file (atomic on POSIX) and fsyncs the
  * directory, so a crash at any point leaves either the old or the new state.
+ *
+ * The tree is kept beside the state in binary (`notes.json` -> `notes.tree`: 32 bytes
+ * per node, about 64 bytes per leaf, plus a SHA-256 trailer), written the same way, so
+ * that opening a wallet does not hash the pool's leaves again.
  *
  * @example
  * const store = new FileNoteStore("./wallet/notes.json");
  */
 export class FileNoteStore implements NoteStore {
   readonly file: string;
+  /** Where the binary tree lives. */
+  readonly treeFile: string;
   #queue: Promise<void> = Promise.resolve();
 
   constructor(file: string) {
     this.file = path.resolve(file);
+    this.treeFile = this.file.endsWith(".json") ? `${this.file.slice(0, -5)}.tree` : `${this.file}.tree`;
+  }
+
+  async loadTree(): Promise<Uint8Array | undefined> {
+    let buf: Buffer;
+    try {
+      buf = await readFile(this.treeFile);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+    if (buf.length < DIGEST) return undefined;
+    const body = buf.subarray(0, buf.length - DIGEST);
+    const digest = createHash("sha256").update(body).digest();
+    // A torn or damaged file is a cache miss (the wallet rebuilds the tree from the chain).
+    if (!digest.equals(buf.subarray(buf.length - DIGEST))) return undefined;
+    return new Uint8Array(body.buffer, body.byteOffset, body.length);
+  }
+
+  saveTree(tree: Uint8Array): Promise<void> {
+    const digest = createHash("sha256").update(tree).digest();
+    const next = this.#queue.then(() => this.#writeFile(this.treeFile, [tree, digest]));
+    this.#queue = next.catch(() => {});
+    return next;
   }
 
   async load(): Promise<WalletState | undefined> {
@@ -46,24 +79,25 @@ export class FileNoteStore implements NoteStore {
 
   save(state: WalletState): Promise<void> {
     // Serialise saves: two interleaved renames could otherwise land out of order.
-    const next = this.#queue.then(() => this.#write(state));
+    const next = this.#queue.then(() => this.#writeFile(this.file, [JSON.stringify(state)]));
     this.#queue = next.catch(() => {});
     return next;
   }
 
-  async #write(state: WalletState): Promise<void> {
-    const dir = path.dirname(this.file);
+  async #writeFile(file: string, parts: (string | Uint8Array)[]): Promise<void> {
+    const dir = path.dirname(file);
     await mkdir(dir, { recursive: true });
-    const tmp = path.join(dir, `.${path.basename(this.file)}.${randomBytes(6).toString("hex")}.tmp`);
+    const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
     const fh = await open(tmp, "w", 0o600);
     try {
-      await fh.writeFile(JSON.stringify(state));
+      // writeFile writes all of it, from the current position.
+      for (const p of parts) await fh.writeFile(p);
       await fh.sync();
     } finally {
       await fh.close();
     }
     try {
-      await rename(tmp, this.file);
+      await rename(tmp, file);
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
