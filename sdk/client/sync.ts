@@ -494,7 +494,9 @@ export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDe
     next?.catch(() => {}); // awaited on the next turn
 
     const logs = page.logs.filter((l) => !l.removed);
-    logs.sort((a, b) => Number(BigInt(a.blockNumber) - BigInt(b.blockNumber)) || Number(a.logIndex) - Number(b.logIndex));
+    logs.sort(
+      (a, b) => Number(BigInt(a.blockNumber) - BigInt(b.blockNumber)) || Number(a.logIndex) - Number(b.logIndex),
+    );
     const fresh = new Uint8Array(logs.length * 32);
     let n = 0;
     for (const log of logs) {

@@ -84,7 +84,10 @@ export class NoteTree {
 
   constructor(levels: number = MAX_TREE_DEPTH) {
     if (!Number.isInteger(levels) || levels < 1 || levels > MAX_TREE_DEPTH) {
-      throw new ZkPayError("invalid_argument", `tree levels must be an integer in [1, ${MAX_TREE_DEPTH}], got ${levels}`);
+      throw new ZkPayError(
+        "invalid_argument",
+        `tree levels must be an integer in [1, ${MAX_TREE_DEPTH}], got ${levels}`,
+      );
     }
     this.levels = levels;
     this.#nodes = Array.from({ length: levels + 1 }, () => new NodeArray());
@@ -285,7 +288,8 @@ export class NoteTree {
       }
       local = Math.floor(local / 2);
     }
-    if (siblings.length > MAX_TREE_DEPTH) throw new ZkPayError("invalid_argument", `tree deeper than ${MAX_TREE_DEPTH}`);
+    if (siblings.length > MAX_TREE_DEPTH)
+      throw new ZkPayError("invalid_argument", `tree deeper than ${MAX_TREE_DEPTH}`);
     const pathDepth = siblings.length;
     while (siblings.length < MAX_TREE_DEPTH) siblings.push(0n);
     return {
