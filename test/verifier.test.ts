@@ -16,6 +16,7 @@ import {
   shutdownProver,
   verifyPaymentProof,
   verifyPaymentProofSnarkjs,
+  type Groth16Proof,
   type PaymentProofResult,
   type SolidityProof,
 } from "../sdk/core/prover.js";
@@ -185,9 +186,10 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
     for (const [name, f] of coords) {
       // The same point with the coordinate written as c + q: a malleated valid proof.
       await agree(`${name} + q`, f(p.proof, Q), p.publicSignals, false, true);
-      expect(verifier.verify(fromSolidityProof(f(p.proof, Q)), p.publicSignals), `${name} + q (snarkjs layout)`).to.equal(
-        false,
-      );
+      expect(
+        verifier.verify(fromSolidityProof(f(p.proof, Q)), p.publicSignals),
+        `${name} + q (snarkjs layout)`,
+      ).to.equal(false);
       // snarkjs also truncates to 256 bits: c + 2^256 is c to it.
       await agree(`${name} + 2^256`, f(p.proof, 1n << 256n), p.publicSignals, false, true);
       // Exactly q (0 mod q): another point, refused by both.
@@ -202,7 +204,12 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
     const s = p.publicSignals;
     await agree("A off the curve", { ...p.proof, pA: [p.proof.pA[0], p.proof.pA[1] + 1n] }, s, false);
     await agree("C off the curve", { ...p.proof, pC: [p.proof.pC[0], p.proof.pC[1] + 1n] }, s, false);
-    await agree("B off the twist", { ...p.proof, pB: [p.proof.pB[0], [p.proof.pB[1][0] + 1n, p.proof.pB[1][1]]] }, s, false);
+    await agree(
+      "B off the twist",
+      { ...p.proof, pB: [p.proof.pB[0], [p.proof.pB[1][0] + 1n, p.proof.pB[1][1]]] },
+      s,
+      false,
+    );
 
     // On the twist but not in the order-r subgroup: snarkjs does not check the subgroup
     // (its pairing check then fails); mcl refuses the point outright.
@@ -219,17 +226,35 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
     // Infinity: (0, 0) in the Solidity layout (snarkjs reads it as an affine point off the curve).
     await agree("A = (0, 0)", { ...p.proof, pA: [0n, 0n] }, s, false);
     await agree("C = (0, 0)", { ...p.proof, pC: [0n, 0n] }, s, false);
-    await agree("B = 0", { ...p.proof, pB: [
-        [0n, 0n],
-        [0n, 0n],
-      ] }, s, false);
+    await agree(
+      "B = 0",
+      {
+        ...p.proof,
+        pB: [
+          [0n, 0n],
+          [0n, 0n],
+        ],
+      },
+      s,
+      false,
+    );
     // Infinity in snarkjs' projective layout (z = 0): snarkjs takes it and its pairing check fails.
     const sp = fromSolidityProof(p.proof);
     for (const [name, proof] of [
       ["pi_a z = 0", { ...sp, pi_a: ["0", "1", "0"] }],
       ["pi_c z = 0", { ...sp, pi_c: ["0", "1", "0"] }],
-      ["pi_b z = 0", { ...sp, pi_b: [["0", "0"], ["1", "0"], ["0", "0"]] }],
-    ] as const) {
+      [
+        "pi_b z = 0",
+        {
+          ...sp,
+          pi_b: [
+            ["0", "0"],
+            ["1", "0"],
+            ["0", "0"],
+          ],
+        },
+      ],
+    ] as [string, Groth16Proof][]) {
       expect(await verifyPaymentProofSnarkjs(vkey, proof, s), `${name}: snarkjs`).to.equal(false);
       expect(verifier.verify(proof, s), `${name}: fast`).to.equal(false);
     }
@@ -256,7 +281,10 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
       { ...fromSolidityProof(p.proof), pi_a: ["1", "2", "3"] },
     ];
     for (const g of garbage) {
-      expect(verifier.verify(g as SolidityProof, p.publicSignals), String(JSON.stringify(g, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)))).to.equal(false);
+      expect(
+        verifier.verify(g as SolidityProof, p.publicSignals),
+        String(JSON.stringify(g, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))),
+      ).to.equal(false);
       expect(verifier.verifyBatch([{ proof: g as SolidityProof, publicSignals: p.publicSignals }])).to.equal(false);
     }
     expect(verifier.verify(p.proof, null as unknown as bigint[])).to.equal(false);
@@ -283,10 +311,19 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
     const alpha = (vkey as { vk_alpha_1: string[] }).vk_alpha_1.slice(0, 2).map(BigInt) as [bigint, bigint];
     const bad: [string, Groth16BatchItem][] = [
       ["tampered signal", { proof: p.proof, publicSignals: p.publicSignals.map((x, i) => (i === 3 ? x + 1n : x)) }],
-      ["forged proof (mixed points)", { proof: { ...p.proof, pC: proofs[0]!.proof.pC }, publicSignals: p.publicSignals }],
+      [
+        "forged proof (mixed points)",
+        { proof: { ...p.proof, pC: proofs[0]!.proof.pC }, publicSignals: p.publicSignals },
+      ],
       ["forged proof (vkey points)", { proof: { ...p.proof, pA: alpha, pC: alpha }, publicSignals: p.publicSignals }],
-      ["off-curve A", { proof: { ...p.proof, pA: [p.proof.pA[0], p.proof.pA[1] + 1n] }, publicSignals: p.publicSignals }],
-      ["coordinate + q", { proof: { ...p.proof, pA: [p.proof.pA[0] + Q, p.proof.pA[1]] }, publicSignals: p.publicSignals }],
+      [
+        "off-curve A",
+        { proof: { ...p.proof, pA: [p.proof.pA[0], p.proof.pA[1] + 1n] }, publicSignals: p.publicSignals },
+      ],
+      [
+        "coordinate + q",
+        { proof: { ...p.proof, pA: [p.proof.pA[0] + Q, p.proof.pA[1]] }, publicSignals: p.publicSignals },
+      ],
       ["signal >= r", { proof: p.proof, publicSignals: p.publicSignals.map((x, i) => (i === 0 ? x + R : x)) }],
       ["5 signals", { proof: p.proof, publicSignals: p.publicSignals.slice(0, 5) }],
     ];

@@ -137,7 +137,8 @@ export class Groth16Verifier {
     if (!v) {
       const p = (async () => {
         const k = vkey as Record<string, unknown>;
-        if (k.protocol !== undefined && k.protocol !== "groth16") throw new Error(`vkey: protocol ${String(k.protocol)}`);
+        if (k.protocol !== undefined && k.protocol !== "groth16")
+          throw new Error(`vkey: protocol ${String(k.protocol)}`);
         if (k.curve !== undefined && !/^(bn128|bn254|alt_bn128)$/i.test(String(k.curve))) {
           throw new Error(`vkey: curve ${String(k.curve)} is not BN254`);
         }

@@ -1,0 +1,196 @@
+/**
+ * Benchmark section: proving from memory vs from a path, and off-chain verification
+ * (mcl-wasm single and batch vs snarkjs). Proofs are generated off-chain only (no chain,
+ * no contract). Runs alone too:
+ *
+ *   npx tsx scripts/lib/bench-verify.ts
+ *
+ * (or `npx tsx -e 'import("./scripts/lib/bench-verify.ts").then((m) => m.benchVerify()).then(console.log)'`,
+ * which then waits for snarkjs' worker threads: call shutdownProver() when done).
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+import * as snarkjs from "snarkjs";
+
+import { commitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
+import { hash1, hash2 } from "../../sdk/core/poseidon.js";
+import {
+  fromSolidityProof,
+  preloadArtifacts,
+  provePayment,
+  shutdownProver,
+  verifyPaymentProofSnarkjs,
+  type CircuitArtifacts,
+  type PaymentProofResult,
+  type PaymentWitness,
+} from "../../sdk/core/prover.js";
+import { NoteTree } from "../../sdk/core/tree.js";
+import { Groth16Verifier, type Groth16BatchItem } from "../../sdk/core/verifier.js";
+import { median, round } from "./bench-util.js";
+import { ARTIFACTS_DIR } from "./paths.js";
+
+export interface BenchVerifyResult {
+  /** Median witness + Groth16 prove time, artifacts in memory. */
+  proveMsMedian: number;
+  /** The first proof of the process: artifact read (a fresh cache entry) and curve setup included. */
+  proveColdMs: number;
+  /** Median witness time (part of proveMsMedian). */
+  witnessMsMedian: number;
+  /** Median single verification (mcl-wasm, vkey prepared once). */
+  verifyMsMedian: number;
+  /** Batch verification cost per proof (median of several batches). */
+  verifyBatchMsPerProof: { "16": number; "32": number };
+  /** Median `snarkjs.groth16.verify`. */
+  snarkjsVerifyMsMedian: number;
+  /** Median witness + prove when snarkjs is given file paths (it re-reads the files each time). */
+  proveMsMedianFromPath?: number;
+}
+
+type Note = { value: bigint } & NoteSecrets;
+
+/**
+ * Measures proving and off-chain verification of the payment circuit.
+ *
+ * @example
+ * const r = await benchVerify({ proves: 15, verifies: 40 });
+ */
+export async function benchVerify(
+  o: { proves?: number; verifies?: number; provesFromPath?: number; log?: (msg: string) => void } = {},
+): Promise<BenchVerifyResult> {
+  const proves = o.proves ?? 15;
+  const verifies = o.verifies ?? 40;
+  const provesFromPath = o.provesFromPath ?? 5;
+  const log = o.log ?? (() => {});
+  const vkey: unknown = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.vkey.json"), "utf8"));
+  const artifacts: CircuitArtifacts = {
+    wasm: path.join(ARTIFACTS_DIR, "payment.wasm"),
+    zkey: path.join(ARTIFACTS_DIR, "payment.zkey"),
+  };
+
+  const notes: Note[] = Array.from({ length: 8 }, (_, i) => ({
+    value: 1_000_000n + BigInt(i),
+    nullifier: hash1(91_000n + BigInt(i)),
+    secret: hash1(92_000n + BigInt(i)),
+  }));
+  const tree = NoteTree.from(notes.map((n) => commitmentOf(n.value, n)));
+  const witnessOf = (i: number): PaymentWitness => {
+    const k = i % notes.length;
+    return {
+      note: notes[k]!,
+      path: tree.path(k),
+      amount: 1_000n + BigInt(i),
+      fee: BigInt(i % 7),
+      context: hash2(0xbe7cn, BigInt(i)),
+      change: { nullifier: hash1(93_000n + BigInt(i)), secret: hash1(94_000n + BigInt(i)) },
+    };
+  };
+
+  // Cold: the same files under another spelling, so that the artifact cache misses even
+  // when this runs after other sections of the benchmark.
+  const cold = await provePayment(witnessOf(0), {
+    wasm: `${ARTIFACTS_DIR}${path.sep}.${path.sep}payment.wasm`,
+    zkey: `${ARTIFACTS_DIR}${path.sep}.${path.sep}payment.zkey`,
+  });
+  const proveColdMs = cold.timings.witnessMs + cold.timings.proveMs;
+  log(`cold proof ${round(proveColdMs)} ms`);
+
+  await preloadArtifacts(artifacts);
+  const results: PaymentProofResult[] = [];
+  for (let i = 1; i <= proves; i++) results.push(await provePayment(witnessOf(i), artifacts));
+  const proveMsMedian = median(results.map((r) => r.timings.witnessMs + r.timings.proveMs));
+  const witnessMsMedian = median(results.map((r) => r.timings.witnessMs));
+  log(`prove (memory) median ${round(proveMsMedian)} ms over ${proves}`);
+
+  let proveMsMedianFromPath: number | undefined;
+  if (provesFromPath > 0) {
+    const times: number[] = [];
+    for (let i = 0; i < provesFromPath; i++) {
+      const w = witnessOf(i + 1);
+      const t0 = performance.now();
+      const wtns: { type: "mem"; data?: Uint8Array } = { type: "mem" };
+      await snarkjs.wtns.calculate(circuitInput(w), artifacts.wasm as string, wtns);
+      await snarkjs.groth16.prove(artifacts.zkey as string, wtns);
+      times.push(performance.now() - t0);
+    }
+    proveMsMedianFromPath = median(times);
+    log(`prove (path) median ${round(proveMsMedianFromPath)} ms over ${provesFromPath}`);
+  }
+
+  const verifier = await Groth16Verifier.fromVkey(vkey);
+  const one = results[0]!;
+  for (let i = 0; i < 5; i++) verifier.verify(one.proof, one.publicSignals); // JIT warm-up
+  const single: number[] = [];
+  for (let i = 0; i < verifies; i++) {
+    const r = results[i % results.length]!;
+    const t0 = performance.now();
+    const ok = verifier.verify(r.proof, r.publicSignals);
+    single.push(performance.now() - t0);
+    if (!ok) throw new Error("bench: a valid proof did not verify");
+  }
+
+  const batchOf = (k: number): Groth16BatchItem[] =>
+    Array.from({ length: k }, (_, i) => ({
+      proof: results[i % results.length]!.proof,
+      publicSignals: results[i % results.length]!.publicSignals,
+    }));
+  const perProof = (k: number): number => {
+    const items = batchOf(k);
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const ok = verifier.verifyBatch(items);
+      times.push((performance.now() - t0) / k);
+      if (!ok) throw new Error("bench: a valid batch did not verify");
+    }
+    return median(times);
+  };
+  const verifyBatchMsPerProof = { "16": round(perProof(16), 2), "32": round(perProof(32), 2) };
+
+  const ref: number[] = [];
+  const snarkjsProof = fromSolidityProof(one.proof);
+  await verifyPaymentProofSnarkjs(vkey, snarkjsProof, one.publicSignals); // curve and JIT warm-up
+  for (let i = 0; i < verifies; i++) {
+    const r = results[i % results.length]!;
+    const t0 = performance.now();
+    const ok = await verifyPaymentProofSnarkjs(vkey, r.proof, r.publicSignals);
+    ref.push(performance.now() - t0);
+    if (!ok) throw new Error("bench: snarkjs refused a valid proof");
+  }
+
+  return {
+    proveMsMedian: round(proveMsMedian),
+    proveColdMs: round(proveColdMs),
+    witnessMsMedian: round(witnessMsMedian),
+    verifyMsMedian: round(median(single), 2),
+    verifyBatchMsPerProof,
+    snarkjsVerifyMsMedian: round(median(ref), 2),
+    ...(proveMsMedianFromPath === undefined ? {} : { proveMsMedianFromPath: round(proveMsMedianFromPath) }),
+  };
+}
+
+/** The circuit input provePayment builds (for the from-path comparison, which calls snarkjs directly). */
+function circuitInput(w: PaymentWitness): Record<string, string | string[]> {
+  return {
+    root: w.path.root.toString(),
+    amount: w.amount.toString(),
+    fee: w.fee.toString(),
+    context: w.context.toString(),
+    value: w.note.value.toString(),
+    nullifier: w.note.nullifier.toString(),
+    secret: w.note.secret.toString(),
+    depth: w.path.depth.toString(),
+    indices: w.path.indices.toString(),
+    siblings: w.path.siblings.map((s) => s.toString()),
+    changeNullifier: w.change.nullifier.toString(),
+    changeSecret: w.change.secret.toString(),
+  };
+}
+
+// Run alone: print the figures and let the process exit.
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  benchVerify({ log: (m) => console.error(m) })
+    .then((r) => console.log(JSON.stringify(r, null, 2)))
+    .finally(() => shutdownProver());
+}
