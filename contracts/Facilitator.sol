@@ -267,7 +267,11 @@ contract Facilitator is NotePool, ReentrancyGuardTransient {
     // ================================================================== internals
 
     /// @dev The checks of a payment that do not depend on chain state.
-    function _checkPayment(PaymentProof calldata proof, PaymentTerms calldata terms, bytes calldata memo) internal pure {
+    function _checkPayment(
+        PaymentProof calldata proof,
+        PaymentTerms calldata terms,
+        bytes calldata memo
+    ) internal pure {
         // Paying the zero address would burn the amount.
         if (terms.payTo == address(0)) revert FacilitatorZeroPayee();
         // A fee must have a recipient; a zero relayer would burn it.

@@ -197,12 +197,7 @@ abstract contract NotePool is IFacilitator {
         emit LeavesCommitted(from, c.committed, root);
     }
 
-    function _prewarm(
-        mapping(uint256 => uint256) storage ring,
-        uint256 fromSlot,
-        uint256 count,
-        uint256 size
-    ) private {
+    function _prewarm(mapping(uint256 => uint256) storage ring, uint256 fromSlot, uint256 count, uint256 size) private {
         uint256 end = fromSlot + count;
         if (end > size) end = size;
         for (uint256 i = fromSlot; i < end; ++i) {

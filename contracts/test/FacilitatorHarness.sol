@@ -42,12 +42,7 @@ contract FacilitatorHarness is Facilitator {
     /// tree's `depth`, its side nodes (LeanIncrementalTree's invariant) and its `root`.
     /// When committedSize fills a tree exactly, `root` becomes that tree's final root
     /// and the next tree starts empty. Earlier full trees need `harnessSetFinalRoot`.
-    function harnessSetTree(
-        uint256 committedSize,
-        uint256 depth,
-        uint256[] calldata sideNodes,
-        uint256 root
-    ) external {
+    function harnessSetTree(uint256 committedSize, uint256 depth, uint256[] calldata sideNodes, uint256 root) external {
         require(committedSize <= _counters.leafCount, "harness: commit beyond appended leaves");
         require(sideNodes.length <= LeanIncrementalTree.MAX_DEPTH + 1, "harness: too many side nodes");
         uint256 capacity = 1 << treeLevels;

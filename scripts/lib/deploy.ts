@@ -2,6 +2,7 @@ import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import type { Address, Hex } from "viem";
 
 import { resolveTokenDomain } from "../../sdk/core/token-domain.js";
+import type { Facilitator } from "../../types/ethers-contracts/index.js";
 
 /** Fully qualified name of poseidon-solidity's library, and the link key Hardhat 3 wants. */
 export const POSEIDON_FQN = "poseidon-solidity/PoseidonT3.sol:PoseidonT3";
@@ -62,8 +63,9 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
     ? await ethers.getContractAt("TestUSDC", options.token)
     : await ethers.deployContract("TestUSDC");
   await token.waitForDeployment();
-  const facilitator = await ethers.deployContract(
-    options.contract ?? "Facilitator",
+  // A harness subclass has the same interface (plus test-only setters): typed as the Facilitator.
+  const facilitator = (await ethers.deployContract(
+    (options.contract ?? "Facilitator") as "Facilitator",
     [
       await token.getAddress(),
       await verifier.getAddress(),
@@ -77,7 +79,7 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
         [POSEIDON_T2_LINK_KEY]: await poseidonT2.getAddress(),
       },
     },
-  );
+  )) as unknown as Facilitator;
   await facilitator.waitForDeployment();
   const receipt = await facilitator.deploymentTransaction()?.wait();
   if (options.prewarmRootHistory) {

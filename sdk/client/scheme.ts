@@ -157,6 +157,8 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
         proof: proofToWire(prepared.proof),
         terms,
         memo: prepared.memo,
+        // Our only note after this one: ask for the change to be committed in the same transaction.
+        ...(prepared.commitChange ? { commitChange: true } : {}),
       };
       this.#inFlight.set(conditionHash.toLowerCase(), prepared);
     } else {

@@ -63,6 +63,13 @@ export const ZkPaymentPayloadSchema = z.discriminatedUnion("settlement", [
     }),
     terms: WireTermsSchema,
     memo: hex.max(2 + 2 * 512),
+    /**
+     * The payer asks for its change note to be committed in the settling transaction
+     * (spendable in the next block) rather than by the facilitator's next batch window:
+     * set when the change is the payer's only spendable note. Not bound into the proof:
+     * a request, honoured by settling through `payBatch`.
+     */
+    commitChange: z.boolean().optional(),
   }),
   z.object({
     settlement: z.literal("client"),

@@ -27,6 +27,7 @@ import { ReceiptChecker, defaultConfirmations } from "../core/receipts.js";
 import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
 import { mapPayRevert } from "../core/revert.js";
 import { FairQueue } from "../core/work-queue.js";
+import { SettlementBatcher, type BatchOptions, type SettlementOutcome } from "./batcher.js";
 import {
   ZK_SCHEME,
   ZkPaymentPayloadSchema,
@@ -81,6 +82,13 @@ export interface ZkFacilitatorOptions {
    * A server passes `WorkerVerifier#verify` (402zk/node) to keep pairings off its event loop.
    */
   verifyProof?: (vkey: unknown, proof: SolidityProof, publicSignals: readonly bigint[]) => Promise<boolean>;
+  /**
+   * Server-settled payments arriving within `windowMs` of each other share one `payBatch`
+   * (one batched pairing check; their change notes committed in the same transaction);
+   * one alone goes through `pay`, and the queue is committed after `commitAfterMs`.
+   * Default `{ windowMs: 50, maxSize: 16 }`.
+   */
+  batch?: BatchOptions;
   /** The client being served and its priority (for the fair queue), e.g. `Admission.currentClient`. */
   clientOf?: () => { key: string; priority: number } | undefined;
 }
@@ -133,6 +141,8 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   readonly #minConfirmations: number;
   readonly #maxAttempts: number;
   #submitQueue: Promise<unknown> = Promise.resolve();
+  /** Groups server-settled payments into payBatch transactions (absent without a wallet). */
+  readonly batcher?: SettlementBatcher;
   /** Payments that passed `verify`, by condition hash, so `settle` does not verify twice. */
   readonly #verified = new Map<string, { fingerprint: string; v: Verified; until: number }>();
   /** `${root}:${treeSize}` -> until (ms) the pool was seen to know it. */
@@ -149,6 +159,17 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     this.#minConfirmations = o.minConfirmations ?? defaultConfirmations(o.pool.chainId).minConfirmations;
     this.#maxAttempts = Math.max(1, o.maxAttemptsPerChallenge ?? 3);
     this.verifier = o.verifier ?? new FairQueue();
+    if (o.walletClient?.account) {
+      this.batcher = new SettlementBatcher(
+        {
+          publicClient: o.publicClient,
+          walletClient: o.walletClient,
+          facilitator: o.pool.facilitator,
+          serial: (fn) => this.#serial(fn),
+        },
+        o.batch,
+      );
+    }
     this.receipts = new ReceiptChecker({
       publicClient: o.publicClient,
       facilitator: o.pool.facilitator,
@@ -249,63 +270,80 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     };
   }
 
-  /** Server-settled: simulate against `pending`, then submit `pay` from the relayer. */
+  /**
+   * Server-settled: through the batcher (simulated against `pending`, then `pay` alone or
+   * `payBatch` with the payments that arrived in the same window) from the relayer.
+   */
   async #submit(v: Verified, p: Extract<ZkPaymentPayload, { settlement: "server" }>): Promise<SettleResponse> {
-    const wc = this.#o.walletClient;
-    if (!wc?.account) {
+    if (!this.batcher) {
       await this.#releaseClaims(v);
       return this.#failed("settlement_failed", "this facilitator does not submit payments");
     }
     // Parsed once in #check; parsed here only if a caller built `v` without it.
     const proof = v.proof ?? proofFromWire(p.proof);
-    const memo = p.memo as Hex;
-    const call = {
-      address: this.#o.pool.facilitator,
-      abi: facilitatorAbi,
-      functionName: "pay",
-      args: [proof, v.terms, memo],
-      account: wc.account,
-    } as const;
     const receiptId = toBytes32(proof.nullifierHash);
-    let hash: Hash | undefined;
-    try {
-      // One submission at a time from this account keeps nonces in order. Inside the
-      // queue, the estimate runs against the pending block: a transaction of ours (or
-      // anyone's) already spending this note makes it revert here, for free, instead of
-      // on chain at the relayer's cost.
-      hash = await this.#serial(async () => {
-        const gas = await this.#o.publicClient.estimateContractGas({ ...call, blockTag: "pending" });
-        return wc.writeContract({ ...call, chain: wc.chain, gas: gas + gas / 5n });
-      });
-      const rc = await this.#o.publicClient.waitForTransactionReceipt({ hash });
-      if (rc.status !== "success") {
-        await this.#releaseClaims(v);
-        return this.#failed("settlement_failed", `pay transaction ${hash} reverted`, hash);
-      }
+    const outcome: SettlementOutcome = await this.batcher.submit({
+      proof,
+      terms: v.terms,
+      memo: p.memo as Hex,
+      commitChange: p.commitChange === true,
+    });
+    const extra = (hash: Hash) => ({
+      receiptId,
+      batchSize: outcome.status === "settled" ? outcome.batchSize : undefined,
+      transaction: hash,
+    });
+    if (outcome.status === "settled") {
       this.#spent.add(proof.nullifierHash);
-      return { success: true, transaction: hash, network: this.network, extra: { receiptId } };
-    } catch (err) {
-      const mapped = mapPayRevert(err);
-      // A revert for a spent nullifier means someone (the payer, a relayer) settled this
-      // very payment, or another one of the same note; an RPC failure may hide a
-      // transaction that was mined. Either way the chain decides: paid means paid, and
-      // then the claims must stay.
-      if (hash !== undefined || mapped.reason === "nullifier_spent" || mapped.reason === "rpc_error") {
-        const r = await this.receipts
-          .check({ id: receiptId, payTo: v.terms.payTo, amount: v.terms.amount, conditionHash: v.conditionHash })
-          .catch(() => undefined);
-        if (r?.state === "paid" || r?.state === "unconfirmed") {
-          return { success: true, transaction: hash ?? "", network: this.network, extra: { receiptId } };
-        }
-        // Unknown outcome (RPC down, or a transaction sent whose fate is unknown): keep
-        // the claims, so that the payer's note is not paid twice; report the hash.
-        if (r === undefined || (hash !== undefined && r.state === "not_paid")) {
-          return this.#failed(mapped.reason, mapped.message, hash);
-        }
-      }
-      await this.#releaseClaims(v);
-      return this.#failed(mapped.reason, mapped.message, hash);
+      return { success: true, transaction: outcome.hash, network: this.network, extra: extra(outcome.hash) };
     }
+    if (outcome.status === "reverted") {
+      await this.#releaseClaims(v);
+      return this.#failed("settlement_failed", `settlement transaction ${outcome.hash} reverted`, outcome.hash);
+    }
+    let mapped: ZkPayError;
+    let hash: Hash | undefined;
+    if (outcome.status === "skipped") {
+      hash = outcome.hash;
+      mapped =
+        outcome.reason === "NullifierSpent"
+          ? new ZkPayError("nullifier_spent", "this note was already spent", { transaction: hash })
+          : outcome.reason === "Expired"
+            ? new ZkPayError("challenge_expired", "the payment expired before its batch was mined", {
+                transaction: hash,
+              })
+            : new ZkPayError("stale_tree", "the proof's root left the pool's history before its batch was mined", {
+                transaction: hash,
+              });
+      // A skipped payment was not paid by this transaction; only the spent case may have
+      // been paid by another (the payer itself, another relayer): the chain decides below.
+      if (outcome.reason !== "NullifierSpent") {
+        await this.#releaseClaims(v);
+        return this.#failed(mapped.reason, mapped.message, hash);
+      }
+    } else {
+      hash = outcome.hash;
+      mapped = mapPayRevert(outcome.error);
+    }
+    // A revert for a spent nullifier means someone (the payer, a relayer) settled this
+    // very payment, or another one of the same note; an RPC failure may hide a
+    // transaction that was mined. Either way the chain decides: paid means paid, and
+    // then the claims must stay.
+    if (hash !== undefined || mapped.reason === "nullifier_spent" || mapped.reason === "rpc_error") {
+      const r = await this.receipts
+        .check({ id: receiptId, payTo: v.terms.payTo, amount: v.terms.amount, conditionHash: v.conditionHash })
+        .catch(() => undefined);
+      if (r?.state === "paid" || r?.state === "unconfirmed") {
+        return { success: true, transaction: hash ?? "", network: this.network, extra: { receiptId } };
+      }
+      // Unknown outcome (RPC down, or a transaction sent whose fate is unknown): keep
+      // the claims, so that the payer's note is not paid twice; report the hash.
+      if (r === undefined || (hash !== undefined && r.state === "not_paid" && outcome.status !== "skipped")) {
+        return this.#failed(mapped.reason, mapped.message, hash);
+      }
+    }
+    await this.#releaseClaims(v);
+    return this.#failed(mapped.reason, mapped.message, hash);
   }
 
   /** Every check that needs no state change, cheapest first. Throws ZkPayError. */
