@@ -53,7 +53,7 @@ export const WalletStateSchema = z.object({
   /** The tree this state was synced with (checks the persisted tree file). */
   tree: z
     .object({
-      levels: z.number().int().min(1).max(MAX_TREE_DEPTH),
+      levels: z.number().int().min(0).max(MAX_TREE_DEPTH),
       committed: z.number().int().nonnegative(),
       leafCount: z.number().int().nonnegative(),
       root: decimal,

@@ -241,6 +241,8 @@ export interface SyncProgress {
 export interface LogRangeState {
   /** Largest block range known to be accepted (lowered when the RPC refuses a range). */
   maxBlocks: number;
+  /** Block range of the last page (the next sync starts there; default 1, then doubling). */
+  span?: number;
 }
 
 /** What {@link syncState} needs from its wallet. */
@@ -286,6 +288,8 @@ export function isLogRangeError(err: unknown): boolean {
   const texts: string[] = [];
   const codes: number[] = [];
   for (let e = err as Record<string, unknown> | undefined, depth = 0; e && depth < 8; depth++) {
+    // viem's HTTP transport refuses bodies over 10 MB: a smaller range fits.
+    if (e.name === "ResponseBodyTooLargeError") return true;
     if (typeof e.code === "number") codes.push(e.code);
     for (const k of ["details", "shortMessage", "message"]) if (typeof e[k] === "string") texts.push(e[k]);
     e = e.cause as Record<string, unknown> | undefined;
@@ -468,7 +472,9 @@ export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDe
   const spentIds = new Set<string>();
   const limits = deps.logRange ?? { maxBlocks: deps.chunk };
   const targetLogs = deps.targetLogsPerPage ?? 5_000;
-  let span = Math.max(1, Math.min(deps.chunk, limits.maxBlocks));
+  // Slow start: pages begin small and double while they hold few logs, so a dense range
+  // never costs the node a huge answer that the transport would refuse anyway.
+  let span = Math.max(1, Math.min(deps.chunk, limits.maxBlocks, limits.span ?? 1));
   const [size, onchainRoot] = await committedAt;
   const target = Number(size);
   if (target < tree.committedSize) {
@@ -488,8 +494,9 @@ export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDe
     const got = page.to - page.from + 1;
     // Aim at `targetLogs` per page: shrink where blocks are dense, grow back where not.
     if (page.logs.length > targetLogs) span = Math.max(1, Math.floor((got * targetLogs) / page.logs.length));
-    else if (page.logs.length < targetLogs / 4) span = Math.min(deps.chunk, limits.maxBlocks, span * 2);
+    else if (page.logs.length < targetLogs / 2) span = Math.min(deps.chunk, limits.maxBlocks, Math.max(span, got) * 2);
     span = Math.max(1, Math.min(span, limits.maxBlocks));
+    limits.span = span;
     next = page.to < latest ? request(page.to + 1) : undefined;
     next?.catch(() => {}); // awaited on the next turn
 

@@ -25,7 +25,15 @@ import { provePayment, type CircuitArtifacts, type ProofProgress, type SolidityP
 import { mapPayRevert } from "../core/revert.js";
 import { NoteTree } from "../core/tree.js";
 import type { NoteStore, PendingSpend, StoredNote, WalletState } from "./store.js";
-import { NoteDeriver, syncState } from "./sync.js";
+import {
+  NoteDeriver,
+  openTree,
+  readTreeLevels,
+  saveTree,
+  syncState,
+  type LogRangeState,
+  type SyncProgress,
+} from "./sync.js";
 
 /** Default look-ahead for deposit indices in a rescan (like a BIP-44 gap limit). */
 const DEFAULT_DEPOSIT_GAP_LIMIT = 32;
@@ -116,6 +124,8 @@ export interface PrivateWalletOptions {
    * Default: `console.warn`, once per tag / per failure streak.
    */
   onWarning?: (w: ZkPayError) => void;
+  /** Called after each page of logs while syncing (the CLI draws a progress line with it). */
+  onSyncProgress?: (p: SyncProgress) => void;
 }
 
 /**
@@ -208,7 +218,11 @@ export class PrivateWallet {
   /** Notes being proven right now (not yet persisted as pending), by nullifier hash. */
   readonly #busy = new Set<string>();
 
-  private constructor(opts: PrivateWalletOptions, state: WalletState) {
+  /** eth_getLogs range limits learnt from the RPC (kept across syncs). */
+  readonly #logRange: LogRangeState = { maxBlocks: Number.MAX_SAFE_INTEGER };
+  readonly #onSyncProgress: ((p: SyncProgress) => void) | undefined;
+
+  private constructor(opts: PrivateWalletOptions, state: WalletState, tree: NoteTree) {
     this.pool = opts.pool;
     this.publicClient = opts.publicClient;
     this.walletClient = opts.walletClient;
@@ -229,7 +243,8 @@ export class PrivateWallet {
     this.#waitForChangeMs = opts.sync?.waitForChangeMs ?? this.#interval + this.#jitter;
     this.#onWarning = opts.onWarning;
     this.#state = state;
-    this.#tree = NoteTree.from(state.leaves.map(BigInt));
+    this.#tree = tree;
+    this.#onSyncProgress = opts.onSyncProgress;
     // Fail now, not in the middle of a payment, if the store belongs to another seed.
     const byNullifier = this.#byNullifier();
     for (const n of state.notes) this.#deriver.secretsOf(n, byNullifier);
@@ -262,13 +277,15 @@ export class PrivateWallet {
       chainId: opts.pool.chainId,
       facilitator: opts.pool.facilitator,
       syncedBlock: opts.pool.deploymentBlock - 1,
-      leaves: [],
       nextDepositIndex: 0,
       notes: [],
       pending: [],
       warnings: { duplicateTags: 0, duplicateNullifiers: 0 },
     };
-    const wallet = new PrivateWallet(opts, state);
+    // The persisted binary tree (no leaf hashed again), or a rescan when it is missing.
+    const levels = await readTreeLevels(opts.publicClient, opts.pool.facilitator);
+    const tree = await openTree(state, opts.store, levels, opts.pool.deploymentBlock);
+    const wallet = new PrivateWallet(opts, state, tree);
     if (opts.sync?.auto !== false) wallet.startAutoSync();
     return wallet;
   }
@@ -293,9 +310,14 @@ export class PrivateWallet {
     return structuredClone(this.#state);
   }
 
-  /** Number of leaves in the local tree. */
+  /** Leaves committed in the local tree (notes at or above this index are queued: not spendable yet). */
   get treeSize(): number {
-    return this.#tree.size;
+    return this.#tree.committedSize;
+  }
+
+  /** Leaves seen, committed or queued. */
+  get leafCount(): number {
+    return this.#tree.leafCount;
   }
 
   #byNullifier(): Map<string, StoredNote> {
@@ -337,25 +359,45 @@ export class PrivateWallet {
       chunk: this.#chunk,
       depositGapLimit: this.#gap,
       deploymentBlock: this.pool.deploymentBlock,
+      logRange: this.#logRange,
+      onProgress: this.#onSyncProgress,
     };
+  }
+
+  /** Rolls the in-memory tree back to the persisted state's (after a failed sync). */
+  #restoreTree(): void {
+    const s = this.#state.tree;
+    if (!s) this.#tree = new NoteTree(this.#tree.levels);
+    else if (this.#tree.committedSize !== s.committed || this.#tree.leafCount !== s.leafCount) {
+      this.#tree.truncate(s.committed, s.leafCount);
+    }
+  }
+
+  /** Syncs `state` and saves the tree (before `#mutate` saves the state that names it). */
+  async #syncAndSaveTree(state: WalletState): Promise<ZkPayError[]> {
+    const before = JSON.stringify(state.tree);
+    const warnings = await syncState(state, this.#tree, this.#syncDeps());
+    if (JSON.stringify(state.tree) !== before) await saveTree(this.#store, this.#tree);
+    return warnings;
   }
 
   /** Forgets the cached tree, notes and reservations of `state` (in place): seed + chain rebuild them. */
   #resetState(state: WalletState): void {
     state.syncedBlock = this.pool.deploymentBlock - 1;
     state.syncedBlockHash = undefined;
-    state.leaves = [];
+    state.tree = undefined;
     state.notes = [];
     state.pending = [];
     // nextDepositIndex stays: the rescan finds deposits up to it + depositGapLimit.
-    this.#tree = new NoteTree();
+    this.#tree = new NoteTree(this.#tree.levels);
   }
 
   /** A full rescan from the deployment block, with a clear error if even that does not match the chain. */
   async #rescan(state: WalletState, why?: ZkPayError): Promise<ZkPayError[]> {
+    const previous = this.#tree;
     this.#resetState(state);
     try {
-      const warnings = await syncState(state, this.#tree, this.#syncDeps());
+      const warnings = await this.#syncAndSaveTree(state);
       if (why) {
         warnings.unshift(
           new ZkPayError(
@@ -367,6 +409,7 @@ export class PrivateWallet {
       }
       return warnings;
     } catch (err) {
+      this.#tree = previous; // the persisted state still names it
       if (isZkPayError(err, "stale_tree") || isZkPayError(err, "chain_reset")) {
         throw new ZkPayError(
           "stale_tree",
@@ -394,7 +437,7 @@ export class PrivateWallet {
         for (const w of warnings) this.#warn(w, `${w.reason}:${String(w.details.tag ?? w.details.nullifierHash)}`);
       },
       (err: unknown) => {
-        this.#tree = NoteTree.from(this.#state.leaves.map(BigInt));
+        this.#restoreTree();
         throw err;
       },
     );
@@ -404,7 +447,7 @@ export class PrivateWallet {
   #startSync(): Promise<void> {
     const run: Promise<void> = this.#mutate(async (state) => {
       try {
-        return await syncState(state, this.#tree, this.#syncDeps());
+        return await this.#syncAndSaveTree(state);
       } catch (err) {
         // Another history of the chain (reset node, reorg) or leaves that no longer add
         // up: the state is a cache, rebuild it from the seed.
@@ -417,8 +460,8 @@ export class PrivateWallet {
         for (const w of warnings) this.#warn(w, `${w.reason}:${String(w.details.tag ?? w.details.nullifierHash)}`);
       })
       .catch((err: unknown) => {
-        // Whatever went wrong, the in-memory tree must match the persisted leaves again.
-        this.#tree = NoteTree.from(this.#state.leaves.map(BigInt));
+        // Whatever went wrong, the in-memory tree must match the persisted state again.
+        this.#restoreTree();
         throw err;
       })
       .finally(() => {

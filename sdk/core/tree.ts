@@ -83,10 +83,10 @@ export class NoteTree {
   #hashes = 0;
 
   constructor(levels: number = MAX_TREE_DEPTH) {
-    if (!Number.isInteger(levels) || levels < 1 || levels > MAX_TREE_DEPTH) {
+    if (!Number.isInteger(levels) || levels < 0 || levels > MAX_TREE_DEPTH) {
       throw new ZkPayError(
         "invalid_argument",
-        `tree levels must be an integer in [1, ${MAX_TREE_DEPTH}], got ${levels}`,
+        `tree levels must be an integer in [0, ${MAX_TREE_DEPTH}], got ${levels}`,
       );
     }
     this.levels = levels;
@@ -152,6 +152,18 @@ export class NoteTree {
       throw new ZkPayError("invalid_argument", `tree ${t} is not full`);
     }
     return this.#nodes[this.levels]!.get(t);
+  }
+
+  /**
+   * Complete node of height `level` at global position `index` (covering leaves
+   * index * 2^level .. (index + 1) * 2^level - 1, all committed).
+   */
+  node(level: number, index: number): bigint {
+    const nodes = this.#nodes[level];
+    if (!nodes || !Number.isInteger(index) || index < 0 || index >= nodes.length) {
+      throw new ZkPayError("invalid_argument", `no complete node ${index} at height ${level}`);
+    }
+    return nodes.get(index);
   }
 
   /** What a wallet state records about this tree. */
@@ -332,7 +344,7 @@ export class NoteTree {
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (dv.getUint32(8, true) !== 1) throw bad("unknown version");
     const levels = dv.getUint32(12, true);
-    if (levels < 1 || levels > MAX_TREE_DEPTH) throw bad(`levels ${levels}`);
+    if (levels > MAX_TREE_DEPTH) throw bad(`levels ${levels}`);
     const committed = Number(dv.getBigUint64(16, true));
     const queued = Number(dv.getBigUint64(24, true));
     const t = new NoteTree(levels);
