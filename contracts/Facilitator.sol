@@ -138,6 +138,25 @@ contract Facilitator is NotePool, ReentrancyGuardTransient {
         PaymentTerms calldata terms,
         bytes calldata memo
     ) external override nonReentrant returns (bytes32 id) {
+        return _pay(proof, terms, memo);
+    }
+
+    /// @inheritdoc IFacilitator
+    function payAndCommit(
+        PaymentProof calldata proof,
+        PaymentTerms calldata terms,
+        bytes calldata memo
+    ) external override nonReentrant returns (bytes32 id) {
+        id = _pay(proof, terms, memo);
+        // The change note (last in the queue) and everything before it, up to the bound.
+        _commitQueued(MAX_COMMIT_PER_CALL);
+    }
+
+    function _pay(
+        PaymentProof calldata proof,
+        PaymentTerms calldata terms,
+        bytes calldata memo
+    ) internal returns (bytes32 id) {
         _checkPayment(proof, terms, memo);
         // A payment is only valid until the expiry the payer signed up to.
         if (block.timestamp > terms.expiry) revert FacilitatorPaymentExpired(terms.expiry, block.timestamp);

@@ -217,6 +217,16 @@ interface IFacilitator {
         bytes calldata memo
     ) external returns (bytes32 id);
 
+    /// @notice `pay`, then commits the queue (the new change note included, up to
+    /// MAX_COMMIT_PER_CALL leaves), so the change is spendable in the next block. Same
+    /// checks and reverts as `pay`; costs the commit on top. For a payer that needs its
+    /// change right away.
+    function payAndCommit(
+        PaymentProof calldata proof,
+        PaymentTerms calldata terms,
+        bytes calldata memo
+    ) external returns (bytes32 id);
+
     /// @notice Settles several payments in one transaction with one batched pairing
     /// check (k + 3 pairings instead of 4k; see Groth16Batch). Each payment is checked as
     /// `pay` checks it; malformed terms revert the whole batch, but a payment whose

@@ -31,6 +31,7 @@ export const facilitatorAbi = parseAbi([
   "function depositWithPermit(uint256 precommitment, uint128 value, bytes memo, uint256 deadline, uint8 v, bytes32 r, bytes32 s) returns (uint256 commitment, uint256 leafIndex)",
   "function depositWithAuthorization(address from, uint256 precommitment, uint128 value, bytes memo, uint256 validAfter, uint256 validBefore, uint8 v, bytes32 r, bytes32 s) returns (uint256 commitment, uint256 leafIndex)",
   "function pay(PaymentProof proof, PaymentTerms terms, bytes memo) returns (bytes32 id)",
+  "function payAndCommit(PaymentProof proof, PaymentTerms terms, bytes memo) returns (bytes32 id)",
   "function payBatch(BatchedPayment[] payments) returns (uint256 settled)",
   "function commitPendingLeaves(uint256 maxLeaves) returns (uint256 committed)",
   "function prewarmRootHistory(uint256 fromSlot, uint256 count)",

@@ -33,7 +33,7 @@ export interface SettlementItem {
   proof: ProofStruct;
   terms: PaymentTerms;
   memo: Hex;
-  /** The payer asked for its change to be committed now: settle through payBatch. */
+  /** The payer asked for its change to be committed now: alone, settle through payAndCommit. */
   commitChange?: boolean;
 }
 
@@ -121,12 +121,14 @@ export class SettlementBatcher {
   }
 
   async #settle(group: Waiting[]): Promise<void> {
-    const single = group.length === 1 && !group[0]!.item.commitChange;
+    const single = group.length === 1;
     try {
       if (single) {
         this.stats.singles++;
-        group[0]!.resolve(await this.#payOne(group[0]!.item));
-        this.#scheduleCommit();
+        const item = group[0]!.item;
+        group[0]!.resolve(await this.#payOne(item));
+        // payAndCommit committed the queue already.
+        if (!item.commitChange) this.#scheduleCommit();
         return;
       }
       const batch = group.map(({ item }) => ({ proof: item.proof, terms: item.terms, memo: item.memo }));
@@ -165,7 +167,7 @@ export class SettlementBatcher {
   async #payOne(item: SettlementItem): Promise<SettlementOutcome> {
     let hash: Hash;
     try {
-      ({ hash } = await this.#send("pay", [item.proof, item.terms, item.memo]));
+      ({ hash } = await this.#send(item.commitChange ? "payAndCommit" : "pay", [item.proof, item.terms, item.memo]));
     } catch (error) {
       return { status: "failed", error };
     }
@@ -179,7 +181,7 @@ export class SettlementBatcher {
 
   /** Simulates against the pending block inside the serial queue, then sends. */
   async #send(
-    functionName: "pay" | "payBatch" | "commitPendingLeaves",
+    functionName: "pay" | "payAndCommit" | "payBatch" | "commitPendingLeaves",
     args: readonly unknown[],
   ): Promise<{ hash: Hash }> {
     const wc = this.#o.walletClient;
