@@ -262,7 +262,7 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
       siblings[5] = 12345n;
       const tweaked = {
         ...base,
-        indices: base.indices | (1n << 5n) | (1n << 31n),
+        indices: base.indices | (1n << 5n) | (1n << BigInt(MAX_TREE_DEPTH - 1)),
         siblings,
       };
       await expectAccepts(tweaked);
@@ -287,7 +287,7 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
       ["wrong path bit 1 (indices 0b001)", { indices: 0b001n }, CHECKS.root],
       ["wrong path bit 2 (indices 0b111)", { indices: 0b111n }, CHECKS.root],
       // indices must fit in MAX_DEPTH bits (Num2Bits), otherwise it is not a path.
-      ["indices >= 2^32", { indices: base.indices + (1n << 32n) }, CHECKS.pathBits],
+      ["indices >= 2^MAX_DEPTH", { indices: base.indices + (1n << BigInt(MAX_TREE_DEPTH)) }, CHECKS.pathBits],
       ["indices = p - 1", { indices: P - 1n }, CHECKS.pathBits],
       ["wrong root (+1)", { root: base.root + 1n }, CHECKS.root],
       ["root of another tree", { root: NoteTree.from([TREE.leaf(0), TREE.leaf(1)]).root }, CHECKS.root],
@@ -296,13 +296,13 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
       ["depth - 1", { depth: base.depth - 1n }, CHECKS.root],
       ["depth + 1", { depth: base.depth + 1n }, CHECKS.root],
       ["depth 0 (leaf presented as root)", { depth: 0n }, CHECKS.root],
-      // depth must lie in [0, MAX_DEPTH]: 33 fits in the 6 depth bits but exceeds 32,
-      // 64 does not even fit in 6 bits; with no isAtDepth selected the root would be 0.
-      ["depth = 33 (> MAX_DEPTH)", { depth: 33n }, CHECKS.depthMax],
-      ["depth = 63", { depth: 63n }, CHECKS.depthMax],
-      ["depth = 64", { depth: 64n }, CHECKS.depthBits],
+      // depth must lie in [0, MAX_DEPTH = 24]: 25 fits in the 5 depth bits but exceeds
+      // 24, 32 does not even fit in 5 bits; with no isAtDepth selected the root would be 0.
+      ["depth = 25 (> MAX_DEPTH)", { depth: 25n }, CHECKS.depthMax],
+      ["depth = 31", { depth: 31n }, CHECKS.depthMax],
+      ["depth = 32", { depth: 32n }, CHECKS.depthBits],
       ["depth = p - 1 (-1)", { depth: P - 1n }, CHECKS.depthBits],
-      ["depth = 33 with root 0 (what an unselected root would be)", { depth: 33n, root: 0n }, CHECKS.depthMax],
+      ["depth = 25 with root 0 (what an unselected root would be)", { depth: 25n, root: 0n }, CHECKS.depthMax],
     ];
     for (const [label, over, by] of cases) {
       it(`${label} -> fails at "${by.name}"`, async function () {
