@@ -18,7 +18,7 @@ import {
 
 import type { PoolInfo } from "../../sdk/client/wallet.js";
 import { SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
-import { WalletKeys } from "../../sdk/core/keys.js";
+import type { WalletKeys } from "../../sdk/core/keys.js";
 import { encodeMemo, randomNonce128 } from "../../sdk/core/memo.js";
 import { commitmentOf } from "../../sdk/core/note.js";
 import { NoteTree } from "../../sdk/core/tree.js";
