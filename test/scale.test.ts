@@ -400,6 +400,21 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       expect(await pool.facilitator.currentRoot()).to.equal(zkRoot(await pool.leaves()));
     });
 
+    it("commitPendingLeaves commits at most MAX_COMMIT_PER_CALL leaves per call (IFacilitator's documented bound)", async function () {
+      // IFacilitator: "MAX_COMMIT_PER_CALL: Most leaves committed by one deposit, batch or
+      // commitPendingLeaves call." commitPendingLeaves(maxLeaves) passes maxLeaves to
+      // _commitQueued unclamped, so a call with a large max commits more.
+      const pool = await deployPool(ethers, { contract: "FacilitatorHarness", prewarmRootHistory: true });
+      const bound = await pool.facilitator.MAX_COMMIT_PER_CALL();
+      const leaves = Array.from({ length: Number(bound) + 44 }, (_, i) =>
+        commitmentOf(1n, { nullifier: BigInt(i + 1), secret: 5n }),
+      );
+      await queueLeaves(ethers, pool, leaves);
+      expect(await pool.facilitator.pendingLeafCount()).to.equal(BigInt(leaves.length));
+      const committed = await pool.facilitator.commitPendingLeaves.staticCall(10_000);
+      expect(committed, `committed ${committed} leaves in one call`).to.be.lessThanOrEqual(bound);
+    });
+
     it("a full queue (1,024 leaves) never blocks a payment: the appender commits the oldest 64", async function () {
       const pool = await deployPool(ethers, { contract: "FacilitatorHarness", prewarmRootHistory: true });
       const n1 = await pool.deposit(USDC(5), pool.signers[1]);
