@@ -66,6 +66,9 @@ export interface ScaleBenchResult {
   changeSpendableAfterBlocks: number;
   /** gasUsed of that spend (a `pay` at 2^20 + k). */
   changeSpendPayGas: number;
+  /** What the keys above measure, in words. */
+  payGasByTreeSizeNote: string;
+  batchPayGasNote: string;
 }
 
 async function snapshot(ethers: HardhatEthers): Promise<string> {
@@ -233,6 +236,15 @@ export async function benchScale(ethers: HardhatEthers, options: ScaleBenchOptio
     oldPayGas: OLD_PAY_GAS,
     changeSpendableAfterBlocks,
     changeSpendPayGas: Number(rcSpend.gasUsed),
+    payGasByTreeSizeNote:
+      "receipt.gasUsed of one real pay (1 USDC, fee 0, payee holding no tokens yet) from the last leaf of a pool of " +
+      "that many leaves, the state written with FacilitatorHarness and the production Facilitator's code swapped in " +
+      "(hardhat_setCode); 16777216 = a full tree 0, proven against its final root. Spread = max - min, tree-1 pay included.",
+    batchPayGasNote:
+      "payBatch receipt.gasUsed (total) and / k (per payment) in a pool of 2^20 leaves with nothing queued, k distinct " +
+      "real notes. batchPayGas*: every payment to ONE payee with a 0.01 fee to ONE relayer (x402: one API owner, one " +
+      "facilitator), so two token transfers per batch. *DistinctPayees: each payment to a fresh address (k + 1 " +
+      "transfers). Change notes are committed in the same transaction (one spent in the next block).",
   };
 }
 
