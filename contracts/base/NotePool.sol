@@ -99,7 +99,8 @@ abstract contract NotePool is IFacilitator {
 
     /// @inheritdoc IFacilitator
     function commitPendingLeaves(uint256 maxLeaves) public override returns (uint256 committed) {
-        return _commitQueued(maxLeaves);
+        // Bounded like every commit, so one call's memory and gas stay predictable.
+        return _commitQueued(maxLeaves < MAX_COMMIT_PER_CALL ? maxLeaves : MAX_COMMIT_PER_CALL);
     }
 
     /// @inheritdoc IFacilitator
