@@ -2,24 +2,22 @@
  * Wallet sync at scale: a wallet joins a pool of 2^18 leaves (a FacilitatorHarness on a
  * local chain served over HTTP), restarts from its persisted tree, and catches up 1,000
  * new leaves. The wallet runs in a child process (the chain stays in this one), so its
- * peak memory is its own: VmHWM from /proc/self/status (peak resident set size).
+ * peak memory is its own: VmHWM from /proc/self/status (peak resident set size). The
+ * child runs the SDK compiled to JavaScript (tsc, as published) under plain Node, so
+ * the figure is a wallet's and not tsx's (which adds ~35 MiB of its own).
  *
  * Run alone: npx tsx scripts/lib/bench-sync.ts [log2 leaves, default 18]
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 
-import { createPublicClient, http, type PublicClient } from "viem";
-
-import { FileNoteStore } from "../../sdk/node/file-store.js";
-import { PrivateWallet, type PoolInfo } from "../../sdk/client/wallet.js";
+import type { PoolInfo } from "../../sdk/client/wallet.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { defaultArtifacts } from "../../sdk/node/artifacts.js";
-
-const HERE = fileURLToPath(import.meta.url);
+import { ROOT } from "./paths.js";
 const OWN_NOTES = 4;
 const NOTE_VALUE = 1_000n;
 
@@ -28,66 +26,109 @@ interface ChildJob {
   pool: PoolInfo;
   seed: `0x${string}`;
   storeFile: string;
+  artifacts: { wasm: string; zkey: string };
 }
 
 interface ChildResult {
   openMs: number;
   syncMs: number;
   peakMiB: number;
+  /** Peak RSS once the SDK is loaded, before the wallet opens. */
+  baselineMiB: number;
+  /** CPU time of the wallet process during the sync (user + system), ms. */
+  syncCpuMs: number;
   balance: string;
   committed: number;
   progressLines: number;
 }
 
-/** Peak resident set size of this process, MiB (Linux; 0 elsewhere). */
-function peakRssMiB(): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
-    if (m) return Number(m[1]) / 1024;
-  } catch {
-    // not Linux
-  }
-  return process.memoryUsage().rss / 2 ** 20;
+/**
+ * The wallet process: plain Node on the compiled SDK. Opens the wallet from its file
+ * store, syncs once and prints a {@link ChildResult} line.
+ */
+const CHILD_SOURCE = `
+import { readFileSync } from "node:fs";
+import { createPublicClient, http } from "viem";
+const dist = process.argv[2];
+const job = JSON.parse(process.env.BENCH_SYNC_CHILD);
+const { PrivateWallet } = await import(dist + "/client/wallet.js");
+const { FileNoteStore } = await import(dist + "/node/file-store.js");
+const peak = () => {
+  const m = /VmHWM:\\s+(\\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+  return m ? Number(m[1]) / 1024 : process.memoryUsage().rss / 2 ** 20;
+};
+const baselineMiB = peak();
+const publicClient = createPublicClient({ transport: http(job.url) });
+let progressLines = 0;
+const t0 = performance.now();
+const wallet = await PrivateWallet.open({
+  seed: job.seed,
+  pool: job.pool,
+  publicClient,
+  store: new FileNoteStore(job.storeFile),
+  artifacts: job.artifacts,
+  sync: { auto: false },
+  onSyncProgress: () => progressLines++,
+});
+const t1 = performance.now();
+const cpu = process.cpuUsage();
+await wallet.sync();
+const t2 = performance.now();
+const used = process.cpuUsage(cpu);
+await wallet.close();
+console.log(JSON.stringify({
+  openMs: t1 - t0,
+  syncMs: t2 - t1,
+  peakMiB: peak(),
+  baselineMiB,
+  syncCpuMs: (used.user + used.system) / 1000,
+  balance: wallet.balance().toString(),
+  committed: wallet.treeSize,
+  progressLines,
+}));
+process.exit(0);
+`;
+
+/** Compiles the SDK into .cache/bench-sync (inside the repository, so node_modules resolve). */
+function buildChild(): { script: string; dist: string } {
+  const dir = path.join(ROOT, ".cache", "bench-sync");
+  const dist = path.join(dir, "dist");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const tsc = path.join(ROOT, "node_modules", "typescript", "bin", "tsc");
+  const r = spawnSync(
+    process.execPath,
+    [
+      tsc,
+      "-p",
+      path.join(ROOT, "tsconfig.sdk.json"),
+      "--outDir",
+      dist,
+      "--declaration",
+      "false",
+      "--declarationMap",
+      "false",
+      "--sourceMap",
+      "false",
+    ],
+    { stdio: "inherit" },
+  );
+  if (r.status !== 0) throw new Error("tsc failed to compile the SDK for the sync bench");
+  const script = path.join(dir, "child.mjs");
+  writeFileSync(script, CHILD_SOURCE);
+  return { script, dist };
 }
 
-/** In the child: open the wallet from its file store and sync once. */
-async function childMain(job: ChildJob): Promise<ChildResult> {
-  const publicClient = createPublicClient({ transport: http(job.url) }) as PublicClient;
-  let progressLines = 0;
-  const t0 = performance.now();
-  const wallet = await PrivateWallet.open({
-    seed: job.seed,
-    pool: job.pool,
-    publicClient,
-    store: new FileNoteStore(job.storeFile),
-    artifacts: defaultArtifacts(),
-    sync: { auto: false },
-    onSyncProgress: () => progressLines++,
-  });
-  const t1 = performance.now();
-  await wallet.sync();
-  const t2 = performance.now();
-  await wallet.close();
-  return {
-    openMs: t1 - t0,
-    syncMs: t2 - t1,
-    peakMiB: peakRssMiB(),
-    balance: wallet.balance().toString(),
-    committed: wallet.treeSize,
-    progressLines,
-  };
-}
-
-function runChild(job: ChildJob): Promise<ChildResult> {
+function runChild(child: { script: string; dist: string }, job: ChildJob): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, HERE], {
+    const proc = spawn(process.execPath, [child.script, child.dist], {
       env: { ...process.env, BENCH_SYNC_CHILD: JSON.stringify(job) },
       stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";
-    child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
-    child.on("error", reject);
-    child.on("exit", (code) => {
+    proc.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+    proc.on("error", reject);
+    proc.on("exit", (code) => {
       const line = out.trim().split("\n").pop() ?? "";
       if (code !== 0) return reject(new Error(`sync child exited with ${code}: ${out.slice(-500)}`));
       try {
@@ -123,19 +164,30 @@ export async function benchSync(opts: { log2Leaves?: number; log?: (line: string
     let t = performance.now();
     await big.fill(leaves, { keys, count: OWN_NOTES, value: NOTE_VALUE });
     log(`  pool of ${leaves} leaves built in ${Math.round(performance.now() - t)} ms`);
-    const job: ChildJob = { url: big.chain.url, pool: big.pool, seed, storeFile: path.join(dir, "notes.json") };
+    const job: ChildJob = {
+      url: big.chain.url,
+      pool: big.pool,
+      seed,
+      storeFile: path.join(dir, "notes.json"),
+      artifacts: defaultArtifacts() as ChildJob["artifacts"],
+    };
+    const child = buildChild();
 
-    const first = await runChild(job);
+    const first = await runChild(child, job);
     const expected = (NOTE_VALUE * BigInt(OWN_NOTES)).toString();
     if (first.balance !== expected || first.committed !== leaves) {
       throw new Error(`first sync: balance ${first.balance} (want ${expected}), ${first.committed} leaves`);
     }
     log(
-      `  first sync: open ${Math.round(first.openMs)} ms + sync ${Math.round(first.syncMs)} ms, ` +
-        `peak ${first.peakMiB.toFixed(0)} MiB, ${first.progressLines} pages`,
+      `  first sync: open ${Math.round(first.openMs)} ms + sync ${Math.round(first.syncMs)} ms ` +
+        `(wallet CPU ${Math.round(first.syncCpuMs)} ms), ` +
+        `peak ${first.peakMiB.toFixed(0)} MiB (${first.baselineMiB.toFixed(0)} MiB with the SDK loaded), ${first.progressLines} pages`,
     );
-    const restart = await runChild(job);
-    log(`  restart: open ${Math.round(restart.openMs)} ms + sync ${Math.round(restart.syncMs)} ms`);
+    const restart = await runChild(child, job);
+    log(
+      `  restart: open ${Math.round(restart.openMs)} ms + sync ${Math.round(restart.syncMs)} ms, ` +
+        `peak ${restart.peakMiB.toFixed(0)} MiB`,
+    );
 
     t = performance.now();
     const more = big.depositNote(keys, OWN_NOTES, NOTE_VALUE);
@@ -144,7 +196,7 @@ export async function benchSync(opts: { log2Leaves?: number; log?: (line: string
     await big.append(randomLeaves(999));
     await big.commitAll();
     log(`  1,000 more leaves in ${Math.round(performance.now() - t)} ms`);
-    const catchUp = await runChild(job);
+    const catchUp = await runChild(child, job);
     const expected2 = (NOTE_VALUE * BigInt(OWN_NOTES + 1)).toString();
     if (catchUp.balance !== expected2 || catchUp.committed !== leaves + 1000) {
       throw new Error(`catch-up: balance ${catchUp.balance} (want ${expected2}), ${catchUp.committed} leaves`);
@@ -164,19 +216,7 @@ export async function benchSync(opts: { log2Leaves?: number; log?: (line: string
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isMain && process.env.BENCH_SYNC_CHILD) {
-  const job = JSON.parse(process.env.BENCH_SYNC_CHILD) as ChildJob;
-  childMain(job).then(
-    (r) => {
-      console.log(JSON.stringify(r));
-      process.exit(0);
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-} else if (isMain) {
+if (isMain) {
   const log2 = process.argv[2] ? Number(process.argv[2]) : 18;
   benchSync({ log2Leaves: log2 }).then(
     (r) => {

@@ -100,11 +100,12 @@ export interface NoteStore {
    */
   loadTree?(): Promise<Uint8Array | undefined>;
   /**
-   * Persists the tree (atomically, like `save`). The wallet saves the tree before the
-   * state that names it, so a crash between the two leaves a tree that is ahead of the
-   * state, which the wallet rolls back on open.
+   * Persists the tree (atomically, like `save`): the concatenation of `parts`
+   * (`NoteTree.serializeParts()`, views of the live tree: write them before resolving).
+   * The wallet saves the tree before the state that names it, so a crash between the
+   * two leaves a tree that is ahead of the state, which the wallet rolls back on open.
    */
-  saveTree?(tree: Uint8Array): Promise<void>;
+  saveTree?(parts: readonly Uint8Array[]): Promise<void>;
 }
 
 /**
@@ -155,7 +156,13 @@ export class MemoryNoteStore implements NoteStore {
     return this.#tree?.slice();
   }
 
-  async saveTree(tree: Uint8Array): Promise<void> {
-    this.#tree = tree.slice();
+  async saveTree(parts: readonly Uint8Array[]): Promise<void> {
+    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    this.#tree = out;
   }
 }

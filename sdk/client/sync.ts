@@ -259,7 +259,7 @@ export interface SyncDeps {
   onProgress?: (p: SyncProgress) => void;
   /** Range limits learnt from the RPC, kept by the caller across syncs. */
   logRange?: LogRangeState;
-  /** Logs per page aimed at: ranges shrink where blocks are dense (default 5,000). */
+  /** Logs per page aimed at: ranges shrink where blocks are dense (default 2,000, ~1.6 MB). */
   targetLogsPerPage?: number;
 }
 
@@ -471,12 +471,13 @@ export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDe
   const pendingByNullifier = new Map(state.pending.map((p) => [p.nullifierHash, p]));
   const spentIds = new Set<string>();
   const limits = deps.logRange ?? { maxBlocks: deps.chunk };
-  const targetLogs = deps.targetLogsPerPage ?? 5_000;
+  const targetLogs = deps.targetLogsPerPage ?? 2_000;
   // Slow start: pages begin small and double while they hold few logs, so a dense range
   // never costs the node a huge answer that the transport would refuse anyway.
   let span = Math.max(1, Math.min(deps.chunk, limits.maxBlocks, limits.span ?? 1));
   const [size, onchainRoot] = await committedAt;
   const target = Number(size);
+  tree.reserve(target);
   if (target < tree.committedSize) {
     throw new ZkPayError(
       "stale_tree",
@@ -572,5 +573,5 @@ export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDe
 
 /** Saves `tree` where the store keeps trees (before the state that names it is saved). */
 export async function saveTree(store: NoteStore, tree: NoteTree): Promise<void> {
-  await store.saveTree?.(tree.serialize());
+  await store.saveTree?.(tree.serializeParts());
 }

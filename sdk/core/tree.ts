@@ -171,6 +171,11 @@ export class NoteTree {
     return { levels: this.levels, committed: this.#committed, leafCount: this.leafCount, root: this.root.toString() };
   }
 
+  /** Allocates room for `leaves` leaves in all (avoids growing the buffers while syncing). */
+  reserve(leaves: number): void {
+    for (let l = 0; l <= this.levels; l++) this.#nodes[l]!.reserve(Math.floor(leaves / 2 ** l));
+  }
+
   /** Appends one leaf and commits it. */
   insert(leaf: bigint): void {
     this.insertMany([leaf]);
@@ -318,23 +323,30 @@ export class NoteTree {
    * root), then the complete nodes of each level and the queued leaves, 32 bytes each.
    */
   serialize(): Uint8Array {
-    let total = HEADER;
-    for (const n of this.#nodes) total += n.length * 32;
-    total += this.#queue.length * 32;
-    const out = new Uint8Array(total);
-    const dv = new DataView(out.buffer);
-    out.set(MAGIC, 0);
+    const parts = this.serializeParts();
+    const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    return out;
+  }
+
+  /**
+   * {@link NoteTree.serialize}'s bytes as a list of parts, without copying the nodes
+   * (views of the live buffers: write them out before the tree changes again).
+   */
+  serializeParts(): Uint8Array[] {
+    const header = new Uint8Array(HEADER);
+    const dv = new DataView(header.buffer);
+    header.set(MAGIC, 0);
     dv.setUint32(8, 1, true);
     dv.setUint32(12, this.levels, true);
     dv.setBigUint64(16, BigInt(this.#committed), true);
     dv.setBigUint64(24, BigInt(this.#queue.length), true);
-    writeLE(out, 32, this.root);
-    let off = HEADER;
-    for (const n of [...this.#nodes, this.#queue]) {
-      out.set(n.bytes.subarray(0, n.length * 32), off);
-      off += n.length * 32;
-    }
-    return out;
+    writeLE(header, 32, this.root);
+    return [header, ...[...this.#nodes, this.#queue].map((n) => n.bytes.subarray(0, n.length * 32))];
   }
 
   /** Reads {@link NoteTree.serialize}'s bytes (no leaf is hashed again). */

@@ -47,9 +47,11 @@ export class FileNoteStore implements NoteStore {
     return new Uint8Array(body.buffer, body.byteOffset, body.length);
   }
 
-  saveTree(tree: Uint8Array): Promise<void> {
-    const digest = createHash("sha256").update(tree).digest();
-    const next = this.#queue.then(() => this.#writeFile(this.treeFile, [tree, digest]));
+  saveTree(parts: readonly Uint8Array[]): Promise<void> {
+    const h = createHash("sha256");
+    for (const p of parts) h.update(p);
+    const digest = h.digest();
+    const next = this.#queue.then(() => this.#writeFile(this.treeFile, [...parts, digest]));
     this.#queue = next.catch(() => {});
     return next;
   }
