@@ -94,7 +94,9 @@ interface IFacilitator {
     /// @param memo Opaque data chosen by the note's creator (an encrypted note).
     event LeafInserted(uint256 indexed leafIndex, uint256 commitment, bytes memo);
 
-    /// @notice Leaves fromIndex .. toIndex - 1 were hashed into the trees.
+    /// @notice Leaves fromIndex .. toIndex - 1 were hashed into the trees. In a deposit or
+    /// a batch it may come before the `LeafInserted` events of the leaves it covers:
+    /// order leaves by `leafIndex`, never by log position.
     /// @param root Root of the tree that holds leaf toIndex - 1, after the commit.
     event LeavesCommitted(uint256 fromIndex, uint256 toIndex, uint256 root);
 
@@ -102,6 +104,8 @@ interface IFacilitator {
     event TreeCompleted(uint256 indexed treeIndex, uint256 root);
 
     /// @notice `payBatch` left out the payment with receipt id `id`; it paid nothing.
+    /// Unauthenticated: a skipped entry's proof is never checked, so anyone can make this
+    /// event appear for any id. Read it only from a transaction you submitted.
     event PaymentSkipped(bytes32 indexed id, SkipReason reason);
 
     /// @notice Tokens were deposited into a new note.
@@ -162,7 +166,7 @@ interface IFacilitator {
     /// @param precommitment Poseidon(nullifier, secret) of the new note.
     /// @param value Amount to deposit, in token base units.
     /// @param memo Encrypted note data for recovery (see `LeafInserted`).
-    /// @return commitment The new note's commitment, Poseidon(value, precommitment).
+    /// @return commitment The new note's commitment, Poseidon1(Poseidon2(value, precommitment)).
     /// @return leafIndex The new leaf's index.
     function deposit(
         uint256 precommitment,
@@ -203,7 +207,9 @@ interface IFacilitator {
 
     /// @notice Spends a note: verifies the proof against `terms`, marks the nullifier
     /// spent (which is also the receipt), queues the change note (committed by the next
-    /// deposit, batch or `commitPendingLeaves`; its gas does not depend on the trees),
+    /// deposit, batch or `commitPendingLeaves`; its gas does not depend on the trees,
+    /// except when it finds the queue of LEAF_QUEUE_CAPACITY leaves full: it then commits
+    /// the 64 oldest first, ~1.5M gas; relayers estimate against `pending`),
     /// and pays `amount`
     /// to `terms.payTo` and `fee` to `terms.relayer`. A withdrawal is a payment to
     /// one's own address with a zero `conditionHash`. Anyone may submit.
@@ -305,15 +311,20 @@ interface IFacilitator {
     /// @notice Each tree holds 2^treeLevels leaves.
     function treeLevels() external view returns (uint256);
 
-    /// @notice Whether `root` was the root when the pool had `size` committed leaves and
-    /// is still in the root history. A size that completes a tree names that tree's
-    /// final root, which never expires.
+    /// @notice Whether `root` is a root the pool had, located by `size` (the committed
+    /// leaf count when it was current). Roots are recorded at the sizes commits end at,
+    /// in a ring of `rootHistorySize` slots indexed by size, and `size` must be within
+    /// `rootHistorySize` LEAVES of the current count (not roots: with commits of k leaves
+    /// about rootHistorySize / k distinct roots are kept; a slot may still hold a root of
+    /// an older size with the same remainder, which is a real root too and is accepted).
+    /// A size that completes a tree names that tree's final root, which never expires.
     function isKnownRoot(uint256 root, uint256 size) external view returns (bool);
 
     /// @notice Capacity of the leaf queue: an append that finds it full commits first.
     function LEAF_QUEUE_CAPACITY() external view returns (uint256);
 
-    /// @notice Most leaves committed by one deposit, batch or commitPendingLeaves call.
+    /// @notice Most leaves committed by one commitPendingLeaves call, and by the commit a
+    /// deposit, batch or payAndCommit makes (which may add 64 more when the queue is full).
     function MAX_COMMIT_PER_CALL() external view returns (uint256);
 
     /// @notice Most payments in one `payBatch`.
@@ -328,6 +339,7 @@ interface IFacilitator {
     /// @notice The batched verifier of the payment circuit (same verifying key).
     function batchVerifier() external view returns (IPaymentBatchVerifier);
 
-    /// @notice How many past roots stay valid for proofs.
+    /// @notice Size of the root-history ring: a root stays valid while fewer than this
+    /// many leaves have been committed after it (see `isKnownRoot`).
     function rootHistorySize() external view returns (uint256);
 }

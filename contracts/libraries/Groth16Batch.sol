@@ -171,7 +171,9 @@ library Groth16Batch {
     function _add(uint256[2] memory p, uint256[2] memory q) private view returns (bool ok, uint256[2] memory out) {
         uint256[4] memory input = [p[0], p[1], q[0], q[1]];
         assembly ("memory-safe") {
-            ok := staticcall(gas(), 0x06, input, 0x80, out, 0x40)
+            // Exactly the precompile's price: a failing precompile consumes all the gas it
+            // is given, so forwarding gas() would burn the caller's transaction on a bad point.
+            ok := staticcall(150, 0x06, input, 0x80, out, 0x40)
         }
     }
 
@@ -179,7 +181,7 @@ library Groth16Batch {
     function _mul(uint256[2] memory p, uint256 s) private view returns (bool ok, uint256[2] memory out) {
         uint256[3] memory input = [p[0], p[1], s];
         assembly ("memory-safe") {
-            ok := staticcall(gas(), 0x07, input, 0x60, out, 0x40)
+            ok := staticcall(6000, 0x07, input, 0x60, out, 0x40)
         }
     }
 
