@@ -1,13 +1,20 @@
 /**
  * Contract-level benchmark of 402zk on Hardhat's in-process EVM (EDR): gas of deposits
- * and payments in a pool of >= 1,000 leaves, the x402 "exact" baseline (a plain EIP-3009
- * transferWithAuthorization), the Groth16 verifier alone, and client-side proving and
- * off-chain verification times. Every payment is proved for real with the SDK's prover.
+ * and payments in a pool of >= 1,000 leaves, of committing a payment's queued change
+ * note (commitPendingLeaves(1) right after the pay), the x402 "exact" baseline (a plain
+ * EIP-3009 transferWithAuthorization) and the Groth16 verifier alone. Every payment is
+ * proved for real with the SDK's prover. (Proving and off-chain verification times are
+ * bench-verify.ts' figures.)
+ *
+ * The pool's model: a deposit appends its note and commits it (with anything queued)
+ * in the same call; a `pay` only QUEUES its change note (one prewarmed ring slot, its
+ * LeafInserted emitted with the global index), and the note is hashed into the tree
+ * later by a commit (here: commitPendingLeaves(1) in the next transaction). The JS
+ * mirror follows the same events: LeafInserted appends, LeavesCommitted commits.
  *
  * Gas breakdowns come from debug_traceTransaction + the compiler's source map (see
  * bench-trace.ts): exact per instruction, so the parts add up to the receipt's gasUsed.
  */
-import { readFileSync } from "node:fs";
 import path from "node:path";
 
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
@@ -18,7 +25,7 @@ import { paymentContext, type PaymentTerms } from "../../sdk/core/context.js";
 import { SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { precommitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
-import { provePayment, verifyPaymentProof, type PaymentProofResult } from "../../sdk/core/prover.js";
+import { preloadArtifacts, provePayment, type PaymentProofResult } from "../../sdk/core/prover.js";
 import { NoteTree } from "../../sdk/core/tree.js";
 import { receiveWithAuthorizationTypes } from "../../sdk/core/eip712.js";
 import { calldataGas, fmtInt, linearFit, max, median, min, popcount, round, table } from "./bench-util.js";
@@ -39,8 +46,6 @@ export interface ProtocolBenchOptions {
   depositsWithAuthorization?: number;
   /** x402 "exact" transferWithAuthorization samples. */
   x402Transfers?: number;
-  /** Off-chain verifyPaymentProof calls timed. */
-  verifyRuns?: number;
   /** Progress output (defaults to console.log). */
   log?: (msg: string) => void;
 }
@@ -52,7 +57,6 @@ const DEFAULTS: Required<Omit<ProtocolBenchOptions, "log">> = {
   deposits: 5,
   depositsWithAuthorization: 3,
   x402Transfers: 5,
-  verifyRuns: 25,
 };
 
 const ARTIFACTS = {
@@ -65,8 +69,16 @@ const PAY_AMOUNT = USDC(1);
 const PAY_FEE = USDC(0.01);
 const NOTE_VALUE = USDC(10);
 
-/** Functions whose code is the change-note (or deposit-note) insertion. */
-const INSERT_REGIONS = new Set(["Facilitator._insert", "LeanIncrementalTree.insert"]);
+/** Functions whose code appends one leaf to the queue (a payment's change note). */
+const QUEUE_REGIONS = new Set(["NotePool._append"]);
+/** Functions whose code hashes leaves into the tree (deposits, commitPendingLeaves). */
+const COMMIT_REGIONS = new Set([
+  "NotePool._appendMany",
+  "NotePool._commitQueued",
+  "NotePool._commit",
+  "NotePool.commitPendingLeaves",
+  "LeanIncrementalTree.insertMany",
+]);
 
 /** Where the gas of one Facilitator transaction went. Parts sum to gasUsed. */
 export interface GasBreakdown {
@@ -77,9 +89,11 @@ export interface GasBreakdown {
   calldata: number;
   /** STATICCALL to the Groth16 verifier, whole frame (precompiles included). */
   verifier: number;
-  /** Facilitator._insert + LeanIncrementalTree.insert, PoseidonT3 calls included. */
-  treeInsert: number;
-  treeInsertDetail: { hashes: number; hashGas: number; storage: number; event: number; rest: number };
+  /** NotePool._append: the queue slot, the packed counters and the LeafInserted event (pays). */
+  queueAppend: number;
+  /** NotePool._appendMany/_commitQueued/_commit + LeanIncrementalTree.insertMany, PoseidonT3 calls included (deposits, commits). */
+  treeCommit: number;
+  treeCommitDetail: { hashes: number; hashGas: number; storage: number; event: number; rest: number };
   /** SLOAD (double-spend check) + SSTORE of the nullifier's receipt slot. */
   nullifierReceipt: number;
   /** isKnownRoot: root-history lookup. */
@@ -88,7 +102,7 @@ export interface GasBreakdown {
   tokenCalls: number;
   /** Deposits only: the Poseidon commitment computed on chain. */
   commitmentHash: number;
-  /** LOGs outside the insert (PaymentReceipt, Deposited). */
+  /** LOGs outside the queue append and commit (PaymentReceipt, Deposited, a deposit's LeafInserted). */
   events: number;
   /** Everything else: ABI decoding, checks, context keccak, reentrancy guard, memory. */
   other: number;
@@ -97,7 +111,8 @@ export interface GasBreakdown {
 }
 
 interface Sample {
-  kind: "pay" | "payWithFee" | "deposit" | "depositWithAuthorization";
+  kind: "pay" | "payWithFee" | "commit" | "deposit" | "depositWithAuthorization";
+  /** Index of the leaf the transaction appends (pay, deposit) or commits (commit). */
   leafIndex: number;
   hashes: number;
   gasUsed: number;
@@ -116,11 +131,14 @@ export async function benchProtocol(
 
   // ------------------------------------------------------------------ setup
   // Deployed as scripts/deploy.ts does: root-history ring prewarmed.
-  const { facilitator, token, verifier, poseidon } = await deploySystem(ethers, { prewarmRootHistory: true });
+  const { facilitator, token, verifier, poseidon, poseidonT2 } = await deploySystem(ethers, {
+    prewarmRootHistory: true,
+  });
   const fac = (await facilitator.getAddress()) as Address;
   const tokenAddr = (await token.getAddress()) as Address;
   const verifierAddr = (await verifier.getAddress()) as Address;
   const poseidonAddr = (await poseidon.getAddress()) as Address;
+  const poseidonT2Addr = (await poseidonT2.getAddress()) as Address;
   const chainId = Number((await ethers.provider.getNetwork()).chainId);
   const signers = await ethers.getSigners();
   if (signers.length < 7) throw new Error("need 7 funded accounts");
@@ -133,7 +151,12 @@ export async function benchProtocol(
   const relayerAddr = await addr(relayer);
   const regions = SourceRegions.load("contracts/Facilitator.sol/Facilitator.json");
   const lower = (a: string) => a.toLowerCase();
-  const ids = { verifier: lower(verifierAddr), token: lower(tokenAddr), poseidon: lower(poseidonAddr) };
+  const ids = {
+    verifier: lower(verifierAddr),
+    token: lower(tokenAddr),
+    poseidon: lower(poseidonAddr),
+    poseidonT2: lower(poseidonT2Addr),
+  };
 
   // Payee, relayer and payers already hold balances, as in steady-state x402 use: every
   // balance write in both the 402zk and the x402 measurements is non-zero -> non-zero.
@@ -146,21 +169,46 @@ export async function benchProtocol(
   // One large, finite approval: each deposit then decrements the allowance (non-zero -> non-zero).
   await (await token.connect(depositor).approve(fac, depositorBudget * 2n)).wait();
 
-  const tree = new NoteTree();
+  const tree = new NoteTree(Number(await facilitator.treeLevels()));
   const leafTopic = facilitator.interface.getEvent("LeafInserted")!.topicHash;
-  /** Mirrors the LeafInserted events of a receipt into the JS tree; returns the leaf index. */
+  const commitTopic = facilitator.interface.getEvent("LeavesCommitted")!.topicHash;
+  /**
+   * Mirrors a receipt into the JS tree: its LeafInserted events append to the queue, its
+   * LeavesCommitted events commit (only committed leaves are in the tree, as on chain; a
+   * deposit emits LeavesCommitted before its own LeafInserted, so appends go first).
+   * Returns the index of the last leaf appended, else of the last leaf committed.
+   */
   function mirror(rc: TransactionReceipt): number {
-    let index = -1;
+    let appended = -1;
+    let committedTo = -1;
     for (const l of rc.logs) {
-      if (l.topics[0] !== leafTopic || lower(l.address) !== lower(fac)) continue;
-      const ev = facilitator.interface.parseLog(l)!;
-      index = Number(ev.args.leafIndex);
-      if (index !== tree.size) throw new Error(`leaf ${index} out of order (mirror has ${tree.size})`);
-      tree.insert(ev.args.commitment as bigint);
+      if (lower(l.address) !== lower(fac)) continue;
+      if (l.topics[0] === leafTopic) {
+        const ev = facilitator.interface.parseLog(l)!;
+        appended = Number(ev.args.leafIndex);
+        if (appended !== tree.leafCount)
+          throw new Error(`leaf ${appended} out of order (mirror has ${tree.leafCount})`);
+        tree.append([ev.args.commitment as bigint]);
+      } else if (l.topics[0] === commitTopic) {
+        committedTo = Math.max(committedTo, Number(facilitator.interface.parseLog(l)!.args.toIndex));
+      }
     }
-    if (index < 0) throw new Error("no LeafInserted in receipt");
-    return index;
+    if (committedTo >= 0) tree.commit(committedTo);
+    if (appended < 0 && committedTo < 0) throw new Error("no LeafInserted or LeavesCommitted in receipt");
+    return appended >= 0 ? appended : committedTo - 1;
   }
+  const checkMirror = async (where: string) => {
+    const [root, size, count] = await Promise.all([
+      facilitator.currentRoot(),
+      facilitator.treeSize(),
+      facilitator.leafCount(),
+    ]);
+    if (Number(size) !== tree.committedSize || Number(count) !== tree.leafCount || root !== tree.root) {
+      throw new Error(
+        `JS tree mirror disagrees with the contract ${where}: ${tree.committedSize}/${tree.leafCount} vs ${size}/${count}`,
+      );
+    }
+  };
 
   const keys = WalletKeys.fromSeed(`0x${"42".repeat(32)}`);
   const memo64 = (k: number, v: bigint) => keys.encodeMemo(k, v) as Hex;
@@ -178,7 +226,7 @@ export async function benchProtocol(
   // ------------------------------------------------------------------ fill
   const tFill = performance.now();
   log(`filling the tree to ${o.fillTo} leaves...`);
-  for (let i = tree.size; i < o.fillTo; i++) {
+  for (let i = tree.leafCount; i < o.fillTo; i++) {
     // Any field element works as a precommitment: these notes are never spent.
     const pre = BigInt(keccak256(toUtf8Bytes(`filler ${i}`))) % SNARK_SCALAR_FIELD;
     const rc = (await (await facilitator.connect(depositor).deposit(pre, fillValue, "0x")).wait())!;
@@ -186,7 +234,7 @@ export async function benchProtocol(
     if ((i + 1) % 200 === 0) log(`  ${i + 1} leaves (${Math.round(performance.now() - tFill)} ms)`);
   }
   const fillMs = performance.now() - tFill;
-  if ((await facilitator.currentRoot()) !== tree.root) throw new Error("JS tree mirror disagrees with the contract");
+  await checkMirror("after the fill");
 
   // Storage slot of the `_receipts` mapping: found once, from the first payment.
   let receiptsSlot: bigint | undefined;
@@ -216,8 +264,9 @@ export async function benchProtocol(
       intrinsic: 21000,
       calldata: calldataGas(data),
       verifier: 0,
-      treeInsert: 0,
-      treeInsertDetail: { hashes: 0, hashGas: 0, storage: 0, event: 0, rest: 0 },
+      queueAppend: 0,
+      treeCommit: 0,
+      treeCommitDetail: { hashes: 0, hashGas: 0, storage: 0, event: 0, rest: 0 },
       nullifierReceipt: 0,
       rootCheck: 0,
       tokenCalls: 0,
@@ -229,13 +278,13 @@ export async function benchProtocol(
     let exec = 0;
     for (const st of topSteps(trace, regions)) {
       exec += st.cost;
-      const inInsert = INSERT_REGIONS.has(st.region);
+      const inCommit = COMMIT_REGIONS.has(st.region);
       const op = st.log.op;
-      if (st.callee === ids.poseidon) {
-        if (inInsert) {
-          b.treeInsert += st.cost;
-          b.treeInsertDetail.hashes += 1;
-          b.treeInsertDetail.hashGas += st.cost;
+      if (st.callee === ids.poseidon || st.callee === ids.poseidonT2) {
+        if (inCommit) {
+          b.treeCommit += st.cost;
+          b.treeCommitDetail.hashes += 1;
+          b.treeCommitDetail.hashGas += st.cost;
         } else {
           b.commitmentHash += st.cost;
         }
@@ -243,14 +292,16 @@ export async function benchProtocol(
         b.verifier += st.cost;
       } else if (st.callee === ids.token) {
         b.tokenCalls += st.cost;
-      } else if (inInsert) {
-        b.treeInsert += st.cost;
-        if (op === "SSTORE" || op === "SLOAD") b.treeInsertDetail.storage += st.cost;
-        else if (op.startsWith("LOG")) b.treeInsertDetail.event += st.cost;
-        else b.treeInsertDetail.rest += st.cost;
+      } else if (inCommit) {
+        b.treeCommit += st.cost;
+        if (op === "SSTORE" || op === "SLOAD") b.treeCommitDetail.storage += st.cost;
+        else if (op.startsWith("LOG")) b.treeCommitDetail.event += st.cost;
+        else b.treeCommitDetail.rest += st.cost;
+      } else if (QUEUE_REGIONS.has(st.region)) {
+        b.queueAppend += st.cost;
       } else if ((op === "SLOAD" || op === "SSTORE") && receiptKey && stackTop(st) === receiptKey) {
         b.nullifierReceipt += st.cost;
-      } else if (st.region === "Facilitator.isKnownRoot") {
+      } else if (st.region === "NotePool.isKnownRoot") {
         b.rootCheck += st.cost;
       } else if (op.startsWith("LOG")) {
         b.events += st.cost;
@@ -273,9 +324,8 @@ export async function benchProtocol(
 
   // ------------------------------------------------------------------ payments
   log(`proving and settling ${nPays} payments (${o.paysNoFee} without fee, ${o.paysWithFee} with fee)...`);
-  const proveMs: number[] = [];
-  const witnessMs: number[] = [];
-  const groth16Ms: number[] = [];
+  // Proving times are bench-verify.ts' figures; here proofs only feed the transactions.
+  await preloadArtifacts(ARTIFACTS);
   let firstProof: PaymentProofResult | undefined;
   const payData: string[] = [];
   for (let j = 0; j < nPays; j++) {
@@ -299,9 +349,6 @@ export async function benchProtocol(
       ARTIFACTS,
     );
     const wall = performance.now() - tp;
-    proveMs.push(wall);
-    witnessMs.push(result.timings.witnessMs);
-    groth16Ms.push(result.timings.proveMs);
     firstProof ??= result;
 
     const proof = {
@@ -320,18 +367,25 @@ export async function benchProtocol(
     const leafIndex = mirror(rc);
     receiptsSlot ??= await findReceiptsSlot(result.nullifierHash);
     const breakdown = attribute(rc, tx.data, await traceOf(rc.hash), mappingKey(result.nullifierHash, receiptsSlot));
-    samples.push({
-      kind: withFee ? "payWithFee" : "pay",
-      leafIndex,
-      hashes: popcount(leafIndex),
-      gasUsed: breakdown.gasUsed,
-      breakdown,
-    });
+    if (breakdown.treeCommitDetail.hashes !== 0) throw new Error(`pay at leaf ${leafIndex} hashed into the tree`);
+    // The change note is queued, not in the tree yet.
+    if (tree.queuedCount !== 1) throw new Error(`after a pay ${tree.queuedCount} leaves queued, expected 1`);
+    samples.push({ kind: withFee ? "payWithFee" : "pay", leafIndex, hashes: 0, gasUsed: breakdown.gasUsed, breakdown });
+
+    // What inserting that change note costs now: anyone's commitPendingLeaves(1), next block.
+    const ctx = await facilitator.connect(paySender).commitPendingLeaves(1);
+    const crc = (await ctx.wait())!;
+    const committed = mirror(crc);
+    if (committed !== leafIndex || (tree.queuedCount as number) !== 0)
+      throw new Error(`commit after pay: leaf ${committed}`);
+    const cb = attribute(crc, ctx.data, await traceOf(crc.hash));
+    samples.push({ kind: "commit", leafIndex, hashes: popcount(leafIndex), gasUsed: cb.gasUsed, breakdown: cb });
     log(
-      `  pay #${j + 1}${withFee ? " (fee)" : ""}: leaf ${leafIndex} (${popcount(leafIndex)} hashes) ` +
-        `${fmtInt(breakdown.gasUsed)} gas, proof ${Math.round(wall)} ms`,
+      `  pay #${j + 1}${withFee ? " (fee)" : ""}: ${fmtInt(breakdown.gasUsed)} gas (change queued at leaf ` +
+        `${leafIndex}), commit ${fmtInt(cb.gasUsed)} gas (${popcount(leafIndex)} hashes), proof ${Math.round(wall)} ms`,
     );
   }
+  await checkMirror("after the payments");
 
   // ------------------------------------------------------------------ deposits
   log(`measuring ${o.deposits} deposits and ${o.depositsWithAuthorization} depositWithAuthorization...`);
@@ -380,11 +434,11 @@ export async function benchProtocol(
       breakdown,
     });
   }
-  if ((await facilitator.currentRoot()) !== tree.root) throw new Error("JS tree mirror disagrees with the contract");
+  await checkMirror("after the deposits");
   for (const s of samples) {
-    if (s.breakdown.treeInsertDetail.hashes !== s.hashes) {
+    if (s.breakdown.treeCommitDetail.hashes !== s.hashes) {
       throw new Error(
-        `leaf ${s.leafIndex}: ${s.breakdown.treeInsertDetail.hashes} hashes traced, ${s.hashes} expected`,
+        `${s.kind} leaf ${s.leafIndex}: ${s.breakdown.treeCommitDetail.hashes} hashes traced, ${s.hashes} expected`,
       );
     }
   }
@@ -436,42 +490,37 @@ export async function benchProtocol(
   const vRc = (await (await paySender.sendTransaction({ to: verifierAddr, data: vData })).wait())!;
   const vTxExec = Number(vRc.gasUsed) - 21000 - vCalldata;
 
-  // ------------------------------------------------------------------ off-chain verification
-  const vkey = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.vkey.json"), "utf8")) as unknown;
-  if (!(await verifyPaymentProof(vkey, p0.proof, p0.publicSignals))) throw new Error("off-chain verify failed");
-  const verifyMs: number[] = [];
-  for (let i = 0; i < o.verifyRuns; i++) {
-    const tv = performance.now();
-    const ok = await verifyPaymentProof(vkey, p0.proof, p0.publicSignals);
-    verifyMs.push(performance.now() - tv);
-    if (!ok) throw new Error("off-chain verify failed");
-  }
-
   // ------------------------------------------------------------------ summary
   const of = (kind: Sample["kind"]) => samples.filter((s) => s.kind === kind);
   const pays = of("pay");
   const feePays = of("payWithFee");
+  const commits = of("commit");
   const deposits = of("deposit");
   const authDeposits = of("depositWithAuthorization");
   const gas = (xs: Sample[]) => xs.map((s) => s.gasUsed);
   const med = (xs: Sample[], f: (b: GasBreakdown) => number) => Math.round(median(xs.map((s) => f(s.breakdown))));
   const payGas = Math.round(median(gas(pays)));
   const x402ExactGas = Math.round(median(x402Gas));
+  // The commits that followed the fee-less pays, in the same order (one per pay).
+  const payCommits = commits.filter((c) => pays.some((p) => p.leafIndex === c.leafIndex));
+  const commitOneGas = Math.round(median(gas(payCommits)));
+  const payPlusCommit = pays.map((p) => p.gasUsed + payCommits.find((c) => c.leafIndex === p.leafIndex)!.gasUsed);
 
-  // Gas of an insert grows by one Poseidon hash (+ the side-node SLOAD) per 1 bit of the
-  // leaf index: fit it over every measured insert, then restate the payments for other
-  // numbers of hashes. At depth d the leaf index lies in [2^(d-1), 2^d): its top bit is
-  // always set, so over all such indices the mean is (d + 1) / 2 hashes, from 1 to d.
+  // A commit of one leaf at index i does popcount(i) Poseidon hashes (+ a side-node SLOAD
+  // each): fit the commit part of every commit and deposit over its hashes, then restate
+  // commitPendingLeaves(1) for other numbers of hashes. At depth d the leaf index lies in
+  // [2^(d-1), 2^d): its top bit is always set, so the mean is (d + 1) / 2, from 1 to d.
+  const hashed = samples.filter((s) => s.kind === "commit" || s.kind.startsWith("deposit"));
   const fit = linearFit(
-    samples.map((s) => s.hashes),
-    samples.map((s) => s.breakdown.treeInsert),
+    hashed.map((s) => s.hashes),
+    hashed.map((s) => s.breakdown.treeCommit),
   );
   const depth = Number(await facilitator.treeDepth());
   const meanHashes = (depth + 1) / 2;
-  const payAt = (xs: Sample[], h: number) => Math.round(median(xs.map((s) => s.gasUsed - fit.slope * (s.hashes - h))));
-  const hashCalls = samples.flatMap((s) =>
-    s.breakdown.treeInsertDetail.hashes > 0
-      ? [s.breakdown.treeInsertDetail.hashGas / s.breakdown.treeInsertDetail.hashes]
+  const commitAt = (h: number) => Math.round(median(payCommits.map((s) => s.gasUsed - fit.slope * (s.hashes - h))));
+  const hashCalls = hashed.flatMap((s) =>
+    s.breakdown.treeCommitDetail.hashes > 0
+      ? [s.breakdown.treeCommitDetail.hashGas / s.breakdown.treeCommitDetail.hashes]
       : [],
   );
 
@@ -479,7 +528,8 @@ export async function benchProtocol(
     intrinsic: 21000,
     calldata: med(xs, (b) => b.calldata),
     verifier: med(xs, (b) => b.verifier),
-    treeInsert: med(xs, (b) => b.treeInsert),
+    queueAppend: med(xs, (b) => b.queueAppend),
+    treeCommit: med(xs, (b) => b.treeCommit),
     nullifierReceipt: med(xs, (b) => b.nullifierReceipt),
     rootCheck: med(xs, (b) => b.rootCheck),
     tokenCalls: med(xs, (b) => b.tokenCalls),
@@ -492,6 +542,7 @@ export async function benchProtocol(
   return {
     leaves: o.fillTo,
     treeDepth: depth,
+    treeLevels: tree.levels,
     payGas,
     payGasWithFee: Math.round(median(gas(feePays))),
     payGasRange: {
@@ -503,24 +554,47 @@ export async function benchProtocol(
     payLeafIndices: pays.map((s) => s.leafIndex),
     payWithFeeLeafIndices: feePays.map((s) => s.leafIndex),
     payGasNote:
-      "An insert at leaf index i does popcount(i) Poseidon hashes; the leaf index of a payment's change note is the " +
-      "tree size at settlement. payGas is the median of the fee-less payments at the indices listed.",
-    payGasAtMeanHashes: payAt(pays, meanHashes),
-    payGasWithFeeAtMeanHashes: payAt(feePays, meanHashes),
-    payGasModel: {
-      perHashGas: Math.round(fit.slope),
-      treeInsertFixedGas: Math.round(fit.intercept),
-      meanHashesAtDepth: meanHashes,
-      payGasAtOneHash: payAt(pays, 1),
-      payGasAtDepthHashes: payAt(pays, depth),
-      note:
-        `fee-less pay restated for h hashes: median(gasUsed - perHashGas * (hashes - h)); at depth ${depth} the ` +
-        `change-note index is in [${2 ** (depth - 1)}, ${2 ** depth}) so h runs from 1 to ${depth}, mean ${meanHashes}`,
-      poseidonCallGasMean: Math.round(hashCalls.reduce((a, b) => a + b, 0) / hashCalls.length),
-    },
+      "pay QUEUES its change note (one prewarmed ring slot + LeafInserted at its global index) and hashes nothing, " +
+      "so its gas does not depend on the leaf index or the tree size. payGas is the median of the fee-less pays " +
+      "(change-note indices listed); the note is committed by a later commit (commitOneGas) or batch.",
     payCalldataBytes: (payData[0]!.length - 2) / 2,
     payGasBreakdown: breakdownMedian(pays),
     payWithFeeGasBreakdown: breakdownMedian(feePays),
+    commitOneGas,
+    commitOneGasRange: { min: min(gas(payCommits)), max: max(gas(payCommits)) },
+    commitOneGasBreakdown: breakdownMedian(payCommits),
+    commitOneDetailMedian: {
+      hashes: med(payCommits, (b) => b.treeCommitDetail.hashes),
+      hashGas: med(payCommits, (b) => b.treeCommitDetail.hashGas),
+      storage: med(payCommits, (b) => b.treeCommitDetail.storage),
+      event: med(payCommits, (b) => b.treeCommitDetail.event),
+      rest: med(payCommits, (b) => b.treeCommitDetail.rest),
+    },
+    commitGasModel: {
+      perHashGas: Math.round(fit.slope),
+      treeCommitFixedGas: Math.round(fit.intercept),
+      meanHashesAtDepth: meanHashes,
+      commitOneGasAtMeanHashes: commitAt(meanHashes),
+      commitOneGasAtOneHash: commitAt(1),
+      commitOneGasAtDepthHashes: commitAt(depth),
+      poseidonCallGasMean: Math.round(hashCalls.reduce((a, b) => a + b, 0) / hashCalls.length),
+      note:
+        `commitPendingLeaves(1) restated for h hashes: median(gasUsed - perHashGas * (hashes - h)); at depth ${depth} ` +
+        `the leaf index is in [${2 ** (depth - 1)}, ${2 ** depth}) so h runs from 1 to ${depth}, mean ${meanHashes}; ` +
+        "fit over the tree-commit part of every commit and deposit",
+    },
+    payPlusCommitGas: Math.round(median(payPlusCommit)),
+    payPlusCommitGasAtMeanHashes: payGas + commitAt(meanHashes),
+    payPlusCommitNote:
+      "median over the fee-less pays of pay gasUsed + the gasUsed of the commitPendingLeaves(1) sent right after it " +
+      "(two transactions, two 21k bases): what one payment whose change is committed alone costs, to compare with " +
+      "the previous pay that hashed its change note in directly (471,915 gas at ~1,000 leaves)",
+    commitMethod:
+      "debug_traceTransaction of each transaction; every top-frame instruction whose solc source-map location lies " +
+      "in NotePool._appendMany/_commitQueued/_commit/commitPendingLeaves or LeanIncrementalTree.insertMany is " +
+      "treeCommit (CALL-type instructions with their whole frame: the PoseidonT3 hashes), NotePool._append is " +
+      "queueAppend (queue slot, counters, LeafInserted); compiler-generated code inherits the function executing " +
+      "before it.",
     depositGas: Math.round(median(gas(deposits))),
     depositGasRange: { min: min(gas(deposits)), max: max(gas(deposits)) },
     depositLeafIndices: deposits.map((s) => s.leafIndex),
@@ -528,7 +602,8 @@ export async function benchProtocol(
     depositWithAuthorizationLeafIndices: authDeposits.map((s) => s.leafIndex),
     depositGasBreakdown: breakdownMedian(deposits),
     depositNote:
-      "approve excluded; depositor had a large finite allowance (decremented, non-zero -> non-zero); 64-byte memo",
+      "approve excluded; depositor had a large finite allowance (decremented, non-zero -> non-zero); 64-byte memo; " +
+      "a deposit commits its note (nothing else queued) in the same call",
     x402ExactGas,
     x402ExactGasRange: { min: min(x402Gas), max: max(x402Gas) },
     x402ExactCalldataBytes: (x402Data.length - 2) / 2,
@@ -536,23 +611,6 @@ export async function benchProtocol(
       "TestUSDC.transferWithAuthorization (v,r,s), same amount, payer and payee already hold balances, fresh nonce; " +
       "real USDC (FiatTokenV2_2 behind a proxy) costs somewhat more",
     payVsX402Ratio: round(payGas / x402ExactGas, 2),
-    treeInsertGas: med(pays, (b) => b.treeInsert),
-    treeInsertGasRange: {
-      min: min(samples.map((s) => s.breakdown.treeInsert)),
-      max: max(samples.map((s) => s.breakdown.treeInsert)),
-    },
-    treeInsertDetailMedian: {
-      hashes: med(pays, (b) => b.treeInsertDetail.hashes),
-      hashGas: med(pays, (b) => b.treeInsertDetail.hashGas),
-      storage: med(pays, (b) => b.treeInsertDetail.storage),
-      event: med(pays, (b) => b.treeInsertDetail.event),
-      rest: med(pays, (b) => b.treeInsertDetail.rest),
-    },
-    treeInsertGasMethod:
-      "debug_traceTransaction of each fee-less pay; every top-frame instruction whose solc source-map location lies in " +
-      "Facilitator._insert or LeanIncrementalTree.insert is charged, CALL-type instructions with their whole frame " +
-      "(the PoseidonT3 hashes); compiler-generated code inherits the function executing before it. Covers the hashes, " +
-      "the side-node and size/depth SSTOREs, the root-history SSTORE and the LeafInserted event. Median over the pays.",
     verifyGas: vEstimate - 21000 - vCalldata,
     verifyGasEstimateRaw: vEstimate,
     verifyGasTxExecution: vTxExec,
@@ -560,19 +618,6 @@ export async function benchProtocol(
     verifyGasMethod:
       "verifyGas = eth_estimateGas(PaymentVerifier.verifyProof) - 21000 - calldata (16/non-zero, 4/zero byte); " +
       "verifyGasTxExecution = same from a mined transaction's gasUsed; verifyGasInPay = traced STATICCALL frame in pay",
-    proveMsMedian: round(median(proveMs.slice(1))),
-    proveMsMin: round(min(proveMs.slice(1))),
-    proveMsMax: round(max(proveMs.slice(1))),
-    proveMsCold: round(proveMs[0]!),
-    witnessMsMedian: round(median(witnessMs.slice(1))),
-    groth16MsMedian: round(median(groth16Ms.slice(1))),
-    proveSamples: proveMs.length - 1,
-    proveNote:
-      "provePayment wall time (witness + Groth16 prove), median over warm calls; the first call (curve setup) is proveMsCold",
-    verifyMsMedian: round(median(verifyMs), 2),
-    verifyMsMin: round(min(verifyMs), 2),
-    verifyMsMax: round(max(verifyMs), 2),
-    verifySamples: verifyMs.length,
     fillMs: Math.round(fillMs),
     protocolBenchMs: Math.round(performance.now() - t0),
     samples: samples.map((s) => ({
@@ -591,13 +636,19 @@ export function reportProtocol(r: Record<string, unknown>): string {
   const g = (k: string) => fmtInt(n(k));
   const pb = r.payGasBreakdown as Record<string, number>;
   const fb = r.payWithFeeGasBreakdown as Record<string, number>;
+  const cb = r.commitOneGasBreakdown as Record<string, number>;
   const db = r.depositGasBreakdown as Record<string, number>;
   const range = r.payGasRange as Record<string, number>;
-  const model = r.payGasModel as Record<string, number>;
+  const crange = r.commitOneGasRange as Record<string, number>;
+  const model = r.commitGasModel as Record<string, number>;
   const idx = (k: string) => (r[k] as number[]).join(",");
+  const x = (k: string) => `${(n(k) / n("x402ExactGas")).toFixed(2)}x`;
   const out: string[] = [];
 
-  out.push(`Gas, Hardhat EDR in-process EVM, tree of ${n("leaves")}+ leaves (depth ${n("treeDepth")})`);
+  out.push(
+    `Gas, Hardhat EDR in-process EVM, tree of ${n("leaves")}+ leaves (depth ${n("treeDepth")}, ` +
+      `trees of 2^${n("treeLevels")})`,
+  );
   out.push(
     table(
       ["operation", "gas", "vs x402 exact", "notes"],
@@ -606,23 +657,36 @@ export function reportProtocol(r: Record<string, unknown>): string {
         [
           "402zk pay, fee = 0 (median)",
           g("payGas"),
-          `${(n("payGas") / n("x402ExactGas")).toFixed(2)}x`,
-          `leaves ${idx("payLeafIndices")}; ${fmtInt(range.min!)}-${fmtInt(range.max!)}`,
+          x("payGas"),
+          `change queued (leaves ${idx("payLeafIndices")}); ${fmtInt(range.min!)}-${fmtInt(range.max!)}`,
         ],
         [
           "402zk pay, relayer fee (median)",
           g("payGasWithFee"),
-          `${(n("payGasWithFee") / n("x402ExactGas")).toFixed(2)}x`,
+          x("payGasWithFee"),
           `leaves ${idx("payWithFeeLeafIndices")}; two transfers`,
         ],
         [
-          `402zk pay at mean ${model.meanHashesAtDepth} hashes (model)`,
-          g("payGasAtMeanHashes"),
-          `${(n("payGasAtMeanHashes") / n("x402ExactGas")).toFixed(2)}x`,
-          `+${fmtInt(model.perHashGas!)} gas per 1 bit of the leaf index; ` +
-            `${fmtInt(model.payGasAtOneHash!)} (1 hash) to ${fmtInt(model.payGasAtDepthHashes!)} (${n("treeDepth")} hashes)`,
+          "commitPendingLeaves(1) after a pay (median)",
+          g("commitOneGas"),
+          "",
+          `the change note hashed in; ${fmtInt(crange.min!)}-${fmtInt(crange.max!)}`,
         ],
-        ["deposit (approve excluded)", g("depositGas"), "", `leaves ${idx("depositLeafIndices")}`],
+        [
+          "pay + commit of its change (median)",
+          g("payPlusCommitGas"),
+          x("payPlusCommitGas"),
+          `two transactions; previous pay (inserting directly) 471,915`,
+        ],
+        [
+          `pay + commit at mean ${model.meanHashesAtDepth} hashes (model)`,
+          g("payPlusCommitGasAtMeanHashes"),
+          x("payPlusCommitGasAtMeanHashes"),
+          `+${fmtInt(model.perHashGas!)} gas per 1 bit of the leaf index; commit ` +
+            `${fmtInt(model.commitOneGasAtOneHash!)} (1 hash) to ${fmtInt(model.commitOneGasAtDepthHashes!)} ` +
+            `(${n("treeDepth")} hashes)`,
+        ],
+        ["deposit (approve excluded)", g("depositGas"), "", `leaves ${idx("depositLeafIndices")}; commits its note`],
         [
           "depositWithAuthorization",
           g("depositWithAuthorizationGas"),
@@ -635,7 +699,6 @@ export function reportProtocol(r: Record<string, unknown>): string {
           "",
           `estimateGas ${g("verifyGasEstimateRaw")}; tx ${g("verifyGasTxExecution")}`,
         ],
-        ["tree insert (change note, median)", g("treeInsertGas"), "", "trace + source map, median pay"],
       ],
       ["l", "r", "r", "l"],
     ),
@@ -646,7 +709,8 @@ export function reportProtocol(r: Record<string, unknown>): string {
     ["intrinsic (21,000)", "intrinsic"],
     ["calldata", "calldata"],
     ["Groth16 verifier (STATICCALL)", "verifier"],
-    ["tree insert (Poseidon + SSTOREs + LeafInserted)", "treeInsert"],
+    ["queue append (slot + counters + LeafInserted)", "queueAppend"],
+    ["tree commit (Poseidon + SSTOREs + root)", "treeCommit"],
     ["nullifier check + receipt slot", "nullifierReceipt"],
     ["root-history check", "rootCheck"],
     ["token calls", "tokenCalls"],
@@ -658,22 +722,22 @@ export function reportProtocol(r: Record<string, unknown>): string {
   const pct = (v: number, total: number) => `${((100 * v) / total).toFixed(1)}%`;
   out.push(
     table(
-      ["part", "pay", "%", "pay+fee", "deposit"],
+      ["part", "pay", "%", "pay+fee", "commit(1)", "deposit"],
       parts.map(([label, k]) => {
         // The refund is subtracted: show it negative (and 0 rather than -0).
         const v = (b: Record<string, number>) => fmtInt(k === "refund" && b[k] ? -b[k]! : b[k]!);
-        return [label, v(pb), pct(pb[k]!, n("payGas")), v(fb), v(db)];
+        return [label, v(pb), pct(pb[k]!, n("payGas")), v(fb), v(cb), v(db)];
       }),
     ),
   );
   out.push("(medians per part need not add up exactly to the median total)");
-  const det = r.treeInsertDetailMedian as Record<string, number>;
+  const det = r.commitOneDetailMedian as Record<string, number>;
   out.push(
-    `tree insert detail (median pay): ${det.hashes} hashes ${fmtInt(det.hashGas!)}, storage ${fmtInt(det.storage!)}, ` +
-      `LeafInserted ${fmtInt(det.event!)}, rest ${fmtInt(det.rest!)}; one PoseidonT3 call ~${fmtInt(model.poseidonCallGasMean!)}`,
+    `commit(1) detail (median): ${det.hashes} hashes ${fmtInt(det.hashGas!)}, storage ${fmtInt(det.storage!)}, ` +
+      `LeavesCommitted ${fmtInt(det.event!)}, rest ${fmtInt(det.rest!)}; one PoseidonT3 call ~${fmtInt(model.poseidonCallGasMean!)}`,
   );
   out.push("");
-  out.push("Every measured transaction (leaf index = tree size before it = index of the note it inserts)");
+  out.push("Every measured transaction (leaf = index of the note it appends, or commits)");
   const samples = r.samples as {
     kind: string;
     leafIndex: number;
@@ -683,42 +747,17 @@ export function reportProtocol(r: Record<string, unknown>): string {
   }[];
   out.push(
     table(
-      ["transaction", "leaf", "hashes", "gasUsed", "tree insert", "verifier", "token calls"],
-      samples.map((x) => [
-        x.kind,
-        String(x.leafIndex),
-        String(x.hashes),
-        fmtInt(x.gasUsed),
-        fmtInt(x.breakdown.treeInsert),
-        fmtInt(x.breakdown.verifier),
-        fmtInt(x.breakdown.tokenCalls),
+      ["transaction", "leaf", "hashes", "gasUsed", "queue", "tree commit", "verifier", "token calls"],
+      samples.map((s) => [
+        s.kind,
+        String(s.leafIndex),
+        String(s.hashes),
+        fmtInt(s.gasUsed),
+        fmtInt(s.breakdown.queueAppend),
+        fmtInt(s.breakdown.treeCommit),
+        fmtInt(s.breakdown.verifier),
+        fmtInt(s.breakdown.tokenCalls),
       ]),
-    ),
-  );
-  out.push("");
-  out.push("Client-side proving and verification");
-  out.push(
-    table(
-      ["measure", "median ms", "min", "max", "samples"],
-      [
-        [
-          "provePayment (witness + prove)",
-          n("proveMsMedian").toFixed(0),
-          n("proveMsMin").toFixed(0),
-          n("proveMsMax").toFixed(0),
-          String(n("proveSamples")),
-        ],
-        ["  witness", n("witnessMsMedian").toFixed(0), "", "", ""],
-        ["  Groth16 prove", n("groth16MsMedian").toFixed(0), "", "", ""],
-        ["first provePayment (cold)", n("proveMsCold").toFixed(0), "", "", "1"],
-        [
-          "verifyPaymentProof (off-chain)",
-          n("verifyMsMedian").toFixed(1),
-          n("verifyMsMin").toFixed(1),
-          n("verifyMsMax").toFixed(1),
-          String(n("verifySamples")),
-        ],
-      ],
     ),
   );
   return out.join("\n");
