@@ -7,7 +7,19 @@
  * `BenchSection` whose `run` returns a record of new keys and append it to SECTIONS;
  * duplicate keys across sections are an error.
  *
- * Options: --no-build (or BENCH_NO_BUILD=1) skips `hardhat build` before the run.
+ * Sections: environment, circuit, verify (bench-verify.ts: proving and off-chain
+ * verification), protocol (bench-protocol.ts: gas at ~1,000 leaves), scale (bench-scale.ts:
+ * pay gas up to 2^24 leaves, payBatch), e2e and security (real HTTP servers), sync
+ * (bench-sync.ts: wallet sync of 2^18 leaves). A section marked `optional` that throws is
+ * recorded in `sectionErrors` and the run goes on (the process then exits 1).
+ *
+ * At the end: the targets table (PASS/FAIL) and "before -> now" against the figures of
+ * the committed bench/results.json (read from git at start, before it is overwritten).
+ *
+ * Options: --no-build (or BENCH_NO_BUILD=1) skips `hardhat build` before the run;
+ * --only=verify,protocol (or BENCH_ONLY) runs only those sections (environment and
+ * circuit always run); --skip=sync,security (or BENCH_SKIP) leaves sections out. A run
+ * with --only or --skip does not overwrite bench/results.json unless --write is given.
  */
 import { execSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -22,7 +34,7 @@ import { shutdownProver } from "../sdk/core/prover.js";
 import { benchE2E, reportE2E } from "./lib/bench-e2e.js";
 import { benchProtocol, reportProtocol } from "./lib/bench-protocol.js";
 import { benchSecurity, reportSecurity } from "./lib/bench-security.js";
-import { table } from "./lib/bench-util.js";
+import { fmtInt, table } from "./lib/bench-util.js";
 import { ARTIFACTS_DIR, ROOT } from "./lib/paths.js";
 
 /** What every section gets: one chain shared by all of them. */
@@ -38,10 +50,63 @@ export interface BenchSection {
   name: string;
   run: (ctx: BenchContext) => Promise<Record<string, unknown>>;
   report?: (results: Record<string, unknown>) => string;
+  /** A failure is recorded (sectionErrors) instead of ending the run. */
+  optional?: boolean;
 }
 
-/** Targets the project set itself; a measured value at or below the target passes. */
-export const TARGETS = { payGas: 450_000, proveMsMedian: 2_500 } as const;
+/**
+ * Targets (the issue's); a measured value at or below the limit passes. `key` is a
+ * result key, with `.sub` for an entry of a record (payGasByTreeSize.1024).
+ */
+export const TARGETS: readonly { key: string; limit: number; label: string }[] = [
+  { key: "payGas", limit: 350_000, label: "pay gas, fee 0, ~1,000 leaves (median)" },
+  { key: "payGasByTreeSize.1024", limit: 350_000, label: "pay gas at 2^10 leaves" },
+  { key: "payGasByTreeSize.65536", limit: 350_000, label: "pay gas at 2^16 leaves" },
+  { key: "payGasByTreeSize.1048576", limit: 350_000, label: "pay gas at 2^20 leaves" },
+  { key: "payGasByTreeSize.16777216", limit: 350_000, label: "pay gas at 2^24 leaves (full tree)" },
+  { key: "batchPayGasPerPayment.16", limit: 150_000, label: "payBatch gas per payment, k = 16" },
+  { key: "batchPayGasPerPayment.32", limit: 110_000, label: "payBatch gas per payment, k = 32" },
+  { key: "proveMsMedian", limit: 250, label: "prove ms (median, artifacts in memory)" },
+  { key: "verifyMsMedian", limit: 5, label: "off-chain verify ms (median, mcl-wasm)" },
+  { key: "walletSyncMs", limit: 30_000, label: "wallet first sync ms, 2^18 leaves" },
+  { key: "walletSyncPeakMiB", limit: 200, label: "wallet sync peak RSS MiB, 2^18 leaves" },
+];
+
+/**
+ * Figures of the previous benchmark (bench of 2026-12-01, before the queue/batch pool and
+ * the depth-24 circuit): used for "before -> now" when git has no bench/results.json.
+ */
+const PREVIOUS_FALLBACK: Record<string, number> = {
+  payGas: 471_915,
+  proveMsMedian: 2_291,
+  verifyMsMedian: 25,
+  constraints: 9_968,
+  x402ExactGas: 68_216,
+};
+
+/** Keys compared "before -> now", with a label; lower is better for all but `higher`. */
+const COMPARED: readonly { key: string; label: string; higher?: boolean; prevKey?: string }[] = [
+  { key: "constraints", label: "circuit constraints" },
+  { key: "zkeyBytes", label: "zkey bytes" },
+  { key: "payGas", label: "pay gas (fee 0, median, ~1,000 leaves)" },
+  { key: "payPlusCommitGas", label: "pay + commit of its change (vs old pay)", prevKey: "payGas" },
+  { key: "payGasWithFee", label: "pay gas with relayer fee" },
+  { key: "depositGas", label: "deposit gas" },
+  { key: "depositWithAuthorizationGas", label: "depositWithAuthorization gas" },
+  { key: "verifyGas", label: "Groth16 verifyProof gas (execution)" },
+  { key: "x402ExactGas", label: "x402 exact gas (baseline)" },
+  { key: "payVsX402Ratio", label: "pay / x402 exact" },
+  { key: "proveMsMedian", label: "prove ms (median)" },
+  { key: "witnessMsMedian", label: "witness ms (median)" },
+  { key: "verifyMsMedian", label: "off-chain verify ms (median)" },
+  { key: "e2eMsMedianServerSettled", label: "e2e ms, server-settled" },
+  { key: "e2eMsMedianClientSettled", label: "e2e ms, client-settled" },
+  { key: "zkPrepareMsPerPayment", label: "prepare a payment ms" },
+  { key: "paidRequestsPerSecHttp", label: "paid HTTP requests/s, sequential", higher: true },
+  { key: "relayerTxsSent", label: "relayer txs for 6 same-note proofs" },
+  { key: "floodHonestLatencyRatio", label: "honest latency ratio under flood" },
+  { key: "totalMs", label: "bench total ms" },
+];
 
 const RESULTS_FILE = path.join(ROOT, "bench", "results.json");
 
@@ -108,6 +173,81 @@ const circuit: BenchSection = {
   },
 };
 
+const verify: BenchSection = {
+  name: "verify",
+  // First of the proving sections: its cold proof also pays the curve setup.
+  run: async ({ log }) => {
+    const { benchVerify } = await import("./lib/bench-verify.js");
+    return { ...(await benchVerify({ log: (m) => log(`   ${m}`) })) };
+  },
+  report: reportVerify,
+};
+
+function reportVerify(r: Record<string, unknown>): string {
+  const n = (k: string) => r[k] as number | undefined;
+  const f = (k: string, d = 1) => (n(k) === undefined ? "-" : n(k)!.toFixed(d));
+  const batch = (r.verifyBatchMsPerProof ?? {}) as Record<string, number>;
+  return [
+    "Client-side proving and off-chain verification (bench-verify.ts)",
+    table(
+      ["measure", "ms"],
+      [
+        ["provePayment, artifacts in memory (median)", f("proveMsMedian")],
+        ["  witness (median)", f("witnessMsMedian")],
+        ["provePayment from file paths (median)", f("proveMsMedianFromPath")],
+        ["first provePayment of the process (cold)", f("proveColdMs")],
+        ["verify, mcl-wasm (median)", f("verifyMsMedian", 2)],
+        ...Object.entries(batch).map(([k, v]) => [`verifyBatch, k = ${k}, per proof`, v.toFixed(2)]),
+        ["snarkjs.groth16.verify (median)", f("snarkjsVerifyMsMedian", 2)],
+      ],
+    ),
+  ].join("\n");
+}
+
+const scale: BenchSection = {
+  name: "scale",
+  optional: true,
+  run: async ({ ethers, log }) => {
+    // Imported here: a module that fails to load fails this section only.
+    const m = await import("./lib/bench-scale.js");
+    scaleReport = m.reportScale;
+    return { ...(await m.benchScale(ethers, { log: (msg) => log(`   ${msg}`) })) };
+  },
+  report: (r) => (scaleReport ? `Scale (bench-scale.ts)\n${scaleReport(r as never)}` : ""),
+};
+/** bench-scale.ts' report, set when its section ran. */
+let scaleReport: ((r: never) => string) | undefined;
+
+const sync: BenchSection = {
+  name: "sync",
+  optional: true,
+  run: async ({ log }) => {
+    const { benchSync } = await import("./lib/bench-sync.js");
+    const r = (await benchSync({ log: (m) => log(`   ${m}`) })) as Record<string, unknown>;
+    // Its own names start with "wallet"; anything else (e.g. `leaves`) gets the prefix.
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(r)) {
+      out[k.startsWith("wallet") ? k : `walletSync${k[0]!.toUpperCase()}${k.slice(1)}`] = v;
+    }
+    return out;
+  },
+  report: (r) => {
+    const n = (k: string) => (typeof r[k] === "number" ? fmtInt(r[k]) : "-");
+    return [
+      `Wallet sync (bench-sync.ts), pool of ${n("walletSyncLeaves")} leaves over JSON-RPC`,
+      table(
+        ["figure", "value"],
+        [
+          ["first sync, empty store (ms)", n("walletSyncMs")],
+          ["peak RSS of the wallet process (MiB)", n("walletSyncPeakMiB")],
+          ["restart, nothing new (ms)", n("walletRestartMs")],
+          ["catch-up of 1,000 new leaves (ms)", n("walletCatchUp1000Ms")],
+        ],
+      ),
+    ].join("\n");
+  },
+};
+
 const protocol: BenchSection = {
   name: "protocol",
   run: ({ ethers, log }) => benchProtocol(ethers, { log }),
@@ -116,29 +256,102 @@ const protocol: BenchSection = {
 
 const e2e: BenchSection = {
   name: "e2e",
+  optional: true,
   run: ({ log }) => benchE2E({ log }),
   report: reportE2E,
 };
 
 const security: BenchSection = {
   name: "security",
+  optional: true,
   run: ({ log }) => benchSecurity({ log }),
   report: reportSecurity,
 };
 
-export const SECTIONS: BenchSection[] = [environment, circuit, protocol, e2e, security];
+export const SECTIONS: BenchSection[] = [environment, circuit, verify, protocol, scale, e2e, security, sync];
 
-function targetsOf(r: Record<string, unknown>) {
-  const met = {
-    payGas: typeof r.payGas === "number" && r.payGas <= TARGETS.payGas,
-    proveMsMedian: typeof r.proveMsMedian === "number" && r.proveMsMedian <= TARGETS.proveMsMedian,
-  };
-  return { targets: { ...TARGETS }, targetsMet: { ...met, all: met.payGas && met.proveMsMedian } };
+/** A result by key, with "a.b" for entry b of record a. */
+function valueAt(r: Record<string, unknown>, key: string): number | undefined {
+  const [k, sub] = key.split(".", 2) as [string, string | undefined];
+  const v = sub === undefined ? r[k] : (r[k] as Record<string, unknown> | undefined)?.[sub];
+  return typeof v === "number" ? v : undefined;
 }
 
-async function main(): Promise<void> {
+function targetsOf(r: Record<string, unknown>) {
+  const targets: Record<string, number> = {};
+  const met: Record<string, boolean> = {};
+  for (const t of TARGETS) {
+    const v = valueAt(r, t.key);
+    targets[t.key] = t.limit;
+    met[t.key] = v !== undefined && v <= t.limit;
+  }
+  return { targets, targetsMet: { ...met, all: Object.values(met).every(Boolean) } };
+}
+
+/** The figures of the committed bench/results.json (the previous run), or the fallback. */
+function previousResults(): { source: string; r: Record<string, unknown> } {
+  try {
+    const text = execSync("git show HEAD:bench/results.json", {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "ignore"],
+      maxBuffer: 64 * 2 ** 20,
+    }).toString();
+    const r = JSON.parse(text) as Record<string, unknown>;
+    return { source: `git HEAD:bench/results.json (${String(r.date ?? "?")}, ${String(r.gitCommit ?? "?")})`, r };
+  } catch {
+    return { source: "figures of the 2026-12-01 bench (no bench/results.json in git)", r: PREVIOUS_FALLBACK };
+  }
+}
+
+function fmt(v: number | undefined): string {
+  if (v === undefined) return "-";
+  return Number.isInteger(v) ? fmtInt(v) : String(v);
+}
+
+function comparison(prev: Record<string, unknown>, now: Record<string, unknown>) {
+  const rows: string[][] = [];
+  const record: Record<string, { before?: number; now?: number }> = {};
+  for (const c of COMPARED) {
+    const before = valueAt(prev, c.prevKey ?? c.key) ?? PREVIOUS_FALLBACK[c.prevKey ?? c.key];
+    const v = valueAt(now, c.key);
+    if (before === undefined && v === undefined) continue;
+    record[c.key] = { before, now: v };
+    let change = "";
+    if (before !== undefined && v !== undefined && before !== 0) {
+      const ratio = v / before;
+      const better = c.higher ? ratio > 1 : ratio < 1;
+      change = `${ratio >= 1 ? "x" : "/"}${(ratio >= 1 ? ratio : 1 / ratio).toFixed(2)}${ratio === 1 ? "" : better ? " better" : " worse"}`;
+    }
+    rows.push([c.label + (c.prevKey ? ` [before: ${c.prevKey}]` : ""), fmt(before), fmt(v), change]);
+  }
+  return { rows, record };
+}
+
+function argValue(name: string, env: string): string[] | undefined {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  const v = a ? a.slice(name.length + 3) : process.env[env];
+  return v
+    ? v
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : undefined;
+}
+
+async function main(): Promise<number> {
   const t0 = performance.now();
   const log = (msg: string) => console.log(msg);
+  // Read before this run overwrites the file.
+  const previous = previousResults();
+  const only = argValue("only", "BENCH_ONLY");
+  const skip = argValue("skip", "BENCH_SKIP") ?? [];
+  const partial = only !== undefined || skip.length > 0;
+  const selected = SECTIONS.filter(
+    (s) =>
+      s.name === "environment" ||
+      s.name === "circuit" ||
+      ((only === undefined || only.includes(s.name)) && !skip.includes(s.name)),
+  );
   if (!process.argv.includes("--no-build") && process.env.BENCH_NO_BUILD !== "1") {
     // What `hardhat run` would do: the measured bytecode must match the sources.
     await hre.tasks.getTask("build").run({ quiet: true });
@@ -153,18 +366,41 @@ async function main(): Promise<void> {
 
   const results: Record<string, unknown> = {};
   const reports: string[] = [];
-  for (const section of SECTIONS) {
+  const sectionMs: Record<string, number> = {};
+  const sectionErrors: Record<string, string> = {};
+  for (const section of selected) {
     const ts = performance.now();
     log(`== ${section.name}`);
-    const r = await section.run(ctx);
+    let r: Record<string, unknown>;
+    try {
+      r = await section.run(ctx);
+    } catch (err) {
+      if (!section.optional) throw err;
+      const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      sectionErrors[section.name] = msg.slice(0, 2000);
+      log(`   FAILED: ${msg.slice(0, 2000)}`);
+      sectionMs[section.name] = Math.round(performance.now() - ts);
+      continue;
+    }
     for (const k of Object.keys(r)) {
       if (k in results) throw new Error(`section ${section.name} redefines result key "${k}"`);
     }
     Object.assign(results, r);
-    if (section.report) reports.push(section.report(r));
-    log(`   (${Math.round(performance.now() - ts)} ms)`);
+    if (section.report) {
+      try {
+        const text = section.report(r);
+        if (text) reports.push(text);
+      } catch (err) {
+        reports.push(`(${section.name}: report failed: ${err instanceof Error ? err.message : String(err)})`);
+      }
+    }
+    sectionMs[section.name] = Math.round(performance.now() - ts);
+    log(`   (${sectionMs[section.name]} ms)`);
   }
-  Object.assign(results, targetsOf(results), { totalMs: Math.round(performance.now() - t0) });
+  Object.assign(results, targetsOf(results), { sectionMs, totalMs: Math.round(performance.now() - t0) });
+  if (Object.keys(sectionErrors).length > 0) results.sectionErrors = sectionErrors;
+  const cmp = comparison(previous.r, results);
+  results.comparedWith = { source: previous.source, figures: cmp.record };
 
   console.log("");
   console.log(
@@ -173,35 +409,54 @@ async function main(): Promise<void> {
   );
   console.log("");
   for (const r of reports) console.log(`${r}\n`);
-  const met = results.targetsMet as Record<string, boolean>;
   console.log("Targets");
+  const met = results.targetsMet as Record<string, boolean>;
   console.log(
     table(
-      ["target", "limit", "measured", "result"],
-      [
-        ["payGas (median, fee = 0)", String(TARGETS.payGas), String(results.payGas), met.payGas ? "PASS" : "FAIL"],
-        [
-          "proveMsMedian",
-          String(TARGETS.proveMsMedian),
-          String(results.proveMsMedian),
-          met.proveMsMedian ? "PASS" : "FAIL",
-        ],
-      ],
+      ["target", "key", "limit", "measured", "result"],
+      TARGETS.map((t) => {
+        const v = valueAt(results, t.key);
+        return [
+          t.label,
+          t.key,
+          fmt(t.limit),
+          fmt(v),
+          v === undefined ? "FAIL (not measured)" : met[t.key] ? "PASS" : "FAIL",
+        ];
+      }),
+      ["l", "l", "r", "r", "l"],
     ),
   );
+  console.log("");
+  console.log(`Before -> now (before: ${previous.source})`);
+  console.log(table(["figure", "before", "now", "change"], cmp.rows, ["l", "r", "r", "l"]));
+  if (Object.keys(sectionErrors).length > 0) {
+    console.log("");
+    console.log("Sections that FAILED (their keys are missing):");
+    for (const [name, msg] of Object.entries(sectionErrors)) console.log(`  ${name}: ${msg.split("\n")[0]}`);
+  }
 
-  mkdirSync(path.dirname(RESULTS_FILE), { recursive: true });
-  writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\nwrote ${path.relative(ROOT, RESULTS_FILE)} (${Math.round((performance.now() - t0) / 1000)} s total)`);
+  if (!partial || process.argv.includes("--write")) {
+    mkdirSync(path.dirname(RESULTS_FILE), { recursive: true });
+    writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+    console.log(
+      `\nwrote ${path.relative(ROOT, RESULTS_FILE)} (${Math.round((performance.now() - t0) / 1000)} s total)`,
+    );
+  } else {
+    console.log(
+      `\npartial run (${selected.map((s) => s.name).join(", ")}): ${path.relative(ROOT, RESULTS_FILE)} not written`,
+    );
+  }
+  return Object.keys(sectionErrors).length > 0 ? 1 : 0;
 }
 
 // Run only when executed (tsx scripts/bench.ts), not when imported for its types.
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   try {
-    await main();
+    const code = await main();
     await shutdownProver();
     // snarkjs workers and the EDR provider keep handles open.
-    process.exit(0);
+    process.exit(code);
   } catch (err) {
     console.error(err);
     await shutdownProver().catch(() => {});
