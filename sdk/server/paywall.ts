@@ -7,6 +7,7 @@ import { caip2 } from "../core/deployment.js";
 import { ZkPayError } from "../core/errors.js";
 import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
 import type { FairQueueOptions } from "../core/work-queue.js";
+import type { BatchOptions } from "../facilitator/batcher.js";
 import { ZkExactFacilitatorScheme } from "../facilitator/scheme.js";
 import { WorkerVerifier } from "../node/worker-verifier.js";
 import { Admission, type AdmissionOptions } from "./admission.js";
@@ -47,6 +48,11 @@ export interface ZkResourceServerOptions {
    * threads, so pairings never stall the event loop; "main" on this thread.
    */
   verifyIn?: "worker" | "main";
+  /**
+   * How server-settled payments are grouped into `payBatch` transactions (window, most
+   * payments per batch, when to commit after a lone `pay`). Default `{ windowMs: 50, maxSize: 16 }`.
+   */
+  batch?: BatchOptions;
   /** Refused payments per client and window before 429 (see {@link Admission}). */
   limits?: Omit<AdmissionOptions, "store" | "queue"> & { queue?: FairQueueOptions };
 }
@@ -105,6 +111,7 @@ export function createZkResourceServer(o: ZkResourceServerOptions) {
     fee: o.fee,
     minConfirmations: o.minConfirmations,
     maxAttemptsPerChallenge: o.maxAttemptsPerChallenge,
+    batch: o.batch,
     verifier: admission.queue,
     verifyProof:
       o.verifyIn === "main"

@@ -105,6 +105,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
     instances?: number;
     challengeTtlSeconds?: number;
     limits?: ZkResourceServerOptions["limits"];
+    batch?: ZkResourceServerOptions["batch"];
     /** Follow X-Forwarded-For for the client key (as behind a reverse proxy). */
     trustProxy?: boolean;
   }) {
@@ -121,6 +122,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
       instances: opts.instances,
       challengeTtlSeconds: opts.challengeTtlSeconds,
       limits: opts.limits,
+      batch: opts.batch,
     });
     const price = (opts.price ?? 10_000n).toString();
     const app = express();
