@@ -210,6 +210,12 @@ ${EXIT_CODES_HELP}`,
               untilIso: new Date(p.expiry * 1000).toISOString(),
             })),
             notes: unspent.length,
+            // Notes the pool has appended but not yet committed to a tree: part of
+            // `private`, spendable once a batch or a commit includes them.
+            queued: wallet
+              .queuedNotes()
+              .reduce((s, n) => s + BigInt(n.value), 0n)
+              .toString(),
             pending: snap.pending.length,
             treeSize: wallet.treeSize,
             syncedBlock: snap.syncedBlock,
@@ -222,6 +228,13 @@ ${EXIT_CODES_HELP}`,
       out(
         `private balance  ${formatAmount(wallet.balance(), d)} ${ctx.symbol}  (${unspent.length} unspent note${unspent.length === 1 ? "" : "s"})`,
       );
+      const queued = wallet.queuedNotes();
+      if (queued.length > 0) {
+        const v = queued.reduce((s, n) => s + BigInt(n.value), 0n);
+        out(
+          `queued           ${formatAmount(v, d)} ${ctx.symbol}  (${queued.length} note(s) appended but not yet committed to the tree: spendable after the pool's next batch or commit)`,
+        );
+      }
       if (snap.pending.length > 0) {
         const until = Math.max(...snap.pending.map((p) => p.expiry));
         out(
