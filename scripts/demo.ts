@@ -354,7 +354,13 @@ async function main(): Promise<void> {
   log(
     `  e2e = from the first request to the paid response; verify+settle = the paid request's round trip (client mode: + the payer's own pay tx).`,
   );
-  log("  Gas varies per payment mostly with the change note's leaf index (how many tree hashes its insert needs).");
+  log(
+    "  Gas: `pay` queues its change note, so its cost does not depend on the tree; here each payer's change is its only",
+  );
+  log(
+    "  note, so it asks for `payAndCommit` (the commit of the queue on top) to spend it in the next block. A busy API's",
+  );
+  log("  facilitator settles concurrent payments in one `payBatch` instead (see `npm run bench`).");
   log(
     `  Proving runs on this machine's CPU (${(await import("node:os")).cpus().length} cores); a local chain mines instantly, so real chains add block time.`,
   );
