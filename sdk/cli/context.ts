@@ -24,6 +24,7 @@ import { defaultArtifacts } from "../node/artifacts.js";
 import { loadDeployment } from "../node/deployments.js";
 import { lockDirectory, type DirLock } from "../node/dir-lock.js";
 import { FileNoteStore } from "../node/file-store.js";
+import { syncProgressLine } from "../node/sync-progress.js";
 import { CliError, EXIT } from "./errors.js";
 
 /** Global options of the CLI (after commander parsed them). */
@@ -206,6 +207,7 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
             `created a new wallet seed in ${s.source} (mode 0600): back it up, it holds your private notes\n`,
           );
         }
+        const progress = syncProgressLine();
         const w = PrivateWallet.open({
           seed: s.seed,
           pool: {
@@ -227,6 +229,11 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
           // never synced in this process), so a CLI payment is timed by its log queries;
           // a long-running agent with scheduled syncing is not (see the README).
           sync: { auto: false },
+          // A first sync of a big pool takes seconds: show how far it got (stderr).
+          onSyncProgress: (p) => {
+            progress.update(p);
+            if (p.toBlock >= p.latestBlock) progress.end();
+          },
         });
         // A wallet on the wrong chain is a configuration error, not a refused payment.
         return w.catch((err: unknown) => {

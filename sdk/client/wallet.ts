@@ -154,6 +154,13 @@ export interface PreparedPayment {
   /** Receipt id once settled: the spent note's nullifier hash as bytes32. */
   receiptId: Hex;
   changeValue: bigint;
+  /**
+   * Ask for the change note to be committed by the settling transaction (`payAndCommit`
+   * or `payBatch`),
+   * so it is spendable in the next block, rather than by the next batch or commit.
+   * Set by `preparePayment` when the change will be this wallet's only spendable note.
+   */
+  commitChange: boolean;
   /** syncMs: time spent syncing or waiting for a sync inside preparePayment (usually 0). */
   timings: { witnessMs: number; proveMs: number; syncMs: number };
 }
@@ -168,6 +175,12 @@ export interface PaymentParams {
   /** Unix seconds. */
   expiry: bigint;
   onProgress?: (p: ProofProgress) => void;
+  /**
+   * Whether to ask for the change note to be committed in the settling transaction
+   * (see {@link PreparedPayment.commitChange}). Default: when no other committed note
+   * would stay spendable after this payment.
+   */
+  commitChange?: boolean;
   /**
    * Sync with the chain before choosing a note and proving (default false). A sync right
    * before a payment shows the RPC provider when you pay: use it to recover from a proof
@@ -292,13 +305,29 @@ export class PrivateWallet {
 
   // ------------------------------------------------------------------ state
 
-  /** Spendable private balance: unspent notes not reserved by a payment in flight. */
+  /**
+   * Private balance: unspent notes not reserved by a payment in flight, including notes
+   * still queued for their tree (see {@link queuedNotes}), which become spendable when
+   * the pool commits them (within a batch window).
+   */
   balance(): bigint {
-    return this.spendableNotes().reduce((s, n) => s + BigInt(n.value), 0n);
+    return this.#available().reduce((s, n) => s + BigInt(n.value), 0n);
   }
 
-  /** Unspent notes not reserved by a payment in flight. */
+  /** Notes a payment can spend now: available and committed to the pool's trees. */
   spendableNotes(): StoredNote[] {
+    const committed = this.#tree.committedSize;
+    return this.#available().filter((n) => n.leafIndex < committed);
+  }
+
+  /** Available notes still queued by the pool (appended, not yet in a root). */
+  queuedNotes(): StoredNote[] {
+    const committed = this.#tree.committedSize;
+    return this.#available().filter((n) => n.leafIndex >= committed);
+  }
+
+  /** Unspent notes not reserved by a payment in flight, committed or queued. */
+  #available(): StoredNote[] {
     const reserved = new Set(this.#state.pending.map((p) => p.nullifierHash));
     return this.#state.notes.filter(
       (n) => !n.spent && !reserved.has(n.nullifierHash) && !this.#busy.has(n.nullifierHash) && BigInt(n.value) > 0n,
@@ -794,6 +823,11 @@ export class PrivateWallet {
         await this.sync();
       }
     }
+    // Still short, but a queued note of ours covers it: the pool has not committed it
+    // yet. Commit it ourselves when we can send transactions (one block), then sync.
+    if (!this.#pick(needed) && this.#queuedMayCover(needed) && this.walletClient?.account) {
+      await this.commitPendingLeaves();
+    }
     const syncMs = performance.now() - t0;
 
     // Pick and reserve in one synchronous step: a concurrent payment must not pick the
@@ -830,9 +864,49 @@ export class PrivateWallet {
       .sort((a, b) => (BigInt(a.value) < BigInt(b.value) ? -1 : 1))[0];
   }
 
-  /** Whether a payment in flight would leave a change note that covers `needed`. */
+  /**
+   * Whether a payment in flight would leave a change note that covers `needed`, or a
+   * note of ours that covers it is queued (spendable once a batch or commit includes it).
+   */
   #changeMayCover(needed: bigint): boolean {
-    return this.#state.pending.some((p) => BigInt(p.changeValue) >= needed);
+    return this.#state.pending.some((p) => BigInt(p.changeValue) >= needed) || this.#queuedMayCover(needed);
+  }
+
+  #queuedMayCover(needed: bigint): boolean {
+    return this.queuedNotes().some((n) => BigInt(n.value) >= needed);
+  }
+
+  /**
+   * Commits the pool's queued leaves (this wallet's queued notes among them) from the
+   * wallet client's account, waits for it, and syncs. Anyone may commit; it costs about
+   * what inserting the leaves one by one used to (a few Poseidon hashes each).
+   *
+   * @example
+   * if (wallet.queuedNotes().length > 0) await wallet.commitPendingLeaves();
+   */
+  async commitPendingLeaves(): Promise<Hash | undefined> {
+    const wc = this.#requireWalletClient();
+    const read = (functionName: "pendingLeafCount" | "MAX_COMMIT_PER_CALL") =>
+      this.publicClient.readContract({ address: this.pool.facilitator, abi: facilitatorAbi, functionName });
+    const [pending, max] = await Promise.all([read("pendingLeafCount"), read("MAX_COMMIT_PER_CALL")]);
+    let hash: Hash | undefined;
+    if (pending > 0n) {
+      try {
+        hash = await wc.writeContract({
+          address: this.pool.facilitator,
+          abi: facilitatorAbi,
+          functionName: "commitPendingLeaves",
+          args: [max],
+          account: wc.account!,
+          chain: wc.chain,
+        });
+      } catch (err) {
+        throw mapPayRevert(err);
+      }
+      await this.#waitOk(hash);
+    }
+    await this.sync();
+    return hash;
   }
 
   async #proveWith(
@@ -849,6 +923,10 @@ export class PrivateWallet {
     // restored wallet or a second process can never give another note the same secrets.
     const change = this.#keys.changeSecrets(secrets);
     const changeValue = BigInt(note.value) - needed;
+    // The agent pays again right away with its change when it has nothing else committed.
+    const commitChange =
+      params.commitChange ??
+      (changeValue > 0n && !this.spendableNotes().some((n) => n.nullifierHash !== note.nullifierHash));
     // Fresh nonce: a retry of this note reuses the change secrets, never the memo's pad.
     const memo = encodeMemo({
       tag: this.#keys.childTag(secrets),
@@ -901,6 +979,7 @@ export class PrivateWallet {
       memo,
       receiptId: toBytes32(result.nullifierHash),
       changeValue,
+      commitChange,
       timings: { ...result.timings, syncMs },
     };
   }
@@ -910,18 +989,20 @@ export class PrivateWallet {
    * mode, or a withdrawal) and waits for it. Returns the transaction hash. Syncs once it
    * is mined, to pick up the change note: this sync follows a transaction this client
    * sent itself through the same RPC, so it tells the provider nothing new.
+   *
+   * With `p.commitChange` it settles through `payAndCommit`, which also commits the
+   * change note, so it is spendable in the next block; otherwise `pay` (cheaper, the
+   * change note queued until the next batch or commit).
    */
   async submitPayment(p: PreparedPayment): Promise<Hash> {
     const wc = this.#requireWalletClient();
     let hash: Hash;
     try {
+      const common = { address: this.pool.facilitator, abi: facilitatorAbi, account: wc.account!, chain: wc.chain };
       hash = await wc.writeContract({
-        address: this.pool.facilitator,
-        abi: facilitatorAbi,
-        functionName: "pay",
+        ...common,
+        functionName: p.commitChange ? "payAndCommit" : "pay",
         args: [p.proof, p.terms, p.memo],
-        account: wc.account!,
-        chain: wc.chain,
       });
     } catch (err) {
       throw mapPayRevert(err);

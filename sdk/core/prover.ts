@@ -1,12 +1,21 @@
 import type * as FsPromises from "node:fs/promises";
 
-import * as snarkjs from "snarkjs";
+import type * as Snarkjs from "snarkjs";
 
 import { ZkPayError } from "./errors.js";
 import { MAX_TREE_DEPTH, toValue } from "./field.js";
 import type { MerklePath } from "./tree.js";
 import { commitmentOf, nullifierHashOf, type NoteSecrets } from "./note.js";
 import { Groth16Verifier } from "./verifier.js";
+
+let snarkjsModule: Promise<typeof Snarkjs> | undefined;
+/**
+ * snarkjs, loaded on first use: it is large (~30 MiB of heap with its curve code), and a
+ * process that only syncs or verifies with mcl-wasm never needs it.
+ */
+function loadSnarkjs(): Promise<typeof Snarkjs> {
+  return (snarkjsModule ??= import("snarkjs"));
+}
 
 /**
  * Where the circuit artifacts are. In Node, file paths (or http(s)/file URLs); in a
@@ -129,13 +138,15 @@ export async function provePayment(
   zkeyBytes.catch(() => {}); // awaited (and reported) below, after the witness
   const wtns: { type: "mem"; data?: Uint8Array } = { type: "mem" };
   try {
+    const snarkjs = await loadSnarkjs();
     await snarkjs.wtns.calculate(input, await artifactBytes(artifacts.wasm), wtns);
   } catch (err) {
     throw asArtifactOrProvingError(err, "witness");
   }
   const t1 = performance.now();
   report({ stage: "prove", fraction: 0.2, message: "proving" });
-  let proved: Awaited<ReturnType<typeof snarkjs.groth16.prove>>;
+  const snarkjs = await loadSnarkjs();
+  let proved: Awaited<ReturnType<typeof Snarkjs.groth16.prove>>;
   let next = 0;
   const logger = {
     debug: (msg: string) => {
@@ -331,6 +342,7 @@ export async function verifyPaymentProofSnarkjs(
 ): Promise<boolean> {
   try {
     const p = "pA" in proof ? fromSolidityProof(proof) : proof;
+    const snarkjs = await loadSnarkjs();
     return await withCurve(() => snarkjs.groth16.verify(vkey, publicSignals.map(String), p));
   } catch {
     // Malformed points make snarkjs throw: that is simply an invalid proof.

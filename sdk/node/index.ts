@@ -4,3 +4,4 @@ export * from "./deployments.js";
 export * from "./file-store.js";
 export * from "./dir-lock.js";
 export * from "./worker-verifier.js";
+export * from "./sync-progress.js";
