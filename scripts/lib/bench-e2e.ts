@@ -8,7 +8,9 @@
  *  - receipt check (client-settled: one eth_call) vs the exact facilitator's `verify`;
  *  - throughput: payments prepared in advance (proofs / EIP-3009 signatures), then the
  *    facilitator's `verify` over all of them (sequential and concurrent), and full paid
- *    HTTP requests (verify + settle) sending the prepared PAYMENT-SIGNATURE headers.
+ *    HTTP requests (verify + settle) sending the prepared PAYMENT-SIGNATURE headers,
+ *    one at a time and then `httpConcurrency` at once, with the number of payBatch / pay
+ *    transactions the facilitator's SettlementBatcher sent for each run.
  *
  * Runs on its own chain (a second in-process EDR served over HTTP), so that every
  * request goes through JSON-RPC over a socket as it would against a real node.
@@ -53,6 +55,10 @@ export interface E2EBenchOptions {
   checkRuns?: number;
   /** Concurrency levels of the verify throughput (1 is always measured). */
   concurrency?: number[];
+  /** zk-exact payments prepared for the concurrent paid-HTTP run (one note each). */
+  zkPreparedConcurrent?: number;
+  /** Paid HTTP requests in flight at once in that run (the batcher groups them). */
+  httpConcurrency?: number;
   log?: (msg: string) => void;
 }
 
@@ -62,6 +68,10 @@ const DEFAULTS: Required<Omit<E2EBenchOptions, "log">> = {
   exactPrepared: 20,
   checkRuns: 15,
   concurrency: [2, 4],
+  zkPreparedConcurrent: 12,
+  // The paid API admits 2 verifications at once + 4 waiting per client (all of these
+  // requests come from 127.0.0.1): more at once would be refused with server_busy.
+  httpConcurrency: 6,
 };
 
 const USDC = 1_000_000n;
@@ -74,13 +84,29 @@ async function paymentRequiredOf(url: string): Promise<PaymentRequired> {
   return decodePaymentRequiredHeader(h);
 }
 
+/** Why a paid request was refused: PAYMENT-REQUIRED's error, PAYMENT-RESPONSE's errorReason, or the body. */
+function refusalOf(res: Response, body: string): string {
+  const decode = (h: string | null) => {
+    try {
+      return h ? (JSON.parse(Buffer.from(h, "base64").toString("utf8")) as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const reason =
+    decode(res.headers.get("PAYMENT-REQUIRED"))?.error ?? decode(res.headers.get("PAYMENT-RESPONSE"))?.errorReason;
+  return typeof reason === "string" ? reason : body.slice(0, 200);
+}
+
 /** Sends a prepared payment; throws unless it was served (200) and settled. */
 async function sendPaid(url: string, payload: PaymentPayload): Promise<void> {
   const res = await fetch(url, { headers: { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payload) } });
-  await res.arrayBuffer();
+  const body = await res.text();
   const h = res.headers.get("PAYMENT-RESPONSE");
   const settled = h ? decodePaymentResponseHeader(h).success : false;
-  if (res.status !== 200 || !settled) throw new Error(`prepared payment to ${url} refused: HTTP ${res.status}`);
+  if (res.status !== 200 || !settled) {
+    throw new Error(`prepared payment to ${url} refused: HTTP ${res.status} ${refusalOf(res, body)}`);
+  }
 }
 
 /** Runs `fn` over `items` with at most `c` in flight; returns the wall time in ms. */
@@ -199,6 +225,10 @@ export async function benchE2E(opts: E2EBenchOptions = {}): Promise<Record<strin
     const tPrepExact = performance.now();
     for (let i = 0; i < o.exactPrepared; i++) exactPayloads.push(await exactClient.createPaymentPayload(exactPR));
     const exactPrepareMs = (performance.now() - tPrepExact) / o.exactPrepared;
+    const exactConcurrentPayloads: PaymentPayload[] = [];
+    for (let i = 0; i < o.zkPreparedConcurrent; i++) {
+      exactConcurrentPayloads.push(await exactClient.createPaymentPayload(exactPR));
+    }
     const exactFac = exactFacilitatorScheme(env, ACCOUNTS.exactFacilitator);
     const exactVerify = async (p: PaymentPayload) => {
       const v = await exactFac.verify(p, p.accepted);
@@ -208,16 +238,19 @@ export async function benchE2E(opts: E2EBenchOptions = {}): Promise<Record<strin
     log(`   receipt checks and exact verifies: ${o.checkRuns} each`);
 
     // ------------------------------------------------------------ throughput, zk prepared in advance
-    for (let i = 0; i < o.zkPrepared; i++) await wallet.deposit(2n * PRICE);
+    const nPrepared = o.zkPrepared + o.zkPreparedConcurrent;
+    for (let i = 0; i < nPrepared; i++) await wallet.deposit(2n * PRICE);
     const zkClient = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement: "server" }));
     zkClient.setSpendControls(false);
     const zkPayloads: PaymentPayload[] = [];
     const tPrepZk = performance.now();
-    for (let i = 0; i < o.zkPrepared; i++) {
+    for (let i = 0; i < nPrepared; i++) {
       zkPayloads.push(await zkClient.createPaymentPayload(await paymentRequiredOf(zkUrl)));
     }
-    const zkPrepareMs = (performance.now() - tPrepZk) / o.zkPrepared;
-    log(`   ${o.zkPrepared} zk-exact payments prepared (${o.zkPrepared} notes), ${o.exactPrepared} exact`);
+    const zkPrepareMs = (performance.now() - tPrepZk) / nPrepared;
+    // The first zkPrepared go sequentially, the others concurrently (paid HTTP only).
+    const zkConcurrentPayloads = zkPayloads.splice(o.zkPrepared);
+    log(`   ${nPrepared} zk-exact payments prepared (${nPrepared} notes), ${o.exactPrepared} exact`);
 
     const { vkey, vkeySha256 } = loadVerificationKey();
     // A fresh facilitator (and replay store) per run: verify claims each payment once.
@@ -246,10 +279,56 @@ export async function benchE2E(opts: E2EBenchOptions = {}): Promise<Record<strin
       exactRate[c] = round(exactPayloads.length / (ems / 1000));
     }
 
-    // Full paid requests (verify + settle + response), prepared headers, sequential.
+    // Full paid requests (verify + settle + response), prepared headers, sequential, then
+    // concurrent; the API's facilitator settles through its SettlementBatcher.
+    const batcher = api.zk.facilitatorScheme.batcher;
+    const statsNow = () => ({
+      ...(batcher?.stats ?? { batches: 0, singles: 0, commits: 0, fallbacks: 0, skipped: 0 }),
+    });
+    const statsSince = (a: ReturnType<typeof statsNow>) => {
+      const b = statsNow();
+      return {
+        payBatchTxs: b.batches - a.batches,
+        payTxs: b.singles - a.singles,
+        commitTxs: b.commits - a.commits,
+        fallbacks: b.fallbacks - a.fallbacks,
+        skipped: b.skipped - a.skipped,
+      };
+    };
+    // Let a commit scheduled by the earlier payments go out first.
+    await new Promise((r) => setTimeout(r, 200));
+    let s0 = statsNow();
     const zkHttpMs = await timedPool(zkPayloads, 1, (p) => sendPaid(zkUrl, p));
+    await new Promise((r) => setTimeout(r, 200)); // the trailing commit of the last one
+    const seqStats = statsSince(s0);
+    s0 = statsNow();
+    // Refusals are counted (with their reasons), not fatal: they are a finding of this run.
+    const concRefusals: Record<string, number> = {};
+    const zkHttpConcMs = await timedPool(zkConcurrentPayloads, o.httpConcurrency, (p) =>
+      sendPaid(zkUrl, p).catch((err: unknown) => {
+        const why = err instanceof Error ? err.message.replace(/^prepared payment to \S+ refused: /, "") : String(err);
+        concRefusals[why] = (concRefusals[why] ?? 0) + 1;
+      }),
+    );
+    const concRefused = Object.values(concRefusals).reduce((a, b) => a + b, 0);
+    if (concRefused > 0) log(`   concurrent paid requests refused: ${JSON.stringify(concRefusals)}`);
+    await new Promise((r) => setTimeout(r, 200));
+    const concStats = statsSince(s0);
     const exactHttpMs = await timedPool(exactPayloads, 1, (p) => sendPaid(exactUrl, p));
-    log(`   throughput: verify at concurrency ${[1, ...o.concurrency].join(", ")}; paid HTTP requests sequential`);
+    let exactConcRefused = 0;
+    const exactConcReasons: Record<string, number> = {};
+    const exactHttpConcMs = await timedPool(exactConcurrentPayloads, o.httpConcurrency, (p) =>
+      sendPaid(exactUrl, p).catch((err: unknown) => {
+        exactConcRefused++;
+        const why = err instanceof Error ? err.message.replace(/^prepared payment to \S+ refused: /, "") : String(err);
+        exactConcReasons[why] = (exactConcReasons[why] ?? 0) + 1;
+      }),
+    );
+    if (exactConcRefused > 0) log(`   concurrent exact requests refused: ${JSON.stringify(exactConcReasons)}`);
+    log(
+      `   throughput: verify at concurrency ${[1, ...o.concurrency].join(", ")}; paid HTTP requests sequential ` +
+        `(${JSON.stringify(seqStats)}) and ${o.httpConcurrency} at once (${JSON.stringify(concStats)})`,
+    );
 
     const e2e = (rs: { timings: { totalMs: number } }[]) => round(median(rs.map((r) => r.timings.totalMs)));
     return {
@@ -270,11 +349,23 @@ export async function benchE2E(opts: E2EBenchOptions = {}): Promise<Record<strin
       paidRequestsPerSec: zkRate[1],
       paidRequestsPerSecByConcurrency: zkRate,
       paidRequestsPerSecHttp: round(zkPayloads.length / (zkHttpMs / 1000)),
+      paidRequestsPerSecHttpConcurrent: round((zkConcurrentPayloads.length - concRefused) / (zkHttpConcMs / 1000)),
+      zkConcurrentRefused: concRefused,
+      ...(concRefused > 0 ? { zkConcurrentRefusalReasons: concRefusals } : {}),
+      httpConcurrency: o.httpConcurrency,
+      zkConcurrentPayments: zkConcurrentPayloads.length,
+      settlementTxsSequential: seqStats,
+      settlementTxsConcurrent: concStats,
       exactPreparedPayments: exactPayloads.length,
       exactPrepareMsPerPayment: round(exactPrepareMs, 2),
       exactPaidRequestsPerSec: exactRate[1],
       exactPaidRequestsPerSecByConcurrency: exactRate,
       exactPaidRequestsPerSecHttp: round(exactPayloads.length / (exactHttpMs / 1000)),
+      exactPaidRequestsPerSecHttpConcurrent: round(
+        (exactConcurrentPayloads.length - exactConcRefused) / (exactHttpConcMs / 1000),
+      ),
+      exactConcurrentRefused: exactConcRefused,
+      ...(exactConcRefused > 0 ? { exactConcurrentRefusalReasons: exactConcReasons } : {}),
     };
   } finally {
     await api.close();
@@ -291,6 +382,11 @@ export function reportE2E(r: Record<string, unknown>): string {
     Object.entries(r[k] as Record<string, number>)
       .map(([c, v]) => `c=${c}: ${v}/s`)
       .join(", ");
+  const txs = (k: string) => {
+    const t = r[k] as Record<string, number> | undefined;
+    if (!t) return "-";
+    return `${t.payBatchTxs} payBatch + ${t.payTxs} pay + ${t.commitTxs} commit${t.fallbacks ? `, ${t.fallbacks} fallbacks` : ""}${t.skipped ? `, ${t.skipped} skipped` : ""}`;
+  };
   const out: string[] = [];
   out.push(`End to end over HTTP on 127.0.0.1 (Hardhat EVM via JSON-RPC, automine; ${n("e2eRuns")} requests each)`);
   out.push(
@@ -332,7 +428,16 @@ export function reportE2E(r: Record<string, unknown>): string {
           "paid HTTP requests/s (verify+settle)",
           rate("paidRequestsPerSecHttp"),
           rate("exactPaidRequestsPerSecHttp"),
-          `prepared headers, sequential; ${n("zkPreparedPayments")} zk, ${n("exactPreparedPayments")} exact`,
+          `prepared headers, sequential; ${n("zkPreparedPayments")} zk, ${n("exactPreparedPayments")} exact; ` +
+            `402zk txs: ${txs("settlementTxsSequential")}`,
+        ],
+        [
+          `paid HTTP requests/s, ${n("httpConcurrency")} at once`,
+          rate("paidRequestsPerSecHttpConcurrent"),
+          rate("exactPaidRequestsPerSecHttpConcurrent"),
+          `${n("zkConcurrentPayments")} each (refused: ${n("zkConcurrentRefused")} zk, ` +
+            `${n("exactConcurrentRefused")} exact); ` +
+            `402zk txs: ${txs("settlementTxsConcurrent")}`,
         ],
       ],
       ["l", "r", "r", "l"],
