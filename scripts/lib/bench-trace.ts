@@ -1,9 +1,10 @@
 /**
  * Gas attribution from `debug_traceTransaction` struct logs and solc source maps.
  *
- * Why: the Facilitator's tree insert is an internal library function, so no call frame
- * separates its gas from the rest of `pay`/`deposit`, and no extra harness contract may
- * be deployed to isolate it. The compiler's source map, however, says for every
+ * Why: the pool's queue append (NotePool._append) and tree commit (NotePool._commit,
+ * LeanIncrementalTree.insertMany) are internal functions, so no call frame separates
+ * their gas from the rest of `pay`/`deposit`/`commitPendingLeaves`, and no extra harness
+ * contract may be deployed to isolate them. The compiler's source map, however, says for every
  * instruction of the deployed bytecode which Solidity source range it was generated
  * from. Walking the trace of a real transaction, each top-frame instruction is charged
  * to the innermost Solidity function containing its source range, and each CALL-type
@@ -41,7 +42,7 @@ export interface TopStep {
   log: StructLog;
   /** Gas consumed by this instruction, including the whole frame of a CALL-type op. */
   cost: number;
-  /** Innermost Solidity function of its source location, e.g. "LeanIncrementalTree.insert". */
+  /** Innermost Solidity function of its source location, e.g. "LeanIncrementalTree.insertMany". */
   region: string;
   /** For CALL, STATICCALL, DELEGATECALL, CALLCODE: the callee (lower-case hex). */
   callee?: string;
