@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { createPublicClient, http, type Hex, type PublicClient } from "viem";
+import { createPublicClient, http, toFunctionSelector, type Hex, type PublicClient } from "viem";
 
 import { MemoryNoteStore } from "../sdk/client/store.js";
 import { PrivateWallet, type PrivateWalletOptions } from "../sdk/client/wallet.js";
@@ -68,6 +68,43 @@ describe("PrivateWallet", function () {
     });
     return events.find((e) => Number(e.args.leafIndex) === leafIndex)!.args.memo;
   }
+
+  it("a queued change note: counted in the balance, not spent until committed; the wallet commits it when it needs it", async function () {
+    const { wallet } = await payer(16, { deposit: 100_000n });
+    await env.mint(account(16).address, 10_000n);
+    await wallet.deposit(10_000n);
+    const read = (functionName: "pendingLeafCount" | "treeSize") =>
+      env.publicClient.readContract({ address: env.pool.facilitator, abi: facilitatorAbi, functionName });
+    // Another committed note stays after this payment: plain `pay`, the change is queued.
+    const p1 = await wallet.preparePayment({ payTo: account(3).address, amount: 50_000n, expiry: expiry() });
+    expect(p1.commitChange).to.equal(false);
+    await wallet.submitPayment(p1);
+    expect(await read("pendingLeafCount")).to.equal(1n);
+    expect(wallet.balance()).to.equal(60_000n);
+    expect(wallet.queuedNotes().map((n) => BigInt(n.value))).to.deep.equal([50_000n]);
+    expect(wallet.spendableNotes().map((n) => BigInt(n.value))).to.deep.equal([10_000n]);
+    // 40k: only the queued 50k note covers it, so the wallet commits the queue itself
+    // (commitPendingLeaves from its account) and proves against the new root.
+    const p2 = await wallet.preparePayment({ payTo: account(3).address, amount: 40_000n, expiry: expiry() });
+    expect(await read("pendingLeafCount")).to.equal(0n);
+    expect(p2.proof.treeSize).to.equal(await read("treeSize"));
+    // Its change (10k) would be its only note besides the other 10k: it has one, so no commit asked.
+    expect(p2.commitChange).to.equal(false);
+    await wallet.submitPayment(p2);
+    expect(wallet.balance()).to.equal(20_000n);
+    // p2's 10k change is queued: the other 10k note is the only committed one, so this
+    // payment asks for payAndCommit, which commits both changes in the same transaction.
+    const p3 = await wallet.preparePayment({ payTo: account(3).address, amount: 5_000n, expiry: expiry() });
+    expect(p3.commitChange).to.equal(true);
+    const hash = await wallet.submitPayment(p3);
+    const tx = await env.publicClient.getTransaction({ hash });
+    expect(tx.input.slice(0, 10)).to.equal(
+      toFunctionSelector(facilitatorAbi.find((x) => x.type === "function" && x.name === "payAndCommit")!),
+    );
+    expect(await read("pendingLeafCount")).to.equal(0n);
+    expect(wallet.queuedNotes()).to.have.length(0);
+    expect(wallet.spendableNotes().map((n) => BigInt(n.value))).to.have.members([5_000n, 10_000n]);
+  });
 
   it("proves two payments at once from two different notes", async function () {
     const { wallet } = await payer(4, { deposit: 50_000n });
