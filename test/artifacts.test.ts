@@ -5,18 +5,10 @@ import path from "node:path";
 import { expect } from "chai";
 import * as snarkjs from "snarkjs";
 
+import type { SnarkjsVkey } from "../scripts/lib/batch-verifier-source.js";
 import { ARTIFACTS_DIR, ROOT, VERIFIER_SOL } from "../scripts/lib/paths.js";
 
-interface VKey {
-  nPublic: number;
-  vk_alpha_1: string[];
-  vk_beta_2: string[][];
-  vk_gamma_2: string[][];
-  vk_delta_2: string[][];
-  IC: string[][];
-}
-
-const vkey = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.vkey.json"), "utf8")) as VKey;
+const vkey = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.vkey.json"), "utf8")) as SnarkjsVkey;
 const verifierSource = readFileSync(VERIFIER_SOL, "utf8");
 const manifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "manifest.json"), "utf8"));
 

@@ -5,7 +5,8 @@
  * snarkjs' single-proof verifier; never edited by hand.
  */
 
-interface SnarkjsVkey {
+/** The parts of a snarkjs verification key (JSON) the generated verifiers embed. */
+export interface SnarkjsVkey {
   nPublic: number;
   vk_alpha_1: string[];
   vk_beta_2: string[][];

@@ -18,6 +18,7 @@ import { commitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
 import { hash1, hash2 } from "../../sdk/core/poseidon.js";
 import {
   fromSolidityProof,
+  paymentCircuitInput,
   preloadArtifacts,
   provePayment,
   shutdownProver,
@@ -110,7 +111,7 @@ export async function benchVerify(
       const w = witnessOf(i + 1);
       const t0 = performance.now();
       const wtns: { type: "mem"; data?: Uint8Array } = { type: "mem" };
-      await snarkjs.wtns.calculate(circuitInput(w), artifacts.wasm as string, wtns);
+      await snarkjs.wtns.calculate(paymentCircuitInput(w), artifacts.wasm as string, wtns);
       await snarkjs.groth16.prove(artifacts.zkey as string, wtns);
       times.push(performance.now() - t0);
     }
@@ -167,24 +168,6 @@ export async function benchVerify(
     verifyBatchMsPerProof,
     snarkjsVerifyMsMedian: round(median(ref), 2),
     ...(proveMsMedianFromPath === undefined ? {} : { proveMsMedianFromPath: round(proveMsMedianFromPath) }),
-  };
-}
-
-/** The circuit input provePayment builds (for the from-path comparison, which calls snarkjs directly). */
-function circuitInput(w: PaymentWitness): Record<string, string | string[]> {
-  return {
-    root: w.path.root.toString(),
-    amount: w.amount.toString(),
-    fee: w.fee.toString(),
-    context: w.context.toString(),
-    value: w.note.value.toString(),
-    nullifier: w.note.nullifier.toString(),
-    secret: w.note.secret.toString(),
-    depth: w.path.depth.toString(),
-    indices: w.path.indices.toString(),
-    siblings: w.path.siblings.map((s) => s.toString()),
-    changeNullifier: w.change.nullifier.toString(),
-    changeSecret: w.change.secret.toString(),
   };
 }
 

@@ -87,6 +87,30 @@ const PROVE_MILESTONES: [RegExp, number, string][] = [
 ];
 
 /**
+ * The payment circuit's input signals for `w`, as snarkjs takes them (decimal strings).
+ * `provePayment` checks `w` first; this only lays it out.
+ *
+ * @example
+ * await snarkjs.wtns.calculate(paymentCircuitInput(w), wasm, wtns);
+ */
+export function paymentCircuitInput(w: PaymentWitness): Record<string, string | string[]> {
+  return {
+    root: w.path.root.toString(),
+    amount: w.amount.toString(),
+    fee: w.fee.toString(),
+    context: w.context.toString(),
+    value: w.note.value.toString(),
+    nullifier: w.note.nullifier.toString(),
+    secret: w.note.secret.toString(),
+    depth: w.path.depth.toString(),
+    indices: w.path.indices.toString(),
+    siblings: w.path.siblings.map((s) => s.toString()),
+    changeNullifier: w.change.nullifier.toString(),
+    changeSecret: w.change.secret.toString(),
+  };
+}
+
+/**
  * Builds the witness and a Groth16 proof of a payment, client-side.
  *
  * @example
@@ -115,20 +139,7 @@ export async function provePayment(
     throw new ZkPayError("invalid_argument", "change note must not reuse the spent note's nullifier");
   }
   const changeValue = value - amount - fee;
-  const input = {
-    root: w.path.root.toString(),
-    amount: amount.toString(),
-    fee: fee.toString(),
-    context: w.context.toString(),
-    value: value.toString(),
-    nullifier: w.note.nullifier.toString(),
-    secret: w.note.secret.toString(),
-    depth: w.path.depth.toString(),
-    indices: w.path.indices.toString(),
-    siblings: w.path.siblings.map((s) => s.toString()),
-    changeNullifier: w.change.nullifier.toString(),
-    changeSecret: w.change.secret.toString(),
-  };
+  const input = paymentCircuitInput(w);
 
   const report = options.onProgress ?? (() => {});
   report({ stage: "witness", fraction: 0.02, message: "computing witness" });
