@@ -321,7 +321,7 @@ function comparison(prev: Record<string, unknown>, now: Record<string, unknown>)
     if (before !== undefined && v !== undefined && before !== 0) {
       const ratio = v / before;
       const better = c.higher ? ratio > 1 : ratio < 1;
-      change = `${ratio >= 1 ? "x" : "/"}${(ratio >= 1 ? ratio : 1 / ratio).toFixed(2)}${ratio === 1 ? "" : better ? " better" : " worse"}`;
+      change = `${ratio >= 1 ? "x" : "/"}${(ratio >= 1 ? ratio : 1 / ratio).toFixed(2)}${Math.abs(ratio - 1) < 0.005 ? " same" : better ? " better" : " worse"}`;
     }
     rows.push([c.label + (c.prevKey ? ` [before: ${c.prevKey}]` : ""), fmt(before), fmt(v), change]);
   }
