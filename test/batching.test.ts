@@ -97,7 +97,7 @@ describe("x402 integration: batched settlement (SettlementBatcher)", function ()
     }
   });
 
-  it("a lone payment goes through pay; its change note is committed one window later", async function () {
+  it("a lone payment goes through pay; its change note is committed commitAfterMs later", async function () {
     const p = await env.payer(14, { deposit: 100_000n });
     await env.mint(p.address, 50_000n);
     await p.wallet.deposit(50_000n);

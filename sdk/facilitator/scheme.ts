@@ -86,7 +86,7 @@ export interface ZkFacilitatorOptions {
    * Server-settled payments arriving within `windowMs` of each other share one `payBatch`
    * (one batched pairing check; their change notes committed in the same transaction);
    * one alone goes through `pay`, and the queue is committed after `commitAfterMs`.
-   * Default `{ windowMs: 50, maxSize: 16 }`.
+   * Default `{ windowMs: 50, maxSize: 16, commitAfterMs: 1000 }`.
    */
   batch?: BatchOptions;
   /** The client being served and its priority (for the fair queue), e.g. `Admission.currentClient`. */

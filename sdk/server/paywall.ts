@@ -50,7 +50,7 @@ export interface ZkResourceServerOptions {
   verifyIn?: "worker" | "main";
   /**
    * How server-settled payments are grouped into `payBatch` transactions (window, most
-   * payments per batch, when to commit after a lone `pay`). Default `{ windowMs: 50, maxSize: 16 }`.
+   * payments per batch, when to commit after a lone `pay`). Default `{ windowMs: 50, maxSize: 16, commitAfterMs: 1000 }`.
    */
   batch?: BatchOptions;
   /** Refused payments per client and window before 429 (see {@link Admission}). */
