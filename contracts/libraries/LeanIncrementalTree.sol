@@ -86,7 +86,8 @@ library LeanIncrementalTree {
                 uint256 left = 2 * p < lo ? oldSide : nodes[2 * p - lo];
                 uint256 right = 2 * p + 1;
                 // In place: p - parentLo <= 2p - lo, so the slot written was read already.
-                nodes[p - parentLo] = right < lo + count ? PoseidonT3.hash([left, nodes[right - lo]]) : left; // no right sibling (yet): carried up unchanged
+                // No right sibling (yet): the left child is carried up unchanged.
+                nodes[p - parentLo] = right < lo + count ? PoseidonT3.hash([left, nodes[right - lo]]) : left;
             }
             lo = parentLo;
             count = parentHi - parentLo + 1;
