@@ -1,5 +1,3 @@
-import type * as FsPromises from "node:fs/promises";
-
 import type * as Snarkjs from "snarkjs";
 
 import { ZkPayError } from "./errors.js";
@@ -234,7 +232,9 @@ async function readArtifact(location: string): Promise<Uint8Array> {
   }
   // node:fs only in Node, and behind a variable so that browser bundlers leave it alone.
   const fsModule = "node:fs/promises";
-  const fs = (await import(/* @vite-ignore */ /* webpackIgnore: true */ fsModule)) as typeof FsPromises;
+  const fs = (await import(/* @vite-ignore */ /* webpackIgnore: true */ fsModule)) as {
+    readFile(path: string | URL): Promise<Uint8Array>;
+  };
   const buf = await fs.readFile(/^file:/i.test(location) ? new URL(location) : location);
   // A copy that starts its own ArrayBuffer (a Node Buffer may be a view into a pool).
   return new Uint8Array(buf);
