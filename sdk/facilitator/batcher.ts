@@ -53,6 +53,13 @@ interface Waiting {
   resolve: (o: SettlementOutcome) => void;
 }
 
+/** What {@link SettlementBatcher} sends with: the relayer's wallet client and the pool. */
+export interface BatcherDeps {
+  publicClient: PublicClient;
+  walletClient: WalletClient;
+  facilitator: Hex;
+}
+
 /**
  * Groups server-settled payments into `payBatch` transactions: payments arriving within
  * `windowMs` of each other (up to `maxSize`) share one transaction and one batched
@@ -64,16 +71,13 @@ interface Waiting {
  * but a bug or a race must not strand payments), its payments are settled one by one.
  *
  * @example
- * const batcher = new SettlementBatcher({ publicClient, walletClient, facilitator, serial });
+ * const batcher = new SettlementBatcher({ publicClient, walletClient, facilitator });
  * const outcome = await batcher.submit({ proof, terms, memo });
  */
 export class SettlementBatcher {
-  readonly #o: {
-    publicClient: PublicClient;
-    walletClient: WalletClient;
-    facilitator: Hex;
-    serial: <T>(fn: () => Promise<T>) => Promise<T>;
-  };
+  readonly #o: BatcherDeps;
+  /** Tail of the serial submission queue: one transaction at a time keeps nonces in order. */
+  #submitQueue: Promise<unknown> = Promise.resolve();
   readonly #windowMs: number;
   readonly #maxSize: number;
   readonly #commitAfterMs: number;
@@ -83,15 +87,7 @@ export class SettlementBatcher {
   /** Counters for metrics and tests. */
   readonly stats = { batches: 0, singles: 0, commits: 0, fallbacks: 0, skipped: 0 };
 
-  constructor(
-    o: {
-      publicClient: PublicClient;
-      walletClient: WalletClient;
-      facilitator: Hex;
-      serial: <T>(fn: () => Promise<T>) => Promise<T>;
-    },
-    options: BatchOptions = {},
-  ) {
+  constructor(o: BatcherDeps, options: BatchOptions = {}) {
     this.#o = o;
     this.#windowMs = Math.max(0, options.windowMs ?? 50);
     this.#maxSize = Math.min(64, Math.max(1, options.maxSize ?? 16));
@@ -195,11 +191,17 @@ export class SettlementBatcher {
       args,
       account: wc.account!,
     } as never;
-    const hash = await this.#o.serial(async () => {
+    const hash = await this.#serial(async () => {
       const gas = await this.#o.publicClient.estimateContractGas({ ...(call as object), blockTag: "pending" } as never);
       return wc.writeContract({ ...(call as object), chain: wc.chain, gas: gas + gas / 5n } as never);
     });
     return { hash };
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#submitQueue.then(fn, fn);
+    this.#submitQueue = run.catch(() => {});
+    return run;
   }
 
   /** After a lone `pay`: commit the queue if no batch does within commitAfterMs. */

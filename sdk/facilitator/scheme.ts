@@ -140,7 +140,6 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   readonly #fee: bigint;
   readonly #minConfirmations: number;
   readonly #maxAttempts: number;
-  #submitQueue: Promise<unknown> = Promise.resolve();
   /** Groups server-settled payments into payBatch transactions (absent without a wallet). */
   readonly batcher?: SettlementBatcher;
   /** Payments that passed `verify`, by condition hash, so `settle` does not verify twice. */
@@ -161,12 +160,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     this.verifier = o.verifier ?? new FairQueue();
     if (o.walletClient?.account) {
       this.batcher = new SettlementBatcher(
-        {
-          publicClient: o.publicClient,
-          walletClient: o.walletClient,
-          facilitator: o.pool.facilitator,
-          serial: (fn) => this.#serial(fn),
-        },
+        { publicClient: o.publicClient, walletClient: o.walletClient, facilitator: o.pool.facilitator },
         o.batch,
       );
     }
@@ -288,14 +282,14 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       memo: p.memo as Hex,
       commitChange: p.commitChange === true,
     });
-    const extra = (hash: Hash) => ({
-      receiptId,
-      batchSize: outcome.status === "settled" ? outcome.batchSize : undefined,
-      transaction: hash,
-    });
     if (outcome.status === "settled") {
       this.#spent.add(proof.nullifierHash);
-      return { success: true, transaction: outcome.hash, network: this.network, extra: extra(outcome.hash) };
+      return {
+        success: true,
+        transaction: outcome.hash,
+        network: this.network,
+        extra: { receiptId, batchSize: outcome.batchSize, transaction: outcome.hash },
+      };
     }
     if (outcome.status === "reverted") {
       await this.#releaseClaims(v);
@@ -516,12 +510,6 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     if (!e || e.until <= Date.now() || e.fingerprint !== fingerprint(payload)) return undefined;
     this.#verified.delete(key);
     return e.v;
-  }
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#submitQueue.then(fn, fn);
-    this.#submitQueue = run.catch(() => {});
-    return run;
   }
 
   #failed(reason: ZkReasonCode, message: string, transaction = ""): SettleResponse {
