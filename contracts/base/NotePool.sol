@@ -115,9 +115,15 @@ abstract contract NotePool is IFacilitator {
 
     /// @dev Appends one leaf to the queue (committed later). Emits `LeafInserted`.
     function _append(uint256 leaf, bytes calldata memo) internal returns (uint256 index) {
+        index = _enqueue(leaf);
+        emit LeafInserted(index, leaf, memo);
+    }
+
+    /// @dev Writes `leaf` into the queue at the next index and counts it. A full queue
+    /// must not block payments: its oldest leaves are committed first, at the appender's
+    /// cost (QUEUE_FULL_COMMIT of them).
+    function _enqueue(uint256 leaf) private returns (uint256 index) {
         Counters memory c = _counters;
-        // A full queue must not block payments: commit its oldest leaves first, at the
-        // appender's cost (the pre-batching price of an insert, roughly).
         if (c.leafCount - c.committed >= LEAF_QUEUE_CAPACITY) {
             _commitQueued(QUEUE_FULL_COMMIT);
             c = _counters;
@@ -125,7 +131,6 @@ abstract contract NotePool is IFacilitator {
         index = c.leafCount;
         _queue[index % LEAF_QUEUE_CAPACITY] = leaf;
         _counters.leafCount = uint64(index + 1);
-        emit LeafInserted(index, leaf, memo);
     }
 
     /// @dev Appends `leaves` and commits them together with everything queued before them
@@ -144,16 +149,7 @@ abstract contract NotePool is IFacilitator {
             c.leafCount = uint64(first + leaves.length);
             _commit(c, all);
         } else {
-            for (uint256 i = 0; i < leaves.length; ++i) {
-                if (c.leafCount - c.committed >= LEAF_QUEUE_CAPACITY) {
-                    _counters = c;
-                    _commitQueued(QUEUE_FULL_COMMIT);
-                    c = _counters;
-                }
-                _queue[c.leafCount % LEAF_QUEUE_CAPACITY] = leaves[i];
-                ++c.leafCount;
-            }
-            _counters = c;
+            for (uint256 i = 0; i < leaves.length; ++i) _enqueue(leaves[i]);
             _commitQueued(MAX_COMMIT_PER_CALL);
         }
     }
