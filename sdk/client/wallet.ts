@@ -12,6 +12,7 @@ import {
 } from "viem";
 
 import { erc20Abi, facilitatorAbi } from "../core/abi.js";
+import { leavesToCommit } from "../core/commit.js";
 import { parseUserAddress } from "../core/address.js";
 import { permitTypes, receiveWithAuthorizationTypes } from "../core/eip712.js";
 import { resolveTokenDomain } from "../core/token-domain.js";
@@ -886,11 +887,9 @@ export class PrivateWallet {
    */
   async commitPendingLeaves(): Promise<Hash | undefined> {
     const wc = this.#requireWalletClient();
-    const read = (functionName: "pendingLeafCount" | "MAX_COMMIT_PER_CALL") =>
-      this.publicClient.readContract({ address: this.pool.facilitator, abi: facilitatorAbi, functionName });
-    const [pending, max] = await Promise.all([read("pendingLeafCount"), read("MAX_COMMIT_PER_CALL")]);
+    const max = await leavesToCommit(this.publicClient, this.pool.facilitator);
     let hash: Hash | undefined;
-    if (pending > 0n) {
+    if (max > 0n) {
       try {
         hash = await wc.writeContract({
           address: this.pool.facilitator,

@@ -14,3 +14,4 @@ export * from "./tree.js";
 export * from "./wire.js";
 export * from "./address.js";
 export * from "./verifier.js";
+export * from "./commit.js";

@@ -8,6 +8,7 @@ import {
 } from "viem";
 
 import { facilitatorAbi, SKIP_REASON } from "../core/abi.js";
+import { leavesToCommit } from "../core/commit.js";
 import type { PaymentTerms } from "../core/context.js";
 import type { ProofStruct } from "../core/wire.js";
 
@@ -215,10 +216,8 @@ export class SettlementBatcher {
   }
 
   async #commitQueued(): Promise<void> {
-    const read = (functionName: "pendingLeafCount" | "MAX_COMMIT_PER_CALL") =>
-      this.#o.publicClient.readContract({ address: this.#o.facilitator, abi: facilitatorAbi, functionName });
-    const [pending, max] = await Promise.all([read("pendingLeafCount"), read("MAX_COMMIT_PER_CALL")]);
-    if (pending === 0n) return;
+    const max = await leavesToCommit(this.#o.publicClient, this.#o.facilitator);
+    if (max === 0n) return;
     const { hash } = await this.#send("commitPendingLeaves", [max]).catch(() => ({ hash: undefined }));
     if (hash) {
       this.stats.commits++;
