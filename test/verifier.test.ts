@@ -18,6 +18,7 @@ import {
   verifyPaymentProofSnarkjs,
   type Groth16Proof,
   type PaymentProofResult,
+  type PaymentWitness,
   type SolidityProof,
 } from "../sdk/core/prover.js";
 import { NoteTree } from "../sdk/core/tree.js";
@@ -57,6 +58,18 @@ async function prove(i: number): Promise<PaymentProofResult> {
     },
     ARTIFACTS,
   );
+}
+
+/** A 1-unit payment from note `i`, for the proving tests (change secrets from `seed`, `seed + 1`). */
+function smallPayment(i: number, context: bigint, seed: bigint): PaymentWitness {
+  return {
+    note: NOTES[i]!,
+    path: TREE.path(i),
+    amount: 1n,
+    fee: 0n,
+    context,
+    change: { nullifier: hash1(seed), secret: hash1(seed + 1n) },
+  };
 }
 
 /** The points of the G2 twist y^2 = x^3 + 3/(9+u), found by trying x = 1, 2, ... without cofactor clearing. */
@@ -399,17 +412,7 @@ describe("provePayment from memory", function () {
     padded.set(zkey, 8);
     const bytes = { wasm: new Uint8Array(wasm), zkey: padded.subarray(8) };
     for (let i = 0; i < 2; i++) {
-      const r = await provePayment(
-        {
-          note: NOTES[2]!,
-          path: TREE.path(2),
-          amount: 1n,
-          fee: 0n,
-          context: 7n,
-          change: { nullifier: hash1(1n), secret: hash1(2n) },
-        },
-        bytes,
-      );
+      const r = await provePayment(smallPayment(2, 7n, 1n), bytes);
       expect(await verifyPaymentProof(vkey, r.proof, r.publicSignals)).to.equal(true);
       expect(r.timings.witnessMs).to.be.greaterThan(0);
       expect(r.timings.proveMs).to.be.greaterThan(0);
@@ -419,18 +422,7 @@ describe("provePayment from memory", function () {
 
   it("reports progress through to done", async function () {
     const stages: string[] = [];
-    await provePayment(
-      {
-        note: NOTES[3]!,
-        path: TREE.path(3),
-        amount: 1n,
-        fee: 0n,
-        context: 8n,
-        change: { nullifier: hash1(3n), secret: hash1(4n) },
-      },
-      ARTIFACTS,
-      { onProgress: (p) => stages.push(p.stage) },
-    );
+    await provePayment(smallPayment(3, 8n, 3n), ARTIFACTS, { onProgress: (p) => stages.push(p.stage) });
     expect(stages[0]).to.equal("witness");
     expect(stages).to.include("prove");
     expect(stages.at(-1)).to.equal("done");
@@ -440,17 +432,7 @@ describe("provePayment from memory", function () {
     const missing = { wasm: path.join(DIR, "nope.wasm"), zkey: ARTIFACTS.zkey };
     const e1 = await preloadArtifacts(missing).catch((e: unknown) => e);
     expect(isZkPayError(e1, "artifacts_missing"), String(e1)).to.equal(true);
-    const e2 = await provePayment(
-      {
-        note: NOTES[0]!,
-        path: TREE.path(0),
-        amount: 1n,
-        fee: 0n,
-        context: 9n,
-        change: { nullifier: hash1(5n), secret: hash1(6n) },
-      },
-      missing,
-    ).catch((e: unknown) => e);
+    const e2 = await provePayment(smallPayment(0, 9n, 5n), missing).catch((e: unknown) => e);
     expect(isZkPayError(e2, "artifacts_missing"), String(e2)).to.equal(true);
     const e3 = await preloadArtifacts({ wasm: ARTIFACTS.wasm, zkey: path.join(DIR, "nope.zkey") }).catch(
       (e: unknown) => e,
