@@ -70,7 +70,7 @@ const PAY_FEE = USDC(0.01);
 const NOTE_VALUE = USDC(10);
 
 /** Functions whose code appends one leaf to the queue (a payment's change note). */
-const QUEUE_REGIONS = new Set(["NotePool._append"]);
+const QUEUE_REGIONS = new Set(["NotePool._append", "NotePool._enqueue"]);
 /** Functions whose code hashes leaves into the tree (deposits, commitPendingLeaves). */
 const COMMIT_REGIONS = new Set([
   "NotePool._appendMany",
@@ -89,7 +89,7 @@ export interface GasBreakdown {
   calldata: number;
   /** STATICCALL to the Groth16 verifier, whole frame (precompiles included). */
   verifier: number;
-  /** NotePool._append: the queue slot, the packed counters and the LeafInserted event (pays). */
+  /** NotePool._append/_enqueue: the queue slot, the packed counters and the LeafInserted event (pays). */
   queueAppend: number;
   /** NotePool._appendMany/_commitQueued/_commit + LeanIncrementalTree.insertMany, PoseidonT3 calls included (deposits, commits). */
   treeCommit: number;
@@ -592,7 +592,7 @@ export async function benchProtocol(
     commitMethod:
       "debug_traceTransaction of each transaction; every top-frame instruction whose solc source-map location lies " +
       "in NotePool._appendMany/_commitQueued/_commit/commitPendingLeaves or LeanIncrementalTree.insertMany is " +
-      "treeCommit (CALL-type instructions with their whole frame: the PoseidonT3 hashes), NotePool._append is " +
+      "treeCommit (CALL-type instructions with their whole frame: the PoseidonT3 hashes), NotePool._append/_enqueue is " +
       "queueAppend (queue slot, counters, LeafInserted); compiler-generated code inherits the function executing " +
       "before it.",
     depositGas: Math.round(median(gas(deposits))),
