@@ -636,18 +636,17 @@ export class PrivateWallet {
     // The salt doubles as the memo nonce: one memo per (k, salt), so its pad is never reused.
     const memo = encodeMemo({ tag: this.#keys.depositTag(k), secrets, value: v, nonce: salt });
     const method = opts.method ?? "approve";
-    const write = (
+    const write = async (
       functionName: "deposit" | "depositWithPermit" | "depositWithAuthorization",
       args: readonly unknown[],
-    ) =>
-      wc.writeContract({
-        address: this.pool.facilitator,
-        abi: facilitatorAbi,
-        functionName,
-        args: args as never,
-        account,
-        chain: wc.chain,
-      });
+    ) => {
+      const call = { address: this.pool.facilitator, abi: facilitatorAbi, functionName, args: args as never, account };
+      // A deposit commits whatever is queued ahead of it, so its gas depends on what lands
+      // first (another deposit in the same block moves its leaf and its hashes): estimate
+      // against `pending` and leave room for several more Poseidon hashes (~20k each).
+      const gas = await this.publicClient.estimateContractGas({ ...call, blockTag: "pending" } as never);
+      return wc.writeContract({ ...call, chain: wc.chain, gas: gas + gas / 2n } as never);
+    };
     let hash: Hash;
     if (method === "approve") {
       const allowance = await this.publicClient.readContract({
