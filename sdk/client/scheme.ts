@@ -13,7 +13,7 @@ import {
   ZK_SCHEME,
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
-  conditionHashOf,
+  conditionHashFor,
   proofToWire,
   type SettlementMode,
   type ZkPaymentPayload,
@@ -44,6 +44,13 @@ export interface ZkClientOptions {
    * sending the receipt (default true), at most this long (default 120 s).
    */
   confirmationTimeoutMs?: number;
+  /**
+   * Pays requirements that sell a session credential (`extra.credential`): gives the
+   * holder commitment the credential is to be issued to, recording the purchase first so
+   * that a crash after paying loses nothing. `SessionClient` (402zk/session) sets it;
+   * without it such requirements are refused.
+   */
+  credentials?: { holderCommitmentFor(req: PaymentRequirements): Promise<bigint> };
 }
 
 /**
@@ -129,7 +136,19 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     if (this.#o.maxAmount !== undefined && amount + fee > this.#o.maxAmount) {
       throw new ZkPayError("invalid_argument", `payment of ${amount + fee} exceeds maxAmount ${this.#o.maxAmount}`);
     }
-    const conditionHash = conditionHashOf(x.challenge);
+    let holderCommitment: bigint | undefined;
+    if (x.credential !== undefined) {
+      if (!this.#o.credentials) {
+        throw new ZkPayError(
+          "unsupported_scheme",
+          "this requirement sells a session credential: pay it through a SessionClient (402zk/session)",
+        );
+      }
+      holderCommitment = await this.#o.credentials.holderCommitmentFor(req);
+    }
+    const conditionHash = conditionHashFor(x.challenge, holderCommitment);
+    const credential =
+      holderCommitment === undefined ? {} : { credential: { commitment: holderCommitment.toString() } };
     const resync = this.#resync.delete(conditionHash.toLowerCase());
     const params: PaymentParams = {
       payTo: getAddress(req.payTo) as Address,
@@ -159,6 +178,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
         memo: prepared.memo,
         // Our only note after this one: ask for the change to be committed in the same transaction.
         ...(prepared.commitChange ? { commitChange: true } : {}),
+        ...credential,
       };
       this.#inFlight.set(conditionHash.toLowerCase(), prepared);
     } else {
@@ -172,7 +192,13 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
           timeout: this.#o.confirmationTimeoutMs ?? 120_000,
         });
       }
-      payload = { settlement: "client", receiptId: transaction.receiptId, transaction: transaction.hash as Hex, terms };
+      payload = {
+        settlement: "client",
+        receiptId: transaction.receiptId,
+        transaction: transaction.hash as Hex,
+        terms,
+        ...credential,
+      };
     }
     return { x402Version, payload };
   }

@@ -35,6 +35,12 @@ export const ZkRequirementExtraSchema = z.object({
   minConfirmations: z.number().int().nonnegative(),
   vkeySha256: z.string(),
   challenge: ChallengeSchema,
+  /**
+   * Set when this requirement sells a session credential (see `402zk/session`): the
+   * payment must carry the holder commitment the credential will be issued to, and its
+   * `conditionHash` binds it ({@link conditionHashFor}).
+   */
+  credential: z.object({ offerId: z.string() }).passthrough().optional(),
 });
 export type ZkRequirementExtra = z.infer<typeof ZkRequirementExtraSchema>;
 
@@ -47,6 +53,12 @@ export const WireTermsSchema = z.object({
   conditionHash: bytes32,
   expiry: uint,
 });
+
+/**
+ * What a payment that buys a session credential adds to its payload: the holder
+ * commitment (a field element, decimal) the service signs the credential over.
+ */
+export const CredentialPurchaseSchema = z.object({ commitment: uint });
 
 /** `PaymentPayload.payload` for zk-exact: a proof to settle, or a receipt. */
 export const ZkPaymentPayloadSchema = z.discriminatedUnion("settlement", [
@@ -70,12 +82,14 @@ export const ZkPaymentPayloadSchema = z.discriminatedUnion("settlement", [
      * a request, honoured by settling through `payBatch`.
      */
     commitChange: z.boolean().optional(),
+    credential: CredentialPurchaseSchema.optional(),
   }),
   z.object({
     settlement: z.literal("client"),
     receiptId: bytes32,
     transaction: bytes32,
     terms: WireTermsSchema,
+    credential: CredentialPurchaseSchema.optional(),
   }),
 ]);
 export type ZkPaymentPayload = z.infer<typeof ZkPaymentPayloadSchema>;
@@ -150,6 +164,24 @@ export function conditionHashOf(c: Challenge): Hex {
       ["string", "bytes16", "uint64", "bytes32"],
       ["402zk.condition.v1", c.id as Hex, BigInt(c.exp), c.mac as Hex],
     ),
+  );
+}
+
+/**
+ * The `conditionHash` of a payment for this challenge that buys a session credential for
+ * `holderCommitment` (or, without one, {@link conditionHashOf}). Binding the commitment
+ * into the proof's context means nobody who sees the payment (a relayer, a facilitator,
+ * an observer of the chain) can have the credential issued to a commitment of their own:
+ * the on-chain receipt names exactly one holder.
+ *
+ * @example
+ * const conditionHash = conditionHashFor(extra.challenge, commitment);
+ */
+export function conditionHashFor(c: Challenge, holderCommitment?: bigint | string): Hex {
+  const base = conditionHashOf(c);
+  if (holderCommitment === undefined) return base;
+  return keccak256(
+    encodePacked(["string", "bytes32", "uint256"], ["402zk.credential-purchase.v1", base, BigInt(holderCommitment)]),
   );
 }
 

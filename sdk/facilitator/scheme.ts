@@ -32,7 +32,7 @@ import {
   ZK_SCHEME,
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
-  conditionHashOf,
+  conditionHashFor,
   proofFromWire,
   routeOf,
   type Challenge,
@@ -56,11 +56,24 @@ export interface ZkFacilitatorOptions {
   publicClient: PublicClient;
   /** Submits `pay` in server-settled mode; its account is the relayer. Omit to accept client-settled payments only. */
   walletClient?: WalletClient;
+  /**
+   * The relayer when payments are submitted elsewhere (the 402zk facilitator service
+   * submits through its own nonce manager and calls {@link ZkExactFacilitatorScheme.check}):
+   * server-settled payments must name it and pay it at least `fee`. Ignored with `walletClient`.
+   */
+  relayer?: Address;
   /** Verification key of the payment circuit (circuits/artifacts/payment.vkey.json). */
   vkey: unknown;
   /** sha256 of the vkey, advertised so clients can check they prove for the same circuit. */
   vkeySha256: string;
-  challenges: ChallengeChecker;
+  /**
+   * The resource server's challenge check (MAC, route, expiry). Omit in a facilitator that
+   * does not hold the API's secret (the HTTP service): the resource server then checks its
+   * own challenge before forwarding (`challengeGuard`), and this scheme checks only what
+   * the chain decides, plus that `conditionHash` is the hash of the challenge sent and that
+   * it has not expired.
+   */
+  challenges?: ChallengeChecker;
   /** Default: in-memory (one process). Use RedisReplayStore for several instances. */
   replay?: ReplayStore;
   /** Fee charged for submitting server-settled payments, base units. Default 0. */
@@ -91,6 +104,17 @@ export interface ZkFacilitatorOptions {
   batch?: BatchOptions;
   /** The client being served and its priority (for the fair queue), e.g. `Admission.currentClient`. */
   clientOf?: () => { key: string; priority: number } | undefined;
+}
+
+/** What {@link ZkExactFacilitatorScheme.check} found: the parsed payment, checked. */
+export interface CheckedPayment {
+  payload: ZkPaymentPayload;
+  terms: PaymentTerms;
+  conditionHash: Hex;
+  /** Server-settled: the proof, parsed. */
+  proof?: ProofStruct;
+  /** Client-settled: the block the receipt was written in. */
+  paidAtBlock?: number;
 }
 
 type Verified = {
@@ -152,7 +176,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   constructor(o: ZkFacilitatorOptions) {
     this.#o = o;
     this.network = caip2(o.pool.chainId) as Network;
-    this.relayer = o.walletClient?.account?.address ?? zeroAddress;
+    this.relayer = o.walletClient?.account?.address ?? (o.relayer ? getAddress(o.relayer) : zeroAddress);
     this.#replay = o.replay ?? new MemoryReplayStore();
     this.#fee = o.fee ?? 0n;
     this.#minConfirmations = o.minConfirmations ?? defaultConfirmations(o.pool.chainId).minConfirmations;
@@ -173,7 +197,33 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
 
   /** Settlement modes this facilitator accepts. */
   get settlementModes(): SettlementMode[] {
-    return this.#o.walletClient ? ["server", "client"] : ["client"];
+    return this.#submits ? ["server", "client"] : ["client"];
+  }
+
+  /** Whether server-settled payments are accepted (a wallet client, or a relayer submitting elsewhere). */
+  get #submits(): boolean {
+    return this.#o.walletClient !== undefined || this.relayer !== zeroAddress;
+  }
+
+  /** The fee server-settled payments must pay the relayer, base units. */
+  get fee(): bigint {
+    return this.#fee;
+  }
+
+  /**
+   * Every check of {@link verify} that changes no state (no claim, no attempt counted
+   * beyond the per-challenge cap): the 402zk facilitator service runs it and keeps its own
+   * durable record of what it accepted. Throws `ZkPayError` with a stable reason.
+   */
+  async check(payload: PaymentPayload, requirements: PaymentRequirements): Promise<CheckedPayment> {
+    const v = await this.#check(payload, requirements);
+    return {
+      payload: v.payload,
+      terms: v.terms,
+      conditionHash: v.conditionHash,
+      proof: v.proof,
+      paidAtBlock: v.paidAtBlock,
+    };
   }
 
   getExtra(_network: Network): Record<string, unknown> {
@@ -188,7 +238,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   }
 
   getSigners(_network: string): string[] {
-    return this.#o.walletClient ? [this.relayer] : [];
+    return this.#submits ? [this.relayer] : [];
   }
 
   async verify(payload: PaymentPayload, requirements: PaymentRequirements): Promise<VerifyResponse> {
@@ -362,17 +412,35 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       throw new ZkPayError("requirements_mismatch", "the payment is for another pool");
     }
     const challenge = extra.data.challenge;
-    this.#o.challenges.check(challenge, {
-      network: req.network,
-      facilitator: this.#o.pool.facilitator,
-      asset: req.asset,
-      payTo: req.payTo,
-      amount: req.amount,
-      // The server's own requirement for the route this request matched, not the client's echo.
-      route: routeOf(req),
-    });
-    const conditionHash = conditionHashOf(challenge);
-    const claimTtl = Math.max(60, this.#o.challenges.ttl(challenge) + 60);
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    if (this.#o.challenges) {
+      this.#o.challenges.check(challenge, {
+        network: req.network,
+        facilitator: this.#o.pool.facilitator,
+        asset: req.asset,
+        payTo: req.payTo,
+        amount: req.amount,
+        // The server's own requirement for the route this request matched, not the client's echo.
+        route: routeOf(req),
+      });
+    } else if (challenge.exp < nowSeconds) {
+      // No secret here: the resource server checked the MAC; the expiry is the chain's too.
+      throw new ZkPayError("challenge_expired", `the payment's challenge expired at ${challenge.exp}`, {
+        exp: challenge.exp,
+      });
+    }
+    // A requirement that sells a session credential binds the holder commitment into the
+    // condition (see conditionHashFor); a payment without one could not be issued to anyone.
+    const sellsCredential = (req.extra as { credential?: unknown } | undefined)?.credential !== undefined;
+    if (sellsCredential && p.credential === undefined) {
+      throw new ZkPayError(
+        "invalid_payload",
+        "this requirement sells a session credential: payload.credential is missing",
+      );
+    }
+    const conditionHash = conditionHashFor(challenge, sellsCredential ? p.credential?.commitment : undefined);
+    const ttl = this.#o.challenges ? this.#o.challenges.ttl(challenge) : Math.max(0, challenge.exp - nowSeconds);
+    const claimTtl = Math.max(60, ttl + 60);
     const terms: PaymentTerms = {
       payTo: getAddress(p.terms.payTo),
       amount: BigInt(p.terms.amount),
@@ -412,10 +480,13 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       return { payload: p, terms, conditionHash, paidAtBlock: r.paidAtBlock, claimTtl };
     }
 
-    if (!this.#o.walletClient)
-      throw new ZkPayError("unsupported_scheme", "this server accepts client-settled payments only");
-    if (!isAddressEqual(terms.relayer, this.relayer) || terms.fee !== this.#fee) {
-      throw new ZkPayError("requirements_mismatch", "relayer or fee differs from the requirement");
+    if (!this.#submits) throw new ZkPayError("unsupported_scheme", "this server accepts client-settled payments only");
+    // The fee may exceed the published one (the payer's choice), never fall below it.
+    if (!isAddressEqual(terms.relayer, this.relayer) || terms.fee < this.#fee) {
+      throw new ZkPayError("requirements_mismatch", "relayer or fee differs from the requirement", {
+        relayer: this.relayer,
+        minFee: this.#fee.toString(),
+      });
     }
     if (terms.expiry !== BigInt(challenge.exp))
       throw new ZkPayError("requirements_mismatch", "expiry differs from the challenge's");
