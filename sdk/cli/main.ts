@@ -25,6 +25,8 @@ import { ReceiptChecker } from "../core/receipts.js";
 import { formatAmount, parseAmount } from "./amount.js";
 import { createContext, loadAccount, type CliContext, type GlobalOptions } from "./context.js";
 import { CliError, EXIT, EXIT_CODES_HELP, classify } from "./errors.js";
+import { registerFacilitatorCommand } from "./facilitator.js";
+import { RelayClient } from "../client/relay.js";
 import { startPaidApi } from "./paid-api.js";
 import { payWithZk } from "./pay.js";
 import { progressBar } from "./progress.js";
@@ -276,7 +278,8 @@ ${EXIT_CODES_HELP}`,
     .option("--max <amount>", "refuse to pay more than this (amount + relayer fee)", "1")
     .option("--timeout <seconds>", "give up the whole exchange (402, proving, paid request) after this long", "60")
     .option("--json", "print one JSON object (ok, exitCode, status, body, receipt, tx, timings) on stdout")
-    .action(async (url: string, o: { max: string; timeout: string; json?: boolean }, cmd: Command) => {
+    .option("--relay <url>", "client-settled: a 402zk facilitator submits the payment for its fee, not your EOA")
+    .action(async (url: string, o: { max: string; timeout: string; json?: boolean; relay?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
       try {
         new URL(url);
@@ -287,7 +290,7 @@ ${EXIT_CODES_HELP}`,
       if (!(Number.isFinite(timeoutS) && timeoutS > 0))
         throw new ZkPayError("invalid_argument", "--timeout must be a positive number of seconds");
       const mode = ctx.opts.mode;
-      if (mode === "client") {
+      if (mode === "client" && !o.relay) {
         const { account } = ctx.requireAccount("client-settled mode");
         info(
           `note: client-settled mode submits the payment from your EOA ${account.address}, which reveals the submitter on chain; use --mode server (a relayer) to stay unlinkable.`,
@@ -305,6 +308,7 @@ ${EXIT_CODES_HELP}`,
           maxAmount,
           onProgress: bar.update,
           timeoutMs: timeoutS * 1000,
+          relay: o.relay ? new RelayClient({ url: o.relay }) : undefined,
         });
       } catch (err) {
         if (isZkPayError(err, "payment_unconfirmed")) {
@@ -421,9 +425,11 @@ ${EXIT_CODES_HELP}`,
     .description("send private funds to a public address (proved like a payment, submitted from your EOA)")
     .argument("<amount>", 'amount in tokens, e.g. "0.5"')
     .requiredOption("--to <address>", "recipient")
-    .action(async (amountText: string, o: { to: string }, cmd: Command) => {
+    .option("--relay <url>", "a 402zk facilitator submits the withdrawal for its fee: no gas, no EOA of yours on chain")
+    .action(async (amountText: string, o: { to: string; relay?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const { account } = ctx.requireAccount("withdraw");
+      const relay = o.relay ? new RelayClient({ url: o.relay }) : undefined;
+      const submitter = relay ? `the relay ${o.relay}` : ctx.requireAccount("withdraw").account.address;
       const to = address(o.to, "--to");
       const amount = parseAmount(amountText, ctx.decimals);
       if (amount === 0n) throw new ZkPayError("invalid_argument", "amount must be positive");
@@ -432,7 +438,7 @@ ${EXIT_CODES_HELP}`,
       const t0 = performance.now();
       let hash: Hex;
       try {
-        hash = await wallet.withdraw({ to, amount, onProgress: bar.update });
+        hash = await wallet.withdraw({ to, amount, onProgress: bar.update, relay });
       } catch (err) {
         if (isZkPayError(err, "insufficient_private_balance"))
           throw new CliError(EXIT.refused, err.reason, inTokens(err, ctx), { cause: err });
@@ -441,10 +447,12 @@ ${EXIT_CODES_HELP}`,
         bar.end();
       }
       out(`withdrew ${formatAmount(amount, ctx.decimals)} ${ctx.symbol} to ${to}`);
-      out(`tx ${hash} (${ms(performance.now() - t0)}), submitted by ${account.address}`);
+      out(`tx ${hash} (${ms(performance.now() - t0)}), submitted by ${submitter}`);
       out(`private balance ${formatAmount(wallet.balance(), ctx.decimals)} ${ctx.symbol}`);
       info(
-        "note: a withdrawal is public (recipient, amount) and its sender is your EOA; the note it spent stays unlinked.",
+        relay
+          ? "note: a withdrawal is public (recipient, amount); the relay sent it, so no address of yours is on chain."
+          : "note: a withdrawal is public (recipient, amount) and its sender is your EOA; the note it spent stays unlinked.",
       );
     });
 
@@ -590,6 +598,9 @@ ${EXIT_CODES_HELP}`,
         });
       },
     );
+
+  // ---------------------------------------------------------------- facilitator
+  registerFacilitatorCommand(program, onServe);
 
   // ---------------------------------------------------------------- doctor
   program

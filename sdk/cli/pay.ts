@@ -9,6 +9,7 @@ import { wrapFetchWithPayment } from "@x402/fetch";
 import type { Hex } from "viem";
 
 import { ZkExactClientScheme } from "../client/scheme.js";
+import { RelayClient } from "../client/relay.js";
 import type { PreparedPayment, PrivateWallet } from "../client/wallet.js";
 import { isZkPayError, ZkPayError } from "../core/errors.js";
 import type { ProofProgress } from "../core/prover.js";
@@ -115,6 +116,8 @@ export interface PayOptions {
   allowModeFallback?: boolean;
   /** Gives up the whole exchange (both requests, proving included) after this many ms. Default: none. */
   timeoutMs?: number;
+  /** Client-settled payments are submitted by this relayer (402zk facilitator's /relay), not your EOA. */
+  relay?: RelayClient;
 }
 
 /** Outcome of {@link payWithZk}. */
@@ -167,6 +170,7 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
     settlement: wanted,
     maxAmount: o.maxAmount,
     onProgress: o.onProgress,
+    relay: o.relay,
     onPrepared: (p) => {
       prepared = p;
       preparedAt = performance.now();

@@ -18,6 +18,7 @@ import {
   type SettlementMode,
   type ZkPaymentPayload,
 } from "../core/wire.js";
+import type { RelayClient } from "./relay.js";
 import type { PaymentParams, PreparedPayment, PrivateWallet } from "./wallet.js";
 
 /** Options of {@link ZkExactClientScheme}. */
@@ -28,6 +29,12 @@ export interface ZkClientOptions {
    * "client": submit `pay` yourself (needs the wallet's walletClient) and send the receipt.
    */
   settlement?: SettlementMode;
+  /**
+   * Client-settled payments go through this relayer (the 402zk facilitator service's
+   * `/relay`) instead of the wallet's own account: the relayer's fee is added to the
+   * proof, and the payer's address never appears on chain.
+   */
+  relay?: RelayClient;
   /** Refuse requirements above this many base units (amount + fee). */
   maxAmount?: bigint;
   onProgress?: (p: ProofProgress) => void;
@@ -50,7 +57,11 @@ export interface ZkClientOptions {
    * that a crash after paying loses nothing. `SessionClient` (402zk/session) sets it;
    * without it such requirements are refused.
    */
-  credentials?: { holderCommitmentFor(req: PaymentRequirements): Promise<bigint> };
+  credentials?: {
+    holderCommitmentFor(req: PaymentRequirements): Promise<bigint>;
+    /** Called with the purchase's receipt id once its proof exists, before it is sent or submitted. */
+    onPaymentPrepared?(receiptId: Hex): Promise<void>;
+  };
 }
 
 /**
@@ -130,8 +141,9 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       });
     }
     const mode: SettlementMode = x.settlement.includes(wanted) ? wanted : x.settlement[0]!;
-    const fee = mode === "server" ? BigInt(x.fee) : 0n;
-    const relayer = mode === "server" ? (getAddress(x.relayer) as Address) : zeroAddress;
+    const relay = mode === "client" ? await this.#o.relay?.terms(wallet.pool.chainId) : undefined;
+    const fee = mode === "server" ? BigInt(x.fee) : (relay?.fee ?? 0n);
+    const relayer = mode === "server" ? (getAddress(x.relayer) as Address) : (relay?.relayer ?? zeroAddress);
     const amount = BigInt(req.amount);
     if (this.#o.maxAmount !== undefined && amount + fee > this.#o.maxAmount) {
       throw new ZkPayError("invalid_argument", `payment of ${amount + fee} exceeds maxAmount ${this.#o.maxAmount}`);
@@ -161,6 +173,8 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     };
     const prepared = await wallet.preparePayment({ ...params, sync: resync });
     this.#o.onPrepared?.(prepared);
+    // A purchase's receipt id is recorded before the payment can reach the chain.
+    if (holderCommitment !== undefined) await this.#o.credentials?.onPaymentPrepared?.(prepared.receiptId);
     const terms = {
       payTo: prepared.terms.payTo,
       amount: prepared.terms.amount.toString(),
@@ -212,15 +226,19 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     reprove: () => Promise<PreparedPayment>,
   ): Promise<{ hash: Hex; receiptId: Hex }> {
     const wallet = this.#o.wallet;
+    const relay = this.#o.relay;
+    // Through the relayer: its account submits, the payer's never appears.
+    const submit = async (p: PreparedPayment) =>
+      relay ? (await relay.submit(p)).transaction : await wallet.submitPayment(p);
     try {
-      return { hash: await wallet.submitPayment(prepared), receiptId: prepared.receiptId };
+      return { hash: await submit(prepared), receiptId: prepared.receiptId };
     } catch (err) {
       await wallet.releasePayment(prepared);
-      if (!isZkPayError(err, "stale_tree")) throw err;
+      if (!isZkPayError(err, "stale_tree") && !isZkPayError(err, "unknown_root")) throw err;
       const again = await reprove();
       this.#o.onPrepared?.(again);
       try {
-        return { hash: await wallet.submitPayment(again), receiptId: again.receiptId };
+        return { hash: await submit(again), receiptId: again.receiptId };
       } catch (err2) {
         await wallet.releasePayment(again);
         throw err2;

@@ -25,6 +25,7 @@ import { commitmentOf, precommitmentOf, type NoteSecrets } from "../core/note.js
 import { provePayment, type CircuitArtifacts, type ProofProgress, type SolidityProof } from "../core/prover.js";
 import { mapPayRevert } from "../core/revert.js";
 import { NoteTree } from "../core/tree.js";
+import type { RelayClient } from "./relay.js";
 import type { NoteStore, PendingSpend, StoredNote, WalletState } from "./store.js";
 import {
   NoteDeriver,
@@ -305,6 +306,14 @@ export class PrivateWallet {
   }
 
   // ------------------------------------------------------------------ state
+
+  /**
+   * Holder secrets of a session credential bought with `salt` (see
+   * `WalletKeys.credentialSecrets`): the seed never leaves the wallet.
+   */
+  credentialSecrets(salt: bigint): { nullifierSeed: bigint; blinding: bigint } {
+    return this.#keys.credentialSecrets(salt);
+  }
 
   /**
    * Private balance: unspent notes not reserved by a payment in flight, including notes
@@ -1027,16 +1036,26 @@ export class PrivateWallet {
    * @example
    * await wallet.withdraw({ to: "0x...", amount: 5_000_000n });
    */
-  async withdraw(args: { to: Address; amount: bigint; onProgress?: (p: ProofProgress) => void }): Promise<Hash> {
+  async withdraw(args: {
+    to: Address;
+    amount: bigint;
+    onProgress?: (p: ProofProgress) => void;
+    /** Submit through a relayer (`RelayClient`, its fee on top of `amount`): no gas, no address of yours on chain. */
+    relay?: RelayClient;
+  }): Promise<Hash> {
     const now = BigInt((await this.publicClient.getBlock({ blockTag: "latest" })).timestamp);
     const to = parseUserAddress(args.to, "withdraw to");
+    const relay = args.relay ? await args.relay.terms(this.pool.chainId) : undefined;
     const p = await this.preparePayment({
       payTo: to,
       amount: args.amount,
+      fee: relay?.fee,
+      relayer: relay?.relayer,
       expiry: now + 600n,
       onProgress: args.onProgress,
     });
     try {
+      if (args.relay) return (await args.relay.submit(p)).transaction;
       return await this.submitPayment(p);
     } catch (err) {
       await this.releasePayment(p);

@@ -23,11 +23,32 @@ export const ZkReason = {
   chain_reset: "chain_reset",
   /** A payment was sent but its outcome is unknown (the response was lost). */
   payment_unconfirmed: "payment_unconfirmed",
+  // session credentials (402zk/session)
+  /** The credential's validity ended before the presentation's time (buy a new one). */
+  credential_expired: "credential_expired",
+  /** The credential has no presentations left (buy a new one). */
+  presentations_exhausted: "presentations_exhausted",
+  /** The credential's tier is below what the route requires (buy a higher tier). */
+  tier_too_low: "tier_too_low",
+  /** This presentation's one-time token was already accepted. */
+  origin_token_replayed: "origin_token_replayed",
+  /** The presentation is malformed or its proof does not verify. */
+  invalid_presentation: "invalid_presentation",
+  /** The presentation is for another service or origin. */
+  wrong_service: "wrong_service",
+  /** The presentation's coarse time is not the server's current time step. */
+  stale_presentation: "stale_presentation",
+  /** No stored credential can serve this request. */
+  no_credential: "no_credential",
+  /** The service could not issue a credential for a payment (not paid, wrong terms). */
+  issuance_refused: "issuance_refused",
   // wire / server side
   malformed_header: "malformed_header",
   /** An HTTP 402 that is not an x402 v2 payment request. */
   not_x402: "not_x402",
   header_too_large: "header_too_large",
+  /** A request body larger than the middleware reads (HTTP 413). */
+  body_too_large: "body_too_large",
   unsupported_version: "unsupported_version",
   unsupported_scheme: "unsupported_scheme",
   invalid_payload: "invalid_payload",
@@ -53,6 +74,17 @@ export const ZkReason = {
   too_many_failures: "too_many_failures",
   /** The verification queue is full (HTTP 503 with Retry-After). */
   server_busy: "server_busy",
+  // facilitator service (402zk facilitator)
+  /** The relayer's balance cannot pay the gas of this settlement (fund the relayer). */
+  relayer_unfunded: "relayer_unfunded",
+  /** The network's gas price is above the service's cap: nothing was sent. */
+  gas_price_too_high: "gas_price_too_high",
+  /** This caller spent its budget of requests (or of failed ones) for now (HTTP 429). */
+  rate_limited: "rate_limited",
+  /** A missing or wrong API key (HTTP 401). */
+  unauthorized: "unauthorized",
+  /** The same payment (same note) was already submitted with other terms or another proof. */
+  payment_conflict: "payment_conflict",
 } as const;
 
 /** One of {@link ZkReason}. */

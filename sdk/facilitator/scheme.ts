@@ -481,6 +481,33 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     }
 
     if (!this.#submits) throw new ZkPayError("unsupported_scheme", "this server accepts client-settled payments only");
+    this.#checkRelayerAndFee(terms);
+    if (terms.expiry !== BigInt(challenge.exp))
+      throw new ZkPayError("requirements_mismatch", "expiry differs from the challenge's");
+    await this.#countAttempt(conditionHash, claimTtl);
+    const proof = await this.#verifySubmission(p, terms);
+    return { payload: p, terms, conditionHash, proof, claimTtl };
+  }
+
+  /**
+   * The checks of a payment submitted for the payer with no x402 requirement (the
+   * service's relay endpoint: a client-settled payment or a withdrawal, any condition):
+   * this relayer and at least its fee, not expired, then chain state and the proof.
+   * Throws `ZkPayError`; returns the parsed proof.
+   */
+  async checkSubmission(
+    p: Extract<ZkPaymentPayload, { settlement: "server" }>,
+    terms: PaymentTerms,
+  ): Promise<ProofStruct> {
+    if (!this.#submits) throw new ZkPayError("unsupported_scheme", "this facilitator does not submit payments");
+    this.#checkRelayerAndFee(terms);
+    if (terms.expiry < BigInt(Math.floor(Date.now() / 1000))) {
+      throw new ZkPayError("challenge_expired", `the payment expired at ${terms.expiry}`);
+    }
+    return this.#verifySubmission(p, terms);
+  }
+
+  #checkRelayerAndFee(terms: PaymentTerms): void {
     // The fee may exceed the published one (the payer's choice), never fall below it.
     if (!isAddressEqual(terms.relayer, this.relayer) || terms.fee < this.#fee) {
       throw new ZkPayError("requirements_mismatch", "relayer or fee differs from the requirement", {
@@ -488,13 +515,17 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
         minFee: this.#fee.toString(),
       });
     }
-    if (terms.expiry !== BigInt(challenge.exp))
-      throw new ZkPayError("requirements_mismatch", "expiry differs from the challenge's");
+  }
+
+  /** Field checks, root and nullifier on chain, then the Groth16 check through the fair queue. */
+  async #verifySubmission(
+    p: Extract<ZkPaymentPayload, { settlement: "server" }>,
+    terms: PaymentTerms,
+  ): Promise<ProofStruct> {
     const proof = proofFromWire(p.proof);
     const signals = [proof.nullifierHash, proof.changeCommitment, proof.root];
     if (!signals.every(isFieldElement))
       throw new ZkPayError("invalid_payload", "a public signal is not a field element");
-    await this.#countAttempt(conditionHash, claimTtl);
     await this.#checkChainState(proof);
     const context = paymentContext({
       chainId: this.#o.pool.chainId,
@@ -515,8 +546,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       client.priority,
     );
     if (!ok) throw new ZkPayError("invalid_proof", "the proof does not verify for these terms");
-
-    return { payload: p, terms, conditionHash, proof, claimTtl };
+    return proof;
   }
 
   /** Counts a verification attempt for this challenge; throws past the cap. */

@@ -2,6 +2,7 @@
 export * from "./admission.js";
 export * from "./challenge.js";
 export * from "./paywall.js";
+export * from "./remote.js";
 export * from "../core/receipts.js";
 export * from "../core/replay.js";
 export * from "./scheme.js";

@@ -1,0 +1,260 @@
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+import { PaymentPayloadV2Schema, PaymentRequirementsV2Schema } from "@x402/core/schemas";
+import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
+import { z } from "zod";
+
+import { isZkPayError, type ZkReasonCode } from "../core/errors.js";
+import { silentLogger, type Logger } from "./logger.js";
+import { COST, CostLimiter, type CostLimiterOptions } from "./rate-limit.js";
+import type { FacilitatorService, RelayRequest } from "./service.js";
+
+/** Options of {@link startFacilitatorServer}. */
+export interface FacilitatorServerOptions {
+  host?: string;
+  /** 0 picks a free port. Default 4022. */
+  port?: number;
+  /**
+   * Keys resource servers send as `Authorization: Bearer <key>` on /verify and /settle
+   * (x402's `createAuthHeaders`). Empty: those endpoints are open. /relay, /supported,
+   * /health and /metrics never need one.
+   */
+  apiKeys?: string[];
+  limits?: CostLimiterOptions & { trustProxy?: boolean; maxBodyBytes?: number };
+  log?: Logger;
+}
+
+const FacilitatorRequestSchema = z.object({
+  x402Version: z.number().int().positive(),
+  paymentPayload: PaymentPayloadV2Schema,
+  paymentRequirements: PaymentRequirementsV2Schema,
+});
+
+const RelayRequestSchema = z.object({
+  x402Version: z.number().int().positive().optional(),
+  payload: z.record(z.string(), z.unknown()),
+});
+
+/** An HTTP error answer with a stable reason. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: ZkReasonCode | "not_found" | "method_not_allowed" | "internal_error",
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The facilitator service's HTTP API on node:http:
+ *
+ * - `POST /verify`, `POST /settle`: x402's facilitator API, `{x402Version, paymentPayload,
+ *   paymentRequirements}` -> `VerifyResponse` / `SettleResponse` (200; an invalid payment
+ *   is `isValid: false` / `success: false` with a stable reason), as `HTTPFacilitatorClient`
+ *   expects;
+ * - `GET /supported`: `{kinds, extensions, signers}`;
+ * - `POST /relay`: `{payload}` (a zk-exact proof) -> SettleResponse + `receiptId`;
+ * - `GET /health` (200 ok / degraded, 503 draining), `GET /metrics` (Prometheus text).
+ *
+ * A body that is not JSON, too large or not of the API's shape gets 400 with
+ * `{error: reason, message}`; a caller over its cost budget 429 with Retry-After; a
+ * missing API key 401. Unknown paths 404.
+ *
+ * @example
+ * const server = await startFacilitatorServer(service, { port: 4022 });
+ * // new HTTPFacilitatorClient({ url: server.url })
+ * await server.close();
+ */
+export async function startFacilitatorServer(service: FacilitatorService, o: FacilitatorServerOptions = {}) {
+  const log = o.log ?? silentLogger;
+  const limiter = new CostLimiter(o.limits);
+  const maxBody = o.limits?.maxBodyBytes ?? 64 * 1024;
+  const keys = (o.apiKeys ?? []).map((k) => Buffer.from(k));
+  const m = service.metrics;
+  m.help("zk402_http_requests_total", "HTTP requests by path and status");
+
+  const callerOf = (req: IncomingMessage): string => {
+    if (o.limits?.trustProxy) {
+      const fwd = req.headers["x-forwarded-for"];
+      const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(",")[0]?.trim();
+      if (first) return first;
+    }
+    return req.socket.remoteAddress ?? "unknown";
+  };
+
+  const authorize = (req: IncomingMessage): string | undefined => {
+    if (keys.length === 0) return undefined;
+    const h = req.headers.authorization ?? "";
+    const given = Buffer.from(h.replace(/^Bearer\s+/i, ""));
+    const ok = keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
+    if (!ok) throw new HttpError(401, "unauthorized", "a valid API key is required (Authorization: Bearer <key>)");
+    return `key:${h.slice(-8)}`;
+  };
+
+  const readBody = (req: IncomingMessage): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const declared = Number(req.headers["content-length"] ?? "0");
+      if (declared > maxBody) {
+        reject(new HttpError(413, "invalid_payload", `body over ${maxBody} bytes`));
+        req.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on("data", (c: Buffer) => {
+        size += c.length;
+        if (size > maxBody) {
+          reject(new HttpError(413, "invalid_payload", `body over ${maxBody} bytes`));
+          req.destroy();
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        try {
+          resolve(JSON.parse(text));
+        } catch {
+          reject(new HttpError(400, "invalid_payload", "the body is not JSON"));
+        }
+      });
+      req.on("error", reject);
+    });
+
+  const parse = <T>(schema: z.ZodType<T>, body: unknown): T => {
+    const r = schema.safeParse(body);
+    if (!r.success) {
+      const i = r.error.issues[0];
+      throw new HttpError(400, "invalid_payload", `${i?.path.join(".") || "body"}: ${i?.message}`);
+    }
+    return r.data;
+  };
+
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+    res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
+    res.end(text);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const route = `${req.method} ${url.pathname}`;
+    switch (route) {
+      case "GET /supported":
+        send(res, 200, service.supported());
+        return 200;
+      case "GET /health": {
+        const h = service.health();
+        const status = h.status === "draining" ? 503 : 200;
+        send(res, status, h);
+        return status;
+      }
+      case "GET /metrics":
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+        res.end(m.render());
+        return 200;
+      case "POST /verify":
+      case "POST /settle":
+      case "POST /relay":
+        break;
+      default:
+        if (["/verify", "/settle", "/relay", "/supported", "/health", "/metrics"].includes(url.pathname)) {
+          throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed on ${url.pathname}`);
+        }
+        throw new HttpError(404, "not_found", `no route ${url.pathname}`);
+    }
+    if (service.draining) {
+      throw new HttpError(503, "server_busy", "the service is shutting down", { "retry-after": "5" });
+    }
+    const caller = (url.pathname === "/relay" ? undefined : authorize(req)) ?? callerOf(req);
+    const wait = limiter.take(caller, COST.request);
+    if (wait > 0) {
+      throw new HttpError(429, "rate_limited", "too many requests or refused payments; slow down", {
+        "retry-after": String(wait),
+      });
+    }
+    const body = await readBody(req);
+    if (url.pathname === "/relay") {
+      const r = parse(RelayRequestSchema, body);
+      const out = await service.relay(r as RelayRequest);
+      chargeSettle(limiter, caller, out);
+      send(res, 200, out);
+      return 200;
+    }
+    const r = parse(FacilitatorRequestSchema, body);
+    const payload = r.paymentPayload as PaymentPayload;
+    const requirements = r.paymentRequirements as PaymentRequirements;
+    if (url.pathname === "/verify") {
+      const out = await service.verify(payload, requirements);
+      if (!out.isValid) limiter.charge(caller, COST.refused);
+      send(res, 200, out);
+      return 200;
+    }
+    const out = await service.settle(payload, requirements);
+    chargeSettle(limiter, caller, out);
+    send(res, 200, out);
+    return 200;
+  };
+
+  const server: Server = createServer((req, res) => {
+    const t0 = performance.now();
+    handle(req, res)
+      .catch((err: unknown) => {
+        if (err instanceof HttpError) {
+          send(res, err.status, { error: err.reason, message: err.message }, err.headers);
+          return err.status;
+        }
+        if (isZkPayError(err)) {
+          const status = err.reason === "rpc_error" ? 503 : 400;
+          send(res, status, err.toJSON());
+          return status;
+        }
+        log.error("request failed", { path: req.url, error: err as Error });
+        if (!res.headersSent) send(res, 500, { error: "internal_error", message: "internal error" });
+        return 500;
+      })
+      .then((status) => {
+        const path = new URL(req.url ?? "/", "http://x").pathname;
+        const known = ["/verify", "/settle", "/relay", "/supported", "/health", "/metrics"].includes(path);
+        m.inc("zk402_http_requests_total", { path: known ? path : "other", status: String(status) });
+        if (path !== "/health" && path !== "/metrics") {
+          log.debug("request", { method: req.method, path, status, ms: Math.round(performance.now() - t0) });
+        }
+      });
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(o.port ?? 4022, o.host ?? "127.0.0.1", () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const url = `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  log.info("listening", { url });
+  return {
+    server,
+    url,
+    port: addr.port,
+    /** Stops accepting connections, lets settlements finish (service.close), then closes idle sockets. */
+    async close(timeoutMs = 30_000): Promise<boolean> {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const drained = await service.close(timeoutMs);
+      server.closeAllConnections();
+      await closed;
+      return drained;
+    },
+  };
+}
+
+export type FacilitatorServer = Awaited<ReturnType<typeof startFacilitatorServer>>;
+
+/** A refused settlement costs its caller more; one that made the relayer pay gas for nothing, the most. */
+function chargeSettle(limiter: CostLimiter, caller: string, out: { success: boolean; transaction?: string }): void {
+  if (out.success) return;
+  limiter.charge(caller, out.transaction ? COST.wasted : COST.refused);
+}
+
