@@ -15,3 +15,4 @@ export * from "./wire.js";
 export * from "./address.js";
 export * from "./verifier.js";
 export * from "./commit.js";
+export * from "./eddsa.js";

@@ -24,6 +24,9 @@ const PURPOSE = {
   changeNullifier: 21n,
   changeSecret: 22n,
   changeTag: 23n,
+  // Session credentials: Poseidon3(r, salt, purpose), salt 128 random bits per purchase.
+  credentialNullifierSeed: 31n,
+  credentialBlinding: 32n,
 } as const;
 
 /**
@@ -106,6 +109,19 @@ export class WalletKeys {
   /** Memo tag of the change note created when `parent` is spent. */
   childTag(parent: NoteSecrets): bigint {
     return hash3(this.#root, parent.nullifier, PURPOSE.changeTag);
+  }
+
+  /**
+   * Holder secrets of a session credential bought with `salt` (128 random bits, stored
+   * with the purchase before it is paid). The salt, as for deposits, keeps two purchases
+   * by processes sharing a seed apart; the seed plus the stored salt re-derive both
+   * secrets after a crash.
+   */
+  credentialSecrets(salt: bigint): { nullifierSeed: bigint; blinding: bigint } {
+    return {
+      nullifierSeed: hash3(this.#root, salt, PURPOSE.credentialNullifierSeed),
+      blinding: hash3(this.#root, salt, PURPOSE.credentialBlinding),
+    };
   }
 
   // ---------------------------------------------------------------- index derivation

@@ -139,6 +139,38 @@ export async function provePayment(
   const changeValue = value - amount - fee;
   const input = paymentCircuitInput(w);
 
+  const { proof, publicSignals, timings } = await proveGroth16(input, artifacts, options);
+  const expectedNullifierHash = nullifierHashOf(w.note);
+  const expectedChange = commitmentOf(changeValue, w.change);
+  // The prover computed these; the reference implementation must agree.
+  if (publicSignals[0] !== expectedNullifierHash || publicSignals[1] !== expectedChange) {
+    throw new ZkPayError("proving_failed", "circuit outputs differ from the reference implementation");
+  }
+  return {
+    proof,
+    nullifierHash: expectedNullifierHash,
+    changeCommitment: expectedChange,
+    changeValue,
+    root: w.path.root,
+    treeSize: w.path.treeSize,
+    publicSignals,
+    timings,
+  };
+}
+
+/**
+ * Witness and Groth16 proof for any of the SDK's circuits (payment, presentation), with
+ * progress reports and the artifact cache of {@link preloadArtifacts}. The caller lays
+ * out `input` and checks the public signals against its reference implementation.
+ *
+ * @example
+ * const { proof, publicSignals } = await proveGroth16(input, presentationArtifacts);
+ */
+export async function proveGroth16(
+  input: Record<string, string | string[]>,
+  artifacts: CircuitArtifacts,
+  options: { onProgress?: (p: ProofProgress) => void } = {},
+): Promise<{ proof: SolidityProof; publicSignals: bigint[]; timings: { witnessMs: number; proveMs: number } }> {
   const report = options.onProgress ?? (() => {});
   report({ stage: "witness", fraction: 0.02, message: "computing witness" });
   const t0 = performance.now();
@@ -180,22 +212,9 @@ export async function provePayment(
   }
   const t2 = performance.now();
   report({ stage: "done", fraction: 1, message: "proof ready" });
-
-  const publicSignals = proved.publicSignals.map((s) => BigInt(s));
-  const expectedNullifierHash = nullifierHashOf(w.note);
-  const expectedChange = commitmentOf(changeValue, w.change);
-  // The prover computed these; the reference implementation must agree.
-  if (publicSignals[0] !== expectedNullifierHash || publicSignals[1] !== expectedChange) {
-    throw new ZkPayError("proving_failed", "circuit outputs differ from the reference implementation");
-  }
   return {
     proof: toSolidityProof(proved.proof),
-    nullifierHash: expectedNullifierHash,
-    changeCommitment: expectedChange,
-    changeValue,
-    root: w.path.root,
-    treeSize: w.path.treeSize,
-    publicSignals,
+    publicSignals: proved.publicSignals.map((x) => BigInt(x)),
     timings: { witnessMs: t1 - t0, proveMs: t2 - t1 },
   };
 }

@@ -146,3 +146,4 @@ export function withRouteBinding(routes: RoutesConfig): RoutesConfig {
     Object.entries(routes as Record<string, RouteConfig>).map(([key, cfg]) => [key, bind(key, cfg)]),
   );
 }
+export { zkSessionMiddleware, type SessionRoutesConfig, type SessionLocals } from "./session.js";

@@ -42,3 +42,30 @@ export function loadVerificationKey(dir = ARTIFACTS_DIR): { vkey: unknown; vkeyS
   const bytes = readFileSync(file);
   return { vkey: JSON.parse(bytes.toString("utf8")), vkeySha256: createHash("sha256").update(bytes).digest("hex") };
 }
+
+/**
+ * Paths of the committed presentation-circuit artifacts (session credentials), checked to exist.
+ *
+ * @example
+ * const sessions = await SessionClient.open({ wallet, artifacts: presentationArtifacts() });
+ */
+export function presentationArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
+  const a = { wasm: path.join(dir, "presentation.wasm"), zkey: path.join(dir, "presentation.zkey") };
+  for (const f of Object.values(a)) {
+    if (!existsSync(f))
+      throw new ZkPayError("artifacts_missing", `circuit artifact not found: ${f} (run npm run build:circuits)`);
+  }
+  return a;
+}
+
+/**
+ * The presentation circuit's verification key (what a session service verifies with).
+ *
+ * @example
+ * const sessions = await SessionService.create({ vkey: loadPresentationVerificationKey(), ... });
+ */
+export function loadPresentationVerificationKey(dir = ARTIFACTS_DIR): unknown {
+  const file = path.join(dir, "presentation.vkey.json");
+  if (!existsSync(file)) throw new ZkPayError("artifacts_missing", `verification key not found: ${file}`);
+  return JSON.parse(readFileSync(file, "utf8"));
+}

@@ -86,29 +86,41 @@ export class FileNoteStore implements NoteStore {
     return next;
   }
 
-  async #writeFile(file: string, parts: (string | Uint8Array)[]): Promise<void> {
-    const dir = path.dirname(file);
-    await mkdir(dir, { recursive: true });
-    const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
-    const fh = await open(tmp, "w", 0o600);
-    try {
-      // writeFile writes all of it, from the current position.
-      for (const p of parts) await fh.writeFile(p);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(tmp, file);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    const dh = await open(dir, "r");
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
+  #writeFile(file: string, parts: (string | Uint8Array)[]): Promise<void> {
+    return writeFileAtomic(file, parts);
+  }
+}
+
+/**
+ * Writes `parts` to `file` crash-safely: a temporary file in the same directory (mode
+ * 0600), fsync, rename over `file` (atomic on POSIX), fsync of the directory. A crash at
+ * any point leaves the old or the new content, never a mix.
+ *
+ * @example
+ * await writeFileAtomic("./wallet/sessions.json", [JSON.stringify(state)]);
+ */
+export async function writeFileAtomic(file: string, parts: (string | Uint8Array)[]): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
+  const fh = await open(tmp, "w", 0o600);
+  try {
+    // writeFile writes all of it, from the current position.
+    for (const p of parts) await fh.writeFile(p);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const dh = await open(dir, "r");
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
   }
 }

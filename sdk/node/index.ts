@@ -5,3 +5,4 @@ export * from "./file-store.js";
 export * from "./dir-lock.js";
 export * from "./worker-verifier.js";
 export * from "./sync-progress.js";
+export * from "./session-store.js";

@@ -1,0 +1,294 @@
+import type { RouteConfig } from "@x402/core/server";
+import type { x402ResourceServer } from "@x402/express";
+import type { Request, RequestHandler, Response } from "express";
+import { toHex, type Address } from "viem";
+
+import { ZkPayError, isZkPayError } from "../core/errors.js";
+import { ZK_SCHEME, ZkPaymentPayloadSchema } from "../core/wire.js";
+import type { Admission } from "../server/admission.js";
+import { requestContext } from "../session/context.js";
+import type { SessionRouteConfig, SessionService } from "../session/service.js";
+import {
+  MAX_PRESENTATION_BYTES,
+  RecoverRequestSchema,
+  SESSION_BODY_FIELD,
+  SESSION_HEADER,
+  SESSION_REFUSAL_HEADER,
+  SESSION_WELL_KNOWN,
+  decodePresentationHeader,
+  presentationFromWire,
+  type Presentation,
+  type SessionRefusal,
+} from "../session/wire.js";
+import { zkPaymentMiddleware } from "./index.js";
+
+/** x402 routes, where a route may also accept session credentials. */
+export type SessionRoutesConfig = Record<string, RouteConfig & { session?: SessionRouteConfig }>;
+
+/** What a handler finds in `res.locals.zkSession` when a presentation paid for the request. */
+export interface SessionLocals {
+  requiredTier: number;
+}
+
+/** Largest JSON body the middleware reads itself (session routes and recovery). */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Reasons after which buying a new credential can help. */
+const BUY_AGAIN = new Set(["credential_expired", "presentations_exhausted", "tier_too_low", "invalid_presentation"]);
+
+/**
+ * `zkPaymentMiddleware` for an API that also sells session credentials: pay once, then
+ * redeem many requests with unlinkable presentations, verified locally in milliseconds.
+ *
+ * - A route with `session` accepts a presentation (the `zk-session` header, or a
+ *   `zk_session` field of a JSON body, which the handler never sees) instead of a
+ *   payment. Its 402 offers both: pay per request (zk-exact) or buy a credential (the
+ *   terms are in `extra.session` of its zk-exact option). A refused presentation is
+ *   answered 402 with a `zk-session-refused` header saying why and whether buying again
+ *   helps; a malformed one 400.
+ * - `POST /.well-known/402zk/sessions/buy/<offer>` sells a credential: a zk-exact payment
+ *   settled before the credential is signed and returned as JSON.
+ * - `POST /.well-known/402zk/sessions/recover` returns the credential of a purchase that
+ *   was paid but whose answer was lost (a client crash), after checking the chain.
+ * - `GET /.well-known/402zk/sessions` publishes the service's terms.
+ *
+ * Mount it before body parsers: it reads JSON bodies of session routes itself (and leaves
+ * `req.body` parsed for the handler).
+ *
+ * @example
+ * app.use(zkSessionMiddleware({ "GET /data": { accepts, session: { requiredTier: 1 } } }, resourceServer, sessions, { network, asset }));
+ */
+export function zkSessionMiddleware(
+  routes: SessionRoutesConfig,
+  resourceServer: x402ResourceServer,
+  sessions: SessionService,
+  opts: { network: string; asset: Address; schemes?: string[]; maxHeaderBytes?: number; admission?: Admission },
+): RequestHandler[] {
+  const x402Routes: Record<string, RouteConfig> = {};
+  const sessionRoutes: { match: (req: Request) => boolean; cfg: Required<SessionRouteConfig> }[] = [];
+  for (const [key, { session, ...cfg }] of Object.entries(routes)) {
+    if (!session) {
+      x402Routes[key] = cfg;
+      continue;
+    }
+    const routeCfg = { requiredTier: session.requiredTier ?? 0, bindRequest: session.bindRequest ?? false };
+    sessionRoutes.push({ match: routeMatcher(key), cfg: routeCfg });
+    const info = sessions.info(routeCfg);
+    const accepts = (Array.isArray(cfg.accepts) ? cfg.accepts : [cfg.accepts]).map((o) =>
+      o.scheme === ZK_SCHEME ? { ...o, extra: { ...o.extra, session: info } } : o,
+    );
+    x402Routes[key] = { ...cfg, accepts };
+  }
+  const purchaseRoutes = new Map<string, string>();
+  for (const offer of sessions.offers) {
+    const key = `POST ${sessions.purchasePath(offer.id)}`;
+    purchaseRoutes.set(sessions.purchasePath(offer.id), offer.id);
+    x402Routes[key] = {
+      accepts: {
+        scheme: ZK_SCHEME,
+        network: opts.network as `${string}:${string}`,
+        payTo: sessions.payTo,
+        price: { amount: offer.price.toString(), asset: opts.asset },
+        // Settled before the credential is signed: a credential is a side effect.
+        extra: { credential: { offerId: offer.id }, paymentFlow: "upfront" },
+      },
+      description: `session credential "${offer.id}": tier ${offer.tier}, ${offer.maxPresentations} requests, ${offer.durationSeconds} s`,
+    };
+  }
+  const [guard, pay] = zkPaymentMiddleware(x402Routes, resourceServer, {
+    schemes: opts.schemes,
+    maxHeaderBytes: opts.maxHeaderBytes,
+    admission: opts.admission,
+  });
+  const unlessSession =
+    (mw: RequestHandler): RequestHandler =>
+    (req, res, next) =>
+      res.locals.zkSession ? next() : mw(req, res, next);
+
+  const refuse = (res: Response, status: number, err: ZkPayError) => {
+    res.status(status).json(err.toJSON());
+  };
+
+  const gate: RequestHandler = async (req, res, next) => {
+    try {
+      if (req.path === SESSION_WELL_KNOWN && req.method === "GET") {
+        res.json(sessions.info());
+        return;
+      }
+      if (req.path === `${SESSION_WELL_KNOWN}/recover` && req.method === "POST") {
+        await recover(req, res);
+        return;
+      }
+      const route = sessionRoutes.find((r) => r.match(req));
+      if (!route) return next();
+      const found = await readPresentation(req, route.cfg.bindRequest);
+      if (!found) return next();
+      try {
+        const accepted = await sessions.accept(found.presentation, {
+          requiredTier: route.cfg.requiredTier,
+          context: route.cfg.bindRequest ? found.context : undefined,
+        });
+        res.locals.zkSession = { requiredTier: accepted.requiredTier } satisfies SessionLocals;
+        return next();
+      } catch (err) {
+        if (!isZkPayError(err)) throw err;
+        // Refused: say why in a header, and let x402 answer the 402 with the offers.
+        const refusal: SessionRefusal = { error: err.reason, message: err.message, buy: BUY_AGAIN.has(err.reason) };
+        res.setHeader(SESSION_REFUSAL_HEADER, btoa(JSON.stringify(refusal)));
+        return next();
+      }
+    } catch (err) {
+      if (isZkPayError(err)) {
+        const status = err.reason === "header_too_large" ? 431 : err.reason === "body_too_large" ? 413 : 400;
+        return refuse(res, status, err);
+      }
+      next(err);
+    }
+  };
+
+  async function recover(req: Request, res: Response): Promise<void> {
+    const body = await readJsonBody(req);
+    const r = RecoverRequestSchema.safeParse(body.json);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      return refuse(res, 400, new ZkPayError("invalid_payload", `${issue?.path.join(".")}: ${issue?.message}`));
+    }
+    try {
+      const credential = await sessions.issue({
+        offerId: r.data.offerId,
+        holderCommitment: BigInt(r.data.holderCommitment),
+        receiptId: r.data.receiptId as `0x${string}`,
+        challenge: r.data.challenge as never,
+        network: opts.network,
+        asset: opts.asset,
+        recovering: true,
+      });
+      res.json(credential);
+    } catch (err) {
+      if (!isZkPayError(err)) throw err;
+      refuse(res, err.reason === "issuance_refused" ? 409 : 400, err);
+    }
+  }
+
+  /** After x402 settled a purchase (upfront), sign and return its credential. */
+  const sell: RequestHandler = async (req, res, next) => {
+    const offerId = req.method === "POST" ? purchaseRoutes.get(req.path) : undefined;
+    if (offerId === undefined) return next();
+    try {
+      const header = req.headers["payment-signature"];
+      const decoded = JSON.parse(atob(String(header))) as {
+        accepted: { network: string; extra: { challenge: never } };
+        payload: unknown;
+      };
+      const payload = ZkPaymentPayloadSchema.parse(decoded.payload);
+      if (!payload.credential) throw new ZkPayError("invalid_payload", "payload.credential is missing");
+      const receiptId =
+        payload.settlement === "server"
+          ? toHex(BigInt(payload.proof.nullifierHash), { size: 32 })
+          : (payload.receiptId as `0x${string}`);
+      const credential = await sessions.issue({
+        offerId,
+        holderCommitment: BigInt(payload.credential.commitment),
+        receiptId,
+        challenge: decoded.accepted.extra.challenge,
+        network: opts.network,
+        asset: opts.asset,
+      });
+      res.json(credential);
+    } catch (err) {
+      // The payment settled: say so, so that the client recovers the credential later.
+      const e = isZkPayError(err) ? err : new ZkPayError("issuance_refused", String(err));
+      res.status(502).json({ ...e.toJSON(), paid: true, recover: `${SESSION_WELL_KNOWN}/recover` });
+    }
+  };
+
+  return [gate, unlessSession(guard!), unlessSession(pay!), sell];
+}
+
+/** A matcher for an x402 route key ("GET /a/*", "/b"). */
+function routeMatcher(key: string): (req: Request) => boolean {
+  const m = /^(?:([A-Z]+)\s+)?(\S+)$/.exec(key.trim());
+  if (!m) throw new ZkPayError("invalid_argument", `not a route key: ${key}`);
+  const method = m[1];
+  const pattern = new RegExp(
+    "^" +
+      m[2]!
+        .split("*")
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+        .join(".*") +
+      "/?$",
+  );
+  return (req) => (!method || req.method === method) && pattern.test(req.path);
+}
+
+/** Reads the request body once (at most MAX_BODY_BYTES) and leaves it parsed for the handler. */
+async function readJsonBody(req: Request): Promise<{ raw: Uint8Array; json: unknown }> {
+  const r = req as Request & { _body?: boolean; zkRawBody?: Uint8Array };
+  if (r.zkRawBody) return { raw: r.zkRawBody, json: req.body };
+  if (r._body) {
+    // Parsed before us (a body parser mounted first): the raw bytes are gone.
+    const text = req.body === undefined ? "" : JSON.stringify(req.body);
+    return { raw: new TextEncoder().encode(text), json: req.body };
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new ZkPayError("body_too_large", `the body exceeds ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  const raw = new Uint8Array(Buffer.concat(chunks));
+  r.zkRawBody = raw;
+  r._body = true; // body-parser skips a body that was read
+  const isJson = /\bjson\b/i.test(String(req.headers["content-type"] ?? ""));
+  if (!isJson) {
+    req.body = raw.length ? Buffer.from(raw) : undefined;
+    return { raw, json: undefined };
+  }
+  if (raw.length === 0) {
+    req.body = undefined;
+    return { raw, json: undefined };
+  }
+  try {
+    req.body = JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    throw new ZkPayError("invalid_payload", "the request body is not valid JSON");
+  }
+  return { raw, json: req.body };
+}
+
+/** The request's presentation (header, or `zk_session` of a JSON body) and its context, if any. */
+async function readPresentation(
+  req: Request,
+  bindRequest: boolean,
+): Promise<{ presentation: Presentation; context: bigint } | undefined> {
+  const header = req.headers[SESSION_HEADER];
+  if (Array.isArray(header)) throw new ZkPayError("malformed_header", `${SESSION_HEADER} appears more than once`);
+  const hasBody = req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
+  const isJson = /\bjson\b/i.test(String(req.headers["content-type"] ?? ""));
+  const body = hasBody && (isJson || (bindRequest && header !== undefined)) ? await readJsonBody(req) : undefined;
+  const target = req.originalUrl;
+  const inBody =
+    body?.json !== null && typeof body?.json === "object" && !Array.isArray(body.json)
+      ? (body.json as Record<string, unknown>)[SESSION_BODY_FIELD]
+      : undefined;
+  if (header !== undefined && inBody !== undefined) {
+    throw new ZkPayError("malformed_header", `a presentation in both the ${SESSION_HEADER} header and the body`);
+  }
+  if (header !== undefined) {
+    return {
+      presentation: decodePresentationHeader(header),
+      context: requestContext(req.method, target, body?.raw ?? new Uint8Array()),
+    };
+  }
+  if (inBody === undefined) return undefined;
+  if (JSON.stringify(inBody).length > MAX_PRESENTATION_BYTES) {
+    throw new ZkPayError("invalid_presentation", `${SESSION_BODY_FIELD} exceeds ${MAX_PRESENTATION_BYTES} bytes`);
+  }
+  const presentation = presentationFromWire(inBody);
+  // The handler never sees the field; the context covers the rest of the body.
+  const rest = { ...(body!.json as Record<string, unknown>) };
+  delete rest[SESSION_BODY_FIELD];
+  req.body = rest;
+  return { presentation, context: requestContext(req.method, target, JSON.stringify(rest)) };
+}

@@ -1,0 +1,566 @@
+import { x402Client } from "@x402/core/client";
+import type { PaymentRequirements } from "@x402/core/types";
+import { wrapFetchWithPayment } from "@x402/fetch";
+import type { Hex } from "viem";
+
+import { ZkExactClientScheme } from "../client/scheme.js";
+import type { PrivateWallet } from "../client/wallet.js";
+import { ZkPayError } from "../core/errors.js";
+import { randomNonce128 } from "../core/memo.js";
+import type { CircuitArtifacts, ProofProgress } from "../core/prover.js";
+import { ZK_SCHEME, type SettlementMode } from "../core/wire.js";
+import { requestContext } from "./context.js";
+import { credentialSignatureValid, holderCommitmentOf, type Credential } from "./credential.js";
+import { provePresentation } from "./prove.js";
+import {
+  MemorySessionStore,
+  emptySessionState,
+  type PendingPurchase,
+  type SessionState,
+  type SessionStore,
+  type StoredCredential,
+} from "./store.js";
+import {
+  SESSION_BODY_FIELD,
+  SESSION_HEADER,
+  SESSION_REFUSAL_HEADER,
+  SessionInfoSchema,
+  credentialFromWire,
+  encodePresentation,
+  presentationToWire,
+  type Presentation,
+  type SessionInfo,
+  type SessionOffer,
+  type SessionRefusal,
+} from "./wire.js";
+
+/** Options of {@link SessionClient}. */
+export interface SessionClientOptions {
+  /** Pays for credentials (and per-request payments); its seed derives the holder secrets. */
+  wallet: PrivateWallet;
+  /** The presentation circuit's wasm and zkey (`presentationArtifacts()` in 402zk/node). */
+  artifacts: CircuitArtifacts;
+  /** Where credentials live. Default in memory: use `FileSessionStore` for credentials you pay for. */
+  store?: SessionStore;
+  /**
+   * When no stored credential serves a request: "auto" (default) buys the offer with the
+   * lowest price per presentation among those of a high enough tier; "never" does not buy;
+   * a function picks an offer (or none).
+   */
+  buy?: "auto" | "never" | ((offers: SessionOffer[], info: SessionInfo) => SessionOffer | undefined);
+  /** Refuse credential offers above this price (base units). */
+  maxPrice?: bigint;
+  /** When not buying: pay the request itself with zk-exact (default true). */
+  payPerRequest?: boolean;
+  /** How payments reach the chain (default "server": the service's relayer submits them). */
+  settlement?: SettlementMode;
+  /** Where presentations travel: the `zk-session` header (default) or a JSON body field. */
+  transport?: "header" | "body";
+  /**
+   * Prove the next presentation in the background after each request on a route that
+   * does not bind presentations to requests (default true).
+   */
+  prepareAhead?: boolean;
+  /** Progress of proofs (payments and presentations). */
+  onProgress?: (p: ProofProgress) => void;
+  /** fetch to use (default globalThis.fetch). */
+  fetch?: typeof fetch;
+  /** Clock in unix seconds (tests). */
+  now?: () => number;
+}
+
+/** A credential's state, for display. */
+export interface CredentialSummary {
+  origin: string;
+  offerId: string;
+  tier: number;
+  issuedAt: number;
+  expiresAt: number;
+  maxPresentations: number;
+  remaining: number;
+  expired: boolean;
+  receiptId: string;
+}
+
+/** Timings of the last session request (for benchmarks and logs). */
+export interface SessionRequestTimings {
+  /** "prepared" (proved in advance), "proved" (on demand), "bought" (a purchase first) or "paid" (per request). */
+  mode: "prepared" | "proved" | "bought" | "paid";
+  proveMs: number;
+  totalMs: number;
+}
+
+interface Prepared {
+  key: string;
+  promise: Promise<Presentation | undefined>;
+}
+
+/**
+ * The client of session credentials: a `fetch` that presents a stored credential when
+ * it has one for the route, buys a credential when none is left (or pays per request),
+ * and proves the next presentation in the background.
+ *
+ * Crash safety: a purchase is recorded before it is paid, with the challenge and the
+ * receipt id before the payment is sent; a presentation index is saved before the
+ * presentation is. After a crash, {@link recoverPending} (also run by {@link open})
+ * fetches the credentials of paid purchases from the service, which re-issues them from
+ * the chain; an index at most skips one presentation, never reuses one.
+ *
+ * @example
+ * const sessions = await SessionClient.open({ wallet, artifacts: presentationArtifacts(), store: new FileSessionStore("./wallet/sessions.json") });
+ * const res = await sessions.fetch("http://127.0.0.1:4021/data");
+ * console.log(sessions.credentials()); // remaining presentations per credential
+ */
+export class SessionClient {
+  readonly #o: SessionClientOptions;
+  readonly #store: SessionStore;
+  readonly #fetch: typeof fetch;
+  readonly #now: () => number;
+  #state: SessionState;
+  #prepared: Prepared | undefined;
+  #saveChain: Promise<void> = Promise.resolve();
+  /** Timings of the last request made through {@link fetch}. */
+  lastRequest: SessionRequestTimings | undefined;
+
+  private constructor(o: SessionClientOptions, store: SessionStore, state: SessionState) {
+    this.#o = o;
+    this.#store = store;
+    this.#state = state;
+    this.#fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#now = o.now ?? (() => Math.floor(Date.now() / 1000));
+  }
+
+  /** Loads the store and recovers purchases a crash left unfinished. */
+  static async open(o: SessionClientOptions): Promise<SessionClient> {
+    const store = o.store ?? new MemorySessionStore();
+    const state = (await store.load()) ?? emptySessionState();
+    const client = new SessionClient(o, store, state);
+    await client.recoverPending().catch(() => 0);
+    return client;
+  }
+
+  /** Stored credentials with their remaining presentations. */
+  credentials(): CredentialSummary[] {
+    const now = this.#now();
+    return this.#state.credentials.map((c) => ({
+      origin: c.origin,
+      offerId: c.offerId,
+      tier: c.tier,
+      issuedAt: c.issuedAt,
+      expiresAt: c.expiresAt,
+      maxPresentations: c.maxPresentations,
+      remaining: Math.max(0, c.maxPresentations - c.nextIndex),
+      expired: now >= c.expiresAt,
+      receiptId: c.receiptId,
+    }));
+  }
+
+  /** Presentations left at `origin` across its unexpired credentials. */
+  remaining(origin: string): number {
+    return this.credentials()
+      .filter((c) => c.origin === new URL(origin).origin && !c.expired)
+      .reduce((n, c) => n + c.remaining, 0);
+  }
+
+  /** Purchases paid but not yet issued (a crash, a lost answer). */
+  pendingPurchases(): readonly PendingPurchase[] {
+    return this.#state.pending;
+  }
+
+  /**
+   * A `fetch` that pays with session credentials: presents one when it holds a usable
+   * credential for the route, otherwise learns the route's terms from its 402 and buys
+   * a credential (or pays the request). Request bodies must be re-sendable (a string,
+   * bytes or undefined), since a request may be sent twice.
+   *
+   * @example
+   * const res = await sessions.fetch(`${api}/data`, { method: "POST", body: JSON.stringify({ q: 1 }), headers: { "content-type": "application/json" } });
+   */
+  async fetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
+    const t0 = performance.now();
+    const url = new URL(input);
+    const origin = url.origin;
+    const method = (init.method ?? "GET").toUpperCase();
+    const routeKey = `${method} ${url.pathname}`;
+    if (
+      init.body !== undefined &&
+      init.body !== null &&
+      typeof init.body !== "string" &&
+      !(init.body instanceof Uint8Array)
+    ) {
+      throw new ZkPayError(
+        "invalid_argument",
+        "session requests need a string or Uint8Array body (it may be sent twice)",
+      );
+    }
+    let bought = false;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const svc = this.#state.services[origin];
+      const tier = svc?.routeTiers[routeKey] ?? svc?.info.requiredTier ?? 0;
+      const cred = svc ? this.#usable(origin, svc.info, tier) : undefined;
+      if (cred && svc) {
+        const { res, proveMs, prepared } = await this.#present(url, method, init, cred, svc.info, tier);
+        const refusal = readRefusal(res);
+        if (res.status !== 402 || !refusal) {
+          this.lastRequest = {
+            mode: bought ? "bought" : prepared ? "prepared" : "proved",
+            proveMs,
+            totalMs: performance.now() - t0,
+          };
+          if (res.ok && !svc.info.bindRequest && this.#o.prepareAhead !== false)
+            this.#prepareNext(origin, svc.info, tier);
+          return res;
+        }
+        await this.#learn(origin, routeKey, res);
+        if (refusal.error === "origin_token_replayed") continue; // index used elsewhere (a restore): next one
+        if (refusal.error === "stale_presentation" || refusal.error === "tier_too_low") continue;
+        if (refusal.error === "invalid_presentation" || refusal.error === "wrong_service") {
+          // This credential does not verify here (the service changed its key): drop it.
+          this.#state.credentials = this.#state.credentials.filter((c) => c !== cred);
+          await this.#save();
+          continue;
+        }
+        return res;
+      }
+      // No credential for this route: ask, learn the terms from the 402, then buy or pay.
+      const res = await this.#fetch(url, { ...init, method });
+      if (res.status !== 402) {
+        this.lastRequest = { mode: "paid", proveMs: 0, totalMs: performance.now() - t0 };
+        return res;
+      }
+      const info = await this.#learn(origin, routeKey, res);
+      const offer =
+        info && !bought ? this.#chooseOffer(info, this.#state.services[origin]!.routeTiers[routeKey] ?? 0) : undefined;
+      if (info && offer) {
+        await this.buy(origin, info, offer);
+        bought = true;
+        continue;
+      }
+      if (this.#o.payPerRequest === false) {
+        throw new ZkPayError("no_credential", `no credential serves ${routeKey} at ${origin} and buying is off`);
+      }
+      const paid = await this.#payingFetch()(url, { ...init, method });
+      this.lastRequest = { mode: "paid", proveMs: 0, totalMs: performance.now() - t0 };
+      return paid;
+    }
+    throw new ZkPayError("no_credential", `could not present a credential for ${routeKey} at ${origin}`);
+  }
+
+  /**
+   * Buys `offer` of the service at `origin`: pays it with zk-exact (the payment binds the
+   * holder commitment) and stores the credential the service returns, after checking its
+   * signature and that its terms are the offer's.
+   *
+   * @example
+   * const c = await sessions.buy(origin, info, info.offers[0]);
+   */
+  async buy(origin: string, info: SessionInfo, offer: SessionOffer): Promise<StoredCredential> {
+    if (this.#o.maxPrice !== undefined && BigInt(offer.price) > this.#o.maxPrice) {
+      throw new ZkPayError(
+        "invalid_argument",
+        `offer ${offer.id} costs ${offer.price}, above maxPrice ${this.#o.maxPrice}`,
+      );
+    }
+    const salt = randomNonce128();
+    const holder = this.#o.wallet.credentialSecrets(salt);
+    const commitment = holderCommitmentOf(holder);
+    const pending: PendingPurchase = {
+      origin,
+      offerId: offer.id,
+      salt: salt.toString(),
+      recoverPath: info.recoverPath,
+      createdAt: this.#now(),
+    };
+    this.#state.pending.push(pending);
+    await this.#save();
+    const scheme = new ZkExactClientScheme({
+      wallet: this.#o.wallet,
+      settlement: this.#o.settlement,
+      onProgress: this.#o.onProgress,
+      credentials: {
+        holderCommitmentFor: async (req: PaymentRequirements) => {
+          const challenge = (req.extra as { challenge?: PendingPurchase["challenge"] }).challenge;
+          pending.challenge = challenge;
+          await this.#save();
+          return commitment;
+        },
+        onPaymentPrepared: async (receiptId: Hex) => {
+          pending.receiptId = receiptId;
+          await this.#save();
+        },
+      },
+    });
+    const client = new x402Client().register("eip155:*", scheme);
+    client.setSpendControls(false);
+    const res = await wrapFetchWithPayment(this.#fetch, client)(`${origin}${offer.purchasePath}`, { method: "POST" });
+    const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+    if (!res.ok) {
+      const paid = body?.paid === true || pending.receiptId !== undefined;
+      if (!paid) await this.#dropPending(pending);
+      throw new ZkPayError(
+        "issuance_refused",
+        `buying ${offer.id} at ${origin} failed (HTTP ${res.status}: ${String(body?.message ?? body?.error ?? "")})` +
+          (paid ? "; the purchase is kept and will be recovered" : ""),
+        { status: res.status, paid },
+      );
+    }
+    return this.#storeIssued(pending, body, info, offer);
+  }
+
+  /**
+   * Asks each service for the credentials of purchases that were paid but never stored
+   * (a crash, a lost answer); drops purchases that were never paid once their challenge
+   * expired. Returns how many credentials were recovered.
+   *
+   * @example
+   * const n = await sessions.recoverPending();
+   */
+  async recoverPending(): Promise<number> {
+    let recovered = 0;
+    for (const p of [...this.#state.pending]) {
+      if (!p.challenge || !p.receiptId) {
+        // Never sent: nothing was paid once its challenge can no longer be used.
+        if (!p.challenge || p.challenge.exp < this.#now()) await this.#dropPending(p);
+        continue;
+      }
+      const holder = this.#o.wallet.credentialSecrets(BigInt(p.salt));
+      const res = await this.#fetch(`${p.origin}${p.recoverPath}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          offerId: p.offerId,
+          holderCommitment: holderCommitmentOf(holder).toString(),
+          receiptId: p.receiptId,
+          challenge: p.challenge,
+        }),
+      });
+      const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+      if (res.ok) {
+        const info = this.#state.services[p.origin]?.info;
+        await this.#storeIssued(
+          p,
+          body,
+          info,
+          info?.offers.find((o) => o.id === p.offerId),
+        );
+        recovered++;
+      } else if (res.status === 409 && p.challenge.exp < this.#now() - 600) {
+        // The chain has no such payment long after its challenge expired: it never landed.
+        await this.#dropPending(p);
+      }
+    }
+    return recovered;
+  }
+
+  async #storeIssued(
+    p: PendingPurchase,
+    body: unknown,
+    info: SessionInfo | undefined,
+    offer: SessionOffer | undefined,
+  ): Promise<StoredCredential> {
+    const c = credentialFromWire(body);
+    const holder = this.#o.wallet.credentialSecrets(BigInt(p.salt));
+    const problems: string[] = [];
+    if (c.holderCommitment !== holderCommitmentOf(holder)) problems.push("issued to another holder commitment");
+    if (!credentialSignatureValid(c)) problems.push("signature does not verify");
+    if (info && c.serviceId !== BigInt(info.serviceId)) problems.push("for another service");
+    if (offer) {
+      if (c.tier !== offer.tier) problems.push(`tier ${c.tier}, offer says ${offer.tier}`);
+      if (c.maxPresentations !== offer.maxPresentations) problems.push("presentation count differs from the offer");
+      if (c.expiresAt - c.issuedAt !== offer.durationSeconds) problems.push("duration differs from the offer");
+    }
+    if (problems.length) {
+      throw new ZkPayError("issuance_refused", `the service returned a bad credential: ${problems.join("; ")}`);
+    }
+    const stored: StoredCredential = {
+      ...(body as StoredCredential),
+      origin: p.origin,
+      salt: p.salt,
+      nextIndex: 0,
+    };
+    this.#state.credentials = this.#state.credentials.filter((x) => x.receiptId !== stored.receiptId);
+    this.#state.credentials.push(stored);
+    this.#state.pending = this.#state.pending.filter((x) => x !== p && x.salt !== p.salt);
+    await this.#save();
+    return stored;
+  }
+
+  async #dropPending(p: PendingPurchase): Promise<void> {
+    this.#state.pending = this.#state.pending.filter((x) => x !== p && x.salt !== p.salt);
+    await this.#save();
+  }
+
+  /** The unexpired credential with presentations left, for this service and at least `tier`. */
+  #usable(origin: string, info: SessionInfo, tier: number): StoredCredential | undefined {
+    const now = this.#now();
+    const candidates = this.#state.credentials.filter(
+      (c) =>
+        c.origin === origin &&
+        c.serviceId === info.serviceId &&
+        c.tier >= tier &&
+        c.nextIndex < c.maxPresentations &&
+        coarse(now, info.timeStep) < c.expiresAt &&
+        coarse(now, info.timeStep) >= c.issuedAt,
+    );
+    // The one that expires first, so none is wasted.
+    return candidates.sort((a, b) => a.expiresAt - b.expiresAt)[0];
+  }
+
+  #chooseOffer(info: SessionInfo, tier: number): SessionOffer | undefined {
+    const policy = this.#o.buy ?? "auto";
+    if (policy === "never") return undefined;
+    const fit = info.offers.filter(
+      (o) => o.tier >= tier && (this.#o.maxPrice === undefined || BigInt(o.price) <= this.#o.maxPrice),
+    );
+    if (typeof policy === "function") return policy(fit, info);
+    // Cheapest per presentation.
+    return fit.sort((a, b) =>
+      Number(BigInt(a.price) * BigInt(b.maxPresentations) - BigInt(b.price) * BigInt(a.maxPresentations)),
+    )[0];
+  }
+
+  /** Records the terms a 402 carries (`extra.session` of its zk-exact option). */
+  async #learn(origin: string, routeKey: string, res: Response): Promise<SessionInfo | undefined> {
+    const header = res.headers.get("PAYMENT-REQUIRED");
+    if (!header) return this.#state.services[origin]?.info;
+    let required: { accepts?: { scheme?: string; extra?: { session?: unknown } }[] };
+    try {
+      required = JSON.parse(atob(header));
+    } catch {
+      return this.#state.services[origin]?.info;
+    }
+    const raw = required.accepts?.find((a) => a.scheme === ZK_SCHEME && a.extra?.session)?.extra?.session;
+    const parsed = SessionInfoSchema.safeParse(raw);
+    if (!parsed.success) return this.#state.services[origin]?.info;
+    const info = parsed.data;
+    const svc = (this.#state.services[origin] ??= { info, routeTiers: {} });
+    svc.info = info;
+    svc.routeTiers[routeKey] = info.requiredTier;
+    await this.#save();
+    return info;
+  }
+
+  async #present(
+    url: URL,
+    method: string,
+    init: RequestInit,
+    cred: StoredCredential,
+    info: SessionInfo,
+    tier: number,
+  ): Promise<{ res: Response; proveMs: number; prepared: boolean }> {
+    const now = coarse(this.#now(), info.timeStep);
+    const body = init.body as string | Uint8Array | undefined | null;
+    const useBody = this.#o.transport === "body";
+    let bodyObject: Record<string, unknown> | undefined;
+    if (useBody) {
+      const text = typeof body === "string" ? body : body ? new TextDecoder().decode(body) : "{}";
+      const parsed = JSON.parse(text || "{}") as unknown;
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+        throw new ZkPayError("invalid_argument", "the body transport needs a JSON object body");
+      }
+      bodyObject = parsed as Record<string, unknown>;
+    }
+    const context = info.bindRequest
+      ? requestContext(
+          method,
+          url.pathname + url.search,
+          bodyObject ? JSON.stringify(bodyObject) : typeof body === "string" ? body : (body ?? new Uint8Array()),
+        )
+      : 0n;
+    const index = cred.nextIndex;
+    const key = preparedKey(cred, index, now, tier, context);
+    const t = performance.now();
+    let presentation: Presentation | undefined;
+    let prepared = false;
+    if (this.#prepared?.key === key) {
+      presentation = await this.#prepared.promise;
+      prepared = presentation !== undefined;
+    }
+    this.#prepared = undefined;
+    // The index is spent before the presentation leaves (a crash skips it, never reuses it).
+    cred.nextIndex = index + 1;
+    await this.#save();
+    presentation ??= await this.#prove(cred, info, index, now, tier, context);
+    const proveMs = performance.now() - t;
+    const headers = new Headers(init.headers);
+    let sendBody = body as BodyInit | null | undefined;
+    if (useBody) {
+      headers.set("content-type", "application/json");
+      sendBody = JSON.stringify({ ...bodyObject, [SESSION_BODY_FIELD]: presentationToWire(presentation) });
+    } else {
+      headers.set(SESSION_HEADER, encodePresentation(presentation));
+    }
+    const res = await this.#fetch(url, { ...init, method, headers, body: sendBody as BodyInit | null | undefined });
+    return { res, proveMs, prepared };
+  }
+
+  #prove(cred: StoredCredential, info: SessionInfo, index: number, now: number, tier: number, context: bigint) {
+    const credential: Credential = credentialFromWire(cred);
+    return provePresentation(
+      {
+        credential,
+        holder: this.#o.wallet.credentialSecrets(BigInt(cred.salt)),
+        index,
+        requiredTier: tier,
+        now,
+        originId: BigInt(info.originId),
+        context,
+      },
+      this.#o.artifacts,
+      { onProgress: this.#o.onProgress },
+    );
+  }
+
+  /** Proves the next presentation now, for the next request on a route without request binding. */
+  #prepareNext(origin: string, info: SessionInfo, tier: number): void {
+    const cred = this.#usable(origin, info, tier);
+    if (!cred) return;
+    const now = coarse(this.#now(), info.timeStep);
+    const key = preparedKey(cred, cred.nextIndex, now, tier, 0n);
+    const promise = this.#prove(cred, info, cred.nextIndex, now, tier, 0n).catch(() => undefined);
+    this.#prepared = { key, promise };
+  }
+
+  /** Waits for a presentation being prepared in the background (tests, benchmarks, shutdown). */
+  async idle(): Promise<void> {
+    await this.#prepared?.promise;
+  }
+
+  #payingFetch(): typeof fetch {
+    const client = new x402Client().register(
+      "eip155:*",
+      new ZkExactClientScheme({
+        wallet: this.#o.wallet,
+        settlement: this.#o.settlement,
+        onProgress: this.#o.onProgress,
+      }),
+    );
+    client.setSpendControls(false);
+    return wrapFetchWithPayment(this.#fetch, client);
+  }
+
+  #save(): Promise<void> {
+    const snapshot = structuredClone(this.#state);
+    const next = this.#saveChain.then(() => this.#store.save(snapshot));
+    this.#saveChain = next.catch(() => {});
+    return next;
+  }
+}
+
+function coarse(now: number, step: number): number {
+  return Math.floor(now / step) * step;
+}
+
+function preparedKey(c: StoredCredential, index: number, now: number, tier: number, context: bigint): string {
+  return `${c.receiptId}|${index}|${now}|${tier}|${context}`;
+}
+
+function readRefusal(res: Response): SessionRefusal | undefined {
+  const h = res.headers.get(SESSION_REFUSAL_HEADER);
+  if (!h) return undefined;
+  try {
+    return JSON.parse(atob(h)) as SessionRefusal;
+  } catch {
+    return undefined;
+  }
+}

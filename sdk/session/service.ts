@@ -1,0 +1,400 @@
+import type { Address, Hex, PublicClient } from "viem";
+
+import { EdDsaPoseidonKey } from "../core/eddsa.js";
+import { ZkPayError, isZkPayError } from "../core/errors.js";
+import { ReceiptChecker } from "../core/receipts.js";
+import type { ReplayStore } from "../core/replay.js";
+import { Groth16Verifier } from "../core/verifier.js";
+import { conditionHashFor, type Challenge } from "../core/wire.js";
+import type { ChallengeIssuer } from "../server/challenge.js";
+import { checkTerms, credentialMessage, serviceIdOf, type CredentialTerms } from "./credential.js";
+import {
+  SESSION_WELL_KNOWN,
+  credentialToWire,
+  presentationSignals,
+  type CredentialWire,
+  type Presentation,
+  type SessionInfo,
+  type SessionOffer,
+} from "./wire.js";
+
+/** What a service sells: one purchase buys one credential with these terms. */
+export interface SessionOfferConfig {
+  /** Short lowercase slug, unique per service ("day", "pro-100"). */
+  id: string;
+  tier: number;
+  durationSeconds: number;
+  maxPresentations: number;
+  /** Price in the pool token's base units. */
+  price: bigint;
+}
+
+/** Options of {@link SessionService}. */
+export interface SessionServiceOptions {
+  /**
+   * 32 bytes of secret hex: the issuer key. Every instance of one service shares it; its
+   * public key names the service (`serviceId`), so changing it starts a new service
+   * whose credentials the old ones are not.
+   */
+  issuerKey: Hex | string;
+  offers: SessionOfferConfig[];
+  /** The presentation circuit's verification key (circuits/artifacts/presentation.vkey.json). */
+  vkey: unknown;
+  /**
+   * One-time tokens already accepted. In memory for one instance; a shared store
+   * (`RedisReplayStore`) for several, or each instance would accept every token once.
+   */
+  replay: ReplayStore;
+  /** How many instances share `issuerKey` (with more than one, `replay` must be shared). Default 1. */
+  instances?: number;
+  /** Where purchases are paid: the pool's Facilitator contract and the chain it is on. */
+  pool: { facilitator: Address; chainId: number };
+  /** Payee of credential purchases (the service's address). */
+  payTo: Address;
+  /** Reads receipts and block times at issuance (never per presentation). */
+  publicClient: PublicClient;
+  /** The API's challenge issuer: a recovery request must show a challenge this server issued. */
+  challenges: ChallengeIssuer;
+  /** Origin id of the one-time tokens. Default: the service id (one replay store per service). */
+  originId?: bigint;
+  /** Granularity of a presentation's public time, seconds. Default 60. */
+  timeStep?: number;
+  /** Confirmations a purchase needs before its credential is issued. Default 1. */
+  minConfirmations?: number;
+  /** Clock in unix seconds (tests). Default: the system clock. */
+  now?: () => number;
+  /**
+   * Largest number of presentations verified together with one pairing check (a batch
+   * that fails is re-checked proof by proof). Default 16; 1 turns batching off.
+   */
+  maxVerifyBatch?: number;
+}
+
+/** A route's session requirements. */
+export interface SessionRouteConfig {
+  /** Lowest credential tier the route serves. Default 0. */
+  requiredTier?: number;
+  /**
+   * Require the presentation to be bound to this request (method, path and body), so it
+   * is good for this request only: for routes that change state. Default false, which
+   * lets clients prepare presentations in advance.
+   */
+  bindRequest?: boolean;
+}
+
+/** What {@link SessionService.accept} learned about an accepted presentation. */
+export interface AcceptedPresentation {
+  requiredTier: number;
+  originToken: bigint;
+}
+
+interface PendingVerify {
+  proof: Presentation["proof"];
+  signals: bigint[];
+  resolve: (ok: boolean) => void;
+}
+
+/**
+ * The server side of session credentials, framework-free: issues credentials for paid
+ * purchases, and accepts presentations locally (no facilitator and no RPC call per
+ * request): checks its public values, verifies the Groth16 proof with the SDK's fast
+ * verifier (concurrent presentations share one batched pairing check) and claims its
+ * one-time token in the replay store.
+ *
+ * The Express adapter is `zkSessionMiddleware` in `402zk/express`.
+ *
+ * @example
+ * const sessions = await SessionService.create({ issuerKey, offers, vkey, replay, pool, payTo, publicClient, challenges });
+ * await sessions.accept(presentation, { requiredTier: 1, context: 0n });
+ */
+export class SessionService {
+  readonly serviceId: bigint;
+  readonly originId: bigint;
+  readonly timeStep: number;
+  readonly offers: readonly SessionOfferConfig[];
+  /** Seconds a token stays in the replay store: the longest credential lifetime sold, plus two time steps. */
+  readonly tokenTtlSeconds: number;
+  readonly payTo: Address;
+  readonly #o: SessionServiceOptions;
+  readonly #key: EdDsaPoseidonKey;
+  readonly #verifier: Groth16Verifier;
+  readonly #receipts: ReceiptChecker;
+  readonly #now: () => number;
+  readonly #maxBatch: number;
+  #queue: PendingVerify[] = [];
+  #flushScheduled = false;
+
+  private constructor(o: SessionServiceOptions, verifier: Groth16Verifier) {
+    this.#o = o;
+    this.#key = EdDsaPoseidonKey.fromSecret(o.issuerKey);
+    this.#verifier = verifier;
+    this.serviceId = serviceIdOf(this.#key.publicKey);
+    this.originId = o.originId ?? this.serviceId;
+    this.timeStep = o.timeStep ?? 60;
+    this.payTo = o.payTo;
+    this.#now = o.now ?? (() => Math.floor(Date.now() / 1000));
+    this.#maxBatch = o.maxVerifyBatch ?? 16;
+    this.#receipts = new ReceiptChecker({
+      publicClient: o.publicClient,
+      facilitator: o.pool.facilitator,
+      chainId: o.pool.chainId,
+    });
+    if (!Number.isInteger(this.timeStep) || this.timeStep < 1) {
+      throw new ZkPayError("invalid_argument", `timeStep must be a positive integer, got ${this.timeStep}`);
+    }
+    const instances = o.instances ?? 1;
+    if (instances > 1 && !o.replay.shared) {
+      throw new ZkPayError(
+        "invalid_argument",
+        `${instances} instances need a token store shared between them (RedisReplayStore): ` +
+          "with an in-memory store each instance would accept every presentation once",
+      );
+    }
+    if (o.offers.length === 0) throw new ZkPayError("invalid_argument", "a session service needs at least one offer");
+    const ids = new Set<string>();
+    for (const offer of o.offers) {
+      if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(offer.id)) {
+        throw new ZkPayError("invalid_argument", `offer id ${JSON.stringify(offer.id)} must be a short lowercase slug`);
+      }
+      if (ids.has(offer.id)) throw new ZkPayError("invalid_argument", `offer id ${offer.id} appears twice`);
+      ids.add(offer.id);
+      if (typeof offer.price !== "bigint" || offer.price <= 0n) {
+        throw new ZkPayError("invalid_argument", `offer ${offer.id}: price must be a positive bigint of base units`);
+      }
+      if (!Number.isSafeInteger(offer.durationSeconds) || offer.durationSeconds < 1) {
+        throw new ZkPayError("invalid_argument", `offer ${offer.id}: durationSeconds must be a positive integer`);
+      }
+      // The terms must fit the circuit from any issue time up to the year 36812.
+      checkTerms({
+        serviceId: 0n,
+        tier: offer.tier,
+        issuedAt: 0,
+        expiresAt: offer.durationSeconds,
+        maxPresentations: offer.maxPresentations,
+      });
+    }
+    this.offers = o.offers;
+    this.tokenTtlSeconds = Math.max(...o.offers.map((x) => x.durationSeconds)) + 2 * this.timeStep;
+  }
+
+  /** Prepares the verification key once and builds the service. */
+  static async create(o: SessionServiceOptions): Promise<SessionService> {
+    let verifier: Groth16Verifier;
+    try {
+      verifier = await Groth16Verifier.fromVkey(o.vkey);
+    } catch (err) {
+      throw new ZkPayError("invalid_argument", `bad presentation verification key: ${String(err)}`);
+    }
+    return new SessionService(o, verifier);
+  }
+
+  /** The issuer's public key (what `serviceId` names). */
+  get issuerPublicKey(): readonly [bigint, bigint] {
+    return this.#key.publicKey;
+  }
+
+  /** The route of offer `id`'s purchase (POST). */
+  purchasePath(offerId: string): string {
+    return `${SESSION_WELL_KNOWN}/buy/${offerId}`;
+  }
+
+  /** The public terms, for a route (its tier and binding) or for the whole service. */
+  info(route: SessionRouteConfig = {}): SessionInfo {
+    const offers: SessionOffer[] = this.offers.map((o) => ({
+      id: o.id,
+      tier: o.tier,
+      durationSeconds: o.durationSeconds,
+      maxPresentations: o.maxPresentations,
+      price: o.price.toString(),
+      purchasePath: this.purchasePath(o.id),
+    }));
+    return {
+      v: 1,
+      serviceId: this.serviceId.toString(),
+      issuer: [this.#key.publicKey[0].toString(), this.#key.publicKey[1].toString()],
+      originId: this.originId.toString(),
+      timeStep: this.timeStep,
+      requiredTier: route.requiredTier ?? 0,
+      bindRequest: route.bindRequest ?? false,
+      offers,
+      recoverPath: `${SESSION_WELL_KNOWN}/recover`,
+    };
+  }
+
+  offer(id: string): SessionOfferConfig {
+    const offer = this.offers.find((o) => o.id === id);
+    if (!offer) throw new ZkPayError("invalid_argument", `no offer ${JSON.stringify(id)} here`);
+    return offer;
+  }
+
+  /**
+   * Issues the credential a paid purchase bought. Deterministic and idempotent: the
+   * terms come from the offer and the chain (issuedAt is the timestamp of the block that
+   * recorded the payment, rounded down to the time step), and the signature is deterministic, so asking again (a client
+   * that crashed before storing it) returns the same credential. The payer cannot
+   * inflate anything: it chooses only the holder commitment, which its payment's
+   * condition binds (`conditionHashFor`), so one payment yields credentials for one
+   * commitment only.
+   *
+   * Throws `issuance_refused` (with the chain's answer) unless receipt `receiptId` pays
+   * this service the offer's price for `challenge` and `holderCommitment`.
+   *
+   * @example
+   * const credential = await sessions.issue({ offerId: "day", holderCommitment, receiptId, challenge });
+   */
+  async issue(r: {
+    offerId: string;
+    holderCommitment: bigint;
+    receiptId: Hex;
+    challenge: Challenge;
+    network: string;
+    asset: Address;
+    /** A recovery: the challenge may have expired since (its MAC must still be ours). */
+    recovering?: boolean;
+  }): Promise<CredentialWire> {
+    const offer = this.offer(r.offerId);
+    // The challenge binds the offer: the purchase route is part of its MAC.
+    try {
+      this.#o.challenges.check(
+        r.challenge,
+        {
+          network: r.network,
+          facilitator: this.#o.pool.facilitator,
+          asset: r.asset,
+          payTo: this.payTo,
+          amount: offer.price.toString(),
+          route: `POST ${this.purchasePath(offer.id)}`,
+        },
+        { allowExpired: r.recovering === true },
+      );
+    } catch (err) {
+      if (isZkPayError(err)) throw new ZkPayError("issuance_refused", err.message, { cause: err.reason });
+      throw err;
+    }
+    const check = await this.#receipts.check({
+      id: r.receiptId,
+      payTo: this.payTo,
+      amount: offer.price,
+      conditionHash: conditionHashFor(r.challenge, r.holderCommitment),
+      minConfirmations: this.#o.minConfirmations ?? 1,
+    });
+    if (check.state !== "paid") {
+      const why: Record<string, string> = {
+        not_paid: "no payment with this receipt id on chain",
+        mismatch: "the receipt pays another payee, amount, challenge or holder commitment",
+        unconfirmed: `the payment has ${check.confirmations} confirmations, not enough yet`,
+      };
+      throw new ZkPayError("issuance_refused", why[check.state] ?? check.state, { receipt: check.state });
+    }
+    const block = await this.#o.publicClient.getBlock({ blockNumber: BigInt(check.paidAtBlock) });
+    // Rounded down to the time step: presentations carry a coarse `now`, and the circuit
+    // checks issuedAt <= now, so a credential is presentable in the step it was bought.
+    const issuedAt = Math.floor(Number(block.timestamp) / this.timeStep) * this.timeStep;
+    const terms: CredentialTerms = {
+      serviceId: this.serviceId,
+      tier: offer.tier,
+      issuedAt,
+      expiresAt: issuedAt + offer.durationSeconds,
+      maxPresentations: offer.maxPresentations,
+    };
+    const signature = this.#key.sign(credentialMessage(terms, r.holderCommitment));
+    return credentialToWire(
+      { ...terms, holderCommitment: r.holderCommitment, issuer: this.#key.publicKey, signature },
+      offer.id,
+      r.receiptId,
+    );
+  }
+
+  /** The coarse times a presentation may carry now: this time step and the previous one. */
+  acceptedTimes(): [number, number] {
+    const step = Math.floor(this.#now() / this.timeStep) * this.timeStep;
+    return [step, step - this.timeStep];
+  }
+
+  /** The `now` a client should prove with at this moment. */
+  currentTime(): number {
+    return this.acceptedTimes()[0];
+  }
+
+  /**
+   * Accepts a presentation for a route, or throws a `ZkPayError` whose reason tells the
+   * client what to do: `wrong_service`, `tier_too_low` (prove for the route's tier),
+   * `stale_presentation` (prove again with the current time), `context_mismatch`,
+   * `invalid_presentation` (the proof does not verify: buy a new credential),
+   * `origin_token_replayed`. Checks cheapest first; the token is claimed only once the
+   * proof verified, so nobody can burn another holder's token with a bad proof.
+   *
+   * @example
+   * await sessions.accept(p, { requiredTier: 1, context: 0n });
+   */
+  async accept(p: Presentation, route: { requiredTier: number; context?: bigint }): Promise<AcceptedPresentation> {
+    if (p.serviceId !== this.serviceId) {
+      throw new ZkPayError("wrong_service", "the presentation is for another service");
+    }
+    if (p.originId !== this.originId) throw new ZkPayError("wrong_service", "the presentation is for another origin");
+    if (p.requiredTier < route.requiredTier) {
+      throw new ZkPayError(
+        "tier_too_low",
+        `this route requires tier ${route.requiredTier}; the presentation proves tier >= ${p.requiredTier}`,
+        { requiredTier: route.requiredTier },
+      );
+    }
+    const times = this.acceptedTimes();
+    if (!times.includes(p.now)) {
+      throw new ZkPayError(
+        "stale_presentation",
+        `the presentation's time ${p.now} is not the current step ${times[0]}`,
+        {
+          now: times[0],
+          timeStep: this.timeStep,
+        },
+      );
+    }
+    if (route.context !== undefined && p.context !== route.context) {
+      throw new ZkPayError("context_mismatch", "the presentation is bound to another request");
+    }
+    if (!(await this.#verify(p))) {
+      throw new ZkPayError("invalid_presentation", "the presentation's proof does not verify");
+    }
+    const key = `zks:${this.serviceId.toString(16).slice(0, 16)}:${this.originId.toString(16)}:${p.originToken.toString(16)}`;
+    if (!(await this.#o.replay.claim(key, this.tokenTtlSeconds))) {
+      throw new ZkPayError("origin_token_replayed", "this presentation was already used");
+    }
+    return { requiredTier: p.requiredTier, originToken: p.originToken };
+  }
+
+  /**
+   * Queues a proof for verification. Proofs that arrive in the same turn of the event
+   * loop are checked together (one random linear combination, one final
+   * exponentiation); a batch that fails is re-checked proof by proof, so one bad proof
+   * never refuses a good one.
+   */
+  #verify(p: Presentation): Promise<boolean> {
+    const signals = presentationSignals(p);
+    if (this.#maxBatch <= 1) return Promise.resolve(this.#verifier.verify(p.proof, signals));
+    return new Promise((resolve) => {
+      this.#queue.push({ proof: p.proof, signals, resolve });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      let verdicts: boolean[];
+      try {
+        verdicts =
+          batch.length === 1
+            ? [this.#verifier.verify(batch[0]!.proof, batch[0]!.signals)]
+            : this.#verifier.verifyBatchDetailed(batch.map((b) => ({ proof: b.proof, publicSignals: b.signals })));
+      } catch {
+        verdicts = batch.map(() => false);
+      }
+      batch.forEach((b, i) => b.resolve(verdicts[i] === true));
+    }
+  }
+}
