@@ -7,6 +7,7 @@ import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { z } from "zod";
 
 import { isZkPayError, type ZkReasonCode } from "../core/errors.js";
+import { ZkPaymentPayloadSchema } from "../core/wire.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { COST, CostLimiter, type CostLimiterOptions } from "./rate-limit.js";
 import type { FacilitatorService, RelayRequest } from "./service.js";
@@ -26,10 +27,10 @@ export interface FacilitatorServerOptions {
   log?: Logger;
 }
 
-const FacilitatorRequestSchema = z.object({
+const EnvelopeSchema = z.object({
   x402Version: z.number().int().positive(),
-  paymentPayload: PaymentPayloadV2Schema,
-  paymentRequirements: PaymentRequirementsV2Schema,
+  paymentPayload: z.record(z.string(), z.unknown()),
+  paymentRequirements: z.record(z.string(), z.unknown()),
 });
 
 const RelayRequestSchema = z.object({
@@ -180,14 +181,34 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
     const body = await readBody(req);
     if (url.pathname === "/relay") {
       const r = parse(RelayRequestSchema, body);
-      const out = await service.relay(r as RelayRequest);
+      const p = ZkPaymentPayloadSchema.safeParse(r.payload);
+      if (!p.success || p.data.settlement !== "server") {
+        const i = p.success ? undefined : p.error.issues[0];
+        throw new HttpError(
+          400,
+          "invalid_payload",
+          i ? `payload.${i.path.join(".")}: ${i.message}` : "relay takes a proof (payload.settlement: server)",
+        );
+      }
+      const out = await service.relay({ x402Version: r.x402Version, payload: p.data } as RelayRequest);
       chargeSettle(limiter, caller, out);
       send(res, 200, out);
       return 200;
     }
-    const r = parse(FacilitatorRequestSchema, body);
-    const payload = r.paymentPayload as PaymentPayload;
-    const requirements = r.paymentRequirements as PaymentRequirements;
+    // The envelope here, its parts with x402's own schemas (@x402/core/schemas, its zod).
+    const r = parse(EnvelopeSchema, body);
+    const pp = PaymentPayloadV2Schema.safeParse(r.paymentPayload);
+    if (!pp.success) {
+      const i = pp.error.issues[0];
+      throw new HttpError(400, "invalid_payload", `paymentPayload.${i?.path.join(".")}: ${i?.message}`);
+    }
+    const pr = PaymentRequirementsV2Schema.safeParse(r.paymentRequirements);
+    if (!pr.success) {
+      const i = pr.error.issues[0];
+      throw new HttpError(400, "invalid_payload", `paymentRequirements.${i?.path.join(".")}: ${i?.message}`);
+    }
+    const payload = pp.data as PaymentPayload;
+    const requirements = pr.data as PaymentRequirements;
     if (url.pathname === "/verify") {
       const out = await service.verify(payload, requirements);
       if (!out.isValid) limiter.charge(caller, COST.refused);

@@ -1,6 +1,29 @@
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import type { DatabaseSync as DatabaseSyncType, SQLInputValue } from "node:sqlite";
+
+/**
+ * node:sqlite, loaded on first use. Node 22 marks it experimental and prints an
+ * ExperimentalWarning when it loads: that one warning (and only while loading it) is
+ * dropped, every other warning goes through as usual.
+ */
+function sqlite(): typeof import("node:sqlite") {
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const text = typeof warning === "string" ? warning : warning.message;
+    const type = typeof rest[0] === "string" ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if ((type === "ExperimentalWarning" || (warning as Error).name === "ExperimentalWarning") && /SQLite/i.test(text)) {
+      return;
+    }
+    return (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    return createRequire(import.meta.url)("node:sqlite") as typeof import("node:sqlite");
+  } finally {
+    process.emitWarning = emit;
+  }
+}
 
 /**
  * Where one payment stands in the service:
@@ -158,11 +181,11 @@ function toTx(r: Row): TxRow {
  * store.insertPayment(row); // returns the existing row if this note was seen before
  */
 export class ServiceStore {
-  readonly db: DatabaseSync;
+  readonly db: DatabaseSyncType;
 
   constructor(file: string) {
     if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    this.db = new DatabaseSync(file);
+    this.db = new (sqlite().DatabaseSync)(file);
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec("PRAGMA synchronous = FULL");
     this.db.exec("PRAGMA busy_timeout = 2000");
