@@ -30,8 +30,8 @@ function importsOf(file: string, seen = new Set<string>()): Set<string> {
 }
 
 describe("SDK packaging", function () {
-  it("the client and core entry points use no Node-only module (a browser can prove)", function () {
-    for (const entry of ["sdk/client/index.ts", "sdk/core/index.ts"]) {
+  it("the client, core and session entry points use no Node-only module (a browser can prove and present)", function () {
+    for (const entry of ["sdk/client/index.ts", "sdk/core/index.ts", "sdk/session/index.ts"]) {
       const specs = [...importsOf(path.join(ROOT, entry))];
       const nodeOnly = specs.filter(
         (s) => s.startsWith("node:") || ["fs", "path", "crypto", "os", "ioredis", "express"].includes(s),

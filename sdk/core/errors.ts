@@ -38,6 +38,8 @@ export const ZkReason = {
   wrong_service: "wrong_service",
   /** The presentation's coarse time is not the server's current time step. */
   stale_presentation: "stale_presentation",
+  /** A session service presents another key or time step than the one pinned on first use. */
+  service_key_changed: "service_key_changed",
   /** No stored credential can serve this request. */
   no_credential: "no_credential",
   /** The service could not issue a credential for a payment (not paid, wrong terms). */

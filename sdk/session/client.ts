@@ -10,7 +10,7 @@ import { randomNonce128 } from "../core/memo.js";
 import type { CircuitArtifacts, ProofProgress } from "../core/prover.js";
 import { ZK_SCHEME, type SettlementMode } from "../core/wire.js";
 import { requestContext } from "./context.js";
-import { credentialSignatureValid, holderCommitmentOf, type Credential } from "./credential.js";
+import { credentialSignatureValid, holderCommitmentOf, serviceIdOf, type Credential } from "./credential.js";
 import { provePresentation } from "./prove.js";
 import {
   MemorySessionStore,
@@ -162,6 +162,15 @@ export class SessionClient {
       .reduce((n, c) => n + c.remaining, 0);
   }
 
+  /**
+   * Forgets the pinned session terms of `origin` (after an announced key rotation). Its
+   * stored credentials stay, but are only usable if the service takes the old key back.
+   */
+  async forgetService(origin: string): Promise<void> {
+    delete this.#state.services[new URL(origin).origin];
+    await this.#save();
+  }
+
   /** Purchases paid but not yet issued (a crash, a lost answer). */
   pendingPurchases(): readonly PendingPurchase[] {
     return this.#state.pending;
@@ -194,6 +203,7 @@ export class SessionClient {
       );
     }
     let bought = false;
+    let tierRetried = false;
     for (let attempt = 0; attempt < 4; attempt++) {
       const svc = this.#state.services[origin];
       const tier = svc?.routeTiers[routeKey] ?? svc?.info.requiredTier ?? 0;
@@ -213,7 +223,13 @@ export class SessionClient {
         }
         await this.#learn(origin, routeKey, res);
         if (refusal.error === "origin_token_replayed") continue; // index used elsewhere (a restore): next one
-        if (refusal.error === "stale_presentation" || refusal.error === "tier_too_low") continue;
+        if (refusal.error === "stale_presentation") continue;
+        // Re-prove for the route's tier once; asking again and again would let a service
+        // probe the holder's tier.
+        if (refusal.error === "tier_too_low" && !tierRetried) {
+          tierRetried = true;
+          continue;
+        }
         if (refusal.error === "invalid_presentation" || refusal.error === "wrong_service") {
           // This credential does not verify here (the service changed its key): drop it.
           this.#state.credentials = this.#state.credentials.filter((c) => c !== cred);
@@ -367,7 +383,9 @@ export class SessionClient {
     if (offer) {
       if (c.tier !== offer.tier) problems.push(`tier ${c.tier}, offer says ${offer.tier}`);
       if (c.maxPresentations !== offer.maxPresentations) problems.push("presentation count differs from the offer");
-      if (c.expiresAt - c.issuedAt !== offer.durationSeconds) problems.push("duration differs from the offer");
+      // issuedAt is one time step before the purchase's step (see SessionService.issue).
+      const step = info?.timeStep ?? 0;
+      if (c.expiresAt - c.issuedAt !== offer.durationSeconds + step) problems.push("duration differs from the offer");
     }
     if (problems.length) {
       throw new ZkPayError("issuance_refused", `the service returned a bad credential: ${problems.join("; ")}`);
@@ -433,6 +451,29 @@ export class SessionClient {
     const parsed = SessionInfoSchema.safeParse(raw);
     if (!parsed.success) return this.#state.services[origin]?.info;
     const info = parsed.data;
+    // The values a presentation makes public come from the service. One that hands each
+    // holder its own key, origin or time step could tell its holders apart, so they are
+    // checked and pinned on first use: a change is refused, never followed silently.
+    if (serviceIdOf([BigInt(info.issuer[0]), BigInt(info.issuer[1])]) !== BigInt(info.serviceId)) {
+      throw new ZkPayError("invalid_payload", `${origin}: the session service id is not its issuer key's`);
+    }
+    if (info.originId !== info.serviceId) {
+      throw new ZkPayError("invalid_payload", `${origin}: the session origin id must be the service id`);
+    }
+    const known = this.#state.services[origin];
+    if (
+      known &&
+      (known.info.serviceId !== info.serviceId ||
+        known.info.timeStep !== info.timeStep ||
+        known.info.originId !== info.originId)
+    ) {
+      throw new ZkPayError(
+        "service_key_changed",
+        `${origin} now presents another session key or time step than the one pinned on first use; ` +
+          "call forgetService(origin) only if the operator announced a key rotation",
+        { pinned: known.info.serviceId, offered: info.serviceId },
+      );
+    }
     const svc = (this.#state.services[origin] ??= { info, routeTiers: {} });
     svc.info = info;
     svc.routeTiers[routeKey] = info.requiredTier;

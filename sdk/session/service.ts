@@ -6,7 +6,6 @@ import { ReceiptChecker } from "../core/receipts.js";
 import type { ReplayStore } from "../core/replay.js";
 import { Groth16Verifier } from "../core/verifier.js";
 import { conditionHashFor, type Challenge } from "../core/wire.js";
-import type { ChallengeIssuer } from "../server/challenge.js";
 import { checkTerms, credentialMessage, serviceIdOf, type CredentialTerms } from "./credential.js";
 import {
   SESSION_WELL_KNOWN,
@@ -17,6 +16,18 @@ import {
   type SessionInfo,
   type SessionOffer,
 } from "./wire.js";
+
+/**
+ * What the service needs of the API's challenge issuer (`ChallengeIssuer` in
+ * 402zk/server): checking that a challenge is its own, for a binding.
+ */
+export interface ChallengeChecker {
+  check(
+    c: Challenge,
+    b: { network: string; facilitator: Address; asset: string; payTo: string; amount: string; route: string },
+    opts?: { allowExpired?: boolean },
+  ): void;
+}
 
 /** What a service sells: one purchase buys one credential with these terms. */
 export interface SessionOfferConfig {
@@ -54,9 +65,7 @@ export interface SessionServiceOptions {
   /** Reads receipts and block times at issuance (never per presentation). */
   publicClient: PublicClient;
   /** The API's challenge issuer: a recovery request must show a challenge this server issued. */
-  challenges: ChallengeIssuer;
-  /** Origin id of the one-time tokens. Default: the service id (one replay store per service). */
-  originId?: bigint;
+  challenges: ChallengeChecker;
   /** Granularity of a presentation's public time, seconds. Default 60. */
   timeStep?: number;
   /** Confirmations a purchase needs before its credential is issued. Default 1. */
@@ -116,6 +125,7 @@ export class SessionService {
   readonly tokenTtlSeconds: number;
   readonly payTo: Address;
   readonly #o: SessionServiceOptions;
+  /** Signs credential messages only: never a value a client chose (that would be a forgery oracle). */
   readonly #key: EdDsaPoseidonKey;
   readonly #verifier: Groth16Verifier;
   readonly #receipts: ReceiptChecker;
@@ -129,7 +139,10 @@ export class SessionService {
     this.#key = EdDsaPoseidonKey.fromSecret(o.issuerKey);
     this.#verifier = verifier;
     this.serviceId = serviceIdOf(this.#key.publicKey);
-    this.originId = o.originId ?? this.serviceId;
+    // Tokens are per (credential, origin). The origin is the service itself, so every
+    // instance sharing the issuer key shares one token space: an origin of its own per
+    // instance would multiply maxPresentations by the number of instances.
+    this.originId = this.serviceId;
     this.timeStep = o.timeStep ?? 60;
     this.payTo = o.payTo;
     this.#now = o.now ?? (() => Math.floor(Date.now() / 1000));
@@ -161,8 +174,14 @@ export class SessionService {
       if (typeof offer.price !== "bigint" || offer.price <= 0n) {
         throw new ZkPayError("invalid_argument", `offer ${offer.id}: price must be a positive bigint of base units`);
       }
-      if (!Number.isSafeInteger(offer.durationSeconds) || offer.durationSeconds < 1) {
-        throw new ZkPayError("invalid_argument", `offer ${offer.id}: durationSeconds must be a positive integer`);
+      // At most 2^34 s (~544 years): issuance at any time before the year 36000 then
+      // stays inside the circuit's 40-bit times, so a paid purchase never fails to issue.
+      if (
+        !Number.isSafeInteger(offer.durationSeconds) ||
+        offer.durationSeconds < 1 ||
+        offer.durationSeconds > 2 ** 34
+      ) {
+        throw new ZkPayError("invalid_argument", `offer ${offer.id}: durationSeconds must be an integer in [1, 2^34]`);
       }
       // The terms must fit the circuit from any issue time up to the year 36812.
       checkTerms({
@@ -287,14 +306,18 @@ export class SessionService {
       throw new ZkPayError("issuance_refused", why[check.state] ?? check.state, { receipt: check.state });
     }
     const block = await this.#o.publicClient.getBlock({ blockNumber: BigInt(check.paidAtBlock) });
-    // Rounded down to the time step: presentations carry a coarse `now`, and the circuit
-    // checks issuedAt <= now, so a credential is presentable in the step it was bought.
-    const issuedAt = Math.floor(Number(block.timestamp) / this.timeStep) * this.timeStep;
+    // Presentations carry a coarse `now` (a multiple of the time step) and the circuit
+    // checks issuedAt <= now. issuedAt is therefore the start of the step BEFORE the
+    // purchase block's: a credential presents at once, also for a client (or server)
+    // whose clock is a little behind the chain's. The credential still lasts the full
+    // duration after the purchase block's step.
+    const blockStep = Math.floor(Number(block.timestamp) / this.timeStep) * this.timeStep;
+    const issuedAt = blockStep - this.timeStep;
     const terms: CredentialTerms = {
       serviceId: this.serviceId,
       tier: offer.tier,
       issuedAt,
-      expiresAt: issuedAt + offer.durationSeconds,
+      expiresAt: blockStep + offer.durationSeconds,
       maxPresentations: offer.maxPresentations,
     };
     const signature = this.#key.sign(credentialMessage(terms, r.holderCommitment));
@@ -332,10 +355,12 @@ export class SessionService {
       throw new ZkPayError("wrong_service", "the presentation is for another service");
     }
     if (p.originId !== this.originId) throw new ZkPayError("wrong_service", "the presentation is for another origin");
-    if (p.requiredTier < route.requiredTier) {
+    // Exactly the route's tier: a higher bound would tell more about the holder's tier
+    // than the route needs (and tempt handlers to grant by it).
+    if (p.requiredTier !== route.requiredTier) {
       throw new ZkPayError(
         "tier_too_low",
-        `this route requires tier ${route.requiredTier}; the presentation proves tier >= ${p.requiredTier}`,
+        `this route requires a presentation for tier ${route.requiredTier}, not ${p.requiredTier}`,
         { requiredTier: route.requiredTier },
       );
     }
