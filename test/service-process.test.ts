@@ -28,9 +28,9 @@ describe("402zk facilitator as a process: SIGKILL mid-settle, restart, graceful 
       // tsc exits non-zero on a type error anywhere; `npm run lint` reports those. dist/ is emitted regardless.
     }
     env = await startEnv();
-    const p = await env.payer(12, { deposit: 100_000n });
-    await p.wallet.deposit(100_000n);
-    await p.wallet.deposit(100_000n);
+    const p = await env.payer(12);
+    await env.mint(p.address, 300_000n);
+    for (let i = 0; i < 3; i++) await p.wallet.deposit(100_000n);
     wallet = p.wallet;
   });
 
@@ -99,7 +99,7 @@ describe("402zk facilitator as a process: SIGKILL mid-settle, restart, graceful 
     }
   });
 
-  it("graceful shutdown: new work is refused with 503, the settlement in flight finishes first", async function () {
+  it("graceful shutdown: new settlements are refused (server_busy), the one in flight finishes first", async function () {
     const s = await startService(env, { relayerIndex: 10 });
     const api = await remoteApi(env, { facilitatorUrl: s.url, payTo: payee });
     closers.push(api.close);
