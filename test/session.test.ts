@@ -415,6 +415,33 @@ describe("session credentials over real HTTP: buy once, redeem many times", func
     expect(await info.json()).to.have.property("serviceId", api.sessions.serviceId.toString());
   });
 
+  it("throttles a client whose presentations keep failing (429 before any pairing)", async function () {
+    const strict = await sessionApi(env, {
+      payTo: payee,
+      limits: { maxFailuresPerClient: 3, failureWindowSeconds: 60 },
+    });
+    try {
+      const now = strict.sessions.currentTime();
+      const p = await presentDirectly(holder.store, holder.wallet, { index: 0, now, requiredTier: 1 });
+      // A well-formed presentation for this service whose proof is wrong (another context).
+      const forged = encodePresentation({ ...p, context: p.context + 1n });
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`${strict.url}/data`, { headers: { [SESSION_HEADER]: forged } });
+        statuses.push(res.status);
+        if (res.status === 402) expect(refusalOf(res)).to.include({ error: "invalid_presentation" });
+        if (res.status === 429) {
+          expect(await res.json()).to.have.property("error", "too_many_failures");
+          expect(Number(res.headers.get("retry-after"))).to.be.greaterThan(0);
+        }
+      }
+      expect(statuses).to.deep.equal([402, 402, 402, 429, 429]);
+      expect(strict.served.data).to.equal(0);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it("a body presentation is checked like a header one, and a valid presentation in the body is accepted", async function () {
     const now = api.sessions.currentTime();
     const { wallet } = await env.payer(2, { deposit: 2_000_000n });

@@ -20,6 +20,7 @@ import {
   type Presentation,
   type SessionRefusal,
 } from "../session/wire.js";
+import { admissionOf } from "../server/paywall.js";
 import { zkPaymentMiddleware } from "./index.js";
 
 /** x402 routes, where a route may also accept session credentials. */
@@ -95,6 +96,7 @@ export function zkSessionMiddleware(
       description: `session credential "${offer.id}": tier ${offer.tier}, ${offer.maxPresentations} requests, ${offer.durationSeconds} s`,
     };
   }
+  const admission = opts.admission ?? admissionOf(resourceServer);
   const [guard, pay] = zkPaymentMiddleware(x402Routes, resourceServer, {
     schemes: opts.schemes,
     maxHeaderBytes: opts.maxHeaderBytes,
@@ -123,12 +125,26 @@ export function zkSessionMiddleware(
       if (!route) return next();
       const found = await readPresentation(req, route.cfg.bindRequest);
       if (!found) return next();
+      // Verifying costs the server ~5 ms: a client whose presentations keep being refused
+      // is throttled like one whose payments are (429 too_many_failures), and a full
+      // verification queue answers 503 server_busy, both before any pairing.
+      const client = admission?.clientOf(req);
+      if (admission && client !== undefined) {
+        try {
+          await admission.admit(client);
+        } catch (err) {
+          if (!isZkPayError(err)) throw err;
+          res.setHeader("Retry-After", String(err.details.retryAfterSeconds ?? 1));
+          return refuse(res, err.reason === "server_busy" ? 503 : 429, err);
+        }
+      }
       try {
         const accepted = await sessions.accept(found.presentation, {
           requiredTier: route.cfg.requiredTier,
           context: route.cfg.bindRequest ? found.context : undefined,
         });
         res.locals.zkSession = { requiredTier: accepted.requiredTier } satisfies SessionLocals;
+        if (admission && client !== undefined) await admission.refund(client);
         return next();
       } catch (err) {
         if (!isZkPayError(err)) throw err;

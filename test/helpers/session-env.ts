@@ -43,6 +43,7 @@ export async function sessionApi(
     now?: () => number;
     challengeSecret?: string;
     relayerIndex?: number;
+    limits?: Parameters<typeof createZkResourceServer>[0]["limits"];
   },
 ) {
   const replay = opts.replay ?? new MemoryReplayStore();
@@ -56,6 +57,7 @@ export async function sessionApi(
     replay,
     instances: opts.instances,
     verifyIn: "main",
+    limits: opts.limits,
   });
   const sessions = await SessionService.create({
     issuerKey: opts.issuerKey ?? ISSUER_KEY,
