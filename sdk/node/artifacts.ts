@@ -22,7 +22,12 @@ export const ARTIFACTS_DIR = path.resolve(
  * const wallet = await PrivateWallet.open({ ..., artifacts: defaultArtifacts() });
  */
 export function defaultArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
-  const a = { wasm: path.join(dir, "payment.wasm"), zkey: path.join(dir, "payment.zkey") };
+  return circuitArtifacts("payment", dir);
+}
+
+/** The wasm and zkey of circuit `name` in `dir`, checked to exist. */
+function circuitArtifacts(name: "payment" | "presentation", dir: string): CircuitArtifacts {
+  const a = { wasm: path.join(dir, `${name}.wasm`), zkey: path.join(dir, `${name}.zkey`) };
   for (const f of Object.values(a)) {
     if (!existsSync(f))
       throw new ZkPayError("artifacts_missing", `circuit artifact not found: ${f} (run npm run build:circuits)`);
@@ -50,12 +55,7 @@ export function loadVerificationKey(dir = ARTIFACTS_DIR): { vkey: unknown; vkeyS
  * const sessions = await SessionClient.open({ wallet, artifacts: presentationArtifacts() });
  */
 export function presentationArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
-  const a = { wasm: path.join(dir, "presentation.wasm"), zkey: path.join(dir, "presentation.zkey") };
-  for (const f of Object.values(a)) {
-    if (!existsSync(f))
-      throw new ZkPayError("artifacts_missing", `circuit artifact not found: ${f} (run npm run build:circuits)`);
-  }
-  return a;
+  return circuitArtifacts("presentation", dir);
 }
 
 /**

@@ -56,27 +56,8 @@ export class FileNoteStore implements NoteStore {
     return next;
   }
 
-  async load(): Promise<WalletState | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.file, "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw err;
-    }
-    try {
-      return parseWalletState(JSON.parse(text));
-    } catch (err) {
-      if (err instanceof ZkPayError) {
-        throw new ZkPayError(
-          err.reason,
-          `${this.file}: ${err.message}`,
-          { ...err.details, file: this.file },
-          { cause: err },
-        );
-      }
-      throw new ZkPayError("note_store_corrupt", `${this.file} is not valid JSON`, { file: this.file }, { cause: err });
-    }
+  load(): Promise<WalletState | undefined> {
+    return readJsonState(this.file, parseWalletState);
   }
 
   save(state: WalletState): Promise<void> {
@@ -122,5 +103,30 @@ export async function writeFileAtomic(file: string, parts: (string | Uint8Array)
     await dh.sync();
   } finally {
     await dh.close();
+  }
+}
+
+/**
+ * Reads a JSON state file through `parse`: undefined when the file does not exist, a
+ * `note_store_corrupt` (or `parse`'s own) ZkPayError naming the file otherwise.
+ *
+ * @example
+ * const state = await readJsonState("./wallet/notes.json", parseWalletState);
+ */
+export async function readJsonState<T>(file: string, parse: (raw: unknown) => T): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    return parse(JSON.parse(text));
+  } catch (err) {
+    if (err instanceof ZkPayError) {
+      throw new ZkPayError(err.reason, `${file}: ${err.message}`, { ...err.details, file }, { cause: err });
+    }
+    throw new ZkPayError("note_store_corrupt", `${file} is not valid JSON`, { file }, { cause: err });
   }
 }

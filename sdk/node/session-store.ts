@@ -1,8 +1,5 @@
-import { readFile } from "node:fs/promises";
-
-import { ZkPayError } from "../core/errors.js";
 import { parseSessionState, type SessionState, type SessionStore } from "../session/store.js";
-import { writeFileAtomic } from "./file-store.js";
+import { readJsonState, writeFileAtomic } from "./file-store.js";
 
 /**
  * Crash-safe file store for session credentials (Node): every save is an atomic
@@ -20,21 +17,8 @@ export class FileSessionStore implements SessionStore {
     this.file = file;
   }
 
-  async load(): Promise<SessionState | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.file, "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw err;
-    }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch {
-      throw new ZkPayError("note_store_corrupt", `${this.file} is not JSON`);
-    }
-    return parseSessionState(raw);
+  load(): Promise<SessionState | undefined> {
+    return readJsonState(this.file, parseSessionState);
   }
 
   save(state: SessionState): Promise<void> {
