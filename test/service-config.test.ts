@@ -24,7 +24,11 @@ describe("402zk facilitator service: configuration, keys, fees, limits, logs", f
       file,
       JSON.stringify({ rpcUrl: "http://file:8545", port: 5000, gas: { maxFeePerGasGwei: 7 }, batch: { maxSize: 4 } }),
     );
-    const c = loadServiceConfig({ file, env: { ZK402_PORT: "6000", ZK402_FEE: "1234" }, overrides: { host: "0.0.0.0" } });
+    const c = loadServiceConfig({
+      file,
+      env: { ZK402_PORT: "6000", ZK402_FEE: "1234" },
+      overrides: { host: "0.0.0.0" },
+    });
     expect(c.rpcUrl).to.equal("http://file:8545");
     expect(c.port).to.equal(6000);
     expect(c.host).to.equal("0.0.0.0");
@@ -60,7 +64,12 @@ describe("402zk facilitator service: configuration, keys, fees, limits, logs", f
     )) as {
       createMasterKey(a: { password: string }): { salt: Uint8Array; masterKey: Uint8Array };
       createEmptyEncryptedKeystore(a: { masterKey: Uint8Array; salt: Uint8Array }): unknown;
-      addSecretToKeystore(a: { masterKey: Uint8Array; encryptedKeystore: unknown; key: string; value: string }): unknown;
+      addSecretToKeystore(a: {
+        masterKey: Uint8Array;
+        encryptedKeystore: unknown;
+        key: string;
+        value: string;
+      }): unknown;
     };
     const { salt, masterKey } = enc.createMasterKey({ password: "correct horse battery" });
     const ks = enc.addSecretToKeystore({

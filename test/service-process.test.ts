@@ -8,7 +8,15 @@ import type { PrivateWallet } from "../sdk/client/wallet.js";
 import { shutdownProver } from "../sdk/core/prover.js";
 import { devPrivateKey } from "../scripts/lib/demo-env.js";
 import { ROOT } from "../scripts/lib/paths.js";
-import { post, preparedPayment, remoteApi, spawnFacilitator, startService, tempDir, txsFrom } from "./helpers/service.js";
+import {
+  post,
+  preparedPayment,
+  remoteApi,
+  spawnFacilitator,
+  startService,
+  tempDir,
+  txsFrom,
+} from "./helpers/service.js";
 import { account, startEnv, type Env } from "./helpers/x402-env.js";
 
 type Settle = { success: boolean; transaction: string; errorReason?: string; extra?: Record<string, unknown> };
@@ -65,7 +73,9 @@ describe("402zk facilitator as a process: SIGKILL mid-settle, restart, graceful 
         if (n > nonce0) break;
         await new Promise((r) => setTimeout(r, 20));
       }
-      expect(await env.publicClient.getTransactionCount({ address: relayer, blockTag: "pending" })).to.equal(nonce0 + 1);
+      expect(await env.publicClient.getTransactionCount({ address: relayer, blockTag: "pending" })).to.equal(
+        nonce0 + 1,
+      );
       first.child.kill("SIGKILL");
       expect(await first.exited).to.equal(null);
       expect(await lost).to.be.instanceOf(Error); // the resource server never got its answer

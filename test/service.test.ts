@@ -14,14 +14,7 @@ import { shutdownProver } from "../sdk/core/prover.js";
 import { RedisSettlementRegistry } from "../sdk/service/shared.js";
 import { devPrivateKey } from "../scripts/lib/demo-env.js";
 import { startRedis } from "./helpers/redis.js";
-import {
-  post,
-  preparedPayment,
-  remoteApi,
-  startService,
-  txsFrom,
-  type RunningService,
-} from "./helpers/service.js";
+import { post, preparedPayment, remoteApi, startService, txsFrom, type RunningService } from "./helpers/service.js";
 import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
 
 type Settle = {
@@ -157,10 +150,18 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
       ["/settle", "version only", { x402Version: 2 }],
       ["/settle", "empty payload and requirements", { x402Version: 2, paymentPayload: {}, paymentRequirements: {} }],
       ["/verify", "array", [1, 2, 3]],
-      ["/verify", "string version", { x402Version: "2", paymentPayload: p?.paymentPayload, paymentRequirements: p?.paymentRequirements }],
+      [
+        "/verify",
+        "string version",
+        { x402Version: "2", paymentPayload: p?.paymentPayload, paymentRequirements: p?.paymentRequirements },
+      ],
       ["/relay", "no payload", {}],
       ["/relay", "payload of the wrong shape", { payload: { settlement: "server", proof: { pA: ["x"] } } }],
-      ["/relay", "a receipt instead of a proof", { payload: { settlement: "client", receiptId: `0x${"00".repeat(32)}` } }],
+      [
+        "/relay",
+        "a receipt instead of a proof",
+        { payload: { settlement: "client", receiptId: `0x${"00".repeat(32)}` } },
+      ],
       ["/relay", "null", "null"],
     ];
     for (const [path, label, body] of cases) {
@@ -216,7 +217,10 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
     }
     const hashes = new Set(answers.map((r) => r.body.transaction));
     expect([...hashes]).to.have.length(1);
-    const sent = [...(await txsFrom(env, account(6).address, block)), ...(await txsFrom(env, account(7).address, block))];
+    const sent = [
+      ...(await txsFrom(env, account(6).address, block)),
+      ...(await txsFrom(env, account(7).address, block)),
+    ];
     expect(sent.map((t) => t.hash)).to.deep.equal([...hashes]);
     // Later retries (a client that lost the answer) get the same transaction from the database.
     const again = await post<Settle>(`${b.url}/settle`, body);
@@ -247,7 +251,9 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
     for (const r of answers) expect(r.body.success, JSON.stringify(r.body)).to.equal(true);
     const sent = await txsFrom(env, signer, block);
     expect(sent).to.have.length(50);
-    expect(sent.map((t) => t.nonce).sort((x, y) => x - y)).to.deep.equal(Array.from({ length: 50 }, (_, i) => nonce0 + i));
+    expect(sent.map((t) => t.nonce).sort((x, y) => x - y)).to.deep.equal(
+      Array.from({ length: 50 }, (_, i) => nonce0 + i),
+    );
     expect(new Set(answers.map((r) => r.body.transaction)).size).to.equal(50);
     expect(await env.publicClient.getTransactionCount({ address: signer, blockTag: "pending" })).to.equal(nonce0 + 50);
     const health = (await (await fetch(`${s.url}/health`)).json()) as { payments: Record<string, number> };
@@ -281,7 +287,8 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
     try {
       answer = post<Settle>(`${s.url}/settle`, { x402Version: 2, ...p });
       const t0 = Date.now();
-      while (s.service.relayer.stats.replaced < 1 && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
+      while (s.service.relayer.stats.replaced < 1 && Date.now() - t0 < 20_000)
+        await new Promise((r) => setTimeout(r, 50));
       expect(s.service.relayer.stats.replaced).to.be.greaterThanOrEqual(1);
     } finally {
       await rpc("evm_setAutomine", [true]);

@@ -45,7 +45,10 @@ export function registerFacilitatorCommand(
     .option("--db <file>", "SQLite database (default ./402zk-facilitator.sqlite)")
     .option("--pool <address>", "pool (Facilitator contract) address, instead of the --network deployment record")
     .option("--fee <units>", "smallest relayer fee, token base units (default 0)")
-    .option("--native-price <units>", "price of 1 ETH in token base units: the fee then covers gas, checked per transaction")
+    .option(
+      "--native-price <units>",
+      "price of 1 ETH in token base units: the fee then covers gas, checked per transaction",
+    )
     .option("--max-fee-gwei <gwei>", "cap on maxFeePerGas (default 50)")
     .option("--batch-window <ms>", "payments within this window share one payBatch (default 50)")
     .option("--batch-max <n>", "most payments per payBatch, 1 = no batching (default 16)")
@@ -75,7 +78,8 @@ export function registerFacilitatorCommand(
           host: o.host,
           port: num(o.port),
           database: o.db,
-          fee: o.fee !== undefined || o.nativePrice !== undefined ? { min: o.fee, nativePrice: o.nativePrice } : undefined,
+          fee:
+            o.fee !== undefined || o.nativePrice !== undefined ? { min: o.fee, nativePrice: o.nativePrice } : undefined,
           gas: o.maxFeeGwei !== undefined ? { maxFeePerGasGwei: num(o.maxFeeGwei) } : undefined,
           batch:
             o.batchWindow !== undefined || o.batchMax !== undefined

@@ -44,11 +44,20 @@ export class RelayClient {
       if (!res.ok) throw new ZkPayError("rpc_error", `relay ${this.url}/supported answered ${res.status}`);
       const s = (await res.json()) as SupportedResponse;
       const kind = s.kinds.find((k) => k.scheme === ZK_SCHEME && k.network === `eip155:${chainId}`);
-      const x = kind?.extra as { relayer?: string; fee?: string; facilitator?: string; settlement?: string[] } | undefined;
+      const x = kind?.extra as
+        { relayer?: string; fee?: string; facilitator?: string; settlement?: string[] } | undefined;
       if (!kind || !x?.relayer || x.fee === undefined || !x.facilitator || !x.settlement?.includes("server")) {
-        throw new ZkPayError("unsupported_scheme", `relay ${this.url} does not submit zk-exact payments on eip155:${chainId}`);
+        throw new ZkPayError(
+          "unsupported_scheme",
+          `relay ${this.url} does not submit zk-exact payments on eip155:${chainId}`,
+        );
       }
-      return { relayer: getAddress(x.relayer), fee: BigInt(x.fee), facilitator: getAddress(x.facilitator), network: kind.network };
+      return {
+        relayer: getAddress(x.relayer),
+        fee: BigInt(x.fee),
+        facilitator: getAddress(x.facilitator),
+        network: kind.network,
+      };
     })();
     this.#terms.catch(() => (this.#terms = undefined));
     return this.#terms;
@@ -81,16 +90,28 @@ export class RelayClient {
         body: JSON.stringify({ x402Version: 2, payload }),
       });
     } catch (err) {
-      throw new ZkPayError("payment_unconfirmed", `the relay did not answer: ${(err as Error).message}`, {}, { cause: err });
+      throw new ZkPayError(
+        "payment_unconfirmed",
+        `the relay did not answer: ${(err as Error).message}`,
+        {},
+        { cause: err },
+      );
     }
     const body = (await res.json().catch(() => ({}))) as SettleResponse & { error?: string; message?: string };
     if (!res.ok) {
-      throw new ZkPayError((body.error as ZkReasonCode) ?? "settlement_failed", body.message ?? `relay answered ${res.status}`);
+      throw new ZkPayError(
+        (body.error as ZkReasonCode) ?? "settlement_failed",
+        body.message ?? `relay answered ${res.status}`,
+      );
     }
     if (!body.success) {
-      throw new ZkPayError((body.errorReason as ZkReasonCode) ?? "settlement_failed", body.errorMessage ?? "relay refused", {
-        transaction: body.transaction,
-      });
+      throw new ZkPayError(
+        (body.errorReason as ZkReasonCode) ?? "settlement_failed",
+        body.errorMessage ?? "relay refused",
+        {
+          transaction: body.transaction,
+        },
+      );
     }
     return { transaction: body.transaction as Hash, receiptId: p.receiptId };
   }

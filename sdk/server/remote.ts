@@ -84,18 +84,19 @@ export class ChallengeGuard implements FacilitatorClient {
         key = await this.#claim(payload, req);
       } catch (err) {
         if (!isZkPayError(err)) throw err;
-        return { success: false, errorReason: err.reason, errorMessage: err.message, transaction: "", network: req.network };
+        return {
+          success: false,
+          errorReason: err.reason,
+          errorMessage: err.message,
+          transaction: "",
+          network: req.network,
+        };
       }
     }
     this.#held.delete(key);
-    let r: SettleResponse;
-    try {
-      r = await this.#inner.settle(payload, req);
-    } catch (err) {
-      // The answer was lost: the payment may be on chain. Keep the claim (the payer pays
-      // again with a new 402; the note's single spend protects it).
-      throw err;
-    }
+    // If this throws (the answer was lost), the payment may be on chain: the claim stays
+    // (the payer pays again with a new 402; the note's single spend protects it).
+    const r = await this.#inner.settle(payload, req);
     // Refused before anything was sent: the payer may pay this 402 again (e.g. after a stale root).
     if (!r.success && !r.transaction) await this.#replay.release(key);
     return r;

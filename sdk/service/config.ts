@@ -88,7 +88,11 @@ export const ServiceConfigSchema = z.object({
       /** Take the caller's address from X-Forwarded-For (behind a reverse proxy you trust). */
       trustProxy: z.boolean().default(false),
       /** Largest request body, bytes. */
-      maxBodyBytes: z.number().int().positive().default(64 * 1024),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024),
     })
     .default({ trustProxy: false, maxBodyBytes: 64 * 1024 }),
   /** API keys resource servers must send (Authorization: Bearer <key>) on /verify and /settle. Env ZK402_API_KEYS (comma-separated). Empty: open. */

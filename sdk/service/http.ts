@@ -278,4 +278,3 @@ function chargeSettle(limiter: CostLimiter, caller: string, out: { success: bool
   if (out.success) return;
   limiter.charge(caller, out.transaction ? COST.wasted : COST.refused);
 }
-

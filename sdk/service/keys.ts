@@ -70,7 +70,10 @@ export async function readHardhatKeystore(o: { file?: string; key: string; passw
  * from the environment variable `relayer.privateKeyEnv` (default ZK402_RELAYER_KEY).
  * The key never leaves this function except inside the viem account.
  */
-export async function loadRelayerAccount(c: ServiceConfig, env: NodeJS.ProcessEnv = process.env): Promise<PrivateKeyAccount> {
+export async function loadRelayerAccount(
+  c: ServiceConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PrivateKeyAccount> {
   let key: string | undefined;
   if (c.relayer.keystore) {
     const ks = c.relayer.keystore;
@@ -87,6 +90,7 @@ export async function loadRelayerAccount(c: ServiceConfig, env: NodeJS.ProcessEn
     }
   }
   const hex = (key.trim().startsWith("0x") ? key.trim() : `0x${key.trim()}`) as Hex;
-  if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) throw new ZkPayError("invalid_argument", "the relayer key is not 32 bytes of hex");
+  if (!/^0x[0-9a-fA-F]{64}$/.test(hex))
+    throw new ZkPayError("invalid_argument", "the relayer key is not 32 bytes of hex");
   return privateKeyToAccount(hex);
 }

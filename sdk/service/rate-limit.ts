@@ -2,10 +2,8 @@
 export const COST = {
   /** Any verify, settle or relay request. */
   request: 1,
-  /** A payment refused by the checks (bad proof, unknown root, spent note...). */
+  /** A payment refused by the checks or by the simulation (bad proof, unknown root, spent note...): nothing sent. */
   refused: 4,
-  /** A settlement refused by the simulation (it would have reverted): nothing sent. */
-  simulatedOut: 10,
   /** A transaction sent and reverted or skipped: gas the relayer paid for nothing. */
   wasted: 50,
 } as const;

@@ -90,6 +90,7 @@ export class Relayer {
   #next = 0;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #waiters = new Map<number, ((o: NonceOutcome) => void)[]>();
+  readonly #outcomes = new Map<number, NonceOutcome>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking = false;
   #lastBalanceAt = 0;
@@ -221,9 +222,14 @@ export class Relayer {
         this.#o.store.markDropped(nonce);
         this.#next = nonce;
         this.#o.store.setNextNonce(this.address, this.#o.chainId, nonce);
-        throw new ZkPayError("settlement_failed", `the node refused the transaction: ${shortMessage(err)}`, {}, {
-          cause: err,
-        });
+        throw new ZkPayError(
+          "settlement_failed",
+          `the node refused the transaction: ${shortMessage(err)}`,
+          {},
+          {
+            cause: err,
+          },
+        );
       }
       // A network error: the transaction is recorded; the monitor rebroadcasts it.
       this.#log.warn("broadcast failed, will retry", { nonce, tx: tx.hash, error: shortMessage(err) });
@@ -272,13 +278,35 @@ export class Relayer {
     };
   }
 
-  /** Resolves when a transaction of `nonce` is mined (whichever attempt), or the nonce was used by another. */
+  /**
+   * Resolves when a transaction of `nonce` is mined (whichever attempt), or the nonce was
+   * used by another. A nonce the monitor (or a previous process) already concluded
+   * resolves at once: the monitor may see a transaction mined before its sender asks.
+   */
   waitFor(nonce: number): Promise<NonceOutcome> {
-    return new Promise((resolve) => {
-      const list = this.#waiters.get(nonce) ?? [];
-      list.push(resolve);
-      this.#waiters.set(nonce, list);
-    });
+    const done = this.#outcomes.get(nonce);
+    if (done) return Promise.resolve(done);
+    const attempts = this.#o.store.txsAt(nonce);
+    const mined = attempts.find((t) => t.state === "mined");
+    const wait = () =>
+      new Promise<NonceOutcome>((resolve) => {
+        const list = this.#waiters.get(nonce) ?? [];
+        list.push(resolve);
+        this.#waiters.set(nonce, list);
+      });
+    if (mined) {
+      return this.#o.publicClient
+        .getTransactionReceipt({ hash: mined.hash as Hash })
+        .then((receipt): NonceOutcome => ({ status: "mined", hash: mined.hash as Hash, receipt }))
+        .catch(() => {
+          // The receipt cannot be read now: let the monitor look again.
+          this.#o.store.reopen(nonce);
+          return wait();
+        });
+    }
+    if (attempts.length > 0 && attempts.every((t) => t.state === "dropped"))
+      return Promise.resolve({ status: "dropped" });
+    return wait();
   }
 
   /** One monitor round; never overlaps itself. */
@@ -341,7 +369,8 @@ export class Relayer {
       if (maxFee > cap) maxFee = cap;
       if (tip > maxFee) tip = maxFee;
       // A replacement must raise both fees by >= 10%, or nodes drop it as underpriced.
-      const enough = maxFee * 100n >= BigInt(last.maxFeePerGas) * 110n && tip * 100n >= BigInt(last.maxPriorityFeePerGas) * 110n;
+      const enough =
+        maxFee * 100n >= BigInt(last.maxFeePerGas) * 110n && tip * 100n >= BigInt(last.maxPriorityFeePerGas) * 110n;
       if (!enough) {
         if (age > this.#gas.replaceAfterMs * 2) {
           this.#log.error("transaction stuck at the gas cap", { nonce: last.nonce, tx: last.hash, cap });
@@ -393,6 +422,9 @@ export class Relayer {
   }
 
   #resolve(nonce: number, o: NonceOutcome): void {
+    // Kept for a sender that asks after the fact (bounded: the database has the rest).
+    this.#outcomes.set(nonce, o);
+    if (this.#outcomes.size > 10_000) this.#outcomes.delete(this.#outcomes.keys().next().value!);
     const list = this.#waiters.get(nonce);
     this.#waiters.delete(nonce);
     for (const r of list ?? []) r(o);

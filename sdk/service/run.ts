@@ -21,10 +21,7 @@ import { ServiceStore } from "./store.js";
  * const running = await runFacilitator(loadServiceConfig({ file: "facilitator.json" }));
  * process.on("SIGTERM", () => void running.close());
  */
-export async function runFacilitator(
-  config: ServiceConfig,
-  o: { env?: NodeJS.ProcessEnv; log?: Logger } = {},
-) {
+export async function runFacilitator(config: ServiceConfig, o: { env?: NodeJS.ProcessEnv; log?: Logger } = {}) {
   const env = o.env ?? process.env;
   const log = o.log ?? jsonLogger({ level: config.logLevel });
   const account = await loadRelayerAccount(config, env);
@@ -41,7 +38,10 @@ export async function runFacilitator(
   else if (config.network) {
     const d = loadDeployment(config.network, config.deploymentsDir ?? env.ZK402_DEPLOYMENTS_DIR ?? undefined);
     if (d.chainId !== chainId) {
-      throw new ZkPayError("chain_mismatch", `deployment ${config.network} is on chain ${d.chainId}, the RPC on ${chainId}`);
+      throw new ZkPayError(
+        "chain_mismatch",
+        `deployment ${config.network} is on chain ${d.chainId}, the RPC on ${chainId}`,
+      );
     }
     pool = getAddress(d.facilitator);
   } else {

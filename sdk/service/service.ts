@@ -285,7 +285,11 @@ export class FacilitatorService {
   }
 
   /** One settlement per note in this process; concurrent requests for it share the answer. */
-  async #settleOnce(p: ServerPayload, source: PaymentRow["source"], check: () => Promise<StoredItem>): Promise<SettleResponse> {
+  async #settleOnce(
+    p: ServerPayload,
+    source: PaymentRow["source"],
+    check: () => Promise<StoredItem>,
+  ): Promise<SettleResponse> {
     const id = idOf(p);
     const fingerprint = paymentFingerprint(p);
     const running = this.#inflight.get(id);
@@ -315,7 +319,9 @@ export class FacilitatorService {
         if (row.state !== "failed") return this.#answer(await this.settler.submit(id));
         if (FINAL_REASONS.has(row.reason ?? "")) return this.#answer(row);
       } else if (row.state === "settled") {
-        return this.#failed(new ZkPayError("nullifier_spent", "this note was spent by another payment", { transaction: row.txHash }));
+        return this.#failed(
+          new ZkPayError("nullifier_spent", "this note was spent by another payment", { transaction: row.txHash }),
+        );
       } else if (row.state !== "failed") {
         return this.#failed(new ZkPayError("nullifier_pending", "another payment with this note is being settled"));
       }

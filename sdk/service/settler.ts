@@ -173,7 +173,11 @@ export class Settler {
   /** After a restart: every payment a crash left accepted or submitted is carried on. */
   resume(): Promise<PaymentRow[]> {
     const rows = [...this.#o.store.paymentsIn("submitted"), ...this.#o.store.paymentsIn("accepted")];
-    if (rows.length > 0) this.#log.info("resuming payments", { submitted: rows.filter((r) => r.state === "submitted").length, accepted: rows.filter((r) => r.state === "accepted").length });
+    if (rows.length > 0)
+      this.#log.info("resuming payments", {
+        submitted: rows.filter((r) => r.state === "submitted").length,
+        accepted: rows.filter((r) => r.state === "accepted").length,
+      });
     return Promise.all(rows.map((r) => this.submit(r.id)));
   }
 
@@ -289,7 +293,13 @@ export class Settler {
         const { maxFeePerGas } = await this.#o.relayer.feesNow();
         this.#o.assertCovers(gas, maxFeePerGas, fees);
       }
-      ({ nonce } = await this.#o.relayer.send({ to: this.#o.facilitator, data, gas, kind: functionName, paymentIds: ids }));
+      ({ nonce } = await this.#o.relayer.send({
+        to: this.#o.facilitator,
+        data,
+        gas,
+        kind: functionName,
+        paymentIds: ids,
+      }));
     } catch (err) {
       for (const id of ids) this.#fail(id, err);
       return;
@@ -302,7 +312,10 @@ export class Settler {
   async #awaitSubmitted(row: PaymentRow): Promise<void> {
     const outcome = await this.#o.relayer.waitFor(row.nonce!);
     const tx = this.#o.store.getTx(row.txHash!);
-    await this.#conclude(tx?.paymentIds.includes(row.id) ? [row.id] : [row.id], outcome.status === "mined" ? outcome.receipt : undefined);
+    await this.#conclude(
+      tx?.paymentIds.includes(row.id) ? [row.id] : [row.id],
+      outcome.status === "mined" ? outcome.receipt : undefined,
+    );
   }
 
   /** The chain decided: settled, skipped (payBatch), reverted or dropped. */
@@ -321,7 +334,11 @@ export class Settler {
       this.stats.reverted++;
       for (const id of ids) {
         if (await this.#paidElsewhere(id, items.get(id)!)) continue;
-        this.#fail(id, new ZkPayError("settlement_failed", `settlement transaction ${rc.transactionHash} reverted`), rc.transactionHash);
+        this.#fail(
+          id,
+          new ZkPayError("settlement_failed", `settlement transaction ${rc.transactionHash} reverted`),
+          rc.transactionHash,
+        );
       }
       return;
     }
@@ -360,10 +377,18 @@ export class Settler {
    */
   async #paidElsewhere(id: string, item: StoredItem): Promise<boolean> {
     const r = await this.#receipts
-      .check({ id: id as Hex, payTo: item.terms.payTo, amount: item.terms.amount, conditionHash: item.terms.conditionHash })
+      .check({
+        id: id as Hex,
+        payTo: item.terms.payTo,
+        amount: item.terms.amount,
+        conditionHash: item.terms.conditionHash,
+      })
       .catch(() => undefined);
     if (r?.state !== "paid" && r?.state !== "unconfirmed") return false;
-    const tx = r.paidAtBlock === undefined ? undefined : await this.#receipts.transactionOf(id as Hex, r.paidAtBlock).catch(() => undefined);
+    const tx =
+      r.paidAtBlock === undefined
+        ? undefined
+        : await this.#receipts.transactionOf(id as Hex, r.paidAtBlock).catch(() => undefined);
     this.#o.store.settle([id], { txHash: tx ?? "", blockNumber: r.paidAtBlock ?? 0, batchSize: 0 });
     this.#log.info("already settled by another sender", { id, tx });
     this.#finish(id);
@@ -386,7 +411,13 @@ export class Settler {
     if (max === 0n) return;
     const { gas } = await this.#simulate("commitPendingLeaves", [max]);
     const data = encodeFunctionData({ abi: facilitatorAbi, functionName: "commitPendingLeaves", args: [max] });
-    const { nonce } = await this.#o.relayer.send({ to: this.#o.facilitator, data, gas, kind: "commitPendingLeaves", paymentIds: [] });
+    const { nonce } = await this.#o.relayer.send({
+      to: this.#o.facilitator,
+      data,
+      gas,
+      kind: "commitPendingLeaves",
+      paymentIds: [],
+    });
     this.stats.commits++;
     await this.#o.relayer.waitFor(nonce);
   }

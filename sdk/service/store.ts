@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import type * as NodeSqlite from "node:sqlite";
 import type { DatabaseSync as DatabaseSyncType, SQLInputValue } from "node:sqlite";
 
 /**
@@ -8,7 +9,7 @@ import type { DatabaseSync as DatabaseSyncType, SQLInputValue } from "node:sqlit
  * ExperimentalWarning when it loads: that one warning (and only while loading it) is
  * dropped, every other warning goes through as usual.
  */
-function sqlite(): typeof import("node:sqlite") {
+function sqlite(): typeof NodeSqlite {
   const emit = process.emitWarning;
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
     const text = typeof warning === "string" ? warning : warning.message;
@@ -19,7 +20,7 @@ function sqlite(): typeof import("node:sqlite") {
     return (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
   }) as typeof process.emitWarning;
   try {
-    return createRequire(import.meta.url)("node:sqlite") as typeof import("node:sqlite");
+    return createRequire(import.meta.url)("node:sqlite") as typeof NodeSqlite;
   } finally {
     process.emitWarning = emit;
   }
@@ -304,7 +305,9 @@ export class ServiceStore {
     );
     this.tx(() => {
       if (t.attempt > 0) {
-        this.db.prepare("UPDATE transactions SET state = 'replaced' WHERE nonce = ? AND state = 'pending'").run(t.nonce);
+        this.db
+          .prepare("UPDATE transactions SET state = 'replaced' WHERE nonce = ? AND state = 'pending'")
+          .run(t.nonce);
       }
       this.db
         .prepare(
@@ -354,6 +357,11 @@ export class ServiceStore {
       this.db.prepare("UPDATE transactions SET state = 'replaced' WHERE nonce = ? AND hash != ?").run(nonce, hash);
       this.db.prepare("UPDATE transactions SET state = 'mined' WHERE hash = ?").run(hash);
     });
+  }
+
+  /** Back to pending (a mined attempt whose receipt must be read again by the monitor). */
+  reopen(nonce: number): void {
+    this.db.prepare("UPDATE transactions SET state = 'pending' WHERE nonce = ? AND state = 'mined'").run(nonce);
   }
 
   /** No attempt at `nonce` was mined and the chain moved past it (another sender used the nonce). */

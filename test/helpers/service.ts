@@ -60,7 +60,11 @@ export async function startService(
     registry?: SettlementRegistry;
     instanceId?: string;
     apiKeys?: string[];
-    limits?: Parameters<typeof startFacilitatorServer>[1] extends infer T ? (T extends { limits?: infer L } ? L : never) : never;
+    limits?: Parameters<typeof startFacilitatorServer>[1] extends infer T
+      ? T extends { limits?: infer L }
+        ? L
+        : never
+      : never;
   } = {},
 ) {
   const db = o.db ?? path.join(tempDir(), "facilitator.sqlite");
