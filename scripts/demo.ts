@@ -7,7 +7,8 @@
  *  4. an agent pays /weather 3 times server-settled and 2 times client-settled;
  *  5. and /weather-exact once with plain x402 exact;
  *  6. prints what a chain observer sees of each, from the real receipts;
- *  7. a summary (latency, gas), then exits 0.
+ *  7. a summary (latency, gas);
+ *  8. the agent buys ONE session credential and makes 20 requests with it (scripts/lib/demo-sessions.ts), then exits 0.
  *
  * Options: --no-build skips `hardhat build` (the contracts must be compiled already).
  */
@@ -29,6 +30,7 @@ import { devAccount, startDemoChain } from "./lib/demo-env.js";
 import { DEMO_ACCOUNTS, payExact, startDemoApi, type ExactPayResult } from "./lib/demo-exact.js";
 import { median, ms, table, timed } from "./lib/demo-format.js";
 import { describeTx, eventOf, observeTx, short, type ObservedTx } from "./lib/demo-observer.js";
+import { demoSessions } from "./lib/demo-sessions.js";
 
 const USDC = 1_000_000n;
 const ACCOUNTS = { ...DEMO_ACCOUNTS, others: [5, 6, 7] } as const;
@@ -364,6 +366,21 @@ async function main(): Promise<void> {
   log(
     `  Proving runs on this machine's CPU (${(await import("node:os")).cpus().length} cores); a local chain mines instantly, so real chains add block time.`,
   );
+
+  // ------------------------------------------------------------------ 8. sessions
+  log("");
+  log("== 8. session credentials: the agent buys ONE credential, then makes 20 requests with it");
+  await demoSessions({
+    env,
+    wallet,
+    payTo: apiOwner.address,
+    requests: 20,
+    baselines: [
+      { label: "402zk server-settled (step 4)", e2eMs: server.map((x) => x.r.timings.totalMs), gas: gasServer },
+      { label: "402zk client-settled (step 4)", e2eMs: client.map((x) => x.r.timings.totalMs), gas: gasClient },
+    ].filter((b) => b.gas.length > 0),
+    log,
+  });
 
   await api.close();
   await env.close();

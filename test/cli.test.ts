@@ -18,6 +18,7 @@ import { isZkPayError } from "../sdk/core/errors.js";
 import { shutdownProver } from "../sdk/core/prover.js";
 import { account, startEnv, type Env } from "./helpers/x402-env.js";
 import { collectOutput, type ProcessResult as CliResult } from "./helpers/process.js";
+import { sessionApi } from "./helpers/session-env.js";
 
 const BIN = path.join(ROOT, "bin", "402zk.js");
 const USDC = 1_000_000n;
@@ -307,6 +308,47 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
     // Stopped: nothing listens any more.
     const err = await fetch(`${url}/weather`).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(Error);
+  });
+
+  it("pay --session buys a credential on the first 402, presents it on the next, and credentials lists it", async function () {
+    await env.mint(account(14).address, USDC);
+    expect((await cli(["deposit", "1"], { wallet: "session", key: 14 })).code).to.equal(0);
+    const api = await sessionApi(env, { payTo: account(3).address });
+    try {
+      const none = await cli(["credentials"], { wallet: "session" });
+      expect(none.code, none.stderr).to.equal(0);
+      expect(none.stdout).to.contain("no session credentials");
+      const first = await cli(["pay", `${api.url}/data`, "--session", "--offer", "basic", "--json"], {
+        wallet: "session",
+      });
+      expect(first.code, first.stderr).to.equal(0);
+      const j = json(first);
+      expect(j).to.deep.include({ ok: true, status: 200, mode: "bought", remaining: 2 });
+      expect((j.bought as { offerId: string }).offerId).to.equal("basic");
+      const second = await cli(["pay", `${api.url}/data`, "--session"], { wallet: "session" });
+      expect(second.code, second.stderr).to.equal(0);
+      expect(JSON.parse(second.stdout)).to.deep.include({ data: "ok" });
+      expect(second.stderr).to.contain("presented a session credential").and.contain("1 presentation(s) left");
+      expect(api.served.data).to.equal(2);
+      const list = await cli(["credentials"], { wallet: "session" });
+      expect(list.stdout)
+        .to.contain(api.url)
+        .and.match(/basic\s+1\s+\S+\s+1\/3/);
+      const listed = json(await cli(["credentials", "--json"], { wallet: "session" }));
+      expect(listed.credentials).to.have.length(1);
+      expect(listed.pending).to.deep.equal([]);
+      // A route that sells no credential is refused, never paid per request behind --max's back.
+      const plain = await cli(["pay", `${api.url}/plain`, "--session"], { wallet: "session" });
+      expect(plain.code, plain.stderr).to.equal(2);
+      expect(plain.stderr).to.contain("no_session_offered");
+      expect(api.served.plain).to.equal(0);
+      const after = json(await cli(["credentials", "--json"], { wallet: "session" }));
+      expect((after.credentials as { remaining: number }[])[0]!.remaining, "no presentation spent on /plain").to.equal(
+        1,
+      );
+    } finally {
+      await api.close();
+    }
   });
 
   // Last: it moves the chain's clock an hour ahead.

@@ -29,6 +29,7 @@ import { registerFacilitatorCommand } from "./facilitator.js";
 import { RelayClient } from "../client/relay.js";
 import { startPaidApi } from "./paid-api.js";
 import { payWithZk } from "./pay.js";
+import { paySession, registerCredentialsCommand } from "./sessions.js";
 import { progressBar } from "./progress.js";
 
 const out = (s = "") => process.stdout.write(`${s}\n`);
@@ -60,6 +61,16 @@ function positiveInt(value: string, what: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new ZkPayError("invalid_argument", `${what} must be a non-negative integer`);
   return n;
+}
+
+/** Flags of `pay`. */
+interface PayFlags {
+  max: string;
+  timeout: string;
+  json?: boolean;
+  relay?: string;
+  session?: boolean;
+  offer?: string;
 }
 
 /** Builds the commander program; `ctxOf` resolves the global options of a command. */
@@ -279,7 +290,9 @@ ${EXIT_CODES_HELP}`,
     .option("--timeout <seconds>", "give up the whole exchange (402, proving, paid request) after this long", "60")
     .option("--json", "print one JSON object (ok, exitCode, status, body, receipt, tx, timings) on stdout")
     .option("--relay <url>", "client-settled: a 402zk facilitator submits the payment for its fee, not your EOA")
-    .action(async (url: string, o: { max: string; timeout: string; json?: boolean; relay?: string }, cmd: Command) => {
+    .option("--session", "use a session credential (<wallet>/sessions.json); on a 402, buy one within --max")
+    .option("--offer <id>", "with --session: the credential offer to buy (default: the cheapest per request)")
+    .action(async (url: string, o: PayFlags, cmd: Command) => {
       const ctx = ctxOf(cmd);
       try {
         new URL(url);
@@ -297,6 +310,7 @@ ${EXIT_CODES_HELP}`,
         );
       }
       const maxAmount = parseAmount(o.max, ctx.decimals, "--max");
+      if (o.session) return paySession(ctx, url, { ...o, maxAmount, timeoutMs: timeoutS * 1000 });
       const wallet = await ctx.openWallet();
       const bar = progressBar({ label: "proving" });
       const d = ctx.decimals;
@@ -601,6 +615,9 @@ ${EXIT_CODES_HELP}`,
 
   // ---------------------------------------------------------------- facilitator
   registerFacilitatorCommand(program, onServe);
+
+  // ---------------------------------------------------------------- credentials
+  registerCredentialsCommand(program, ctxOf);
 
   // ---------------------------------------------------------------- doctor
   program

@@ -1,0 +1,304 @@
+/**
+ * Session credentials in the CLI: `402zk pay --session <url>` fetches a paid URL through
+ * a SessionClient (presents a stored credential, or buys one on the first 402), and
+ * `402zk credentials` lists what `<wallet>/sessions.json` holds.
+ */
+import path from "node:path";
+
+import { decodePaymentRequiredHeader } from "@x402/core/http";
+import type { Command } from "commander";
+
+import { ZkPayError, isZkPayError } from "../core/errors.js";
+import { presentationArtifacts } from "../node/artifacts.js";
+import { FileSessionStore } from "../node/session-store.js";
+import { SessionClient, type CredentialSummary } from "../session/client.js";
+import type { SessionState } from "../session/store.js";
+import { SessionInfoSchema, type SessionInfo } from "../session/wire.js";
+import { ZK_SCHEME } from "../core/wire.js";
+import { formatAmount } from "./amount.js";
+import type { CliContext } from "./context.js";
+import { CliError, EXIT } from "./errors.js";
+import { recordingFetch } from "./pay.js";
+import { progressBar } from "./progress.js";
+
+const out = (s = "") => process.stdout.write(`${s}\n`);
+const info = (s = "") => process.stderr.write(`${s}\n`);
+const ms = (x: number) => `${Math.round(x)} ms`;
+const iso = (unix: number) => new Date(unix * 1000).toISOString().replace(".000Z", "Z");
+
+/** Where the CLI keeps session credentials: beside the wallet's notes. */
+export function sessionStoreFile(walletDir: string): string {
+  return path.join(walletDir, "sessions.json");
+}
+
+/** Options of {@link paySession} (the `pay` flags that apply to it). */
+export interface PaySessionOptions {
+  /** Refuse credential offers above this price (base units). */
+  maxAmount: bigint;
+  timeoutMs: number;
+  json?: boolean;
+  /** Buy this offer (by id) when no stored credential serves the URL. Default: the cheapest per request. */
+  offer?: string;
+  /** `--relay`: not supported with sessions. */
+  relay?: string;
+}
+
+/**
+ * `402zk pay --session <url>`: GET `url` with a stored session credential, buying one on
+ * the first 402 (within --max). Prints the body on stdout and the credential's remaining
+ * presentations on stderr (or one JSON object with --json). Never pays per request: a URL
+ * that sells no credential (or none within --max) is refused; pay it without --session.
+ */
+export async function paySession(ctx: CliContext, url: string, o: PaySessionOptions): Promise<void> {
+  if (o.relay) throw new ZkPayError("invalid_argument", "--relay does not apply to --session purchases");
+  const origin = new URL(url).origin;
+  const d = ctx.decimals;
+  const tokens = (v: bigint | string) => `${formatAmount(BigInt(v), d)} ${ctx.symbol}`;
+  const wallet = await ctx.openWallet(); // also locks the wallet folder, sessions.json included
+  const store = new FileSessionStore(sessionStoreFile(ctx.walletDir));
+  const bar = progressBar({ label: "proving" });
+  const rec = recordingFetch(fetch, AbortSignal.timeout(o.timeoutMs));
+  // SessionClient presents a credential on any route of an origin it knows, with the
+  // origin's tier: on a route it has not seen, which may sell no session, that spends a
+  // presentation for nothing. Ask such a route once without one, and record its tier.
+  const routeKey = `GET ${new URL(url).pathname}`;
+  let res: Response | undefined;
+  const state = await store.load();
+  const known = state?.services[origin];
+  if (state && known && known.routeTiers[routeKey] === undefined) {
+    const probe = await rec.fetch(url);
+    if (probe.status !== 402) {
+      res = probe; // free: nothing to present
+    } else {
+      const session = sessionInfoOf(probe);
+      if (!session) {
+        throw new CliError(
+          EXIT.refused,
+          "no_session_offered",
+          `${url} sells no session credential (its 402 has no zk-exact offer with extra.session): pay it without --session`,
+        );
+      }
+      known.routeTiers[routeKey] = session.requiredTier;
+      await store.save(state);
+    }
+  }
+  const client = await SessionClient.open({
+    wallet,
+    artifacts: presentationArtifacts(),
+    store,
+    settlement: ctx.opts.mode,
+    maxPrice: o.maxAmount,
+    // The per-request fallback of SessionClient has no price cap: `pay` without --session has one.
+    payPerRequest: false,
+    // One request per process: a presentation proved ahead would die with it.
+    prepareAhead: false,
+    buy: o.offer ? (offers) => offers.find((x) => x.id === o.offer) : "auto",
+    onProgress: bar.update,
+    fetch: rec.fetch,
+  });
+  const held = new Set(client.credentials().map((c) => c.receiptId));
+  try {
+    res ??= await client.fetch(url);
+  } catch (err) {
+    if (!isZkPayError(err, "no_credential")) throw err;
+    const fresh = client.credentials().filter((c) => !held.has(c.receiptId) && c.origin === origin);
+    if (fresh.length > 0) {
+      // Bought, but not presentable yet: the block that paid it is ahead of this clock.
+      const c = fresh[0]!;
+      throw new CliError(
+        EXIT.refused,
+        "credential_not_yet_valid",
+        `bought credential "${c.offerId}" (receipt ${c.receiptId}), valid from ${iso(c.issuedAt)}: this machine's clock is behind the chain's; retry then (402zk pay --session ${url})`,
+        { cause: err },
+      );
+    }
+    const svc = (await store.load())?.services[origin];
+    if (!svc) {
+      throw new CliError(
+        EXIT.refused,
+        "no_session_offered",
+        `${url} sells no session credential (its 402 has no zk-exact offer with extra.session): pay it without --session`,
+        { cause: err },
+      );
+    }
+    const offers = svc.info.offers.filter((x) => x.tier >= (svc.routeTiers[routeKey] ?? 0));
+    const list = offers.map((x) => `${x.id} ${tokens(x.price)} for ${x.maxPresentations} requests`).join(", ");
+    if (o.offer && !offers.some((x) => x.id === o.offer)) {
+      throw new CliError(
+        EXIT.usage,
+        "invalid_argument",
+        `${origin} offers no credential "${o.offer}" for this route (offers: ${list || "none"})`,
+        { cause: err },
+      );
+    }
+    throw new CliError(
+      EXIT.refused,
+      "price_above_max",
+      `no credential offer of ${origin} fits --max ${formatAmount(o.maxAmount, d)} ${ctx.symbol} (offers: ${list || "none"}): raise --max`,
+      { cause: err },
+    );
+  } finally {
+    bar.end();
+  }
+  const body = await res.text();
+  const t = client.lastRequest;
+  const mine = client.credentials().filter((c) => c.origin === origin);
+  const bought = mine.find((c) => !held.has(c.receiptId));
+  const remaining = client.remaining(origin);
+  let failure: CliError | undefined;
+  if (res.status === 402) {
+    failure = new CliError(EXIT.refused, "presentation_refused", `the server refused the presentation (HTTP 402)`);
+  } else if (res.status < 200 || res.status >= 300) {
+    failure = new CliError(EXIT.server, "server_error", `the server answered HTTP ${res.status}`);
+  }
+  if (o.json) {
+    out(
+      JSON.stringify({
+        ok: failure === undefined,
+        exitCode: failure?.exitCode ?? EXIT.ok,
+        error: failure ? { reason: failure.reason, message: failure.message } : undefined,
+        status: res.status,
+        session: true,
+        mode: t?.mode,
+        bought: bought ? credentialJson(bought) : undefined,
+        remaining,
+        credentials: mine.map(credentialJson),
+        pendingPurchases: client.pendingPurchases().length,
+        timingsMs: t ? { totalMs: Math.round(t.totalMs), proveMs: Math.round(t.proveMs) } : undefined,
+        contentType: res.headers.get("content-type"),
+        body,
+      }),
+    );
+    if (failure) failure.reported = true;
+  } else {
+    out(body);
+    const how: Record<string, string> = {
+      bought: "bought a credential and presented it",
+      prepared: "presented a session credential",
+      proved: "presented a session credential",
+      paid: "paid per request",
+    };
+    info(`status ${res.status}, ${how[t?.mode ?? ""] ?? "no payment asked"}`);
+    if (bought) {
+      const offer = (await store.load())?.services[origin]?.info.offers.find((x) => x.id === bought.offerId);
+      info(
+        `bought "${bought.offerId}"${offer ? ` for ${tokens(offer.price)}` : ""}: tier ${bought.tier}, ${bought.maxPresentations} requests until ${iso(bought.expiresAt)}, receipt ${bought.receiptId}`,
+      );
+    }
+    info(`${remaining} presentation(s) left at ${origin}`);
+    if (t) info(`time ${ms(t.totalMs)} (prove ${ms(t.proveMs)})`);
+  }
+  if (failure) throw failure;
+}
+
+/** The session terms in a 402's PAYMENT-REQUIRED header (`extra.session` of its zk-exact option), if any. */
+function sessionInfoOf(res: Response): SessionInfo | undefined {
+  const header = res.headers.get("PAYMENT-REQUIRED");
+  if (!header) return undefined;
+  try {
+    const required = decodePaymentRequiredHeader(header);
+    const raw = required.accepts.find((a) => a.scheme === ZK_SCHEME && a.extra?.session)?.extra?.session;
+    const parsed = SessionInfoSchema.safeParse(raw);
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function credentialJson(c: CredentialSummary) {
+  return {
+    origin: c.origin,
+    offerId: c.offerId,
+    tier: c.tier,
+    issuedAt: c.issuedAt,
+    expiresAt: c.expiresAt,
+    maxPresentations: c.maxPresentations,
+    remaining: c.remaining,
+    expired: c.expired,
+    receiptId: c.receiptId,
+  };
+}
+
+/** Summaries of a stored state (what `SessionClient.credentials()` says, without opening a wallet). */
+export function summarizeCredentials(state: SessionState, now = Math.floor(Date.now() / 1000)): CredentialSummary[] {
+  return state.credentials.map((c) => ({
+    origin: c.origin,
+    offerId: c.offerId,
+    tier: c.tier,
+    issuedAt: c.issuedAt,
+    expiresAt: c.expiresAt,
+    maxPresentations: c.maxPresentations,
+    remaining: Math.max(0, c.maxPresentations - c.nextIndex),
+    expired: now >= c.expiresAt,
+    receiptId: c.receiptId,
+  }));
+}
+
+/** Registers `credentials`: lists `<wallet>/sessions.json` (no RPC, no wallet lock). */
+export function registerCredentialsCommand(program: Command, ctxOf: (cmd: Command) => CliContext): void {
+  program
+    .command("credentials")
+    .description(
+      "list the session credentials bought with pay --session (origin, offer, tier, expiry, presentations left) and purchases not yet issued",
+    )
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const ctx = ctxOf(cmd);
+      const file = sessionStoreFile(ctx.walletDir);
+      const state = await new FileSessionStore(file).load();
+      const creds = state ? summarizeCredentials(state) : [];
+      const pending = state?.pending ?? [];
+      if (o.json) {
+        out(
+          JSON.stringify({
+            ok: true,
+            file,
+            credentials: creds.map(credentialJson),
+            pending: pending.map((p) => ({
+              origin: p.origin,
+              offerId: p.offerId,
+              createdAt: p.createdAt,
+              // The receipt id is saved right before the payment is sent: it may or may not have settled.
+              paymentSent: p.receiptId !== undefined,
+              receiptId: p.receiptId,
+            })),
+          }),
+        );
+        return;
+      }
+      if (creds.length === 0 && pending.length === 0) {
+        out(`no session credentials in ${file}`);
+        return;
+      }
+      if (creds.length > 0) {
+        const rows = creds.map((c) => [
+          c.origin,
+          c.offerId,
+          String(c.tier),
+          `${iso(c.expiresAt)}${c.expired ? " (expired)" : ""}`,
+          `${c.remaining}/${c.maxPresentations}`,
+        ]);
+        const head = ["origin", "offer", "tier", "expires", "left"];
+        const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+        const line = (cells: string[]) =>
+          cells
+            .map((cell, i) => cell.padEnd(widths[i]!))
+            .join("  ")
+            .trimEnd();
+        out(line(head));
+        for (const r of rows) out(line(r));
+      }
+      if (pending.length > 0) {
+        out(`${pending.length} purchase(s) not yet issued:`);
+        for (const p of pending) {
+          out(
+            `  ${p.origin} "${p.offerId}" started ${iso(p.createdAt)}: ` +
+              (p.receiptId
+                ? `payment sent (receipt ${p.receiptId}); the next 402zk pay --session to ${p.origin} recovers the credential if it settled`
+                : "not paid; dropped once its challenge expired"),
+          );
+        }
+      }
+      info(`store ${file}`);
+    });
+}
