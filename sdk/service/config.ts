@@ -106,7 +106,7 @@ export const ServiceConfigSchema = z.object({
   /** On SIGTERM/SIGINT, how long settlements in flight may take to finish, ms. */
   shutdownTimeoutMs: z.number().int().nonnegative().default(30_000),
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
-  /** This instance's name in shared state and logs. Default host:pid. */
+  /** This instance's name in shared state and logs; keep it across restarts. Default host:relayer address. */
   instanceId: z.string().optional(),
 });
 

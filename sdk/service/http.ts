@@ -190,7 +190,9 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
           i ? `payload.${i.path.join(".")}: ${i.message}` : "relay takes a proof (payload.settlement: server)",
         );
       }
-      const out = await service.relay({ x402Version: r.x402Version, payload: p.data } as RelayRequest);
+      const out = await service.callers.run(caller, () =>
+        service.relay({ x402Version: r.x402Version, payload: p.data } as RelayRequest),
+      );
       chargeSettle(limiter, caller, out);
       send(res, 200, out);
       return 200;
@@ -210,12 +212,12 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
     const payload = pp.data as PaymentPayload;
     const requirements = pr.data as PaymentRequirements;
     if (url.pathname === "/verify") {
-      const out = await service.verify(payload, requirements);
+      const out = await service.callers.run(caller, () => service.verify(payload, requirements));
       if (!out.isValid) limiter.charge(caller, COST.refused);
       send(res, 200, out);
       return 200;
     }
-    const out = await service.settle(payload, requirements);
+    const out = await service.callers.run(caller, () => service.settle(payload, requirements));
     chargeSettle(limiter, caller, out);
     send(res, 200, out);
     return 200;

@@ -91,6 +91,8 @@ export class Relayer {
   #queue: Promise<unknown> = Promise.resolve();
   readonly #waiters = new Map<number, ((o: NonceOutcome) => void)[]>();
   readonly #outcomes = new Map<number, NonceOutcome>();
+  /** Attempts already reported as stuck at the cap (logged once each). */
+  readonly #stuckLogged = new Set<string>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking = false;
   #lastBalanceAt = 0;
@@ -372,7 +374,8 @@ export class Relayer {
       const enough =
         maxFee * 100n >= BigInt(last.maxFeePerGas) * 110n && tip * 100n >= BigInt(last.maxPriorityFeePerGas) * 110n;
       if (!enough) {
-        if (age > this.#gas.replaceAfterMs * 2) {
+        if (age > this.#gas.replaceAfterMs * 2 && !this.#stuckLogged.has(last.hash)) {
+          this.#stuckLogged.add(last.hash);
           this.#log.error("transaction stuck at the gas cap", { nonce: last.nonce, tx: last.hash, cap });
         }
       } else {

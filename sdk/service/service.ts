@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
 import os from "node:os";
 
@@ -16,6 +17,7 @@ import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { toBytes32 } from "../core/field.js";
 import { ZK_SCHEME, ZkPaymentPayloadSchema, proofFromWire, type ZkPaymentPayload } from "../core/wire.js";
+import { FairQueue, type FairQueueOptions } from "../core/work-queue.js";
 import { ZkExactFacilitatorScheme } from "../facilitator/scheme.js";
 import { WorkerVerifier } from "../node/worker-verifier.js";
 import { FeePolicy, type FeePolicyOptions } from "./fees.js";
@@ -54,6 +56,12 @@ export interface FacilitatorServiceOptions {
   pollMs?: number;
   /** Where proofs are verified: worker threads (default) or this thread. */
   verifyIn?: "worker" | "main";
+  /**
+   * The bounded fair queue every proof verification goes through, per caller (IP or API
+   * key). Default `{ concurrency: 4, maxQueued: 512, maxQueuedPerClient: 64 }`: a
+   * resource server forwards many payers' payments from one address.
+   */
+  verifyQueue?: FairQueueOptions;
 }
 
 /** The body of `POST /relay`: a server-settled zk-exact payload the payer sends itself. */
@@ -99,6 +107,8 @@ export class FacilitatorService {
   readonly fees: FeePolicy;
   readonly metrics = new Metrics();
   readonly instanceId: string;
+  /** The caller being served (set by the HTTP layer): the fair queue's client key. */
+  readonly callers = new AsyncLocalStorage<string>();
   readonly #o: FacilitatorServiceOptions;
   readonly #log: Logger;
   #scheme: ZkExactFacilitatorScheme | undefined;
@@ -113,7 +123,8 @@ export class FacilitatorService {
     this.#o = o;
     this.#log = o.log ?? silentLogger;
     this.network = caip2(o.pool.chainId) as Network;
-    this.instanceId = o.instanceId ?? `${os.hostname()}:${process.pid}`;
+    // Stable across restarts (one key per instance): a restarted instance owns its old claims.
+    this.instanceId = o.instanceId ?? `${os.hostname()}:${o.account.address}`;
     this.fees = new FeePolicy(o.fees);
     this.relayer = new Relayer({
       publicClient: o.publicClient,
@@ -184,6 +195,8 @@ export class FacilitatorService {
       // No challenge secret here: a per-challenge cap means nothing to a service that
       // cannot tell real challenges from made-up ones; the HTTP layer limits callers.
       maxAttemptsPerChallenge: Number.POSITIVE_INFINITY,
+      verifier: new FairQueue({ concurrency: 4, maxQueued: 512, maxQueuedPerClient: 64, ...this.#o.verifyQueue }),
+      clientOf: () => ({ key: this.callers.getStore() ?? "anonymous", priority: 0 }),
       verifyProof: this.#verifier ? (vkey, proof, signals) => this.#verifier!.verify(vkey, proof, signals) : undefined,
     });
     this.#x402 = new x402Facilitator().register(this.network, this.#scheme);
@@ -196,8 +209,11 @@ export class FacilitatorService {
       fee: fee.toString(),
       instance: this.instanceId,
     });
-    void resumed.then((rows) => {
-      if (rows.length > 0) this.#log.info("resumed payments finished", { payments: rows.length });
+    void resumed.then(async (rows) => {
+      if (rows.length === 0) return;
+      this.#log.info("resumed payments finished", { payments: rows.length });
+      // Instances waiting on our claims (we crashed holding them) learn the outcome now.
+      for (const row of rows) await this.#share(row.id, row.fingerprint, row);
     });
   }
 
@@ -365,15 +381,19 @@ export class FacilitatorService {
       fee: item.terms.fee,
     });
     const final = await this.settler.submit(id);
-    const answer = this.#answer(final);
-    if (registry) {
-      if (final.state === "failed" && !FINAL_REASONS.has(final.reason ?? "")) {
-        await registry.release(id, this.instanceId).catch(() => {});
-      } else {
-        await registry.publish(id, { fingerprint, response: answer }, 86_400).catch(() => {});
-      }
+    await this.#share(id, fingerprint, final);
+    return this.#answer(final);
+  }
+
+  /** Publishes a final outcome to the other instances, or gives the claim up if it may pass on retry. */
+  async #share(id: string, fingerprint: string, final: PaymentRow): Promise<void> {
+    const registry = this.#o.registry;
+    if (!registry) return;
+    if (final.state === "failed" && !FINAL_REASONS.has(final.reason ?? "")) {
+      await registry.release(id, this.instanceId).catch(() => {});
+    } else {
+      await registry.publish(id, { fingerprint, response: this.#answer(final) }, 86_400).catch(() => {});
     }
-    return answer;
   }
 
   /** Another instance settles this note: wait for the result it publishes. */

@@ -311,11 +311,7 @@ export class Settler {
   /** A payment whose transaction was recorded before a restart: wait for that nonce. */
   async #awaitSubmitted(row: PaymentRow): Promise<void> {
     const outcome = await this.#o.relayer.waitFor(row.nonce!);
-    const tx = this.#o.store.getTx(row.txHash!);
-    await this.#conclude(
-      tx?.paymentIds.includes(row.id) ? [row.id] : [row.id],
-      outcome.status === "mined" ? outcome.receipt : undefined,
-    );
+    await this.#conclude([row.id], outcome.status === "mined" ? outcome.receipt : undefined);
   }
 
   /** The chain decided: settled, skipped (payBatch), reverted or dropped. */
