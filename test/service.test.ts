@@ -290,6 +290,13 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
       while (s.service.relayer.stats.replaced < 1 && Date.now() - t0 < 20_000)
         await new Promise((r) => setTimeout(r, 50));
       expect(s.service.relayer.stats.replaced).to.be.greaterThanOrEqual(1);
+      // Wait until the node holds the replacement (it replaced the first attempt in its mempool).
+      const replacement = () => s.store.txsAt(s.service.relayer.nextNonce - 1).find((t) => t.attempt >= 1);
+      while (Date.now() - t0 < 20_000) {
+        const r = replacement();
+        if (r && (await env.publicClient.getTransaction({ hash: r.hash as Hex }).catch(() => undefined))) break;
+        await new Promise((res) => setTimeout(res, 50));
+      }
     } finally {
       await rpc("evm_setAutomine", [true]);
     }
@@ -300,7 +307,7 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
     expect(attempts.length).to.be.greaterThanOrEqual(2);
     const mined = attempts.find((t) => t.state === "mined")!;
     expect(mined.hash).to.equal(r.body.transaction);
-    expect(BigInt(mined.maxFeePerGas) > BigInt(attempts[0]!.maxFeePerGas)).to.equal(true);
+    expect(BigInt(mined.maxFeePerGas) > BigInt(attempts[0]!.maxFeePerGas), JSON.stringify(attempts)).to.equal(true);
     const tx = await env.publicClient.getTransaction({ hash: mined.hash as Hex });
     expect(tx.nonce).to.equal(attempts[0]!.nonce);
   });
