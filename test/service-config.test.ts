@@ -14,6 +14,7 @@ import { loadRelayerAccount, readHardhatKeystore } from "../sdk/service/keys.js"
 import { jsonLogger, redact } from "../sdk/service/logger.js";
 import { CostLimiter } from "../sdk/service/rate-limit.js";
 import { devAccount, devPrivateKey } from "../scripts/lib/demo-env.js";
+import { ROOT } from "../scripts/lib/paths.js";
 
 describe("402zk facilitator service: configuration, keys, fees, limits, logs", function () {
   const dir = mkdtempSync(path.join(os.tmpdir(), "402zk-config-"));
@@ -38,6 +39,10 @@ describe("402zk facilitator service: configuration, keys, fees, limits, logs", f
     expect(gasPolicyOf(c).maxFeePerGas).to.equal(parseGwei("7"));
     const flags = loadServiceConfig({ file, env: { ZK402_PORT: "6000" }, overrides: { port: 7000 } });
     expect(flags.port).to.equal(7000);
+    // The example in docs/ is a valid configuration.
+    const example = loadServiceConfig({ file: path.join(ROOT, "docs", "facilitator.example.json"), env: {} });
+    expect(example.network).to.equal("base-sepolia");
+    expect(example.fee.nativePrice).to.equal(3_000_000_000n);
     expect(() => loadServiceConfig({ env: {} })).to.throw(/config rpcUrl/);
     expect(() => loadServiceConfig({ env: { ZK402_RPC_URL: "x", ZK402_PORT: "99999" } })).to.throw(/config port/);
     try {
