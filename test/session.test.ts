@@ -143,6 +143,10 @@ describe("session credentials over real HTTP: buy once, redeem many times", func
     expect(client.lastRequest?.mode).to.equal("bought");
     expect(client.credentials().map((c) => c.remaining)).to.deep.equal([0, OFFERS[0]!.maxPresentations - 1]);
     expect(await env.system.token.balanceOf(payee)).to.equal(before + 2n * OFFERS[0]!.price);
+    // A route that sells no sessions is paid per request; no presentation is spent on it.
+    expect((await client.fetch(`${api.url}/plain`)).status).to.equal(200);
+    expect(client.lastRequest?.mode).to.equal("paid");
+    expect(client.credentials().map((c) => c.remaining)).to.deep.equal([0, OFFERS[0]!.maxPresentations - 1]);
   });
 
   it("refuses the same presentation replayed (origin_token_replayed), before and after it was used", async function () {
@@ -179,7 +183,18 @@ describe("session credentials over real HTTP: buy once, redeem many times", func
       const low = await fetch(`${api.url}/premium`, { headers: { [SESSION_HEADER]: encodePresentation(p) } });
       expect(low.status).to.equal(402);
       expect(refusalOf(low)).to.include({ error: "tier_too_low", buy: true });
+      // The route is x402's own match (case folding, trailing slash), not a second matcher's.
+      for (const variant of ["/PREMIUM", "/premium/", "/Premium"]) {
+        const r = await fetch(`${api.url}${variant}`, { headers: { [SESSION_HEADER]: encodePresentation(p) } });
+        expect(r.status, variant).to.equal(402);
+        expect(refusalOf(r), variant).to.include({ error: "tier_too_low" });
+      }
+      // A presentation on a pay-per-request route buys nothing.
+      const plainBefore = api.served.plain;
+      const plain = await fetch(`${api.url}/plain`, { headers: { [SESSION_HEADER]: encodePresentation(p) } });
+      expect(plain.status).to.equal(402);
       expect(api.served.premium).to.equal(0);
+      expect(api.served.plain).to.equal(plainBefore);
     } finally {
       await other.close();
     }

@@ -1,6 +1,8 @@
 import { encodePacked, keccak256, type Hex } from "viem";
 import { z } from "zod";
 
+import { SNARK_SCALAR_FIELD } from "./field.js";
+
 /** The x402 scheme name of 402zk payments. */
 export const ZK_SCHEME = "zk-exact";
 
@@ -58,7 +60,9 @@ export const WireTermsSchema = z.object({
  * What a payment that buys a session credential adds to its payload: the holder
  * commitment (a field element, decimal) the service signs the credential over.
  */
-export const CredentialPurchaseSchema = z.object({ commitment: uint });
+export const CredentialPurchaseSchema = z.object({
+  commitment: uint.refine((v) => BigInt(v) < SNARK_SCALAR_FIELD, "must be below the BN254 scalar field"),
+});
 
 /** `PaymentPayload.payload` for zk-exact: a proof to settle, or a receipt. */
 export const ZkPaymentPayloadSchema = z.discriminatedUnion("settlement", [

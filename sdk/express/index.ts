@@ -1,5 +1,5 @@
-import { paymentMiddleware, type x402ResourceServer } from "@x402/express";
-import type { RouteConfig, RoutesConfig } from "@x402/core/server";
+import { paymentMiddlewareFromHTTPServer, x402HTTPResourceServer, type x402ResourceServer } from "@x402/express";
+import type { ProtectedRequestHook, RouteConfig, RoutesConfig } from "@x402/core/server";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 
 import { ZkPayError, isZkPayError } from "../core/errors.js";
@@ -113,15 +113,27 @@ export function paymentHeaderGuard(
 export function zkPaymentMiddleware(
   routes: RoutesConfig,
   resourceServer: x402ResourceServer,
-  opts: { schemes?: string[]; maxHeaderBytes?: number; admission?: Admission } = {},
+  opts: {
+    schemes?: string[];
+    maxHeaderBytes?: number;
+    admission?: Admission;
+    /**
+     * x402's protected-request hook: runs after x402 matched the request to a route (its
+     * own matching: order, case, path normalisation) and may grant access without a
+     * payment. `zkSessionMiddleware` accepts presentations through it.
+     */
+    onProtectedRequest?: ProtectedRequestHook;
+  } = {},
 ): RequestHandler[] {
+  const httpServer = new x402HTTPResourceServer(resourceServer, withRouteBinding(routes));
+  if (opts.onProtectedRequest) httpServer.onProtectedRequest(opts.onProtectedRequest);
   return [
     paymentHeaderGuard({
       schemes: opts.schemes,
       maxBytes: opts.maxHeaderBytes,
       admission: opts.admission ?? admissionOf(resourceServer),
     }),
-    paymentMiddleware(withRouteBinding(routes), resourceServer),
+    paymentMiddlewareFromHTTPServer(httpServer),
   ];
 }
 

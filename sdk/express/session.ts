@@ -1,4 +1,6 @@
-import type { RouteConfig } from "@x402/core/server";
+import { AsyncLocalStorage } from "node:async_hooks";
+
+import type { ProtectedRequestHook, RouteConfig } from "@x402/core/server";
 import type { x402ResourceServer } from "@x402/express";
 import type { Request, RequestHandler, Response } from "express";
 import { toHex, type Address } from "viem";
@@ -65,25 +67,13 @@ export function zkSessionMiddleware(
   sessions: SessionService,
   opts: { network: string; asset: Address; schemes?: string[]; maxHeaderBytes?: number; admission?: Admission },
 ): RequestHandler[] {
-  const x402Routes: Record<string, RouteConfig> = {};
-  const sessionRoutes: { match: (req: Request) => boolean; cfg: Required<SessionRouteConfig> }[] = [];
-  for (const [key, { session, ...cfg }] of Object.entries(routes)) {
-    if (!session) {
-      x402Routes[key] = cfg;
-      continue;
-    }
-    const routeCfg = { requiredTier: session.requiredTier ?? 0, bindRequest: session.bindRequest ?? false };
-    sessionRoutes.push({ match: routeMatcher(key), cfg: routeCfg });
-    const info = sessions.info(routeCfg);
-    const accepts = (Array.isArray(cfg.accepts) ? cfg.accepts : [cfg.accepts]).map((o) =>
-      o.scheme === ZK_SCHEME ? { ...o, extra: { ...o.extra, session: info } } : o,
-    );
-    x402Routes[key] = { ...cfg, accepts };
-  }
+  // Purchase routes first: x402 takes the first route that matches, so an operator's
+  // catch-all ("/*") must not swallow them.
+  const x402Routes: Record<string, RouteConfig & { [SESSION_ROUTE]?: Required<SessionRouteConfig> }> = {};
   const purchaseRoutes = new Map<string, string>();
   for (const offer of sessions.offers) {
     const key = `POST ${sessions.purchasePath(offer.id)}`;
-    purchaseRoutes.set(sessions.purchasePath(offer.id), offer.id);
+    purchaseRoutes.set(sessions.purchasePath(offer.id).toLowerCase(), offer.id);
     x402Routes[key] = {
       accepts: {
         scheme: ZK_SCHEME,
@@ -96,16 +86,56 @@ export function zkSessionMiddleware(
       description: `session credential "${offer.id}": tier ${offer.tier}, ${offer.maxPresentations} requests, ${offer.durationSeconds} s`,
     };
   }
+  for (const [key, { session, ...cfg }] of Object.entries(routes)) {
+    if (!session) {
+      x402Routes[key] = cfg;
+      continue;
+    }
+    const routeCfg = { requiredTier: session.requiredTier ?? 0, bindRequest: session.bindRequest ?? false };
+    const info = sessions.info(routeCfg);
+    const accepts = (Array.isArray(cfg.accepts) ? cfg.accepts : [cfg.accepts]).map((o) =>
+      o.scheme === ZK_SCHEME ? { ...o, extra: { ...o.extra, session: info } } : o,
+    );
+    // The route's session terms travel with its config, so the hook below reads them from
+    // the route x402 itself matched (its order, case folding and path normalisation).
+    x402Routes[key] = { ...cfg, accepts, [SESSION_ROUTE]: routeCfg };
+  }
   const admission = opts.admission ?? admissionOf(resourceServer);
+  const context = new AsyncLocalStorage<{ res: Response; found: Found }>();
+
+  /** Grants access for a valid presentation on a session route (called by x402 after matching). */
+  const onProtectedRequest: ProtectedRequestHook = async (_ctx, routeConfig) => {
+    const route = (routeConfig as { [SESSION_ROUTE]?: Required<SessionRouteConfig> })[SESSION_ROUTE];
+    const store = context.getStore();
+    if (!route || !store) return;
+    const { res, found } = store;
+    try {
+      const accepted = await sessions.accept(found.presentation, {
+        requiredTier: route.requiredTier,
+        context: route.bindRequest ? found.context : undefined,
+      });
+      res.locals.zkSession = { requiredTier: accepted.requiredTier } satisfies SessionLocals;
+      if (admission && found.client !== undefined) await admission.refund(found.client);
+      return { grantAccess: true };
+    } catch (err) {
+      if (!isZkPayError(err)) throw err;
+      // Refused: say why in a header, and let x402 answer the 402 with the offers.
+      const refusal: SessionRefusal = {
+        error: err.reason,
+        message: err.message,
+        buy: BUY_AGAIN.has(err.reason),
+        ...(err.reason === "stale_presentation" ? { now: sessions.currentTime() } : {}),
+      };
+      res.setHeader(SESSION_REFUSAL_HEADER, btoa(JSON.stringify(refusal)));
+      return;
+    }
+  };
   const [guard, pay] = zkPaymentMiddleware(x402Routes, resourceServer, {
     schemes: opts.schemes,
     maxHeaderBytes: opts.maxHeaderBytes,
-    admission: opts.admission,
+    admission,
+    onProtectedRequest,
   });
-  const unlessSession =
-    (mw: RequestHandler): RequestHandler =>
-    (req, res, next) =>
-      res.locals.zkSession ? next() : mw(req, res, next);
 
   const refuse = (res: Response, status: number, err: ZkPayError) => {
     res.status(status).json(err.toJSON());
@@ -113,21 +143,22 @@ export function zkSessionMiddleware(
 
   const gate: RequestHandler = async (req, res, next) => {
     try {
-      if (req.path === SESSION_WELL_KNOWN && req.method === "GET") {
+      const path = req.path.toLowerCase().replace(/\/+$/, "");
+      if (path === SESSION_WELL_KNOWN && req.method === "GET") {
         res.json(sessions.info());
         return;
       }
-      if (req.path === `${SESSION_WELL_KNOWN}/recover` && req.method === "POST") {
+      if (path === `${SESSION_WELL_KNOWN}/recover` && req.method === "POST") {
         await recover(req, res);
         return;
       }
-      const route = sessionRoutes.find((r) => r.match(req));
-      if (!route) return next();
-      const found = await readPresentation(req, route.cfg.bindRequest);
+      if (path.startsWith(SESSION_WELL_KNOWN)) return next();
+      const found = await readPresentation(req);
       if (!found) return next();
       // Verifying costs the server ~5 ms: a client whose presentations keep being refused
       // is throttled like one whose payments are (429 too_many_failures), and a full
-      // verification queue answers 503 server_busy, both before any pairing.
+      // verification queue answers 503 server_busy, both before any pairing. An accepted
+      // presentation is refunded.
       const client = admission?.clientOf(req);
       if (admission && client !== undefined) {
         try {
@@ -138,21 +169,8 @@ export function zkSessionMiddleware(
           return refuse(res, err.reason === "server_busy" ? 503 : 429, err);
         }
       }
-      try {
-        const accepted = await sessions.accept(found.presentation, {
-          requiredTier: route.cfg.requiredTier,
-          context: route.cfg.bindRequest ? found.context : undefined,
-        });
-        res.locals.zkSession = { requiredTier: accepted.requiredTier } satisfies SessionLocals;
-        if (admission && client !== undefined) await admission.refund(client);
-        return next();
-      } catch (err) {
-        if (!isZkPayError(err)) throw err;
-        // Refused: say why in a header, and let x402 answer the 402 with the offers.
-        const refusal: SessionRefusal = { error: err.reason, message: err.message, buy: BUY_AGAIN.has(err.reason) };
-        res.setHeader(SESSION_REFUSAL_HEADER, btoa(JSON.stringify(refusal)));
-        return next();
-      }
+      // x402 matches the route and calls onProtectedRequest within this context.
+      context.run({ res, found: { ...found, client } }, () => next());
     } catch (err) {
       if (isZkPayError(err)) {
         const status = err.reason === "header_too_large" ? 431 : err.reason === "body_too_large" ? 413 : 400;
@@ -163,7 +181,20 @@ export function zkSessionMiddleware(
   };
 
   async function recover(req: Request, res: Response): Promise<void> {
+    // Each recovery costs two RPC calls: it counts against the client like a refused
+    // payment, and is refunded when it returns a credential.
+    const client = admission?.clientOf(req);
+    if (admission && client !== undefined) {
+      try {
+        await admission.admit(client);
+      } catch (err) {
+        if (!isZkPayError(err)) throw err;
+        res.setHeader("Retry-After", String(err.details.retryAfterSeconds ?? 1));
+        return refuse(res, err.reason === "server_busy" ? 503 : 429, err);
+      }
+    }
     const body = await readJsonBody(req);
+
     const r = RecoverRequestSchema.safeParse(body.json);
     if (!r.success) {
       const issue = r.error.issues[0];
@@ -179,16 +210,16 @@ export function zkSessionMiddleware(
         asset: opts.asset,
         recovering: true,
       });
+      if (admission && client !== undefined) await admission.refund(client);
       res.json(credential);
     } catch (err) {
-      if (!isZkPayError(err)) throw err;
-      refuse(res, err.reason === "issuance_refused" ? 409 : 400, err);
+      refuse(res, ...issuanceError(err));
     }
   }
 
   /** After x402 settled a purchase (upfront), sign and return its credential. */
   const sell: RequestHandler = async (req, res, next) => {
-    const offerId = req.method === "POST" ? purchaseRoutes.get(req.path) : undefined;
+    const offerId = req.method === "POST" ? purchaseRoutes.get(req.path.toLowerCase().replace(/\/+$/, "")) : undefined;
     if (offerId === undefined) return next();
     try {
       const header = req.headers["payment-signature"];
@@ -213,28 +244,35 @@ export function zkSessionMiddleware(
       res.json(credential);
     } catch (err) {
       // The payment settled: say so, so that the client recovers the credential later.
-      const e = isZkPayError(err) ? err : new ZkPayError("issuance_refused", String(err));
+      const [, e] = issuanceError(err);
       res.status(502).json({ ...e.toJSON(), paid: true, recover: `${SESSION_WELL_KNOWN}/recover` });
     }
   };
 
-  return [gate, unlessSession(guard!), unlessSession(pay!), sell];
+  return [gate, guard!, pay!, sell];
 }
 
-/** A matcher for an x402 route key ("GET /a/*", "/b"). */
-function routeMatcher(key: string): (req: Request) => boolean {
-  const m = /^(?:([A-Z]+)\s+)?(\S+)$/.exec(key.trim());
-  if (!m) throw new ZkPayError("invalid_argument", `not a route key: ${key}`);
-  const method = m[1];
-  const pattern = new RegExp(
-    "^" +
-      m[2]!
-        .split("*")
-        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
-        .join(".*") +
-      "/?$",
-  );
-  return (req) => (!method || req.method === method) && pattern.test(req.path);
+/** Marks a route config as a session route (its terms); read back in the x402 hook. */
+const SESSION_ROUTE = Symbol("402zk.session-route");
+
+/** A presentation read from a request, with its request context and client key. */
+interface Found {
+  presentation: Presentation;
+  context: bigint;
+  client?: string;
+}
+
+/**
+ * Status and error for a failed issuance. The chain's answer stays in `details.receipt`
+ * (`not_paid`, `mismatch`, `unconfirmed`), so a client drops a purchase only when the
+ * chain has no such payment; an RPC failure is a 503 whose message names no endpoint.
+ */
+function issuanceError(err: unknown): [number, ZkPayError] {
+  if (isZkPayError(err)) {
+    if (err.reason === "issuance_refused") return [409, err];
+    if (err.reason === "invalid_argument" || err.reason === "invalid_payload") return [400, err];
+  }
+  return [503, new ZkPayError("rpc_error", "the service could not read the chain; retry later")];
 }
 
 /** Reads the request body once (at most MAX_BODY_BYTES) and leaves it parsed for the handler. */
@@ -243,7 +281,12 @@ async function readJsonBody(req: Request): Promise<{ raw: Uint8Array; json: unkn
   if (r.zkRawBody) return { raw: r.zkRawBody, json: req.body };
   if (r._body) {
     // Parsed before us (a body parser mounted first): the raw bytes are gone.
-    const text = req.body === undefined ? "" : JSON.stringify(req.body);
+    let text = "";
+    try {
+      text = req.body === undefined ? "" : JSON.stringify(req.body);
+    } catch {
+      throw new ZkPayError("invalid_payload", "the request body is nested too deeply");
+    }
     return { raw: new TextEncoder().encode(text), json: req.body };
   }
   const chunks: Buffer[] = [];
@@ -274,15 +317,14 @@ async function readJsonBody(req: Request): Promise<{ raw: Uint8Array; json: unkn
 }
 
 /** The request's presentation (header, or `zk_session` of a JSON body) and its context, if any. */
-async function readPresentation(
-  req: Request,
-  bindRequest: boolean,
-): Promise<{ presentation: Presentation; context: bigint } | undefined> {
+async function readPresentation(req: Request): Promise<{ presentation: Presentation; context: bigint } | undefined> {
   const header = req.headers[SESSION_HEADER];
   if (Array.isArray(header)) throw new ZkPayError("malformed_header", `${SESSION_HEADER} appears more than once`);
   const hasBody = req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
   const isJson = /\bjson\b/i.test(String(req.headers["content-type"] ?? ""));
-  const body = hasBody && (isJson || (bindRequest && header !== undefined)) ? await readJsonBody(req) : undefined;
+  // A request with a presentation header has its body read (the context may cover it);
+  // without one, only a JSON body is read, to look for `zk_session`.
+  const body = hasBody && (isJson || header !== undefined) ? await readJsonBody(req) : undefined;
   const target = req.originalUrl;
   const inBody =
     body?.json !== null && typeof body?.json === "object" && !Array.isArray(body.json)
@@ -298,7 +340,13 @@ async function readPresentation(
     };
   }
   if (inBody === undefined) return undefined;
-  if (JSON.stringify(inBody).length > MAX_PRESENTATION_BYTES) {
+  let size: number;
+  try {
+    size = JSON.stringify(inBody).length;
+  } catch {
+    throw new ZkPayError("invalid_presentation", `${SESSION_BODY_FIELD} is nested too deeply`);
+  }
+  if (size > MAX_PRESENTATION_BYTES) {
     throw new ZkPayError("invalid_presentation", `${SESSION_BODY_FIELD} exceeds ${MAX_PRESENTATION_BYTES} bytes`);
   }
   const presentation = presentationFromWire(inBody);
@@ -306,5 +354,11 @@ async function readPresentation(
   const rest = { ...(body!.json as Record<string, unknown>) };
   delete rest[SESSION_BODY_FIELD];
   req.body = rest;
-  return { presentation, context: requestContext(req.method, target, JSON.stringify(rest)) };
+  let text: string;
+  try {
+    text = JSON.stringify(rest);
+  } catch {
+    throw new ZkPayError("invalid_payload", "the request body is nested too deeply");
+  }
+  return { presentation, context: requestContext(req.method, target, text) };
 }

@@ -50,7 +50,9 @@ export interface SessionClientOptions {
   buy?: "auto" | "never" | ((offers: SessionOffer[], info: SessionInfo) => SessionOffer | undefined);
   /** Refuse credential offers above this price (base units). */
   maxPrice?: bigint;
-  /** When not buying: pay the request itself with zk-exact (default true). */
+  /** Largest relayer fee accepted on top of a price (default: no limit, as for zk-exact payments). */
+  maxFee?: bigint;
+  /** When not buying: pay the request itself with zk-exact (default true), at most `maxPrice` (+ `maxFee`). */
   payPerRequest?: boolean;
   /** How payments reach the chain (default "server": the service's relayer submits them). */
   settlement?: SettlementMode;
@@ -118,6 +120,10 @@ export class SessionClient {
   readonly #now: () => number;
   #state: SessionState;
   #prepared: Prepared | undefined;
+  /** Purchases in flight, by origin and offer. */
+  readonly #buying = new Map<string, Promise<StoredCredential>>();
+  /** Server time step minus ours, per origin (learned from a stale_presentation refusal). */
+  readonly #skew = new Map<string, number>();
   #saveChain: Promise<void> = Promise.resolve();
   /** Timings of the last request made through {@link fetch}. */
   lastRequest: SessionRequestTimings | undefined;
@@ -204,12 +210,18 @@ export class SessionClient {
     }
     let bought = false;
     let tierRetried = false;
+    let staleRetried = false;
+    /** Credentials this service refused as invalid during this request (never re-bought in a loop). */
+    const refused = new Set<string>();
     for (let attempt = 0; attempt < 4; attempt++) {
       const svc = this.#state.services[origin];
-      const tier = svc?.routeTiers[routeKey] ?? svc?.info.requiredTier ?? 0;
-      const cred = svc ? this.#usable(origin, svc.info, tier) : undefined;
-      if (cred && svc) {
-        const { res, proveMs, prepared } = await this.#present(url, method, init, cred, svc.info, tier);
+      // Present only on a route whose own 402 advertised sessions (a route never seen is
+      // asked once without a credential): a presentation sent elsewhere would be wasted,
+      // and would travel as a bearer token to a handler that does not check it.
+      const tier = svc?.routeTiers[routeKey];
+      const cred = svc && tier !== undefined && tier >= 0 ? this.#usable(origin, svc.info, tier, refused) : undefined;
+      if (cred && svc && tier !== undefined) {
+        const { res, proveMs, prepared, index } = await this.#present(url, method, init, cred, svc.info, tier);
         const refusal = readRefusal(res);
         if (res.status !== 402 || !refusal) {
           this.lastRequest = {
@@ -223,7 +235,18 @@ export class SessionClient {
         }
         await this.#learn(origin, routeKey, res);
         if (refusal.error === "origin_token_replayed") continue; // index used elsewhere (a restore): next one
-        if (refusal.error === "stale_presentation") continue;
+        // Refusals before the token is claimed give its index back.
+        if (refusal.error !== "invalid_presentation" && cred.nextIndex === index + 1) {
+          cred.nextIndex = index;
+          await this.#save();
+        }
+        if (refusal.error === "stale_presentation" && !staleRetried) {
+          // Our clock is off from the server's: prove with its time step from now on.
+          staleRetried = true;
+          if (typeof refusal.now === "number")
+            this.#skew.set(origin, refusal.now - coarse(this.#now(), svc.info.timeStep));
+          continue;
+        }
         // Re-prove for the route's tier once; asking again and again would let a service
         // probe the holder's tier.
         if (refusal.error === "tier_too_low" && !tierRetried) {
@@ -231,9 +254,11 @@ export class SessionClient {
           continue;
         }
         if (refusal.error === "invalid_presentation" || refusal.error === "wrong_service") {
-          // This credential does not verify here (the service changed its key): drop it.
-          this.#state.credentials = this.#state.credentials.filter((c) => c !== cred);
-          await this.#save();
+          // Not deleted (a server misconfigured for a while must not destroy what was paid
+          // for), but not used again in this request; and a credential bought in this
+          // request that is refused too stops the request instead of buying again.
+          refused.add(cred.receiptId);
+          if (bought) return res;
           continue;
         }
         return res;
@@ -245,10 +270,16 @@ export class SessionClient {
         return res;
       }
       const info = await this.#learn(origin, routeKey, res);
+      const routeTier = this.#state.services[origin]?.routeTiers[routeKey];
+      if (info && routeTier !== undefined && routeTier >= 0 && this.#usable(origin, info, routeTier, refused)) continue;
+      // A purchase paid earlier whose credential never arrived is recovered, not bought again.
+      if (info && this.#state.pending.some((p) => p.origin === origin && p.receiptId)) {
+        if ((await this.recoverPending(origin)) > 0) continue;
+      }
       const offer =
-        info && !bought ? this.#chooseOffer(info, this.#state.services[origin]!.routeTiers[routeKey] ?? 0) : undefined;
+        info && !bought && routeTier !== undefined && routeTier >= 0 ? this.#chooseOffer(info, routeTier) : undefined;
       if (info && offer) {
-        await this.buy(origin, info, offer);
+        await this.#buyOnce(origin, info, offer);
         bought = true;
         continue;
       }
@@ -260,6 +291,17 @@ export class SessionClient {
       return paid;
     }
     throw new ZkPayError("no_credential", `could not present a credential for ${routeKey} at ${origin}`);
+  }
+
+  /** One purchase per origin and offer at a time: concurrent requests share it. */
+  #buyOnce(origin: string, info: SessionInfo, offer: SessionOffer): Promise<StoredCredential> {
+    const key = `${origin}|${offer.id}`;
+    let p = this.#buying.get(key);
+    if (!p) {
+      p = this.buy(origin, info, offer).finally(() => this.#buying.delete(key));
+      this.#buying.set(key, p);
+    }
+    return p;
   }
 
   /**
@@ -293,8 +335,17 @@ export class SessionClient {
       wallet: this.#o.wallet,
       settlement: this.#o.settlement,
       onProgress: this.#o.onProgress,
+      maxAmount: this.#o.maxFee === undefined ? undefined : BigInt(offer.price) + this.#o.maxFee,
       credentials: {
         holderCommitmentFor: async (req: PaymentRequirements) => {
+          // Pay exactly the advertised offer, nothing a later 402 asks for instead.
+          const sold = (req.extra as { credential?: { offerId?: unknown } }).credential?.offerId;
+          if (BigInt(req.amount) !== BigInt(offer.price) || sold !== offer.id) {
+            throw new ZkPayError(
+              "requirements_mismatch",
+              `the purchase asks ${req.amount} for ${String(sold)}, the offer was ${offer.price} for ${offer.id}`,
+            );
+          }
           const challenge = (req.extra as { challenge?: PendingPurchase["challenge"] }).challenge;
           pending.challenge = challenge;
           await this.#save();
@@ -331,9 +382,9 @@ export class SessionClient {
    * @example
    * const n = await sessions.recoverPending();
    */
-  async recoverPending(): Promise<number> {
+  async recoverPending(origin?: string): Promise<number> {
     let recovered = 0;
-    for (const p of [...this.#state.pending]) {
+    for (const p of this.#state.pending.filter((x) => origin === undefined || x.origin === origin)) {
       if (!p.challenge || !p.receiptId) {
         // Never sent: nothing was paid once its challenge can no longer be used.
         if (!p.challenge || p.challenge.exp < this.#now()) await this.#dropPending(p);
@@ -360,8 +411,13 @@ export class SessionClient {
           info?.offers.find((o) => o.id === p.offerId),
         );
         recovered++;
-      } else if (res.status === 409 && p.challenge.exp < this.#now() - 600) {
+      } else if (
+        res.status === 409 &&
+        (body?.details as { receipt?: string } | undefined)?.receipt === "not_paid" &&
+        p.challenge.exp < this.#now() - 600
+      ) {
         // The chain has no such payment long after its challenge expired: it never landed.
+        // (Any other refusal, a changed price or an RPC failure, keeps the record.)
         await this.#dropPending(p);
       }
     }
@@ -378,6 +434,7 @@ export class SessionClient {
     const holder = this.#o.wallet.credentialSecrets(BigInt(p.salt));
     const problems: string[] = [];
     if (c.holderCommitment !== holderCommitmentOf(holder)) problems.push("issued to another holder commitment");
+    if (p.receiptId && c.receiptId.toLowerCase() !== p.receiptId.toLowerCase()) problems.push("for another payment");
     if (!credentialSignatureValid(c)) problems.push("signature does not verify");
     if (info && c.serviceId !== BigInt(info.serviceId)) problems.push("for another service");
     if (offer) {
@@ -396,7 +453,9 @@ export class SessionClient {
       salt: p.salt,
       nextIndex: 0,
     };
-    this.#state.credentials = this.#state.credentials.filter((x) => x.receiptId !== stored.receiptId);
+    this.#state.credentials = this.#state.credentials.filter(
+      (x) => !(x.origin === stored.origin && x.receiptId === stored.receiptId),
+    );
     this.#state.credentials.push(stored);
     this.#state.pending = this.#state.pending.filter((x) => x !== p && x.salt !== p.salt);
     await this.#save();
@@ -409,11 +468,12 @@ export class SessionClient {
   }
 
   /** The unexpired credential with presentations left, for this service and at least `tier`. */
-  #usable(origin: string, info: SessionInfo, tier: number): StoredCredential | undefined {
-    const now = this.#now();
+  #usable(origin: string, info: SessionInfo, tier: number, exclude?: Set<string>): StoredCredential | undefined {
+    const now = this.#clock(origin);
     const candidates = this.#state.credentials.filter(
       (c) =>
         c.origin === origin &&
+        !exclude?.has(c.receiptId) &&
         c.serviceId === info.serviceId &&
         c.tier >= tier &&
         c.nextIndex < c.maxPresentations &&
@@ -422,6 +482,11 @@ export class SessionClient {
     );
     // The one that expires first, so none is wasted.
     return candidates.sort((a, b) => a.expiresAt - b.expiresAt)[0];
+  }
+
+  /** Our clock corrected by what the service told us of its own (unix seconds). */
+  #clock(origin: string): number {
+    return this.#now() + (this.#skew.get(origin) ?? 0);
   }
 
   #chooseOffer(info: SessionInfo, tier: number): SessionOffer | undefined {
@@ -449,7 +514,15 @@ export class SessionClient {
     }
     const raw = required.accepts?.find((a) => a.scheme === ZK_SCHEME && a.extra?.session)?.extra?.session;
     const parsed = SessionInfoSchema.safeParse(raw);
-    if (!parsed.success) return this.#state.services[origin]?.info;
+    if (!parsed.success) {
+      // A 402 without session terms: this route is paid per request only.
+      const known = this.#state.services[origin];
+      if (known && raw === undefined) {
+        known.routeTiers[routeKey] = -1;
+        await this.#save();
+      }
+      return known?.info;
+    }
     const info = parsed.data;
     // The values a presentation makes public come from the service. One that hands each
     // holder its own key, origin or time step could tell its holders apart, so they are
@@ -488,8 +561,8 @@ export class SessionClient {
     cred: StoredCredential,
     info: SessionInfo,
     tier: number,
-  ): Promise<{ res: Response; proveMs: number; prepared: boolean }> {
-    const now = coarse(this.#now(), info.timeStep);
+  ): Promise<{ res: Response; proveMs: number; prepared: boolean; index: number }> {
+    const now = coarse(this.#clock(url.origin), info.timeStep);
     const body = init.body as string | Uint8Array | undefined | null;
     const useBody = this.#o.transport === "body";
     let bodyObject: Record<string, unknown> | undefined;
@@ -532,7 +605,7 @@ export class SessionClient {
       headers.set(SESSION_HEADER, encodePresentation(presentation));
     }
     const res = await this.#fetch(url, { ...init, method, headers, body: sendBody as BodyInit | null | undefined });
-    return { res, proveMs, prepared };
+    return { res, proveMs, prepared, index };
   }
 
   #prove(cred: StoredCredential, info: SessionInfo, index: number, now: number, tier: number, context: bigint) {
@@ -556,7 +629,7 @@ export class SessionClient {
   #prepareNext(origin: string, info: SessionInfo, tier: number): void {
     const cred = this.#usable(origin, info, tier);
     if (!cred) return;
-    const now = coarse(this.#now(), info.timeStep);
+    const now = coarse(this.#clock(origin), info.timeStep);
     const key = preparedKey(cred, cred.nextIndex, now, tier, 0n);
     const promise = this.#prove(cred, info, cred.nextIndex, now, tier, 0n).catch(() => undefined);
     this.#prepared = { key, promise };
@@ -574,6 +647,7 @@ export class SessionClient {
         wallet: this.#o.wallet,
         settlement: this.#o.settlement,
         onProgress: this.#o.onProgress,
+        maxAmount: this.#o.maxPrice === undefined ? undefined : this.#o.maxPrice + (this.#o.maxFee ?? 0n),
       }),
     );
     client.setSpendControls(false);

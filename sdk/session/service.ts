@@ -68,6 +68,13 @@ export interface SessionServiceOptions {
   challenges: ChallengeChecker;
   /** Granularity of a presentation's public time, seconds. Default 60. */
   timeStep?: number;
+  /**
+   * The longest lifetime any credential of this issuer key was ever sold with, seconds
+   * (default: the longest offer now). Tokens are kept that long: when an offer is
+   * removed or shortened, keep this at the old value until its credentials expired, or
+   * their tokens would leave the store early and could be presented again.
+   */
+  credentialLifetimeSeconds?: number;
   /** Confirmations a purchase needs before its credential is issued. Default 1. */
   minConfirmations?: number;
   /** Clock in unix seconds (tests). Default: the system clock. */
@@ -193,7 +200,10 @@ export class SessionService {
       });
     }
     this.offers = o.offers;
-    this.tokenTtlSeconds = Math.max(...o.offers.map((x) => x.durationSeconds)) + 2 * this.timeStep;
+    // A credential lives one step longer than its offer's duration (issuedAt is a step
+    // early), and presentations of the steps around the server's are accepted.
+    this.tokenTtlSeconds =
+      Math.max(o.credentialLifetimeSeconds ?? 0, ...o.offers.map((x) => x.durationSeconds)) + 3 * this.timeStep;
   }
 
   /** Prepares the verification key once and builds the service. */
@@ -328,15 +338,19 @@ export class SessionService {
     );
   }
 
-  /** The coarse times a presentation may carry now: this time step and the previous one. */
-  acceptedTimes(): [number, number] {
-    const step = Math.floor(this.#now() / this.timeStep) * this.timeStep;
-    return [step, step - this.timeStep];
+  /**
+   * The coarse times a presentation may carry now: this time step, the previous one (a
+   * presentation prepared just before a step ended) and the next one (a client clock a
+   * little ahead of the server's).
+   */
+  acceptedTimes(): [number, number, number] {
+    const step = this.currentTime();
+    return [step, step - this.timeStep, step + this.timeStep];
   }
 
-  /** The `now` a client should prove with at this moment. */
+  /** The `now` a client should prove with at this moment (refusals for a stale time carry it). */
   currentTime(): number {
-    return this.acceptedTimes()[0];
+    return Math.floor(this.#now() / this.timeStep) * this.timeStep;
   }
 
   /**

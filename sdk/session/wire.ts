@@ -1,6 +1,7 @@
 import { z } from "zod";
 
 import { ZkPayError } from "../core/errors.js";
+import { SNARK_SCALAR_FIELD } from "../core/field.js";
 import type { SolidityProof } from "../core/prover.js";
 import type { Credential } from "./credential.js";
 
@@ -29,6 +30,7 @@ const smallUint = (bits: number) =>
     .nonnegative()
     .refine((v) => v < 2 ** bits, `must be below 2^${bits}`);
 const point = z.tuple([uint, uint]);
+const fieldElement = uint.refine((v) => BigInt(v) < SNARK_SCALAR_FIELD, "must be below the BN254 scalar field");
 
 /** One presentation on the wire. */
 export const PresentationWireSchema = z.object({
@@ -99,8 +101,8 @@ export type CredentialWire = z.infer<typeof CredentialWireSchema>;
 
 /** Body of POST {@link SESSION_WELL_KNOWN}/recover: re-issue a paid purchase. */
 export const RecoverRequestSchema = z.object({
-  offerId: z.string(),
-  holderCommitment: uint,
+  offerId: z.string().max(64),
+  holderCommitment: fieldElement,
   receiptId: z.string().regex(/^0x[0-9a-fA-F]{64}$/),
   /** The challenge of the 402 the purchase paid (its MAC proves the server issued it). */
   challenge: z.object({ id: z.string(), exp: z.number().int().positive(), mac: z.string() }),
@@ -113,6 +115,8 @@ export interface SessionRefusal {
   message: string;
   /** Whether buying a new credential can help (expired, exhausted, tier too low). */
   buy: boolean;
+  /** With `stale_presentation`: the server's current time step, to prove with. */
+  now?: number;
 }
 
 /** Credential -> wire. @example credentialToWire(c, "day", receiptId) */
