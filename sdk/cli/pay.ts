@@ -9,7 +9,7 @@ import { wrapFetchWithPayment } from "@x402/fetch";
 import type { Hex } from "viem";
 
 import { ZkExactClientScheme } from "../client/scheme.js";
-import { RelayClient } from "../client/relay.js";
+import type { RelayClient } from "../client/relay.js";
 import type { PreparedPayment, PrivateWallet } from "../client/wallet.js";
 import { isZkPayError, ZkPayError } from "../core/errors.js";
 import type { ProofProgress } from "../core/prover.js";
