@@ -170,6 +170,8 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   readonly #verified = new Map<string, { fingerprint: string; v: Verified; until: number }>();
   /** `${root}:${treeSize}` -> until (ms) the pool was seen to know it. */
   readonly #knownRoots = new Map<string, number>();
+  /** The latest block's time and when it was read (ms). */
+  #chainTime: { t: number; at: number } | undefined;
   /** Nullifier hashes seen spent (final: a spent note stays spent). */
   readonly #spent = new Set<bigint>();
 
@@ -423,8 +425,9 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
         // The server's own requirement for the route this request matched, not the client's echo.
         route: routeOf(req),
       });
-    } else if (challenge.exp < nowSeconds) {
-      // No secret here: the resource server checked the MAC; the expiry is the chain's too.
+    } else if (challenge.exp < (await this.#chainNow())) {
+      // No secret here: the resource server checked the MAC; the expiry is the chain's
+      // (the contract checks it against block time, which a local chain may not keep in step with ours).
       throw new ZkPayError("challenge_expired", `the payment's challenge expired at ${challenge.exp}`, {
         exp: challenge.exp,
       });
@@ -501,10 +504,27 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   ): Promise<ProofStruct> {
     if (!this.#submits) throw new ZkPayError("unsupported_scheme", "this facilitator does not submit payments");
     this.#checkRelayerAndFee(terms);
-    if (terms.expiry < BigInt(Math.floor(Date.now() / 1000))) {
+    if (terms.expiry < BigInt(await this.#chainNow())) {
       throw new ZkPayError("challenge_expired", `the payment expired at ${terms.expiry}`);
     }
     return this.#verifySubmission(p, terms);
+  }
+
+  /** The latest block's time, seconds, cached for a second: what the contract checks expiry against. */
+  async #chainNow(): Promise<number> {
+    const now = Date.now();
+    const c = this.#chainTime;
+    if (c && now - c.at < 1000) return c.t;
+    const block = await this.#o.publicClient.getBlock({ blockTag: "latest" }).catch((err: unknown) => {
+      throw new ZkPayError(
+        "rpc_error",
+        `reading the latest block failed: ${(err as Error).message}`,
+        {},
+        { cause: err },
+      );
+    });
+    this.#chainTime = { t: Number(block.timestamp), at: now };
+    return Number(block.timestamp);
   }
 
   #checkRelayerAndFee(terms: PaymentTerms): void {
