@@ -3,7 +3,6 @@ import type { Address, Hex, PublicClient } from "viem";
 import { EdDsaPoseidonKey } from "../core/eddsa.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { ReceiptChecker } from "../core/receipts.js";
-import type { ReplayStore } from "../core/replay.js";
 import { Groth16Verifier } from "../core/verifier.js";
 import { conditionHashFor, type Challenge } from "../core/wire.js";
 import { checkTerms, credentialMessage, serviceIdOf, type CredentialTerms } from "./credential.js";
@@ -27,6 +26,17 @@ export interface ChallengeChecker {
     b: { network: string; facilitator: Address; asset: string; payTo: string; amount: string; route: string },
     opts?: { allowExpired?: boolean },
   ): void;
+}
+
+/**
+ * Where accepted one-time tokens are kept: the API's `ReplayStore` (`MemoryReplayStore`,
+ * `RedisReplayStore` in 402zk/core's replay module), declared here by what the service uses.
+ */
+export interface TokenStore {
+  /** True once per key until it expires; false for a key already claimed. Atomic across instances for a shared store. */
+  claim(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Whether every instance sees the same keys (Redis), not only this process. */
+  readonly shared?: boolean;
 }
 
 /** What a service sells: one purchase buys one credential with these terms. */
@@ -55,7 +65,7 @@ export interface SessionServiceOptions {
    * One-time tokens already accepted. In memory for one instance; a shared store
    * (`RedisReplayStore`) for several, or each instance would accept every token once.
    */
-  replay: ReplayStore;
+  replay: TokenStore;
   /** How many instances share `issuerKey` (with more than one, `replay` must be shared). Default 1. */
   instances?: number;
   /** Where purchases are paid: the pool's Facilitator contract and the chain it is on. */
