@@ -372,8 +372,10 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
     };
   }
 
+  /** Every wallet opened here, closed before the chain is (their scheduled syncs would outlive it). */
+  const wallets: PrivateWallet[] = [];
   async function openWallet(seed: Hex) {
-    return PrivateWallet.open({
+    const wallet = await PrivateWallet.open({
       seed,
       pool,
       publicClient: walletPublicClient,
@@ -381,6 +383,8 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
       store: new MemoryNoteStore(),
       artifacts,
     });
+    wallets.push(wallet);
+    return wallet;
   }
 
   /** The PAYMENT-SIGNATURE `wallet` would send for a fresh 402 challenge of `url`. */
@@ -594,6 +598,7 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
     const flood = await stage("junk-proof flood", floodRun);
     return { ...relayer, ...flood };
   } finally {
+    await Promise.all(wallets.map((w) => w.close().catch(() => {})));
     // The JSON-RPC server may hold keep-alive sockets; the bench exits anyway.
     await Promise.race([env.close(), sleep(2000)]);
   }
