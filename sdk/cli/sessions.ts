@@ -11,8 +11,8 @@ import type { Command } from "commander";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { presentationArtifacts } from "../node/artifacts.js";
 import { FileSessionStore } from "../node/session-store.js";
-import { SessionClient, type CredentialSummary } from "../session/client.js";
-import type { SessionState } from "../session/store.js";
+import { SessionClient } from "../session/client.js";
+import { summarizeCredentials } from "../session/store.js";
 import { SessionInfoSchema, type SessionInfo } from "../session/wire.js";
 import { ZK_SCHEME } from "../core/wire.js";
 import { formatAmount } from "./amount.js";
@@ -160,9 +160,9 @@ export async function paySession(ctx: CliContext, url: string, o: PaySessionOpti
         status: res.status,
         session: true,
         mode: t?.mode,
-        bought: bought ? credentialJson(bought) : undefined,
+        bought,
         remaining,
-        credentials: mine.map(credentialJson),
+        credentials: mine,
         pendingPurchases: client.pendingPurchases().length,
         timingsMs: t ? { totalMs: Math.round(t.totalMs), proveMs: Math.round(t.proveMs) } : undefined,
         contentType: res.headers.get("content-type"),
@@ -205,35 +205,6 @@ function sessionInfoOf(res: Response): SessionInfo | undefined {
   }
 }
 
-function credentialJson(c: CredentialSummary) {
-  return {
-    origin: c.origin,
-    offerId: c.offerId,
-    tier: c.tier,
-    issuedAt: c.issuedAt,
-    expiresAt: c.expiresAt,
-    maxPresentations: c.maxPresentations,
-    remaining: c.remaining,
-    expired: c.expired,
-    receiptId: c.receiptId,
-  };
-}
-
-/** Summaries of a stored state (what `SessionClient.credentials()` says, without opening a wallet). */
-export function summarizeCredentials(state: SessionState, now = Math.floor(Date.now() / 1000)): CredentialSummary[] {
-  return state.credentials.map((c) => ({
-    origin: c.origin,
-    offerId: c.offerId,
-    tier: c.tier,
-    issuedAt: c.issuedAt,
-    expiresAt: c.expiresAt,
-    maxPresentations: c.maxPresentations,
-    remaining: Math.max(0, c.maxPresentations - c.nextIndex),
-    expired: now >= c.expiresAt,
-    receiptId: c.receiptId,
-  }));
-}
-
 /** Registers `credentials`: lists `<wallet>/sessions.json` (no RPC, no wallet lock). */
 export function registerCredentialsCommand(program: Command, ctxOf: (cmd: Command) => CliContext): void {
   program
@@ -253,7 +224,7 @@ export function registerCredentialsCommand(program: Command, ctxOf: (cmd: Comman
           JSON.stringify({
             ok: true,
             file,
-            credentials: creds.map(credentialJson),
+            credentials: creds,
             pending: pending.map((p) => ({
               origin: p.origin,
               offerId: p.offerId,

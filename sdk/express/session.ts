@@ -159,16 +159,8 @@ export function zkSessionMiddleware(
       // is throttled like one whose payments are (429 too_many_failures), and a full
       // verification queue answers 503 server_busy, both before any pairing. An accepted
       // presentation is refunded.
-      const client = admission?.clientOf(req);
-      if (admission && client !== undefined) {
-        try {
-          await admission.admit(client);
-        } catch (err) {
-          if (!isZkPayError(err)) throw err;
-          res.setHeader("Retry-After", String(err.details.retryAfterSeconds ?? 1));
-          return refuse(res, err.reason === "server_busy" ? 503 : 429, err);
-        }
-      }
+      const client = await admit(req, res);
+      if (client === false) return;
       // x402 matches the route and calls onProtectedRequest within this context.
       context.run({ res, found: { ...found, client } }, () => next());
     } catch (err) {
@@ -180,21 +172,31 @@ export function zkSessionMiddleware(
     }
   };
 
+  /**
+   * Counts the request against its client before expensive work: false when refused
+   * (429 too_many_failures or 503 server_busy answered, with Retry-After), else the
+   * client key to refund on success (undefined without admission control).
+   */
+  async function admit(req: Request, res: Response): Promise<string | undefined | false> {
+    const client = admission?.clientOf(req);
+    if (!admission || client === undefined) return client;
+    try {
+      await admission.admit(client);
+      return client;
+    } catch (err) {
+      if (!isZkPayError(err)) throw err;
+      res.setHeader("Retry-After", String(err.details.retryAfterSeconds ?? 1));
+      refuse(res, err.reason === "server_busy" ? 503 : 429, err);
+      return false;
+    }
+  }
+
   async function recover(req: Request, res: Response): Promise<void> {
     // Each recovery costs two RPC calls: it counts against the client like a refused
     // payment, and is refunded when it returns a credential.
-    const client = admission?.clientOf(req);
-    if (admission && client !== undefined) {
-      try {
-        await admission.admit(client);
-      } catch (err) {
-        if (!isZkPayError(err)) throw err;
-        res.setHeader("Retry-After", String(err.details.retryAfterSeconds ?? 1));
-        return refuse(res, err.reason === "server_busy" ? 503 : 429, err);
-      }
-    }
+    const client = await admit(req, res);
+    if (client === false) return;
     const body = await readJsonBody(req);
-
     const r = RecoverRequestSchema.safeParse(body.json);
     if (!r.success) {
       const issue = r.error.issues[0];

@@ -15,6 +15,8 @@ import { provePresentation } from "./prove.js";
 import {
   MemorySessionStore,
   emptySessionState,
+  summarizeCredentials,
+  type CredentialSummary,
   type PendingPurchase,
   type SessionState,
   type SessionStore,
@@ -69,19 +71,6 @@ export interface SessionClientOptions {
   fetch?: typeof fetch;
   /** Clock in unix seconds (tests). */
   now?: () => number;
-}
-
-/** A credential's state, for display. */
-export interface CredentialSummary {
-  origin: string;
-  offerId: string;
-  tier: number;
-  issuedAt: number;
-  expiresAt: number;
-  maxPresentations: number;
-  remaining: number;
-  expired: boolean;
-  receiptId: string;
 }
 
 /** Timings of the last session request (for benchmarks and logs). */
@@ -147,18 +136,7 @@ export class SessionClient {
 
   /** Stored credentials with their remaining presentations. */
   credentials(): CredentialSummary[] {
-    const now = this.#now();
-    return this.#state.credentials.map((c) => ({
-      origin: c.origin,
-      offerId: c.offerId,
-      tier: c.tier,
-      issuedAt: c.issuedAt,
-      expiresAt: c.expiresAt,
-      maxPresentations: c.maxPresentations,
-      remaining: Math.max(0, c.maxPresentations - c.nextIndex),
-      expired: now >= c.expiresAt,
-      receiptId: c.receiptId,
-    }));
+    return summarizeCredentials(this.#state, this.#now());
   }
 
   /** Presentations left at `origin` across its unexpired credentials. */

@@ -89,3 +89,37 @@ export class MemorySessionStore implements SessionStore {
     this.#state = JSON.stringify(state);
   }
 }
+
+/** A credential's state, for display. */
+export interface CredentialSummary {
+  origin: string;
+  offerId: string;
+  tier: number;
+  issuedAt: number;
+  expiresAt: number;
+  maxPresentations: number;
+  remaining: number;
+  expired: boolean;
+  receiptId: string;
+}
+
+/**
+ * What each stored credential has left at time `now` (unix seconds): what
+ * `SessionClient.credentials()` and `402zk credentials` show.
+ *
+ * @example
+ * summarizeCredentials((await store.load()) ?? emptySessionState());
+ */
+export function summarizeCredentials(state: SessionState, now = Math.floor(Date.now() / 1000)): CredentialSummary[] {
+  return state.credentials.map((c) => ({
+    origin: c.origin,
+    offerId: c.offerId,
+    tier: c.tier,
+    issuedAt: c.issuedAt,
+    expiresAt: c.expiresAt,
+    maxPresentations: c.maxPresentations,
+    remaining: Math.max(0, c.maxPresentations - c.nextIndex),
+    expired: now >= c.expiresAt,
+    receiptId: c.receiptId,
+  }));
+}
