@@ -1,6 +1,6 @@
-import type { Address, Hash, Hex, PublicClient } from "viem";
+import { decodeEventLog, type Address, type Hash, type Hex, type PublicClient, type TransactionReceipt } from "viem";
 
-import { RECEIPT_STATUS, facilitatorAbi } from "./abi.js";
+import { RECEIPT_STATUS, SKIP_REASON, facilitatorAbi } from "./abi.js";
 import { ZkPayError } from "./errors.js";
 
 /** Outcome of a receipt check. */
@@ -144,4 +144,29 @@ export class ReceiptChecker {
     }
     this.#cache.set(key, r);
   }
+}
+
+/**
+ * Nullifier hash -> skip reason, from a `payBatch` receipt's `PaymentSkipped` events (logs
+ * of other contracts, and the pool's other events, are ignored).
+ *
+ * @example
+ * const skipped = skippedIn(receipt, pool.facilitator); // Map { 123n => "NullifierSpent" }
+ */
+export function skippedIn(rc: TransactionReceipt, facilitator: Hex): Map<bigint, keyof typeof SKIP_REASON> {
+  const names = Object.fromEntries(Object.entries(SKIP_REASON).map(([k, v]) => [v, k])) as Record<
+    number,
+    keyof typeof SKIP_REASON
+  >;
+  const out = new Map<bigint, keyof typeof SKIP_REASON>();
+  for (const log of rc.logs) {
+    if (log.address.toLowerCase() !== facilitator.toLowerCase()) continue;
+    try {
+      const ev = decodeEventLog({ abi: facilitatorAbi, data: log.data, topics: log.topics });
+      if (ev.eventName === "PaymentSkipped") out.set(BigInt(ev.args.id), names[ev.args.reason]!);
+    } catch {
+      // another event
+    }
+  }
+  return out;
 }

@@ -1,15 +1,9 @@
-import {
-  decodeEventLog,
-  type Hash,
-  type Hex,
-  type PublicClient,
-  type TransactionReceipt,
-  type WalletClient,
-} from "viem";
+import type { Hash, Hex, PublicClient, WalletClient } from "viem";
 
-import { facilitatorAbi, SKIP_REASON } from "../core/abi.js";
+import { facilitatorAbi, type SKIP_REASON } from "../core/abi.js";
 import { leavesToCommit } from "../core/commit.js";
 import type { PaymentTerms } from "../core/context.js";
+import { skippedIn } from "../core/receipts.js";
 import type { ProofStruct } from "../core/wire.js";
 
 /** When and how {@link SettlementBatcher} groups payments. */
@@ -224,23 +218,4 @@ export class SettlementBatcher {
       await this.#o.publicClient.waitForTransactionReceipt({ hash });
     }
   }
-}
-
-/** Nullifier hash -> skip reason, from a payBatch receipt's PaymentSkipped events. */
-function skippedIn(rc: TransactionReceipt, facilitator: Hex): Map<bigint, keyof typeof SKIP_REASON> {
-  const names = Object.fromEntries(Object.entries(SKIP_REASON).map(([k, v]) => [v, k])) as Record<
-    number,
-    keyof typeof SKIP_REASON
-  >;
-  const out = new Map<bigint, keyof typeof SKIP_REASON>();
-  for (const log of rc.logs) {
-    if (log.address.toLowerCase() !== facilitator.toLowerCase()) continue;
-    try {
-      const ev = decodeEventLog({ abi: facilitatorAbi, data: log.data, topics: log.topics });
-      if (ev.eventName === "PaymentSkipped") out.set(BigInt(ev.args.id), names[ev.args.reason]!);
-    } catch {
-      // another event, or another contract's log
-    }
-  }
-  return out;
 }

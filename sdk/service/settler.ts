@@ -1,5 +1,4 @@
 import {
-  decodeEventLog,
   encodeFunctionData,
   getAddress,
   type Address,
@@ -8,11 +7,11 @@ import {
   type TransactionReceipt,
 } from "viem";
 
-import { facilitatorAbi, SKIP_REASON } from "../core/abi.js";
+import { facilitatorAbi } from "../core/abi.js";
 import { leavesToCommit } from "../core/commit.js";
 import type { PaymentTerms } from "../core/context.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
-import { ReceiptChecker } from "../core/receipts.js";
+import { ReceiptChecker, skippedIn } from "../core/receipts.js";
 import { mapPayRevert } from "../core/revert.js";
 import type { ProofStruct } from "../core/wire.js";
 import { silentLogger, type Logger } from "./logger.js";
@@ -417,23 +416,4 @@ export class Settler {
     this.stats.commits++;
     await this.#o.relayer.waitFor(nonce);
   }
-}
-
-/** Nullifier hash -> skip reason, from a payBatch receipt's PaymentSkipped events. */
-function skippedIn(rc: TransactionReceipt, facilitator: Hex): Map<bigint, keyof typeof SKIP_REASON> {
-  const names = Object.fromEntries(Object.entries(SKIP_REASON).map(([k, v]) => [v, k])) as Record<
-    number,
-    keyof typeof SKIP_REASON
-  >;
-  const out = new Map<bigint, keyof typeof SKIP_REASON>();
-  for (const log of rc.logs) {
-    if (log.address.toLowerCase() !== facilitator.toLowerCase()) continue;
-    try {
-      const ev = decodeEventLog({ abi: facilitatorAbi, data: log.data, topics: log.topics });
-      if (ev.eventName === "PaymentSkipped") out.set(BigInt(ev.args.id), names[ev.args.reason]!);
-    } catch {
-      // another event
-    }
-  }
-  return out;
 }
