@@ -1,4 +1,36 @@
-import type { Redis } from "ioredis";
+/**
+ * What the SDK's Redis-backed stores use of a Redis client: an `ioredis` `Redis` (or
+ * `Cluster`) fits it as it is. Declared here, instead of importing ioredis' types, so that
+ * the published types compile in an app that does not install ioredis (an optional peer).
+ *
+ * @example
+ * import { Redis } from "ioredis";
+ * const client: RedisClientLike = new Redis(process.env.REDIS_URL!);
+ */
+export interface RedisClientLike {
+  /** `SET key value EX seconds NX`: "OK" when set, null when the key existed. */
+  set(key: string, value: string, ex: "EX", seconds: number, nx: "NX"): Promise<string | null>;
+  /** `SET key value EX seconds`. */
+  set(key: string, value: string, ex: "EX", seconds: number): Promise<unknown>;
+  /** `GET key`. */
+  get(key: string): Promise<string | null>;
+  /** `DEL key`. */
+  del(key: string): Promise<number>;
+  /** `EVAL script numKeys ...keysAndArgs`. */
+  eval(script: string, numKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown>;
+  /** `MULTI`: the queued commands run atomically on `exec()`. */
+  multi(): RedisTransactionLike;
+}
+
+/** The part of an ioredis `multi()` pipeline that {@link RedisReplayStore} uses. */
+export interface RedisTransactionLike {
+  /** Queues `GET key`. */
+  get(key: string): RedisTransactionLike;
+  /** Queues `TTL key`. */
+  ttl(key: string): RedisTransactionLike;
+  /** Runs the queue: one `[error, result]` per command, or null when the transaction was aborted. */
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
 
 /**
  * Shared state of the servers that accept payments for one API: single-use claims
@@ -97,10 +129,10 @@ return n`;
  */
 export class RedisReplayStore implements ReplayStore {
   readonly shared = true;
-  readonly #redis: Redis;
+  readonly #redis: RedisClientLike;
   readonly #prefix: string;
 
-  constructor(redis: Redis, opts: { prefix?: string } = {}) {
+  constructor(redis: RedisClientLike, opts: { prefix?: string } = {}) {
     this.#redis = redis;
     this.#prefix = opts.prefix ?? "402zk:replay:";
   }

@@ -1,5 +1,6 @@
 import type { SettleResponse } from "@x402/core/types";
-import type { Redis } from "ioredis";
+
+import type { RedisClientLike } from "../core/replay.js";
 
 /** A settlement result as shared between instances: the payment it is for, and the answer. */
 export interface SharedResult {
@@ -34,10 +35,11 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
  * const registry = new RedisSettlementRegistry(new Redis(process.env.ZK402_REDIS_URL!));
  */
 export class RedisSettlementRegistry implements SettlementRegistry {
-  readonly #redis: Redis;
+  readonly #redis: RedisClientLike;
   readonly #prefix: string;
 
-  constructor(redis: Redis, opts: { prefix?: string } = {}) {
+  /** `redis`: an ioredis client (or anything of {@link RedisClientLike}'s shape). */
+  constructor(redis: RedisClientLike, opts: { prefix?: string } = {}) {
     this.#redis = redis;
     this.#prefix = opts.prefix ?? "402zk:facilitator:";
   }
