@@ -29,15 +29,28 @@ export class RelayClient {
   readonly url: string;
   readonly #fetch: typeof fetch;
   readonly #headers: Record<string, string>;
+  readonly #maxFee: bigint | undefined;
   #terms: Promise<RelayTerms> | undefined;
 
-  constructor(o: { url: string; fetch?: typeof fetch; headers?: Record<string, string> }) {
+  constructor(o: {
+    url: string;
+    fetch?: typeof fetch;
+    headers?: Record<string, string>;
+    /**
+     * The largest fee accepted from this relayer, base units: {@link terms} refuses a
+     * published fee above it with `fee_too_high`, so nothing is proven for it. Payments
+     * (`ZkExactClientScheme`, `wallet.withdraw`) also hold every fee to the payer's fee
+     * limit (by default at most the amount and at most 0.1 token).
+     */
+    maxFee?: bigint;
+  }) {
     this.url = o.url.replace(/\/+$/, "");
     this.#fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
     this.#headers = o.headers ?? {};
+    this.#maxFee = o.maxFee;
   }
 
-  /** The relayer and fee from `GET /supported` for `chainId` (cached). */
+  /** The relayer and fee from `GET /supported` for `chainId` (cached); `fee_too_high` above `maxFee`. */
   terms(chainId: number): Promise<RelayTerms> {
     this.#terms ??= (async () => {
       const res = await this.#fetch(`${this.url}/supported`, { headers: this.#headers });
@@ -52,9 +65,17 @@ export class RelayClient {
           `relay ${this.url} does not submit zk-exact payments on eip155:${chainId}`,
         );
       }
+      const fee = BigInt(x.fee);
+      if (this.#maxFee !== undefined && fee > this.#maxFee) {
+        throw new ZkPayError(
+          "fee_too_high",
+          `relay ${this.url} asks a fee of ${fee} base units, above this client's maxFee of ${this.#maxFee}: nothing was paid`,
+          { fee: fee.toString(), maxFee: this.#maxFee.toString(), relayer: x.relayer },
+        );
+      }
       return {
         relayer: getAddress(x.relayer),
-        fee: BigInt(x.fee),
+        fee,
         facilitator: getAddress(x.facilitator),
         network: kind.network,
       };

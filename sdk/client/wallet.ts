@@ -26,6 +26,7 @@ import { provePayment, type CircuitArtifacts, type ProofProgress, type SolidityP
 import { mapPayRevert } from "../core/revert.js";
 import { NoteTree } from "../core/tree.js";
 import type { RelayClient } from "./relay.js";
+import { checkPaymentCost, formatTokens, type TokenUnits } from "./scheme.js";
 import type { NoteStore, PendingSpend, StoredNote, WalletState } from "./store.js";
 import {
   NoteDeriver,
@@ -55,6 +56,9 @@ export interface PoolInfo {
    * "USD Coin", "2"). Read from the token's `eip712Domain()` (EIP-5267) when absent.
    */
   tokenDomain?: { name: string; version: string };
+  /** The token's decimals and symbol, for amounts in messages and the default fee limit. Read from the token when absent. */
+  decimals?: number;
+  symbol?: string;
 }
 
 /** How {@link PrivateWallet.deposit} moves the tokens. */
@@ -230,6 +234,8 @@ export class PrivateWallet {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
   #lock: Promise<unknown> = Promise.resolve();
+  /** The token's decimals and symbol (see {@link tokenUnits}). */
+  #tokenUnits: Promise<TokenUnits | undefined> | undefined;
   /** Notes being proven right now (not yet persisted as pending), by nullifier hash. */
   readonly #busy = new Set<string>();
 
@@ -301,8 +307,33 @@ export class PrivateWallet {
     const levels = await readTreeLevels(opts.publicClient, opts.pool.facilitator);
     const tree = await openTree(state, opts.store, levels, opts.pool.deploymentBlock);
     const wallet = new PrivateWallet(opts, state, tree);
+    // Read the token's units now, with the other reads of opening, not right before a payment.
+    void wallet.tokenUnits();
     if (opts.sync?.auto !== false) wallet.startAutoSync();
     return wallet;
+  }
+
+  /**
+   * The pool token's decimals and symbol: from {@link PoolInfo} when given, else read
+   * from the token once (undefined if the token does not answer: amounts are then
+   * written in base units). Messages write amounts with it ("0.01 USDC").
+   */
+  tokenUnits(): Promise<TokenUnits | undefined> {
+    const { decimals, symbol } = this.pool;
+    if (decimals !== undefined && symbol !== undefined) return Promise.resolve({ decimals, symbol });
+    this.#tokenUnits ??= (async () => {
+      const read = <T>(functionName: "decimals" | "symbol") =>
+        this.publicClient.readContract({ address: this.pool.token, abi: erc20Abi, functionName }) as Promise<T>;
+      const [d, sym] = await Promise.all([
+        decimals ?? read<number | bigint>("decimals"),
+        symbol ?? read<string>("symbol"),
+      ]);
+      return { decimals: Number(d), symbol: sym };
+    })().catch(() => {
+      this.#tokenUnits = undefined; // try again next time
+      return undefined;
+    });
+    return this.#tokenUnits;
   }
 
   // ------------------------------------------------------------------ state
@@ -845,11 +876,15 @@ export class PrivateWallet {
     if (!note) {
       const largest = this.spendableNotes().reduce((m, n) => (BigInt(n.value) > m ? BigInt(n.value) : m), 0n);
       const pendingChange = this.#state.pending.reduce((s, p) => s + BigInt(p.changeValue), 0n);
+      const units = await this.tokenUnits();
+      const t = (v: bigint) => formatTokens(v, units);
       throw new ZkPayError(
         "insufficient_private_balance",
-        `no single private note covers ${needed} (largest spendable note: ${largest}, balance: ${this.balance()}` +
-          (pendingChange > 0n ? `, change of payments in flight not yet seen: ${pendingChange}` : "") +
-          ")",
+        `no single private note covers ${t(needed)}` +
+          (fee > 0n ? ` (${t(amount)} + a fee of ${t(fee)})` : "") +
+          ` (largest spendable note ${t(largest)}, private balance ${t(this.balance())}` +
+          (pendingChange > 0n ? `, change of payments in flight not yet seen: ${t(pendingChange)}` : "") +
+          "): deposit more",
         {
           needed: needed.toString(),
           largestNote: largest.toString(),
@@ -1042,10 +1077,27 @@ export class PrivateWallet {
     onProgress?: (p: ProofProgress) => void;
     /** Submit through a relayer (`RelayClient`, its fee on top of `amount`): no gas, no address of yours on chain. */
     relay?: RelayClient;
+    /**
+     * The largest relayer fee accepted, base units (default: at most 0.1 token, and at
+     * most `amount`; see `defaultMaxFee`). A relayer asking more is refused with
+     * `fee_too_high` before proving.
+     */
+    maxFee?: bigint;
   }): Promise<Hash> {
     const now = BigInt((await this.publicClient.getBlock({ blockTag: "latest" })).timestamp);
     const to = parseUserAddress(args.to, "withdraw to");
+    // The pool reverts a zero payee (FacilitatorZeroPayee): refuse before proving.
+    if (to === zeroAddress)
+      throw new ZkPayError("invalid_argument", "withdraw to the zero address: the pool refuses it");
     const relay = args.relay ? await args.relay.terms(this.pool.chainId) : undefined;
+    // The relayer names its own fee: hold it to the payer's limit before proving.
+    if (relay) {
+      checkPaymentCost(
+        { amount: args.amount, fee: relay.fee, relayer: relay.relayer },
+        { maxFee: args.maxFee },
+        await this.tokenUnits(),
+      );
+    }
     const p = await this.preparePayment({
       payTo: to,
       amount: args.amount,

@@ -23,6 +23,14 @@ export const ZkReason = {
   chain_reset: "chain_reset",
   /** A payment was sent but its outcome is unknown (the response was lost). */
   payment_unconfirmed: "payment_unconfirmed",
+  /**
+   * A relayer fee above the payer's fee limit (its `maxFee`, or by default: at most the
+   * payment's amount and at most 0.1 token), or the fee that pushes amount + fee over the
+   * payer's spend cap. Refused before proving: nothing was paid.
+   */
+  fee_too_high: "fee_too_high",
+  /** A payment's amount alone is above the payer's spend cap. Refused before proving: nothing was paid. */
+  spend_cap_exceeded: "spend_cap_exceeded",
   // session credentials (402zk/session)
   /** The credential's validity ended before the presentation's time (buy a new one). */
   credential_expired: "credential_expired",

@@ -52,7 +52,11 @@ export interface SessionClientOptions {
   buy?: "auto" | "never" | ((offers: SessionOffer[], info: SessionInfo) => SessionOffer | undefined);
   /** Refuse credential offers above this price (base units). */
   maxPrice?: bigint;
-  /** Largest relayer fee accepted on top of a price (default: no limit, as for zk-exact payments). */
+  /**
+   * Largest relayer fee accepted on top of a price, base units (default, as for zk-exact
+   * payments: at most the price and at most 0.1 token; see `defaultMaxFee`). A higher fee
+   * is refused with `fee_too_high` before proving.
+   */
   maxFee?: bigint;
   /** When not buying: pay the request itself with zk-exact (default true), at most `maxPrice` (+ `maxFee`). */
   payPerRequest?: boolean;
@@ -314,6 +318,7 @@ export class SessionClient {
       settlement: this.#o.settlement,
       onProgress: this.#o.onProgress,
       maxAmount: this.#o.maxFee === undefined ? undefined : BigInt(offer.price) + this.#o.maxFee,
+      maxFee: this.#o.maxFee,
       credentials: {
         holderCommitmentFor: async (req: PaymentRequirements) => {
           // Pay exactly the advertised offer, nothing a later 402 asks for instead.
@@ -626,6 +631,7 @@ export class SessionClient {
         settlement: this.#o.settlement,
         onProgress: this.#o.onProgress,
         maxAmount: this.#o.maxPrice === undefined ? undefined : this.#o.maxPrice + (this.#o.maxFee ?? 0n),
+        maxFee: this.#o.maxFee,
       }),
     );
     client.setSpendControls(false);
