@@ -1,7 +1,8 @@
-import { encodePacked, keccak256, type Hex } from "viem";
+import { encodePacked, isAddressEqual, keccak256, zeroAddress, type Address, type Hex } from "viem";
 import { z } from "zod";
 
-import { SNARK_SCALAR_FIELD } from "./field.js";
+import { ZkPayError } from "./errors.js";
+import { MAX_VALUE, SNARK_SCALAR_FIELD } from "./field.js";
 
 /** The x402 scheme name of 402zk payments. */
 export const ZK_SCHEME = "zk-exact";
@@ -9,7 +10,27 @@ export const ZK_SCHEME = "zk-exact";
 /** Largest PAYMENT-SIGNATURE header the SDK accepts (a zk-exact one is ~3 KB). */
 export const MAX_PAYMENT_HEADER_BYTES = 8 * 1024;
 
-const uint = z.string().regex(/^\d{1,78}$/, "must be a decimal integer string");
+const DECIMAL = /^\d{1,78}$/;
+const decimal = z.string().regex(DECIMAL, "must be a decimal integer string");
+/** `BigInt(v)` where `v` passed `decimal` (refinements run even when the regex failed: never throw). */
+const big = (v: string): bigint | undefined => (DECIMAL.test(v) ? BigInt(v) : undefined);
+/**
+ * A decimal integer string at most `max`. Every number on the wire is bounded by what the
+ * contract takes, so an out-of-range value is refused here, naming its field, rather than
+ * throwing later in ABI encoding (or being sent at all).
+ */
+const uintAtMost = (max: bigint, what: string) =>
+  decimal.refine((v) => (big(v) ?? 0n) <= max, `must be at most ${what}`);
+/** ABI `uint256` (proof coordinates, `treeSize`). */
+const uint = uintAtMost((1n << 256n) - 1n, "2^256-1 (uint256)");
+/** `PaymentTerms.expiry` is a `uint64`. */
+const uint64 = uintAtMost((1n << 64n) - 1n, "2^64-1 (uint64)");
+/** Amount and fee: the contract refuses above 2^128-1 (`FacilitatorValueTooLarge`; the circuit's VALUE_BITS). */
+const value = uintAtMost(MAX_VALUE, "2^128-1 (the contract's MAX_VALUE)");
+/** Public signals (root, nullifier hash, change commitment): `FacilitatorInputOutOfField`. */
+const field = decimal.refine((v) => (big(v) ?? 0n) < SNARK_SCALAR_FIELD, "must be below the BN254 scalar field");
+/** A JS number sent as an integer (seconds, counts): exact only up to 2^53-1, and a uint64 on chain. */
+const safeInt = z.number().int().max(Number.MAX_SAFE_INTEGER);
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 20-byte hex address");
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
 const hex = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, "must be hex bytes");
@@ -17,7 +38,7 @@ const hex = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, "must be hex bytes");
 /** A per-request server challenge; its hash is the payment's `conditionHash`. */
 export const ChallengeSchema = z.object({
   id: z.string().regex(/^0x[0-9a-fA-F]{32}$/, "must be 16 bytes of hex"),
-  exp: z.number().int().positive(),
+  exp: safeInt.positive(),
   mac: bytes32,
 });
 export type Challenge = z.infer<typeof ChallengeSchema>;
@@ -32,9 +53,9 @@ export const ZkRequirementExtraSchema = z.object({
   /** Relayer the server settles with (server mode); receives `fee`. */
   relayer: address,
   /** Fee the server charges to submit the transaction (server mode), base units. */
-  fee: uint,
+  fee: value,
   settlement: z.array(SettlementModeSchema).min(1),
-  minConfirmations: z.number().int().nonnegative(),
+  minConfirmations: safeInt.nonnegative(),
   vkeySha256: z.string(),
   challenge: ChallengeSchema,
   /**
@@ -49,11 +70,11 @@ export type ZkRequirementExtra = z.infer<typeof ZkRequirementExtraSchema>;
 /** PaymentTerms on the wire (decimal strings for integers). */
 export const WireTermsSchema = z.object({
   payTo: address,
-  amount: uint,
+  amount: value,
   relayer: address,
-  fee: uint,
+  fee: value,
   conditionHash: bytes32,
-  expiry: uint,
+  expiry: uint64,
 });
 
 /**
@@ -61,7 +82,7 @@ export const WireTermsSchema = z.object({
  * commitment (a field element, decimal) the service signs the credential over.
  */
 export const CredentialPurchaseSchema = z.object({
-  commitment: uint.refine((v) => BigInt(v) < SNARK_SCALAR_FIELD, "must be below the BN254 scalar field"),
+  commitment: field,
 });
 
 /** `PaymentPayload.payload` for zk-exact: a proof to settle, or a receipt. */
@@ -72,13 +93,14 @@ export const ZkPaymentPayloadSchema = z.discriminatedUnion("settlement", [
       pA: z.tuple([uint, uint]),
       pB: z.tuple([z.tuple([uint, uint]), z.tuple([uint, uint])]),
       pC: z.tuple([uint, uint]),
-      root: uint,
+      root: field,
       treeSize: uint,
-      nullifierHash: uint,
-      changeCommitment: uint,
+      nullifierHash: field,
+      changeCommitment: field,
     }),
     terms: WireTermsSchema,
-    memo: hex.max(2 + 2 * 512),
+    // The contract's MAX_MEMO_LENGTH (`FacilitatorMemoTooLong`): 512 bytes.
+    memo: hex.max(2 + 2 * 512, "must be at most 512 bytes (the contract's MAX_MEMO_LENGTH)"),
     /**
      * The payer asks for its change note to be committed in the settling transaction
      * (spendable in the next block) rather than by the facilitator's next batch window:
@@ -199,4 +221,96 @@ export function conditionHashFor(c: Challenge, holderCommitment?: bigint | strin
 export function routeOf(req: { extra?: Record<string, unknown> }): string {
   const r = req.extra?.route;
   return typeof r === "string" ? r : "";
+}
+
+/** The parts of an x402 requirement a zk-exact payment's terms must match. */
+export interface RequirementTerms {
+  payTo: string;
+  amount: string;
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * Checks that a payment's terms are exactly what `req` asks for and that its
+ * `conditionHash` is the hash of `challenge` (the one the payment answers: the payload's
+ * `accepted.extra.challenge`, whose MAC the resource server checks): payee, amount,
+ * condition (binding the credential commitment when `req` sells one) and, for a proof,
+ * an expiry equal to the challenge's. Pure and cheap: the resource server's guard and the
+ * facilitator both run it before anything else, so a payment made for one request (or
+ * relayed to any payee) never passes for another. Returns the expected condition hash;
+ * throws `ZkPayError` (`requirements_mismatch`, or `invalid_payload` for a requirement
+ * that is not one).
+ *
+ * @example
+ * const conditionHash = checkTermsMatch(payload, requirements, extra.challenge);
+ */
+export function checkTermsMatch(p: ZkPaymentPayload, req: RequirementTerms, challenge: Challenge): Hex {
+  // The requirement may come from the network (the facilitator service): check its shape.
+  if (typeof req.payTo !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(req.payTo)) {
+    throw new ZkPayError("invalid_payload", "paymentRequirements.payTo: must be a 20-byte hex address");
+  }
+  if (typeof req.amount !== "string" || !DECIMAL.test(req.amount)) {
+    throw new ZkPayError("invalid_payload", "paymentRequirements.amount: must be a decimal integer string");
+  }
+  // A requirement that sells a session credential binds the holder commitment into the
+  // condition (see conditionHashFor); a payment without one could not be issued to anyone.
+  const sellsCredential = (req.extra as { credential?: unknown } | undefined)?.credential !== undefined;
+  if (sellsCredential && p.credential === undefined) {
+    throw new ZkPayError(
+      "invalid_payload",
+      "this requirement sells a session credential: payload.credential is missing",
+    );
+  }
+  const conditionHash = conditionHashFor(challenge, sellsCredential ? p.credential?.commitment : undefined);
+  if (!isAddressEqual(p.terms.payTo as Address, req.payTo as Address)) {
+    throw new ZkPayError("requirements_mismatch", "payTo differs from the requirement", { payTo: req.payTo });
+  }
+  if (BigInt(p.terms.amount) !== BigInt(req.amount)) {
+    throw new ZkPayError("requirements_mismatch", "amount differs from the requirement", { amount: req.amount });
+  }
+  if (p.terms.conditionHash.toLowerCase() !== conditionHash) {
+    throw new ZkPayError("requirements_mismatch", "conditionHash is not the hash of this request's challenge");
+  }
+  // A proof signs up to an expiry (the contract checks it); it must be the challenge's.
+  if (p.settlement === "server" && BigInt(p.terms.expiry) !== BigInt(challenge.exp)) {
+    throw new ZkPayError("requirements_mismatch", "expiry differs from the challenge's");
+  }
+  return conditionHash;
+}
+
+/**
+ * The checks `Facilitator._checkPayment` makes that need no chain state, on terms that
+ * passed {@link ZkPaymentPayloadSchema} (which bounds amount, fee, memo and the public
+ * signals the same way): a payment the contract would refuse is refused before it is
+ * accepted, so it never reaches a transaction (where one bad item reverts a whole
+ * `payBatch`). The chain's own checks (expiry against block time, root, nullifier, proof)
+ * are the facilitator's. Throws `ZkPayError("invalid_payload")` naming the field.
+ *
+ * @example
+ * checkPayable(payload);
+ */
+export function checkPayable(p: Extract<ZkPaymentPayload, { settlement: "server" }>): void {
+  const { terms, memo, proof } = p;
+  // `if (terms.payTo == address(0)) revert FacilitatorZeroPayee()`: paying 0x0 burns the amount.
+  if (BigInt(terms.payTo) === 0n) {
+    throw new ZkPayError("invalid_payload", "terms.payTo: the zero address (the pool refuses to burn a payment)");
+  }
+  // `if (terms.fee != 0 && terms.relayer == address(0)) revert FacilitatorFeeWithoutRelayer(fee)`.
+  if (BigInt(terms.fee) !== 0n && isAddressEqual(terms.relayer as Address, zeroAddress)) {
+    throw new ZkPayError("invalid_payload", "terms.relayer: a fee needs a relayer (the zero address would burn it)");
+  }
+  // `if (terms.amount > MAX_VALUE)` / `if (terms.fee > MAX_VALUE) revert FacilitatorValueTooLarge`.
+  if (BigInt(terms.amount) > MAX_VALUE || BigInt(terms.fee) > MAX_VALUE) {
+    throw new ZkPayError("invalid_payload", "terms.amount / terms.fee: above 2^128-1 (the contract's MAX_VALUE)");
+  }
+  // `if (memo.length > MAX_MEMO_LENGTH) revert FacilitatorMemoTooLong`.
+  if ((memo.length - 2) / 2 > 512) {
+    throw new ZkPayError("invalid_payload", "memo: longer than 512 bytes (the contract's MAX_MEMO_LENGTH)");
+  }
+  // `if (proof.nullifierHash / changeCommitment / root >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField`.
+  for (const k of ["nullifierHash", "changeCommitment", "root"] as const) {
+    if (BigInt(proof[k]) >= SNARK_SCALAR_FIELD) {
+      throw new ZkPayError("invalid_payload", `proof.${k}: not below the BN254 scalar field`);
+    }
+  }
 }

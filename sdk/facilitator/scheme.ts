@@ -32,7 +32,8 @@ import {
   ZK_SCHEME,
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
-  conditionHashFor,
+  checkPayable,
+  checkTermsMatch,
   proofFromWire,
   routeOf,
   type Challenge,
@@ -115,6 +116,15 @@ export interface CheckedPayment {
   proof?: ProofStruct;
   /** Client-settled: the block the receipt was written in. */
   paidAtBlock?: number;
+}
+
+/** What {@link ZkExactFacilitatorScheme.checkRequirements} found: the payment, checked against this request. */
+export interface RequirementCheck {
+  payload: ZkPaymentPayload;
+  terms: PaymentTerms;
+  conditionHash: Hex;
+  /** Seconds the replay claims of this payment should live. */
+  claimTtl: number;
 }
 
 type Verified = {
@@ -392,8 +402,17 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     return this.#failed(mapped.reason, mapped.message, hash);
   }
 
-  /** Every check that needs no state change, cheapest first. Throws ZkPayError. */
-  async #check(payload: PaymentPayload, req: PaymentRequirements): Promise<Verified> {
+  /**
+   * The requirement checks of {@link check}, cheapest first, none of which reads the pool
+   * or verifies a proof: scheme, network and pool; the payload's shape (numbers bounded
+   * as the contract takes them); the challenge (its MAC with `challenges`, else its expiry
+   * against chain time); payee, amount, condition hash and expiry against this request
+   * and its challenge; for a proof, relayer and fee, and every check the contract makes
+   * on the terms alone (`checkPayable`). The facilitator service runs it on every
+   * `/verify` and `/settle` before it answers from its store: a stored answer is the
+   * answer to the same request, never a verdict on another one. Throws `ZkPayError`.
+   */
+  async checkRequirements(payload: PaymentPayload, req: PaymentRequirements): Promise<RequirementCheck> {
     if (payload.accepted?.scheme !== ZK_SCHEME || req.scheme !== ZK_SCHEME) {
       throw new ZkPayError("unsupported_scheme", `expected scheme ${ZK_SCHEME}`);
     }
@@ -403,18 +422,26 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       });
     }
     const extra = ZkRequirementExtraSchema.safeParse(payload.accepted.extra);
-    if (!extra.success) throw new ZkPayError("invalid_payload", `requirement extra: ${extra.error.issues[0]?.message}`);
+    if (!extra.success) {
+      const issue = extra.error.issues[0];
+      throw new ZkPayError("invalid_payload", `accepted.extra.${issue?.path.join(".")}: ${issue?.message}`);
+    }
     const parsed = ZkPaymentPayloadSchema.safeParse(payload.payload);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new ZkPayError("invalid_payload", `payload.${issue?.path.join(".")}: ${issue?.message}`);
     }
     const p = parsed.data;
-    if (!isAddressEqual(extra.data.facilitator as Address, this.#o.pool.facilitator)) {
+    // The pool the payment was made for, and the one this request names (when it names one).
+    const reqPool = (req.extra as { facilitator?: unknown } | undefined)?.facilitator;
+    if (
+      !isAddressEqual(extra.data.facilitator as Address, this.#o.pool.facilitator) ||
+      (reqPool !== undefined &&
+        (typeof reqPool !== "string" || reqPool.toLowerCase() !== this.#o.pool.facilitator.toLowerCase()))
+    ) {
       throw new ZkPayError("requirements_mismatch", "the payment is for another pool");
     }
     const challenge = extra.data.challenge;
-    const nowSeconds = Math.floor(Date.now() / 1000);
     if (this.#o.challenges) {
       this.#o.challenges.check(challenge, {
         network: req.network,
@@ -425,25 +452,9 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
         // The server's own requirement for the route this request matched, not the client's echo.
         route: routeOf(req),
       });
-    } else if (challenge.exp < (await this.#chainNow())) {
-      // No secret here: the resource server checked the MAC; the expiry is the chain's
-      // (the contract checks it against block time, which a local chain may not keep in step with ours).
-      throw new ZkPayError("challenge_expired", `the payment's challenge expired at ${challenge.exp}`, {
-        exp: challenge.exp,
-      });
     }
-    // A requirement that sells a session credential binds the holder commitment into the
-    // condition (see conditionHashFor); a payment without one could not be issued to anyone.
-    const sellsCredential = (req.extra as { credential?: unknown } | undefined)?.credential !== undefined;
-    if (sellsCredential && p.credential === undefined) {
-      throw new ZkPayError(
-        "invalid_payload",
-        "this requirement sells a session credential: payload.credential is missing",
-      );
-    }
-    const conditionHash = conditionHashFor(challenge, sellsCredential ? p.credential?.commitment : undefined);
-    const ttl = this.#o.challenges ? this.#o.challenges.ttl(challenge) : Math.max(0, challenge.exp - nowSeconds);
-    const claimTtl = Math.max(60, ttl + 60);
+    // The payment must be exactly what this request asks for, for the challenge it answers.
+    const conditionHash = checkTermsMatch(p, req, challenge);
     const terms: PaymentTerms = {
       payTo: getAddress(p.terms.payTo),
       amount: BigInt(p.terms.amount),
@@ -452,15 +463,29 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       conditionHash: p.terms.conditionHash as Hex,
       expiry: BigInt(p.terms.expiry),
     };
-    // The payment must be exactly what the server asked for.
-    if (!isAddressEqual(terms.payTo, req.payTo as Address))
-      throw new ZkPayError("requirements_mismatch", "payTo differs from the requirement");
-    if (terms.amount !== BigInt(req.amount))
-      throw new ZkPayError("requirements_mismatch", "amount differs from the requirement");
-    if (terms.conditionHash.toLowerCase() !== conditionHash) {
-      throw new ZkPayError("requirements_mismatch", "conditionHash is not the hash of this request's challenge");
+    if (p.settlement === "server") {
+      if (!this.#submits) {
+        throw new ZkPayError("unsupported_scheme", "this server accepts client-settled payments only");
+      }
+      this.#checkRelayerAndFee(terms);
+      checkPayable(p);
     }
+    if (!this.#o.challenges && challenge.exp < (await this.#chainNow())) {
+      // No secret here: the resource server checked the MAC; the expiry is the chain's
+      // (the contract checks it against block time, which a local chain may not keep in step with ours).
+      throw new ZkPayError("challenge_expired", `the payment's challenge expired at ${challenge.exp}`, {
+        exp: challenge.exp,
+      });
+    }
+    const ttl = this.#o.challenges
+      ? this.#o.challenges.ttl(challenge)
+      : Math.max(0, challenge.exp - Math.floor(Date.now() / 1000));
+    return { payload: p, terms, conditionHash, claimTtl: Math.max(60, ttl + 60) };
+  }
 
+  /** Every check that needs no state change, cheapest first. Throws ZkPayError. */
+  async #check(payload: PaymentPayload, req: PaymentRequirements): Promise<Verified> {
+    const { payload: p, terms, conditionHash, claimTtl } = await this.checkRequirements(payload, req);
     if (p.settlement === "client") {
       await this.#countAttempt(conditionHash, claimTtl);
       const r = await this.receipts.check({
@@ -482,11 +507,6 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       if (fail) throw new ZkPayError(fail[0], fail[1], { confirmations: r.confirmations });
       return { payload: p, terms, conditionHash, paidAtBlock: r.paidAtBlock, claimTtl };
     }
-
-    if (!this.#submits) throw new ZkPayError("unsupported_scheme", "this server accepts client-settled payments only");
-    this.#checkRelayerAndFee(terms);
-    if (terms.expiry !== BigInt(challenge.exp))
-      throw new ZkPayError("requirements_mismatch", "expiry differs from the challenge's");
     await this.#countAttempt(conditionHash, claimTtl);
     const proof = await this.#verifySubmission(p, terms);
     return { payload: p, terms, conditionHash, proof, claimTtl };
@@ -504,6 +524,9 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   ): Promise<ProofStruct> {
     if (!this.#submits) throw new ZkPayError("unsupported_scheme", "this facilitator does not submit payments");
     this.#checkRelayerAndFee(terms);
+    // What the contract would refuse (a zero payee...) is refused before anything is accepted.
+    checkPayable(p);
+    // `if (block.timestamp > terms.expiry) revert FacilitatorPaymentExpired`, against the chain's clock.
     if (terms.expiry < BigInt(await this.#chainNow())) {
       throw new ZkPayError("challenge_expired", `the payment expired at ${terms.expiry}`);
     }

@@ -7,12 +7,19 @@ import type {
   SupportedResponse,
   VerifyResponse,
 } from "@x402/core/types";
-import type { Address } from "viem";
+import { isAddressEqual, type Address } from "viem";
 
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
-import { ZK_SCHEME, ZkRequirementExtraSchema, routeOf, type Challenge } from "../core/wire.js";
+import {
+  ZK_SCHEME,
+  ZkPaymentPayloadSchema,
+  ZkRequirementExtraSchema,
+  checkTermsMatch,
+  routeOf,
+  type Challenge,
+} from "../core/wire.js";
 import { ChallengeIssuer } from "./challenge.js";
 import { ZkExactServerScheme } from "./scheme.js";
 
@@ -32,9 +39,10 @@ export interface ChallengeGuardOptions {
  * `HTTPFacilitatorClient` pointed at the 402zk facilitator service): the facilitator
  * does not hold the API's challenge secret, so for zk-exact payments the guard checks
  * what only the API can (the challenge's MAC over price, payee, pool and route, its
- * expiry, a cap on attempts) and makes each challenge single-use, before it forwards
- * `verify` / `settle`. Everything the chain decides (proof, root, note, fee) is the
- * facilitator's. Other schemes pass through untouched.
+ * expiry, a cap on attempts), that the payload's terms are this request's (payee, amount,
+ * `conditionHash` of that very challenge, expiry, relayer and fee), and makes each
+ * challenge single-use, before it forwards `verify` / `settle`. Everything the chain
+ * decides (proof, root, note) is the facilitator's. Other schemes pass through untouched.
  *
  * @example
  * const guard = new ChallengeGuard(new HTTPFacilitatorClient({ url }), { challenges, facilitator: pool });
@@ -78,20 +86,24 @@ export class ChallengeGuard implements FacilitatorClient {
   async settle(payload: PaymentPayload, req: PaymentRequirements): Promise<SettleResponse> {
     if (req.scheme !== ZK_SCHEME) return this.#inner.settle(payload, req);
     let key = challengeKey(payload);
-    if (key === undefined || !this.#held.has(key)) {
-      // Settled without a verify of ours first: check and claim now.
-      try {
+    try {
+      if (key === undefined || !this.#held.has(key)) {
+        // Settled without a verify of ours first: check and claim now.
         key = await this.#claim(payload, req);
-      } catch (err) {
-        if (!isZkPayError(err)) throw err;
-        return {
-          success: false,
-          errorReason: err.reason,
-          errorMessage: err.message,
-          transaction: "",
-          network: req.network,
-        };
+      } else {
+        // Verified by us: the payload settled must still be one for this request.
+        this.#checkTerms(payload, req);
       }
+    } catch (err) {
+      if (!isZkPayError(err)) throw err;
+      if (key !== undefined && this.#held.has(key)) await this.#release(key);
+      return {
+        success: false,
+        errorReason: err.reason,
+        errorMessage: err.message,
+        transaction: "",
+        network: req.network,
+      };
     }
     this.#held.delete(key);
     // If this throws (the answer was lost), the payment may be on chain: the claim stays
@@ -113,6 +125,29 @@ export class ChallengeGuard implements FacilitatorClient {
   }
 
   async #claim(payload: PaymentPayload, req: PaymentRequirements): Promise<string> {
+    const c = this.#checkTerms(payload, req);
+    const ttl = Math.max(60, this.#o.challenges.ttl(c) + 60);
+    const key = `challenge:${c.id.toLowerCase()}`;
+    const n = await this.#replay.increment(`attempts:${key}`, ttl);
+    if (n > this.#maxAttempts) {
+      throw new ZkPayError("too_many_attempts", `this challenge was tried ${n - 1} times; request a new one`);
+    }
+    if (!(await this.#replay.claim(key, ttl))) {
+      throw new ZkPayError("payment_replayed", "this payment was already accepted");
+    }
+    return key;
+  }
+
+  /**
+   * What only the API can check (the challenge is genuine: its MAC over price, payee,
+   * pool and route; not expired), then that the payment is the one this request asks
+   * for: the payload's payee and amount are the request's, its `conditionHash` is the
+   * hash of that challenge, and a proof's expiry, relayer and fee are the challenge's and
+   * the requirement's. The facilitator checks the same terms (it cannot check the MAC):
+   * this is defence in depth, so an old or relayed payment never reaches it. Returns the
+   * challenge; throws `ZkPayError`.
+   */
+  #checkTerms(payload: PaymentPayload, req: PaymentRequirements): Challenge {
     const extra = ZkRequirementExtraSchema.safeParse(payload.accepted?.extra);
     if (!extra.success) throw new ZkPayError("invalid_payload", `requirement extra: ${extra.error.issues[0]?.message}`);
     const c: Challenge = extra.data.challenge;
@@ -124,16 +159,28 @@ export class ChallengeGuard implements FacilitatorClient {
       amount: req.amount,
       route: routeOf(req),
     });
-    const ttl = Math.max(60, this.#o.challenges.ttl(c) + 60);
-    const key = `challenge:${c.id.toLowerCase()}`;
-    const n = await this.#replay.increment(`attempts:${key}`, ttl);
-    if (n > this.#maxAttempts) {
-      throw new ZkPayError("too_many_attempts", `this challenge was tried ${n - 1} times; request a new one`);
+    const parsed = ZkPaymentPayloadSchema.safeParse(payload.payload);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ZkPayError("invalid_payload", `payload.${issue?.path.join(".")}: ${issue?.message}`);
     }
-    if (!(await this.#replay.claim(key, ttl))) {
-      throw new ZkPayError("payment_replayed", "this payment was already accepted");
+    const p = parsed.data;
+    checkTermsMatch(p, req, c);
+    if (p.settlement === "server") {
+      // The relayer and fee this API's requirement names (from its facilitator's /supported).
+      const want = ZkRequirementExtraSchema.pick({ relayer: true, fee: true }).safeParse(req.extra);
+      if (
+        want.success &&
+        (!isAddressEqual(p.terms.relayer as Address, want.data.relayer as Address) ||
+          BigInt(p.terms.fee) < BigInt(want.data.fee))
+      ) {
+        throw new ZkPayError("requirements_mismatch", "relayer or fee differs from the requirement", {
+          relayer: want.data.relayer,
+          minFee: want.data.fee,
+        });
+      }
     }
-    return key;
+    return c;
   }
 
   async #release(key: string): Promise<void> {

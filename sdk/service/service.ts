@@ -16,7 +16,7 @@ import type { Address, Hex, LocalAccount, PublicClient } from "viem";
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { toBytes32 } from "../core/field.js";
-import { ZK_SCHEME, ZkPaymentPayloadSchema, proofFromWire, type ZkPaymentPayload } from "../core/wire.js";
+import { ZK_SCHEME, ZkPaymentPayloadSchema, checkPayable, proofFromWire, type ZkPaymentPayload } from "../core/wire.js";
 import { FairQueue, type FairQueueOptions } from "../core/work-queue.js";
 import { ZkExactFacilitatorScheme } from "../facilitator/scheme.js";
 import { WorkerVerifier } from "../node/worker-verifier.js";
@@ -94,6 +94,11 @@ export function paymentFingerprint(p: ServerPayload): string {
  * receipt id) and its fingerprint. The same payment settled again, concurrently or later,
  * by any caller, gets the same answer and transaction; another payment of a note that is
  * being settled gets `nullifier_pending`, and of a note already spent `nullifier_spent`.
+ * The stored answer is a shortcut for the same request only: every `verify` and `settle`
+ * first runs the requirement checks against its own `paymentRequirements` (scheme,
+ * network, pool, payee, amount, condition hash against the challenge, expiry, relayer and
+ * fee: `ZkExactFacilitatorScheme.checkRequirements`), so a payment made for one request,
+ * or relayed to any payee through `relay`, never passes for another.
  *
  * @example
  * const service = new FacilitatorService({ publicClient, account, pool, vkey, vkeySha256, store, gas });
@@ -225,11 +230,14 @@ export class FacilitatorService {
   /** `POST /verify`: every check, nothing sent, no state kept. */
   async verify(payload: PaymentPayload, requirements: PaymentRequirements): Promise<VerifyResponse> {
     try {
-      const p = ZkPaymentPayloadSchema.safeParse(payload.payload);
-      if (p.success && p.data.settlement === "server") {
+      // This request's own checks first (payee, amount, condition hash against the
+      // challenge, expiry, relayer, fee...): what the store holds answers only for the
+      // payment as it was accepted, never for another request it is presented with.
+      const r = await this.scheme.checkRequirements(payload, requirements);
+      if (r.payload.settlement === "server") {
         // A payment this service holds already (in flight or settled) is valid as sent.
-        const row = this.#o.store.getPayment(idOf(p.data));
-        if (row && row.fingerprint === paymentFingerprint(p.data) && row.state !== "failed") {
+        const row = this.#o.store.getPayment(idOf(r.payload));
+        if (row && row.fingerprint === paymentFingerprint(r.payload) && row.state !== "failed") {
           this.metrics.inc("zk402_verify_total", { result: "valid" });
           return { isValid: true };
         }
@@ -271,6 +279,14 @@ export class FacilitatorService {
       }
     }
     const sp = p.data;
+    // This request's own checks before any stored, in-flight or shared answer (see verify):
+    // a row accepted through /relay, or for another request, never settles this one.
+    try {
+      await this.scheme.checkRequirements(payload, requirements);
+    } catch (err) {
+      if (!isZkPayError(err)) throw err;
+      return this.#failed(err);
+    }
     return this.#settleOnce(sp, "settle", async () => {
       const c = await this.scheme.check(payload, requirements);
       return itemOf(sp, c.terms);
@@ -292,6 +308,14 @@ export class FacilitatorService {
       return this.#failed(new ZkPayError("invalid_payload", "relay takes a proof (settlement: server)"));
     }
     const sp = p.data;
+    try {
+      // What the contract refuses on the terms alone (a zero payee...) is refused before
+      // the store, the registry or the chain is asked anything.
+      checkPayable(sp);
+    } catch (err) {
+      if (!isZkPayError(err)) throw err;
+      return { ...this.#failed(err), receiptId: idOf(sp) };
+    }
     const r = await this.#settleOnce(sp, "relay", async () => {
       const terms = itemOf(sp).terms;
       await this.scheme.checkSubmission(sp, terms);
