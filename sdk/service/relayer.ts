@@ -91,6 +91,12 @@ export class Relayer {
   #queue: Promise<unknown> = Promise.resolve();
   readonly #waiters = new Map<number, ((o: NonceOutcome) => void)[]>();
   readonly #outcomes = new Map<number, NonceOutcome>();
+  /**
+   * Transactions whose first broadcast (in `send`) has not returned yet: the monitor leaves
+   * them alone, or it could rebroadcast one the node is refusing, whose nonce `send` then
+   * gives back (the node would hold a transaction the records call refused).
+   */
+  readonly #broadcasting = new Set<string>();
   /** Attempts already reported as stuck at the cap (logged once each). */
   readonly #stuckLogged = new Set<string>();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -98,7 +104,7 @@ export class Relayer {
   #lastBalanceAt = 0;
   /** Last known balance, wei (undefined before the first read). */
   balance: bigint | undefined;
-  readonly stats = { sent: 0, replaced: 0, rebroadcast: 0, refusedUnfunded: 0, refusedGasCap: 0 };
+  readonly stats = { sent: 0, replaced: 0, rebroadcast: 0, refusedUnfunded: 0, refusedGasCap: 0, refusedByNode: 0 };
 
   constructor(o: RelayerOptions) {
     this.#o = o;
@@ -215,15 +221,24 @@ export class Relayer {
     this.#o.store.recordSent(this.address, this.#o.chainId, tx);
     this.#next = nonce + 1;
     this.balance! -= cost;
+    this.#broadcasting.add(tx.hash);
     try {
       await this.#o.publicClient.sendRawTransaction({ serializedTransaction: tx.raw as Hex });
     } catch (err) {
       if (knownToNode(err)) return tx;
       if (isNodeRefusal(err) && this.#next === nonce + 1) {
-        // Refused for good (not a network error): the nonce was not used, give it back.
-        this.#o.store.markDropped(nonce);
+        // Refused for good (not a network error): the nonce was not used, give it back. The
+        // attempt is marked refused, not dropped: the next transaction reuses this nonce and
+        // must be watched like any other (a dropped attempt would make the monitor skip it).
+        this.#o.store.markRefused(this.address, this.#o.chainId, tx.hash);
         this.#next = nonce;
-        this.#o.store.setNextNonce(this.address, this.#o.chainId, nonce);
+        this.stats.refusedByNode++;
+        this.#log.warn("the node refused a transaction; its nonce is reused", {
+          nonce,
+          tx: tx.hash,
+          kind: req.kind,
+          error: shortMessage(err),
+        });
         throw new ZkPayError(
           "settlement_failed",
           `the node refused the transaction: ${shortMessage(err)}`,
@@ -235,6 +250,8 @@ export class Relayer {
       }
       // A network error: the transaction is recorded; the monitor rebroadcasts it.
       this.#log.warn("broadcast failed, will retry", { nonce, tx: tx.hash, error: shortMessage(err) });
+    } finally {
+      this.#broadcasting.delete(tx.hash);
     }
     this.stats.sent++;
     this.#log.info("transaction sent", {
@@ -323,6 +340,8 @@ export class Relayer {
       const chainNonce = await pc.getTransactionCount({ address: this.address, blockTag: "latest" });
       for (const nonce of nonces) {
         const attempts = this.#o.store.txsAt(nonce);
+        // Its only attempt was refused while this round was reading (the nonce is given back).
+        if (attempts.length === 0) continue;
         if (nonce < chainNonce) {
           // Mined: find which attempt.
           let found = false;
@@ -354,6 +373,9 @@ export class Relayer {
   /** A pending nonce: rebroadcast what the node forgot, replace what waited too long. */
   async #nurse(attempts: TxRow[]): Promise<void> {
     const last = attempts[attempts.length - 1]!;
+    // Checked again after every wait below: `send` may have had it refused in the meantime.
+    const live = () => !this.#broadcasting.has(last.hash) && this.#o.store.getTx(last.hash)?.state === "pending";
+    if (!live()) return;
     const pc = this.#o.publicClient;
     const age = Date.now() - last.sentAt;
     if (age > this.#gas.replaceAfterMs && last.attempt < this.#gas.maxReplacements) {
@@ -381,7 +403,7 @@ export class Relayer {
       } else {
         // The same call (decoded from the recorded signed bytes), same nonce, higher fees.
         const replacement = await this.#resign(last, maxFee, tip).catch(() => undefined);
-        if (replacement) {
+        if (replacement && live()) {
           this.#o.store.recordSent(this.address, this.#o.chainId, replacement);
           this.stats.replaced++;
           this.#log.warn("replacing a stuck transaction", {
@@ -399,7 +421,7 @@ export class Relayer {
     }
     // The node should know the latest attempt; after a restart or a dropped mempool it may not.
     const known = await pc.getTransaction({ hash: last.hash as Hash }).catch(() => undefined);
-    if (!known) {
+    if (!known && live()) {
       await pc
         .sendRawTransaction({ serializedTransaction: last.raw as Hex })
         .then(() => {

@@ -44,8 +44,13 @@ function sqlite(): typeof NodeSqlite {
  */
 export type PaymentState = "accepted" | "submitted" | "settled" | "failed";
 
-/** Where one relayer transaction stands: all transactions of one nonce are its attempts. */
-export type TxState = "pending" | "mined" | "replaced" | "dropped";
+/**
+ * Where one relayer transaction stands: all transactions of one nonce are its attempts.
+ * `refused`: the node refused it when it was first broadcast, so the nonce was given back
+ * and the next transaction reuses it; kept for the record, it is no attempt at that nonce
+ * (never watched, replaced or rebroadcast, and never hides the attempts that follow it).
+ */
+export type TxState = "pending" | "mined" | "replaced" | "dropped" | "refused";
 
 /** A payment the service accepted (one per note: `id` is the nullifier hash, the receipt id). */
 export interface PaymentRow {
@@ -194,6 +199,13 @@ export class ServiceStore {
     // Taking the write lock now: a second process on this file fails here, not mid-settle.
     this.db.exec("BEGIN IMMEDIATE");
     this.db.exec(SCHEMA);
+    // Databases written before the `refused` state recorded a refusal as `dropped`, which
+    // hid the next transaction at the same nonce from the monitor. Such a row is a refusal
+    // when its nonce has a live attempt (the monitor drops every attempt of a nonce at once,
+    // and sends nothing at it afterwards) or is not below the recorded next nonce (given back).
+    this.db.exec(`UPDATE transactions SET state = 'refused' WHERE state = 'dropped' AND (
+      nonce IN (SELECT nonce FROM transactions WHERE state IN ('pending', 'replaced', 'mined'))
+      OR nonce >= (SELECT MIN(next_nonce) FROM relayer))`);
     this.db.exec("COMMIT");
   }
 
@@ -333,28 +345,57 @@ export class ServiceStore {
     });
   }
 
-  /** Every attempt at `nonce`, oldest first. */
+  /** Every attempt at `nonce`, oldest first (refused transactions are none: see {@link TxState}). */
   txsAt(nonce: number): TxRow[] {
-    return (this.db.prepare("SELECT * FROM transactions WHERE nonce = ? ORDER BY attempt").all(nonce) as Row[]).map(
-      toTx,
-    );
+    return (
+      this.db
+        .prepare("SELECT * FROM transactions WHERE nonce = ? AND state != 'refused' ORDER BY attempt, sent_at, rowid")
+        .all(nonce) as Row[]
+    ).map(toTx);
   }
 
-  /** Nonces with an attempt still pending, ascending. */
+  /**
+   * Nonces with an attempt still pending (pending or replaced, none mined), ascending.
+   * Dropped attempts do not hide a nonce: the monitor drops every attempt of a nonce at
+   * once, so a nonce that still has a live attempt was never dropped as a whole.
+   */
   pendingNonces(): number[] {
     return (
       this.db
-        .prepare("SELECT DISTINCT nonce FROM transactions WHERE state IN ('pending', 'replaced') ORDER BY nonce")
+        .prepare(
+          `SELECT DISTINCT nonce FROM transactions t WHERE state IN ('pending', 'replaced')
+           AND NOT EXISTS (SELECT 1 FROM transactions m WHERE m.nonce = t.nonce AND m.state = 'mined') ORDER BY nonce`,
+        )
         .all() as Row[]
-    )
-      .map((r) => Number(r.nonce))
-      .filter((n) => this.txsAt(n).every((t) => t.state !== "mined" && t.state !== "dropped"));
+    ).map((r) => Number(r.nonce));
+  }
+
+  /**
+   * The node refused transaction `hash` at its first broadcast: in one SQLite transaction,
+   * the attempt is marked refused, its payments go back to accepted (no transaction, no
+   * nonce: none was sent), and the relayer's next nonce is `hash`'s nonce again.
+   */
+  markRefused(address: string, chainId: number, hash: string): void {
+    this.tx(() => {
+      const t = this.getTx(hash);
+      if (!t) return;
+      this.db.prepare("UPDATE transactions SET state = 'refused' WHERE hash = ?").run(hash);
+      this.db
+        .prepare(
+          `UPDATE payments SET state = 'accepted', nonce = NULL, tx_hash = NULL, updated_at = ?
+           WHERE tx_hash = ? AND state = 'submitted'`,
+        )
+        .run(Date.now(), hash);
+      this.setNextNonce(address, chainId, t.nonce);
+    });
   }
 
   /** The attempt `hash` was mined: it is the nonce's transaction; the others are replaced. */
   markMined(nonce: number, hash: string): void {
     this.tx(() => {
-      this.db.prepare("UPDATE transactions SET state = 'replaced' WHERE nonce = ? AND hash != ?").run(nonce, hash);
+      this.db
+        .prepare("UPDATE transactions SET state = 'replaced' WHERE nonce = ? AND hash != ? AND state != 'refused'")
+        .run(nonce, hash);
       this.db.prepare("UPDATE transactions SET state = 'mined' WHERE hash = ?").run(hash);
     });
   }
@@ -366,7 +407,7 @@ export class ServiceStore {
 
   /** No attempt at `nonce` was mined and the chain moved past it (another sender used the nonce). */
   markDropped(nonce: number): void {
-    this.db.prepare("UPDATE transactions SET state = 'dropped' WHERE nonce = ?").run(nonce);
+    this.db.prepare("UPDATE transactions SET state = 'dropped' WHERE nonce = ? AND state != 'refused'").run(nonce);
   }
 
   getTx(hash: string): TxRow | undefined {
@@ -374,11 +415,18 @@ export class ServiceStore {
     return r ? toTx(r) : undefined;
   }
 
-  /** Transactions by kind and state, for metrics and tests. */
-  txCounts(): { sent: number; replaced: number; mined: number; pending: number } {
+  /** Transactions by state, for metrics and tests (`sent` counts every attempt a node took, not the refused). */
+  txCounts(): { sent: number; replaced: number; mined: number; pending: number; refused: number } {
     const rows = this.db.prepare("SELECT state, COUNT(*) AS n FROM transactions GROUP BY state").all() as Row[];
     const by = Object.fromEntries(rows.map((r) => [r.state as string, Number(r.n)]));
     const total = rows.reduce((s, r) => s + Number(r.n), 0);
-    return { sent: total, replaced: by.replaced ?? 0, mined: by.mined ?? 0, pending: by.pending ?? 0 };
+    const refused = by.refused ?? 0;
+    return {
+      sent: total - refused,
+      replaced: by.replaced ?? 0,
+      mined: by.mined ?? 0,
+      pending: by.pending ?? 0,
+      refused,
+    };
   }
 }

@@ -1,0 +1,168 @@
+import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
+import { expect } from "chai";
+import { parseGwei, type Hex } from "viem";
+
+import type { PrivateWallet } from "../sdk/client/wallet.js";
+import { toBytes32 } from "../sdk/core/field.js";
+import { shutdownProver } from "../sdk/core/prover.js";
+import type { ZkPaymentPayload } from "../sdk/core/wire.js";
+import { preparedPayment, remoteApi, startService, tempDir } from "./helpers/service.js";
+import { account, startEnv, type Env } from "./helpers/x402-env.js";
+
+type Settle = {
+  success: boolean;
+  transaction: string;
+  errorReason?: string;
+  errorMessage?: string;
+  extra?: { receiptId?: string; batchSize?: number };
+};
+type Payment = { paymentPayload: PaymentPayload; paymentRequirements: PaymentRequirements };
+type ServerPayload = Extract<ZkPaymentPayload, { settlement: "server" }>;
+
+const PRICE = 10_000n;
+
+/** POST /settle that fails the test (instead of hanging it) when the service does not answer in `ms`. */
+async function settleWithin(url: string, p: Payment, ms = 20_000): Promise<Settle> {
+  const res = await fetch(`${url}/settle`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ x402Version: 2, ...p }),
+    signal: AbortSignal.timeout(ms),
+  }).catch((err: unknown) => {
+    throw new Error(`/settle did not answer within ${ms} ms (${(err as Error).name})`);
+  });
+  return (await res.json()) as Settle;
+}
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const t0 = Date.now();
+  while (!(await ok())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("402zk facilitator service: relayer bookkeeping and batches", function () {
+  let env: Env;
+  let wallet: PrivateWallet;
+  const payee = account(3).address;
+
+  before(async function () {
+    env = await startEnv();
+    const p = await env.payer(12);
+    await env.mint(p.address, 12n * 100_000n);
+    for (let i = 0; i < 12; i++) await p.wallet.deposit(100_000n);
+    wallet = p.wallet;
+  });
+
+  after(async function () {
+    await env?.chain.close();
+    await shutdownProver();
+  });
+
+  const rpc = (method: string, params: unknown[] = []) =>
+    env.chain.provider.request({ method: method as never, params: params as never });
+
+  /**
+   * The node's next block gets a base fee above the max fee the relayer signs with (it
+   * prices from the latest block: 2 x base fee + tip), so Hardhat refuses the transaction
+   * outright (automine: "too low for the next block"): a real node refusal after the
+   * transaction was signed and recorded. Mining one block afterwards makes the high base
+   * fee the latest one, and the relayer's next transaction is priced above it.
+   */
+  async function refuseNextSend(): Promise<void> {
+    const block = await env.publicClient.getBlock({ blockTag: "latest" });
+    const high = 4n * (2n * (block.baseFeePerGas ?? 0n) + parseGwei("0.01")) + parseGwei("1");
+    expect(high < parseGwei("200"), "stays under the relayer's cap once it is the latest base fee").to.equal(true);
+    await rpc("hardhat_setNextBlockBaseFeePerGas", [`0x${high.toString(16)}`]);
+  }
+
+  it("refused by the node, then the reused nonce settles and answers; later nonces follow", async function () {
+    const s = await startService(env, { relayerIndex: 6, batch: { maxSize: 1, windowMs: 0 } });
+    const api = await remoteApi(env, { facilitatorUrl: s.url, payTo: payee, price: PRICE });
+    try {
+      const first = await preparedPayment(env, wallet, api.url);
+      const second = await preparedPayment(env, wallet, api.url);
+      const signer = account(6).address;
+      const nonce0 = await env.publicClient.getTransactionCount({ address: signer, blockTag: "pending" });
+      expect(s.service.relayer.nextNonce).to.equal(nonce0);
+
+      await refuseNextSend();
+      const refused = await settleWithin(s.url, first);
+      expect(refused).to.include({ success: false, errorReason: "settlement_failed", transaction: "" });
+      expect(refused.errorMessage).to.match(/node refused/);
+      // Signed and recorded (write-ahead), refused: the nonce is given back.
+      expect(s.service.relayer.nextNonce).to.equal(nonce0);
+      expect(await env.publicClient.getTransactionCount({ address: signer, blockTag: "pending" })).to.equal(nonce0);
+      await rpc("evm_mine");
+
+      const payeeBefore = await env.system.token.balanceOf(payee);
+      // The same payment again (a refusal by the node is not final): sent at the reused nonce.
+      const again = await settleWithin(s.url, first);
+      expect(again.success, JSON.stringify(again)).to.equal(true);
+      const tx = await env.publicClient.getTransaction({ hash: again.transaction as Hex });
+      expect(tx.nonce).to.equal(nonce0);
+      // The next payment takes the next nonce and settles too (nothing blocks behind it).
+      const next = await settleWithin(s.url, second);
+      expect(next.success, JSON.stringify(next)).to.equal(true);
+      expect((await env.publicClient.getTransaction({ hash: next.transaction as Hex })).nonce).to.equal(nonce0 + 1);
+      expect(await env.system.token.balanceOf(payee)).to.equal(payeeBefore + 2n * PRICE);
+      const health = (await (await fetch(`${s.url}/health`)).json()) as { payments: Record<string, number> };
+      expect(health.payments).to.include({ settled: 2, submitted: 0, accepted: 0, failed: 0 });
+    } finally {
+      await api.close();
+      await s.close();
+    }
+  });
+
+  it("across a restart: a new service on the same database finds the transaction at the reused nonce and finishes it", async function () {
+    const db = `${tempDir()}/facilitator.sqlite`;
+    const signer = account(7).address;
+    const s1 = await startService(env, { relayerIndex: 7, db, batch: { maxSize: 1, windowMs: 0 } });
+    const api = await remoteApi(env, { facilitatorUrl: s1.url, payTo: payee, price: PRICE });
+    const p = await preparedPayment(env, wallet, api.url);
+    await api.close();
+    const id = toBytes32(BigInt((p.paymentPayload.payload as ServerPayload).proof.nullifierHash));
+    const nonce0 = await env.publicClient.getTransactionCount({ address: signer, blockTag: "pending" });
+    const payeeBefore = await env.system.token.balanceOf(payee);
+
+    await refuseNextSend();
+    const refused = await settleWithin(s1.url, p);
+    expect(refused).to.include({ success: false, errorReason: "settlement_failed", transaction: "" });
+    await rpc("evm_mine");
+
+    // Sent again at the reused nonce, but not mined before the service stops.
+    await rpc("evm_setAutomine", [false]);
+    let s2: Awaited<ReturnType<typeof startService>> | undefined;
+    try {
+      void settleWithin(s1.url, p).catch(() => undefined);
+      await until("the payment's transaction is recorded and in the node's mempool", async () => {
+        const row = s1.store.getPayment(id);
+        if (row?.state !== "submitted" || !row.txHash) return false;
+        return (
+          (await env.publicClient.getTransaction({ hash: row.txHash as Hex }).catch(() => undefined)) !== undefined
+        );
+      });
+      const sent = s1.store.getPayment(id)!;
+      expect(sent.nonce).to.equal(nonce0);
+      await s1.close(100);
+
+      s2 = await startService(env, { relayerIndex: 7, db, batch: { maxSize: 1, windowMs: 0 } });
+      await rpc("evm_setAutomine", [true]);
+      await rpc("evm_mine");
+      await until(
+        `the restarted service settles the payment (state: ${s2.store.getPayment(id)?.state})`,
+        () => s2!.store.getPayment(id)?.state === "settled",
+      );
+      const row = s2.store.getPayment(id)!;
+      expect(row.txHash).to.equal(sent.txHash);
+      const answer = await settleWithin(s2.url, p);
+      expect(answer).to.include({ success: true, transaction: sent.txHash });
+      expect(await env.system.token.balanceOf(payee)).to.equal(payeeBefore + PRICE);
+      expect(s2.service.relayer.nextNonce).to.equal(nonce0 + 1);
+    } finally {
+      await rpc("evm_setAutomine", [true]);
+      await s2?.close();
+    }
+  });
+});
