@@ -1,6 +1,7 @@
 /**
  * `402zk doctor`: checks that a network's deployment is usable from here, one line per
- * check (ok, or what is wrong and what to do), exit 0 when every check passes, 1 otherwise.
+ * check (ok, a warning, or what is wrong and what to do), exit 0 when every check passes,
+ * 1 otherwise (and, with --strict, when any check warns).
  *
  *   402zk --network base-sepolia --rpc $BASE_SEPOLIA_RPC_URL doctor --relayer 0x... --redis redis://127.0.0.1:6379
  */
@@ -14,20 +15,50 @@ import type { Deployment } from "../core/deployment.js";
 import { resolveTokenDomain } from "../core/token-domain.js";
 import { loadVerificationKey } from "../node/artifacts.js";
 import { DEPLOYMENTS_DIR, loadDeployment } from "../node/deployments.js";
-import { defaultRpc } from "./context.js";
+import { RPC_ENV, defaultRpc } from "./context.js";
 
 /** Gas of one server-settled payment (bench/results.json payGas, median at depth 10). */
 export const PAY_GAS = 472_000n;
 /** Payments the relayer's balance should cover before doctor calls it low. */
 export const RELAYER_MIN_PAYMENTS = 20n;
 
+/** Chain ids of local development chains (Hardhat, anvil: 31337; Ganache and geth --dev: 1337). */
+export const LOCAL_CHAIN_IDS: ReadonlySet<number> = new Set([31337, 1337]);
+
+/** The environment variable that lets `scripts/deploy.ts` deploy a development setup to a non-local chain. */
+export const ALLOW_DEVELOPMENT_SETUP_ENV = "ZK402_ALLOW_DEVELOPMENT_SETUP";
+/** Its one accepted value: it names the risk the operator takes. */
+export const ALLOW_DEVELOPMENT_SETUP_VALUE = "i-understand-anyone-with-the-setup-entropy-can-forge-proofs";
+
+/**
+ * Whether a pool on `chainId` with these circuit keys risks its notes: a development setup
+ * (one machine's entropy, see the README's "Trusted setup") is safe only on a local chain.
+ * Returns undefined when there is no risk, else what to tell the operator.
+ *
+ * @example
+ * developmentSetupRisk(84532, true); // "chain 84532 is not a local chain and the circuit keys are a DEVELOPMENT setup: ..."
+ * developmentSetupRisk(31337, true); // undefined
+ */
+export function developmentSetupRisk(chainId: number, developmentSetup: boolean): string | undefined {
+  if (!developmentSetup || LOCAL_CHAIN_IDS.has(chainId)) return undefined;
+  return (
+    `chain ${chainId} is not a local chain and the circuit keys are a DEVELOPMENT setup: whoever ran it ` +
+    `could forge proofs and take every note in the pool; run a trusted-setup ceremony first (README, "Trusted setup")`
+  );
+}
+
 export interface DoctorOptions {
   network: string;
   rpc?: string;
   /** Directory of deployment records (default: $ZK402_DEPLOYMENTS_DIR, else the package's). */
   deployments?: string;
-  /** Relayer address whose ETH balance to check. */
+  /** A relayer (the key of `402zk serve` or `402zk facilitator`) whose ETH balance to check. */
   relayer?: Address;
+  /**
+   * The CLI's own EOA (--private-key / ZK402_PRIVATE_KEY), checked when no relayer is named:
+   * it pays the gas of deposits, withdrawals and client-settled payments (a payer's key, not a relayer's).
+   */
+  eoa?: Address;
   /** Redis URL to PING (redis://[user:pass@]host:port, rediss:// for TLS). */
   redis?: string;
   /** Per-request timeout, ms (default 10 s). */
@@ -37,6 +68,8 @@ export interface DoctorOptions {
 export interface DoctorCheck {
   name: string;
   ok: boolean;
+  /** A risk rather than a failure: exit 0 unless `--strict`. */
+  warn?: boolean;
   /** What was found (ok) or what is wrong and what to do (not ok). */
   message: string;
 }
@@ -105,6 +138,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
     checks.push({ name, ok, message });
     return ok;
   };
+  const warn = (name: string, message: string) => checks.push({ name, ok: true, warn: true, message });
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const dir = opts.deployments ?? (process.env.ZK402_DEPLOYMENTS_DIR || DEPLOYMENTS_DIR);
 
@@ -125,7 +159,14 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   const rpc = opts.rpc ?? defaultRpc(opts.network);
   let client: PublicClient | undefined;
   if (!rpc) {
-    add("rpc", false, `no RPC URL for ${opts.network}: pass --rpc URL (or set its RPC environment variable)`);
+    add(
+      "rpc",
+      false,
+      `no RPC URL for ${opts.network}: pass --rpc URL` +
+        (RPC_ENV[opts.network]
+          ? ` or set ${RPC_ENV[opts.network]} in the environment (the CLI does not read Hardhat's keystore)`
+          : ""),
+    );
   } else {
     const c = createPublicClient({ transport: http(rpc, { timeout: timeoutMs, retryCount: 0 }) }) as PublicClient;
     try {
@@ -146,6 +187,20 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
     } catch (e) {
       add("rpc", false, `${rpc} is not reachable (${short(e)}): check the URL, the node, your network`);
     }
+  }
+
+  // The circuit keys: a development setup on a chain that is not local is a warning
+  // (an error with --strict): anyone holding that setup's entropy can forge proofs.
+  if (d) {
+    const chainId = d.chainId;
+    const risk = developmentSetupRisk(chainId, d.circuit.developmentSetup === true);
+    if (risk) warn("trusted setup", risk);
+    else
+      add(
+        "trusted setup",
+        true,
+        d.circuit.developmentSetup ? `development setup on local chain ${chainId}` : "not a development setup",
+      );
   }
 
   // 3. The contracts, their wiring, the verification key and the token's EIP-712 domain.
@@ -236,33 +291,41 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
     }
   }
 
-  // 4. Relayer balance.
-  if (opts.relayer) {
-    if (!isAddress(opts.relayer, { strict: false })) {
-      add("relayer balance", false, `${opts.relayer} is not an address`);
+  // 4. The gas balance of the relayer, or else of the CLI's own EOA (a payer's key, named so).
+  const gasAccount = opts.relayer
+    ? { address: opts.relayer, check: "relayer balance", who: `relayer ${opts.relayer}`, per: "payments" }
+    : opts.eoa
+      ? {
+          address: opts.eoa,
+          check: "EOA balance",
+          who: `your EOA ${opts.eoa} (--private-key / ZK402_PRIVATE_KEY: pays gas for deposits, withdrawals, client-settled payments)`,
+          per: "transactions",
+        }
+      : undefined;
+  if (gasAccount) {
+    const { address, check, who, per } = gasAccount;
+    if (!isAddress(address, { strict: false })) {
+      add(check, false, `${address} is not an address`);
     } else if (client) {
       try {
-        const [balance, gasPrice] = await Promise.all([
-          client.getBalance({ address: opts.relayer }),
-          client.getGasPrice(),
-        ]);
+        const [balance, gasPrice] = await Promise.all([client.getBalance({ address }), client.getGasPrice()]);
         const perPayment = PAY_GAS * gasPrice;
         const need = perPayment * RELAYER_MIN_PAYMENTS;
         const payments = perPayment > 0n ? balance / perPayment : undefined;
         add(
-          "relayer balance",
+          check,
           balance >= need && balance > 0n,
-          `${opts.relayer} has ${formatEther(balance)} ETH` +
-            (payments !== undefined ? `, ~${payments} payments at ${formatEther(gasPrice, "gwei")} gwei` : "") +
+          `${who} has ${formatEther(balance)} ETH` +
+            (payments !== undefined ? `, ~${payments} ${per} at ${formatEther(gasPrice, "gwei")} gwei` : "") +
             (balance >= need && balance > 0n
               ? ""
-              : `: send it at least ${formatEther(need > 0n ? need : 10n ** 15n)} ETH (${RELAYER_MIN_PAYMENTS} payments of ~${PAY_GAS} gas)`),
+              : `: send it at least ${formatEther(need > 0n ? need : 10n ** 15n)} ETH (${RELAYER_MIN_PAYMENTS} ${per} of ~${PAY_GAS} gas)`),
         );
       } catch (e) {
-        add("relayer balance", false, `cannot read the balance (${short(e)})`);
+        add(check, false, `cannot read the balance of ${address} (${short(e)})`);
       }
     } else {
-      add("relayer balance", false, "skipped: no working RPC on the record's chain");
+      add(check, false, "skipped: no working RPC on the record's chain");
     }
   }
 
@@ -282,7 +345,13 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
   return checks;
 }
 
-/** One line per check. */
+/** One line per check: ok, WARN or FAIL. */
 export function formatDoctor(checks: DoctorCheck[]): string {
-  return checks.map((c) => `${c.ok ? "ok  " : "FAIL"}  ${c.name}: ${c.message}`).join("\n");
+  return checks.map((c) => `${!c.ok ? "FAIL" : c.warn ? "WARN" : "ok  "}  ${c.name}: ${c.message}`).join("\n");
+}
+
+/** Doctor's exit decision: failed checks, and with `strict` warnings too. */
+export function doctorVerdict(checks: DoctorCheck[], strict = false): { ok: boolean; failed: string[] } {
+  const failed = checks.filter((c) => !c.ok || (strict && c.warn)).map((c) => c.name);
+  return { ok: failed.length === 0, failed };
 }

@@ -1,17 +1,26 @@
 /**
  * `402zk facilitator`: the non-custodial facilitator and relayer service (402zk/service)
- * from the command line. Configuration: a JSON file (--config or $ZK402_FACILITATOR_CONFIG),
- * then the environment, then these flags; the relayer key from $ZK402_RELAYER_KEY (or the
- * global --private-key / $ZK402_PRIVATE_KEY), or a Hardhat keystore (--keystore-key).
- * Logs are JSON lines on stdout. SIGINT/SIGTERM: stop accepting, finish settlements in
- * flight (at most shutdownTimeoutMs), exit.
+ * from the command line. Every setting comes from, highest first: these flags, the
+ * environment, the JSON file (--config or $ZK402_FACILITATOR_CONFIG), then defaults (the
+ * network's default RPC, localhost). The relayer key: --private-key or --keystore-key, else
+ * $ZK402_RELAYER_KEY, else the file's relayer.keystore, else $ZK402_PRIVATE_KEY. Amounts
+ * (--fee, --native-price) take the CLI's grammar: tokens ("0.001"), or base units with a
+ * "u" ("1000u"); the file and the environment hold base units. Logs are JSON lines on
+ * stdout. SIGINT/SIGTERM/SIGHUP: stop accepting, finish settlements in flight (at most
+ * shutdownTimeoutMs), exit.
  */
 import type { Command } from "commander";
+import { createPublicClient, erc20Abi, http, type Address, type PublicClient } from "viem";
 
+import { facilitatorAbi } from "../core/abi.js";
+import { ZkPayError } from "../core/errors.js";
+import { loadDeployment } from "../node/deployments.js";
+import type { ServiceConfig } from "../service/config.js";
+import { baseUnits, parseAmount } from "./amount.js";
 import { defaultRpc, type GlobalOptions } from "./context.js";
 
 /** Options of the facilitator command. */
-interface FacilitatorFlags {
+export interface FacilitatorFlags {
   config?: string;
   host?: string;
   port?: string;
@@ -27,6 +36,143 @@ interface FacilitatorFlags {
   keystorePath?: string;
   logLevel?: string;
   drainTimeout?: string;
+  trustedProxies?: string;
+}
+
+/** Which global options were given on the command line (not commander defaults). */
+export interface ExplicitGlobals {
+  network: boolean;
+}
+
+/**
+ * The service configuration of `402zk facilitator`: flags, then environment, then file,
+ * then defaults, for every setting; and the environment the service is to read its key
+ * from. Token amounts in flags are converted with the pool token's decimals (from the
+ * deployment record, else read on chain), hence async.
+ *
+ * @example
+ * const { config, env } = await facilitatorConfig({ config: "f.json", fee: "0.001" }, g, { network: false }, process.env);
+ */
+export async function facilitatorConfig(
+  o: FacilitatorFlags,
+  g: Pick<GlobalOptions, "network" | "rpc" | "privateKey" | "deployments">,
+  explicit: ExplicitGlobals,
+  environment: NodeJS.ProcessEnv,
+): Promise<{ config: ServiceConfig; env: NodeJS.ProcessEnv }> {
+  // Loaded here: the rest of the CLI does not pay for the service's modules.
+  const { loadServiceConfig } = await import("../service/config.js");
+  const env = { ...environment };
+  const int = (v: string | undefined, what: string) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new ZkPayError("invalid_argument", `${what} must be a number, got "${v}"`);
+    return n;
+  };
+  if (o.keystoreKey && g.privateKey)
+    throw new ZkPayError("invalid_argument", "pass --private-key or --keystore-key, not both");
+  // The relayer key, by the same precedence: a flag; $ZK402_RELAYER_KEY (the environment);
+  // the file's keystore; $ZK402_PRIVATE_KEY (the CLI's EOA, a default). A key from the
+  // flag or the environment replaces a keystore the file names.
+  let relayer: Record<string, unknown> | undefined;
+  if (o.keystoreKey) relayer = { keystore: { key: o.keystoreKey, path: o.keystorePath } };
+  else if (g.privateKey) {
+    env.ZK402_RELAYER_KEY = g.privateKey;
+    relayer = { keystore: undefined, privateKeyEnv: "ZK402_RELAYER_KEY" };
+  }
+  const overrides: Record<string, unknown> = {
+    rpcUrl: g.rpc,
+    pool: o.pool,
+    network: explicit.network ? g.network : undefined,
+    deploymentsDir: g.deployments,
+    host: o.host,
+    port: int(o.port, "--port"),
+    database: o.db,
+    gas: o.maxFeeGwei !== undefined ? { maxFeePerGasGwei: int(o.maxFeeGwei, "--max-fee-gwei") } : undefined,
+    batch:
+      o.batchWindow !== undefined || o.batchMax !== undefined
+        ? { windowMs: int(o.batchWindow, "--batch-window"), maxSize: int(o.batchMax, "--batch-max") }
+        : undefined,
+    redisUrl: o.redis,
+    limits:
+      o.trustedProxies !== undefined
+        ? {
+            trustedProxies: o.trustedProxies
+              .split(",")
+              .map((x) => x.trim())
+              .filter(Boolean),
+          }
+        : undefined,
+    relayer,
+    logLevel: o.logLevel,
+    shutdownTimeoutMs: o.drainTimeout === undefined ? undefined : int(o.drainTimeout, "--drain-timeout")! * 1000,
+  };
+  // Fees in base units go in as they are; in tokens they wait for the token's decimals.
+  const feeUnits = o.fee === undefined ? undefined : baseUnits(o.fee, "--fee");
+  const priceUnits = o.nativePrice === undefined ? undefined : baseUnits(o.nativePrice, "--native-price");
+  const config = loadServiceConfig({
+    file: o.config,
+    env,
+    overrides,
+    fillDefaults: (c) => {
+      // Defaults see what flags, environment and file set: the pool of a named network,
+      // that network's default RPC (127.0.0.1:8545 locally, $BASE_SEPOLIA_RPC_URL, ...).
+      if (c.pool === undefined && c.network === undefined) c.network = g.network || "localhost";
+      if (c.rpcUrl === undefined) {
+        const network = typeof c.network === "string" ? c.network : "localhost";
+        const rpc = defaultRpc(network, env);
+        if (rpc) c.rpcUrl = rpc;
+      }
+      const r = (c.relayer ?? {}) as { keystore?: unknown; privateKeyEnv?: string };
+      const name = r.privateKeyEnv ?? "ZK402_RELAYER_KEY";
+      // A key in the environment beats a keystore named by the file (not one named by a flag).
+      if (r.keystore && !o.keystoreKey && env[name]) c.relayer = { ...r, keystore: undefined };
+      else if (!r.keystore && !env[name] && env.ZK402_PRIVATE_KEY) env[name] = env.ZK402_PRIVATE_KEY;
+    },
+  });
+  // pool and network name one thing, the pool: the highest layer that names it decides
+  // (a --network flag is not overruled by the file's pool, nor ZK402_NETWORK by it).
+  const top =
+    o.pool !== undefined || explicit.network
+      ? o.pool
+      : env.ZK402_POOL || env.ZK402_NETWORK
+        ? env.ZK402_POOL || undefined
+        : null;
+  if (top !== null && top === undefined) config.pool = undefined;
+  if (o.fee !== undefined || o.nativePrice !== undefined) {
+    const tokens =
+      (feeUnits === undefined && o.fee !== undefined) || (priceUnits === undefined && o.nativePrice !== undefined);
+    const decimals = tokens ? await tokenDecimals(config, env) : 0;
+    config.fee = {
+      ...config.fee,
+      ...(o.fee !== undefined ? { min: feeUnits ?? parseAmount(o.fee, decimals, "--fee") } : {}),
+      ...(o.nativePrice !== undefined
+        ? { nativePrice: priceUnits ?? parseAmount(o.nativePrice, decimals, "--native-price") }
+        : {}),
+    };
+  }
+  return { config, env };
+}
+
+/** Decimals of the pool's token: the deployment record's, else read from the chain. */
+async function tokenDecimals(c: ServiceConfig, env: NodeJS.ProcessEnv): Promise<number> {
+  if (!c.pool && c.network) {
+    return loadDeployment(c.network, c.deploymentsDir ?? (env.ZK402_DEPLOYMENTS_DIR || undefined)).token_info.decimals;
+  }
+  const client = createPublicClient({ transport: http(c.rpcUrl, { retryCount: 1, timeout: 20_000 }) }) as PublicClient;
+  try {
+    const token = await client.readContract({
+      address: c.pool as Address,
+      abi: facilitatorAbi,
+      functionName: "token",
+    });
+    return await client.readContract({ address: token, abi: erc20Abi, functionName: "decimals" });
+  } catch (err) {
+    throw new ZkPayError(
+      "rpc_error",
+      `cannot read the pool token's decimals for --fee/--native-price in tokens (${(err as Error).message.split("\n")[0]}): ` +
+        `write base units instead, e.g. --fee 1000u`,
+    );
+  }
 }
 
 /** Registers `facilitator` on the program; `onServe` waits for a signal and then runs `close`. */
@@ -44,10 +190,10 @@ export function registerFacilitatorCommand(
     .option("--port <port>", "port, 0 = random (default 4022)")
     .option("--db <file>", "SQLite database (default ./402zk-facilitator.sqlite)")
     .option("--pool <address>", "pool (Facilitator contract) address, instead of the --network deployment record")
-    .option("--fee <units>", "smallest relayer fee, token base units (default 0)")
+    .option("--fee <amount>", 'smallest relayer fee, in tokens ("0.001") or base units ("1000u") (default 0)')
     .option(
-      "--native-price <units>",
-      "price of 1 ETH in token base units: the fee then covers gas, checked per transaction",
+      "--native-price <amount>",
+      'price of 1 ETH in tokens ("3000") or base units ("3000000000u"): the fee then covers gas, checked per transaction',
     )
     .option("--max-fee-gwei <gwei>", "cap on maxFeePerGas (default 50)")
     .option("--batch-window <ms>", "payments within this window share one payBatch (default 50)")
@@ -57,62 +203,22 @@ export function registerFacilitatorCommand(
     .option("--keystore-path <file>", "Hardhat keystore file (default: Hardhat's own)")
     .option("--log-level <level>", "debug, info, warn or error (default info)")
     .option("--drain-timeout <seconds>", "on SIGINT/SIGTERM, how long settlements in flight may take")
+    .option(
+      "--trusted-proxies <list>",
+      "reverse proxies in front of the service, comma-separated addresses or CIDR blocks (127.0.0.1,10.0.0.0/8): " +
+        "the caller is the right-most X-Forwarded-For entry not in it (default none: the socket peer)",
+    )
     .action(async (o: FacilitatorFlags, cmd: Command) => {
-      // Loaded here: the rest of the CLI does not pay for the service's modules.
-      const { loadServiceConfig, runFacilitator } = await import("../service/index.js");
+      const { runFacilitator } = await import("../service/index.js");
       const g = cmd.optsWithGlobals() as GlobalOptions;
-      const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-      const env = { ...process.env };
-      // The relayer key: $ZK402_RELAYER_KEY, else the CLI's EOA.
-      env.ZK402_RELAYER_KEY ??= g.privateKey ?? process.env.ZK402_PRIVATE_KEY;
-      const networkExplicit = cmd.getOptionValueSourceWithGlobals?.("network") !== "default";
-      const fileOrEnv = loadServiceConfigSafe(loadServiceConfig, o.config, env);
-      const config = loadServiceConfig({
-        file: o.config,
-        env,
-        overrides: {
-          rpcUrl: g.rpc ?? fileOrEnv?.rpcUrl ?? defaultRpc(g.network ?? "localhost", env),
-          pool: o.pool,
-          network: o.pool || (!networkExplicit && (fileOrEnv?.pool || fileOrEnv?.network)) ? undefined : g.network,
-          deploymentsDir: g.deployments,
-          host: o.host,
-          port: num(o.port),
-          database: o.db,
-          fee:
-            o.fee !== undefined || o.nativePrice !== undefined ? { min: o.fee, nativePrice: o.nativePrice } : undefined,
-          gas: o.maxFeeGwei !== undefined ? { maxFeePerGasGwei: num(o.maxFeeGwei) } : undefined,
-          batch:
-            o.batchWindow !== undefined || o.batchMax !== undefined
-              ? { windowMs: num(o.batchWindow), maxSize: num(o.batchMax) }
-              : undefined,
-          redisUrl: o.redis,
-          relayer: o.keystoreKey ? { keystore: { key: o.keystoreKey, path: o.keystorePath } } : undefined,
-          logLevel: o.logLevel,
-          shutdownTimeoutMs: o.drainTimeout === undefined ? undefined : Number(o.drainTimeout) * 1000,
-        },
-      });
+      const explicit = { network: cmd.getOptionValueSourceWithGlobals?.("network") === "cli" };
+      const { config, env } = await facilitatorConfig(o, g, explicit, process.env);
       const running = await runFacilitator(config, { env });
       process.stderr.write(
-        `402zk facilitator on ${running.url} (relayer ${running.relayer}, fee ${running.service.fees.fee}, ${running.service.network})\n`,
+        `402zk facilitator on ${running.url} (relayer ${running.relayer}, fee ${running.service.fees.fee} base units, ${running.service.network})\n`,
       );
       await onServe(async () => {
         await running.close();
       });
     });
-}
-
-const UNSET = "http://rpc-url-unset.invalid";
-
-/** The file + environment part of the config, if it parses on its own (to tell what the flags must fill). */
-function loadServiceConfigSafe(
-  load: (o: { file?: string; env?: NodeJS.ProcessEnv }) => { rpcUrl: string; pool?: string; network?: string },
-  file: string | undefined,
-  env: NodeJS.ProcessEnv,
-): { rpcUrl?: string; pool?: string; network?: string } | undefined {
-  try {
-    const c = load({ file, env: { ...env, ZK402_RPC_URL: env.ZK402_RPC_URL ?? UNSET } });
-    return { ...c, rpcUrl: c.rpcUrl === UNSET ? undefined : c.rpcUrl };
-  } catch {
-    return undefined;
-  }
 }

@@ -10,10 +10,12 @@
  *
  * Run `402zk --help` for the options and the exit codes.
  */
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import path from "node:path";
 
 import { Command, CommanderError, Option } from "commander";
-import { isHex, type Address, type Hex } from "viem";
+import { isHex, zeroAddress, type Address, type Hex } from "viem";
 
 import { erc20Abi } from "../core/abi.js";
 import { parseUserAddress } from "../core/address.js";
@@ -22,8 +24,16 @@ import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { shutdownProver } from "../core/prover.js";
 import type { DepositMethod } from "../client/wallet.js";
 import { ReceiptChecker } from "../core/receipts.js";
+import type { SessionOfferConfig } from "../session/service.js";
 import { formatAmount, parseAmount } from "./amount.js";
-import { createContext, loadAccount, type CliContext, type GlobalOptions } from "./context.js";
+import {
+  createContext,
+  defaultWalletDir,
+  loadAccount,
+  loadOrCreateSecret,
+  type CliContext,
+  type GlobalOptions,
+} from "./context.js";
 import { CliError, EXIT, EXIT_CODES_HELP, classify } from "./errors.js";
 import { registerFacilitatorCommand } from "./facilitator.js";
 import { RelayClient } from "../client/relay.js";
@@ -66,12 +76,103 @@ function positiveInt(value: string, what: string): number {
 /** Flags of `pay`. */
 interface PayFlags {
   max: string;
+  maxFee?: string;
   timeout: string;
   json?: boolean;
   relay?: string;
   session?: boolean;
   offer?: string;
+  request?: string;
+  data?: string;
+  header: string[];
 }
+
+/**
+ * The request `pay` sends, from curl's flags: `-X` method, `-d` body (`@file` reads a
+ * file; implies POST and, without a Content-Type, `application/x-www-form-urlencoded`,
+ * as curl does), `-H "Name: value"` headers. The paid retry repeats all of it.
+ */
+export function requestInit(o: { request?: string; data?: string; header?: string[] }): RequestInit {
+  const headers = new Headers();
+  for (const h of o.header ?? []) {
+    const i = h.indexOf(":");
+    const name = i > 0 ? h.slice(0, i).trim() : "";
+    if (!name) throw new ZkPayError("invalid_argument", `-H "${h}" is not "Name: value"`);
+    // The payment headers are the CLI's to write: a stale one would be sent as this payment.
+    if (/^(payment-signature|x-payment)$/i.test(name))
+      throw new ZkPayError("invalid_argument", `-H ${name}: the payment header is written by 402zk`);
+    try {
+      headers.append(name, h.slice(i + 1).trim());
+    } catch {
+      throw new ZkPayError("invalid_argument", `-H "${h}" is not a valid HTTP header`);
+    }
+  }
+  let body: Uint8Array<ArrayBuffer> | string | undefined;
+  if (o.data !== undefined) {
+    if (o.data.startsWith("@")) {
+      try {
+        body = new Uint8Array(readFileSync(o.data.slice(1)));
+      } catch (err) {
+        throw new ZkPayError("invalid_argument", `-d ${o.data}: cannot read ${o.data.slice(1)} (${(err as Error).message})`);
+      }
+    } else body = o.data;
+  }
+  const method = (o.request ?? (body !== undefined ? "POST" : "GET")).toUpperCase();
+  if (!/^[A-Z]+$/.test(method)) throw new ZkPayError("invalid_argument", `-X ${o.request}: not an HTTP method`);
+  if (body !== undefined && (method === "GET" || method === "HEAD"))
+    throw new ZkPayError("invalid_argument", `-d with -X ${method}: a ${method} request has no body`);
+  if (body !== undefined && !headers.has("content-type"))
+    headers.set("content-type", "application/x-www-form-urlencoded");
+  return { method, headers, ...(body !== undefined ? { body } : {}) };
+}
+
+/** Exit code of a process ended by `signal` (128 + its number), as a shell reports it. */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Turns SIGINT/SIGTERM into an abort of `signal` while a payment is under way, so that
+ * what was sent is printed before the process ends; a second signal ends it at once.
+ */
+function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController();
+  const on = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) process.exit(SIGNAL_EXIT[sig] ?? 130);
+    ac.abort(
+      new CliError(SIGNAL_EXIT[sig] ?? 130, "interrupted", `interrupted (${sig}) before any payment left: nothing was paid`),
+    );
+  };
+  process.on("SIGINT", on);
+  process.on("SIGTERM", on);
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+    },
+  };
+}
+
+/**
+ * A `serve --session-offer` spec, "id:requests:price:hours" (price in tokens), as a tier-1
+ * offer: "basic:10:0.05:1" sells 10 requests within one hour for 0.05.
+ */
+export function sessionOffer(spec: string, decimals: number): SessionOfferConfig {
+  const [id, requests, price, hours, ...rest] = spec.split(":");
+  const bad = (why: string) =>
+    new ZkPayError("invalid_argument", `--session-offer ${spec}: ${why} (expected id:requests:price:hours, e.g. basic:10:0.05:1)`);
+  if (rest.length > 0 || hours === undefined) throw bad("four fields");
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(id!)) throw bad("the id is a short lowercase slug");
+  const n = Number(requests);
+  if (!Number.isInteger(n) || n < 1) throw bad("requests is a positive integer");
+  const h = Number(hours);
+  if (!(Number.isFinite(h) && h > 0) || !Number.isInteger(h * 3600)) throw bad("hours is a positive number of hours");
+  const value = parseAmount(price!, decimals, "price");
+  if (value === 0n) throw bad("the price is positive");
+  return { id: id!, tier: 1, durationSeconds: h * 3600, maxPresentations: n, price: value };
+}
+
+/** Collects a repeatable option's values. */
+const collect = (v: string, prev: string[]) => [...prev, v];
 
 /** Builds the commander program; `ctxOf` resolves the global options of a command. */
 export function buildProgram(
@@ -82,10 +183,10 @@ export function buildProgram(
   program
     .version(packageVersion(), "-V, --version")
     .description("Private x402 payments: a shielded-pool wallet (deposit, pay, withdraw) and an example paid API.")
-    .addOption(
-      new Option("--network <name>", "network whose deployments/<network>.json to use")
-        .choices(["hardhat", "localhost", "base-sepolia", "base"])
-        .default(process.env.ZK402_NETWORK ?? "localhost"),
+    .option(
+      "--network <name>",
+      "network: any record <name>.json in the deployments directory (localhost, hardhat, base-sepolia, base, or your own)",
+      process.env.ZK402_NETWORK ?? "localhost",
     )
     .option(
       "--rpc <url>",
@@ -284,10 +385,20 @@ ${EXIT_CODES_HELP}`,
   // ---------------------------------------------------------------- pay
   program
     .command("pay")
-    .description("GET a URL, paying its HTTP 402 privately; prints the body on stdout, the payment on stderr")
+    .description(
+      "fetch a URL (GET, or -X/-d/-H as curl), paying its HTTP 402 privately; prints the body on stdout, the payment on stderr",
+    )
     .argument("<url>", "the paid resource")
-    .option("--max <amount>", "refuse to pay more than this (amount + relayer fee)", "1")
-    .option("--timeout <seconds>", "give up the whole exchange (402, proving, paid request) after this long", "60")
+    .option("-X, --request <method>", "HTTP method (default GET, POST with -d); the paid retry repeats it")
+    .option("-d, --data <body>", "request body, @file to read a file (implies POST); the paid retry repeats it")
+    .option("-H, --header <header>", 'request header "Name: value", repeatable; the paid retry repeats them', collect, [])
+    .option("--max <amount>", "refuse to pay more than this in all: amount + relayer fee", "1")
+    .option("--max-fee <amount>", "largest relayer fee accepted (default: at most the price, and at most 0.1 token)")
+    .option(
+      "--timeout <seconds>",
+      "give up the whole exchange (402, proving, submitting, confirmations, paid request) after this long",
+      "60",
+    )
     .option("--json", "print one JSON object (ok, exitCode, status, body, receipt, tx, timings) on stdout")
     .option("--relay <url>", "client-settled: a 402zk facilitator submits the payment for its fee, not your EOA")
     .option("--session", "use a session credential (<wallet>/sessions.json); on a 402, buy one within --max")
@@ -310,46 +421,79 @@ ${EXIT_CODES_HELP}`,
         );
       }
       const maxAmount = parseAmount(o.max, ctx.decimals, "--max");
-      if (o.session) return paySession(ctx, url, { ...o, maxAmount, timeoutMs: timeoutS * 1000 });
+      const maxFee = o.maxFee === undefined ? undefined : parseAmount(o.maxFee, ctx.decimals, "--max-fee");
+      const init = requestInit(o);
+      if (o.session) return paySession(ctx, url, { ...o, maxAmount, timeoutMs: timeoutS * 1000, init });
       const wallet = await ctx.openWallet();
       const bar = progressBar({ label: "proving" });
       const d = ctx.decimals;
+      const tokens = (v: bigint) => `${formatAmount(v, d)} ${ctx.symbol}`;
+      // From here a payment may leave: a signal is reported with what was sent.
+      const interrupt = abortOnSignals();
       let r;
       try {
         r = await payWithZk(url, {
           wallet,
           settlement: mode,
           maxAmount,
+          maxFee,
+          token: { decimals: d, symbol: ctx.symbol },
+          init,
           onProgress: bar.update,
+          // The fee leaves the same note as the price: say so before proving.
+          onQuote: (q) => {
+            if (q.fee > 0n)
+              info(
+                `paying ${tokens(q.amount)} to ${q.payTo} + relayer fee ${tokens(q.fee)} to ${q.relayer} = ${tokens(q.amount + q.fee)} (--max ${tokens(maxAmount)})`,
+              );
+          },
           timeoutMs: timeoutS * 1000,
-          relay: o.relay ? new RelayClient({ url: o.relay }) : undefined,
+          signal: interrupt.signal,
+          transactions: { sent: ctx.sentTransactions, stop: ctx.stopSending },
+          relay: o.relay,
         });
       } catch (err) {
         if (isZkPayError(err, "payment_unconfirmed")) {
           const x = err.details as {
-            receiptId: Hex;
-            expiry: number;
-            payTo: string;
-            amount: string;
-            conditionHash: Hex;
+            receiptId?: Hex;
+            transaction?: Hex;
+            minedAtBlock?: number;
+            expiry?: number;
+            interrupted?: unknown;
           };
+          const code = x.interrupted instanceof CliError ? x.interrupted.exitCode : EXIT.network;
+          // A relay that dropped the connection (RelayClient) names no receipt: say what is known.
+          if (x.receiptId === undefined || x.expiry === undefined)
+            throw new CliError(code, "payment_unconfirmed", err.message, { cause: err });
           throw new CliError(
-            EXIT.network,
+            code,
             "payment_unconfirmed",
-            `${err.message}. Your note is reserved until ${clock(x.expiry)} (or until receipt ${x.receiptId} appears on chain); ` +
-              `after that, a sync (402zk balance) releases it if the payment never settled. Do not retry before then: ` +
-              `check with 402zk --network ${ctx.network} receipt ${x.receiptId} --pay-to ${x.payTo} --amount ${formatAmount(BigInt(x.amount), d, 0)} --condition ${x.conditionHash}`,
+            `${err.message}. Receipt ${x.receiptId}${x.transaction ? `, tx ${ctx.tx(x.transaction)}` : ""}. ` +
+              (x.minedAtBlock !== undefined
+                ? "Your note is spent by this payment. "
+                : `Your note is reserved until ${clock(x.expiry)} (or until receipt ${x.receiptId} appears on chain); ` +
+                  `after that, a sync (402zk balance) releases it if the payment never settled. Do not pay again before then. `) +
+              `Check it with: 402zk --network ${ctx.network} receipt ${x.receiptId}`,
             { cause: err },
           );
         }
+        if (err instanceof CliError) throw err; // interrupted before anything left
         // Whatever kept the client from paying (balance, price cap, proving, offer): "refused".
         if (isZkPayError(err) && err.reason !== "rpc_error") {
-          const cap = /payment of (\d+) exceeds maxAmount/.exec(err.message);
-          if (cap) {
+          if (err.reason === "spend_cap_exceeded") {
+            const x = err.details as { amount?: string };
             throw new CliError(
               EXIT.refused,
               "price_above_max",
-              `the price ${formatAmount(BigInt(cap[1]!), d)} ${ctx.symbol} exceeds --max ${o.max} ${ctx.symbol}: raise --max to pay it`,
+              `the price ${x.amount ? tokens(BigInt(x.amount)) : ""} exceeds --max ${tokens(maxAmount)}: raise --max to pay it (nothing was paid)`,
+              { cause: err },
+            );
+          }
+          if (err.reason === "fee_too_high") {
+            throw new CliError(
+              EXIT.refused,
+              err.reason,
+              `${err.message} (--max covers the price and the fee together; --max-fee raises the fee limit)`,
               { cause: err },
             );
           }
@@ -357,6 +501,7 @@ ${EXIT_CODES_HELP}`,
         }
         throw err;
       } finally {
+        interrupt.dispose();
         bar.end();
       }
       const terms = r.prepared?.terms;
@@ -412,7 +557,7 @@ ${EXIT_CODES_HELP}`,
           );
         }
         if (r.receiptId) info(`receipt ${r.receiptId}`);
-        if (r.transaction) info(`tx ${r.transaction}`);
+        if (r.transaction) info(`tx ${ctx.tx(r.transaction)}`);
         if (terms) info(`condition ${terms.conditionHash}`);
         if (r.paid) {
           info(
@@ -427,7 +572,9 @@ ${EXIT_CODES_HELP}`,
           );
         }
         if (failure && r.paid && r.mode === "client" && r.transaction) {
-          info(`note: your payment is on chain (tx ${r.transaction}) but the server did not accept its receipt.`);
+          info(
+            `note: your payment is on chain (tx ${ctx.tx(r.transaction)}) but the server did not accept its receipt: do not pay again; check it with 402zk --network ${ctx.network} receipt ${r.receiptId ?? ""}`.trimEnd(),
+          );
         }
       }
       if (failure) throw failure;
@@ -526,10 +673,23 @@ ${EXIT_CODES_HELP}`,
   // ---------------------------------------------------------------- serve
   program
     .command("serve")
-    .description("run an example paid API: GET /weather, paid with zk-exact (your EOA relays server-settled payments)")
+    .description(
+      "run an example paid API: GET /weather and POST /order, paid with zk-exact (your EOA relays server-settled payments)",
+    )
     .option("--port <port>", "port (0 = random)", "4021")
     .option("--host <host>", "interface to listen on", "127.0.0.1")
-    .option("--price <amount>", "price of GET /weather in tokens", "0.01")
+    .option("--price <amount>", "price of GET /weather and POST /order in tokens", "0.01")
+    .option("--sessions", "also sell session credentials (pay once, then present it: 402zk pay --session)")
+    .option(
+      "--session-offer <id:requests:price:hours>",
+      'with --sessions: an offer, repeatable (default "basic:10:<5 x price>:1")',
+      collect,
+      [],
+    )
+    .option(
+      "--state <dir>",
+      "with --sessions: folder of the issuer key (issuer-key, created 0600; or $ZK402_ISSUER_KEY); default ~/.402zk/<network>/serve",
+    )
     .option("--pay-to <address>", "who gets paid (default: your EOA)")
     .option("--fee <amount>", "relayer fee for server-settled payments, in tokens", "0")
     .option("--confirmations <n>", "confirmations required for client-settled receipts", "1")
@@ -544,10 +704,15 @@ ${EXIT_CODES_HELP}`,
           fee: string;
           confirmations: string;
           drainTimeout: string;
+          sessions?: boolean;
+          sessionOffer: string[];
+          state?: string;
         },
         cmd: Command,
       ) => {
         const ctx = ctxOf(cmd);
+        if (o.sessionOffer.length > 0 && !o.sessions)
+          throw new ZkPayError("invalid_argument", "--session-offer needs --sessions");
         const payTo = o.payTo ? address(o.payTo, "--pay-to") : ctx.account?.address;
         if (!payTo)
           throw new ZkPayError(
@@ -571,6 +736,19 @@ ${EXIT_CODES_HELP}`,
         }
         const secret = process.env.ZK402_CHALLENGE_SECRET;
         const d = ctx.decimals;
+        const minConfirmations = Math.max(1, positiveInt(o.confirmations, "--confirmations"));
+        let sessions: { issuerKey: Hex; offers: SessionOfferConfig[] } | undefined;
+        if (o.sessions) {
+          const offers =
+            o.sessionOffer.length > 0
+              ? o.sessionOffer.map((spec) => sessionOffer(spec, d))
+              : [{ id: "basic", tier: 1, durationSeconds: 3600, maxPresentations: 10, price: price * 5n }];
+          const dir = path.resolve(o.state ?? path.join(defaultWalletDir(ctx.network), "serve"));
+          const key = loadOrCreateSecret(dir, "issuer-key", "ZK402_ISSUER_KEY");
+          if (key.created)
+            info(`created a session issuer key in ${key.source} (mode 0600): keep it, credentials sold are signed with it`);
+          sessions = { issuerKey: key.secret, offers };
+        }
         const api = await startPaidApi({
           pool: {
             chainId: ctx.deployment.chainId,
@@ -584,18 +762,25 @@ ${EXIT_CODES_HELP}`,
           price: `${formatAmount(price, d, 0)}`,
           challengeSecret: secret,
           fee,
-          minConfirmations: Math.max(1, positiveInt(o.confirmations, "--confirmations")),
+          minConfirmations,
+          sessions,
           host: o.host,
           port: positiveInt(o.port, "--port"),
           onSettled: (e) =>
             info(
-              `${new Date().toISOString()} paid ${e.path || "/weather"}: ${formatAmount(BigInt(e.amount), d)} ${ctx.symbol}, ${e.mode}-settled, receipt ${e.receiptId ?? "?"}, tx ${e.result.transaction || "(already settled)"}`,
+              `${new Date().toISOString()} paid ${e.path || "/weather"}: ${formatAmount(BigInt(e.amount), d)} ${ctx.symbol}, ${e.mode}-settled, receipt ${e.receiptId ?? "?"}, tx ${e.result.transaction ? ctx.tx(e.result.transaction) : "(already settled)"}`,
             ),
         });
         out(`402zk example API on ${api.url}`);
         out(
           `  GET ${api.url}/weather  ${formatAmount(price, d)} ${ctx.symbol} (zk-exact, ${caip2(ctx.deployment.chainId)}) -> ${payTo}`,
         );
+        out(`  POST ${api.url}/order   ${formatAmount(price, d)} ${ctx.symbol} (settled before the order is placed; echoes the body)`);
+        for (const x of api.sessions?.offers ?? []) {
+          out(
+            `  session "${x.id}": ${x.maxPresentations} requests within ${x.durationSeconds / 3600} h for ${formatAmount(x.price, d)} ${ctx.symbol} (POST ${api.url}${api.sessions!.purchasePath(x.id)}; 402zk pay --session --offer ${x.id})`,
+          );
+        }
         out(
           ctx.account
             ? `  settlement: server (relayer ${ctx.account.address}${fee > 0n ? `, fee ${formatAmount(fee, d)}` : ""}) or client`
@@ -623,26 +808,26 @@ ${EXIT_CODES_HELP}`,
   program
     .command("doctor")
     .description(
-      "check the network's deployment from here: RPC, chain id, contract code, verification key, token domain, relayer ETH, Redis",
+      "check the network's deployment from here: RPC, chain id, trusted setup, contract code, verification key, token domain, relayer or EOA ETH, Redis",
     )
-    .option("--relayer <address>", "relayer whose ETH balance to check (default: your EOA, if any)")
+    .option("--relayer <address>", "relayer whose ETH balance to check (default: your EOA's, if any, as a payer)")
     .option("--redis <url>", "Redis URL to PING (default: $REDIS_URL)")
+    .option("--strict", "exit 1 on warnings too (a development setup on a non-local chain)")
     .option("--json", "print the checks as JSON")
-    .action(async (o: { relayer?: string; redis?: string; json?: boolean }, cmd: Command) => {
-      const { formatDoctor, runDoctor } = await import("./doctor.js");
+    .action(async (o: { relayer?: string; redis?: string; strict?: boolean; json?: boolean }, cmd: Command) => {
+      const { doctorVerdict, formatDoctor, runDoctor } = await import("./doctor.js");
       const g = cmd.optsWithGlobals() as GlobalOptions;
-      const relayer = o.relayer ? address(o.relayer, "--relayer") : loadAccount(g)?.address;
       const checks = await runDoctor({
         network: g.network,
         rpc: g.rpc,
         deployments: g.deployments,
-        relayer,
+        relayer: o.relayer ? address(o.relayer, "--relayer") : undefined,
+        eoa: o.relayer ? undefined : loadAccount(g)?.address,
         redis: o.redis ?? process.env.REDIS_URL,
       });
-      const ok = checks.every((c) => c.ok);
+      const { ok, failed } = doctorVerdict(checks, o.strict);
       out(o.json ? JSON.stringify({ ok, exitCode: ok ? EXIT.ok : EXIT.usage, checks }) : formatDoctor(checks));
       if (!ok) {
-        const failed = checks.filter((c) => !c.ok).map((c) => c.name);
         const err = new CliError(EXIT.usage, "doctor_failed", `${failed.length} check(s) failed: ${failed.join(", ")}`);
         err.reported = true;
         throw err;
@@ -652,16 +837,15 @@ ${EXIT_CODES_HELP}`,
   return program;
 }
 
-/** Waits for SIGINT/SIGTERM, then closes the server. */
+/** Waits for SIGINT/SIGTERM/SIGHUP (a closed terminal), then closes the server. */
 async function waitForSignal(close: () => Promise<void>): Promise<void> {
   await new Promise<void>((resolve) => {
+    const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
     const stop = () => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
+      for (const s of signals) process.off(s, stop);
       resolve();
     };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+    for (const s of signals) process.on(s, stop);
   });
   info("stopping");
   await close();

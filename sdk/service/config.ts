@@ -4,9 +4,14 @@ import { parseEther, parseGwei } from "viem";
 import { z } from "zod";
 
 import { ZkPayError } from "../core/errors.js";
+import { TrustedProxies } from "../node/caller.js";
+import { TRUST_PROXY_REMOVED } from "./http.js";
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 20-byte hex address");
-const uint = z.union([z.string().regex(/^\d{1,78}$/), z.number().int().nonnegative()]).transform((x) => BigInt(x));
+/** Token base units: a JSON number, digits, or digits with the CLI's base-unit suffix ("1000u"). */
+const uint = z
+  .union([z.string().regex(/^\d{1,78}u?$/, "must be a whole number of base units"), z.number().int().nonnegative()])
+  .transform((x) => BigInt(typeof x === "string" ? x.replace(/u$/, "") : x));
 
 /**
  * The service's configuration file (JSON). Every field has an environment variable
@@ -85,8 +90,27 @@ export const ServiceConfigSchema = z.object({
     .object({
       burst: z.number().positive().optional(),
       perSecond: z.number().positive().optional(),
-      /** Take the caller's address from X-Forwarded-For (behind a reverse proxy you trust). */
-      trustProxy: z.boolean().default(false),
+      /**
+       * The reverse proxies in front of the service, addresses or CIDR blocks
+       * (`["127.0.0.1", "10.0.0.0/8"]`): the caller is the right-most X-Forwarded-For entry
+       * that is not one of them; a request from any other peer is keyed on that peer.
+       * Env ZK402_TRUSTED_PROXIES (comma-separated), flag --trusted-proxies.
+       */
+      trustedProxies: z
+        .array(z.string())
+        .default([])
+        .superRefine((list, ctx) => {
+          try {
+            new TrustedProxies(list);
+          } catch (err) {
+            ctx.addIssue({ code: "custom", message: (err as Error).message });
+          }
+        }),
+      /** Removed: `true` is refused with a message naming `trustedProxies` (it trusted a client-written entry). */
+      trustProxy: z
+        .boolean()
+        .optional()
+        .refine((v) => v !== true, { message: TRUST_PROXY_REMOVED }),
       /** Largest request body, bytes. */
       maxBodyBytes: z
         .number()
@@ -94,7 +118,7 @@ export const ServiceConfigSchema = z.object({
         .positive()
         .default(64 * 1024),
     })
-    .default({ trustProxy: false, maxBodyBytes: 64 * 1024 }),
+    .default({ trustedProxies: [], maxBodyBytes: 64 * 1024 }),
   /** API keys resource servers must send (Authorization: Bearer <key>) on /verify and /settle. Env ZK402_API_KEYS (comma-separated). Empty: open. */
   apiKeys: z.array(z.string().min(16)).default([]),
   /** Redis shared by several instances (settlement claims). Env ZK402_REDIS_URL. */
@@ -132,6 +156,17 @@ const ENV: [string, (c: Record<string, unknown>, v: string) => void][] = [
         .map((x) => x.trim())
         .filter(Boolean)),
   ],
+  [
+    "ZK402_TRUSTED_PROXIES",
+    (c, v) =>
+      (c.limits = {
+        ...(c.limits as object),
+        trustedProxies: v
+          .split(",")
+          .map((x) => x.trim())
+          .filter(Boolean),
+      }),
+  ],
   ["ZK402_REDIS_URL", (c, v) => (c.redisUrl = v)],
   ["ZK402_LOG_LEVEL", (c, v) => (c.logLevel = v)],
 ];
@@ -144,7 +179,16 @@ const ENV: [string, (c: Record<string, unknown>, v: string) => void][] = [
  * const config = loadServiceConfig({ file: "facilitator.json", env: process.env, overrides: { port: 4022 } });
  */
 export function loadServiceConfig(
-  o: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {},
+  o: {
+    file?: string;
+    env?: NodeJS.ProcessEnv;
+    overrides?: Record<string, unknown>;
+    /**
+     * Fills what file, environment and overrides left unset (lowest precedence), seeing
+     * what they set: e.g. the CLI's default RPC of the network they name.
+     */
+    fillDefaults?: (merged: Record<string, unknown>) => void;
+  } = {},
 ): ServiceConfig {
   const env = o.env ?? process.env;
   let c: Record<string, unknown> = {};
@@ -166,6 +210,7 @@ export function loadServiceConfig(
       c[k] = { ...(c[k] as object), ...(v as object) };
     } else c[k] = v;
   }
+  o.fillDefaults?.(c);
   const r = ServiceConfigSchema.safeParse(c);
   if (!r.success) {
     const i = r.error.issues[0]!;
