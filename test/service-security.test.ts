@@ -139,7 +139,7 @@ describe("facilitator service security: a stored payment answers only for its ow
 
   it("attack 1: the old payload with every later 402 of the same API is refused; served once, paid once", async function () {
     const state = await chainState();
-    const verifies = await served("/verify");
+    const forwarded = (await served("/verify")) + (await served("/settle"));
     for (let i = 0; i < 3; i++) {
       const { res, error } = await present(api1, paid.payload.payload);
       expect(res.status).to.equal(402);
@@ -149,16 +149,18 @@ describe("facilitator service security: a stored payment answers only for its ow
     expect(api1.served(), "the handler never ran again").to.equal(1);
     expect(await chainState()).to.deep.equal(state);
     // Refused by the API's guard: nothing was forwarded to the service.
-    expect(await served("/verify")).to.equal(verifies);
+    expect((await served("/verify")) + (await served("/settle")), "refused by the guard").to.equal(forwarded);
   });
 
   it("attack 2: the payment of 0.01 to API 1, presented to API 2 (another payee, price 1.00), is refused", async function () {
     const state = await chainState();
+    const forwarded = (await served("/verify")) + (await served("/settle"));
     const { res, error } = await present(api2, paid.payload.payload);
     expect(res.status).to.equal(402);
     expect(error).to.equal("requirements_mismatch");
     expect(api2.served()).to.equal(0);
     expect(await chainState()).to.deep.equal(state);
+    expect((await served("/verify")) + (await served("/settle")), "refused by the guard").to.equal(forwarded);
   });
 
   let relayed: ZkPaymentPayload;
@@ -178,6 +180,7 @@ describe("facilitator service security: a stored payment answers only for its ow
     expect(await balance(attacker)).to.equal(before + 1n);
     relayed = wireOf(p);
     const state = await chainState();
+    const forwarded = (await served("/verify")) + (await served("/settle"));
     for (const api of [api1, api2]) {
       const { res, error } = await present(api, relayed);
       expect(res.status).to.equal(402);
@@ -185,6 +188,7 @@ describe("facilitator service security: a stored payment answers only for its ow
       expect(api.served()).to.equal(api === api1 ? 1 : 0);
     }
     expect(await chainState()).to.deep.equal(state);
+    expect((await served("/verify")) + (await served("/settle")), "refused by the guard").to.equal(forwarded);
   });
 
   it("with the guard bypassed, the service alone refuses each attack at /verify and /settle, and still answers the same request", async function () {
