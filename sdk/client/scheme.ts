@@ -198,7 +198,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     this.#o = o;
     this.schemeHooks = {
       // A refused server-settled payment never reached the chain: free its note now
-      // instead of at expiry. (A settled one is picked up by the next sync.)
+      // instead of at expiry. A settled one's change counts in the balance at once.
       onPaymentResponse: async (ctx) => {
         if (ctx.paymentPayload.accepted.scheme !== ZK_SCHEME) return;
         const parsed = ZkPaymentPayloadSchema.safeParse(ctx.paymentPayload.payload);
@@ -206,6 +206,8 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
         const key = parsed.data.terms.conditionHash.toLowerCase();
         const prepared = this.#inFlight.get(key);
         this.#inFlight.delete(key);
+        // Settled: the change is part of the balance now (pending until a sync finds the note).
+        if (prepared && ctx.settleResponse?.success === true) await this.#o.wallet.recordSettlement(prepared);
         if (prepared && parsed.data.settlement === "server" && ctx.settleResponse?.success !== true) {
           await this.#o.wallet.releasePayment(prepared);
           // The tree moved on while the proof was in flight (a busy pool, or a small root
@@ -347,8 +349,14 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     const wallet = this.#o.wallet;
     const relay = this.#o.relay;
     // Through the relayer: its account submits, the payer's never appears.
-    const submit = async (p: PreparedPayment) =>
-      relay ? (await relay.submit(p)).transaction : await wallet.submitPayment(p);
+    const submit = async (p: PreparedPayment) => {
+      if (!relay) return await wallet.submitPayment(p); // records the settlement and syncs
+      const { transaction } = await relay.submit(p);
+      // Mined: the change counts in the balance from now on. Failing to save that only
+      // delays it to the next sync, so it must not turn a made payment into an error.
+      await wallet.recordSettlement(p).catch(() => {});
+      return transaction;
+    };
     try {
       return { hash: await submit(prepared), receiptId: prepared.receiptId };
     } catch (err) {

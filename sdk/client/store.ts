@@ -33,6 +33,12 @@ const PendingSpendSchema = z.object({
   /** Unix seconds after which the proof can no longer settle. */
   expiry: z.number().int(),
   createdAt: z.number().int(),
+  /**
+   * Set when the payment is known to be settled (the server's settlement response, or our
+   * own or a relayer's mined transaction) but no sync has seen it yet: its change counts
+   * in the balance as pending until the sync that finds the change note drops this entry.
+   */
+  settled: z.literal(true).optional(),
 });
 
 /** Everything a wallet persists. All of it can be rebuilt from the seed and the chain. */

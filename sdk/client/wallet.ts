@@ -171,6 +171,28 @@ export interface PreparedPayment {
   timings: { witnessMs: number; proveMs: number; syncMs: number };
 }
 
+/** A wallet's private balance, base units (see {@link PrivateWallet.balances}). */
+export interface WalletBalances {
+  /** Committed notes no payment holds: what a payment can spend now. */
+  spendable: bigint;
+  /**
+   * Ours, spendable once the pool commits it (its next batch or commit): notes queued for
+   * the tree, and the change of settled payments that no sync has seen yet.
+   */
+  pending: bigint;
+  /**
+   * Notes held by payments whose outcome is not known yet (being proven, or sent and not
+   * answered): they come back whole if the payment is refused or expires, or as change if
+   * it settles. Not in `total`.
+   */
+  reserved: bigint;
+  /**
+   * `spendable + pending`: what {@link PrivateWallet.balance} returns, and what a fresh
+   * sync of the same seed finds when no payment is in flight.
+   */
+  total: bigint;
+}
+
 /** Parameters of {@link PrivateWallet.preparePayment}. */
 export interface PaymentParams {
   payTo: Address;
@@ -347,12 +369,50 @@ export class PrivateWallet {
   }
 
   /**
-   * Private balance: unspent notes not reserved by a payment in flight, including notes
-   * still queued for their tree (see {@link queuedNotes}), which become spendable when
-   * the pool commits them (within a batch window).
+   * Private balance, base units: `spendable + pending` of {@link balances}. Unspent notes
+   * not held by a payment in flight, including notes still queued for their tree (see
+   * {@link queuedNotes}), plus the change of settled payments that no sync has seen yet:
+   * a payment's change counts from the moment it is settled, so the balance right after a
+   * payment is what a fresh sync of the same seed finds. Notes held by payments whose
+   * outcome is not known yet are left out (see {@link WalletBalances.reserved}).
+   *
+   * @example
+   * if (wallet.balance() < 100_000n) await wallet.deposit(1_000_000n);
    */
   balance(): bigint {
-    return this.#available().reduce((s, n) => s + BigInt(n.value), 0n);
+    return this.balances().total;
+  }
+
+  /**
+   * The private balance split by what a payment can spend now; see {@link WalletBalances}.
+   *
+   * @example
+   * const { spendable, pending, reserved, total } = wallet.balances();
+   */
+  balances(): WalletBalances {
+    const sum = (notes: StoredNote[]) => notes.reduce((s, n) => s + BigInt(n.value), 0n);
+    const settledChange = this.#state.pending.reduce((s, p) => (p.settled ? s + BigInt(p.changeValue) : s), 0n);
+    const spendable = sum(this.spendableNotes());
+    const pending = sum(this.queuedNotes()) + settledChange;
+    // Notes held by a payment whose outcome is unknown: being proven, or sent and unsettled.
+    const held = new Set([...this.#state.pending.filter((p) => !p.settled).map((p) => p.nullifierHash), ...this.#busy]);
+    const reserved = sum(this.#state.notes.filter((n) => !n.spent && held.has(n.nullifierHash)));
+    return { spendable, pending, reserved, total: spendable + pending };
+  }
+
+  /**
+   * Records that a prepared payment settled (its transaction mined, or a server's
+   * settlement response said so): its change counts in the balance (as pending) at once,
+   * rather than after the next sync. The client scheme, {@link submitPayment} and
+   * {@link withdraw} call it; call it after `RelayClient.submit` when you use that
+   * directly. Harmless if a sync already saw the payment.
+   */
+  async recordSettlement(p: PreparedPayment): Promise<void> {
+    const id = p.proof.nullifierHash.toString();
+    if (!this.#state.pending.some((x) => x.nullifierHash === id && !x.settled)) return;
+    await this.#mutate((state) => {
+      for (const x of state.pending) if (x.nullifierHash === id) x.settled = true;
+    });
   }
 
   /** Notes a payment can spend now: available and committed to the pool's trees. */
@@ -1050,6 +1110,9 @@ export class PrivateWallet {
       throw mapPayRevert(err);
     }
     await this.#waitOk(hash);
+    // The change counts from now on, even if the sync below fails (a failed save only
+    // delays it to the next sync).
+    await this.recordSettlement(p).catch(() => {});
     await this.sync();
     return hash;
   }
@@ -1106,13 +1169,17 @@ export class PrivateWallet {
       expiry: now + 600n,
       onProgress: args.onProgress,
     });
+    let hash: Hash;
     try {
-      if (args.relay) return (await args.relay.submit(p)).transaction;
-      return await this.submitPayment(p);
+      if (!args.relay) return await this.submitPayment(p);
+      hash = (await args.relay.submit(p)).transaction;
     } catch (err) {
       await this.releasePayment(p);
       throw err;
     }
+    // Mined by the relayer: the change is ours from now on (pending until a sync finds it).
+    await this.recordSettlement(p).catch(() => {});
+    return hash;
   }
 
   #requireWalletClient(): WalletClient {

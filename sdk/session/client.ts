@@ -1,8 +1,8 @@
 import { x402Client } from "@x402/core/client";
 import type { PaymentRequirements } from "@x402/core/types";
-import { wrapFetchWithPayment } from "@x402/fetch";
 import type { Hex } from "viem";
 
+import { wrapFetchWithZkPayment } from "../client/fetch.js";
 import { ZkExactClientScheme } from "../client/scheme.js";
 import type { PrivateWallet } from "../client/wallet.js";
 import { ZkPayError } from "../core/errors.js";
@@ -342,7 +342,15 @@ export class SessionClient {
     });
     const client = new x402Client().register("eip155:*", scheme);
     client.setSpendControls(false);
-    const res = await wrapFetchWithPayment(this.#fetch, client)(`${origin}${offer.purchasePath}`, { method: "POST" });
+    let res: Response;
+    try {
+      res = await wrapFetchWithZkPayment(this.#fetch, client)(`${origin}${offer.purchasePath}`, { method: "POST" });
+    } catch (err) {
+      // Refused before any proof existed (a fee above the limit, an empty wallet): nothing
+      // was paid, so there is nothing to recover.
+      if (pending.receiptId === undefined) await this.#dropPending(pending);
+      throw err;
+    }
     const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
     if (!res.ok) {
       const paid = body?.paid === true || pending.receiptId !== undefined;
@@ -635,7 +643,7 @@ export class SessionClient {
       }),
     );
     client.setSpendControls(false);
-    return wrapFetchWithPayment(this.#fetch, client);
+    return wrapFetchWithZkPayment(this.#fetch, client);
   }
 
   #save(): Promise<void> {

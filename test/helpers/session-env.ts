@@ -44,6 +44,8 @@ export async function sessionApi(
     challengeSecret?: string;
     relayerIndex?: number;
     limits?: Parameters<typeof createZkResourceServer>[0]["limits"];
+    /** The relayer fee its 402s ask (server-settled), base units. */
+    fee?: bigint;
   },
 ) {
   const replay = opts.replay ?? new MemoryReplayStore();
@@ -58,6 +60,7 @@ export async function sessionApi(
     instances: opts.instances,
     verifyIn: "main",
     limits: opts.limits,
+    fee: opts.fee,
   });
   const sessions = await SessionService.create({
     issuerKey: opts.issuerKey ?? ISSUER_KEY,
