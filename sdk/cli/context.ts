@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -7,21 +7,23 @@ import {
   createWalletClient,
   defineChain,
   http,
+  keccak256,
   type Account,
   type Chain,
   type Hex,
   type PublicClient,
+  type Transport,
   type WalletClient,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { base, baseSepolia } from "viem/chains";
 
 import { PrivateWallet } from "../client/wallet.js";
-import { NETWORKS, type Deployment } from "../core/deployment.js";
+import { explorerTxUrl, type Deployment } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { WalletKeys } from "../core/keys.js";
 import { defaultArtifacts } from "../node/artifacts.js";
-import { loadDeployment } from "../node/deployments.js";
+import { DEPLOYMENTS_DIR, loadDeployment } from "../node/deployments.js";
 import { lockDirectory, type DirLock } from "../node/dir-lock.js";
 import { FileNoteStore } from "../node/file-store.js";
 import { syncProgressLine } from "../node/sync-progress.js";
@@ -46,17 +48,127 @@ export interface GlobalOptions {
 export const RPC_ENV: Record<string, string> = { "base-sepolia": "BASE_SEPOLIA_RPC_URL", base: "BASE_RPC_URL" };
 
 const LOCAL = new Set(["hardhat", "localhost"]);
+/** Hardhat's (and anvil's) chain id: a local development chain whatever its record is called. */
+const LOCAL_CHAIN_ID = 31337;
 
-/** Default RPC of a network: 127.0.0.1:8545 for local ones, an env variable for Base. */
-export function defaultRpc(network: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (LOCAL.has(network)) return "http://127.0.0.1:8545";
+/**
+ * Default RPC of a network: 127.0.0.1:8545 for local ones (by name, or a record on chain
+ * 31337), an env variable for Base; none for other records (pass --rpc).
+ */
+export function defaultRpc(
+  network: string,
+  env: NodeJS.ProcessEnv = process.env,
+  chainId?: number,
+): string | undefined {
+  if (LOCAL.has(network) || chainId === LOCAL_CHAIN_ID) return "http://127.0.0.1:8545";
   const v = RPC_ENV[network];
   return v ? env[v] : undefined;
+}
+
+/**
+ * A transaction hash for the terminal: the hash, and its explorer page on a public chain
+ * (none on a local chain).
+ *
+ * @example
+ * formatTx(84532, "0xab…"); // "0xab… https://sepolia.basescan.org/tx/0xab…"
+ * formatTx(31337, "0xab…"); // "0xab…"
+ */
+export function formatTx(chainId: number, hash: string): string {
+  const url = explorerTxUrl(chainId, hash);
+  return url ? `${hash} ${url}` : hash;
+}
+
+/**
+ * The deployment record `<dir>/<network>.json`. Any record in the directory is a network
+ * the CLI can use (not only the four names it knows defaults for); a missing one is
+ * `deployment_not_found` naming the records that are there.
+ */
+export function loadNetwork(network: string, dir: string | undefined): Deployment {
+  try {
+    return loadDeployment(network, dir);
+  } catch (err) {
+    if (!isZkPayError(err, "deployment_not_found") && !isZkPayError(err, "invalid_argument")) throw err;
+    const where = dir ?? DEPLOYMENTS_DIR;
+    if (existsSync(path.join(where, `${network}.json`))) throw err; // there, but invalid: say why
+    let found: string[] = [];
+    try {
+      found = readdirSync(where)
+        .filter((f) => f.endsWith(".json") && /^[a-z0-9-]+\.json$/.test(f))
+        .map((f) => f.slice(0, -".json".length))
+        .sort();
+    } catch {
+      found = [];
+    }
+    throw new ZkPayError(
+      "deployment_not_found",
+      `${err.message}; ${found.length > 0 ? `records in ${where}: ${found.join(", ")}` : `${where} holds no deployment records`} ` +
+        `(--deployments DIR or ZK402_DEPLOYMENTS_DIR names another directory)`,
+      { network, dir: where, found },
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * An RPC transport that tells `onSend` the hash of every raw transaction before it goes
+ * out (the hash of a signed transaction is the keccak of its bytes): whatever fails after
+ * a payment or a withdrawal was sent, the CLI can name it.
+ */
+function observeSends(inner: Transport, onSend: (hash: Hex) => void, stopped: () => boolean): Transport {
+  return ((args: Parameters<Transport>[0]) => {
+    const t = inner(args);
+    return {
+      ...t,
+      request: (async (req: { method: string; params?: unknown }) => {
+        if (req.method === "eth_sendRawTransaction" || req.method === "eth_sendTransaction") {
+          // After a timeout or a signal the command reports what it sent: nothing new may leave.
+          if (stopped())
+            throw new ZkPayError("invalid_argument", "402zk stopped sending transactions (timed out or interrupted)");
+          if (Array.isArray(req.params) && typeof req.params[0] === "string") onSend(keccak256(req.params[0] as Hex));
+        }
+        return t.request(req as never);
+      }) as typeof t.request,
+    };
+  }) as Transport;
 }
 
 /** Default wallet directory: ~/.402zk/<network>. */
 export function defaultWalletDir(network: string): string {
   return path.join(os.homedir(), ".402zk", network);
+}
+
+/**
+ * A 32-byte secret: env `envName` if set, else `<dir>/<name>`, created (mode 0600) on
+ * first use from the platform CSPRNG. The wallet seed and `serve --sessions`' issuer key.
+ */
+export function loadOrCreateSecret(
+  dir: string,
+  name: string,
+  envName: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { secret: Hex; created: boolean; source: string } {
+  const fromEnv = env[envName]?.trim();
+  if (fromEnv) {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(fromEnv))
+      throw new ZkPayError("invalid_argument", `${envName} must be 0x + 64 hex digits`);
+    return { secret: fromEnv as Hex, created: false, source: `env ${envName}` };
+  }
+  const file = path.join(dir, name);
+  if (existsSync(file)) {
+    const secret = readFileSync(file, "utf8").trim();
+    if (!/^0x[0-9a-fA-F]{64}$/.test(secret))
+      throw new ZkPayError("invalid_argument", `${file} does not hold a 32-byte hex ${name}`);
+    if (process.platform !== "win32" && (statSync(file).mode & 0o077) !== 0) {
+      process.stderr.write(`warning: ${file} is readable by other users; run: chmod 600 ${file}\n`);
+    }
+    return { secret: secret as Hex, created: false, source: file };
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const secret = WalletKeys.randomSeed();
+  // "wx": never overwrite a secret another process just created.
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: "wx" });
+  chmodSync(file, 0o600);
+  return { secret, created: true, source: file };
 }
 
 /**
@@ -67,28 +179,8 @@ export function loadOrCreateSeed(
   dir: string,
   env: NodeJS.ProcessEnv = process.env,
 ): { seed: Hex; created: boolean; source: string } {
-  const fromEnv = env.ZK402_SEED?.trim();
-  if (fromEnv) {
-    if (!/^0x[0-9a-fA-F]{64}$/.test(fromEnv))
-      throw new ZkPayError("invalid_argument", "ZK402_SEED must be 0x + 64 hex digits");
-    return { seed: fromEnv as Hex, created: false, source: "env ZK402_SEED" };
-  }
-  const file = path.join(dir, "seed");
-  if (existsSync(file)) {
-    const seed = readFileSync(file, "utf8").trim();
-    if (!/^0x[0-9a-fA-F]{64}$/.test(seed))
-      throw new ZkPayError("invalid_argument", `${file} does not hold a 32-byte hex seed`);
-    if (process.platform !== "win32" && (statSync(file).mode & 0o077) !== 0) {
-      process.stderr.write(`warning: ${file} is readable by other users; run: chmod 600 ${file}\n`);
-    }
-    return { seed: seed as Hex, created: false, source: file };
-  }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const seed = WalletKeys.randomSeed();
-  // "wx": never overwrite a seed another process just created.
-  writeFileSync(file, `${seed}\n`, { mode: 0o600, flag: "wx" });
-  chmodSync(file, 0o600);
-  return { seed, created: true, source: file };
+  const s = loadOrCreateSecret(dir, "seed", "ZK402_SEED", env);
+  return { seed: s.secret, created: s.created, source: s.source };
 }
 
 /** The EOA from --private-key or env ZK402_PRIVATE_KEY, if any. */
@@ -131,29 +223,35 @@ export interface CliContext {
   openWallet(): Promise<PrivateWallet>;
   /** Releases the wallet folder's lock (also released when the process exits). */
   releaseWallet(): void;
+  /** Transactions this process sent (hash, and when: performance.now() ms), oldest first. */
+  sentTransactions(): readonly { hash: Hex; at: number }[];
+  /** Refuses every later transaction of this process (after a timeout or a signal, what was sent is final). */
+  stopSending(): void;
+  /** A transaction hash with its explorer link on public chains ({@link formatTx}). */
+  tx(hash: string): string;
 }
 
 /** Resolves the global options into a {@link CliContext}. Throws ZkPayError on bad configuration. */
 export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): CliContext {
   const network = opts.network;
-  if (!(network in NETWORKS)) {
-    throw new ZkPayError(
-      "invalid_argument",
-      `unknown network "${network}" (known: ${Object.keys(NETWORKS).join(", ")})`,
-    );
-  }
   const deploymentsDir = opts.deployments ?? env.ZK402_DEPLOYMENTS_DIR;
-  const deployment = loadDeployment(network, deploymentsDir ? path.resolve(deploymentsDir) : undefined);
-  const rpc = opts.rpc ?? defaultRpc(network, env);
+  const deployment = loadNetwork(network, deploymentsDir ? path.resolve(deploymentsDir) : undefined);
+  const rpc = opts.rpc ?? defaultRpc(network, env, deployment.chainId);
   if (!rpc) {
     throw new ZkPayError(
       "invalid_argument",
-      `no RPC URL for ${network}: pass --rpc <url> or set ${RPC_ENV[network] ?? "--rpc"}`,
+      `no RPC URL for ${network}: pass --rpc <url>${RPC_ENV[network] ? ` or set ${RPC_ENV[network]}` : ""}`,
     );
   }
   const chain = chainFor(deployment, network, rpc);
-  const local = LOCAL.has(network);
-  const transport = http(rpc, { retryCount: local ? 0 : 3, timeout: 30_000 });
+  const local = LOCAL.has(network) || deployment.chainId === LOCAL_CHAIN_ID;
+  const sent: { hash: Hex; at: number }[] = [];
+  let stopped = false;
+  const transport = observeSends(
+    http(rpc, { retryCount: local ? 0 : 3, timeout: 30_000 }),
+    (hash) => sent.push({ hash, at: performance.now() }),
+    () => stopped,
+  );
   const pollingInterval = local ? 50 : 1_000;
   const publicClient = createPublicClient({ chain, transport, pollingInterval }) as PublicClient;
   const account = loadAccount(opts, env);
@@ -184,6 +282,11 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = proc
     releaseWallet() {
       lock?.release();
     },
+    sentTransactions: () => sent,
+    stopSending: () => {
+      stopped = true;
+    },
+    tx: (hash: string) => formatTx(deployment.chainId, hash),
     requireAccount(why: string) {
       if (!account || !walletClient) {
         throw new ZkPayError("invalid_argument", `${why} needs an EOA: pass --private-key or set ZK402_PRIVATE_KEY`);

@@ -17,7 +17,7 @@ import path from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { isHex, zeroAddress, type Address, type Hex } from "viem";
 
-import { erc20Abi } from "../core/abi.js";
+import { erc20Abi, facilitatorAbi } from "../core/abi.js";
 import { parseUserAddress } from "../core/address.js";
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
@@ -113,7 +113,10 @@ export function requestInit(o: { request?: string; data?: string; header?: strin
       try {
         body = new Uint8Array(readFileSync(o.data.slice(1)));
       } catch (err) {
-        throw new ZkPayError("invalid_argument", `-d ${o.data}: cannot read ${o.data.slice(1)} (${(err as Error).message})`);
+        throw new ZkPayError(
+          "invalid_argument",
+          `-d ${o.data}: cannot read ${o.data.slice(1)} (${(err as Error).message})`,
+        );
       }
     } else body = o.data;
   }
@@ -138,7 +141,11 @@ function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
   const on = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) process.exit(SIGNAL_EXIT[sig] ?? 130);
     ac.abort(
-      new CliError(SIGNAL_EXIT[sig] ?? 130, "interrupted", `interrupted (${sig}) before any payment left: nothing was paid`),
+      new CliError(
+        SIGNAL_EXIT[sig] ?? 130,
+        "interrupted",
+        `interrupted (${sig}) before any payment left: nothing was paid`,
+      ),
     );
   };
   process.on("SIGINT", on);
@@ -159,7 +166,10 @@ function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
 export function sessionOffer(spec: string, decimals: number): SessionOfferConfig {
   const [id, requests, price, hours, ...rest] = spec.split(":");
   const bad = (why: string) =>
-    new ZkPayError("invalid_argument", `--session-offer ${spec}: ${why} (expected id:requests:price:hours, e.g. basic:10:0.05:1)`);
+    new ZkPayError(
+      "invalid_argument",
+      `--session-offer ${spec}: ${why} (expected id:requests:price:hours, e.g. basic:10:0.05:1)`,
+    );
   if (rest.length > 0 || hours === undefined) throw bad("four fields");
   if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(id!)) throw bad("the id is a short lowercase slug");
   const n = Number(requests);
@@ -275,7 +285,7 @@ ${EXIT_CODES_HELP}`,
       out(
         `deposited ${formatAmount(value, ctx.decimals)} ${ctx.symbol} from ${account.address} into private note #${r.leafIndex}`,
       );
-      out(`tx ${r.hash} (${ms(performance.now() - t0)})`);
+      out(`tx ${ctx.tx(r.hash)} (${ms(performance.now() - t0)})`);
       if (r.synced) out(`private balance ${formatAmount(wallet.balance(), ctx.decimals)} ${ctx.symbol}`);
       else
         info(
@@ -391,7 +401,12 @@ ${EXIT_CODES_HELP}`,
     .argument("<url>", "the paid resource")
     .option("-X, --request <method>", "HTTP method (default GET, POST with -d); the paid retry repeats it")
     .option("-d, --data <body>", "request body, @file to read a file (implies POST); the paid retry repeats it")
-    .option("-H, --header <header>", 'request header "Name: value", repeatable; the paid retry repeats them', collect, [])
+    .option(
+      "-H, --header <header>",
+      'request header "Name: value", repeatable; the paid retry repeats them',
+      collect,
+      [],
+    )
     .option("--max <amount>", "refuse to pay more than this in all: amount + relayer fee", "1")
     .option("--max-fee <amount>", "largest relayer fee accepted (default: at most the price, and at most 0.1 token)")
     .option(
@@ -587,28 +602,45 @@ ${EXIT_CODES_HELP}`,
     .argument("<amount>", 'amount in tokens, e.g. "0.5"')
     .requiredOption("--to <address>", "recipient")
     .option("--relay <url>", "a 402zk facilitator submits the withdrawal for its fee: no gas, no EOA of yours on chain")
-    .action(async (amountText: string, o: { to: string; relay?: string }, cmd: Command) => {
+    .option(
+      "--max-fee <amount>",
+      "with --relay: largest fee accepted (default: at most the amount, and at most 0.1 token)",
+    )
+    .action(async (amountText: string, o: { to: string; relay?: string; maxFee?: string }, cmd: Command) => {
       const ctx = ctxOf(cmd);
-      const relay = o.relay ? new RelayClient({ url: o.relay }) : undefined;
-      const submitter = relay ? `the relay ${o.relay}` : ctx.requireAccount("withdraw").account.address;
       const to = address(o.to, "--to");
+      // The pool reverts a zero payee: refuse before proving (and before spending gas on it).
+      if (to === zeroAddress)
+        throw new ZkPayError(
+          "invalid_argument",
+          "--to is the zero address: the pool refuses it (tokens sent there are lost)",
+        );
       const amount = parseAmount(amountText, ctx.decimals);
       if (amount === 0n) throw new ZkPayError("invalid_argument", "amount must be positive");
+      const maxFee = o.maxFee === undefined ? undefined : parseAmount(o.maxFee, ctx.decimals, "--max-fee");
+      const relay = o.relay ? new RelayClient({ url: o.relay }) : undefined;
+      const submitter = relay ? `the relay ${o.relay}` : ctx.requireAccount("withdraw").account.address;
       const wallet = await ctx.openWallet();
       const bar = progressBar({ label: "proving" });
       const t0 = performance.now();
       let hash: Hex;
       try {
-        hash = await wallet.withdraw({ to, amount, onProgress: bar.update, relay });
+        hash = await wallet.withdraw({ to, amount, onProgress: bar.update, relay, maxFee });
       } catch (err) {
         if (isZkPayError(err, "insufficient_private_balance"))
           throw new CliError(EXIT.refused, err.reason, inTokens(err, ctx), { cause: err });
+        // Sent, then failed (reverted, or its receipt never came): name the transaction.
+        const sent = ctx.sentTransactions().at(-1);
+        if (sent && !relay && sent.at >= t0) {
+          const c = classify(err);
+          throw new CliError(c.code, c.reason, `${c.message} (withdrawal tx ${ctx.tx(sent.hash)})`, { cause: err });
+        }
         throw err;
       } finally {
         bar.end();
       }
       out(`withdrew ${formatAmount(amount, ctx.decimals)} ${ctx.symbol} to ${to}`);
-      out(`tx ${hash} (${ms(performance.now() - t0)}), submitted by ${submitter}`);
+      out(`tx ${ctx.tx(hash)} (${ms(performance.now() - t0)}), submitted by ${submitter}`);
       out(`private balance ${formatAmount(wallet.balance(), ctx.decimals)} ${ctx.symbol}`);
       info(
         relay
@@ -620,40 +652,100 @@ ${EXIT_CODES_HELP}`,
   // ---------------------------------------------------------------- receipt
   program
     .command("receipt")
-    .description("check a payment receipt on chain (what a server does for client-settled payments)")
+    .description(
+      "check a payment receipt on chain: by id alone (what the chain holds: payee, amount, tx), or against expected terms (what a server does)",
+    )
     .argument("<id>", "receipt id (the payment's nullifier hash, bytes32)")
-    .requiredOption("--pay-to <address>", "expected payee")
-    .requiredOption("--amount <amount>", 'expected amount in tokens, e.g. "0.01"')
-    .requiredOption("--condition <hash>", "expected condition hash (bytes32)")
+    .option("--pay-to <address>", "expected payee (with --amount and --condition)")
+    .option("--amount <amount>", 'expected amount in tokens, e.g. "0.01"')
+    .option("--condition <hash>", "expected condition hash (bytes32)")
     .option("--confirmations <n>", "confirmations required", "1")
     .option("--json", "print JSON")
     .action(
       async (
         idText: string,
-        o: { payTo: string; amount: string; condition: string; confirmations: string; json?: boolean },
+        o: { payTo?: string; amount?: string; condition?: string; confirmations: string; json?: boolean },
         cmd: Command,
       ) => {
         const ctx = ctxOf(cmd);
         const id = bytes32(idText, "receipt id");
-        const payTo = address(o.payTo, "--pay-to");
-        const amount = parseAmount(o.amount, ctx.decimals, "--amount");
-        const conditionHash = bytes32(o.condition, "--condition");
+        const given = [o.payTo, o.amount, o.condition].filter((x) => x !== undefined).length;
+        if (given !== 0 && given !== 3)
+          throw new ZkPayError("invalid_argument", "give --pay-to, --amount and --condition together, or none of them");
         const minConfirmations = Math.max(1, positiveInt(o.confirmations, "--confirmations"));
         const checker = new ReceiptChecker({
           publicClient: ctx.publicClient,
           facilitator: ctx.deployment.facilitator as Address,
         });
-        const r = await checker.check({ id, payTo, amount, conditionHash, minConfirmations });
-        if (o.json) {
-          out(JSON.stringify({ id, ...r, required: minConfirmations }));
+        const d = ctx.decimals;
+        const tokens = (v: bigint) => `${formatAmount(v, d)} ${ctx.symbol}`;
+        let r: Awaited<ReturnType<ReceiptChecker["check"]>>;
+        let onChain: { transaction?: Hex; payTo?: Address; amount?: bigint; fee?: bigint; conditionHash?: Hex } = {};
+        if (given === 3) {
+          const payTo = address(o.payTo!, "--pay-to");
+          const amount = parseAmount(o.amount!, d, "--amount");
+          const conditionHash = bytes32(o.condition!, "--condition");
+          r = await checker.check({ id, payTo, amount, conditionHash, minConfirmations });
+          if (r.state === "paid") onChain = { payTo, amount, conditionHash };
         } else {
+          // By id alone: terms no payment has (payee 0) answer "mismatch" when a payment with
+          // this id exists, with its block; its event there says what it paid.
+          r = await checker.check({
+            id,
+            payTo: zeroAddress,
+            amount: 0n,
+            conditionHash: `0x${"0".repeat(64)}`,
+            minConfirmations,
+          });
+          if (r.state === "mismatch") r = { ...r, state: r.confirmations < minConfirmations ? "unconfirmed" : "paid" };
+        }
+        if (r.state !== "not_paid") {
+          const [log] = await ctx.publicClient
+            .getContractEvents({
+              address: ctx.deployment.facilitator as Address,
+              abi: facilitatorAbi,
+              eventName: "PaymentReceipt",
+              args: { id },
+              fromBlock: BigInt(r.paidAtBlock),
+              toBlock: BigInt(r.paidAtBlock),
+              strict: true,
+            })
+            .catch(() => []);
+          if (log)
+            onChain = {
+              transaction: log.transactionHash ?? undefined,
+              payTo: log.args.payTo,
+              amount: log.args.amount,
+              fee: log.args.fee,
+              conditionHash: log.args.conditionHash,
+            };
+        }
+        if (o.json) {
+          out(
+            JSON.stringify({
+              id,
+              ...r,
+              required: minConfirmations,
+              transaction: onChain.transaction,
+              payTo: onChain.payTo,
+              amount: onChain.amount?.toString(),
+              fee: onChain.fee?.toString(),
+              conditionHash: onChain.conditionHash,
+            }),
+          );
+        } else {
+          const paid =
+            onChain.amount !== undefined && onChain.payTo
+              ? `${tokens(onChain.amount)} to ${onChain.payTo}${onChain.fee ? ` (+ fee ${tokens(onChain.fee)})` : ""}`
+              : "";
           const explain: Record<string, string> = {
-            paid: `paid: ${formatAmount(amount, ctx.decimals)} ${ctx.symbol} to ${payTo}, block ${r.paidAtBlock}, ${r.confirmations} confirmation(s)`,
+            paid: `paid: ${paid}, block ${r.paidAtBlock}, ${r.confirmations} confirmation(s)`,
             not_paid: "not paid: no payment with this id on chain",
             mismatch: `mismatch: a payment with this id exists (block ${r.paidAtBlock}) but for another payee, amount or condition`,
-            unconfirmed: `unconfirmed: ${r.confirmations} of ${minConfirmations} confirmations (block ${r.paidAtBlock})`,
+            unconfirmed: `unconfirmed: ${r.confirmations} of ${minConfirmations} confirmations (block ${r.paidAtBlock})${paid ? `: ${paid}` : ""}`,
           };
           out(explain[r.state] ?? r.state);
+          if (onChain.transaction) out(`tx ${ctx.tx(onChain.transaction)}`);
         }
         if (r.state !== "paid") {
           const failures: Record<"not_paid" | "mismatch" | "unconfirmed", [string, string]> = {
@@ -746,7 +838,9 @@ ${EXIT_CODES_HELP}`,
           const dir = path.resolve(o.state ?? path.join(defaultWalletDir(ctx.network), "serve"));
           const key = loadOrCreateSecret(dir, "issuer-key", "ZK402_ISSUER_KEY");
           if (key.created)
-            info(`created a session issuer key in ${key.source} (mode 0600): keep it, credentials sold are signed with it`);
+            info(
+              `created a session issuer key in ${key.source} (mode 0600): keep it, credentials sold are signed with it`,
+            );
           sessions = { issuerKey: key.secret, offers };
         }
         const api = await startPaidApi({
@@ -775,7 +869,9 @@ ${EXIT_CODES_HELP}`,
         out(
           `  GET ${api.url}/weather  ${formatAmount(price, d)} ${ctx.symbol} (zk-exact, ${caip2(ctx.deployment.chainId)}) -> ${payTo}`,
         );
-        out(`  POST ${api.url}/order   ${formatAmount(price, d)} ${ctx.symbol} (settled before the order is placed; echoes the body)`);
+        out(
+          `  POST ${api.url}/order   ${formatAmount(price, d)} ${ctx.symbol} (settled before the order is placed; echoes the body)`,
+        );
         for (const x of api.sessions?.offers ?? []) {
           out(
             `  session "${x.id}": ${x.maxPresentations} requests within ${x.durationSeconds / 3600} h for ${formatAmount(x.price, d)} ${ctx.symbol} (POST ${api.url}${api.sessions!.purchasePath(x.id)}; 402zk pay --session --offer ${x.id})`,

@@ -7,9 +7,10 @@ import type { SettleResponse } from "@x402/core/types";
 import express, { type Express } from "express";
 import type { Address, Hex, PublicClient, WalletClient } from "viem";
 
-import { zkPaymentMiddleware } from "../express/index.js";
-import { loadVerificationKey } from "../node/artifacts.js";
+import { zkPaymentMiddleware, zkSessionMiddleware } from "../express/index.js";
+import { loadPresentationVerificationKey, loadVerificationKey } from "../node/artifacts.js";
 import { createZkResourceServer } from "../server/paywall.js";
+import { SessionService, type SessionOfferConfig } from "../session/service.js";
 
 /** Options of {@link startPaidApi}. */
 export interface PaidApiOptions {
@@ -32,6 +33,13 @@ export interface PaidApiOptions {
   before?: (app: Express) => void;
   /** Schemes the PAYMENT-SIGNATURE guard lets through (add "exact" when `before` serves it). */
   schemes?: string[];
+  /**
+   * Sell session credentials too: GET /weather and POST /order accept a tier-1
+   * presentation of a credential bought at the offers' purchase routes (`SessionService`),
+   * or a payment per request as before. The issuer key names the service: keep it to keep
+   * its credentials valid across restarts.
+   */
+  sessions?: { issuerKey: Hex; offers: SessionOfferConfig[] };
   /** Called after each zk-exact payment settled. */
   onSettled?: (e: { path: string; amount: string; result: SettleResponse; mode: string; receiptId?: Hex }) => void;
 }
@@ -77,6 +85,21 @@ export async function startPaidApi(o: PaidApiOptions) {
     });
   }
 
+  // Credentials are bought with a zk-exact payment to this API, through its own challenges.
+  const sessions = o.sessions
+    ? await SessionService.create({
+        issuerKey: o.sessions.issuerKey,
+        offers: o.sessions.offers,
+        vkey: loadPresentationVerificationKey(),
+        replay: zk.replay,
+        pool: { facilitator: o.pool.facilitator, chainId: o.pool.chainId },
+        payTo: o.payTo,
+        publicClient: o.publicClient,
+        challenges: zk.challenges,
+        minConfirmations: o.minConfirmations,
+      })
+    : undefined;
+
   const app = express();
   app.disable("x-powered-by");
   let inFlight = 0;
@@ -96,30 +119,60 @@ export async function startPaidApi(o: PaidApiOptions) {
     next();
   });
   o.before?.(app);
-  app.use(
-    zkPaymentMiddleware(
-      {
-        "GET /weather": {
-          accepts: { scheme: "zk-exact", network: zk.network, payTo: o.payTo, price: o.price },
-          description: "Today's weather, paid privately with 402zk",
-          mimeType: "application/json",
+  const accepts = { scheme: "zk-exact", network: zk.network, payTo: o.payTo, price: o.price };
+  const routes = {
+    "GET /weather": {
+      accepts,
+      description: "Today's weather, paid privately with 402zk",
+      mimeType: "application/json",
+    },
+    // A side effect: settled before the handler runs (the "upfront" flow).
+    "POST /order": {
+      accepts: { ...accepts, extra: { paymentFlow: "upfront" } },
+      description: "Place an order (echoed back), paid privately with 402zk",
+      mimeType: "application/json",
+    },
+  };
+  const schemes = o.schemes ?? ["zk-exact"];
+  if (sessions) {
+    app.use(
+      ...zkSessionMiddleware(
+        {
+          "GET /weather": { ...routes["GET /weather"], session: { requiredTier: 1 } },
+          // A presentation for an order is bound to its method, path and body: good for this order only.
+          "POST /order": { ...routes["POST /order"], session: { requiredTier: 1, bindRequest: true } },
         },
-      },
-      zk.resourceServer,
-      { schemes: o.schemes ?? ["zk-exact"] },
-    ),
-  );
+        zk.resourceServer,
+        sessions,
+        { network: zk.network, asset: o.pool.token, schemes },
+      ),
+    );
+  } else {
+    app.use(zkPaymentMiddleware(routes, zk.resourceServer, { schemes }));
+  }
+  const paidWith = (res: express.Response) => (res.locals.zkSession ? "session" : "zk-exact");
   app.get("/weather", (_req, res) => {
     res.json({
       city: "Lisbon",
       forecast: "sunny",
       tempC: 21.5,
-      paidWith: "zk-exact",
+      paidWith: paidWith(res),
       servedAt: new Date().toISOString(),
     });
   });
+  app.post("/order", express.json(), express.urlencoded({ extended: false }), express.text(), (req, res) => {
+    res.json({ ordered: req.body ?? null, paidWith: paidWith(res), servedAt: new Date().toISOString() });
+  });
   app.get("/", (_req, res) => {
-    res.json({ paid: { "GET /weather": { scheme: "zk-exact", network: zk.network, price: o.price, payTo: o.payTo } } });
+    const paid = { scheme: "zk-exact", network: zk.network, price: o.price, payTo: o.payTo };
+    res.json({
+      paid: { "GET /weather": paid, "POST /order": paid },
+      sessions: sessions?.offers.map((x) => ({
+        ...x,
+        price: x.price.toString(),
+        buy: `POST ${sessions.purchasePath(x.id)}`,
+      })),
+    });
   });
 
   const server: Server = app.listen(o.port ?? 0, o.host ?? "127.0.0.1");
@@ -137,6 +190,8 @@ export async function startPaidApi(o: PaidApiOptions) {
     app,
     server,
     zk,
+    /** The session service (`sessions` option), if any. */
+    sessions,
     /** Stops at once, dropping requests in flight. */
     close: () =>
       new Promise<void>((resolve) => {

@@ -6,14 +6,15 @@ import {
 } from "@x402/core/http";
 import type { PaymentPayload, SchemeNetworkClient, SettleResponse } from "@x402/core/types";
 import { wrapFetchWithPayment } from "@x402/fetch";
-import type { Hex } from "viem";
+import { getAddress, zeroAddress, type Address, type Hex } from "viem";
 
-import { ZkExactClientScheme } from "../client/scheme.js";
-import type { RelayClient } from "../client/relay.js";
+import { checkPaymentCost, ZkExactClientScheme, type TokenUnits } from "../client/scheme.js";
+import { RelayClient } from "../client/relay.js";
 import type { PreparedPayment, PrivateWallet } from "../client/wallet.js";
 import { isZkPayError, ZkPayError } from "../core/errors.js";
 import type { ProofProgress } from "../core/prover.js";
-import { ZK_SCHEME, type SettlementMode } from "../core/wire.js";
+import { ReceiptChecker } from "../core/receipts.js";
+import { ZK_SCHEME, ZkRequirementExtraSchema, type SettlementMode } from "../core/wire.js";
 
 /** The HTTP server of a paid resource could not be reached. */
 export class HttpUnreachableError extends Error {
@@ -43,6 +44,8 @@ export interface ExchangeMarks {
   payload?: PaymentPayload;
   /** The paid request failed after its connection was made: the server may have the proof. */
   paidMaybeDelivered?: boolean;
+  /** The paid request's connection was refused: the proof never left this machine. */
+  paidNotDelivered?: boolean;
   /** The unpaid response's 402, if any: whether it carried a PAYMENT-REQUIRED header, and its body's x402Version. */
   challenge?: { header: boolean; bodyVersion?: unknown };
 }
@@ -79,8 +82,10 @@ export function recordingFetch(
       res = await base(signal ? new Request(req, { signal: AbortSignal.any([req.signal, signal]) }) : req);
     } catch (err) {
       // A refused connection never carried the proof; anything later may have.
-      if (header && (err as { cause?: { code?: string } })?.cause?.code !== "ECONNREFUSED")
-        marks.paidMaybeDelivered = true;
+      if (header) {
+        if ((err as { cause?: { code?: string } })?.cause?.code === "ECONNREFUSED") marks.paidNotDelivered = true;
+        else marks.paidMaybeDelivered = true;
+      }
       throw new HttpUnreachableError(req.url, err);
     }
     if (header) marks.paidDone = performance.now();
@@ -101,23 +106,60 @@ export function recordingFetch(
   return { fetch: f, marks };
 }
 
+/** What a payment will cost, known before it is proven ({@link PayOptions.onQuote}). */
+export interface PaymentQuote {
+  mode: SettlementMode;
+  amount: bigint;
+  fee: bigint;
+  relayer: Address;
+  payTo: Address;
+}
+
+/**
+ * The transactions this process sends (the CLI observes its RPC transport): how a
+ * client-settled payment that was submitted is named whatever fails after it.
+ */
+export interface SentTransactions {
+  /** Transactions sent so far, oldest first (`at`: performance.now() ms when it went out). */
+  sent(): readonly { hash: Hex; at: number }[];
+  /** Refuses every later send: after a timeout or a signal, nothing new may leave. */
+  stop(): void;
+}
+
 /** Options of {@link payWithZk}. */
 export interface PayOptions {
   wallet: PrivateWallet;
   /** Preferred settlement mode (the server may only offer the other). Default "server". */
   settlement?: SettlementMode;
-  /** Refuse to pay more than this many base units (amount + fee). */
+  /** Refuse to pay more than this many base units: amount + fee (see checkPaymentCost). */
   maxAmount?: bigint;
+  /** The largest relayer fee accepted, base units. Default: the scheme's defaultMaxFee. */
+  maxFee?: bigint;
+  /** The token's decimals and symbol, for amounts in refusals. */
+  token?: TokenUnits;
   onProgress?: (p: ProofProgress) => void;
+  /** Told what the payment will cost (amount, fee, payee) once it is within the limits, before proving. */
+  onQuote?: (q: PaymentQuote) => void;
   /** Request init (method, headers, body) of the paid request. Default GET. */
   init?: RequestInit;
   fetch?: typeof fetch;
   /** Pay in the server's other settlement mode when the wanted one is not offered. Default false. */
   allowModeFallback?: boolean;
-  /** Gives up the whole exchange (both requests, proving included) after this many ms. Default: none. */
+  /**
+   * Gives up the whole exchange after this many ms: both requests, proving, submitting
+   * and waiting for confirmations. A payment that left by then is `payment_unconfirmed`.
+   * Default: none.
+   */
   timeoutMs?: number;
-  /** Client-settled payments are submitted by this relayer (402zk facilitator's /relay), not your EOA. */
-  relay?: RelayClient;
+  /**
+   * Gives up the exchange when aborted (the CLI aborts on SIGINT/SIGTERM): a payment that
+   * left is `payment_unconfirmed` (details.interrupted), otherwise the signal's reason is thrown.
+   */
+  signal?: AbortSignal;
+  /** Client-settled payments are submitted by this relayer (402zk facilitator's /relay, or its URL), not your EOA. */
+  relay?: RelayClient | string;
+  /** The wallet's sent transactions, to name a client-settled payment that was submitted. */
+  transactions?: SentTransactions;
 }
 
 /** Outcome of {@link payWithZk}. */
@@ -160,17 +202,39 @@ export interface PayResult {
  * console.log(r.status, r.receiptId, r.transaction);
  */
 export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> {
-  const rec = recordingFetch(o.fetch, o.timeoutMs ? AbortSignal.timeout(o.timeoutMs) : undefined);
+  const startedAt = performance.now();
+  const timeout = o.timeoutMs ? AbortSignal.timeout(o.timeoutMs) : undefined;
+  const stops = [timeout, o.signal].filter((x): x is AbortSignal => x !== undefined);
+  const signal = stops.length > 0 ? AbortSignal.any(stops) : undefined;
+  const rec = recordingFetch(o.fetch, signal);
   let prepared: PreparedPayment | undefined;
   let preparedAt: number | undefined;
   let creationError: unknown;
+  let mode: SettlementMode | undefined;
+  // A relayed payment is sent by POSTing it to the relay: record when that happens.
+  let relayPosted = false;
+  const relay =
+    typeof o.relay === "string"
+      ? new RelayClient({
+          url: o.relay,
+          fetch: async (input, init) => {
+            const req = new Request(input as RequestInfo, init);
+            if (signal?.aborted) throw new HttpUnreachableError(req.url, signal.reason);
+            if (req.method === "POST") relayPosted = true;
+            return fetch(signal ? new Request(req, { signal: AbortSignal.any([req.signal, signal]) }) : req);
+          },
+        })
+      : o.relay;
   const wanted: SettlementMode = o.settlement ?? "server";
   const inner = new ZkExactClientScheme({
     wallet: o.wallet,
     settlement: wanted,
     maxAmount: o.maxAmount,
+    maxFee: o.maxFee,
     onProgress: o.onProgress,
-    relay: o.relay,
+    relay,
+    // The scheme's own wait for confirmations ends with the exchange (it is raced below).
+    confirmationTimeoutMs: o.timeoutMs,
     onPrepared: (p) => {
       prepared = p;
       preparedAt = performance.now();
@@ -195,6 +259,23 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
             { offered },
           );
         }
+        // What the payment costs, before anything is proven: refused here if it breaks
+        // --max (amount + fee) or the fee limit, else told to the caller (the CLI prints a fee).
+        const x = ZkRequirementExtraSchema.safeParse(requirements.extra);
+        if (x.success) {
+          const m: SettlementMode = x.data.settlement.includes(wanted) ? wanted : x.data.settlement[0]!;
+          const terms = m === "client" && relay ? await relay.terms(o.wallet.pool.chainId) : undefined;
+          const quote: PaymentQuote = {
+            mode: m,
+            amount: BigInt(requirements.amount),
+            fee: m === "server" ? BigInt(x.data.fee) : (terms?.fee ?? 0n),
+            relayer: m === "server" ? getAddress(x.data.relayer) : (terms?.relayer ?? zeroAddress),
+            payTo: getAddress(requirements.payTo),
+          };
+          checkPaymentCost(quote, { maxAmount: o.maxAmount, maxFee: o.maxFee }, o.token);
+          mode = m;
+          o.onQuote?.(quote);
+        }
         return await inner.createPaymentPayload(version, requirements);
       } catch (err) {
         creationError = err;
@@ -209,28 +290,83 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
 
   let res: Response;
   try {
-    res = await paidFetch(url, o.init);
+    res = await untilAborted(paidFetch(url, o.init), signal);
   } catch (err) {
-    if (creationError !== undefined) throw creationError;
-    const sent = rec.marks.payload;
-    if (sent !== undefined && prepared && rec.marks.paidMaybeDelivered) {
-      // The proof left this machine: the server may settle it. Never report that as "nothing happened".
-      const why = err instanceof Error ? err.message : String(err);
+    const aborted = signal?.aborted === true;
+    // After a timeout or a signal nothing new may leave: the outcome below stays true.
+    if (aborted) o.transactions?.stop();
+    const m = rec.marks;
+    // Client-settled: the payment's transaction, if the scheme submitted one.
+    const tx =
+      mode === "client" && prepared && preparedAt !== undefined
+        ? o.transactions
+            ?.sent()
+            .filter((t) => t.at >= preparedAt!)
+            .at(-1)?.hash
+        : undefined;
+    const paidInFlight =
+      m.payload !== undefined &&
+      (m.paidMaybeDelivered === true || (m.paidSent !== undefined && m.paidDone === undefined && !m.paidNotDelivered));
+    const maybeSent =
+      prepared !== undefined &&
+      (tx !== undefined ||
+        relayPosted ||
+        paidInFlight ||
+        // Client-settled without a view of the transport: the submission may have gone out.
+        (mode === "client" && aborted && !o.transactions && !relay));
+    if (maybeSent && prepared) {
+      // The payment left this machine: it may settle, or have settled. Never report that
+      // as "nothing happened"; the note stays reserved (the wallet's pending entry) until
+      // the payment's expiry or until its receipt appears on chain.
+      const interrupted = aborted && o.signal?.aborted ? o.signal.reason : undefined;
+      const why = aborted
+        ? interrupted !== undefined
+          ? "interrupted"
+          : `--timeout: no outcome after ${Math.round((performance.now() - startedAt) / 1000)} s`
+        : err instanceof Error
+          ? err.message
+          : String(err);
+      const onChain = await minedReceipt(o.wallet, prepared);
+      const what =
+        mode === "client"
+          ? tx
+            ? `payment submitted (tx ${tx})`
+            : relay
+              ? "payment sent to the relay"
+              : "payment proved and being submitted"
+          : "payment sent";
       throw new ZkPayError(
         "payment_unconfirmed",
-        `payment sent, but no response came back (${why}); the server may still settle it`,
+        onChain
+          ? `${what} and mined in block ${onChain.block} (${onChain.confirmations} confirmation(s)), but the server's answer was not received (${why}): it is paid, do not pay again`
+          : `${what}, but no response came back (${why}); it may still settle`,
         {
           receiptId: prepared.receiptId,
+          transaction: tx ?? onChain?.transaction,
+          minedAtBlock: onChain?.block,
           expiry: Number(prepared.terms.expiry),
           amount: prepared.terms.amount.toString(),
           fee: prepared.terms.fee.toString(),
           payTo: prepared.terms.payTo,
           conditionHash: prepared.terms.conditionHash,
-          mode: (sent.payload as { settlement?: SettlementMode } | undefined)?.settlement,
+          mode: mode ?? (m.payload?.payload as { settlement?: SettlementMode } | undefined)?.settlement,
+          interrupted,
         },
         { cause: err },
       );
     }
+    if (aborted) {
+      // Nothing left this machine (and nothing can now): free a note proved for nothing.
+      if (prepared) await o.wallet.releasePayment(prepared).catch(() => {});
+      if (o.signal?.aborted) throw o.signal.reason;
+      const stage =
+        m.challengeDone === undefined ? "waiting for the server's 402" : prepared ? "submitting" : "proving";
+      throw new PayTimeoutError(
+        `${url}: --timeout ran out after ${Math.round((performance.now() - startedAt) / 1000)} s (${stage}); nothing was paid`,
+        { cause: err },
+      );
+    }
+    if (creationError !== undefined) throw creationError;
     const msg = err instanceof Error ? err.message : String(err);
     const ch = rec.marks.challenge;
     if (/^Failed to parse payment requirements/.test(msg) && ch) {
@@ -292,7 +428,7 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
     refusedReason ??= settleResponse?.errorReason ?? "payment_refused";
   }
   const extra = (settleResponse?.extra ?? {}) as { receiptId?: Hex };
-  const mode = zkPayload?.settlement;
+  mode = zkPayload?.settlement;
   const t = prepared?.timings;
   const challengeMs = (m.challengeDone ?? end) - m.start;
   return {
@@ -318,6 +454,55 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
       serverMs: m.paidSent !== undefined && m.paidDone !== undefined ? m.paidDone - m.paidSent : 0,
     },
   };
+}
+
+/** `pay --timeout` ran out before anything was paid (a network-class error: exit 3). */
+export class PayTimeoutError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TimeoutError";
+  }
+}
+
+/** `p`, or the signal's reason as soon as it aborts (`p` goes on, its outcome ignored). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/**
+ * Whether `p`'s receipt is on chain (with its block, confirmations and transaction), read
+ * in at most 3 s; undefined when it is not, or when the chain could not say in time.
+ */
+async function minedReceipt(
+  wallet: PrivateWallet,
+  p: PreparedPayment,
+): Promise<{ block: number; confirmations: number; transaction?: Hex } | undefined> {
+  const checker = new ReceiptChecker({ publicClient: wallet.publicClient, facilitator: wallet.pool.facilitator });
+  const look = (async () => {
+    const r = await checker.check({
+      id: p.receiptId,
+      payTo: p.terms.payTo,
+      amount: p.terms.amount,
+      conditionHash: p.terms.conditionHash,
+      minConfirmations: 1,
+    });
+    if (r.state !== "paid") return undefined;
+    const transaction = await checker.transactionOf(p.receiptId, r.paidAtBlock).catch(() => undefined);
+    return { block: r.paidAtBlock, confirmations: r.confirmations, transaction };
+  })().catch(() => undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 3_000)));
+  try {
+    return await Promise.race([look, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** True for errors that mean "could not reach the other side" (RPC node or HTTP server). */

@@ -41,6 +41,8 @@ export interface PaySessionOptions {
   offer?: string;
   /** `--relay`: not supported with sessions. */
   relay?: string;
+  /** Method, headers and body of the request (`pay -X/-d/-H`). Default GET. */
+  init?: RequestInit;
 }
 
 /**
@@ -61,12 +63,12 @@ export async function paySession(ctx: CliContext, url: string, o: PaySessionOpti
   // SessionClient presents a credential on any route of an origin it knows, with the
   // origin's tier: on a route it has not seen, which may sell no session, that spends a
   // presentation for nothing. Ask such a route once without one, and record its tier.
-  const routeKey = `GET ${new URL(url).pathname}`;
+  const routeKey = `${(o.init?.method ?? "GET").toUpperCase()} ${new URL(url).pathname}`;
   let res: Response | undefined;
   const state = await store.load();
   const known = state?.services[origin];
   if (state && known && known.routeTiers[routeKey] === undefined) {
-    const probe = await rec.fetch(url);
+    const probe = await rec.fetch(url, o.init);
     if (probe.status !== 402) {
       res = probe; // free: nothing to present
     } else {
@@ -98,7 +100,7 @@ export async function paySession(ctx: CliContext, url: string, o: PaySessionOpti
   });
   const held = new Set(client.credentials().map((c) => c.receiptId));
   try {
-    res ??= await client.fetch(url);
+    res ??= await client.fetch(url, o.init);
   } catch (err) {
     if (!isZkPayError(err, "no_credential")) throw err;
     const fresh = client.credentials().filter((c) => !held.has(c.receiptId) && c.origin === origin);

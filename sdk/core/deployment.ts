@@ -58,3 +58,25 @@ export function chainIdOf(network: string): number | undefined {
   const m = /^eip155:(\d+)$/.exec(network);
   return m ? Number(m[1]) : undefined;
 }
+
+/**
+ * Block explorers of public chains, by chain id (local chains have none): where a
+ * transaction hash can be looked at by anyone.
+ */
+export const EXPLORERS: Readonly<Record<number, { name: string; url: string }>> = {
+  84532: { name: "BaseScan (Base Sepolia)", url: "https://sepolia.basescan.org" },
+  8453: { name: "BaseScan", url: "https://basescan.org" },
+};
+
+/**
+ * The explorer page of transaction `hash` on `chainId`, or undefined for a chain without
+ * a public explorer (a local chain).
+ *
+ * @example
+ * explorerTxUrl(84532, "0xab…"); // "https://sepolia.basescan.org/tx/0xab…"
+ * explorerTxUrl(31337, "0xab…"); // undefined
+ */
+export function explorerTxUrl(chainId: number, hash: string): string | undefined {
+  const e = EXPLORERS[chainId];
+  return e ? `${e.url}/tx/${hash}` : undefined;
+}
