@@ -165,6 +165,10 @@ export function zkSessionMiddleware(
       context.run({ res, found: { ...found, client } }, () => next());
     } catch (err) {
       if (isZkPayError(err)) {
+        // The rest of an oversize body was not read and the socket is dropped after the
+        // answer: without `Connection: close` a keep-alive client would send its next
+        // request on it and get a reset instead of an answer.
+        if (err.reason === "body_too_large") res.setHeader("Connection", "close");
         const status = err.reason === "header_too_large" ? 431 : err.reason === "body_too_large" ? 413 : 400;
         return refuse(res, status, err);
       }

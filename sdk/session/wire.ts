@@ -30,7 +30,12 @@ const smallUint = (bits: number) =>
     .nonnegative()
     .refine((v) => v < 2 ** bits, `must be below 2^${bits}`);
 const point = z.tuple([uint, uint]);
-const fieldElement = uint.refine((v) => BigInt(v) < SNARK_SCALAR_FIELD, "must be below the BN254 scalar field");
+// zod runs a refinement even when the regex before it failed: BigInt("a") would throw (a
+// 500 on POST .../recover), so a non-decimal string is left to the regex's own message.
+const fieldElement = uint.refine(
+  (v) => !/^\d{1,78}$/.test(v) || BigInt(v) < SNARK_SCALAR_FIELD,
+  "must be below the BN254 scalar field",
+);
 
 /** One presentation on the wire. */
 export const PresentationWireSchema = z.object({
