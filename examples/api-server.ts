@@ -1,7 +1,8 @@
 // A paid API on zk-exact (README "SDK"; test/examples.test.ts runs it). Config from the
 // environment: RPC_URL, RELAYER_KEY (pays gas for server-settled payments), PAY_TO,
 // CHALLENGE_SECRET (>= 16 bytes, the same on every instance), PORT (default 4021),
-// REDIS_URL (needed for more than one instance); ZK402_NETWORK, ZK402_DEPLOYMENTS_DIR.
+// REDIS_URL (needed for more than one instance); ZK402_NETWORK (default localhost),
+// ZK402_DEPLOYMENTS_DIR.
 import express from "express";
 import { Redis } from "ioredis";
 import { createPublicClient, createWalletClient, defineChain, http, type Hex } from "viem";
@@ -17,7 +18,7 @@ const env = (name: string): string => {
   if (!v) throw new Error(`set ${name}`);
   return v;
 };
-const d = loadDeployment(process.env.ZK402_NETWORK ?? "base-sepolia", process.env.ZK402_DEPLOYMENTS_DIR);
+const d = loadDeployment(process.env.ZK402_NETWORK ?? "localhost", process.env.ZK402_DEPLOYMENTS_DIR);
 const chain = defineChain({
   id: d.chainId,
   name: d.network,
@@ -39,11 +40,13 @@ const { resourceServer, network } = createZkResourceServer({
   vkeySha256,
   challengeSecret: env("CHALLENGE_SECRET"),
   ...(redis ? { replay: new RedisReplayStore(redis), instances: 2 } : {}), // Redis: shared by every instance
+  // The reverse proxy in front (here on this host): per-client limits key on the client it
+  // names in X-Forwarded-For, never on an entry the client wrote.
+  limits: { trustedProxies: ["127.0.0.1", "::1"] },
 });
 const payTo = parseUserAddress(env("PAY_TO"), "PAY_TO");
 
 const app = express();
-app.set("trust proxy", 1); // behind one reverse proxy: per-client limits key on the real client
 app.use(
   zkPaymentMiddleware(
     {

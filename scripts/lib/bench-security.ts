@@ -21,7 +21,7 @@
  *
  * A bounded junk-proof flood (finding 3). A server with a failure budget of 5 per client
  * and a verification queue of concurrency 2, 16 waiting at most, 2 per client, behind
- * `trust proxy` (client = X-Forwarded-For). Junk = schema-valid server-settled payloads
+ * loopback as the trusted proxy (client = X-Forwarded-For). Junk = schema-valid server-settled payloads
  * with the right terms and a fresh challenge each, curve points lifted from the
  * verification key (so each one costs a full Groth16 verification), a random nullifier
  * hash, the pool's current root and tree size. 16 attacker addresses x 12 requests,
@@ -337,10 +337,11 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
       vkey,
       vkeySha256,
       challengeSecret: WalletKeys.randomSeed(),
-      limits: a.limits,
+      // The bench's clients are on loopback: loopback is the trusted proxy, and the
+      // right-most X-Forwarded-For entry is the client.
+      limits: a.trustProxy ? { ...a.limits, trustedProxies: ["127.0.0.1", "::1"] } : a.limits,
     });
     const app = express();
-    if (a.trustProxy) app.set("trust proxy", true);
     app.use(
       zkPaymentMiddleware(
         {

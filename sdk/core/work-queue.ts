@@ -1,5 +1,9 @@
 import { ZkPayError } from "./errors.js";
 
+/** After the I/O callbacks of this turn of the event loop (browsers: a zero timeout). */
+const nextTurn: (fn: () => void) => void =
+  typeof setImmediate === "function" ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0);
+
 /** Options of {@link FairQueue}. */
 export interface FairQueueOptions {
   /** Jobs running at once. Default 2. */
@@ -12,11 +16,29 @@ export interface FairQueueOptions {
   retryAfterSeconds?: number;
 }
 
+/**
+ * Jobs of one kind that may share a slot of a {@link FairQueue} ({@link FairQueue.runBatched}):
+ * checking several together costs less than one by one (Groth16 proofs: one pairing check).
+ */
+export interface QueueBatch<I, R> {
+  /** Most items run together in one slot. */
+  maxSize: number;
+  /** Runs the items together: one result per item, in order. */
+  run: (items: I[]) => Promise<R[]>;
+}
+
 interface Job {
   run: () => void;
   /** Refuses the job without running it (it was displaced by a better one). */
   drop: (err: ZkPayError) => void;
   priority: number;
+  /** A job of a batch: its group, item and settlement (run by the slot that takes it). */
+  batch?: {
+    group: QueueBatch<unknown, unknown>;
+    item: unknown;
+    resolve: (r: unknown) => void;
+    reject: (err: unknown) => void;
+  };
 }
 
 /**
@@ -75,6 +97,52 @@ export class FairQueue {
    * cannot shut a client with a clean record out.
    */
   run<T>(client: string, fn: () => Promise<T>, priority = 0): Promise<T> {
+    return this.#submit(client, priority, (resolve, reject) => ({
+      priority,
+      drop: reject,
+      run: () => {
+        this.#running++;
+        fn()
+          .then(resolve, reject)
+          .finally(() => this.#release());
+      },
+    }));
+  }
+
+  /**
+   * As {@link FairQueue.run}, for an item of `batch`: the same bound, turn and priority
+   * per client, but when its turn comes, the slot also takes the jobs that would run
+   * right after it, as long as they are items of the same batch (at most
+   * `batch.maxSize`), and runs them together. Nobody is overtaken: a batch only takes
+   * jobs whose turn it is anyway. The slot starts on the next turn of the event loop,
+   * so items that arrive together are batched together.
+   *
+   * @example
+   * const verify: QueueBatch<Proof, boolean> = { maxSize: 16, run: async (ps) => verifier.verifyBatchDetailed(ps) };
+   * const ok = await queue.runBatched(verify, clientIp, proof, priority);
+   */
+  runBatched<I, R>(batch: QueueBatch<I, R>, client: string, item: I, priority = 0): Promise<R> {
+    return this.#submit<R>(client, priority, (resolve, reject) => {
+      const job: Job = {
+        priority,
+        drop: reject,
+        batch: {
+          group: batch as QueueBatch<unknown, unknown>,
+          item,
+          resolve: resolve as (r: unknown) => void,
+          reject,
+        },
+        run: () => this.#runBatch(job),
+      };
+      return job;
+    });
+  }
+
+  #submit<T>(
+    client: string,
+    priority: number,
+    make: (resolve: (v: T) => void, reject: (err: unknown) => void) => Job,
+  ): Promise<T> {
     if (!this.wouldAccept(client, priority)) return Promise.reject(this.#busy());
     if (this.#queued >= this.maxQueued) {
       const [victimClient, victim] = this.#worst(priority)!;
@@ -85,19 +153,7 @@ export class FairQueue {
       victim.drop(this.#busy());
     }
     return new Promise<T>((resolve, reject) => {
-      const job: Job = {
-        priority,
-        drop: reject,
-        run: () => {
-          this.#running++;
-          fn()
-            .then(resolve, reject)
-            .finally(() => {
-              this.#running--;
-              this.#dispatch();
-            });
-        },
-      };
+      const job = make(resolve, reject);
       const list = this.#waiting.get(client);
       if (list) list.push(job);
       else this.#waiting.set(client, [job]);
@@ -121,21 +177,54 @@ export class FairQueue {
     return found;
   }
 
+  #release(): void {
+    this.#running--;
+    this.#dispatch();
+  }
+
   #dispatch(): void {
-    while (this.#running < this.concurrency && this.#queued > 0) {
-      // Lowest priority first; among equals, the first in Map order has waited longest
-      // for its turn.
-      let client = "";
-      let list: Job[] = [];
-      for (const [c, l] of this.#waiting) {
-        if (list.length === 0 || l[0]!.priority < list[0]!.priority) [client, list] = [c, l];
-      }
-      const job = list.shift()!;
-      this.#waiting.delete(client);
-      // Back of the line if it has more waiting: one job per client per round.
-      if (list.length > 0) this.#waiting.set(client, list);
-      this.#queued--;
-      job.run();
+    while (this.#running < this.concurrency && this.#queued > 0) this.#next()!.run();
+  }
+
+  /**
+   * Takes the job whose turn it is (only if it is an item of `group`, when given).
+   * Lowest priority first; among equals, the first in Map order has waited longest for
+   * its turn.
+   */
+  #next(group?: QueueBatch<unknown, unknown>): Job | undefined {
+    let client = "";
+    let list: Job[] = [];
+    for (const [c, l] of this.#waiting) {
+      if (list.length === 0 || l[0]!.priority < list[0]!.priority) [client, list] = [c, l];
     }
+    if (list.length === 0 || (group !== undefined && list[0]!.batch?.group !== group)) return undefined;
+    const job = list.shift()!;
+    this.#waiting.delete(client);
+    // Back of the line if it has more waiting: one job per client per round.
+    if (list.length > 0) this.#waiting.set(client, list);
+    this.#queued--;
+    return job;
+  }
+
+  /** Runs `first` and the items of its batch whose turn follows, in one slot. */
+  #runBatch(first: Job): void {
+    this.#running++;
+    const group = first.batch!.group;
+    nextTurn(() => {
+      const jobs = [first];
+      for (let j: Job | undefined; jobs.length < group.maxSize && (j = this.#next(group));) jobs.push(j);
+      let results: Promise<unknown[]>;
+      try {
+        results = group.run(jobs.map((j) => j.batch!.item));
+      } catch (err) {
+        results = Promise.reject(err);
+      }
+      results
+        .then(
+          (r) => jobs.forEach((j, i) => j.batch!.resolve(r[i])),
+          (err: unknown) => jobs.forEach((j) => j.batch!.reject(err)),
+        )
+        .finally(() => this.#release());
+    });
   }
 }

@@ -110,16 +110,22 @@ export function zkSessionMiddleware(
     if (!route || !store) return;
     const { res, found } = store;
     try {
+      // Verified in the admission queue (bounded, fair, the one payment proofs wait in),
+      // under the client key and priority it was admitted with.
       const accepted = await sessions.accept(found.presentation, {
         requiredTier: route.requiredTier,
         context: route.bindRequest ? found.context : undefined,
+        queue: admission && found.admitted ? { queue: admission.queue, ...found.admitted } : undefined,
       });
       res.locals.zkSession = { requiredTier: accepted.requiredTier } satisfies SessionLocals;
-      if (admission && found.client !== undefined) await admission.refund(found.client);
+      if (admission && found.admitted) await admission.refund(found.admitted.key);
       return { grantAccess: true };
     } catch (err) {
       if (!isZkPayError(err)) throw err;
-      // Refused: say why in a header, and let x402 answer the 402 with the offers.
+      // Refused: say why in a header, and let x402 answer the 402 with the offers. A
+      // verification the queue had no room for (server_busy: this client's share was full,
+      // or a client with a better record displaced it) says when to retry.
+      if (err.reason === "server_busy") res.setHeader("Retry-After", String(err.details.retryAfterSeconds ?? 1));
       const refusal: SessionRefusal = {
         error: err.reason,
         message: err.message,
@@ -159,10 +165,10 @@ export function zkSessionMiddleware(
       // is throttled like one whose payments are (429 too_many_failures), and a full
       // verification queue answers 503 server_busy, both before any pairing. An accepted
       // presentation is refunded.
-      const client = await admit(req, res);
-      if (client === false) return;
+      const admitted = await admit(req, res);
+      if (admitted === false) return;
       // x402 matches the route and calls onProtectedRequest within this context.
-      context.run({ res, found: { ...found, client } }, () => next());
+      context.run({ res, found: { ...found, admitted } }, () => next());
     } catch (err) {
       if (isZkPayError(err)) {
         // The rest of an oversize body was not read and the socket is dropped after the
@@ -179,14 +185,13 @@ export function zkSessionMiddleware(
   /**
    * Counts the request against its client before expensive work: false when refused
    * (429 too_many_failures or 503 server_busy answered, with Retry-After), else the
-   * client key to refund on success (undefined without admission control).
+   * client key (to refund on success) and its queue priority; undefined without
+   * admission control.
    */
-  async function admit(req: Request, res: Response): Promise<string | undefined | false> {
-    const client = admission?.clientOf(req);
-    if (!admission || client === undefined) return client;
+  async function admit(req: Request, res: Response): Promise<{ key: string; priority: number } | undefined | false> {
+    if (!admission) return undefined;
     try {
-      await admission.admit(client);
-      return client;
+      return await admission.admit(admission.clientOf(req));
     } catch (err) {
       if (!isZkPayError(err)) throw err;
       res.setHeader("Retry-After", String(err.details.retryAfterSeconds ?? 1));
@@ -198,8 +203,8 @@ export function zkSessionMiddleware(
   async function recover(req: Request, res: Response): Promise<void> {
     // Each recovery costs two RPC calls: it counts against the client like a refused
     // payment, and is refunded when it returns a credential.
-    const client = await admit(req, res);
-    if (client === false) return;
+    const admitted = await admit(req, res);
+    if (admitted === false) return;
     const body = await readJsonBody(req);
     const r = RecoverRequestSchema.safeParse(body.json);
     if (!r.success) {
@@ -216,7 +221,7 @@ export function zkSessionMiddleware(
         asset: opts.asset,
         recovering: true,
       });
-      if (admission && client !== undefined) await admission.refund(client);
+      if (admission && admitted) await admission.refund(admitted.key);
       res.json(credential);
     } catch (err) {
       refuse(res, ...issuanceError(err));
@@ -261,11 +266,11 @@ export function zkSessionMiddleware(
 /** Marks a route config as a session route (its terms); read back in the x402 hook. */
 const SESSION_ROUTE = Symbol("402zk.session-route");
 
-/** A presentation read from a request, with its request context and client key. */
+/** A presentation read from a request, with its request context and admitted client. */
 interface Found {
   presentation: Presentation;
   context: bigint;
-  client?: string;
+  admitted?: { key: string; priority: number };
 }
 
 /**

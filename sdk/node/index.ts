@@ -6,3 +6,4 @@ export * from "./dir-lock.js";
 export * from "./worker-verifier.js";
 export * from "./sync-progress.js";
 export * from "./session-store.js";
+export * from "./caller.js";

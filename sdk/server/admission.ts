@@ -4,6 +4,7 @@ import type { IncomingMessage } from "node:http";
 import { ZkPayError } from "../core/errors.js";
 import type { ReplayStore } from "../core/replay.js";
 import { FairQueue, type FairQueueOptions } from "../core/work-queue.js";
+import { TrustedProxies, clientAddress } from "../node/caller.js";
 
 /** Options of {@link Admission}. */
 export interface AdmissionOptions {
@@ -18,9 +19,17 @@ export interface AdmissionOptions {
   /** Length of the failure window, seconds. Default 60. */
   failureWindowSeconds?: number;
   /**
-   * Who a request is from. Default: Express's `req.ip` (which follows `trust proxy`), else
-   * the socket's address. Behind a reverse proxy set Express's `trust proxy` so this is
-   * the client, not the proxy.
+   * The reverse proxies in front of this server, addresses or CIDR blocks
+   * (`["127.0.0.1", "10.0.0.0/8"]`). The client of a request is the right-most
+   * `X-Forwarded-For` entry that is not one of them, and the socket peer when that is not
+   * one of them (`X-Forwarded-For` ignored). Express's `trust proxy` setting is not
+   * consulted (`true` would trust the left-most entry, which the client writes). Default
+   * none: the socket peer.
+   */
+  trustedProxies?: readonly string[];
+  /**
+   * Who a request is from, instead of the address rule of `trustedProxies` (an API key,
+   * an account). Default: {@link clientAddress} under `trustedProxies`.
    */
   clientKey?: (req: IncomingMessage & { ip?: string }) => string;
   /** The bounded, fair queue every Groth16 verification goes through. */
@@ -52,7 +61,8 @@ export class Admission {
     this.queue = o.queue instanceof FairQueue ? o.queue : new FairQueue(o.queue);
     this.maxFailures = Math.max(1, o.maxFailuresPerClient ?? 32);
     this.windowSeconds = Math.max(1, o.failureWindowSeconds ?? 60);
-    this.#clientKey = o.clientKey ?? ((req) => req.ip ?? req.socket?.remoteAddress ?? "unknown");
+    const proxies = new TrustedProxies(o.trustedProxies ?? []);
+    this.#clientKey = o.clientKey ?? ((req) => clientAddress(req, proxies));
   }
 
   /** The client key of a request. */

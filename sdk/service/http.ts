@@ -6,8 +6,9 @@ import { PaymentPayloadV2Schema, PaymentRequirementsV2Schema } from "@x402/core/
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { z } from "zod";
 
-import { isZkPayError, type ZkReasonCode } from "../core/errors.js";
+import { ZkPayError, isZkPayError, type ZkReasonCode } from "../core/errors.js";
 import { ZkPaymentPayloadSchema } from "../core/wire.js";
+import { TrustedProxies, clientAddress } from "../node/caller.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { COST, CostLimiter, type CostLimiterOptions } from "./rate-limit.js";
 import type { FacilitatorService, RelayRequest } from "./service.js";
@@ -23,9 +24,31 @@ export interface FacilitatorServerOptions {
    * /health and /metrics never need one.
    */
   apiKeys?: string[];
-  limits?: CostLimiterOptions & { trustProxy?: boolean; maxBodyBytes?: number };
+  limits?: CostLimiterOptions & {
+    /**
+     * The reverse proxies in front of the service (addresses or CIDR blocks, IPv4 or IPv6:
+     * `["127.0.0.1", "10.0.0.0/8"]`). The caller the cost limiter and the fair queue key on
+     * is the right-most `X-Forwarded-For` entry that is not one of them, and the socket
+     * peer itself when that is not one of them (see `TrustedProxies` in 402zk/node).
+     * Default none: the socket peer, `X-Forwarded-For` ignored.
+     */
+    trustedProxies?: readonly string[];
+    /**
+     * @deprecated Refused when true (`invalid_argument`): it trusted the left-most
+     * `X-Forwarded-For` entry, which the client writes. List the proxies in `trustedProxies`.
+     */
+    trustProxy?: boolean;
+    maxBodyBytes?: number;
+  };
   log?: Logger;
 }
+
+/** Why `trustProxy: true` is refused (option and config file alike). */
+export const TRUST_PROXY_REMOVED =
+  "trustProxy was removed: it keyed callers on the left-most X-Forwarded-For entry, which the client writes. " +
+  'List your reverse proxies instead, as addresses or CIDR blocks: trustedProxies: ["127.0.0.1", "10.0.0.0/8"] ' +
+  "(config limits.trustedProxies, --trusted-proxies, ZK402_TRUSTED_PROXIES); the caller is then the right-most " +
+  "X-Forwarded-For entry that is not one of them";
 
 const EnvelopeSchema = z.object({
   x402Version: z.number().int().positive(),
@@ -71,6 +94,8 @@ class HttpError extends Error {
  * await server.close();
  */
 export async function startFacilitatorServer(service: FacilitatorService, o: FacilitatorServerOptions = {}) {
+  if (o.limits?.trustProxy === true) throw new ZkPayError("invalid_argument", TRUST_PROXY_REMOVED);
+  const proxies = new TrustedProxies(o.limits?.trustedProxies ?? []);
   const log = o.log ?? silentLogger;
   const limiter = new CostLimiter(o.limits);
   const maxBody = o.limits?.maxBodyBytes ?? 64 * 1024;
@@ -78,14 +103,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
   const m = service.metrics;
   m.help("zk402_http_requests_total", "HTTP requests by path and status");
 
-  const callerOf = (req: IncomingMessage): string => {
-    if (o.limits?.trustProxy) {
-      const fwd = req.headers["x-forwarded-for"];
-      const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(",")[0]?.trim();
-      if (first) return first;
-    }
-    return req.socket.remoteAddress ?? "unknown";
-  };
+  const callerOf = (req: IncomingMessage): string => clientAddress(req, proxies);
 
   const authorize = (req: IncomingMessage): string | undefined => {
     if (keys.length === 0) return undefined;

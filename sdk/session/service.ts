@@ -5,6 +5,7 @@ import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { ReceiptChecker } from "../core/receipts.js";
 import { Groth16Verifier } from "../core/verifier.js";
 import { conditionHashFor, type Challenge } from "../core/wire.js";
+import type { FairQueue, QueueBatch } from "../core/work-queue.js";
 import { checkTerms, credentialMessage, serviceIdOf, type CredentialTerms } from "./credential.js";
 import {
   SESSION_WELL_KNOWN,
@@ -121,6 +122,16 @@ interface PendingVerify {
 }
 
 /**
+ * The admission queue a presentation's verification waits in, and the client it is
+ * queued for (`Admission.admit` in 402zk/server gives both).
+ */
+export interface PresentationQueue {
+  queue: FairQueue;
+  key: string;
+  priority?: number;
+}
+
+/**
  * The server side of session credentials, framework-free: issues credentials for paid
  * purchases, and accepts presentations locally (no facilitator and no RPC call per
  * request): checks its public values, verifies the Groth16 proof with the SDK's fast
@@ -150,6 +161,8 @@ export class SessionService {
   readonly #maxBatch: number;
   #queue: PendingVerify[] = [];
   #flushScheduled = false;
+  /** Presentations that reach the admission queue together are verified together in its slot. */
+  readonly #batch: QueueBatch<Omit<PendingVerify, "resolve">, boolean>;
 
   private constructor(o: SessionServiceOptions, verifier: Groth16Verifier) {
     this.#o = o;
@@ -164,6 +177,7 @@ export class SessionService {
     this.payTo = o.payTo;
     this.#now = o.now ?? (() => Math.floor(Date.now() / 1000));
     this.#maxBatch = o.maxVerifyBatch ?? 16;
+    this.#batch = { maxSize: Math.max(1, this.#maxBatch), run: async (items) => this.#verdicts(items) };
     this.#receipts = new ReceiptChecker({
       publicClient: o.publicClient,
       facilitator: o.pool.facilitator,
@@ -374,7 +388,20 @@ export class SessionService {
    * @example
    * await sessions.accept(p, { requiredTier: 1, context: 0n });
    */
-  async accept(p: Presentation, route: { requiredTier: number; context?: bigint }): Promise<AcceptedPresentation> {
+  async accept(
+    p: Presentation,
+    route: {
+      requiredTier: number;
+      context?: bigint;
+      /**
+       * Verify in this bounded, fair queue (the one payment proofs wait in), as this
+       * client: a flood of presentations then waits its turn like a flood of payments and
+       * cannot starve paid requests. Its `server_busy` refusals pass through. Without it,
+       * presentations are verified at once (batched per turn of the event loop).
+       */
+      queue?: PresentationQueue;
+    },
+  ): Promise<AcceptedPresentation> {
     if (p.serviceId !== this.serviceId) {
       throw new ZkPayError("wrong_service", "the presentation is for another service");
     }
@@ -402,7 +429,7 @@ export class SessionService {
     if (route.context !== undefined && p.context !== route.context) {
       throw new ZkPayError("context_mismatch", "the presentation is bound to another request");
     }
-    if (!(await this.#verify(p))) {
+    if (!(await this.#verify(p, route.queue))) {
       throw new ZkPayError("invalid_presentation", "the presentation's proof does not verify");
     }
     const key = `zks:${this.serviceId.toString(16).slice(0, 16)}:${this.originId.toString(16)}:${p.originToken.toString(16)}`;
@@ -418,8 +445,9 @@ export class SessionService {
    * exponentiation); a batch that fails is re-checked proof by proof, so one bad proof
    * never refuses a good one.
    */
-  #verify(p: Presentation): Promise<boolean> {
+  #verify(p: Presentation, queue?: PresentationQueue): Promise<boolean> {
     const signals = presentationSignals(p);
+    if (queue) return queue.queue.runBatched(this.#batch, queue.key, { proof: p.proof, signals }, queue.priority ?? 0);
     if (this.#maxBatch <= 1) return Promise.resolve(this.#verifier.verify(p.proof, signals));
     return new Promise((resolve) => {
       this.#queue.push({ proof: p.proof, signals, resolve });
@@ -434,16 +462,21 @@ export class SessionService {
     this.#flushScheduled = false;
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#maxBatch);
-      let verdicts: boolean[];
-      try {
-        verdicts =
-          batch.length === 1
-            ? [this.#verifier.verify(batch[0]!.proof, batch[0]!.signals)]
-            : this.#verifier.verifyBatchDetailed(batch.map((b) => ({ proof: b.proof, publicSignals: b.signals })));
-      } catch {
-        verdicts = batch.map(() => false);
-      }
-      batch.forEach((b, i) => b.resolve(verdicts[i] === true));
+      const verdicts = this.#verdicts(batch);
+      batch.forEach((b, i) => b.resolve(verdicts[i]!));
+    }
+  }
+
+  /** One verdict per proof: one pairing check for all, proof by proof if that fails. */
+  #verdicts(batch: Omit<PendingVerify, "resolve">[]): boolean[] {
+    try {
+      const verdicts =
+        batch.length === 1
+          ? [this.#verifier.verify(batch[0]!.proof, batch[0]!.signals)]
+          : this.#verifier.verifyBatchDetailed(batch.map((b) => ({ proof: b.proof, publicSignals: b.signals })));
+      return batch.map((_, i) => verdicts[i] === true);
+    } catch {
+      return batch.map(() => false);
     }
   }
 }

@@ -106,7 +106,10 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
     challengeTtlSeconds?: number;
     limits?: ZkResourceServerOptions["limits"];
     batch?: ZkResourceServerOptions["batch"];
-    /** Follow X-Forwarded-For for the client key (as behind a reverse proxy). */
+    /**
+     * Follow X-Forwarded-For for the client key: the test client (on loopback) is the
+     * trusted reverse proxy, and the header's right-most entry is the client.
+     */
     trustProxy?: boolean;
   }) {
     const zk = createZkResourceServer({
@@ -121,12 +124,11 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
       fee: opts.fee,
       instances: opts.instances,
       challengeTtlSeconds: opts.challengeTtlSeconds,
-      limits: opts.limits,
+      limits: opts.trustProxy ? { ...opts.limits, trustedProxies: ["127.0.0.1", "::1"] } : opts.limits,
       batch: opts.batch,
     });
     const price = (opts.price ?? 10_000n).toString();
     const app = express();
-    if (opts.trustProxy) app.set("trust proxy", true);
     let served = 0;
     /** Side effects of POST /order (settles before its handler) and POST /sms (after). */
     const sideEffects = { order: 0, sms: 0 };
