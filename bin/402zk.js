@@ -11,6 +11,20 @@ try {
   }
   throw err;
 }
+// Under npx / npm exec (and npm scripts), npm starts this file through `sh -c` and
+// forwards SIGTERM/SIGINT to that shell only: the shell dies and this process, orphaned,
+// would go on serving (`kill` on `npx 402zk serve &` left the port open). So when the
+// parent npm gave us goes away, stop as if signalled: servers drain and exit. Outside npm
+// a new parent (a closed terminal under nohup, a daemonising shell) is left alone.
+if (process.env.npm_lifecycle_event && process.platform !== "win32") {
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(watch);
+    process.kill(process.pid, "SIGTERM");
+  }, 250);
+  watch.unref();
+}
 const code = await run(process.argv);
 // snarkjs worker threads and keep-alive sockets would otherwise hold the process open.
 process.exit(code);

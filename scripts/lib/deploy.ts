@@ -1,8 +1,19 @@
-import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
-import type { Address, Hex } from "viem";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 
-import { resolveTokenDomain } from "../../sdk/core/token-domain.js";
+import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
+import type { ContractTransactionResponse, TransactionResponse } from "ethers";
+import { decodeFunctionResult, encodeFunctionData, erc20Abi, type Address, type Hex } from "viem";
+
+import {
+  ALLOW_DEVELOPMENT_SETUP_ENV,
+  ALLOW_DEVELOPMENT_SETUP_VALUE,
+  developmentSetupRisk,
+} from "../../sdk/cli/doctor.js";
+import { explorerTxUrl } from "../../sdk/core/deployment.js";
+import { resolveTokenDomain, type TokenDomain } from "../../sdk/core/token-domain.js";
 import type { Facilitator } from "../../types/ethers-contracts/index.js";
+import { ARTIFACTS_DIR } from "./paths.js";
 
 /** Fully qualified name of poseidon-solidity's library, and the link key Hardhat 3 wants. */
 export const POSEIDON_FQN = "poseidon-solidity/PoseidonT3.sol:PoseidonT3";
@@ -44,52 +55,230 @@ export interface DeployOptions {
    * deployer) so that every commit and queued leaf pays a 5k slot update. Default false.
    */
   prewarmRootHistory?: boolean;
+  /**
+   * The value of $ZK402_ALLOW_DEVELOPMENT_SETUP: a development setup deploys to a chain that
+   * is not local only when it is {@link ALLOW_DEVELOPMENT_SETUP_VALUE}.
+   */
+  allowDevelopmentSetup?: string;
+  /** Progress, one line per step with its transaction hash (scripts/deploy.ts prints them). */
+  log?: (line: string) => void;
+  /** Longest wait for one RPC answer or one transaction to be mined, ms (default 300 s). */
+  timeoutMs?: number;
+}
+
+/** Longest wait for one RPC answer or transaction, unless `timeoutMs` says otherwise. */
+export const DEFAULT_DEPLOY_TIMEOUT_MS = 300_000;
+
+/** What the deploy script decides about the circuit keys on a chain: go, go with a warning, or refuse. */
+export type SetupDecision = { deploy: true; warning?: string } | { deploy: false; reason: string };
+
+/**
+ * Whether to deploy circuit keys whose manifest says `developmentSetup` on `chainId`: yes on
+ * a local chain (31337, 1337); elsewhere only when the operator set
+ * $ZK402_ALLOW_DEVELOPMENT_SETUP to the value that names the risk (then with a warning).
+ *
+ * @example
+ * developmentSetupDecision({ chainId: 84532, developmentSetup: true }); // { deploy: false, reason: "refusing ..." }
+ */
+export function developmentSetupDecision(o: {
+  chainId: number;
+  developmentSetup: boolean;
+  allow?: string;
+}): SetupDecision {
+  const risk = developmentSetupRisk(o.chainId, o.developmentSetup);
+  if (!risk) return { deploy: true };
+  if (o.allow === ALLOW_DEVELOPMENT_SETUP_VALUE) return { deploy: true, warning: `WARNING: ${risk}` };
+  return {
+    deploy: false,
+    reason:
+      `refusing to deploy: ${risk}. Nothing was sent. For a testnet where nothing of value is at stake, ` +
+      `set ${ALLOW_DEVELOPMENT_SETUP_ENV}=${ALLOW_DEVELOPMENT_SETUP_VALUE}` +
+      (o.allow ? ` (it is set to "${o.allow}", not that value)` : ""),
+  };
+}
+
+/** The payment circuit's manifest (circuits/artifacts/manifest.json): hashes and `developmentSetup`. */
+export function readCircuitManifest(): {
+  developmentSetup: boolean;
+  sha256: { zkey: string; vkey: string };
+} {
+  return JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "manifest.json"), "utf8")) as never;
+}
+
+/** Rejects with `what` after `ms`: no RPC call or wait of the deployment hangs silently. */
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${Math.round(ms / 1000)} s`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What an existing token answers, checked before anything is sent. */
+export interface TokenInfo {
+  address: Address;
+  name: string;
+  symbol: string;
+  decimals: number;
+  domain: TokenDomain & { source: string };
+}
+
+/**
+ * Checks an existing token before a deployment sends anything: code at the address,
+ * name(), symbol() and decimals() of an ERC-20, and an EIP-712 domain (EIP-5267, else
+ * name()/version(), else @x402/evm's default assets: real USDC has no eip712Domain()).
+ * Throws an Error naming what is missing, and that nothing was sent.
+ */
+export async function checkToken(
+  ethers: HardhatEthers,
+  token: string,
+  o: { chainId: number; tokenDomain?: TokenDomain; timeoutMs?: number },
+): Promise<TokenInfo> {
+  const ms = o.timeoutMs ?? DEFAULT_DEPLOY_TIMEOUT_MS;
+  if (!/^0x[0-9a-fA-F]{40}$/.test(token)) throw new Error(`TOKEN ${token} is not an address. Nothing was sent.`);
+  const address = token as Address;
+  const code = await within(ms, `reading the code at TOKEN ${token}`, ethers.provider.getCode(address));
+  if (!code || code === "0x") {
+    throw new Error(
+      `TOKEN ${token} has no contract code on chain ${o.chainId}: a wrong address, or a token of another network. Nothing was sent.`,
+    );
+  }
+  const call = async (data: Hex) =>
+    (await within(ms, `calling TOKEN ${token}`, ethers.provider.call({ to: address, data }))) as Hex;
+  const read = async <T>(functionName: "name" | "symbol" | "decimals"): Promise<T> => {
+    try {
+      const data = await call(encodeFunctionData({ abi: erc20Abi, functionName }));
+      return decodeFunctionResult({ abi: erc20Abi, functionName, data }) as T;
+    } catch (err) {
+      throw new Error(
+        `TOKEN ${token} does not answer ${functionName}() (${(err as Error).message.split("\n")[0]}): not an ERC-20 the pool can use. Nothing was sent.`,
+      );
+    }
+  };
+  const decimals = await read<number>("decimals");
+  const name = await read<string>("name");
+  const symbol = await read<string>("symbol");
+  let domain: TokenDomain & { source: string };
+  try {
+    domain = await resolveTokenDomain({ token: address, chainId: o.chainId, override: o.tokenDomain, call });
+  } catch (err) {
+    throw new Error(
+      `${(err as Error).message}. Set TOKEN_EIP712_NAME and TOKEN_EIP712_VERSION to the token's domain. Nothing was sent.`,
+    );
+  }
+  return { address, name, symbol, decimals: Number(decimals), domain };
 }
 
 /**
  * Deploys PoseidonT3, the generated PaymentVerifier, (optionally) TestUSDC and the
  * Facilitator, and returns the contracts and the block the Facilitator was deployed in.
+ * Before sending anything it checks the circuit keys against the chain
+ * ({@link developmentSetupDecision}) and an existing token ({@link checkToken}); every
+ * transaction is logged with its hash and waited for at most `timeoutMs`.
  */
 export async function deploySystem(ethers: HardhatEthers, options: DeployOptions = {}) {
-  const poseidon = await ethers.deployContract(POSEIDON_FQN);
-  await poseidon.waitForDeployment();
-  const poseidonT2 = await ethers.deployContract(POSEIDON_T2_FQN);
-  await poseidonT2.waitForDeployment();
-  const verifier = await ethers.deployContract("PaymentVerifier");
-  await verifier.waitForDeployment();
-  const batchVerifier = await ethers.deployContract("PaymentBatchVerifier");
-  await batchVerifier.waitForDeployment();
-  const token = options.token
-    ? await ethers.getContractAt("TestUSDC", options.token)
-    : await ethers.deployContract("TestUSDC");
-  await token.waitForDeployment();
+  const log = options.log ?? (() => {});
+  const ms = options.timeoutMs ?? DEFAULT_DEPLOY_TIMEOUT_MS;
+  const chainId = Number((await within(ms, "reading the chain id", ethers.provider.getNetwork())).chainId);
+  const decision = developmentSetupDecision({
+    chainId,
+    developmentSetup: readCircuitManifest().developmentSetup === true,
+    allow: options.allowDevelopmentSetup,
+  });
+  if (!decision.deploy) throw new Error(decision.reason);
+  if (decision.warning) log(decision.warning);
+  const tokenInfo = options.token
+    ? await checkToken(ethers, options.token, { chainId, tokenDomain: options.tokenDomain, timeoutMs: ms })
+    : undefined;
+  if (tokenInfo) {
+    log(
+      `token ${tokenInfo.address}: ${tokenInfo.name} (${tokenInfo.symbol}), ${tokenInfo.decimals} decimals, ` +
+        `EIP-712 ${tokenInfo.domain.name} / version ${tokenInfo.domain.version} (${tokenInfo.domain.source})`,
+    );
+  }
+  const hashOf = (hash: string) => {
+    const url = explorerTxUrl(chainId, hash);
+    return url ? `${hash} ${url}` : hash;
+  };
+  /** Waits for one sent transaction (logged with its hash) to be mined, at most `ms`. */
+  const mined = async (step: string, tx: TransactionResponse | ContractTransactionResponse | null) => {
+    if (!tx) throw new Error(`${step}: no transaction was returned`);
+    log(`${step}: sent ${hashOf(tx.hash)}`);
+    try {
+      const receipt = await within(ms, `${step}: transaction ${tx.hash} was not mined`, tx.wait(1));
+      if (!receipt || receipt.status !== 1) throw new Error(`${step}: transaction ${tx.hash} reverted`);
+      return receipt;
+    } catch (err) {
+      throw new Error(
+        `${(err as Error).message.split("\n")[0]} (check it on the chain; the earlier steps above were mined)`,
+        { cause: err },
+      );
+    }
+  };
+  const deploy = async <
+    T extends { deploymentTransaction(): ContractTransactionResponse | null; getAddress(): Promise<string> },
+  >(
+    step: string,
+    sending: Promise<T>,
+  ): Promise<T> => {
+    const contract = await within(ms, `${step}: sending the deployment`, sending);
+    await mined(step, contract.deploymentTransaction());
+    log(`${step}: deployed at ${await contract.getAddress()}`);
+    return contract;
+  };
+  const poseidon = await deploy("PoseidonT3", ethers.deployContract(POSEIDON_FQN));
+  const poseidonT2 = await deploy("PoseidonT2", ethers.deployContract(POSEIDON_T2_FQN));
+  const verifier = await deploy("PaymentVerifier", ethers.deployContract("PaymentVerifier"));
+  const batchVerifier = await deploy("PaymentBatchVerifier", ethers.deployContract("PaymentBatchVerifier"));
+  // An existing token was checked above: no waitForDeployment(), which polls for code forever.
+  const token = tokenInfo
+    ? await ethers.getContractAt("TestUSDC", tokenInfo.address)
+    : await deploy("TestUSDC", ethers.deployContract("TestUSDC"));
   // A harness subclass has the same interface (plus test-only setters): typed as the Facilitator.
-  const facilitator = (await ethers.deployContract(
-    (options.contract ?? "Facilitator") as "Facilitator",
-    [
-      await token.getAddress(),
-      await verifier.getAddress(),
-      await batchVerifier.getAddress(),
-      options.rootHistorySize ?? DEFAULT_ROOT_HISTORY,
-      options.treeLevels ?? DEFAULT_TREE_LEVELS,
-    ],
-    {
-      libraries: {
-        [POSEIDON_LINK_KEY]: await poseidon.getAddress(),
-        [POSEIDON_T2_LINK_KEY]: await poseidonT2.getAddress(),
+  const facilitator = (await deploy(
+    options.contract ?? "Facilitator",
+    ethers.deployContract(
+      (options.contract ?? "Facilitator") as "Facilitator",
+      [
+        await token.getAddress(),
+        await verifier.getAddress(),
+        await batchVerifier.getAddress(),
+        options.rootHistorySize ?? DEFAULT_ROOT_HISTORY,
+        options.treeLevels ?? DEFAULT_TREE_LEVELS,
+      ],
+      {
+        libraries: {
+          [POSEIDON_LINK_KEY]: await poseidon.getAddress(),
+          [POSEIDON_T2_LINK_KEY]: await poseidonT2.getAddress(),
+        },
       },
-    },
+    ),
   )) as unknown as Facilitator;
-  await facilitator.waitForDeployment();
-  const receipt = await facilitator.deploymentTransaction()?.wait();
+  const receipt = await within(
+    ms,
+    "reading the Facilitator's deployment receipt",
+    facilitator.deploymentTransaction()!.wait(1),
+  );
   if (options.prewarmRootHistory) {
     const size = Number(await facilitator.rootHistorySize());
-    for (let from = 0; from < size; from += PREWARM_BATCH) {
-      await (await facilitator.prewarmRootHistory(from, PREWARM_BATCH)).wait();
-    }
     const queue = Number(await facilitator.LEAF_QUEUE_CAPACITY());
+    const steps = Math.ceil(size / PREWARM_BATCH) + Math.ceil(queue / PREWARM_BATCH);
+    let n = 0;
+    for (let from = 0; from < size; from += PREWARM_BATCH) {
+      await mined(
+        `prewarm ${++n}/${steps} (root history ${from}..)`,
+        await facilitator.prewarmRootHistory(from, PREWARM_BATCH),
+      );
+    }
     for (let from = 0; from < queue; from += PREWARM_BATCH) {
-      await (await facilitator.prewarmLeafQueue(from, PREWARM_BATCH)).wait();
+      await mined(
+        `prewarm ${++n}/${steps} (leaf queue ${from}..)`,
+        await facilitator.prewarmLeafQueue(from, PREWARM_BATCH),
+      );
     }
   }
   return {
@@ -98,6 +287,7 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
     verifier,
     batchVerifier,
     token,
+    tokenInfo,
     facilitator,
     deploymentBlock: receipt?.blockNumber ?? (await ethers.provider.getBlockNumber()),
   };
@@ -107,19 +297,18 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
  * Deploys the system and builds its `deployments/<network>.json` record (not written).
  */
 export async function deployWithRecord(ethers: HardhatEthers, networkName: string, options: DeployOptions = {}) {
-  const { readFileSync } = await import("node:fs");
-  const path = await import("node:path");
-  const { ARTIFACTS_DIR } = await import("./paths.js");
   const system = await deploySystem(ethers, options);
-  const manifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "manifest.json"), "utf8"));
+  const manifest = readCircuitManifest();
   const chainId = Number((await ethers.provider.getNetwork()).chainId);
   const tokenAddress = (await system.token.getAddress()) as Address;
-  const domain = await resolveTokenDomain({
-    token: tokenAddress,
-    chainId,
-    override: options.tokenDomain,
-    call: async (data) => (await ethers.provider.call({ to: tokenAddress, data })) as Hex,
-  });
+  const domain =
+    system.tokenInfo?.domain ??
+    (await resolveTokenDomain({
+      token: tokenAddress,
+      chainId,
+      override: options.tokenDomain,
+      call: async (data) => (await ethers.provider.call({ to: tokenAddress, data })) as Hex,
+    }));
   const record = {
     network: networkName,
     chainId,
@@ -142,9 +331,9 @@ export async function deployWithRecord(ethers: HardhatEthers, networkName: strin
       eip712Version: domain.version,
     },
     circuit: {
-      zkeySha256: manifest.sha256.zkey as string,
-      vkeySha256: manifest.sha256.vkey as string,
-      developmentSetup: manifest.developmentSetup as boolean,
+      zkeySha256: manifest.sha256.zkey,
+      vkeySha256: manifest.sha256.vkey,
+      developmentSetup: manifest.developmentSetup,
     },
     deployedAt: new Date().toISOString(),
   };

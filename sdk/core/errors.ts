@@ -84,6 +84,8 @@ export const ZkReason = {
   too_many_failures: "too_many_failures",
   /** The verification queue is full (HTTP 503 with Retry-After). */
   server_busy: "server_busy",
+  /** The API's remote payment facilitator does not answer (HTTP 503 with Retry-After). */
+  facilitator_unavailable: "facilitator_unavailable",
   // facilitator service (402zk facilitator)
   /** The relayer's balance cannot pay the gas of this settlement (fund the relayer). */
   relayer_unfunded: "relayer_unfunded",

@@ -1,11 +1,23 @@
-import { paymentMiddlewareFromHTTPServer, x402HTTPResourceServer, type x402ResourceServer } from "@x402/express";
-import type { ProtectedRequestHook, RouteConfig, RoutesConfig } from "@x402/core/server";
+import {
+  ExpressAdapter,
+  paymentMiddlewareFromHTTPServer,
+  x402HTTPResourceServer,
+  type x402ResourceServer,
+} from "@x402/express";
+import {
+  attachBackgroundInitHandler,
+  isFatalStartupInitError,
+  type ProtectedRequestHook,
+  type RouteConfig,
+  type RoutesConfig,
+} from "@x402/core/server";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { MAX_PAYMENT_HEADER_BYTES, ZK_SCHEME, ZkPaymentPayloadSchema } from "../core/wire.js";
 import type { Admission } from "../server/admission.js";
 import { admissionOf } from "../server/paywall.js";
+import { facilitatorHealthOf } from "../server/remote.js";
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -128,13 +140,74 @@ export function zkPaymentMiddleware(
   const httpServer = new x402HTTPResourceServer(resourceServer, withRouteBinding(routes));
   if (opts.onProtectedRequest) httpServer.onProtectedRequest(opts.onProtectedRequest);
   return [
+    facilitatorGate(httpServer, resourceServer),
     paymentHeaderGuard({
       schemes: opts.schemes,
       maxBytes: opts.maxHeaderBytes,
       admission: opts.admission ?? admissionOf(resourceServer),
     }),
-    paymentMiddlewareFromHTTPServer(httpServer),
+    // Initialised by facilitatorGate, not by x402's middleware: x402 would answer 500 to
+    // every request while a remote facilitator is unreachable, and keep the failure.
+    paymentMiddlewareFromHTTPServer(httpServer, undefined, undefined, false),
   ];
+}
+
+/**
+ * Initialises `httpServer` (its facilitators' `/supported`) before the first paid request,
+ * and retries until it succeeds. With a remote facilitator ({@link facilitatorHealthOf}):
+ * while it is unreachable, at start-up or later, a paid route answers 503
+ * `facilitator_unavailable` with `Retry-After` (free routes are served), and the first
+ * request after it answers again is served as usual.
+ */
+function facilitatorGate(httpServer: x402HTTPResourceServer, resourceServer: x402ResourceServer): RequestHandler {
+  const health = facilitatorHealthOf(resourceServer);
+  let initialized = false;
+  let init: Promise<void> | undefined;
+  const start = () => {
+    const p = httpServer.initialize();
+    // A route no facilitator supports is a configuration error: x402 exits, so do we.
+    attachBackgroundInitHandler(p);
+    p.then(
+      () => (initialized = true),
+      () => (init = undefined),
+    );
+    return p;
+  };
+  init = start();
+  const unavailable = (res: Response) => {
+    const retryAfter = health?.retryAfterSeconds ?? 2;
+    res.setHeader("Retry-After", String(retryAfter));
+    res
+      .status(503)
+      .json(
+        new ZkPayError(
+          "facilitator_unavailable",
+          `the payment facilitator does not answer${health?.lastError ? ` (${health.lastError})` : ""}; retry in ${retryAfter} s`,
+          { retryAfterSeconds: retryAfter },
+        ).toJSON(),
+      );
+  };
+  return async (req: Request, res: Response, next: NextFunction) => {
+    if (initialized && health?.up !== false) return next();
+    let path = req.path;
+    try {
+      path = decodeURIComponent(req.path);
+    } catch {
+      // x402 matches the raw path then
+    }
+    const context = { adapter: new ExpressAdapter(req), path: req.path, decodedPath: path, method: req.method };
+    if (!httpServer.requiresPayment(context)) return next();
+    if (health && !(await health.probe())) return unavailable(res);
+    if (!initialized) {
+      try {
+        await (init ??= start());
+      } catch (err) {
+        if (isFatalStartupInitError(err) || !health) return next(err);
+        return unavailable(res);
+      }
+    }
+    next();
+  };
 }
 
 /**

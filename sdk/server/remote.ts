@@ -1,4 +1,5 @@
 import { x402ResourceServer, type FacilitatorClient } from "@x402/core/server";
+import { SettleError, VerifyError } from "@x402/core/types";
 import type {
   Network,
   PaymentPayload,
@@ -194,6 +195,105 @@ function challengeKey(payload: PaymentPayload): string | undefined {
   return extra.success ? `challenge:${extra.data.challenge.id.toLowerCase()}` : undefined;
 }
 
+/**
+ * Whether the remote facilitator answers, as this API's own calls see it: a
+ * `FacilitatorClient` in front of it that passes every call through and remembers whether
+ * the last one reached the facilitator. `zkPaymentMiddleware` asks it before a paid route
+ * is served: while the facilitator is unreachable (not started yet, restarting, the network
+ * between them down) the API answers 503 `facilitator_unavailable` with `Retry-After`
+ * instead of x402's 500, and probes `/supported` again (at most once per Retry-After) until
+ * it answers, then serves as usual: no restart of the API.
+ *
+ * @example
+ * const health = facilitatorHealthOf(resourceServer); // from createZkRemoteResourceServer
+ * if (!(await health?.probe())) res.setHeader("Retry-After", String(health.retryAfterSeconds));
+ */
+export class FacilitatorHealth implements FacilitatorClient {
+  readonly #inner: FacilitatorClient;
+  readonly retryAfterSeconds: number;
+  /** undefined until a call got through or failed. */
+  #up: boolean | undefined;
+  #lastProbe = 0;
+  #probing: Promise<boolean> | undefined;
+  /** Why the last call failed (for the 503's message). */
+  #lastError: string | undefined;
+
+  constructor(inner: FacilitatorClient, o: { retryAfterSeconds?: number } = {}) {
+    this.#inner = inner;
+    this.retryAfterSeconds = Math.max(1, Math.round(o.retryAfterSeconds ?? 2));
+  }
+
+  /** Whether the last call reached the facilitator (undefined before the first). */
+  get up(): boolean | undefined {
+    return this.#up;
+  }
+
+  /** Why the facilitator was last found unreachable. */
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  getSupported(): Promise<SupportedResponse> {
+    return this.#track(this.#inner.getSupported(), true);
+  }
+
+  verify(payload: PaymentPayload, req: PaymentRequirements): Promise<VerifyResponse> {
+    return this.#track(this.#inner.verify(payload, req), false);
+  }
+
+  settle(payload: PaymentPayload, req: PaymentRequirements): Promise<SettleResponse> {
+    return this.#track(this.#inner.settle(payload, req), false);
+  }
+
+  /**
+   * True when the facilitator answers: at once if the last call got through, else after
+   * one `/supported` (shared by concurrent callers, at most one per `retryAfterSeconds`;
+   * in between, false without asking).
+   */
+  async probe(): Promise<boolean> {
+    if (this.#up) return true;
+    if (this.#probing) return this.#probing;
+    if (this.#up === false && Date.now() - this.#lastProbe < this.retryAfterSeconds * 1000) return false;
+    this.#lastProbe = Date.now();
+    this.#probing = this.getSupported().then(
+      () => true,
+      () => false,
+    );
+    try {
+      return await this.#probing;
+    } finally {
+      this.#probing = undefined;
+    }
+  }
+
+  async #track<T>(call: Promise<T>, any: boolean): Promise<T> {
+    try {
+      const r = await call;
+      this.#up = true;
+      return r;
+    } catch (err) {
+      // A verify or settle the facilitator answered (a refusal) proves it is up; anything
+      // else (connection refused, timeout, a 5xx of a facilitator draining) marks it down.
+      if (any || !(err instanceof VerifyError || err instanceof SettleError)) {
+        this.#up = false;
+        this.#lastError =
+          err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      } else this.#up = true;
+      throw err;
+    }
+  }
+}
+
+const healths = new WeakMap<x402ResourceServer, FacilitatorHealth>();
+
+/**
+ * The {@link FacilitatorHealth} that {@link createZkRemoteResourceServer} put in front of
+ * `server`'s remote facilitator, if any.
+ */
+export function facilitatorHealthOf(server: x402ResourceServer): FacilitatorHealth | undefined {
+  return healths.get(server);
+}
+
 /** Options of {@link createZkRemoteResourceServer}. */
 export interface ZkRemoteResourceServerOptions {
   /** The facilitator, e.g. `new HTTPFacilitatorClient({ url })` pointed at `402zk facilitator`. */
@@ -204,13 +304,17 @@ export interface ZkRemoteResourceServerOptions {
   replay?: ReplayStore;
   challengeTtlSeconds?: number;
   maxAttemptsPerChallenge?: number;
+  /** Retry-After of the 503 answered while the facilitator is unreachable, seconds (default 2). */
+  retryAfterSeconds?: number;
 }
 
 /**
  * An `@x402/core` resource server for zk-exact that settles through a remote
  * facilitator (the 402zk facilitator service over HTTP): the zk-exact server scheme
  * issues the challenges, a {@link ChallengeGuard} checks them before forwarding. Pass
- * the result to `@x402/express`'s `paymentMiddleware` (or `zkPaymentMiddleware`).
+ * the result to `zkPaymentMiddleware` (402zk/express): it answers 503 with Retry-After
+ * while the facilitator is unreachable, also at start-up, and recovers by itself
+ * (`@x402/express`'s plain `paymentMiddleware` answers 500 then).
  *
  * @example
  * const facilitatorClient = new HTTPFacilitatorClient({ url: "http://127.0.0.1:4022" });
@@ -220,7 +324,10 @@ export interface ZkRemoteResourceServerOptions {
 export function createZkRemoteResourceServer(o: ZkRemoteResourceServerOptions) {
   const network = caip2(o.pool.chainId) as Network;
   const challenges = new ChallengeIssuer({ secret: o.challengeSecret });
-  const guard = new ChallengeGuard(o.facilitatorClient, {
+  // The API starts whether or not the facilitator is up; zkPaymentMiddleware answers 503
+  // until it answers (see FacilitatorHealth).
+  const health = new FacilitatorHealth(o.facilitatorClient, { retryAfterSeconds: o.retryAfterSeconds });
+  const guard = new ChallengeGuard(health, {
     challenges,
     facilitator: o.pool.facilitator,
     replay: o.replay,
@@ -237,5 +344,6 @@ export function createZkRemoteResourceServer(o: ZkRemoteResourceServerOptions) {
   resourceServer.onVerifiedPaymentCanceled(async (ctx) => {
     await guard.abandon(ctx.paymentPayload as PaymentPayload);
   });
-  return { resourceServer, network, challenges, guard };
+  healths.set(resourceServer, health);
+  return { resourceServer, network, challenges, guard, health };
 }
