@@ -1,12 +1,16 @@
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { expect } from "chai";
-import { parseGwei, type Hex } from "viem";
+import { decodeFunctionData, parseGwei, zeroAddress, type Address, type Hex } from "viem";
 
 import type { PrivateWallet } from "../sdk/client/wallet.js";
+import { facilitatorAbi } from "../sdk/core/abi.js";
 import { toBytes32 } from "../sdk/core/field.js";
 import { shutdownProver } from "../sdk/core/prover.js";
-import type { ZkPaymentPayload } from "../sdk/core/wire.js";
-import { preparedPayment, remoteApi, startService, tempDir } from "./helpers/service.js";
+import { proofFromWire, type ZkPaymentPayload } from "../sdk/core/wire.js";
+import { paymentFingerprint } from "../sdk/service/service.js";
+import { FINAL_REASONS, encodeItem, type StoredItem } from "../sdk/service/settler.js";
+import type { PaymentRow } from "../sdk/service/store.js";
+import { preparedPayment, remoteApi, startService, tempDir, txsFrom } from "./helpers/service.js";
 import { account, startEnv, type Env } from "./helpers/x402-env.js";
 
 type Settle = {
@@ -32,6 +36,25 @@ async function settleWithin(url: string, p: Payment, ms = 20_000): Promise<Settl
     throw new Error(`/settle did not answer within ${ms} ms (${(err as Error).name})`);
   });
   return (await res.json()) as Settle;
+}
+
+/** The payment a zk-exact payload carries, as the service stores it. */
+function itemOf(p: Payment): { id: Hex; sp: ServerPayload; item: StoredItem } {
+  const sp = p.paymentPayload.payload as ServerPayload;
+  const item: StoredItem = {
+    proof: proofFromWire(sp.proof),
+    terms: {
+      payTo: sp.terms.payTo as Address,
+      amount: BigInt(sp.terms.amount),
+      relayer: sp.terms.relayer as Address,
+      fee: BigInt(sp.terms.fee),
+      conditionHash: sp.terms.conditionHash as Hex,
+      expiry: BigInt(sp.terms.expiry),
+    },
+    memo: sp.memo as Hex,
+    commitChange: sp.commitChange === true,
+  };
+  return { id: toBytes32(item.proof.nullifierHash), sp, item };
 }
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
@@ -163,6 +186,88 @@ describe("402zk facilitator service: relayer bookkeeping and batches", function 
     } finally {
       await rpc("evm_setAutomine", [true]);
       await s2?.close();
+    }
+  });
+
+  it("a batch the contract would refuse as a whole drops only the payments it refuses; the rest settle in one payBatch", async function () {
+    this.timeout(600_000);
+    const s = await startService(env, { relayerIndex: 8, batch: { windowMs: 30_000, maxSize: 6 } });
+    const api = await remoteApi(env, { facilitatorUrl: s.url, payTo: payee, price: PRICE });
+    try {
+      const honest: Payment[] = [];
+      for (let i = 0; i < 3; i++) honest.push(await preparedPayment(env, wallet, api.url));
+      const spentElsewhere = await preparedPayment(env, wallet, api.url);
+      const forZero = await preparedPayment(env, wallet, api.url);
+      const signer = account(8).address;
+      const block = await env.publicClient.getBlockNumber();
+      const payeeBefore = await env.system.token.balanceOf(payee);
+
+      // Four payments pass every check of the service and wait for the batch window.
+      const answers = [...honest, spentElsewhere].map((p) => settleWithin(s.url, p, 120_000));
+      await until("four payments accepted", () => s.store.paymentsIn("accepted").length === 4);
+      // Between acceptance and the batch, another party settles one of them on chain itself.
+      const other = itemOf(spentElsewhere);
+      const byOther = await env.walletClientFor(13).writeContract({
+        address: env.pool.facilitator,
+        abi: facilitatorAbi,
+        functionName: "pay",
+        args: [other.item.proof, other.item.terms, other.item.memo],
+        chain: env.walletClientFor(13).chain,
+        account: account(13),
+      });
+      await env.publicClient.waitForTransactionReceipt({ hash: byOther });
+
+      // Two payments the contract refuses as a whole, stored as a service without today's
+      // up-front checks accepted them (rows survive upgrades in the database): a zero payee
+      // (FacilitatorZeroPayee), and a proof of another nullifier than the one it names
+      // (FacilitatorInvalidProof from the batched pairing check).
+      const zero = itemOf(forZero);
+      zero.item.terms.payTo = zeroAddress;
+      const forBadProof = JSON.parse(JSON.stringify(forZero)) as Payment;
+      (forBadProof.paymentPayload.payload as ServerPayload).proof.nullifierHash = (
+        BigInt(zero.sp.proof.nullifierHash) ^ 1n
+      ).toString();
+      const bad = itemOf(forBadProof);
+      for (const x of [zero, bad]) {
+        s.store.insertPayment({
+          id: x.id,
+          fingerprint: paymentFingerprint(x.sp),
+          source: "relay",
+          state: "accepted",
+          item: encodeItem(x.item),
+          payTo: x.item.terms.payTo,
+          amount: x.item.terms.amount.toString(),
+          fee: x.item.terms.fee.toString(),
+        });
+      }
+      const poisoned = [s.service.settler.submit(zero.id), s.service.settler.submit(bad.id)];
+
+      const settled = await Promise.all(answers);
+      const honestAnswers = settled.slice(0, 3);
+      for (const r of honestAnswers) expect(r.success, JSON.stringify(r)).to.equal(true);
+      const hashes = new Set(honestAnswers.map((r) => r.transaction));
+      expect([...hashes], "the honest payments share one transaction").to.have.length(1);
+      const sent = await txsFrom(env, signer, block);
+      expect(sent.map((t) => t.hash)).to.deep.equal([...hashes]);
+      const call = decodeFunctionData({ abi: facilitatorAbi, data: sent[0]!.input });
+      expect(call.functionName).to.equal("payBatch");
+      expect((call.args as readonly [readonly unknown[]])[0]).to.have.length(3);
+      for (const r of honestAnswers) expect(r.extra?.batchSize).to.equal(3);
+      // The one paid by another party: settled, by that party's transaction.
+      expect(settled[3]).to.include({ success: true, transaction: byOther });
+
+      const [zeroRow, badRow] = (await Promise.all(poisoned)) as [PaymentRow, PaymentRow];
+      expect(zeroRow).to.include({ state: "failed", reason: "invalid_payload" });
+      expect(zeroRow.message).to.match(/FacilitatorZeroPayee/);
+      expect(badRow).to.include({ state: "failed", reason: "invalid_proof" });
+      // Final: the same bytes are answered from the store, never simulated or sent again.
+      expect(FINAL_REASONS.has(zeroRow.reason!) && FINAL_REASONS.has(badRow.reason!)).to.equal(true);
+      expect(zeroRow.txHash ?? "").to.equal("");
+      expect(s.service.settler.stats).to.include({ batches: 1, fallbacks: 0, droppedFromBatch: 3 });
+      expect(await env.system.token.balanceOf(payee)).to.equal(payeeBefore + 4n * PRICE);
+    } finally {
+      await api.close();
+      await s.close();
     }
   });
 });

@@ -79,8 +79,40 @@ export function decodeItem(s: string): StoredItem {
   };
 }
 
-/** Reasons a failed payment keeps for good; any other may pass on a later request. */
-export const FINAL_REASONS = new Set(["nullifier_spent", "invalid_proof", "payment_conflict"]);
+/**
+ * Reasons a failed payment keeps for good; any other may pass on a later request. A
+ * stored payment fails with `invalid_payload` only when the contract refuses it for what
+ * it is (see {@link refusalOf}): the same bytes would be refused again.
+ */
+export const FINAL_REASONS = new Set(["nullifier_spent", "invalid_proof", "payment_conflict", "invalid_payload"]);
+
+/** Contract errors that depend on the payment alone (terms, memo, public signals), never on chain state. */
+const STATIC_REFUSALS = new Set([
+  "FacilitatorZeroPayee",
+  "FacilitatorFeeWithoutRelayer",
+  "FacilitatorValueTooLarge",
+  "FacilitatorMemoTooLong",
+  "FacilitatorInputOutOfField",
+]);
+
+/**
+ * A payment's reverted simulation as a typed error: `mapPayRevert`, except that an expired
+ * payment is `challenge_expired` (as when a batch skips it) and a refusal that depends on
+ * the payment alone is `invalid_payload` (final), naming the contract's error. The service checks all of these before it accepts a payment; one that reaches
+ * the settler anyway (a row stored by an older version) must not be retried for ever.
+ */
+function refusalOf(err: unknown): ZkPayError {
+  const e = mapPayRevert(err);
+  const name = e.details.error;
+  // The reason payBatch gives when it skips an expired payment (see `Settler#conclude`).
+  if (name === "FacilitatorPaymentExpired") {
+    return new ZkPayError("challenge_expired", "the payment expired before it could be settled", e.details, {
+      cause: err,
+    });
+  }
+  if (typeof name !== "string" || !STATIC_REFUSALS.has(name)) return e;
+  return new ZkPayError("invalid_payload", `the contract refuses this payment (${name})`, e.details, { cause: err });
+}
 
 /** Options of {@link Settler}. */
 export interface SettlerOptions {
@@ -129,7 +161,17 @@ export class Settler {
   readonly #resolvers = new Map<string, (r: PaymentRow) => void>();
   readonly #started = new Map<string, number>();
   readonly #groups = new Set<Promise<void>>();
-  readonly stats = { batches: 0, singles: 0, commits: 0, fallbacks: 0, skipped: 0, reverted: 0, simulatedOut: 0 };
+  readonly stats = {
+    batches: 0,
+    singles: 0,
+    commits: 0,
+    fallbacks: 0,
+    skipped: 0,
+    reverted: 0,
+    simulatedOut: 0,
+    /** Payments taken out of a batch that would revert (each also counts in `simulatedOut`). */
+    droppedFromBatch: 0,
+  };
 
   constructor(o: SettlerOptions) {
     this.#o = o;
@@ -223,47 +265,75 @@ export class Settler {
   }
 
   async #settleGroup(group: { id: string; item: StoredItem }[]): Promise<void> {
-    if (group.length > 1) {
-      const batch = group.map(({ item }) => ({ proof: item.proof, terms: item.terms, memo: item.memo }));
-      const sim = await this.#simulate("payBatch", [batch]).catch((error: unknown) => ({ error }));
-      if (!("error" in sim)) {
-        this.stats.batches++;
-        if (this.#commitTimer) clearTimeout(this.#commitTimer);
-        this.#commitTimer = undefined;
-        await this.#sendAndAwait(
-          group.map((g) => g.id),
-          "payBatch",
-          [batch],
-          sim.gas,
-          group.reduce((s, g) => s + g.item.terms.fee, 0n),
-        );
-        return;
-      }
-      // The batch as a whole would revert: one by one, each meets its own error.
+    if (group.length === 1) return this.#settleOne(group[0]!);
+    const batch = group.map(({ item }) => ({ proof: item.proof, terms: item.terms, memo: item.memo }));
+    const sim = await this.#simulate("payBatch", [batch]).catch((error: unknown) => ({ error }));
+    if (!("error" in sim)) {
+      this.stats.batches++;
+      if (this.#commitTimer) clearTimeout(this.#commitTimer);
+      this.#commitTimer = undefined;
+      await this.#sendAndAwait(
+        group.map((g) => g.id),
+        "payBatch",
+        [batch],
+        sim.gas,
+        group.reduce((s, g) => s + g.item.terms.fee, 0n),
+      );
+      return;
+    }
+    // The batch as a whole would revert (payBatch skips what chain state decides, a spent
+    // note, an expired payment or an unknown root, but reverts on terms or a proof it
+    // refuses, or a transfer the token refuses): one such payment must not cost the others
+    // their batch. Each is simulated alone; those that would revert alone are dropped with
+    // their own reason, and the rest go on together.
+    const alone = await Promise.all(
+      group.map((g) =>
+        this.#simulateOne(g.item).then(
+          () => undefined,
+          (err: unknown) => ({ err }),
+        ),
+      ),
+    );
+    const rest = group.filter((_, i) => alone[i] === undefined);
+    if (rest.length === group.length) {
+      // Each would settle alone, not together: one by one.
       this.stats.fallbacks++;
       await Promise.all(group.map((g) => this.#settleOne(g)));
       return;
     }
-    await this.#settleOne(group[0]!);
+    this.stats.droppedFromBatch += group.length - rest.length;
+    await Promise.all(group.map((g, i) => (alone[i] ? this.#drop(g, alone[i].err) : undefined)));
+    if (rest.length > 0) await this.#settleGroup(rest);
   }
 
   async #settleOne(g: { id: string; item: StoredItem }): Promise<void> {
-    const fn = g.item.commitChange ? "payAndCommit" : "pay";
-    const args = [g.item.proof, g.item.terms, g.item.memo] as const;
-    let gas: bigint;
+    let sim: { fn: "pay" | "payAndCommit"; args: readonly unknown[]; gas: bigint };
     try {
-      ({ gas } = await this.#simulate(fn, args));
+      sim = await this.#simulateOne(g.item);
     } catch (err) {
-      this.stats.simulatedOut++;
-      const mapped = mapPayRevert(err);
-      // Spent: by this very payment through someone else (the payer, another relayer)?
-      if (mapped.reason === "nullifier_spent" && (await this.#paidElsewhere(g.id, g.item))) return;
-      this.#fail(g.id, mapped);
+      await this.#drop(g, err);
       return;
     }
     this.stats.singles++;
-    await this.#sendAndAwait([g.id], fn, args, gas, g.item.terms.fee);
+    await this.#sendAndAwait([g.id], sim.fn, sim.args, sim.gas, g.item.terms.fee);
     if (!g.item.commitChange) this.#scheduleCommit();
+  }
+
+  /** Simulates one payment's own call (`pay`, or `payAndCommit` when it asks to commit its change). */
+  async #simulateOne(item: StoredItem): Promise<{ fn: "pay" | "payAndCommit"; args: readonly unknown[]; gas: bigint }> {
+    const fn = item.commitChange ? "payAndCommit" : "pay";
+    const args = [item.proof, item.terms, item.memo] as const;
+    const { gas } = await this.#simulate(fn, args);
+    return { fn, args, gas };
+  }
+
+  /** A payment whose simulation reverted: failed with its reason, unless the chain holds it paid by another sender. */
+  async #drop(g: { id: string; item: StoredItem }, err: unknown): Promise<void> {
+    this.stats.simulatedOut++;
+    const e = refusalOf(err);
+    // Spent: by this very payment through someone else (the payer, another relayer)?
+    if (e.reason === "nullifier_spent" && (await this.#paidElsewhere(g.id, g.item))) return;
+    this.#fail(g.id, e);
   }
 
   async #simulate(functionName: string, args: readonly unknown[]): Promise<{ gas: bigint }> {
