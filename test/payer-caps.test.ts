@@ -159,7 +159,7 @@ describe("payer caps bound amount + fee (#16 finding 2) and typed errors reach t
   });
 
   it("a session purchase whose 402 asks a fee above the payer's limit: fee_too_high before proving, nothing paid, no purchase left pending", async function () {
-    const { wallet } = await env.payer(8, { deposit: 1_000_000n });
+    const { wallet } = await env.payer(8, { deposit: 2_000_000n });
     const api = await sessionApi(env, { payTo, fee: 900_000n, relayerIndex: 9 });
     opened.push(api);
     let proofs = 0;
@@ -173,7 +173,7 @@ describe("payer caps bound amount + fee (#16 finding 2) and typed errors reach t
     expect(api.served.data).to.equal(0);
     expect(await tokenBalance(payTo)).to.equal(payee);
     expect(await tokenBalance(account(9).address)).to.equal(relayerBefore);
-    expect(wallet.balance()).to.equal(1_000_000n);
+    expect(wallet.balance()).to.equal(2_000_000n);
     expect(wallet.snapshot().pending).to.deep.equal([]);
     expect(sessions.pendingPurchases()).to.deep.equal([]);
   });

@@ -2,9 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
+import { x402Client } from "@x402/core/client";
+import { wrapFetchWithPayment } from "@x402/fetch";
 import { expect } from "chai";
 import { createPublicClient, http, toFunctionSelector, type Hex, type PublicClient } from "viem";
 
+import { RelayClient } from "../sdk/client/relay.js";
+import { ZkExactClientScheme } from "../sdk/client/scheme.js";
 import { MemoryNoteStore } from "../sdk/client/store.js";
 import { PrivateWallet, type PrivateWalletOptions } from "../sdk/client/wallet.js";
 import { facilitatorAbi } from "../sdk/core/abi.js";
@@ -13,6 +17,7 @@ import { WalletKeys } from "../sdk/core/keys.js";
 import { memoTagOf } from "../sdk/core/memo.js";
 import { shutdownProver } from "../sdk/core/prover.js";
 import { FileNoteStore } from "../sdk/node/file-store.js";
+import { startService } from "./helpers/service.js";
 import { account, startEnv, type Env } from "./helpers/x402-env.js";
 
 describe("PrivateWallet", function () {
@@ -399,5 +404,72 @@ describe("PrivateWallet", function () {
     expect(third.timings.syncMs).to.be.greaterThan(0);
     await a.close();
     expect(a.autoSync).to.equal(false);
+  });
+  /** A wallet restored from `seed` into an empty store and synced: what a fresh sync finds. */
+  async function freshBalance(i: number, seed: Hex): Promise<bigint> {
+    const restored = await openWallet(i, seed, { sync: { auto: false } });
+    await restored.sync();
+    await restored.close();
+    return restored.balance();
+  }
+
+  it("a server-settled payment through wrapFetchWithPayment: the balance right after counts its change (pending) and equals a fresh sync of the same seed", async function () {
+    const seed = WalletKeys.randomSeed();
+    const a = await openWallet(18, seed, { sync: { auto: false } });
+    await env.mint(account(18).address, 250_000n);
+    await a.deposit(200_000n);
+    await a.deposit(50_000n);
+    const api = await env.api({ payTo: account(3).address, price: 10_000n });
+    try {
+      const res = await env.payingFetch(a).fetch(`${api.url}/weather`);
+      expect(res.status, await res.text()).to.equal(200);
+      // The 50k note paid 10k: its 40k change is ours from the settlement on, before any sync.
+      expect(a.balances()).to.deep.include({ reserved: 0n, total: 240_000n });
+      expect(a.balances().pending).to.be.greaterThanOrEqual(40_000n);
+      expect(a.balance()).to.equal(240_000n);
+      expect(await freshBalance(19, seed)).to.equal(240_000n);
+      // The sync that finds the change note replaces the pending entry: nothing counted twice.
+      await a.sync();
+      expect(a.snapshot().pending).to.deep.equal([]);
+      expect(a.balance()).to.equal(240_000n);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("client-settled (own account, and through a relayer) and a relayed withdrawal: the balance right after each equals a fresh sync of the same seed", async function () {
+    const seed = WalletKeys.randomSeed();
+    const a = await openWallet(18, seed, { sync: { auto: false } });
+    await env.mint(account(18).address, 400_000n);
+    await a.deposit(300_000n);
+    await a.deposit(100_000n);
+    const api = await env.api({ payTo: account(3).address, price: 10_000n });
+    const svc = await startService(env, { relayerIndex: 2, fees: { minFee: 1_000n } });
+    const relay = new RelayClient({ url: svc.url });
+    try {
+      const own = await env.payingFetch(a, "client").fetch(`${api.url}/weather`);
+      expect(own.status, await own.text()).to.equal(200);
+      expect(a.balance()).to.equal(390_000n);
+      expect(await freshBalance(19, seed)).to.equal(390_000n);
+
+      const client = new x402Client().register(
+        "eip155:*",
+        new ZkExactClientScheme({ wallet: a, settlement: "client", relay }),
+      );
+      client.setSpendControls(false);
+      const relayed = await wrapFetchWithPayment(fetch, client)(`${api.url}/weather`);
+      expect(relayed.status, await relayed.text()).to.equal(200);
+      expect(a.balance()).to.equal(379_000n); // 10k + the relayer's 1k fee
+      expect(await freshBalance(19, seed)).to.equal(379_000n);
+
+      await a.withdraw({ to: account(19).address, amount: 20_000n, relay });
+      expect(a.balance()).to.equal(358_000n);
+      expect(await freshBalance(19, seed)).to.equal(358_000n);
+      await a.sync();
+      expect(a.balance()).to.equal(358_000n);
+    } finally {
+      await svc.close();
+      await api.close();
+    }
   });
 });
