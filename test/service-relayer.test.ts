@@ -9,7 +9,7 @@ import { shutdownProver } from "../sdk/core/prover.js";
 import { proofFromWire, type ZkPaymentPayload } from "../sdk/core/wire.js";
 import { paymentFingerprint } from "../sdk/service/service.js";
 import { FINAL_REASONS, encodeItem, type StoredItem } from "../sdk/service/settler.js";
-import type { PaymentRow } from "../sdk/service/store.js";
+import { ServiceStore, type PaymentRow, type TxRow } from "../sdk/service/store.js";
 import { preparedPayment, remoteApi, startService, tempDir, txsFrom } from "./helpers/service.js";
 import { account, startEnv, type Env } from "./helpers/x402-env.js";
 
@@ -99,6 +99,52 @@ describe("402zk facilitator service: relayer bookkeeping and batches", function 
     expect(high < parseGwei("200"), "stays under the relayer's cap once it is the latest base fee").to.equal(true);
     await rpc("hardhat_setNextBlockBaseFeePerGas", [`0x${high.toString(16)}`]);
   }
+
+  it("a database written before refusals had a state of their own is repaired on open: the reused nonce is watched again", function () {
+    // As the previous version left it: a refusal at nonce 5 recorded as dropped, the next
+    // transaction at nonce 5 pending (hidden from the monitor); a refusal at nonce 6 (the
+    // recorded next nonce, given back); nonce 2 dropped because another sender used it.
+    const db = `${tempDir()}/facilitator.sqlite`;
+    const old = new ServiceStore(db);
+    const relayer = account(9).address;
+    const row = (hash: string, nonce: number, sentAt: number): TxRow => ({
+      hash,
+      nonce,
+      kind: "pay",
+      paymentIds: [],
+      raw: "0x",
+      gas: "1",
+      maxFeePerGas: "1",
+      maxPriorityFeePerGas: "1",
+      state: "pending",
+      sentAt,
+      attempt: 0,
+    });
+    const rows: [string, number, TxRow["state"]][] = [
+      ["0x02", 2, "dropped"],
+      ["0x05a", 5, "dropped"],
+      ["0x05b", 5, "pending"],
+      ["0x06", 6, "dropped"],
+    ];
+    rows.forEach(([hash, nonce], i) => old.recordSent(relayer, 31337, row(hash, nonce, 1_000 + i)));
+    for (const [hash, , state] of rows)
+      old.db.prepare("UPDATE transactions SET state = ? WHERE hash = ?").run(state, hash);
+    old.setNextNonce(relayer, 31337, 6);
+    old.close();
+
+    const store = new ServiceStore(db);
+    try {
+      expect(store.pendingNonces()).to.deep.equal([5]);
+      expect(store.txsAt(5).map((t) => [t.hash, t.state])).to.deep.equal([["0x05b", "pending"]]);
+      expect(store.getTx("0x05a")?.state).to.equal("refused");
+      expect(store.getTx("0x06")?.state).to.equal("refused");
+      expect(store.txsAt(6)).to.deep.equal([]);
+      expect(store.getTx("0x02")?.state).to.equal("dropped");
+      expect(store.txCounts()).to.include({ sent: 2, refused: 2, pending: 1 });
+    } finally {
+      store.close();
+    }
+  });
 
   it("refused by the node, then the reused nonce settles and answers; later nonces follow", async function () {
     const s = await startService(env, { relayerIndex: 6, batch: { maxSize: 1, windowMs: 0 } });
