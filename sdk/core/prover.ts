@@ -171,6 +171,29 @@ export async function proveGroth16(
   artifacts: CircuitArtifacts,
   options: { onProgress?: (p: ProofProgress) => void } = {},
 ): Promise<{ proof: SolidityProof; publicSignals: bigint[]; timings: { witnessMs: number; proveMs: number } }> {
+  const proving = proveNow(input, artifacts, options);
+  const settled = proving.then(
+    () => {},
+    () => {},
+  );
+  proofsInFlight.add(settled);
+  void settled.then(() => proofsInFlight.delete(settled));
+  return proving;
+}
+
+/**
+ * Proofs started and not finished. {@link shutdownProver} waits for them: a proof still
+ * computing its witness when the curve is terminated would build a new curve, and new
+ * worker threads that keep the process alive, when it reaches the Groth16 step (a
+ * `SessionClient` proves its next presentation in the background after each request).
+ */
+const proofsInFlight = new Set<Promise<void>>();
+
+async function proveNow(
+  input: Record<string, string | string[]>,
+  artifacts: CircuitArtifacts,
+  options: { onProgress?: (p: ProofProgress) => void },
+): Promise<{ proof: SolidityProof; publicSignals: bigint[]; timings: { witnessMs: number; proveMs: number } }> {
   const report = options.onProgress ?? (() => {});
   report({ stage: "witness", fraction: 0.02, message: "computing witness" });
   const t0 = performance.now();
@@ -403,13 +426,15 @@ async function withCurve<T>(fn: () => Promise<T>): Promise<T> {
 
 /**
  * Stops snarkjs' worker threads so that a process that proved can exit. Call once when
- * done proving (CLIs, tests); long-running servers need not.
+ * done proving (CLIs, tests); long-running servers need not. Proofs in flight (a
+ * presentation prepared in the background) finish first.
  *
  * @example
  * await shutdownProver();
  */
 export async function shutdownProver(): Promise<void> {
   const g = globalThis as { curve_bn128?: { terminate: () => Promise<void> } };
+  while (proofsInFlight.size > 0) await Promise.all([...proofsInFlight]);
   if (curveBuilt) await curveBuilt;
   curveBuilt = undefined;
   if (g.curve_bn128) {

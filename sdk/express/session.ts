@@ -136,7 +136,9 @@ export function zkSessionMiddleware(
       return;
     }
   };
-  const [guard, pay] = zkPaymentMiddleware(x402Routes, resourceServer, {
+  // Every handler of zkPaymentMiddleware, in its order (facilitator gate, header guard,
+  // x402's paywall): picking them by position let routes through unpaid once it grew one.
+  const payment = zkPaymentMiddleware(x402Routes, resourceServer, {
     schemes: opts.schemes,
     maxHeaderBytes: opts.maxHeaderBytes,
     admission,
@@ -260,7 +262,7 @@ export function zkSessionMiddleware(
     }
   };
 
-  return [gate, guard!, pay!, sell];
+  return [gate, ...payment, sell];
 }
 
 /** Marks a route config as a session route (its terms); read back in the x402 hook. */
