@@ -1,21 +1,25 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { getAddress } from "viem";
+import express from "express";
+import { getAddress, zeroAddress } from "viem";
 
 import { devPrivateKey } from "../scripts/lib/demo-env.js";
 import { ROOT } from "../scripts/lib/paths.js";
 import { parseAmount } from "../sdk/cli/amount.js";
+import { formatTx } from "../sdk/cli/context.js";
 import { payWithZk } from "../sdk/cli/pay.js";
 import { parseUserAddress } from "../sdk/core/address.js";
+import { explorerTxUrl } from "../sdk/core/deployment.js";
 import { isZkPayError } from "../sdk/core/errors.js";
 import { shutdownProver } from "../sdk/core/prover.js";
+import { zkPaymentMiddleware } from "../sdk/express/index.js";
 import { account, startEnv, type Env } from "./helpers/x402-env.js";
 import { collectOutput, type ProcessResult as CliResult } from "./helpers/process.js";
 import { sessionApi } from "./helpers/session-env.js";
@@ -346,6 +350,297 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
       expect((after.credentials as { remaining: number }[])[0]!.remaining, "no presentation spent on /plain").to.equal(
         1,
       );
+    } finally {
+      await api.close();
+    }
+  });
+
+  // ------------------------------------------------------------------ #17: payment paths
+
+  it("links transaction hashes to the explorer on public chains only (one table in core/deployment)", function () {
+    const h = `0x${"ab".repeat(32)}`;
+    expect(explorerTxUrl(84532, h)).to.equal(`https://sepolia.basescan.org/tx/${h}`);
+    expect(explorerTxUrl(8453, h)).to.equal(`https://basescan.org/tx/${h}`);
+    expect(explorerTxUrl(31337, h)).to.equal(undefined);
+    expect(formatTx(84532, h)).to.equal(`${h} https://sepolia.basescan.org/tx/${h}`);
+    expect(formatTx(8453, h)).to.equal(`${h} https://basescan.org/tx/${h}`);
+    expect(formatTx(31337, h)).to.equal(h);
+  });
+
+  it("--network takes any record in the deployments directory; a missing one lists the records found", async function () {
+    const dir = path.join(work, "custom-deployments");
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, "devnet.json"), JSON.stringify({ ...env.record, network: "devnet" }, null, 2));
+    writeFileSync(path.join(dir, "staging-l2.json"), JSON.stringify({ ...env.record, network: "staging-l2" }, null, 2));
+    const ok = await cli(["--network", "devnet", "--deployments", dir, "balance", "--json"], { wallet: "devnet" });
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(json(ok)).to.deep.include({ network: "devnet", pool: env.record.facilitator });
+    const missing = await cli(["--network", "nope", "--deployments", dir, "balance"], { wallet: "devnet" });
+    expect(missing.code, missing.stderr).to.equal(1);
+    expect(missing.stderr).to.contain("deployment_not_found").and.contain(`records in ${dir}: devnet, staging-l2`);
+  });
+
+  it("withdraw to the zero address is refused before proving (CLI and SDK)", async function () {
+    await env.mint(account(16).address, USDC);
+    expect((await cli(["deposit", "1"], { wallet: "zero", key: 16 })).code).to.equal(0);
+    const r = await cli(["withdraw", "0.5", "--to", zeroAddress], { wallet: "zero", key: 16 });
+    expect(r.code, r.stderr).to.equal(1);
+    expect(r.stderr).to.match(/invalid_argument: --to is the zero address/);
+    expect(r.stderr).to.not.contain("proving");
+    const b = json(await cli(["balance", "--json"], { wallet: "zero" }));
+    expect(b).to.deep.include({ private: USDC.toString(), reserved: "0" });
+    const { wallet } = await env.payer(17, { deposit: 100_000n });
+    let proved = false;
+    const err = await wallet
+      .withdraw({ to: zeroAddress, amount: 1n, onProgress: () => (proved = true) })
+      .catch((e: unknown) => e);
+    expect(isZkPayError(err, "invalid_argument") && /zero address/.test(err.message), String(err)).to.equal(true);
+    expect(proved, "no proof was made").to.equal(false);
+  });
+
+  it("pay --max covers amount + fee; a fee is printed before proving; the default fee limit refuses a fee above the price", async function () {
+    await env.mint(account(18).address, USDC);
+    expect((await cli(["deposit", "1"], { wallet: "fee", key: 18 })).code).to.equal(0);
+    // Price 0.01 inside --max 0.02, but a relayer fee of 0.02 makes it 0.03.
+    const api = await env.api({ payTo: account(3).address, fee: 20_000n });
+    try {
+      const url = `${api.url}/weather`;
+      const over = await cli(["pay", url, "--max", "0.02", "--max-fee", "0.05", "--json"], { wallet: "fee" });
+      expect(over.code, over.stderr).to.equal(2);
+      expect(over.stderr).to.match(/error: fee_too_high: .*0\.01.* fee of 0\.02.* 0\.03.*above your cap of 0\.02/);
+      expect(over.stderr).to.not.contain("proving");
+      expect(json(over)).to.deep.include({ ok: false, exitCode: 2 });
+      // By default a fee may not exceed the price it comes with.
+      const dflt = await cli(["pay", url, "--max", "1"], { wallet: "fee" });
+      expect(dflt.code, dflt.stderr).to.equal(2);
+      expect(dflt.stderr).to.match(/error: fee_too_high: .*--max-fee raises the fee limit/);
+      expect(api.served(), "nothing served").to.equal(0);
+      const held = json(await cli(["balance", "--json"], { wallet: "fee" }));
+      expect(held, "nothing paid, nothing reserved").to.deep.include({ private: USDC.toString(), reserved: "0" });
+      // Within both limits: paid, and the fee was said before the proof was made.
+      const ok = await cli(["pay", url, "--max", "0.03", "--max-fee", "0.02"], { wallet: "fee" });
+      expect(ok.code, ok.stderr).to.equal(0);
+      const said = ok.stderr.indexOf("relayer fee 0.02");
+      expect(said, ok.stderr).to.be.greaterThan(-1);
+      expect(ok.stderr).to.match(
+        /paying 0\.01 \w+ to 0x[0-9a-fA-F]{40} \+ relayer fee 0\.02 \w+ to 0x[0-9a-fA-F]{40} = 0\.03/,
+      );
+      expect(said, "fee before proving").to.be.below(ok.stderr.indexOf("proving"));
+      expect(api.served()).to.equal(1);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("pay -X/-d/-H sends method, body and headers, and the paid retry repeats them", async function () {
+    await env.mint(account(19).address, USDC);
+    expect((await cli(["deposit", "1"], { wallet: "post", key: 19 })).code).to.equal(0);
+    const api = await env.api({ payTo: account(3).address });
+    const seen: { method: string; order?: string; type?: string; body: string; paid: boolean }[] = [];
+    const app = express();
+    app.use(express.text({ type: "*/*" }), (req, _res, next) => {
+      seen.push({
+        method: req.method,
+        order: req.headers["x-order"] as string | undefined,
+        type: req.headers["content-type"],
+        body: typeof req.body === "string" ? req.body : "",
+        paid: req.headers["payment-signature"] !== undefined,
+      });
+      next();
+    });
+    const accepts = {
+      scheme: "zk-exact",
+      network: api.network,
+      payTo: account(3).address,
+      price: { amount: "10000", asset: env.pool.token },
+      extra: { paymentFlow: "upfront" },
+    };
+    app.use(zkPaymentMiddleware({ "PUT /orders": { accepts } }, api.resourceServer));
+    app.put("/orders", (req, res) => res.json({ placed: JSON.parse(req.body as string) as unknown }));
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    servers.push(server);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`;
+    try {
+      const r = await cli(
+        [
+          "pay",
+          url,
+          "-X",
+          "PUT",
+          "-d",
+          '{"sku":"a1","qty":2}',
+          "-H",
+          "Content-Type: application/json",
+          "-H",
+          "X-Order: 7",
+        ],
+        { wallet: "post" },
+      );
+      expect(r.code, r.stderr).to.equal(0);
+      expect(JSON.parse(r.stdout)).to.deep.equal({ placed: { sku: "a1", qty: 2 } });
+      expect(seen.map((x) => x.paid)).to.deep.equal([false, true]);
+      for (const x of seen)
+        expect(x).to.deep.include({
+          method: "PUT",
+          order: "7",
+          type: "application/json",
+          body: '{"sku":"a1","qty":2}',
+        });
+      // -d alone is a POST, as with curl; a body on GET is refused before anything is sent.
+      const get = await cli(["pay", url, "-X", "GET", "-d", "x=1"], { wallet: "post" });
+      expect(get.code, get.stderr).to.equal(1);
+      expect(get.stderr).to.contain("invalid_argument: -d with -X GET");
+      const bad = await cli(["pay", url, "-H", "no colon"], { wallet: "post" });
+      expect(bad.code).to.equal(1);
+      expect(bad.stderr).to.contain('-H "no colon" is not "Name: value"');
+      expect(seen).to.have.length(2);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("serve --sessions sells credentials (issuer key created 0600 in --state) that pay --session buys and presents, GET and POST", async function () {
+    const state = path.join(work, "serve-state");
+    const child = spawnCli(["serve", "--port", "0", "--price", ".01", "--sessions", "--state", state], { key: 2 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
+    child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+    while (!/session "basic"/.test(stdout)) {
+      if (child.exitCode !== null) throw new Error(`serve exited: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    try {
+      const url = /example API on (http:\S+)/.exec(stdout)![1]!;
+      expect(stdout).to.match(/session "basic": 10 requests within 1 h for 0\.05 \w+ \(POST http:\S+\/\S+basic/);
+      expect(stderr).to.contain("created a session issuer key");
+      expect(statSync(path.join(state, "issuer-key")).mode & 0o777).to.equal(0o600);
+      await env.mint(account(9).address, USDC);
+      expect((await cli(["deposit", "1"], { wallet: "serve-session", key: 9 })).code).to.equal(0);
+      const first = await cli(["pay", `${url}/weather`, "--session", "--json"], { wallet: "serve-session" });
+      expect(first.code, first.stderr).to.equal(0);
+      const j = json(first);
+      expect(j).to.deep.include({ ok: true, status: 200, mode: "bought", remaining: 9 });
+      expect(JSON.parse(j.body as string)).to.deep.include({ paidWith: "session" });
+      // A state-changing route: the presentation is bound to this method, path and body.
+      const order = await cli(
+        ["pay", `${url}/order`, "--session", "-d", '{"sku":"b2"}', "-H", "content-type: application/json"],
+        { wallet: "serve-session" },
+      );
+      expect(order.code, order.stderr).to.equal(0);
+      expect(JSON.parse(order.stdout)).to.deep.include({ ordered: { sku: "b2" }, paidWith: "session" });
+      expect(order.stderr).to.contain("presented a session credential").and.contain("8 presentation(s) left");
+      // Without --session the same routes are still paid per request.
+      const plain = await cli(["pay", `${url}/order`, "-d", '{"sku":"c3"}', "-H", "content-type: application/json"], {
+        wallet: "serve-session",
+      });
+      expect(plain.code, plain.stderr).to.equal(0);
+      expect(JSON.parse(plain.stdout)).to.deep.include({ ordered: { sku: "c3" }, paidWith: "zk-exact" });
+    } finally {
+      child.kill("SIGTERM");
+      expect(await exited).to.equal(0);
+    }
+  });
+
+  it("pay --mode client --timeout bounds a slow confirmation: payment_unconfirmed with tx, receipt and reserved until; receipt <id> finds it", async function () {
+    this.timeout(100_000);
+    await env.mint(account(15).address, USDC);
+    expect((await cli(["deposit", "1"], { wallet: "slow", key: 15 })).code).to.equal(0);
+    // The server wants 2 confirmations; the local chain mines a block per transaction, so the
+    // second confirmation never comes while the CLI waits.
+    const api = await env.api({ payTo: account(3).address, minConfirmations: 2 });
+    try {
+      const t0 = Date.now();
+      const r = await cli(["--mode", "client", "pay", `${api.url}/weather`, "--timeout", "15"], {
+        wallet: "slow",
+        key: 15,
+      });
+      const took = Date.now() - t0;
+      expect(r.code, r.stderr).to.equal(3);
+      expect(took, "--timeout bounds the exchange").to.be.below(50_000);
+      expect(r.stderr).to.match(
+        /error: payment_unconfirmed: payment submitted \(tx 0x[0-9a-f]{64}\) and mined in block \d+/,
+      );
+      expect(r.stderr).to.not.match(/unexpected_error|nothing was paid/);
+      const id = /Receipt (0x[0-9a-f]{64})/.exec(r.stderr)?.[1];
+      expect(id, r.stderr).to.be.a("string");
+      expect(r.stderr).to.match(/reserved until \d\d:\d\d:\d\d UTC/);
+      expect(r.stderr).to.contain(`402zk --network hardhat receipt ${id}`);
+      expect(r.stderr, "no explorer on a local chain").to.not.contain("https://");
+      expect(api.served(), "the server never saw the receipt").to.equal(0);
+      // Later, the user checks: one more block gives the second confirmation.
+      await rpc("evm_mine");
+      const check = await cli(["receipt", id!, "--confirmations", "2", "--json"]);
+      expect(check.code, check.stderr).to.equal(0);
+      expect(json(check)).to.deep.include({
+        state: "paid",
+        confirmations: 2,
+        payTo: account(3).address,
+        amount: "10000",
+        fee: "0",
+      });
+      const text = await cli(["receipt", id!]);
+      expect(text.stdout).to.match(
+        /paid: 0\.01 \w+ to 0x[0-9a-fA-F]{40}, block \d+, 2 confirmation\(s\)\ntx 0x[0-9a-f]{64}\n/,
+      );
+      // The wallet counts the payment as made: the note is spent, its change is the balance.
+      const b = json(await cli(["balance", "--json"], { wallet: "slow" }));
+      expect(b).to.deep.include({ private: (USDC - 10_000n).toString(), reserved: "0" });
+      const none = await cli(["receipt", `0x${"12".repeat(32)}`]);
+      expect(none.code).to.equal(2);
+      expect(none.stderr).to.contain("receipt_not_found");
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("SIGINT while the paid response is pending prints what was sent and how to check it; the payment settles and receipt <id> finds it", async function () {
+    this.timeout(90_000);
+    await env.mint(account(18).address, USDC);
+    expect((await cli(["deposit", "1"], { wallet: "sigint", key: 18 })).code).to.equal(0);
+    const api = await env.api({ payTo: account(3).address });
+    let child: ChildProcess | undefined;
+    let exited: Promise<number | null> | undefined;
+    let forwarded: Promise<number> | undefined;
+    // A slow API: the paid request is held until the CLI was interrupted and exited, then served.
+    const slow = await listen((req, res) => {
+      const sig = req.headers["payment-signature"] as string | undefined;
+      const headers: Record<string, string> = sig ? { "payment-signature": sig } : {};
+      const answer = async () => {
+        if (sig) {
+          child!.kill("SIGINT");
+          await exited;
+        }
+        const r = await fetch(`${api.url}${req.url}`, { headers });
+        const out: Record<string, string> = {};
+        r.headers.forEach((v, k) => {
+          if (k !== "content-length" && k !== "transfer-encoding") out[k] = v;
+        });
+        res.writeHead(r.status, out).end(await r.text());
+        return r.status;
+      };
+      const p = answer().catch(() => 0);
+      if (sig) forwarded = p;
+    });
+    servers.push(slow.server);
+    try {
+      child = spawnCli(["pay", `${slow.url}/weather`], { wallet: "sigint" });
+      const result = collectOutput(child);
+      exited = result.then((x) => x.code);
+      const r = await result;
+      expect(r.code, r.stderr).to.equal(130);
+      expect(r.stderr).to.match(/error: payment_unconfirmed: payment sent, but no response came back \(interrupted\)/);
+      const id = /Receipt (0x[0-9a-f]{64})/.exec(r.stderr)?.[1];
+      expect(id, r.stderr).to.be.a("string");
+      expect(r.stderr).to.match(/reserved until \d\d:\d\d:\d\d UTC/);
+      expect(r.stderr).to.contain(`402zk --network hardhat receipt ${id}`);
+      // The server had the proof: it settles it after the CLI is gone.
+      expect(await forwarded).to.equal(200);
+      const check = await cli(["receipt", id!, "--json"]);
+      expect(check.code, check.stderr).to.equal(0);
+      expect(json(check)).to.deep.include({ state: "paid", payTo: account(3).address, amount: "10000" });
     } finally {
       await api.close();
     }

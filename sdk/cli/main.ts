@@ -23,7 +23,7 @@ import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { shutdownProver } from "../core/prover.js";
 import type { DepositMethod } from "../client/wallet.js";
-import { ReceiptChecker } from "../core/receipts.js";
+import { ReceiptChecker, defaultConfirmations } from "../core/receipts.js";
 import type { SessionOfferConfig } from "../session/service.js";
 import { formatAmount, parseAmount } from "./amount.js";
 import {
@@ -71,6 +71,16 @@ function positiveInt(value: string, what: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new ZkPayError("invalid_argument", `${what} must be a non-negative integer`);
   return n;
+}
+
+/**
+ * `--confirmations`, or the chain's default (`defaultConfirmations`: 2 on Base Sepolia and
+ * Base), the one the SDK's servers use: a flag default of 1 made `serve` on a public chain
+ * accept client-settled receipts one block deep, fewer than the SDK and the docs.
+ */
+function confirmationsOf(value: string | undefined, chainId: number): number {
+  if (value === undefined) return defaultConfirmations(chainId).minConfirmations;
+  return Math.max(1, positiveInt(value, "--confirmations"));
 }
 
 /** Flags of `pay`. */
@@ -485,7 +495,7 @@ ${EXIT_CODES_HELP}`,
             "payment_unconfirmed",
             `${err.message}. Receipt ${x.receiptId}${x.transaction ? `, tx ${ctx.tx(x.transaction)}` : ""}. ` +
               (x.minedAtBlock !== undefined
-                ? "Your note is spent by this payment. "
+                ? `Your note is reserved until ${clock(x.expiry)} and the receipt is already on chain: the payment is made, do not pay again. `
                 : `Your note is reserved until ${clock(x.expiry)} (or until receipt ${x.receiptId} appears on chain); ` +
                   `after that, a sync (402zk balance) releases it if the payment never settled. Do not pay again before then. `) +
               `Check it with: 402zk --network ${ctx.network} receipt ${x.receiptId}`,
@@ -659,12 +669,12 @@ ${EXIT_CODES_HELP}`,
     .option("--pay-to <address>", "expected payee (with --amount and --condition)")
     .option("--amount <amount>", 'expected amount in tokens, e.g. "0.01"')
     .option("--condition <hash>", "expected condition hash (bytes32)")
-    .option("--confirmations <n>", "confirmations required", "1")
+    .option("--confirmations <n>", "confirmations required (default: the chain's, see defaultConfirmations)")
     .option("--json", "print JSON")
     .action(
       async (
         idText: string,
-        o: { payTo?: string; amount?: string; condition?: string; confirmations: string; json?: boolean },
+        o: { payTo?: string; amount?: string; condition?: string; confirmations?: string; json?: boolean },
         cmd: Command,
       ) => {
         const ctx = ctxOf(cmd);
@@ -672,7 +682,7 @@ ${EXIT_CODES_HELP}`,
         const given = [o.payTo, o.amount, o.condition].filter((x) => x !== undefined).length;
         if (given !== 0 && given !== 3)
           throw new ZkPayError("invalid_argument", "give --pay-to, --amount and --condition together, or none of them");
-        const minConfirmations = Math.max(1, positiveInt(o.confirmations, "--confirmations"));
+        const minConfirmations = confirmationsOf(o.confirmations, ctx.deployment.chainId);
         const checker = new ReceiptChecker({
           publicClient: ctx.publicClient,
           facilitator: ctx.deployment.facilitator as Address,
@@ -784,7 +794,10 @@ ${EXIT_CODES_HELP}`,
     )
     .option("--pay-to <address>", "who gets paid (default: your EOA)")
     .option("--fee <amount>", "relayer fee for server-settled payments, in tokens", "0")
-    .option("--confirmations <n>", "confirmations required for client-settled receipts", "1")
+    .option(
+      "--confirmations <n>",
+      "confirmations required for client-settled receipts (default: the chain's: 1 local, 2 on Base and Base Sepolia, 3 elsewhere)",
+    )
     .option("--drain-timeout <seconds>", "on Ctrl-C/SIGTERM, how long requests in flight may take to finish", "30")
     .action(
       async (
@@ -794,7 +807,7 @@ ${EXIT_CODES_HELP}`,
           price: string;
           payTo?: string;
           fee: string;
-          confirmations: string;
+          confirmations?: string;
           drainTimeout: string;
           sessions?: boolean;
           sessionOffer: string[];
@@ -828,7 +841,7 @@ ${EXIT_CODES_HELP}`,
         }
         const secret = process.env.ZK402_CHALLENGE_SECRET;
         const d = ctx.decimals;
-        const minConfirmations = Math.max(1, positiveInt(o.confirmations, "--confirmations"));
+        const minConfirmations = confirmationsOf(o.confirmations, ctx.deployment.chainId);
         let sessions: { issuerKey: Hex; offers: SessionOfferConfig[] } | undefined;
         if (o.sessions) {
           const offers =

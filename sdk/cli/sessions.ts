@@ -60,9 +60,9 @@ export async function paySession(ctx: CliContext, url: string, o: PaySessionOpti
   const store = new FileSessionStore(sessionStoreFile(ctx.walletDir));
   const bar = progressBar({ label: "proving" });
   const rec = recordingFetch(fetch, AbortSignal.timeout(o.timeoutMs));
-  // SessionClient presents a credential on any route of an origin it knows, with the
-  // origin's tier: on a route it has not seen, which may sell no session, that spends a
-  // presentation for nothing. Ask such a route once without one, and record its tier.
+  // A route of a known origin that this wallet has not asked yet may sell no session:
+  // ask it once without a credential, and refuse it here (no_session_offered) rather than
+  // let a refusal read as "no offer within --max".
   const routeKey = `${(o.init?.method ?? "GET").toUpperCase()} ${new URL(url).pathname}`;
   let res: Response | undefined;
   const state = await store.load();
@@ -80,8 +80,9 @@ export async function paySession(ctx: CliContext, url: string, o: PaySessionOpti
           `${url} sells no session credential (its 402 has no zk-exact offer with extra.session): pay it without --session`,
         );
       }
-      known.routeTiers[routeKey] = session.requiredTier;
-      await store.save(state);
+      // It sells one: SessionClient asks it again without a credential and learns its terms
+      // itself (tier, and whether a presentation is bound to the request: recording only
+      // the tier here would present with another route's terms).
     }
   }
   const client = await SessionClient.open({
