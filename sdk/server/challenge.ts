@@ -32,6 +32,10 @@ export class ChallengeIssuer {
   readonly #now: () => number;
 
   constructor(opts: { secret: string | Uint8Array; now?: () => number }) {
+    // Configuration usually comes from the environment: a missing secret is named, not a TypeError.
+    if (typeof opts.secret !== "string" && !(opts.secret instanceof Uint8Array)) {
+      throw new ZkPayError("invalid_argument", "challenge secret is missing (a string or bytes, at least 16 bytes)");
+    }
     const key = typeof opts.secret === "string" ? Buffer.from(opts.secret, "utf8") : Buffer.from(opts.secret);
     if (key.length < 16) throw new ZkPayError("invalid_argument", "challenge secret must be at least 16 bytes");
     this.#key = key;
