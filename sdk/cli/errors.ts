@@ -88,13 +88,16 @@ export const EXIT_CODES_HELP = `Exit codes:
      "serve" port already in use)
   2  payment not made or refused: insufficient private balance, proving failed, the server
      refused the payment (402 after paying), no zk-exact offer, not an x402 v2 402
-     (not_x402, malformed_header), price above --max, wallet folder locked by another
+     (not_x402, malformed_header), price above --max (price_above_max), price + fee
+     above --max or fee above --max-fee (fee_too_high), wallet folder locked by another
      402zk process past --lock-timeout (wallet_locked);
      for "receipt": not paid, mismatch or not yet confirmed
   3  network error: the RPC node or the HTTP server could not be reached, or "pay" timed
      out; for "pay" after the proof was sent (payment_unconfirmed): the payment may still
      settle, the note stays reserved until the time printed
   4  the server answered an error status (non-2xx, other than 402) for the request
+  130, 143  "pay" interrupted by SIGINT, SIGTERM: "interrupted" (nothing was paid), or
+     payment_unconfirmed with the receipt to check (402zk receipt <id>) if it had left
 
 A transaction that was sent is always reported with its hash, whatever fails after it
 (a deposit that landed exits 0 with a warning if syncing after it failed).
@@ -103,5 +106,5 @@ Errors are printed to stderr as "error: <reason>: <message>", where reason is a 
 snake_case code: the SDK's ZkPayError.reason (e.g. insufficient_private_balance,
 receipt_not_found), the server's refusal reason, or one of the CLI's own: network_error,
 server_error, price_above_max, insufficient_public_balance, payment_refused,
-port_unavailable, unexpected_error. With --json, a failed command still prints one JSON
+port_unavailable, interrupted, unexpected_error. With --json, a failed command still prints one JSON
 object on stdout with "ok": false and the same "exitCode". Add --verbose for the stack trace.`;
