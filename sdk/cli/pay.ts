@@ -307,6 +307,8 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
     const paidInFlight =
       m.payload !== undefined &&
       (m.paidMaybeDelivered === true || (m.paidSent !== undefined && m.paidDone === undefined && !m.paidNotDelivered));
+    // A submitted transaction that reverted is final: not paid (the scheme freed the note).
+    if (!aborted && tx && isZkPayError(creationError, "settlement_failed")) throw creationError;
     const maybeSent =
       prepared !== undefined &&
       (tx !== undefined ||
@@ -322,7 +324,7 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
       const why = aborted
         ? interrupted !== undefined
           ? "interrupted"
-          : `--timeout: no outcome after ${Math.round((performance.now() - startedAt) / 1000)} s`
+          : `timed out after ${Math.round((performance.now() - startedAt) / 1000)} s (--timeout)`
         : err instanceof Error
           ? err.message
           : String(err);
@@ -362,7 +364,7 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
       const stage =
         m.challengeDone === undefined ? "waiting for the server's 402" : prepared ? "submitting" : "proving";
       throw new PayTimeoutError(
-        `${url}: --timeout ran out after ${Math.round((performance.now() - startedAt) / 1000)} s (${stage}); nothing was paid`,
+        `${url}: timed out after ${Math.round((performance.now() - startedAt) / 1000)} s (--timeout, ${stage}); nothing was paid`,
         { cause: err },
       );
     }
