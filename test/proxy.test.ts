@@ -20,6 +20,7 @@ import type { Address } from "viem";
 import type { PaymentPayload } from "@x402/core/types";
 
 import { facilitatorAbi } from "../sdk/core/abi.js";
+import { facilitatorConfig } from "../sdk/cli/facilitator.js";
 import { isZkPayError } from "../sdk/core/errors.js";
 import { shutdownProver } from "../sdk/core/prover.js";
 import { FairQueue, type QueueBatch } from "../sdk/core/work-queue.js";
@@ -395,7 +396,7 @@ describe("caller identity behind a reverse proxy (issue 16, finding 4)", functio
       expect((await junkPayment(HONEST)).status).to.equal(402);
     });
 
-    it("config: trustedProxies from the file, ZK402_TRUSTED_PROXIES and flags; trustProxy: true and bad entries refused", async function () {
+    it("config: trustedProxies from ZK402_TRUSTED_PROXIES, the config and --trusted-proxies; trustProxy: true and bad entries refused", async function () {
       const base = { ZK402_RPC_URL: "http://127.0.0.1:1" };
       expect(
         loadServiceConfig({ env: { ...base, ZK402_TRUSTED_PROXIES: "127.0.0.1, 10.0.0.0/8,fd00::/8" } }).limits
@@ -405,6 +406,13 @@ describe("caller identity behind a reverse proxy (issue 16, finding 4)", functio
         loadServiceConfig({ env: base, overrides: { limits: { trustedProxies: ["::1"] } } }).limits.trustedProxies,
       ).to.deep.equal(["::1"]);
       expect(loadServiceConfig({ env: base }).limits.trustedProxies).to.deep.equal([]);
+      const { config } = await facilitatorConfig(
+        { trustedProxies: "127.0.0.1, 10.0.0.0/8" },
+        { rpc: "http://127.0.0.1:1", network: "localhost" },
+        { network: false },
+        {},
+      );
+      expect(config.limits.trustedProxies).to.deep.equal(["127.0.0.1", "10.0.0.0/8"]);
       const refused = (f: () => unknown) => {
         try {
           f();
