@@ -73,8 +73,8 @@ describe("402zk facilitator service: relayer bookkeeping and batches", function 
   before(async function () {
     env = await startEnv();
     const p = await env.payer(12);
-    await env.mint(p.address, 12n * 100_000n);
-    for (let i = 0; i < 12; i++) await p.wallet.deposit(100_000n);
+    await env.mint(p.address, 9n * 100_000n);
+    for (let i = 0; i < 9; i++) await p.wallet.deposit(100_000n);
     wallet = p.wallet;
   });
 
