@@ -20,7 +20,9 @@
  * Options: --no-build (or BENCH_NO_BUILD=1) skips `hardhat build` before the run;
  * --only=verify,protocol (or BENCH_ONLY) runs only those sections (environment and
  * circuit always run); --skip=sync,security (or BENCH_SKIP) leaves sections out. A run
- * with --only or --skip does not overwrite bench/results.json unless --write is given.
+ * with --only or --skip does not write bench/results.json unless --write is given, and
+ * then only replaces the keys of the sections it ran (e.g. `npm run bench -- --only=security
+ * --write` updates floodHonestLatencyRatio and the other security figures).
  */
 import { execSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -149,6 +151,8 @@ const environment: BenchSection = {
       cpus: os.cpus().length,
       cpuModel: os.cpus()[0]?.model ?? "unknown",
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      // Other work on the machine skews every timing: the 1, 5 and 15 minute load averages at the start.
+      loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
       platform: `${os.platform()} ${os.arch()}`,
       evm: (await ethers.provider.send("web3_clientVersion", [])) as string,
       network: network.name,
@@ -418,6 +422,8 @@ async function main(): Promise<number> {
   const reports: string[] = [];
   const sectionMs: Record<string, number> = {};
   const sectionErrors: Record<string, string> = {};
+  /** Keys of the measuring sections (not environment, circuit): what a partial --write replaces. */
+  const sectionKeys = new Set<string>();
   for (const section of selected) {
     const ts = performance.now();
     log(`== ${section.name}`);
@@ -436,6 +442,8 @@ async function main(): Promise<number> {
       if (k in results) throw new Error(`section ${section.name} redefines result key "${k}"`);
     }
     Object.assign(results, r);
+    if (section.name !== "environment" && section.name !== "circuit")
+      for (const k of Object.keys(r)) sectionKeys.add(k);
     if (section.report) {
       try {
         const text = section.report(r);
@@ -486,7 +494,37 @@ async function main(): Promise<number> {
     for (const [name, msg] of Object.entries(sectionErrors)) console.log(`  ${name}: ${msg.split("\n")[0]}`);
   }
 
-  if (!partial || process.argv.includes("--write")) {
+  if (partial && process.argv.includes("--write")) {
+    // Only the sections that ran are replaced: their keys and times go into the figures of
+    // the last full run, which keep their date and commit; this run is `lastPartialRun`.
+    const merged = JSON.parse(readFileSync(RESULTS_FILE, "utf8")) as Record<string, unknown>;
+    for (const k of sectionKeys) merged[k] = results[k];
+    const ran = selected.filter((s) => s.name !== "environment" && s.name !== "circuit").map((s) => s.name);
+    merged.sectionMs = {
+      ...(merged.sectionMs as Record<string, number>),
+      ...Object.fromEntries(ran.filter((n) => n in sectionMs).map((n) => [n, sectionMs[n]])),
+    };
+    const errors = { ...(merged.sectionErrors as Record<string, string> | undefined) };
+    for (const n of ran) {
+      if (sectionErrors[n]) errors[n] = sectionErrors[n];
+      else delete errors[n];
+    }
+    if (Object.keys(errors).length > 0) merged.sectionErrors = errors;
+    else delete merged.sectionErrors;
+    merged.lastPartialRun = {
+      sections: ran,
+      date: results.date,
+      gitCommit: results.gitCommit,
+      cpus: results.cpus,
+      node: results.node,
+      loadAverage: results.loadAverage,
+    };
+    Object.assign(merged, targetsOf(merged));
+    writeFileSync(RESULTS_FILE, `${JSON.stringify(merged, null, 2)}\n`);
+    console.log(
+      `\nmerged ${ran.join(", ")} into ${path.relative(ROOT, RESULTS_FILE)} (${Math.round((performance.now() - t0) / 1000)} s)`,
+    );
+  } else if (!partial) {
     mkdirSync(path.dirname(RESULTS_FILE), { recursive: true });
     writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
     console.log(

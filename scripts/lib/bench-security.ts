@@ -1,7 +1,7 @@
 /**
  * Security benchmark (issue 7, findings 3 and 5): the costs an attacker can impose on a
  * server-settled zk-exact API, measured over real HTTP on 127.0.0.1 against its own chain
- * (Hardhat's EVM served as JSON-RPC, demo-env.ts). It mirrors the regression tests in
+ * (Hardhat's EVM served as JSON-RPC, demo-env.ts, in a child process of its own). It mirrors the regression tests in
  * test/security.test.ts and puts the review's figures from before the fix beside them.
  *
  * Relayer gas under real block times (finding 5). The chain mines a block every second
@@ -33,9 +33,19 @@
  *  - floodOtherStatuses: anything but 400/402/429/503, connection errors included
  *    (the target is 0: every junk request refused, the process never falls over);
  *  - floodHonestMsAlone: an honest server-settled paid request (header prepared
- *    beforehand, its own X-Forwarded-For), median of 3 after one unmeasured warm-up;
- *  - floodHonestMsUnderFlood: the same, sent ~300 ms into the flood;
- *  - floodHonestLatencyRatio: under flood / alone (the issue's target: at most 3x);
+ *    beforehand, its own X-Forwarded-For), median of 5 after one unmeasured warm-up
+ *    (floodHonestMsAloneRuns: each);
+ *  - floodHonestMsUnderFlood: median of 5 honest requests (5 payers, 5 addresses, headers
+ *    prepared beforehand) sent 300, 400, ... 700 ms into the flood
+ *    (floodHonestMsUnderFloodRuns: each);
+ *  - floodHonestLatencyRatio: under flood / alone, medians (issue #16's target: at most 3x);
+ *  - floodHonestPhasesMsAlone / floodHonestPhasesMsUnderFlood: where an honest request's
+ *    time goes, medians: toVerify (sent -> x402 starts verifying: HTTP, header guard,
+ *    admission, the server's event loop), verify (the fair queue's wait, the pairing, chain
+ *    reads), toSettle, settle (transaction and receipt), toAnswer;
+ *  - securityChainInOwnProcess: the chain ran in its own process (this file with
+ *    `--chain`: demo-env.ts' chain, contracts deployed, reached over HTTP JSON-RPC as a real
+ *    node is); chainNote says why not when it could not start;
  *  - floodHonestStatusUnderFlood (and floodHonestErrorUnderFlood when refused): its HTTP
  *    status; a refusal makes the ratio moot (the time is that of a refusal, not a payment);
  *  - floodDurationMs: wall time of the flood, as the attacker saw it;
@@ -46,6 +56,7 @@
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import os from "node:os";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -79,6 +90,10 @@ export interface SecurityBenchOptions {
   honestDelayMs?: number;
   /** Honest requests timed alone (after one unmeasured warm-up); the median is reported. */
   honestRunsAlone?: number;
+  /** Honest requests sent under the flood (one payer each); the median is reported. */
+  honestRunsUnderFlood?: number;
+  /** Time between two honest requests under the flood, ms. */
+  honestSpacingMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -89,7 +104,9 @@ const DEFAULTS: Required<Omit<SecurityBenchOptions, "log">> = {
   junkPerAttacker: 12,
   inFlight: 64,
   honestDelayMs: 300,
-  honestRunsAlone: 3,
+  honestRunsAlone: 5,
+  honestRunsUnderFlood: 5,
+  honestSpacingMs: 100,
 };
 
 /** The server's limits in the flood (as in test/security.test.ts). */
@@ -229,6 +246,87 @@ function floodInChild(cfg: FloodConfig, onStarted: () => void, timeoutMs: number
   });
 }
 
+// ------------------------------------------------------------------ the chain (its own process)
+
+const CHAIN_FLAG = "--chain";
+
+/** What the benchmark uses of the chain (demo-env.ts' DemoChain, or the same over a child's RPC). */
+type ChainEnv = Pick<DemoChain, "url" | "pool" | "publicClient" | "walletClientFor" | "waitOk" | "viemChain" | "close">;
+
+/** The chain process: the demo chain (contracts deployed), its RPC URL and pool on stdout, until stdin closes. */
+async function chainMain(): Promise<void> {
+  const { startDemoChain } = await import("./demo-env.js");
+  const env = await startDemoChain();
+  process.stdout.write(`${JSON.stringify({ event: "ready", url: env.url, pool: env.pool })}\n`);
+  process.stdin.resume();
+  await once(process.stdin, "end");
+  await Promise.race([env.close(), sleep(2000)]);
+}
+
+/**
+ * Starts the demo chain in a child process (`node --import tsx` this file `--chain`) and
+ * talks to it over HTTP JSON-RPC, as to a real node.
+ */
+async function chainInChild(timeoutMs: number): Promise<ChainEnv> {
+  const [{ createPublicClient, createWalletClient, http }, { devAccount, localViemChain }] = await Promise.all([
+    import("viem"),
+    import("./demo-env.js"),
+  ]);
+  const child = spawn(process.execPath, ["--import", "tsx", SELF, CHAIN_FLAG], {
+    cwd: ROOT,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+  const ready = await new Promise<{ url: string; pool: DemoChain["pool"] }>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no chain within ${timeoutMs} ms: ${stderr.slice(-1000)}`)),
+      timeoutMs,
+    );
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      try {
+        const msg = JSON.parse(line) as { event?: string; url: string; pool: DemoChain["pool"] };
+        if (msg.event === "ready") {
+          clearTimeout(timer);
+          resolve(msg);
+        }
+      } catch {
+        // not ours
+      }
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`chain process exited with ${code}: ${stderr.slice(-1000)}`));
+    });
+  }).catch((err: unknown) => {
+    child.kill();
+    throw err;
+  });
+  const viemChain = localViemChain(ready.pool.chainId, ready.url);
+  const transport = http(ready.url);
+  const publicClient = createPublicClient({ chain: viemChain, transport, pollingInterval: 50 }) as PublicClient;
+  return {
+    url: ready.url,
+    pool: { ...ready.pool, facilitator: ready.pool.facilitator, token: ready.pool.token },
+    viemChain,
+    publicClient,
+    walletClientFor: (i: number) =>
+      createWalletClient({ account: devAccount(i), chain: viemChain, transport, pollingInterval: 50 }),
+    waitOk: async (hash: Hex) => {
+      const rc = await publicClient.waitForTransactionReceipt({ hash });
+      if (rc.status !== "success") throw new Error(`transaction ${hash} reverted`);
+      return rc;
+    },
+    close: async () => {
+      child.stdin.end();
+      const exited = once(child, "exit");
+      if (await Promise.race([exited.then(() => true), sleep(5000).then(() => false)])) return;
+      child.kill();
+    },
+  };
+}
+
 // ------------------------------------------------------------------ the server side
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -310,7 +408,19 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
 
   const artifacts = defaultArtifacts();
   const { vkey, vkeySha256 } = loadVerificationKey();
-  const env: DemoChain = await startDemoChain();
+  // The chain in its own process, as a real RPC node is: its block production and
+  // JSON-RPC work do not share the resource server's event loop (or its core).
+  let chainNote: string | undefined;
+  let env: ChainEnv;
+  try {
+    env = await chainInChild(120_000);
+  } catch (err) {
+    chainNote =
+      "chain in the server's own process (the chain process failed to start: " +
+      `${err instanceof Error ? err.message.slice(0, 300) : String(err)})`;
+    log(`   ${chainNote}`);
+    env = await startDemoChain();
+  }
   const { pool, publicClient } = env;
   const payer = devAccount(DEMO_ACCOUNTS.payer);
   const payerWallet = env.walletClientFor(DEMO_ACCOUNTS.payer);
@@ -341,6 +451,19 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
       // right-most X-Forwarded-For entry is the client.
       limits: a.trustProxy ? { ...a.limits, trustedProxies: ["127.0.0.1", "::1"] } : a.limits,
     });
+    // Where a paid request's time goes (the profile of the flood figure): when x402 starts
+    // verifying it (after the header guard and admission), when verification ends (the
+    // fair queue's wait, the pairing, the chain reads), when settlement starts and ends
+    // (the transaction and its receipt), keyed by nullifier hash.
+    const marks = new Map<string, Record<string, number>>();
+    const mark = (what: string) => async (ctx: { paymentPayload: { payload: Record<string, unknown> } }) => {
+      const id = (ctx.paymentPayload.payload.proof as { nullifierHash?: string } | undefined)?.nullifierHash;
+      if (id) marks.set(id, { ...marks.get(id), [what]: performance.now() });
+    };
+    zk.resourceServer.onBeforeVerify(mark("verifyStart") as never);
+    zk.resourceServer.onAfterVerify(mark("verifyEnd") as never);
+    zk.resourceServer.onBeforeSettle(mark("settleStart") as never);
+    zk.resourceServer.onAfterSettle(mark("settleEnd") as never);
     const app = express();
     app.use(
       zkPaymentMiddleware(
@@ -365,6 +488,22 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${ROUTE}`;
     return {
       url,
+      /** The phases of a paid request sent at `sentAt` with `header`, ms (undefined: not reached). */
+      phasesOf(header: string, sentAt: number, doneAt: number): Record<string, number | undefined> {
+        const p = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as {
+          payload: { proof: { nullifierHash: string } };
+        };
+        const m = marks.get(p.payload.proof.nullifierHash) ?? {};
+        const d = (a: number | undefined, b: number | undefined) =>
+          a === undefined || b === undefined ? undefined : round(b - a);
+        return {
+          toVerify: d(sentAt, m.verifyStart),
+          verify: d(m.verifyStart, m.verifyEnd),
+          toSettle: d(m.verifyEnd, m.settleStart),
+          settle: d(m.settleStart, m.settleEnd),
+          toAnswer: d(m.settleEnd, doneAt),
+        };
+      },
       close: () =>
         new Promise<void>((r) => {
           server.close(() => r());
@@ -492,18 +631,30 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
       const honest = { "X-Forwarded-For": HONEST_IP };
       const wallet = await openWallet(WalletKeys.randomSeed());
       await wallet.deposit(100n * DEMO_PRICE);
+      const phasesAlone: Record<string, number | undefined>[] = [];
       const honestPay = async () => {
         const h = await preparedHeader(wallet, api.url, honest);
+        const sentAt = performance.now();
         const r = await sendPaid(api.url, h, honest);
+        phasesAlone.push(api.phasesOf(h, sentAt, sentAt + r.ms));
         if (r.status !== 200)
           throw new Error(`honest payment without a flood refused: HTTP ${r.status} ${r.error ?? ""}`);
         await wallet.sync(); // its change note pays the next one
         return r.ms;
       };
       await honestPay(); // first-use costs (JIT, first verification)
+      phasesAlone.length = 0; // the warm-up's
       const alone: number[] = [];
       for (let i = 0; i < o.honestRunsAlone; i++) alone.push(await honestPay());
-      const underHeader = await preparedHeader(wallet, api.url, honest);
+      // The honest requests under the flood: one payer each (its own note, its own
+      // address), headers prepared before the flood.
+      const underPayers: { header: string; headers: Record<string, string> }[] = [];
+      for (let i = 0; i < o.honestRunsUnderFlood; i++) {
+        const headers = { "X-Forwarded-For": `192.168.8.${i + 1}` };
+        const w = await openWallet(WalletKeys.randomSeed());
+        await w.deposit(2n * DEMO_PRICE);
+        underPayers.push({ header: await preparedHeader(w, api.url, headers), headers });
+      }
 
       const cfg: FloodConfig = {
         url: api.url,
@@ -514,15 +665,22 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
         ...(await poolState()),
       };
 
-      // The honest request goes out `honestDelayMs` after the flood's first requests.
+      // The honest requests go out `honestDelayMs` after the flood's first requests, then
+      // one every `honestSpacingMs`, each from its own payer.
       let startedAt: number | undefined;
-      let honestUnder: Promise<{ status: number; ms: number; error?: string }> | undefined;
+      let honestUnder: Promise<{ status: number; ms: number; error?: string; sentAt: number }[]> | undefined;
       const onStarted = () => {
         if (startedAt !== undefined) return;
         startedAt = performance.now();
-        honestUnder = sleep(o.honestDelayMs)
-          .then(() => sendPaid(api.url, underHeader, honest))
-          .catch(() => ({ status: 0, ms: Number.NaN })); // no answer at all: status 0
+        honestUnder = Promise.all(
+          underPayers.map(async (p, i) => {
+            await sleep(o.honestDelayMs + i * o.honestSpacingMs);
+            const sentAt = performance.now();
+            return sendPaid(api.url, p.header, p.headers)
+              .then((r) => ({ ...r, sentAt }))
+              .catch(() => ({ status: 0, ms: Number.NaN, sentAt })); // no answer at all: status 0
+          }),
+        );
       };
       let flood: FloodResult;
       let floodNote: string | undefined;
@@ -537,9 +695,26 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
         flood = await runFlood(cfg, onStarted);
       }
       if (!honestUnder) throw new Error("the flood never reported its start");
-      const under = await honestUnder;
+      const unders = await honestUnder;
       const floodEnd = startedAt! + flood.ms;
-      const sentDuringFlood = startedAt! + o.honestDelayMs < floodEnd;
+      const sentDuringFlood = unders.filter((u) => u.sentAt < floodEnd).length;
+      // The median honest request; a refusal makes the ratio moot (its time is a refusal's).
+      const phasesUnder = unders.map((u, i) => api.phasesOf(underPayers[i]!.header, u.sentAt, u.sentAt + u.ms));
+      /** Median of each phase over runs. */
+      const phaseMedians = (runs: Record<string, number | undefined>[]) =>
+        Object.fromEntries(
+          ["toVerify", "verify", "toSettle", "settle", "toAnswer"].map((k) => {
+            const v = runs.map((r) => r[k]).filter((x): x is number => x !== undefined);
+            return [k, v.length ? round(median(v)) : null];
+          }),
+        );
+      const paid = unders.filter((u) => u.status === 200);
+      const refused = unders.find((u) => u.status !== 200);
+      const under = {
+        ms: paid.length === unders.length ? median(unders.map((u) => u.ms)) : Number.NaN,
+        status: refused?.status ?? 200,
+        error: refused?.error,
+      };
       const serverUp = (await fetch(api.url).then(async (r) => (await r.arrayBuffer(), r.status))) === 402;
 
       const count = (s: number) => flood.statuses[s] ?? 0;
@@ -547,10 +722,18 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
       const other = total - count(400) - count(402) - count(429) - count(503);
       const msAlone = median(alone);
       log(
+        `   honest request phases, median ms: alone ${JSON.stringify(phaseMedians(phasesAlone))}, ` +
+          `under the flood ${JSON.stringify(phaseMedians(phasesUnder))}; load average ${os
+            .loadavg()
+            .map((l) => l.toFixed(1))
+            .join(" ")}`,
+      );
+      log(
         `   flood: ${total} junk requests -> ${count(402)} x 402, ${count(429)} x 429, ${count(503)} x 503, ` +
-          `${other} other in ${Math.round(flood.ms)} ms; honest ${round(msAlone)} ms alone, ` +
-          `${round(under.ms)} ms under the flood (HTTP ${under.status}${under.error ? ` ${under.error}` : ""})` +
-          (sentDuringFlood ? "" : " [sent after the flood had ended]") +
+          `${other} other in ${Math.round(flood.ms)} ms; honest ${round(msAlone)} ms alone ` +
+          `(${alone.map((m) => round(m)).join(", ")}), ${round(under.ms)} ms under the flood ` +
+          `(${unders.map((u) => `${round(u.ms)} ms HTTP ${u.status}${u.error ? ` ${u.error}` : ""}`).join(", ")}; ` +
+          `${sentDuringFlood} of ${unders.length} sent before the flood ended)` +
           (flood.errors.length ? `; errors: ${flood.errors.join(" | ")}` : ""),
       );
       return {
@@ -561,10 +744,14 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
         floodOtherStatuses: other,
         floodHonestMsAlone: round(msAlone),
         floodHonestMsUnderFlood: round(under.ms),
+        floodHonestMsAloneRuns: alone.map((m) => round(m)),
+        floodHonestPhasesMsAlone: phaseMedians(phasesAlone),
+        floodHonestPhasesMsUnderFlood: phaseMedians(phasesUnder),
+        floodHonestMsUnderFloodRuns: unders.map((u) => round(u.ms)),
         floodHonestLatencyRatio: round(under.ms / msAlone, 2),
         floodHonestStatusUnderFlood: under.status,
         ...(under.error ? { floodHonestErrorUnderFlood: under.error } : {}),
-        floodHonestSentDuringFlood: sentDuringFlood,
+        floodHonestSentDuringFlood: sentDuringFlood === unders.length,
         floodDurationMs: Math.round(flood.ms),
         floodServerUpAfter: serverUp,
         floodBaseline: { ...FLOOD_BASELINE },
@@ -597,7 +784,7 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
     };
     const relayer = await stage("relayer gas under interval mining", relayerRun);
     const flood = await stage("junk-proof flood", floodRun);
-    return { ...relayer, ...flood };
+    return { ...relayer, ...flood, securityChainInOwnProcess: !chainNote, ...(chainNote ? { chainNote } : {}) };
   } finally {
     await Promise.all(wallets.map((w) => w.close().catch(() => {})));
     // The JSON-RPC server may hold keep-alive sockets; the bench exits anyway.
@@ -671,14 +858,16 @@ export function reportSecurity(r: Record<string, unknown>): string {
   return out.join("\n");
 }
 
-// The flood process: `node --import tsx scripts/lib/bench-security.ts --flood`.
+// The flood process: `node --import tsx scripts/lib/bench-security.ts --flood`; the
+// chain process: the same with `--chain`.
 if (
   process.argv[1] &&
-  process.argv.includes(FLOOD_FLAG) &&
+  (process.argv.includes(FLOOD_FLAG) || process.argv.includes(CHAIN_FLAG)) &&
   import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href
 ) {
   try {
-    await floodMain();
+    if (process.argv.includes(CHAIN_FLAG)) await chainMain();
+    else await floodMain();
     process.exit(0);
   } catch (err) {
     console.error(err);
