@@ -282,6 +282,8 @@ describe("facilitator service security: a stored payment answers only for its ow
       ["payload.terms.amount", (pp) => (pp.payload.terms.amount = u256 + "0")],
       ["accepted.extra.challenge.exp", (pp) => (pp.accepted.extra.challenge.exp = 2 ** 64)],
       ["paymentRequirements.amount", (_pp, rq) => (rq.amount = "12abc")],
+      // Not a number at all: the schema says so (it used to throw from inside its own refinement).
+      ["payload.credential.commitment", (pp) => (pp.payload.credential = { commitment: "12abc" })],
     ];
     for (const [field, edit] of verifyEdits) {
       const pp = JSON.parse(JSON.stringify({ x402Version: 2, accepted: req, payload: base })) as Loose;

@@ -150,7 +150,10 @@ export class ChallengeGuard implements FacilitatorClient {
    */
   #checkTerms(payload: PaymentPayload, req: PaymentRequirements): Challenge {
     const extra = ZkRequirementExtraSchema.safeParse(payload.accepted?.extra);
-    if (!extra.success) throw new ZkPayError("invalid_payload", `requirement extra: ${extra.error.issues[0]?.message}`);
+    if (!extra.success) {
+      const issue = extra.error.issues[0];
+      throw new ZkPayError("invalid_payload", `accepted.extra.${issue?.path.join(".")}: ${issue?.message}`);
+    }
     const c: Challenge = extra.data.challenge;
     this.#o.challenges.check(c, {
       network: req.network,
