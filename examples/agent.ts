@@ -1,7 +1,9 @@
 // An agent that pays an x402 API privately (README "SDK"; test/examples.test.ts runs it).
 // Config from the environment: ZK402_SEED (32-byte hex, back it up), PAYER_KEY (an EOA
 // with USDC and gas, for the deposit), RPC_URL, API_URL; ZK402_NETWORK (default
-// base-sepolia) and ZK402_DEPLOYMENTS_DIR (default: the records shipped with 402zk).
+// localhost, the README's local node; base-sepolia once deployed there) and
+// ZK402_DEPLOYMENTS_DIR (default: the package's deployments/).
+import { createHash } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 
@@ -19,7 +21,7 @@ const env = (name: string): string => {
   if (!v) throw new Error(`set ${name}`);
   return v;
 };
-const d = loadDeployment(process.env.ZK402_NETWORK ?? "base-sepolia", process.env.ZK402_DEPLOYMENTS_DIR);
+const d = loadDeployment(process.env.ZK402_NETWORK ?? "localhost", process.env.ZK402_DEPLOYMENTS_DIR);
 const chain = defineChain({
   id: d.chainId,
   name: d.network,
@@ -33,12 +35,20 @@ const walletClient = createWalletClient({
   account: privateKeyToAccount(env("PAYER_KEY") as Hex),
 });
 
+const seed = env("ZK402_SEED") as Hex;
+// One folder per seed and network (a note store holds the notes of one seed).
+const dir = path.join(
+  os.homedir(),
+  ".402zk",
+  `${d.network}-${createHash("sha256").update(`402zk.notes:${seed.toLowerCase()}`).digest("hex").slice(0, 16)}`,
+);
+
 const wallet = await PrivateWallet.open({
-  seed: env("ZK402_SEED") as Hex,
+  seed,
   pool: { chainId: d.chainId, facilitator: d.facilitator, token: d.token, deploymentBlock: d.deploymentBlock },
   publicClient,
   walletClient,
-  store: new FileNoteStore(path.join(os.homedir(), ".402zk", `notes-${d.network}.json`)),
+  store: new FileNoteStore(path.join(dir, "notes.json")),
   artifacts: defaultArtifacts(),
 });
 await wallet.sync();

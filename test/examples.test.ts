@@ -3,17 +3,32 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
+import { HTTPFacilitatorClient } from "@x402/core/server";
 import { expect } from "chai";
 
 import { devPrivateKey } from "../scripts/lib/demo-env.js";
 import { ROOT } from "../scripts/lib/paths.js";
+import { isZkPayError } from "../sdk/core/errors.js";
 import { saveDeployment } from "../sdk/node/deployments.js";
+import { createZkRemoteResourceServer } from "../sdk/server/remote.js";
+import { startService } from "./helpers/service.js";
 import { account, startEnv, type Env } from "./helpers/x402-env.js";
 
-const EXAMPLES = ["examples/agent.ts", "examples/api-server.ts"];
+/** The README's TypeScript examples: each one is in README.md verbatim, type-checked and run below. */
+export const EXAMPLES = [
+  "examples/agent.ts",
+  "examples/api-server.ts",
+  "examples/session-server.ts",
+  "examples/session-client.ts",
+  "examples/remote-api.ts",
+];
 
-/** Runs an example with tsx; resolves with its output once `until` appears (or it exits). */
-function runExample(file: string, env: Record<string, string>, until?: RegExp) {
+/**
+ * Runs an example with tsx; resolves with its output once `until` appears, or when it
+ * exits by itself (`code`). A process that neither prints `until` nor exits within
+ * `timeoutMs` fails the test: a client that stays alive after its work is a bug.
+ */
+function runExample(file: string, env: Record<string, string>, until?: RegExp, timeoutMs = 180_000) {
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", file], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -21,7 +36,10 @@ function runExample(file: string, env: Record<string, string>, until?: RegExp) {
   });
   let out = "";
   const done = new Promise<{ out: string; code: number | null }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${file} timed out:\n${out}`)), 180_000);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${file} neither finished nor exited within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
     const onData = (b: Buffer) => {
       out += b.toString();
       if (until?.test(out)) {
@@ -39,13 +57,19 @@ function runExample(file: string, env: Record<string, string>, until?: RegExp) {
   return { child, done };
 }
 
+const randomPort = () => String(40_000 + Math.floor(Math.random() * 10_000));
+
 describe("README examples (examples/*.ts): the snippets compile under --strict and run", function () {
   let env: Env;
   let dir: string;
+  let common: Record<string, string>;
 
   before(async function () {
     env = await startEnv();
     dir = mkdtempSync(path.join(os.tmpdir(), "402zk-examples-"));
+    // The examples read deployments/<network>.json; this chain's record goes to a directory of its own.
+    saveDeployment(env.record as never, dir);
+    common = { RPC_URL: env.chain.url, ZK402_NETWORK: env.record.network, ZK402_DEPLOYMENTS_DIR: dir, HOME: dir };
   });
 
   after(async function () {
@@ -63,15 +87,17 @@ describe("README examples (examples/*.ts): the snippets compile under --strict a
 
   it("type-check with tsc --strict against the built package (imports by package name)", function () {
     execFileSync("npx", ["tsc", "-p", "tsconfig.sdk.json"], { cwd: ROOT, stdio: "pipe" });
+    const tsconfig = JSON.parse(readFileSync(path.join(ROOT, "examples", "tsconfig.json"), "utf8")) as {
+      include: string[];
+    };
+    expect(tsconfig.include, "examples/tsconfig.json covers every example").to.deep.equal(["*.ts"]);
     execFileSync("npx", ["tsc", "-p", "examples/tsconfig.json"], { cwd: ROOT, stdio: "pipe" });
   });
 
-  it("run: the API server starts, the agent deposits and pays it over x402", async function () {
+  it("run: the API server starts, agents of two seeds (one HOME) deposit and pay it over x402", async function () {
     this.timeout(300_000);
-    saveDeployment(env.record as never, dir);
-    await env.mint(account(9).address, 2_000_000n);
-    const common = { RPC_URL: env.chain.url, ZK402_NETWORK: env.record.network, ZK402_DEPLOYMENTS_DIR: dir };
-    const port = String(40_000 + Math.floor(Math.random() * 10_000));
+    await env.mint(account(9).address, 4_000_000n);
+    const port = randomPort();
     const server = runExample(
       "examples/api-server.ts",
       {
@@ -86,18 +112,146 @@ describe("README examples (examples/*.ts): the snippets compile under --strict a
     try {
       const up = await server.done;
       expect(up.out, up.out).to.match(/listening on/);
+      // A second seed in the same HOME gets its own note store (it used to share the first
+      // seed's file and fail with note_store_corrupt).
+      for (const seed of [`0x${"3c".repeat(32)}`, `0x${"4d".repeat(32)}`]) {
+        const agent = runExample("examples/agent.ts", {
+          ...common,
+          ZK402_SEED: seed,
+          PAYER_KEY: devPrivateKey(9),
+          API_URL: `http://127.0.0.1:${port}/weather`,
+        });
+        const r = await agent.done;
+        expect(r.code, r.out).to.equal(0);
+        expect(r.out).to.include('200 {"weather":"sunny"}');
+      }
+    } finally {
+      server.child.kill();
+    }
+  });
+
+  it("run: the session server sells a credential, the session client redeems it and exits by itself", async function () {
+    this.timeout(300_000);
+    await env.mint(account(8).address, 2_000_000n);
+    const port = randomPort();
+    const server = runExample(
+      "examples/session-server.ts",
+      {
+        ...common,
+        RELAYER_KEY: devPrivateKey(2),
+        PAY_TO: account(4).address,
+        CHALLENGE_SECRET: "examples-session-secret-0123456789",
+        SESSION_ISSUER_KEY: `0x${"6f".repeat(32)}`,
+        PORT: port,
+      },
+      /listening on/,
+    );
+    try {
+      const up = await server.done;
+      expect(up.out, up.out).to.match(/listening on/);
+      // Its 402 offers the day pass next to the per-request price.
+      const offered = await fetch(`http://127.0.0.1:${port}/data`);
+      expect(offered.status).to.equal(402);
+      const terms = JSON.parse(Buffer.from(offered.headers.get("payment-required")!, "base64").toString()) as {
+        accepts: { extra?: { session?: { offers: { id: string; price: string }[] } } }[];
+      };
+      expect(terms.accepts[0]!.extra?.session?.offers, JSON.stringify(terms)).to.deep.include({
+        ...terms.accepts[0]!.extra?.session?.offers[0],
+        id: "day",
+        price: "500000",
+      });
+      // No `until`: the test waits for the client to exit on its own (it proves the next
+      // presentation in the background after its last request, and must still exit).
+      const client = runExample(
+        "examples/session-client.ts",
+        {
+          ...common,
+          ZK402_SEED: `0x${"5b".repeat(32)}`,
+          PAYER_KEY: devPrivateKey(8),
+          API_URL: `http://127.0.0.1:${port}/data`,
+          REQUESTS: "3",
+        },
+        undefined,
+        120_000,
+      );
+      const r = await client.done;
+      expect(r.code, r.out).to.equal(0);
+      const lines = r.out.split("\n").filter((l) => l.startsWith("200 "));
+      expect(lines, r.out).to.have.length(3);
+      expect(lines[0], r.out).to.include('{"paidBy":"session"}').and.include("bought");
+      for (const l of lines.slice(1))
+        expect(l, r.out)
+          .to.include('{"paidBy":"session"}')
+          .and.match(/prepared|proved/);
+      expect(r.out)
+        .to.match(/offerId: 'day'/)
+        .and.match(/remaining: 997/);
+    } finally {
+      server.child.kill();
+    }
+  });
+
+  it("run: the remote-facilitator API settles through a real facilitator service; missing config is named", async function () {
+    this.timeout(300_000);
+    // Missing configuration: a clear message, not a TypeError.
+    const bare = runExample("examples/remote-api.ts", { ...common, PAY_TO: account(3).address, CHALLENGE_SECRET: "" });
+    const b = await bare.done;
+    expect(b.code, b.out).to.not.equal(0);
+    expect(b.out).to.include("set CHALLENGE_SECRET").and.not.include("TypeError");
+    let caught: unknown;
+    try {
+      createZkRemoteResourceServer({
+        facilitatorClient: new HTTPFacilitatorClient({ url: "http://127.0.0.1:1" }),
+        pool: { ...env.pool, decimals: 6 },
+        challengeSecret: process.env.ZK402_UNSET_FOR_TEST as string, // undefined, as from a missing variable
+      });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isZkPayError(caught) && caught.reason, String(caught)).to.equal("invalid_argument");
+
+    const service = await startService(env, { relayerIndex: 5 });
+    await env.mint(account(7).address, 2_000_000n);
+    const port = randomPort();
+    const api = runExample(
+      "examples/remote-api.ts",
+      {
+        ...common,
+        FACILITATOR_URL: service.url,
+        PAY_TO: account(6).address,
+        CHALLENGE_SECRET: "examples-remote-secret-0123456789",
+        PORT: port,
+      },
+      /listening on/,
+    );
+    try {
+      const up = await api.done;
+      expect(up.out, up.out).to.match(/listening on/);
+      // Its 402 names the configured payee, not a placeholder.
+      const res402 = await fetch(`http://127.0.0.1:${port}/weather`);
+      expect(res402.status).to.equal(402);
+      const required = JSON.parse(Buffer.from(res402.headers.get("payment-required")!, "base64").toString()) as {
+        accepts: { payTo: string }[];
+      };
+      expect(required.accepts[0]!.payTo.toLowerCase()).to.equal(account(6).address.toLowerCase());
+      // The header guard answers a malformed payment with 400, before any work.
+      const bad = await fetch(`http://127.0.0.1:${port}/weather`, {
+        headers: { "PAYMENT-SIGNATURE": "not base64 json" },
+      });
+      expect(bad.status).to.equal(400);
+
       const agent = runExample("examples/agent.ts", {
         ...common,
-        HOME: dir,
-        ZK402_SEED: `0x${"3c".repeat(32)}`,
-        PAYER_KEY: devPrivateKey(9),
+        ZK402_SEED: `0x${"7e".repeat(32)}`,
+        PAYER_KEY: devPrivateKey(7),
         API_URL: `http://127.0.0.1:${port}/weather`,
       });
       const r = await agent.done;
       expect(r.code, r.out).to.equal(0);
       expect(r.out).to.include('200 {"weather":"sunny"}');
     } finally {
-      server.child.kill();
+      api.child.kill();
+      await service.close();
     }
   });
 });
