@@ -44,6 +44,22 @@ describe("402zk facilitator service: configuration, keys, fees, limits, logs", f
     expect(example.network).to.equal("base-sepolia");
     expect(example.fee.nativePrice).to.equal(3_000_000_000n);
     expect(() => loadServiceConfig({ env: {} })).to.throw(/config rpcUrl/);
+    // Base units also in the CLI's form ("1000u"); a token amount here is refused, not scaled.
+    expect(loadServiceConfig({ env: { ZK402_RPC_URL: "x", ZK402_FEE: "1000u" } }).fee.min).to.equal(1000n);
+    expect(() => loadServiceConfig({ env: { ZK402_RPC_URL: "x", ZK402_FEE: "0.5" } })).to.throw(
+      /config fee.min: must be a whole number of base units/,
+    );
+    // fillDefaults sees what the layers set and fills only what they left out.
+    const filled = loadServiceConfig({
+      file,
+      env: {},
+      fillDefaults: (m) => {
+        m.rpcUrl ??= "http://default:1";
+        m.network ??= "localhost";
+      },
+    });
+    expect(filled.rpcUrl).to.equal("http://file:8545");
+    expect(filled.network).to.equal("localhost");
     expect(() => loadServiceConfig({ env: { ZK402_RPC_URL: "x", ZK402_PORT: "99999" } })).to.throw(/config port/);
     try {
       loadServiceConfig({ file: path.join(dir, "missing.json"), env: {} });
