@@ -387,8 +387,9 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
     expect(r.code, r.stderr).to.equal(1);
     expect(r.stderr).to.match(/invalid_argument: --to is the zero address/);
     expect(r.stderr).to.not.contain("proving");
-    const b = json(await cli(["balance", "--json"], { wallet: "zero" }));
-    expect(b).to.deep.include({ private: USDC.toString(), reserved: "0" });
+    const bal = await cli(["balance", "--json"], { wallet: "zero" });
+    expect(bal.code, bal.stderr).to.equal(0);
+    expect(json(bal)).to.deep.include({ private: USDC.toString(), reserved: "0" });
     const { wallet } = await env.payer(17, { deposit: 100_000n });
     let proved = false;
     const err = await wallet
