@@ -15,6 +15,7 @@ export default defineConfig(
     "dist/",
     "circuits/artifacts/",
     "bench/",
+    "docs/api/", // npm run docs (TypeDoc)
   ]),
   js.configs.recommended,
   tseslint.configs.recommended,

@@ -148,6 +148,7 @@ export interface ZkClientOptions {
    * `fee_too_high` before proving.
    */
   maxFee?: bigint;
+  /** Proving progress (witness, proving stages), e.g. for a progress bar. */
   onProgress?: (p: ProofProgress) => void;
   /** Called when a payment was prepared, with its timings. */
   onPrepared?: (p: PreparedPayment) => void;
@@ -169,6 +170,7 @@ export interface ZkClientOptions {
    * without it such requirements are refused.
    */
   credentials?: {
+    /** The holder commitment the purchase of `req` binds (the payment's condition covers it). */
     holderCommitmentFor(req: PaymentRequirements): Promise<bigint>;
     /** Called with the purchase's receipt id once its proof exists, before it is sent or submitted. */
     onPaymentPrepared?(receiptId: Hex): Promise<void>;
@@ -225,6 +227,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     };
   }
 
+  /** x402 client hook: proves a zk-exact payment for `requirements` from one private note (and submits it itself when client-settled). */
   async createPaymentPayload(
     x402Version: number,
     req: PaymentRequirements,

@@ -84,9 +84,13 @@ export const WalletStateSchema = z.object({
   }),
 });
 
+/** What a {@link NoteStore} keeps for one wallet (version 2): notes, pending spends, sync position and tree; a cache of what seed and chain rebuild. */
 export type WalletState = z.infer<typeof WalletStateSchema>;
+/** One note of the wallet: value, leaf index, commitment, nullifier hash, spent flag and its origin. */
 export type StoredNote = z.infer<typeof StoredNoteSchema>;
+/** A payment sent whose outcome is not known yet: its note stays reserved until the payment's expiry or its receipt. */
 export type PendingSpend = z.infer<typeof PendingSpendSchema>;
+/** Where a note comes from: deposit number k (with its salt), or the parent note it is the change of. */
 export type NoteOrigin = z.infer<typeof NoteOriginSchema>;
 
 /**
@@ -98,7 +102,9 @@ export type NoteOrigin = z.infer<typeof NoteOriginSchema>;
  * const store: NoteStore = new MemoryNoteStore();
  */
 export interface NoteStore {
+  /** The stored state, or undefined for a new wallet. */
   load(): Promise<WalletState | undefined>;
+  /** Replaces the stored state (atomically: a crash leaves the old or the new one). */
   save(state: WalletState): Promise<void>;
   /**
    * The binary tree last given to {@link NoteStore.saveTree} (`NoteTree.serialize()`),

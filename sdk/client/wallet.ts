@@ -202,6 +202,7 @@ export interface PaymentParams {
   conditionHash?: Hex;
   /** Unix seconds. */
   expiry: bigint;
+  /** Proving progress (witness, proving stages), e.g. for a progress bar. */
   onProgress?: (p: ProofProgress) => void;
   /**
    * Whether to ask for the change note to be committed in the settling transaction

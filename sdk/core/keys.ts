@@ -128,7 +128,7 @@ export class WalletKeys {
 
   /**
    * Secrets of index note `k`: a plain counter derivation for test harnesses and
-   * benchmarks that allocate indices themselves. {@link PrivateWallet} never uses it: a
+   * benchmarks that allocate indices themselves. `PrivateWallet` never uses it: a
    * counter alone collides after a restore or between two processes sharing a seed.
    */
   noteSecrets(k: number): NoteSecrets {

@@ -83,6 +83,7 @@ export class ReceiptChecker {
     this.#minDefault = defaults.minConfirmations;
   }
 
+  /** Checks a receipt against the expected payee, amount and condition with one `eth_call`: paid (with its confirmations), mismatch or none. */
   async check(e: ExpectedReceipt): Promise<ReceiptCheck> {
     const min = e.minConfirmations ?? this.#minDefault;
     const key = `${e.id}|${e.payTo.toLowerCase()}|${e.amount}|${e.conditionHash}|${min}`;

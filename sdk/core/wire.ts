@@ -41,10 +41,12 @@ export const ChallengeSchema = z.object({
   exp: safeInt.positive(),
   mac: bytes32,
 });
+/** A 402 challenge `{ id, exp, mac }`: the server's HMAC over the terms it issued it for, so it needs no state to recognise it. */
 export type Challenge = z.infer<typeof ChallengeSchema>;
 
 /** How a zk-exact payment reaches the chain. */
 export const SettlementModeSchema = z.enum(["server", "client"]);
+/** Who submits a payment: `"server"` (the API's relayer) or `"client"` (the payer, who then sends the receipt id). */
 export type SettlementMode = z.infer<typeof SettlementModeSchema>;
 
 /** `PaymentRequirements.extra` of a zk-exact requirement. */
@@ -65,6 +67,7 @@ export const ZkRequirementExtraSchema = z.object({
    */
   credential: z.object({ offerId: z.string() }).passthrough().optional(),
 });
+/** `extra` of a zk-exact payment requirement: pool, relayer, fee, challenge and accepted settlement modes (`ZkRequirementExtraSchema`). */
 export type ZkRequirementExtra = z.infer<typeof ZkRequirementExtraSchema>;
 
 /** PaymentTerms on the wire (decimal strings for integers). */
@@ -118,6 +121,7 @@ export const ZkPaymentPayloadSchema = z.discriminatedUnion("settlement", [
     credential: CredentialPurchaseSchema.optional(),
   }),
 ]);
+/** `payload` of a zk-exact `PAYMENT-SIGNATURE`: the proof with its public signals and terms (`ZkPaymentPayloadSchema`). */
 export type ZkPaymentPayload = z.infer<typeof ZkPaymentPayloadSchema>;
 
 /** A proof on the wire: the server-settled payload's `proof` (decimal strings). */

@@ -44,10 +44,12 @@ import {
 
 /** The challenge check the resource server owns (its HMAC secret); see `ChallengeIssuer`. */
 export interface ChallengeChecker {
+  /** Checks a challenge's MAC and expiry against the terms it was issued for; throws a `ZkPayError` when it does not hold. */
   check(
     c: Challenge,
     b: { network: string; facilitator: string; asset: string; payTo: string; amount: string; route: string },
   ): void;
+  /** Seconds the challenge has left (used as the TTL of its single-use claim). */
   ttl(c: Challenge): number;
 }
 
@@ -253,6 +255,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     return this.#submits ? [this.relayer] : [];
   }
 
+  /** x402 `verify`: every check of the payment, proof included, and the claims of its challenge and note; nothing is sent. */
   async verify(payload: PaymentPayload, requirements: PaymentRequirements): Promise<VerifyResponse> {
     try {
       const v = await this.#admit(payload, requirements);
@@ -264,6 +267,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     }
   }
 
+  /** x402 `settle`: submits a server-settled payment (`pay`, or in a `payBatch`), or checks a client-settled receipt on chain. */
   async settle(payload: PaymentPayload, requirements: PaymentRequirements): Promise<SettleResponse> {
     let v: Verified;
     try {

@@ -13,7 +13,12 @@ import type { SyncProgress } from "../client/sync.js";
  */
 export function syncProgressLine(
   opts: { stream?: NodeJS.WriteStream; tty?: boolean; everyMs?: number; label?: string } = {},
-): { update: (p: SyncProgress) => void; end: () => void } {
+): {
+  /** Draws the line for a sync page (pass as `onSyncProgress`). */
+  update: (p: SyncProgress) => void;
+  /** Erases (TTY) or ends the line. */
+  end: () => void;
+} {
   const stream = opts.stream ?? process.stderr;
   const tty = opts.tty ?? Boolean(stream.isTTY);
   const everyMs = opts.everyMs ?? 2_000;

@@ -134,6 +134,7 @@ export const ServiceConfigSchema = z.object({
   instanceId: z.string().optional(),
 });
 
+/** The facilitator service's configuration (`ServiceConfigSchema`: file, then environment, then flags). */
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
 
 /** Environment variable -> config path. */

@@ -291,6 +291,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
   };
 }
 
+/** A running HTTP server of the facilitator service, as `startFacilitatorServer` returns it. */
 export type FacilitatorServer = Awaited<ReturnType<typeof startFacilitatorServer>>;
 
 /** A refused settlement costs its caller more; one that made the relayer pay gas for nothing, the most. */

@@ -8,10 +8,15 @@ const SECRET_FIELD = /(private.?key|secret|password|mnemonic|seed|api.?key|autho
 
 /** A structured logger: one JSON object per line. */
 export interface Logger {
+  /** Logs at debug level. */
   debug(msg: string, fields?: Record<string, unknown>): void;
+  /** Logs at info level. */
   info(msg: string, fields?: Record<string, unknown>): void;
+  /** Logs at warn level. */
   warn(msg: string, fields?: Record<string, unknown>): void;
+  /** Logs at error level. */
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** A logger that adds `fields` to every line. */
   child(fields: Record<string, unknown>): Logger;
 }
 

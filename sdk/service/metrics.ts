@@ -20,6 +20,7 @@ export class Metrics {
     return this;
   }
 
+  /** Adds `by` to the counter `name` with these labels. */
   inc(name: string, labels: Record<string, string> = {}, by = 1): void {
     const k = key(name, labels);
     this.#counters.set(k, (this.#counters.get(k) ?? 0) + by);
@@ -38,10 +39,12 @@ export class Metrics {
     this.#samples.set(name, s);
   }
 
+  /** The current value of the counter `name` with these labels (0 if never incremented). */
   counter(name: string, labels: Record<string, string> = {}): number {
     return this.#counters.get(key(name, labels)) ?? 0;
   }
 
+  /** Every metric in Prometheus' text format (what `GET /metrics` serves). */
   render(): string {
     const lines: string[] = [];
     const seen = new Set<string>();

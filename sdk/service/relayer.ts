@@ -165,6 +165,7 @@ export class Relayer {
     this.#timer = undefined;
   }
 
+  /** Reads the relayer's ETH balance from the chain (for `/health` and `/metrics`) and returns it. */
   async refreshBalance(): Promise<bigint> {
     this.balance = await this.#o.publicClient.getBalance({ address: this.address });
     this.#lastBalanceAt = Date.now();

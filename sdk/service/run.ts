@@ -115,4 +115,5 @@ export async function runFacilitator(config: ServiceConfig, o: { env?: NodeJS.Pr
   };
 }
 
+/** A facilitator service started by `runFacilitator`: its service, server and `close`. */
 export type RunningFacilitator = Awaited<ReturnType<typeof runFacilitator>>;

@@ -44,6 +44,7 @@ export function encodeItem(i: StoredItem): string {
   return JSON.stringify(i, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
 }
 
+/** Decodes a queued settlement item that `encodeItem` stored (bigints as decimal strings). */
 export function decodeItem(s: string): StoredItem {
   const j = JSON.parse(s) as {
     proof: Record<string, unknown>;
@@ -82,7 +83,7 @@ export function decodeItem(s: string): StoredItem {
 /**
  * Reasons a failed payment keeps for good; any other may pass on a later request. A
  * stored payment fails with `invalid_payload` only when the contract refuses it for what
- * it is (see {@link refusalOf}): the same bytes would be refused again.
+ * it is (see `refusalOf`): the same bytes would be refused again.
  */
 export const FINAL_REASONS = new Set(["nullifier_spent", "invalid_proof", "payment_conflict", "invalid_payload"]);
 

@@ -21,7 +21,9 @@ export interface SettlementRegistry {
   claim(id: string, owner: string, ttlSeconds: number): Promise<string | null>;
   /** Gives the claim up (a failure that may pass on retry), if `owner` holds it. */
   release(id: string, owner: string): Promise<void>;
+  /** Publishes the settlement result of `id` to the other instances for `ttlSeconds`. */
   publish(id: string, result: SharedResult, ttlSeconds: number): Promise<void>;
+  /** The result another instance published for `id`, if any. */
   result(id: string): Promise<SharedResult | undefined>;
 }
 

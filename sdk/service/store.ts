@@ -209,6 +209,7 @@ export class ServiceStore {
     this.db.exec("COMMIT");
   }
 
+  /** Closes the database. */
   close(): void {
     if (this.db.isOpen) this.db.close();
   }
@@ -240,6 +241,7 @@ export class ServiceStore {
     return { row: this.getPayment(p.id)!, inserted: Number(r.changes) === 1 };
   }
 
+  /** The payment row of receipt id `id`, if any. */
   getPayment(id: string): PaymentRow | undefined {
     const r = this.db.prepare("SELECT * FROM payments WHERE id = ?").get(id) as Row | undefined;
     return r ? toPayment(r) : undefined;
@@ -255,6 +257,7 @@ export class ServiceStore {
       .run(fingerprint, item, source, Date.now(), id);
   }
 
+  /** Marks the payments `ids` settled by the mined transaction `o.txHash`. */
   settle(ids: string[], o: { txHash: string; blockNumber: number; batchSize: number }): void {
     const st = this.db.prepare(
       `UPDATE payments SET state = 'settled', tx_hash = ?, block_number = ?, batch_size = ?, reason = NULL,
@@ -265,6 +268,7 @@ export class ServiceStore {
     });
   }
 
+  /** Marks the payment `id` failed with a reason code (and the transaction, if one was sent). */
   fail(id: string, reason: string, message: string, txHash?: string): void {
     this.db
       .prepare(
@@ -274,12 +278,14 @@ export class ServiceStore {
       .run(reason, message.slice(0, 1000), txHash ?? null, Date.now(), id);
   }
 
+  /** The payments in `state` (e.g. those still `submitted` after a restart). */
   paymentsIn(state: PaymentState): PaymentRow[] {
     return (this.db.prepare("SELECT * FROM payments WHERE state = ? ORDER BY created_at").all(state) as Row[]).map(
       toPayment,
     );
   }
 
+  /** How many payments are in each state (for `/metrics`). */
   countByState(): Record<PaymentState, number> {
     const out: Record<PaymentState, number> = { accepted: 0, submitted: 0, settled: 0, failed: 0 };
     for (const r of this.db.prepare("SELECT state, COUNT(*) AS n FROM payments GROUP BY state").all() as Row[]) {
@@ -298,6 +304,7 @@ export class ServiceStore {
     return r ? Number(r.next_nonce) : undefined;
   }
 
+  /** Records the next nonce of the relayer `address` on `chainId`. */
   setNextNonce(address: string, chainId: number, next: number): void {
     this.db
       .prepare(
@@ -410,6 +417,7 @@ export class ServiceStore {
     this.db.prepare("UPDATE transactions SET state = 'dropped' WHERE nonce = ? AND state != 'refused'").run(nonce);
   }
 
+  /** The recorded transaction `hash`, if any. */
   getTx(hash: string): TxRow | undefined {
     const r = this.db.prepare("SELECT * FROM transactions WHERE hash = ?").get(hash) as Row | undefined;
     return r ? toTx(r) : undefined;

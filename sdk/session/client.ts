@@ -118,7 +118,7 @@ export class SessionClient {
   /** Server time step minus ours, per origin (learned from a stale_presentation refusal). */
   readonly #skew = new Map<string, number>();
   #saveChain: Promise<void> = Promise.resolve();
-  /** Timings of the last request made through {@link fetch}. */
+  /** Timings of the last request made through {@link SessionClient.fetch}. */
   lastRequest: SessionRequestTimings | undefined;
 
   private constructor(o: SessionClientOptions, store: SessionStore, state: SessionState) {

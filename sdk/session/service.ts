@@ -22,6 +22,7 @@ import {
  * 402zk/server): checking that a challenge is its own, for a binding.
  */
 export interface ChallengeChecker {
+  /** Checks that the challenge of a recovery request was issued by this server for these terms. */
   check(
     c: Challenge,
     b: { network: string; facilitator: Address; asset: string; payTo: string; amount: string; route: string },
@@ -274,6 +275,7 @@ export class SessionService {
     };
   }
 
+  /** The offer `id`; throws `invalid_argument` for an unknown one. */
   offer(id: string): SessionOfferConfig {
     const offer = this.offers.find((o) => o.id === id);
     if (!offer) throw new ZkPayError("invalid_argument", `no offer ${JSON.stringify(id)} here`);

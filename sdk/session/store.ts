@@ -16,6 +16,7 @@ export const StoredCredentialSchema = CredentialWireSchema.extend({
   /** The next presentation index; saved before each presentation is sent. */
   nextIndex: z.number().int().nonnegative(),
 });
+/** A credential the client holds, with its origin and the next unused presentation index. */
 export type StoredCredential = z.infer<typeof StoredCredentialSchema>;
 
 /**
@@ -33,6 +34,7 @@ export const PendingPurchaseSchema = z.object({
   /** The payment's receipt id (known once the payment is about to be sent). */
   receiptId: bytes32.optional(),
 });
+/** A purchase recorded before it was paid (with its challenge and receipt id once known), recovered after a crash. */
 export type PendingPurchase = z.infer<typeof PendingPurchaseSchema>;
 
 /** Everything a session client keeps. */
@@ -43,11 +45,14 @@ export const SessionStateSchema = z.object({
   /** What each origin published (from its 402s), and the tier each route asked for. */
   services: z.record(z.string(), z.object({ info: SessionInfoSchema, routeTiers: z.record(z.string(), z.number()) })),
 });
+/** What a {@link SessionStore} keeps: credentials, pinned service terms and pending purchases. */
 export type SessionState = z.infer<typeof SessionStateSchema>;
 
 /** Where a session client keeps its state. Node: `FileSessionStore` (402zk/node). */
 export interface SessionStore {
+  /** The stored state, or undefined when nothing was saved yet. */
   load(): Promise<SessionState | undefined>;
+  /** Replaces the stored state (atomically: a crash leaves the old or the new one). */
   save(state: SessionState): Promise<void>;
 }
 

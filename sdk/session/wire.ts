@@ -50,6 +50,7 @@ export const PresentationWireSchema = z.object({
   originId: uint,
   context: uint,
 });
+/** A presentation as sent in the `zk-session` header or body field (wire format v1). */
 export type PresentationWire = z.infer<typeof PresentationWireSchema>;
 
 /** A credential offer: what one purchase buys, and its price. */
@@ -63,6 +64,7 @@ export const SessionOfferSchema = z.object({
   /** The paid route that sells it (POST). */
   purchasePath: z.string().startsWith("/"),
 });
+/** One offer of a session service: tier, duration, presentations, price and its purchase path. */
 export type SessionOffer = z.infer<typeof SessionOfferSchema>;
 
 /**
@@ -85,6 +87,7 @@ export const SessionInfoSchema = z.object({
   /** Where a paid-but-unissued purchase is recovered (POST). */
   recoverPath: z.string().startsWith("/"),
 });
+/** A service's public session terms (`extra.session` of a 402, and `GET /.well-known/402zk/sessions`). */
 export type SessionInfo = z.infer<typeof SessionInfoSchema>;
 
 /** A credential as the issuer returns it. */
@@ -102,6 +105,7 @@ export const CredentialWireSchema = z.object({
   /** The payment that bought it (its nullifier hash, the Facilitator's receipt id). */
   receiptId: z.string().regex(/^0x[0-9a-fA-F]{64}$/),
 });
+/** A signed credential as a purchase or a recovery returns it. */
 export type CredentialWire = z.infer<typeof CredentialWireSchema>;
 
 /** Body of POST {@link SESSION_WELL_KNOWN}/recover: re-issue a paid purchase. */
@@ -112,6 +116,7 @@ export const RecoverRequestSchema = z.object({
   /** The challenge of the 402 the purchase paid (its MAC proves the server issued it). */
   challenge: z.object({ id: z.string(), exp: z.number().int().positive(), mac: z.string() }),
 });
+/** Body of `POST /.well-known/402zk/sessions/recover`: the purchase whose credential was lost. */
 export type RecoverRequest = z.infer<typeof RecoverRequestSchema>;
 
 /** Body (and `zk-session-refused` header) of a refused presentation. */
