@@ -65,8 +65,11 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-/** Builds dist/ (bin/402zk.js runs it) from the current sources; type errors elsewhere do not stop the emit. */
+let built = false;
+/** Builds dist/ (bin/402zk.js runs it) from the current sources, once per run; type errors elsewhere do not stop the emit. */
 function buildCli() {
+  if (built) return;
+  built = true;
   try {
     execFileSync("npx", ["tsc", "-p", "tsconfig.sdk.json"], { cwd: ROOT, stdio: "ignore" });
   } catch {
