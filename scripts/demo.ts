@@ -28,7 +28,7 @@ import { progressBar } from "../sdk/cli/progress.js";
 import { defaultArtifacts } from "../sdk/node/artifacts.js";
 import { devAccount, startDemoChain } from "./lib/demo-env.js";
 import { DEMO_ACCOUNTS, payExact, startDemoApi, type ExactPayResult } from "./lib/demo-exact.js";
-import { median, ms, table, timed } from "./lib/demo-format.js";
+import { gas, median, ms, table, timed } from "./lib/demo-format.js";
 import { describeTx, eventOf, observeTx, short, type ObservedTx } from "./lib/demo-observer.js";
 import { demoSessions } from "./lib/demo-sessions.js";
 
@@ -48,6 +48,31 @@ interface ZkRun {
   r: PayResult;
 }
 
+/**
+ * `hardhat build` with its console output held back until it is done: solc warns about
+ * every use of transient storage (OpenZeppelin's ReentrancyGuardTransient, used on
+ * purpose), which would otherwise be the first thing the demo prints. That warning is
+ * summarised in one line by the caller; anything else the build printed is printed as it was.
+ */
+async function buildContracts(): Promise<{ transientStorage: boolean }> {
+  const original = { log: console.log, warn: console.warn, error: console.error };
+  const held: { kind: keyof typeof original; args: unknown[] }[] = [];
+  for (const kind of ["log", "warn", "error"] as const)
+    console[kind] = (...args: unknown[]) => held.push({ kind, args });
+  let transientStorage = false;
+  try {
+    await hre.tasks.getTask("build").run({ quiet: true });
+  } finally {
+    Object.assign(console, original);
+    for (const { kind, args } of held) {
+      const text = args.map(String).join(" ");
+      if (/transient storage/i.test(text) && !/error/i.test(text.slice(0, 20))) transientStorage = true;
+      else if (text.trim()) original[kind](...args);
+    }
+  }
+  return { transientStorage };
+}
+
 async function main(): Promise<void> {
   const T0 = performance.now();
   log("402zk demo: private x402 payments, end to end on a local chain");
@@ -56,8 +81,10 @@ async function main(): Promise<void> {
   // ------------------------------------------------------------------ 1. chain
   log("== 1. local chain, contracts, funds");
   if (!process.argv.includes("--no-build")) {
-    const b = await timed(() => hre.tasks.getTask("build").run({ quiet: true }));
+    const b = await timed(() => buildContracts());
     step("compile contracts (hardhat build; cached after the first run)", b.ms);
+    if (b.value.transientStorage)
+      log("    (solc's transient-storage note is expected: the pool's reentrancy guard uses EIP-1153 on purpose)");
   }
   const artifacts = defaultArtifacts(); // fails early, with a hint, if the circuit is not built
   const env = await startDemoChain();
@@ -322,19 +349,19 @@ async function main(): Promise<void> {
   const server = runs.filter((x) => x.r.mode === "server");
   const client = runs.filter((x) => x.r.mode === "client");
   const [gasServer, gasClient] = await Promise.all([gasOf(server), gasOf(client)]);
-  const row = (label: string, rs: ZkRun[], gas: number[]) => [
+  const row = (label: string, rs: ZkRun[], gasUsed: number[]) => [
     label,
     String(rs.length),
     ms(median(rs.map((x) => x.r.timings.totalMs))),
     ms(median(rs.map((x) => x.r.timings.proveMs))),
     ms(median(rs.map((x) => x.r.timings.serverMs + x.r.timings.submitMs))),
-    String(median(gas)),
-    `${(median(gas) / Number(obsExact.gasUsed)).toFixed(1)}x`,
+    gas(median(gasUsed)),
+    `${(median(gasUsed) / Number(obsExact.gasUsed)).toFixed(1)}x`,
   ];
   const summaryRows = [
     ...(server.length ? [row("402zk server-settled", server, gasServer)] : []),
     ...(client.length ? [row("402zk client-settled", client, gasClient)] : []),
-    ['x402 "exact"', "1", ms(et.totalMs), "-", ms(et.serverMs), String(obsExact.gasUsed), "1.0x"],
+    ['x402 "exact"', "1", ms(et.totalMs), "-", ms(et.serverMs), gas(obsExact.gasUsed), "1.0x"],
   ];
   log(
     table(

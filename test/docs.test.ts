@@ -5,6 +5,7 @@ import path from "node:path";
 import { expect } from "chai";
 
 import { ROOT } from "../scripts/lib/paths.js";
+import { gas } from "../scripts/lib/demo-format.js";
 import { CONFIRMATIONS, defaultConfirmations } from "../sdk/core/receipts.js";
 
 const read = (file: string) => readFileSync(path.join(ROOT, file), "utf8");
@@ -97,6 +98,12 @@ describe("Documented defaults agree with the code (README.md, docs/base-sepolia.
     expect(read("scripts/check-node.cjs")).to.include("const REQUIRED = [22, 13, 0];");
     expect(readme).to.include("Node >= 22.13 (`node --version`)");
     expect(read(".ci/run")).to.match(/REQUIRED_NODE_MAJOR=22\s+REQUIRED_NODE_MINOR=13/);
+  });
+
+  it("the demo prints gas as whole numbers with thousands separators (a median of two used to print 395236.5)", function () {
+    expect(gas(395236.5)).to.equal("395,237");
+    expect(gas(68_228n)).to.equal("68,228");
+    expect(gas(999)).to.equal("999");
   });
 
   it("timers: challenge lifetime and sync schedule as documented", function () {

@@ -5,6 +5,11 @@ export function ms(x: number, width = 0): string {
   return `${Math.round(x)} ms`.padStart(width);
 }
 
+/** Gas as a whole number with thousands separators: "395,237" (a median of two may end in .5). */
+export function gas(x: number | bigint): string {
+  return (typeof x === "bigint" ? x : BigInt(Math.round(x))).toLocaleString("en-US");
+}
+
 /** Median of a non-empty list. */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -28,7 +28,7 @@ import { SessionService, type SessionOfferConfig } from "../../sdk/session/servi
 import { MemorySessionStore } from "../../sdk/session/store.js";
 import type { DemoChain } from "./demo-env.js";
 import { DEMO_PRICE } from "./demo-exact.js";
-import { median, ms, table, timed } from "./demo-format.js";
+import { gas, median, ms, table, timed } from "./demo-format.js";
 import { short } from "./demo-observer.js";
 
 /** Dev account that relays the credential purchase (its own nonces: not the step-4 relayer). */
@@ -231,7 +231,7 @@ export async function demoSessions(o: DemoSessionsInput): Promise<void> {
       b.label,
       String(b.e2eMs.length),
       String(b.e2eMs.length),
-      String(Math.round(median(b.gas))),
+      gas(median(b.gas)),
       ms(median(b.e2eMs)),
     ]),
     [`session: purchase + presentation #1`, "1", "1", `${perReqGas} (amortised)`, ms(bought.t.totalMs)],
