@@ -1,6 +1,7 @@
 import { x402Client } from "@x402/core/client";
 import { wrapFetchWithPayment } from "@x402/fetch";
 import { expect } from "chai";
+import { createServer, type Server } from "node:http";
 import type { Address } from "viem";
 
 import { wrapFetchWithZkPayment } from "../sdk/client/fetch.js";
@@ -234,5 +235,57 @@ describe("payer caps bound amount + fee (#16 finding 2) and typed errors reach t
     const plain = await caught(() => wrapFetchWithPayment(fetch, client(small.wallet).client)(url));
     expect(String(plain)).to.include("no single private note covers 0.01 USDC");
     expect(api.served()).to.equal(0);
+  });
+  describe("a payment that may have left keeps its note reserved (#17: never reported as not made)", function () {
+    /**
+     * A gateway in front of the relay that forwards the request for real (the payment
+     * settles) and then loses the answer: 502 without a verdict, as nginx answers when
+     * the upstream connection drops.
+     */
+    async function lossyGateway(upstream: string): Promise<{ url: string; server: Server }> {
+      const server = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", async () => {
+          const r = await fetch(`${upstream}${req.url}`, {
+            method: req.method,
+            headers: { "content-type": "application/json" },
+            body: req.method === "POST" ? Buffer.concat(chunks) : undefined,
+          });
+          const body = await r.text();
+          if (req.method === "POST") {
+            res.writeHead(502, { "content-type": "text/plain" }).end("Bad Gateway");
+          } else {
+            res.writeHead(r.status, { "content-type": "application/json" }).end(body);
+          }
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+      return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server };
+    }
+
+    it("a relayed withdrawal whose answer is lost is payment_unconfirmed with its receipt id; the note stays reserved (it was spent)", async function () {
+      const { wallet } = await env.payer(17, { deposit: 1_000_000n });
+      const svc = await startService(env, { relayerIndex: 18, fees: { minFee: 1_000n } });
+      opened.push(svc);
+      const gw = await lossyGateway(svc.url);
+      opened.push({ close: () => new Promise<void>((r) => gw.server.close(() => r())) });
+      const to = account(19).address;
+      const before = await tokenBalance(to);
+
+      const err = await caught(() =>
+        wallet.withdraw({ to, amount: 100_000n, relay: new RelayClient({ url: gw.url }) }),
+      );
+      expect(isZkPayError(err, "payment_unconfirmed"), String(err)).to.equal(true);
+      expect((err as ZkPayError).details).to.have.property("receiptId");
+      // It did settle: the recipient was paid, so the wallet must not offer the note again.
+      expect(await tokenBalance(to)).to.equal(before + 100_000n);
+      expect(wallet.snapshot().pending).to.have.length(1);
+      expect(wallet.balances().spendable).to.equal(0n);
+      // A sync finds the spend and the change: the balance is right without a release.
+      await wallet.sync();
+      expect(wallet.snapshot().pending).to.deep.equal([]);
+      expect(wallet.balance()).to.equal(1_000_000n - 100_000n - 1_000n);
+    });
   });
 });

@@ -120,6 +120,14 @@ export class RelayClient {
     }
     const body = (await res.json().catch(() => ({}))) as SettleResponse & { error?: string; message?: string };
     if (!res.ok) {
+      // A gateway or server failure without a typed answer says nothing of the payment:
+      // the relay may have sent it, so its outcome is unknown (the note stays reserved).
+      if (body.error === undefined && res.status >= 500) {
+        throw new ZkPayError("payment_unconfirmed", `the relay answered ${res.status} without a verdict`, {
+          status: res.status,
+          receiptId: p.receiptId,
+        });
+      }
       throw new ZkPayError(
         (body.error as ZkReasonCode) ?? "settlement_failed",
         body.message ?? `relay answered ${res.status}`,

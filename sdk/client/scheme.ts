@@ -324,11 +324,23 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       // The server will refuse the receipt until it has enough confirmations: wait for them
       // rather than spend a challenge on a premature receipt.
       if (x.minConfirmations > 1 && (this.#o.confirmationTimeoutMs ?? 120_000) > 0) {
-        await wallet.publicClient.waitForTransactionReceipt({
-          hash: transaction.hash,
-          confirmations: x.minConfirmations,
-          timeout: this.#o.confirmationTimeoutMs ?? 120_000,
-        });
+        await wallet.publicClient
+          .waitForTransactionReceipt({
+            hash: transaction.hash,
+            confirmations: x.minConfirmations,
+            timeout: this.#o.confirmationTimeoutMs ?? 120_000,
+          })
+          .catch((err: unknown) => {
+            // Mined already (submitPayment saw its receipt): never report it as not made.
+            throw new ZkPayError(
+              "payment_unconfirmed",
+              `payment ${transaction.receiptId} was mined in ${transaction.hash} but has not reached the ` +
+                `${x.minConfirmations} confirmations the server wants (${(err as Error).message}); ` +
+                `do not pay again: present its receipt once it is confirmed`,
+              { hash: transaction.hash, receiptId: transaction.receiptId, mined: true },
+              { cause: err },
+            );
+          });
       }
       payload = {
         settlement: "client",
@@ -363,14 +375,15 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     try {
       return { hash: await submit(prepared), receiptId: prepared.receiptId };
     } catch (err) {
-      await wallet.releasePayment(prepared);
+      // A payment that may have left stays reserved (see releaseUnlessUnconfirmed).
+      await wallet.releaseUnlessUnconfirmed(prepared, err);
       if (!isZkPayError(err, "stale_tree") && !isZkPayError(err, "unknown_root")) throw err;
       const again = await reprove();
       this.#o.onPrepared?.(again);
       try {
         return { hash: await submit(again), receiptId: again.receiptId };
       } catch (err2) {
-        await wallet.releasePayment(again);
+        await wallet.releaseUnlessUnconfirmed(again, err2);
         throw err2;
       }
     }

@@ -1110,7 +1110,7 @@ export class PrivateWallet {
     } catch (err) {
       throw mapPayRevert(err);
     }
-    await this.#waitOk(hash);
+    await this.#waitOk(hash, p);
     // The change counts from now on, even if the sync below fails (a failed save only
     // delays it to the next sync).
     await this.recordSettlement(p).catch(() => {});
@@ -1127,6 +1127,18 @@ export class PrivateWallet {
     await this.#mutate((state) => {
       state.pending = state.pending.filter((x) => x.nullifierHash !== p.proof.nullifierHash.toString());
     });
+  }
+
+  /**
+   * After a failed submission: gives the note back only when the payment certainly did not
+   * settle. A `payment_unconfirmed` failure (the transaction or relay request left, its
+   * outcome is unknown) keeps the note reserved until the payment's expiry, when a sync
+   * frees it if the chain never spent it: releasing it earlier would let the wallet pick
+   * it again and report a paid request as failed.
+   */
+  async releaseUnlessUnconfirmed(p: PreparedPayment, err: unknown): Promise<void> {
+    if (isZkPayError(err, "payment_unconfirmed")) return;
+    await this.releasePayment(p);
   }
 
   /**
@@ -1175,7 +1187,7 @@ export class PrivateWallet {
       if (!args.relay) return await this.submitPayment(p);
       hash = (await args.relay.submit(p)).transaction;
     } catch (err) {
-      await this.releasePayment(p);
+      await this.releaseUnlessUnconfirmed(p, err);
       throw err;
     }
     // Mined by the relayer: the change is ours from now on (pending until a sync finds it).
@@ -1190,8 +1202,23 @@ export class PrivateWallet {
     return this.walletClient;
   }
 
-  async #waitOk(hash: Hash): Promise<void> {
-    const rc = await this.publicClient.waitForTransactionReceipt({ hash });
+  /**
+   * Waits for a sent transaction. A revert is `settlement_failed` (nothing was spent); any
+   * other failure of the wait (an RPC error, a timeout) is `payment_unconfirmed` with the
+   * hash, and for a payment its receipt id: the transaction may still be mined.
+   */
+  async #waitOk(hash: Hash, p?: PreparedPayment): Promise<void> {
+    let rc: Awaited<ReturnType<PublicClient["waitForTransactionReceipt"]>>;
+    try {
+      rc = await this.publicClient.waitForTransactionReceipt({ hash });
+    } catch (err) {
+      throw new ZkPayError(
+        "payment_unconfirmed",
+        `transaction ${hash} was sent but its outcome is unknown (${(err as Error).message}); check it before paying again`,
+        { hash, ...(p ? { receiptId: p.receiptId } : {}) },
+        { cause: err },
+      );
+    }
     if (rc.status !== "success") {
       throw new ZkPayError("settlement_failed", `transaction ${hash} reverted`, { hash });
     }
