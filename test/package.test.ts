@@ -1,5 +1,15 @@
-import { execFile, execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -27,6 +37,33 @@ function importsOf(file: string, seen = new Set<string>()): Set<string> {
     } else out.add(spec);
   }
   return out;
+}
+
+/** Pack-list entries that are not for users: local chains' records, databases, secrets. */
+const notForUsers = (f: string) =>
+  /^deployments\/(localhost|hardhat)\.json$/.test(f) ||
+  /\.sqlite(-\w+)?$/.test(f) ||
+  /(^|\/)\.env(\..*)?$/.test(f) ||
+  f.startsWith("docs/api/");
+
+/** The version of the Node at `bin`, or undefined when there is none. */
+function nodeVersion(bin: string): string | undefined {
+  try {
+    return execFileSync(bin, ["--version"], { encoding: "utf8" }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A Node older than 22.13 on this machine (Debian's /usr/bin/node, or $ZK402_OLD_NODE). */
+function oldNode(): { bin: string; version: string } | undefined {
+  for (const bin of [process.env.ZK402_OLD_NODE, "/usr/bin/node", "/usr/local/bin/node"]) {
+    if (!bin) continue;
+    const version = nodeVersion(bin);
+    const m = version && /^v(\d+)\.(\d+)\./.exec(version);
+    if (m && (Number(m[1]) < 22 || (Number(m[1]) === 22 && Number(m[2]) < 13))) return { bin, version: version! };
+  }
+  return undefined;
 }
 
 describe("SDK packaging", function () {
@@ -72,6 +109,122 @@ describe("SDK packaging", function () {
     ]);
   });
 
+  it("the files list packs no local records, databases or secrets, even when they lie in the tree", function () {
+    this.timeout(60_000);
+    // A scratch package with this package.json and the files a working tree collects
+    // (a running local node's record, the facilitator's database, an .env): npm pack's list.
+    const dir = mkdtempSync(path.join(os.tmpdir(), "402zk-files-"));
+    try {
+      copyFileSync(path.join(ROOT, "package.json"), path.join(dir, "package.json"));
+      const present = [
+        "dist/core/index.js",
+        "dist/core/index.js.map",
+        "dist/core/index.d.ts.map",
+        "bin/402zk.js",
+        "scripts/check-node.cjs",
+        "scripts/demo.ts",
+        "circuits/artifacts/payment.wasm",
+        "deployments/README.md",
+        "deployments/base-sepolia.json",
+        "deployments/localhost.json",
+        "deployments/hardhat.json",
+        "docs/base-sepolia.md",
+        "docs/api/index.html",
+        "402zk-facilitator.sqlite",
+        "dist/facilitator.sqlite-wal",
+        "deployments/.env",
+        ".env",
+        ".env.local",
+        "README.md",
+      ];
+      for (const f of present) {
+        mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+        writeFileSync(path.join(dir, f), "{}");
+      }
+      const out = execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], {
+        cwd: dir,
+        encoding: "utf8",
+      });
+      const files = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path).sort();
+      expect(files).to.deep.equal(
+        [
+          "README.md",
+          "bin/402zk.js",
+          "circuits/artifacts/payment.wasm",
+          "deployments/README.md",
+          "deployments/base-sepolia.json",
+          "dist/core/index.js",
+          "dist/core/index.js.map",
+          "docs/base-sepolia.md",
+          "package.json",
+          "scripts/check-node.cjs",
+        ].sort(),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("install refuses Node < 22.13 with a clear message, also as a consumer's dependency (preinstall)", async function () {
+    this.timeout(120_000);
+    const old = oldNode();
+    if (!old) {
+      console.log("      (skipped: no Node older than 22.13 here; set ZK402_OLD_NODE to one)");
+      this.skip();
+    }
+    // The check itself, run by the old Node.
+    const direct = spawnSync(old!.bin, [path.join(ROOT, "scripts", "check-node.cjs")], { encoding: "utf8" });
+    expect(direct.status, direct.stderr).to.equal(1);
+    expect(direct.stderr).to.include(`402zk needs Node >= 22.13 (you have ${old!.version})`);
+    // The current Node passes it.
+    const ok = spawnSync(process.execPath, [path.join(ROOT, "scripts", "check-node.cjs")], { encoding: "utf8" });
+    expect(ok.status, ok.stderr).to.equal(0);
+
+    // A consumer installing the package: npm runs a dependency's preinstall with the `node`
+    // on PATH (engines only warns, and engine-strict is the consumer's setting). A package
+    // with this package.json's name, preinstall and check script, without dependencies, so
+    // that the install needs no registry.
+    const work = mkdtempSync(path.join(os.tmpdir(), "402zk-oldnode-"));
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+        name: string;
+        version: string;
+        engines: unknown;
+        scripts: { preinstall: string };
+      };
+      const lib = path.join(work, "lib");
+      mkdirSync(path.join(lib, "scripts"), { recursive: true });
+      copyFileSync(path.join(ROOT, "scripts", "check-node.cjs"), path.join(lib, "scripts", "check-node.cjs"));
+      writeFileSync(
+        path.join(lib, "package.json"),
+        JSON.stringify({
+          name: pkg.name,
+          version: pkg.version,
+          engines: pkg.engines,
+          scripts: { preinstall: pkg.scripts.preinstall },
+          files: ["scripts/check-node.cjs"],
+        }),
+      );
+      const { stdout: packed } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], {
+        cwd: lib,
+      });
+      const tgz = path.join(work, (JSON.parse(packed) as { filename: string }[])[0]!.filename);
+      const app = path.join(work, "app");
+      mkdirSync(app);
+      writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true }));
+      const pathWithOld = `${path.dirname(old!.bin)}${path.delimiter}${process.env.PATH}`;
+      const install = spawnSync("npm", ["install", tgz, "--no-audit", "--no-fund", "--offline"], {
+        cwd: app,
+        encoding: "utf8",
+        env: { ...process.env, PATH: pathWithOld },
+      });
+      expect(install.status, install.stdout + install.stderr).to.not.equal(0);
+      expect(install.stdout + install.stderr).to.include(`402zk needs Node >= 22.13 (you have ${old!.version})`);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
   it("the packed tarball installs into an empty project; its client, server and CLI run there", async function () {
     this.timeout(600_000);
     const work = mkdtempSync(path.join(os.tmpdir(), "402zk-pack-"));
@@ -92,9 +245,29 @@ describe("SDK packaging", function () {
         "docs/base-sepolia.md",
       ]);
       expect(
-        shipped.filter((f) => /^(sdk|test|scripts|contracts)\//.test(f)),
+        shipped.filter((f) => /^(sdk|test|scripts|contracts)\//.test(f) && f !== "scripts/check-node.cjs"),
         "sources stay out",
       ).to.deep.equal([]);
+      expect(shipped, "the preinstall check ships (it runs in consumers' installs)").to.include(
+        "scripts/check-node.cjs",
+      );
+      expect(shipped.filter(notForUsers), "only records and files meant for users").to.deep.equal([]);
+      // Source maps: sources inlined, so a stack trace or debugger that follows them needs
+      // no sdk/*.ts (not shipped); no declaration maps (they would point at sdk/*.ts).
+      expect(shipped.filter((f) => f.endsWith(".d.ts.map"))).to.deep.equal([]);
+      const maps = shipped.filter((f) => f.endsWith(".js.map"));
+      expect(maps.length, "source maps of dist/").to.be.greaterThan(20);
+      for (const m of maps) {
+        const map = JSON.parse(readFileSync(path.join(ROOT, m), "utf8")) as {
+          sources: string[];
+          sourcesContent?: (string | null)[];
+        };
+        expect(map.sourcesContent?.length, `${m} inlines its sources`).to.equal(map.sources.length);
+        expect(
+          map.sourcesContent!.every((c) => typeof c === "string" && c.length > 0),
+          m,
+        ).to.equal(true);
+      }
 
       const app = path.join(work, "app");
       execFileSync("mkdir", ["-p", app]);
@@ -108,6 +281,45 @@ describe("SDK packaging", function () {
       const installed = readdirSync(path.join(app, "node_modules"));
       expect(installed).to.include.members(["402zk", "viem", "snarkjs", "express"]);
       expect(installed).to.not.include.members(["hardhat", "tsx", "typescript", "circomlib"]);
+
+      // A consumer's TypeScript: the README's agent, session client and remote-facilitator
+      // API type-check with tsc --strict and WITHOUT skipLibCheck, with the package's types
+      // as shipped and no ioredis installed (an optional peer the published types must not need).
+      expect(existsSync(path.join(app, "node_modules", "ioredis")), "ioredis is not installed").to.equal(false);
+      mkdirSync(path.join(app, "node_modules", "@types"), { recursive: true });
+      for (const t of ["node", "express"]) {
+        // What `npm install -D @types/node @types/express` would add, linked from this checkout.
+        const at = path.join(app, "node_modules", "@types", t);
+        if (!existsSync(at)) symlinkSync(path.join(ROOT, "node_modules", "@types", t), at, "dir");
+      }
+      for (const f of ["agent.ts", "session-client.ts", "remote-api.ts"]) {
+        copyFileSync(path.join(ROOT, "examples", f), path.join(app, f));
+      }
+      writeFileSync(
+        path.join(app, "tsconfig.json"),
+        JSON.stringify({
+          compilerOptions: {
+            target: "ES2023",
+            lib: ["ES2023", "DOM"],
+            module: "nodenext",
+            moduleResolution: "nodenext",
+            strict: true,
+            skipLibCheck: false,
+            noEmit: true,
+            types: ["node"],
+          },
+          include: ["agent.ts", "session-client.ts", "remote-api.ts"],
+        }),
+      );
+      await run(
+        process.execPath,
+        [path.join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"],
+        {
+          cwd: app,
+        },
+      ).catch((err: { stdout?: string }) => {
+        throw new Error(`consumer type-check failed:\n${err.stdout ?? String(err)}`);
+      });
 
       // The CLI, compiled: no TypeScript loader at run time.
       const { stdout: help } = await run(path.join(app, "node_modules", ".bin", "402zk"), ["--help"], { cwd: app });
