@@ -8,11 +8,10 @@ import os from "node:os";
 import path from "node:path";
 
 import { x402Client } from "@x402/core/client";
-import { wrapFetchWithPayment } from "@x402/fetch";
 import { createPublicClient, createWalletClient, defineChain, http, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 
-import { PrivateWallet, ZkExactClientScheme } from "402zk/client";
+import { PrivateWallet, ZkExactClientScheme, wrapFetchWithZkPayment } from "402zk/client";
 import { shutdownProver } from "402zk/core";
 import { FileNoteStore, defaultArtifacts, loadDeployment } from "402zk/node";
 
@@ -56,9 +55,11 @@ if (wallet.balance() < 100_000n) await wallet.deposit(1_000_000n, { method: "aut
 
 const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement: "server" }));
 client.setSpendControls({
+  // 0.1 USDC per payment, the relayer fee included (the scheme checks amount + fee)
   allowedAssets: [{ network: `eip155:${d.chainId}`, asset: d.token, maxAmountPerPayment: "100000" }],
 });
-const res = await wrapFetchWithPayment(fetch, client)(env("API_URL"));
+// @x402/fetch's wrapper, rethrowing the SDK's typed refusal: a ZkPayError (err.reason, amounts in tokens)
+const res = await wrapFetchWithZkPayment(fetch, client)(env("API_URL"));
 console.log(res.status, await res.text());
 
 await wallet.close(); // stops scheduled syncing
