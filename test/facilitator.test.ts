@@ -3,6 +3,7 @@ import { ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { network } from "hardhat";
 import type { Address, Hex } from "viem";
 
+import { ALLOW_DEVELOPMENT_SETUP_VALUE } from "../sdk/cli/doctor.js";
 import { permitTypes, receiveWithAuthorizationTypes } from "../sdk/core/eip712.js";
 import { isZkPayError } from "../sdk/core/errors.js";
 import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
@@ -139,7 +140,9 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const p = await pool.prove(note, await pool.terms({ payTo: payee, amount: USDC(1) }));
     // Same deployer, same nonces: the pool lands at the same address on the other chain.
     const otherChain = await network.create({ override: { chainId: 8453 } });
-    const other = await deployPool(otherChain.ethers);
+    // Chain id 8453 on a local node: the deploy guard sees a real network, so the test
+    // names the development-setup risk as an operator would have to.
+    const other = await deployPool(otherChain.ethers, { allowDevelopmentSetup: ALLOW_DEVELOPMENT_SETUP_VALUE });
     expect(other.facilitatorAddress).to.equal(pool.facilitatorAddress);
     expect(other.chainId).to.equal(8453);
     await other.deposit(USDC(2), undefined, note);
@@ -402,7 +405,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const pre = precommitmentOf(pool.freshSecrets());
 
     const fot = await ethers.deployContract("FeeOnTransferToken");
-    const fotPool = await deployPool(ethers, { token: await fot.getAddress() });
+    const fotPool = await deployPool(ethers, { token: await fot.getAddress(), requireTokenDomain: false });
     await (await fot.mint(me, 1000n)).wait();
     await (await fot.approve(fotPool.facilitatorAddress, 1000n)).wait();
     await expect(fotPool.facilitator.deposit(pre, 1000n, "0x"))
@@ -410,7 +413,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
       .withArgs(1000n, 990n);
 
     const falsy = await ethers.deployContract("FalseReturningToken");
-    const falsyPool = await deployPool(ethers, { token: await falsy.getAddress() });
+    const falsyPool = await deployPool(ethers, { token: await falsy.getAddress(), requireTokenDomain: false });
     await (await falsy.mint(me, 1000n)).wait();
     await (await falsy.approve(falsyPool.facilitatorAddress, 1000n)).wait();
     await (await falsy.setFail(true)).wait();
@@ -421,7 +424,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
 
     // Reentrancy: the token calls back into pay() while the pool pays out.
     const reent = await ethers.deployContract("ReentrantToken");
-    const rPool = await deployPool(ethers, { token: await reent.getAddress() });
+    const rPool = await deployPool(ethers, { token: await reent.getAddress(), requireTokenDomain: false });
     await (await reent.mint(me, USDC(4))).wait();
     await (await reent.approve(rPool.facilitatorAddress, USDC(4))).wait();
     const rKeys = rPool.freshSecrets();

@@ -60,6 +60,12 @@ export interface DeployOptions {
    * is not local only when it is {@link ALLOW_DEVELOPMENT_SETUP_VALUE}.
    */
   allowDevelopmentSetup?: string;
+  /**
+   * Refuse an existing token whose EIP-712 domain cannot be read (default true: the
+   * deployment record names it, and signed deposits need it). False deploys a pool over
+   * such a token for approve-only deposits (the misbehaving-token tests).
+   */
+  requireTokenDomain?: boolean;
   /** Progress, one line per step with its transaction hash (scripts/deploy.ts prints them). */
   log?: (line: string) => void;
   /** Longest wait for one RPC answer or one transaction to be mined, ms (default 300 s). */
@@ -124,7 +130,8 @@ export interface TokenInfo {
   name: string;
   symbol: string;
   decimals: number;
-  domain: TokenDomain & { source: string };
+  /** Absent only when the caller did not require it (`requireDomain: false`). */
+  domain?: TokenDomain & { source: string };
 }
 
 /**
@@ -136,7 +143,7 @@ export interface TokenInfo {
 export async function checkToken(
   ethers: HardhatEthers,
   token: string,
-  o: { chainId: number; tokenDomain?: TokenDomain; timeoutMs?: number },
+  o: { chainId: number; tokenDomain?: TokenDomain; timeoutMs?: number; requireDomain?: boolean },
 ): Promise<TokenInfo> {
   const ms = o.timeoutMs ?? DEFAULT_DEPLOY_TIMEOUT_MS;
   if (!/^0x[0-9a-fA-F]{40}$/.test(token)) throw new Error(`TOKEN ${token} is not an address. Nothing was sent.`);
@@ -166,6 +173,7 @@ export async function checkToken(
   try {
     domain = await resolveTokenDomain({ token: address, chainId: o.chainId, override: o.tokenDomain, call });
   } catch (err) {
+    if (o.requireDomain === false) return { address, name, symbol, decimals: Number(decimals) };
     throw new Error(
       `${(err as Error).message}. Set TOKEN_EIP712_NAME and TOKEN_EIP712_VERSION to the token's domain. Nothing was sent.`,
     );
@@ -192,12 +200,19 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
   if (!decision.deploy) throw new Error(decision.reason);
   if (decision.warning) log(decision.warning);
   const tokenInfo = options.token
-    ? await checkToken(ethers, options.token, { chainId, tokenDomain: options.tokenDomain, timeoutMs: ms })
+    ? await checkToken(ethers, options.token, {
+        chainId,
+        tokenDomain: options.tokenDomain,
+        timeoutMs: ms,
+        requireDomain: options.requireTokenDomain,
+      })
     : undefined;
   if (tokenInfo) {
     log(
       `token ${tokenInfo.address}: ${tokenInfo.name} (${tokenInfo.symbol}), ${tokenInfo.decimals} decimals, ` +
-        `EIP-712 ${tokenInfo.domain.name} / version ${tokenInfo.domain.version} (${tokenInfo.domain.source})`,
+        (tokenInfo.domain
+          ? `EIP-712 ${tokenInfo.domain.name} / version ${tokenInfo.domain.version} (${tokenInfo.domain.source})`
+          : "no EIP-712 domain (approve deposits only)"),
     );
   }
   const hashOf = (hash: string) => {
