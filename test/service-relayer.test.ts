@@ -1,13 +1,13 @@
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { expect } from "chai";
-import { decodeFunctionData, parseGwei, zeroAddress, type Address, type Hex } from "viem";
+import { decodeFunctionData, parseGwei, zeroAddress, type Hex } from "viem";
 
 import type { PrivateWallet } from "../sdk/client/wallet.js";
 import { facilitatorAbi } from "../sdk/core/abi.js";
 import { toBytes32 } from "../sdk/core/field.js";
 import { shutdownProver } from "../sdk/core/prover.js";
-import { proofFromWire, type ZkPaymentPayload } from "../sdk/core/wire.js";
-import { paymentFingerprint } from "../sdk/service/service.js";
+import type { ZkPaymentPayload } from "../sdk/core/wire.js";
+import { paymentFingerprint, storedItemOf } from "../sdk/service/service.js";
 import { FINAL_REASONS, encodeItem, type StoredItem } from "../sdk/service/settler.js";
 import { ServiceStore, type PaymentRow, type TxRow } from "../sdk/service/store.js";
 import { preparedPayment, remoteApi, startService, tempDir, txsFrom } from "./helpers/service.js";
@@ -41,19 +41,7 @@ async function settleWithin(url: string, p: Payment, ms = 20_000): Promise<Settl
 /** The payment a zk-exact payload carries, as the service stores it. */
 function itemOf(p: Payment): { id: Hex; sp: ServerPayload; item: StoredItem } {
   const sp = p.paymentPayload.payload as ServerPayload;
-  const item: StoredItem = {
-    proof: proofFromWire(sp.proof),
-    terms: {
-      payTo: sp.terms.payTo as Address,
-      amount: BigInt(sp.terms.amount),
-      relayer: sp.terms.relayer as Address,
-      fee: BigInt(sp.terms.fee),
-      conditionHash: sp.terms.conditionHash as Hex,
-      expiry: BigInt(sp.terms.expiry),
-    },
-    memo: sp.memo as Hex,
-    commitChange: sp.commitChange === true,
-  };
+  const item = storedItemOf(sp);
   return { id: toBytes32(item.proof.nullifierHash), sp, item };
 }
 

@@ -3,10 +3,10 @@ import { expect } from "chai";
 import { createPublicClient, http, zeroAddress, type Address, type Hex, type PublicClient } from "viem";
 
 import { RelayClient } from "../sdk/client/relay.js";
-import type { PreparedPayment, PrivateWallet } from "../sdk/client/wallet.js";
+import type { PrivateWallet } from "../sdk/client/wallet.js";
 import { MAX_VALUE, SNARK_SCALAR_FIELD, toBytes32 } from "../sdk/core/field.js";
 import { shutdownProver } from "../sdk/core/prover.js";
-import { ZkPaymentPayloadSchema, proofToWire, type ZkPaymentPayload } from "../sdk/core/wire.js";
+import { ZkPaymentPayloadSchema, serverPayloadToWire, type ZkPaymentPayload } from "../sdk/core/wire.js";
 import { post, remoteApi, startService, type RunningService } from "./helpers/service.js";
 import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
 
@@ -16,23 +16,6 @@ type Required = { error?: string; accepts: PaymentRequirements[] };
 
 const PRICE_1 = 10_000n; // 0.01 of a 6-decimal token
 const PRICE_2 = 1_000_000n; // 1.00
-
-/** The wire payload `RelayClient.submit` sends for `p` (same proof, terms and memo). */
-function wireOf(p: PreparedPayment): ZkPaymentPayload {
-  return {
-    settlement: "server",
-    proof: proofToWire(p.proof),
-    terms: {
-      payTo: p.terms.payTo,
-      amount: p.terms.amount.toString(),
-      relayer: p.terms.relayer,
-      fee: p.terms.fee.toString(),
-      conditionHash: p.terms.conditionHash,
-      expiry: p.terms.expiry.toString(),
-    },
-    memo: p.memo,
-  };
-}
 
 /** A JSON document edited in place by the tests (any shape). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -178,7 +161,7 @@ describe("facilitator service security: a stored payment answers only for its ow
     const before = await balance(attacker);
     await new RelayClient({ url: svc.url }).submit(p);
     expect(await balance(attacker)).to.equal(before + 1n);
-    relayed = wireOf(p);
+    relayed = serverPayloadToWire(p);
     const state = await chainState();
     const forwarded = (await served("/verify")) + (await served("/settle"));
     for (const api of [api1, api2]) {
@@ -233,7 +216,7 @@ describe("facilitator service security: a stored payment answers only for its ow
       relayer,
       expiry: latest.timestamp + 3600n,
     });
-    zeroPayee = wireOf(p);
+    zeroPayee = serverPayloadToWire(p);
     const nonce = await relayerNonce();
     const rows = svc.service.health().payments;
     rpcCalls.length = 0;

@@ -2,7 +2,7 @@ import type { SettleResponse, SupportedResponse } from "@x402/core/types";
 import { getAddress, type Address, type Hash, type Hex } from "viem";
 
 import { ZkPayError, type ZkReasonCode } from "../core/errors.js";
-import { ZK_SCHEME, proofToWire, type ZkPaymentPayload } from "../core/wire.js";
+import { ZK_SCHEME, serverPayloadToWire, type ZkPaymentPayload } from "../core/wire.js";
 import type { PreparedPayment } from "./wallet.js";
 
 /** What a relayer publishes: who submits, for what fee, on which pool. */
@@ -89,20 +89,7 @@ export class RelayClient {
    * service's transaction is mined. Throws `ZkPayError` with the service's reason.
    */
   async submit(p: PreparedPayment): Promise<{ transaction: Hash; receiptId: Hex }> {
-    const payload: ZkPaymentPayload = {
-      settlement: "server",
-      proof: proofToWire(p.proof),
-      terms: {
-        payTo: p.terms.payTo,
-        amount: p.terms.amount.toString(),
-        relayer: p.terms.relayer,
-        fee: p.terms.fee.toString(),
-        conditionHash: p.terms.conditionHash,
-        expiry: p.terms.expiry.toString(),
-      },
-      memo: p.memo,
-      ...(p.commitChange ? { commitChange: true } : {}),
-    };
+    const payload: ZkPaymentPayload = serverPayloadToWire(p);
     let res: Response;
     try {
       res = await this.#fetch(`${this.url}/relay`, {

@@ -15,7 +15,8 @@ import {
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
   conditionHashFor,
-  proofToWire,
+  serverPayloadToWire,
+  termsToWire,
   type SettlementMode,
   type ZkPaymentPayload,
 } from "../core/wire.js";
@@ -299,25 +300,10 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     this.#o.onPrepared?.(prepared);
     // A purchase's receipt id is recorded before the payment can reach the chain.
     if (holderCommitment !== undefined) await this.#o.credentials?.onPaymentPrepared?.(prepared.receiptId);
-    const terms = {
-      payTo: prepared.terms.payTo,
-      amount: prepared.terms.amount.toString(),
-      relayer: prepared.terms.relayer,
-      fee: prepared.terms.fee.toString(),
-      conditionHash: prepared.terms.conditionHash,
-      expiry: prepared.terms.expiry.toString(),
-    };
     let payload: ZkPaymentPayload;
     if (mode === "server") {
-      payload = {
-        settlement: "server",
-        proof: proofToWire(prepared.proof),
-        terms,
-        memo: prepared.memo,
-        // Our only note after this one: ask for the change to be committed in the same transaction.
-        ...(prepared.commitChange ? { commitChange: true } : {}),
-        ...credential,
-      };
+      // commitChange: our only note after this one, its change committed in the same transaction.
+      payload = { ...serverPayloadToWire(prepared), ...credential };
       this.#inFlight.set(conditionHash.toLowerCase(), prepared);
     } else {
       const transaction = await this.#submitFresh(prepared, () => wallet.preparePayment({ ...params, sync: true }));
@@ -346,7 +332,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
         settlement: "client",
         receiptId: transaction.receiptId,
         transaction: transaction.hash as Hex,
-        terms,
+        terms: termsToWire(prepared.terms),
         ...credential,
       };
     }

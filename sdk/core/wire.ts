@@ -160,6 +160,59 @@ export function proofToWire(p: ProofStruct): WireProof {
   };
 }
 
+/** A payment's terms as the contract takes them (`PaymentTerms` in core/context). */
+type TermsStruct = {
+  payTo: Address;
+  amount: bigint;
+  relayer: Address;
+  fee: bigint;
+  conditionHash: Hex;
+  expiry: bigint;
+};
+
+/**
+ * Payment terms -> wire form (amounts and expiry as decimal strings).
+ *
+ * @example
+ * const terms = termsToWire(prepared.terms);
+ */
+export function termsToWire(t: TermsStruct): ZkServerPayload["terms"] {
+  return {
+    payTo: t.payTo,
+    amount: t.amount.toString(),
+    relayer: t.relayer,
+    fee: t.fee.toString(),
+    conditionHash: t.conditionHash,
+    expiry: t.expiry.toString(),
+  };
+}
+
+/** A server-settled zk-exact payload (proof, terms and memo, as the relayer submits them). */
+export type ZkServerPayload = Extract<ZkPaymentPayload, { settlement: "server" }>;
+
+/**
+ * A prepared payment -> its server-settled wire payload (terms as decimal strings): what
+ * the client scheme sends in PAYMENT-SIGNATURE and `RelayClient` posts to `/relay`.
+ *
+ * @example
+ * const payload = serverPayloadToWire(prepared);
+ */
+export function serverPayloadToWire(p: {
+  proof: ProofStruct;
+  terms: TermsStruct;
+  memo: Hex;
+  commitChange?: boolean;
+}): ZkServerPayload {
+  return {
+    settlement: "server",
+    proof: proofToWire(p.proof),
+    terms: termsToWire(p.terms),
+    memo: p.memo,
+    // Ask for the change to be committed by the settling transaction.
+    ...(p.commitChange ? { commitChange: true } : {}),
+  };
+}
+
 /**
  * Wire form (already schema-checked) -> contract proof struct.
  *

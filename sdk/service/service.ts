@@ -289,7 +289,7 @@ export class FacilitatorService {
     }
     return this.#settleOnce(sp, "settle", async () => {
       const c = await this.scheme.check(payload, requirements);
-      return itemOf(sp, c.terms);
+      return storedItemOf(sp, c.terms);
     });
   }
 
@@ -317,9 +317,9 @@ export class FacilitatorService {
       return { ...this.#failed(err), receiptId: idOf(sp) };
     }
     const r = await this.#settleOnce(sp, "relay", async () => {
-      const terms = itemOf(sp).terms;
+      const terms = storedItemOf(sp).terms;
       await this.scheme.checkSubmission(sp, terms);
-      return itemOf(sp);
+      return storedItemOf(sp);
     });
     return { ...r, receiptId: idOf(sp) };
   }
@@ -537,7 +537,8 @@ function idOf(p: ServerPayload): Hex {
   return toBytes32(BigInt(p.proof.nullifierHash));
 }
 
-function itemOf(p: ServerPayload, terms?: StoredItem["terms"]): StoredItem {
+/** A server-settled payload as the service stores and submits it (`terms` when already parsed). */
+export function storedItemOf(p: ServerPayload, terms?: StoredItem["terms"]): StoredItem {
   return {
     proof: proofFromWire(p.proof),
     terms: terms ?? {
