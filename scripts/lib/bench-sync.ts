@@ -110,6 +110,8 @@ function buildChild(): { script: string; dist: string } {
       "false",
       "--sourceMap",
       "false",
+      "--inlineSources",
+      "false",
     ],
     { stdio: "inherit" },
   );
