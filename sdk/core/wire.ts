@@ -1,6 +1,7 @@
 import { encodePacked, isAddressEqual, keccak256, zeroAddress, type Address, type Hex } from "viem";
 import { z } from "zod";
 
+import type { PaymentTerms } from "./context.js";
 import { ZkPayError } from "./errors.js";
 import { MAX_VALUE, SNARK_SCALAR_FIELD } from "./field.js";
 
@@ -160,23 +161,13 @@ export function proofToWire(p: ProofStruct): WireProof {
   };
 }
 
-/** A payment's terms as the contract takes them (`PaymentTerms` in core/context). */
-type TermsStruct = {
-  payTo: Address;
-  amount: bigint;
-  relayer: Address;
-  fee: bigint;
-  conditionHash: Hex;
-  expiry: bigint;
-};
-
 /**
  * Payment terms -> wire form (amounts and expiry as decimal strings).
  *
  * @example
  * const terms = termsToWire(prepared.terms);
  */
-export function termsToWire(t: TermsStruct): ZkServerPayload["terms"] {
+export function termsToWire(t: PaymentTerms): ZkServerPayload["terms"] {
   return {
     payTo: t.payTo,
     amount: t.amount.toString(),
@@ -199,7 +190,7 @@ export type ZkServerPayload = Extract<ZkPaymentPayload, { settlement: "server" }
  */
 export function serverPayloadToWire(p: {
   proof: ProofStruct;
-  terms: TermsStruct;
+  terms: PaymentTerms;
   memo: Hex;
   commitChange?: boolean;
 }): ZkServerPayload {
