@@ -21,7 +21,11 @@ import { PoseidonT3 } from "poseidon-solidity/PoseidonT3.sol";
 /// {NotePool}. Storage per payment is frugal on purpose: one slot per spent nullifier
 /// serves both as the double-spend flag and as the receipt a server checks, and the
 /// change note costs one prewarmed queue slot until a batch commits it.
-contract Facilitator is NotePool, ReentrancyGuardTransient {
+///
+/// Extensions that change where a payee's money goes (escrow, shielded payees) override
+/// one internal hook, {_payout}, which every settled payment passes through, whether it
+/// came through `pay`, `payAndCommit` or `payBatch`.
+contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Largest value the circuit accepts (VALUE_BITS = 128).
@@ -178,7 +182,9 @@ contract Facilitator is NotePool, ReentrancyGuardTransient {
         _append(proof.changeCommitment, memo);
         emit PaymentReceipt(id, terms.amount, terms.conditionHash, terms.payTo, terms.relayer, terms.fee);
 
-        if (terms.amount != 0) token.safeTransfer(terms.payTo, terms.amount);
+        // Interactions last: the payee's part through the hook, then the relayer's fee.
+        uint256 toPayee = _payout(id, terms);
+        if (toPayee != 0) token.safeTransfer(terms.payTo, toPayee);
         if (terms.fee != 0) token.safeTransfer(terms.relayer, terms.fee);
     }
 
@@ -246,7 +252,8 @@ contract Facilitator is NotePool, ReentrancyGuardTransient {
         }
         uint256 first = _appendMany(changes);
 
-        // 4. Events, and the amounts owed, summed per recipient.
+        // 4. Events, each payee's part through the hook, and the amounts owed, summed per
+        //    recipient.
         address[] memory to = new address[](2 * settled);
         uint256[] memory owed = new uint256[](2 * settled);
         uint256 recipients = 0;
@@ -254,16 +261,10 @@ contract Facilitator is NotePool, ReentrancyGuardTransient {
         for (uint256 i = 0; i < k; ++i) {
             if (!settles[i]) continue;
             BatchedPayment calldata p = payments[i];
+            bytes32 id = bytes32(p.proof.nullifierHash);
             emit LeafInserted(first + n++, p.proof.changeCommitment, p.memo);
-            emit PaymentReceipt(
-                bytes32(p.proof.nullifierHash),
-                p.terms.amount,
-                p.terms.conditionHash,
-                p.terms.payTo,
-                p.terms.relayer,
-                p.terms.fee
-            );
-            recipients = _owe(to, owed, recipients, p.terms.payTo, p.terms.amount);
+            emit PaymentReceipt(id, p.terms.amount, p.terms.conditionHash, p.terms.payTo, p.terms.relayer, p.terms.fee);
+            recipients = _owe(to, owed, recipients, p.terms.payTo, _payout(id, p.terms));
             recipients = _owe(to, owed, recipients, p.terms.relayer, p.terms.fee);
         }
 
@@ -281,6 +282,48 @@ contract Facilitator is NotePool, ReentrancyGuardTransient {
     /// @inheritdoc IFacilitator
     function depositNonce(uint256 precommitment, bytes calldata memo) public view override returns (bytes32) {
         return keccak256(abi.encode(DEPOSIT_NONCE_TAG, block.chainid, address(this), precommitment, keccak256(memo)));
+    }
+
+    // ================================================================== payout hook
+
+    /// @dev Where the payee's part of one settled payment goes. Called exactly once per
+    /// settled payment, by `pay` / `payAndCommit` and by `payBatch` alike, after the
+    /// payment's nullifier is spent (its receipt recorded), its change note appended and
+    /// its `PaymentReceipt` emitted, and before any token leaves the pool in that call.
+    ///
+    /// Returns the part of `terms.amount` that the pool then transfers to `terms.payTo`
+    /// itself. The default returns all of it: a plain transfer, which `payBatch` sums per
+    /// recipient with the batch's other payments (one transfer per address), which is why
+    /// the hook returns an amount instead of transferring it.
+    ///
+    /// An override (escrow, a note for a shielded payee, ...):
+    /// - MUST account for `terms.amount - toPayee` itself, exactly: record it as held
+    ///   (escrow balance, a new note's value) or move it out of the pool. Whatever it does
+    ///   not return stays in the pool's token balance, which backs notes only if the
+    ///   override accounts for it.
+    /// - MUST return at most `terms.amount`: the surplus would be paid out of other
+    ///   notes' backing. Nothing checks this at run time.
+    /// - MUST NOT revert for a payment it does not handle (a revert in `payBatch` reverts
+    ///   the whole batch, other payers' payments included).
+    /// - Runs under the reentrancy lock of the calling entry point, so an external call
+    ///   it makes cannot re-enter `pay`, `payBatch` or the deposits (they revert); the
+    ///   views see the payment as settled. In `payBatch` it runs after every proof is
+    ///   verified and every change note is committed, but before any of the batch's
+    ///   transfers, so it must not rely on earlier payees of the batch being paid yet.
+    /// - Its own events follow the payment's `PaymentReceipt` (and, in `payBatch`, that
+    ///   payment's `LeafInserted`), so an indexer can attribute them to `id`.
+    ///
+    /// The relayer's `terms.fee` does not pass through the hook: it pays whoever submitted
+    /// the transaction, who must be paid whatever happens to the payee's part (an escrow
+    /// that also held fees would stop relayers from submitting), and `payBatch` merges it
+    /// into the same per-recipient transfers.
+    /// @param id The payment's receipt id (its nullifier hash).
+    /// @param terms The payment's terms, as proven: `payTo`, `amount`, `conditionHash`,
+    /// `expiry` and the relayer's `fee`.
+    /// @return toPayee The part of `terms.amount` to transfer to `terms.payTo`.
+    function _payout(bytes32 id, PaymentTerms calldata terms) internal virtual returns (uint256 toPayee) {
+        id; // The plain payout does not need the id; overrides key escrow or notes by it.
+        return terms.amount;
     }
 
     // ================================================================== internals

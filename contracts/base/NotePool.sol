@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import { IFacilitator } from "../interfaces/IFacilitator.sol";
+import { INotePool } from "../interfaces/INotePool.sol";
 import { LeanIncrementalTree } from "../libraries/LeanIncrementalTree.sol";
 
 /// @title NotePool
@@ -28,7 +28,7 @@ import { LeanIncrementalTree } from "../libraries/LeanIncrementalTree.sol";
 /// The queue and the root history are rings of slots that deploy scripts prewarm with a
 /// non-zero placeholder, so writing one costs 5k gas (non-zero to non-zero) instead of
 /// 22.1k for a fresh slot.
-abstract contract NotePool is IFacilitator {
+abstract contract NotePool is INotePool {
     using LeanIncrementalTree for LeanIncrementalTree.Tree;
 
     /// @notice Order of the BN254 scalar field: every public signal must be below it.
@@ -39,19 +39,19 @@ abstract contract NotePool is IFacilitator {
     /// never a root or a leaf, but non-zero, so a later write is a 5k update.
     uint256 internal constant SLOT_PLACEHOLDER = type(uint256).max;
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     uint256 public constant override LEAF_QUEUE_CAPACITY = 1024;
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     uint256 public constant override MAX_COMMIT_PER_CALL = 256;
 
     /// @notice Leaves an append commits first when it finds the queue full.
     uint256 internal constant QUEUE_FULL_COMMIT = 64;
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     uint256 public immutable override rootHistorySize;
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     uint256 public immutable override treeLevels;
 
     /// @dev Counters packed into one slot: every payment reads it, every append writes it.
@@ -97,18 +97,18 @@ abstract contract NotePool is IFacilitator {
 
     // ================================================================== leaves
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function commitPendingLeaves(uint256 maxLeaves) public override returns (uint256 committed) {
         // Bounded like every commit, so one call's memory and gas stay predictable.
         return _commitQueued(maxLeaves < MAX_COMMIT_PER_CALL ? maxLeaves : MAX_COMMIT_PER_CALL);
     }
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function prewarmRootHistory(uint256 fromSlot, uint256 count) external override {
         _prewarm(_roots, fromSlot, count, rootHistorySize);
     }
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function prewarmLeafQueue(uint256 fromSlot, uint256 count) external override {
         _prewarm(_queue, fromSlot, count, LEAF_QUEUE_CAPACITY);
     }
@@ -210,7 +210,7 @@ abstract contract NotePool is IFacilitator {
         _receipts[nullifierHash] = _packReceiptAt(uint64(block.number), payTo, amount, conditionHash);
     }
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function checkReceipt(
         bytes32 id,
         address payTo,
@@ -227,7 +227,7 @@ abstract contract NotePool is IFacilitator {
                 : ReceiptStatus.Mismatch;
     }
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function isSpent(uint256 nullifierHash) public view override returns (bool) {
         return _receipts[nullifierHash] != 0;
     }
@@ -244,7 +244,7 @@ abstract contract NotePool is IFacilitator {
 
     // ================================================================== views
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function isKnownRoot(uint256 root, uint256 size) public view override returns (bool) {
         // Zero (never-written slot) and the placeholder (not a field element) are never roots.
         if (root == 0 || root >= SNARK_SCALAR_FIELD) return false;
@@ -260,39 +260,39 @@ abstract contract NotePool is IFacilitator {
         return _roots[size % rootHistorySize] == root;
     }
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function currentRoot() external view override returns (uint256) {
         uint256 committed = _counters.committed;
         // Empty: slot 0 may hold the prewarm placeholder, which is not a root.
         return committed == 0 ? 0 : _roots[committed % rootHistorySize];
     }
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function finalRoot(uint256 treeIndex_) external view override returns (uint256) {
         return _finalRoots[treeIndex_];
     }
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function treeSize() external view override returns (uint256) {
         return _counters.committed;
     }
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function leafCount() external view override returns (uint256) {
         return _counters.leafCount;
     }
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function pendingLeafCount() external view override returns (uint256) {
         return _counters.leafCount - _counters.committed;
     }
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function treeIndex() external view override returns (uint256) {
         return _counters.treeIndex;
     }
 
-    /// @inheritdoc IFacilitator
+    /// @inheritdoc INotePool
     function treeDepth() external view override returns (uint256) {
         return _tree.depth;
     }
