@@ -14,7 +14,8 @@ export default defineConfig(
     "coverage/",
     "dist/",
     "circuits/artifacts/",
-    "bench/",
+    "bench/results.json",
+    "bench/tmp/",
     "docs/api/", // npm run docs (TypeDoc)
   ]),
   js.configs.recommended,

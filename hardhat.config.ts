@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import hardhatToolboxMochaEthersPlugin from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
 import { configVariable, defineConfig } from "hardhat/config";
 
-import { mochaExitGuard } from "./scripts/lib/mocha-exit-guard.js";
+import { mochaExitGuard } from "./test/helpers/mocha-exit-guard.js";
 
 const require = createRequire(import.meta.url);
 

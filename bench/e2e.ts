@@ -25,24 +25,24 @@ import type { PaymentPayload, PaymentRequired } from "@x402/core/types";
 import { ExactEvmScheme as ExactClientScheme } from "@x402/evm/exact/client";
 import { createPublicClient, http, type Hex, type PublicClient } from "viem";
 
-import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
-import { MemoryNoteStore } from "../../sdk/client/store.js";
-import { PrivateWallet } from "../../sdk/client/wallet.js";
-import { erc20Abi } from "../../sdk/core/abi.js";
-import { WalletKeys } from "../../sdk/core/keys.js";
-import { payWithZk, type PayResult } from "../../sdk/cli/pay.js";
-import { ZkExactFacilitatorScheme } from "../../sdk/facilitator/scheme.js";
-import { defaultArtifacts, loadVerificationKey } from "../../sdk/node/artifacts.js";
-import { ReceiptChecker, type ExpectedReceipt } from "../../sdk/core/receipts.js";
-import { median, round, table } from "./bench-util.js";
-import { devAccount, startDemoChain } from "./demo-env.js";
+import { ZkExactClientScheme } from "../sdk/client/scheme.js";
+import { MemoryNoteStore } from "../sdk/client/store.js";
+import { PrivateWallet } from "../sdk/client/wallet.js";
+import { erc20Abi } from "../sdk/core/abi.js";
+import { WalletKeys } from "../sdk/core/keys.js";
+import { payWithZk, type PayResult } from "../sdk/cli/pay.js";
+import { ZkExactFacilitatorScheme } from "../sdk/facilitator/scheme.js";
+import { defaultArtifacts, loadVerificationKey } from "../sdk/node/artifacts.js";
+import { ReceiptChecker, type ExpectedReceipt } from "../sdk/core/receipts.js";
+import { median, round, table } from "./util.js";
+import { devAccount, startDemoChain } from "../scripts/lib/dev-env.js";
 import {
   DEMO_ACCOUNTS as ACCOUNTS,
   DEMO_PRICE as PRICE,
   exactFacilitatorScheme,
   payExact,
   startDemoApi,
-} from "./demo-exact.js";
+} from "../scripts/demo/exact.js";
 
 export interface E2EBenchOptions {
   /** Measured paid requests per kind (server-settled, client-settled, exact). */

@@ -21,17 +21,17 @@ import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import { AbiCoder, keccak256, toUtf8Bytes, type Signer, type TransactionReceipt } from "ethers";
 import type { Address, Hex } from "viem";
 
-import { paymentContext, type PaymentTerms } from "../../sdk/core/context.js";
-import { SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
-import { WalletKeys } from "../../sdk/core/keys.js";
-import { precommitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
-import { preloadArtifacts, provePayment, type PaymentProofResult } from "../../sdk/core/prover.js";
-import { NoteTree } from "../../sdk/core/tree.js";
-import { receiveWithAuthorizationTypes } from "../../sdk/core/eip712.js";
-import { calldataGas, fmtInt, linearFit, max, median, min, popcount, round, table } from "./bench-util.js";
-import { SourceRegions, refundCounter, stackTop, topSteps, type TxTrace } from "./bench-trace.js";
-import { deploySystem } from "./deploy.js";
-import { ARTIFACTS_DIR } from "./paths.js";
+import { paymentContext, type PaymentTerms } from "../sdk/core/context.js";
+import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
+import { WalletKeys } from "../sdk/core/keys.js";
+import { precommitmentOf, type NoteSecrets } from "../sdk/core/note.js";
+import { preloadArtifacts, provePayment, type PaymentProofResult } from "../sdk/core/prover.js";
+import { NoteTree } from "../sdk/core/tree.js";
+import { receiveWithAuthorizationTypes } from "../sdk/core/eip712.js";
+import { calldataGas, fmtInt, linearFit, max, median, min, popcount, round, table } from "./util.js";
+import { SourceRegions, refundCounter, stackTop, topSteps, type TxTrace } from "./trace.js";
+import { deploySystem } from "../scripts/lib/deploy.js";
+import { ARTIFACTS_DIR } from "../scripts/lib/paths.js";
 
 export interface ProtocolBenchOptions {
   /** Leaves in the tree before the measured transactions (>= 1,000). */

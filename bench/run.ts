@@ -1,5 +1,5 @@
 /**
- * Benchmark entry point: `npm run bench` (tsx scripts/bench.ts).
+ * Benchmark entry point: `npm run bench` (tsx bench/run.ts).
  *
  * Runs each section below in order on one Hardhat in-process chain (EDR), prints its
  * tables and writes all results, merged into one flat record, to bench/results.json
@@ -34,11 +34,11 @@ import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import hre from "hardhat";
 
 import { shutdownProver } from "../sdk/core/prover.js";
-import { benchE2E, reportE2E } from "./lib/bench-e2e.js";
-import { benchProtocol, reportProtocol } from "./lib/bench-protocol.js";
-import { benchSecurity, reportSecurity } from "./lib/bench-security.js";
-import { fmtInt, table } from "./lib/bench-util.js";
-import { ARTIFACTS_DIR, ROOT } from "./lib/paths.js";
+import { benchE2E, reportE2E } from "./e2e.js";
+import { benchProtocol, reportProtocol } from "./protocol.js";
+import { benchSecurity, reportSecurity } from "./security.js";
+import { fmtInt, table } from "./util.js";
+import { ARTIFACTS_DIR, ROOT } from "../scripts/lib/paths.js";
 
 /** What every section gets: one chain shared by all of them. */
 export interface BenchContext {
@@ -193,7 +193,7 @@ const verify: BenchSection = {
   name: "verify",
   // First of the proving sections: its cold proof also pays the curve setup.
   run: async ({ log }) => {
-    const { benchVerify } = await import("./lib/bench-verify.js");
+    const { benchVerify } = await import("./verify.js");
     // Fewer proofs than its defaults (15 + 5 from paths): `npm run bench` stays within minutes.
     return { ...(await benchVerify({ proves: 9, provesFromPath: 3, log: (m) => log(`   ${m}`) })) };
   },
@@ -226,7 +226,7 @@ const scale: BenchSection = {
   optional: true,
   run: async ({ ethers, log }) => {
     // Imported here: a module that fails to load fails this section only.
-    const m = await import("./lib/bench-scale.js");
+    const m = await import("./scale.js");
     scaleReport = m.reportScale;
     return { ...(await m.benchScale(ethers, { log: (msg) => log(`   ${msg}`) })) };
   },
@@ -239,7 +239,7 @@ const sync: BenchSection = {
   name: "sync",
   optional: true,
   run: async ({ log }) => {
-    const { benchSync } = await import("./lib/bench-sync.js");
+    const { benchSync } = await import("./sync.js");
     const r = (await benchSync({ log: (m) => log(`   ${m}`) })) as Record<string, unknown>;
     // Its own names start with "wallet"; anything else (e.g. `leaves`) gets the prefix.
     const out: Record<string, unknown> = {};
@@ -289,7 +289,7 @@ const session: BenchSection = {
   name: "session",
   optional: true,
   run: async ({ log }) => {
-    const m = await import("./lib/bench-session.js");
+    const m = await import("./session.js");
     sessionReport = m.reportSession;
     return m.benchSession({ log });
   },
@@ -302,7 +302,7 @@ const service: BenchSection = {
   name: "service",
   optional: true,
   run: async ({ log }) => {
-    const m = await import("./lib/bench-service.js");
+    const m = await import("./service.js");
     serviceReport = m.reportService;
     return { ...(await m.benchService({ log: (msg) => log(`   ${msg}`) })) };
   },
@@ -538,7 +538,7 @@ async function main(): Promise<number> {
   return Object.keys(sectionErrors).length > 0 ? 1 : 0;
 }
 
-// Run only when executed (tsx scripts/bench.ts), not when imported for its types.
+// Run only when executed (tsx bench/run.ts), not when imported for its types.
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   try {
     const code = await main();

@@ -6,8 +6,8 @@
  * its change note in directly. Every proof is real (the SDK's prover).
  *
  * Gas is receipt.gasUsed of mined transactions (21k base and calldata included), as in
- * bench-protocol.ts. Runnable alone: `npx hardhat build && npx tsx scripts/lib/bench-scale.ts`
- * (prints the result as JSON); `benchScale` is what scripts/bench.ts can call.
+ * bench-protocol.ts. Runnable alone: `npx hardhat build && npx tsx bench/scale.ts`
+ * (prints the result as JSON); `benchScale` is what bench/run.ts can call.
  */
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -16,11 +16,11 @@ import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import { Wallet, keccak256, toUtf8Bytes, type TransactionReceipt } from "ethers";
 import type { Address, Hex } from "viem";
 
-import { commitmentOf } from "../../sdk/core/note.js";
-import type { PaymentTerms } from "../../sdk/core/context.js";
-import { FILLER, SparseLeanTree, bigPayPool, proveWithPath, type BigPayPool } from "../../test/helpers/big-tree.js";
-import { USDC, type OwnedNote, type Pool } from "../../test/helpers/pool.js";
-import { fmtInt, table } from "./bench-util.js";
+import { commitmentOf } from "../sdk/core/note.js";
+import type { PaymentTerms } from "../sdk/core/context.js";
+import { FILLER, SparseLeanTree, bigPayPool, proveWithPath, type BigPayPool } from "../test/helpers/big-tree.js";
+import { USDC, type OwnedNote, type Pool } from "../test/helpers/pool.js";
+import { fmtInt, table } from "./util.js";
 
 export interface ScaleBenchOptions {
   /** Batch sizes measured (one payee and relayer, and distinct payees). */
@@ -280,10 +280,10 @@ export function reportScale(r: ScaleBenchResult): string {
   );
 }
 
-// Run alone: npx hardhat build && npx tsx scripts/lib/bench-scale.ts
+// Run alone: npx hardhat build && npx tsx bench/scale.ts
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const { default: hre } = await import("hardhat");
-  const { shutdownProver } = await import("../../sdk/core/prover.js");
+  const { shutdownProver } = await import("../sdk/core/prover.js");
   try {
     const conn = await hre.network.create();
     const t0 = performance.now();

@@ -2,7 +2,7 @@
  * Security benchmark (issue 7, findings 3 and 5): the costs an attacker can impose on a
  * server-settled zk-exact API, measured over real HTTP on 127.0.0.1 against its own chain
  * (Hardhat's EVM served as JSON-RPC, demo-env.ts, in a child process of its own). It mirrors the regression tests in
- * test/security.test.ts and puts the review's figures from before the fix beside them.
+ * test/server/security.test.ts and puts the review's figures from before the fix beside them.
  *
  * Relayer gas under real block times (finding 5). The chain mines a block every second
  * (`evm_setAutomine false`, `evm_setIntervalMining 1000`). N = 6 PAYMENT-SIGNATURE
@@ -65,12 +65,12 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 import type { Address, Hex, PublicClient } from "viem";
 
-import type { PrivateWallet } from "../../sdk/client/wallet.js";
-import type { ZkResourceServerOptions } from "../../sdk/server/paywall.js";
-import { fmtInt, median, round, table } from "./bench-util.js";
-import { junkPaymentHeader, junkPoints, type JunkPoints, type JunkRequired } from "./junk-payment.js";
-import type { DemoChain } from "./demo-env.js";
-import { ROOT } from "./paths.js";
+import type { PrivateWallet } from "../sdk/client/wallet.js";
+import type { ZkResourceServerOptions } from "../sdk/server/paywall.js";
+import { fmtInt, median, round, table } from "./util.js";
+import { junkPaymentHeader, junkPoints, type JunkPoints, type JunkRequired } from "../test/helpers/junk-payment.js";
+import type { DemoChain } from "../scripts/lib/dev-env.js";
+import { ROOT } from "../scripts/lib/paths.js";
 
 // Heavy modules (Hardhat, the SDK's server, snarkjs, express) are imported inside
 // benchSecurity, so that the flood process (this file with --flood) loads only viem.
@@ -109,7 +109,7 @@ const DEFAULTS: Required<Omit<SecurityBenchOptions, "log">> = {
   honestSpacingMs: 100,
 };
 
-/** The server's limits in the flood (as in test/security.test.ts). */
+/** The server's limits in the flood (as in test/server/security.test.ts). */
 const FLOOD_LIMITS: NonNullable<ZkResourceServerOptions["limits"]> = {
   maxFailuresPerClient: 5,
   queue: { concurrency: 2, maxQueued: 16, maxQueuedPerClient: 2 },
@@ -255,7 +255,7 @@ type ChainEnv = Pick<DemoChain, "url" | "pool" | "publicClient" | "walletClientF
 
 /** The chain process: the demo chain (contracts deployed), its RPC URL and pool on stdout, until stdin closes. */
 async function chainMain(): Promise<void> {
-  const { startDemoChain } = await import("./demo-env.js");
+  const { startDemoChain } = await import("../scripts/lib/dev-env.js");
   const env = await startDemoChain();
   process.stdout.write(`${JSON.stringify({ event: "ready", url: env.url, pool: env.pool })}\n`);
   process.stdin.resume();
@@ -270,7 +270,7 @@ async function chainMain(): Promise<void> {
 async function chainInChild(timeoutMs: number): Promise<ChainEnv> {
   const [{ createPublicClient, createWalletClient, http }, { devAccount, localViemChain }] = await Promise.all([
     import("viem"),
-    import("./demo-env.js"),
+    import("../scripts/lib/dev-env.js"),
   ]);
   const child = spawn(process.execPath, ["--import", "tsx", SELF, CHAIN_FLAG], {
     cwd: ROOT,
@@ -394,16 +394,16 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
     import("@x402/core/client"),
     import("@x402/core/http"),
     import("viem"),
-    import("../../sdk/client/scheme.js"),
-    import("../../sdk/client/store.js"),
-    import("../../sdk/client/wallet.js"),
-    import("../../sdk/core/abi.js"),
-    import("../../sdk/core/keys.js"),
-    import("../../sdk/express/index.js"),
-    import("../../sdk/node/artifacts.js"),
-    import("../../sdk/server/paywall.js"),
-    import("./demo-env.js"),
-    import("./demo-exact.js"),
+    import("../sdk/client/scheme.js"),
+    import("../sdk/client/store.js"),
+    import("../sdk/client/wallet.js"),
+    import("../sdk/core/abi.js"),
+    import("../sdk/core/keys.js"),
+    import("../sdk/express/index.js"),
+    import("../sdk/node/artifacts.js"),
+    import("../sdk/server/paywall.js"),
+    import("../scripts/lib/dev-env.js"),
+    import("../scripts/demo/exact.js"),
   ]);
 
   const artifacts = defaultArtifacts();
@@ -858,7 +858,7 @@ export function reportSecurity(r: Record<string, unknown>): string {
   return out.join("\n");
 }
 
-// The flood process: `node --import tsx scripts/lib/bench-security.ts --flood`; the
+// The flood process: `node --import tsx bench/security.ts --flood`; the
 // chain process: the same with `--chain`.
 if (
   process.argv[1] &&

@@ -29,21 +29,21 @@ import { paymentMiddleware } from "@x402/express";
 import express from "express";
 import { createPublicClient, http, parseGwei, type PublicClient } from "viem";
 
-import { RelayClient } from "../../sdk/client/relay.js";
-import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
-import { MemoryNoteStore } from "../../sdk/client/store.js";
-import { PrivateWallet } from "../../sdk/client/wallet.js";
-import { erc20Abi } from "../../sdk/core/abi.js";
-import { WalletKeys } from "../../sdk/core/keys.js";
-import { defaultArtifacts, loadVerificationKey } from "../../sdk/node/artifacts.js";
-import { createZkRemoteResourceServer } from "../../sdk/server/remote.js";
-import { startFacilitatorServer } from "../../sdk/service/http.js";
-import { jsonLogger } from "../../sdk/service/logger.js";
-import { FacilitatorService } from "../../sdk/service/service.js";
-import { ServiceStore } from "../../sdk/service/store.js";
-import { median, round, table } from "./bench-util.js";
-import { devAccount, startDemoChain } from "./demo-env.js";
-import { DEMO_PRICE as PRICE, exactFacilitatorScheme, mountExactRoute } from "./demo-exact.js";
+import { RelayClient } from "../sdk/client/relay.js";
+import { ZkExactClientScheme } from "../sdk/client/scheme.js";
+import { MemoryNoteStore } from "../sdk/client/store.js";
+import { PrivateWallet } from "../sdk/client/wallet.js";
+import { erc20Abi } from "../sdk/core/abi.js";
+import { WalletKeys } from "../sdk/core/keys.js";
+import { defaultArtifacts, loadVerificationKey } from "../sdk/node/artifacts.js";
+import { createZkRemoteResourceServer } from "../sdk/server/remote.js";
+import { startFacilitatorServer } from "../sdk/service/http.js";
+import { jsonLogger } from "../sdk/service/logger.js";
+import { FacilitatorService } from "../sdk/service/service.js";
+import { ServiceStore } from "../sdk/service/store.js";
+import { median, round, table } from "./util.js";
+import { devAccount, startDemoChain } from "../scripts/lib/dev-env.js";
+import { DEMO_PRICE as PRICE, exactFacilitatorScheme, mountExactRoute } from "../scripts/demo/exact.js";
 
 export interface ServiceBenchOptions {
   /** Payments settled in the throughput run (each its own note / authorization). Default 32. */

@@ -45,41 +45,41 @@ import {
   type PublicClient,
 } from "viem";
 
-import { MemoryNoteStore } from "../../sdk/client/store.js";
-import { PrivateWallet } from "../../sdk/client/wallet.js";
-import { erc20Abi, facilitatorAbi } from "../../sdk/core/abi.js";
-import { EdDsaPoseidonKey } from "../../sdk/core/eddsa.js";
-import { WalletKeys } from "../../sdk/core/keys.js";
-import { commitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
-import { hash1, hash2 } from "../../sdk/core/poseidon.js";
+import { MemoryNoteStore } from "../sdk/client/store.js";
+import { PrivateWallet } from "../sdk/client/wallet.js";
+import { erc20Abi, facilitatorAbi } from "../sdk/core/abi.js";
+import { EdDsaPoseidonKey } from "../sdk/core/eddsa.js";
+import { WalletKeys } from "../sdk/core/keys.js";
+import { commitmentOf, type NoteSecrets } from "../sdk/core/note.js";
+import { hash1, hash2 } from "../sdk/core/poseidon.js";
 import {
   preloadArtifacts,
   provePayment,
   shutdownProver,
   verifyPaymentProofSnarkjs,
   type PaymentWitness,
-} from "../../sdk/core/prover.js";
-import { MemoryReplayStore } from "../../sdk/core/replay.js";
-import { NoteTree } from "../../sdk/core/tree.js";
-import { Groth16Verifier } from "../../sdk/core/verifier.js";
-import { zkSessionMiddleware } from "../../sdk/express/session.js";
+} from "../sdk/core/prover.js";
+import { MemoryReplayStore } from "../sdk/core/replay.js";
+import { NoteTree } from "../sdk/core/tree.js";
+import { Groth16Verifier } from "../sdk/core/verifier.js";
+import { zkSessionMiddleware } from "../sdk/express/session.js";
 import {
   defaultArtifacts,
   loadPresentationVerificationKey,
   loadVerificationKey,
   presentationArtifacts,
-} from "../../sdk/node/artifacts.js";
-import { createZkResourceServer } from "../../sdk/server/paywall.js";
-import { SessionClient } from "../../sdk/session/client.js";
-import { credentialMessage, holderCommitmentOf, serviceIdOf, type Credential } from "../../sdk/session/credential.js";
-import { provePresentation } from "../../sdk/session/prove.js";
-import { SessionService, type SessionOfferConfig } from "../../sdk/session/service.js";
-import { MemorySessionStore } from "../../sdk/session/store.js";
-import { SESSION_HEADER, encodePresentation, presentationSignals, type Presentation } from "../../sdk/session/wire.js";
-import { median, round, table } from "./bench-util.js";
-import { devAccount, localViemChain, startDemoChain, type DemoChain } from "./demo-env.js";
-import { DEMO_ACCOUNTS, DEMO_PRICE, mountExactRoute, payExact } from "./demo-exact.js";
-import { ARTIFACTS_DIR, ROOT } from "./paths.js";
+} from "../sdk/node/artifacts.js";
+import { createZkResourceServer } from "../sdk/server/paywall.js";
+import { SessionClient } from "../sdk/session/client.js";
+import { credentialMessage, holderCommitmentOf, serviceIdOf, type Credential } from "../sdk/session/credential.js";
+import { provePresentation } from "../sdk/session/prove.js";
+import { SessionService, type SessionOfferConfig } from "../sdk/session/service.js";
+import { MemorySessionStore } from "../sdk/session/store.js";
+import { SESSION_HEADER, encodePresentation, presentationSignals, type Presentation } from "../sdk/session/wire.js";
+import { median, round, table } from "./util.js";
+import { devAccount, localViemChain, startDemoChain, type DemoChain } from "../scripts/lib/dev-env.js";
+import { DEMO_ACCOUNTS, DEMO_PRICE, mountExactRoute, payExact } from "../scripts/demo/exact.js";
+import { ARTIFACTS_DIR, ROOT } from "../scripts/lib/paths.js";
 
 export interface SessionBenchOptions {
   /** Timed presentation proofs (artifacts in memory), after one cold proof. */
@@ -842,7 +842,7 @@ export function reportSession(r: Record<string, unknown>): string {
   ].join("\n");
 }
 
-// The throughput server process: `node --import tsx scripts/lib/bench-session.ts --session-server`.
+// The throughput server process: `node --import tsx bench/session.ts --session-server`.
 if (
   process.argv[1] &&
   process.argv.includes(SERVER_FLAG) &&
@@ -853,7 +853,7 @@ if (
     process.exit(1);
   });
 } else if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  // Alone: `npx tsx scripts/lib/bench-session.ts` prints the figures.
+  // Alone: `npx tsx bench/session.ts` prints the figures.
   // BENCH_SESSION_OPTS: JSON of SessionBenchOptions (smaller counts for a quick check).
   const extra = JSON.parse(process.env.BENCH_SESSION_OPTS ?? "{}") as SessionBenchOptions;
   let code = 0;

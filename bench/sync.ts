@@ -6,7 +6,7 @@
  * child runs the SDK compiled to JavaScript (tsc, as published) under plain Node, so
  * the figure is a wallet's and not tsx's (which adds ~35 MiB of its own).
  *
- * Run alone: npx tsx scripts/lib/bench-sync.ts [log2 leaves, default 18]
+ * Run alone: npx tsx bench/sync.ts [log2 leaves, default 18]
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -14,10 +14,10 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
-import type { PoolInfo } from "../../sdk/client/wallet.js";
-import { WalletKeys } from "../../sdk/core/keys.js";
-import { defaultArtifacts } from "../../sdk/node/artifacts.js";
-import { ROOT } from "./paths.js";
+import type { PoolInfo } from "../sdk/client/wallet.js";
+import { WalletKeys } from "../sdk/core/keys.js";
+import { defaultArtifacts } from "../sdk/node/artifacts.js";
+import { ROOT } from "../scripts/lib/paths.js";
 const OWN_NOTES = 4;
 const NOTE_VALUE = 1_000n;
 
@@ -157,7 +157,7 @@ export async function benchSync(opts: { log2Leaves?: number; log?: (line: string
 }> {
   const log = opts.log ?? ((l: string) => console.error(l));
   const leaves = 2 ** (opts.log2Leaves ?? 18);
-  const { startBigPool } = await import("./big-pool.js");
+  const { startBigPool } = await import("../test/helpers/big-pool.js");
   const big = await startBigPool();
   const dir = mkdtempSync(path.join(os.tmpdir(), "402zk-bench-sync-"));
   try {
@@ -194,7 +194,7 @@ export async function benchSync(opts: { log2Leaves?: number; log?: (line: string
     t = performance.now();
     const more = big.depositNote(keys, OWN_NOTES, NOTE_VALUE);
     await big.append([more.leaf], more.memo);
-    const { randomLeaves } = await import("./big-pool.js");
+    const { randomLeaves } = await import("../test/helpers/big-pool.js");
     await big.append(randomLeaves(999));
     await big.commitAll();
     log(`  1,000 more leaves in ${Math.round(performance.now() - t)} ms`);

@@ -18,7 +18,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { ROOT } from "./paths.js";
+import { ROOT } from "../scripts/lib/paths.js";
 
 /** One step of a geth-style struct log (what EDR returns). */
 export interface StructLog {

@@ -3,7 +3,7 @@
  * (mcl-wasm single and batch vs snarkjs). Proofs are generated off-chain only (no chain,
  * no contract). Runs alone too:
  *
- *   npx tsx scripts/lib/bench-verify.ts
+ *   npx tsx bench/verify.ts
  *
  * (or `npx tsx -e 'import("./scripts/lib/bench-verify.ts").then((m) => m.benchVerify()).then(console.log)'`,
  * which then waits for snarkjs' worker threads: call shutdownProver() when done).
@@ -14,8 +14,8 @@ import { pathToFileURL } from "node:url";
 
 import * as snarkjs from "snarkjs";
 
-import { commitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
-import { hash1, hash2 } from "../../sdk/core/poseidon.js";
+import { commitmentOf, type NoteSecrets } from "../sdk/core/note.js";
+import { hash1, hash2 } from "../sdk/core/poseidon.js";
 import {
   fromSolidityProof,
   paymentCircuitInput,
@@ -26,11 +26,11 @@ import {
   type CircuitArtifacts,
   type PaymentProofResult,
   type PaymentWitness,
-} from "../../sdk/core/prover.js";
-import { NoteTree } from "../../sdk/core/tree.js";
-import { Groth16Verifier, type Groth16BatchItem } from "../../sdk/core/verifier.js";
-import { median, round } from "./bench-util.js";
-import { ARTIFACTS_DIR } from "./paths.js";
+} from "../sdk/core/prover.js";
+import { NoteTree } from "../sdk/core/tree.js";
+import { Groth16Verifier, type Groth16BatchItem } from "../sdk/core/verifier.js";
+import { median, round } from "./util.js";
+import { ARTIFACTS_DIR } from "../scripts/lib/paths.js";
 
 export interface BenchVerifyResult {
   /** Median witness + Groth16 prove time, artifacts in memory. */

@@ -1,4 +1,4 @@
-// An agent that pays an x402 API privately (README "SDK"; test/examples.test.ts runs it).
+// An agent that pays an x402 API privately (README "SDK"; test/package/examples.test.ts runs it).
 // Config from the environment: ZK402_SEED (32-byte hex, back it up), PAYER_KEY (an EOA
 // with USDC and gas, for the deposit), RPC_URL, API_URL; ZK402_NETWORK (default
 // localhost, the README's local node; base-sepolia once deployed there) and

@@ -1,4 +1,4 @@
-// A paid API on zk-exact (README "SDK"; test/examples.test.ts runs it). Config from the
+// A paid API on zk-exact (README "SDK"; test/package/examples.test.ts runs it). Config from the
 // environment: RPC_URL, RELAYER_KEY (pays gas for server-settled payments), PAY_TO,
 // CHALLENGE_SECRET (>= 16 bytes, the same on every instance), PORT (default 4021),
 // REDIS_URL (needed for more than one instance); ZK402_NETWORK (default localhost),

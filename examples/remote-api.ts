@@ -1,6 +1,6 @@
 // A paid API that settles through a 402zk facilitator service (`402zk facilitator`) instead
 // of holding a relayer key itself (README "Facilitator and relayer service";
-// test/examples.test.ts runs it against a real service). Config from the environment:
+// test/package/examples.test.ts runs it against a real service). Config from the environment:
 // FACILITATOR_URL (default http://127.0.0.1:4022), PAY_TO, CHALLENGE_SECRET (>= 16 bytes,
 // this API's own: never sent to the facilitator), PORT (default 4021), ZK402_NETWORK
 // (default localhost), ZK402_DEPLOYMENTS_DIR.

@@ -1,5 +1,5 @@
 // An agent that buys a session credential once and redeems it for many requests (README
-// "Session credentials"; test/examples.test.ts runs it). Config from the environment, as
+// "Session credentials"; test/package/examples.test.ts runs it). Config from the environment, as
 // agent.ts: ZK402_SEED, PAYER_KEY, RPC_URL, API_URL (a route of session-server.ts, e.g.
 // http://127.0.0.1:4021/data), REQUESTS (default 3), ZK402_NETWORK (default localhost),
 // ZK402_DEPLOYMENTS_DIR.

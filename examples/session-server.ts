@@ -1,5 +1,5 @@
 // An API that sells session credentials next to per-request payments (README "Session
-// credentials"; test/examples.test.ts runs it). Config from the environment, as
+// credentials"; test/package/examples.test.ts runs it). Config from the environment, as
 // api-server.ts: RPC_URL, RELAYER_KEY, PAY_TO, CHALLENGE_SECRET, PORT (default 4021),
 // REDIS_URL (needed for more than one instance), ZK402_NETWORK (default localhost),
 // ZK402_DEPLOYMENTS_DIR; and SESSION_ISSUER_KEY (32 bytes hex, the same on every instance:

@@ -20,7 +20,7 @@ import type { Abi, Address, Hex, LocalAccount } from "viem";
 import { recordingFetch } from "../../sdk/cli/pay.js";
 import { startPaidApi } from "../../sdk/cli/paid-api.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
-import { devAccount, type DemoChain } from "./demo-env.js";
+import { devAccount, type DemoChain } from "../lib/dev-env.js";
 
 /** Price of the demo's paid routes: $0.01 in 6-decimal base units. */
 export const DEMO_PRICE = 10_000n;

@@ -8,29 +8,29 @@
  *  5. and /weather-exact once with plain x402 exact;
  *  6. prints what a chain observer sees of each, from the real receipts;
  *  7. a summary (latency, gas);
- *  8. the agent buys ONE session credential and makes 20 requests with it (scripts/lib/demo-sessions.ts), then exits 0.
+ *  8. the agent buys ONE session credential and makes 20 requests with it (scripts/demo/sessions.ts), then exits 0.
  *
  * Options: --no-build skips `hardhat build` (the contracts must be compiled already).
  */
 import hre from "hardhat";
 import { type Address, type Hash } from "viem";
 
-import { MemoryNoteStore } from "../sdk/client/store.js";
-import { PrivateWallet } from "../sdk/client/wallet.js";
-import { erc20Abi, facilitatorAbi } from "../sdk/core/abi.js";
-import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
-import { WalletKeys } from "../sdk/core/keys.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import type { SettlementMode } from "../sdk/core/wire.js";
-import { formatAmount } from "../sdk/cli/amount.js";
-import { payWithZk, type PayResult } from "../sdk/cli/pay.js";
-import { progressBar } from "../sdk/cli/progress.js";
-import { defaultArtifacts } from "../sdk/node/artifacts.js";
-import { devAccount, startDemoChain } from "./lib/demo-env.js";
-import { DEMO_ACCOUNTS, payExact, startDemoApi, type ExactPayResult } from "./lib/demo-exact.js";
-import { gas, median, ms, table, timed } from "./lib/demo-format.js";
-import { describeTx, eventOf, observeTx, short, type ObservedTx } from "./lib/demo-observer.js";
-import { demoSessions } from "./lib/demo-sessions.js";
+import { MemoryNoteStore } from "../../sdk/client/store.js";
+import { PrivateWallet } from "../../sdk/client/wallet.js";
+import { erc20Abi, facilitatorAbi } from "../../sdk/core/abi.js";
+import { SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
+import { WalletKeys } from "../../sdk/core/keys.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import type { SettlementMode } from "../../sdk/core/wire.js";
+import { formatAmount } from "../../sdk/cli/amount.js";
+import { payWithZk, type PayResult } from "../../sdk/cli/pay.js";
+import { progressBar } from "../../sdk/cli/progress.js";
+import { defaultArtifacts } from "../../sdk/node/artifacts.js";
+import { devAccount, startDemoChain } from "../lib/dev-env.js";
+import { DEMO_ACCOUNTS, payExact, startDemoApi, type ExactPayResult } from "./exact.js";
+import { gas, median, ms, table, timed } from "../lib/format.js";
+import { describeTx, eventOf, observeTx, short, type ObservedTx } from "./observer.js";
+import { demoSessions } from "./sessions.js";
 
 const USDC = 1_000_000n;
 const ACCOUNTS = { ...DEMO_ACCOUNTS, others: [5, 6, 7] } as const;

@@ -1,7 +1,7 @@
 /**
  * A local 402zk node for trying the `402zk` CLI by hand:
  *
- *   npx tsx scripts/lib/demo-localnode.ts [--port 8545] [--fund <address>] [--amount 100]
+ *   npx tsx scripts/demo/localnode.ts [--port 8545] [--fund <address>] [--amount 100]
  *
  * Starts Hardhat's EVM as JSON-RPC on 127.0.0.1:<port>, deploys the pool, writes
  * deployments/localhost.json, mints TestUSDC to the CLI's EOA (Hardhat dev account 8
@@ -17,7 +17,7 @@ import hre from "hardhat";
 import { getAddress, type Address } from "viem";
 
 import { erc20Abi } from "../../sdk/core/abi.js";
-import { devAccount, devPrivateKey, startDemoChain } from "./demo-env.js";
+import { devAccount, devPrivateKey, startDemoChain } from "../lib/dev-env.js";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

@@ -26,10 +26,10 @@ import { createZkResourceServer } from "../../sdk/server/paywall.js";
 import { SessionClient, type SessionRequestTimings } from "../../sdk/session/client.js";
 import { SessionService, type SessionOfferConfig } from "../../sdk/session/service.js";
 import { MemorySessionStore } from "../../sdk/session/store.js";
-import type { DemoChain } from "./demo-env.js";
-import { DEMO_PRICE } from "./demo-exact.js";
-import { gas, median, ms, table, timed } from "./demo-format.js";
-import { short } from "./demo-observer.js";
+import type { DemoChain } from "../lib/dev-env.js";
+import { DEMO_PRICE } from "./exact.js";
+import { gas, median, ms, table, timed } from "../lib/format.js";
+import { short } from "./observer.js";
 
 /** Dev account that relays the credential purchase (its own nonces: not the step-4 relayer). */
 const SESSION_RELAYER = 8;

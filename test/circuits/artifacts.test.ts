@@ -5,8 +5,8 @@ import path from "node:path";
 import { expect } from "chai";
 import * as snarkjs from "snarkjs";
 
-import type { SnarkjsVkey } from "../scripts/lib/batch-verifier-source.js";
-import { ARTIFACTS_DIR, ROOT, VERIFIER_SOL } from "../scripts/lib/paths.js";
+import type { SnarkjsVkey } from "../../scripts/lib/batch-verifier-source.js";
+import { ARTIFACTS_DIR, ROOT, VERIFIER_SOL } from "../../scripts/lib/paths.js";
 
 const vkey = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.vkey.json"), "utf8")) as SnarkjsVkey;
 const verifierSource = readFileSync(VERIFIER_SOL, "utf8");
@@ -68,7 +68,7 @@ describe("Committed circuit artifacts are consistent", function () {
 describe("SDK ABI matches the compiled Facilitator", function () {
   it("has every function and event of the contract, with identical signatures", async function () {
     const { formatAbiItem } = await import("viem/utils");
-    const { facilitatorAbi } = await import("../sdk/core/abi.js");
+    const { facilitatorAbi } = await import("../../sdk/core/abi.js");
     const compiled = JSON.parse(
       readFileSync(path.join(ROOT, "artifacts", "contracts", "Facilitator.sol", "Facilitator.json"), "utf8"),
     ).abi as { type: string }[];

@@ -4,13 +4,13 @@ import path from "node:path";
 import { expect } from "chai";
 import * as snarkjs from "snarkjs";
 
-import { ROOT } from "../scripts/lib/paths.js";
-import { MAX_TREE_DEPTH, MAX_VALUE, SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
-import { commitmentOf, nullifierHashOf, precommitmentOf, type NoteSecrets } from "../sdk/core/note.js";
-import { hash1, hash2 } from "../sdk/core/poseidon.js";
-import { provePayment, shutdownProver, verifyPaymentProof, type PaymentWitness } from "../sdk/core/prover.js";
-import { NoteTree, type MerklePath } from "../sdk/core/tree.js";
-import { ARTIFACTS } from "./helpers/pool.js";
+import { ROOT } from "../../scripts/lib/paths.js";
+import { MAX_TREE_DEPTH, MAX_VALUE, SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
+import { commitmentOf, nullifierHashOf, precommitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
+import { hash1, hash2 } from "../../sdk/core/poseidon.js";
+import { provePayment, shutdownProver, verifyPaymentProof, type PaymentWitness } from "../../sdk/core/prover.js";
+import { NoteTree, type MerklePath } from "../../sdk/core/tree.js";
+import { ARTIFACTS } from "../helpers/pool.js";
 
 // The payment circuit, tested directly on its committed artifacts (circuits/artifacts)
 // against the SDK's reference implementation (note.ts, tree.ts). Most cases only

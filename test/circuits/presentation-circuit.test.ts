@@ -7,21 +7,21 @@ import { expect } from "chai";
 import { poseidon7 } from "poseidon-lite";
 import * as snarkjs from "snarkjs";
 
-import { ROOT } from "../scripts/lib/paths.js";
-import { EdDsaPoseidonKey, verifyEdDsaPoseidon, type BabyJubPoint } from "../sdk/core/eddsa.js";
-import { isZkPayError } from "../sdk/core/errors.js";
-import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
-import { WalletKeys } from "../sdk/core/keys.js";
-import { commitmentOf, nullifierHashOf, precommitmentOf } from "../sdk/core/note.js";
-import { hash1, hash2 } from "../sdk/core/poseidon.js";
+import { ROOT } from "../../scripts/lib/paths.js";
+import { EdDsaPoseidonKey, verifyEdDsaPoseidon, type BabyJubPoint } from "../../sdk/core/eddsa.js";
+import { isZkPayError } from "../../sdk/core/errors.js";
+import { SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
+import { WalletKeys } from "../../sdk/core/keys.js";
+import { commitmentOf, nullifierHashOf, precommitmentOf } from "../../sdk/core/note.js";
+import { hash1, hash2 } from "../../sdk/core/poseidon.js";
 import {
   fromSolidityProof,
   shutdownProver,
   verifyPaymentProofSnarkjs,
   type Groth16Proof,
   type SolidityProof,
-} from "../sdk/core/prover.js";
-import { Groth16Verifier, type Groth16BatchItem } from "../sdk/core/verifier.js";
+} from "../../sdk/core/prover.js";
+import { Groth16Verifier, type Groth16BatchItem } from "../../sdk/core/verifier.js";
 import {
   CREDENTIAL_DOMAINS,
   CREDENTIAL_LIMITS,
@@ -33,14 +33,14 @@ import {
   type Credential,
   type CredentialTerms,
   type HolderSecrets,
-} from "../sdk/session/credential.js";
-import { presentationCircuitInput, provePresentation, type PresentationWitness } from "../sdk/session/prove.js";
-import { presentationSignals, type Presentation } from "../sdk/session/wire.js";
+} from "../../sdk/session/credential.js";
+import { presentationCircuitInput, provePresentation, type PresentationWitness } from "../../sdk/session/prove.js";
+import { presentationSignals, type Presentation } from "../../sdk/session/wire.js";
 
 // The session-credential presentation circuit, tested directly on its committed
 // artifacts (circuits/artifacts/presentation.*) against the SDK's reference
 // implementation (sdk/session/credential.ts, sdk/core/eddsa.ts), with the discipline of
-// test/circuit.test.ts and test/verifier.test.ts for payments:
+// test/circuits/payment-circuit.test.ts and test/core/verifier.test.ts for payments:
 //   - must-fail cases only compute a witness (snarkjs.wtns.calculate on
 //     presentationCircuitInput(...) with fields overridden, bypassing provePresentation's
 //     client-side pre-checks) and assert it throws "Assert Failed" *at the check that
@@ -48,7 +48,7 @@ import { presentationSignals, type Presentation } from "../sdk/session/wire.js";
 //     innermost template outwards, and the lines are looked up in the sources by text;
 //   - a handful of real proofs, made once, feed the verifier vectors: the fast mcl
 //     verifier and snarkjs must agree, except where snarkjs reduces point coordinates
-//     mod q (documented as in test/verifier.test.ts).
+//     mod q (documented as in test/core/verifier.test.ts).
 
 const P = SNARK_SCALAR_FIELD; // BN254 scalar field r: public signals and circuit values live mod r
 const Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583n; // base field q

@@ -16,13 +16,13 @@ import path from "node:path";
 import { expect } from "chai";
 import hre from "hardhat";
 
-import { NETWORKS, type Deployment } from "../sdk/core/deployment.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { devAccount, devPrivateKey } from "../scripts/lib/demo-env.js";
-import { startLocalChain } from "../scripts/lib/local-chain.js";
-import { ARTIFACTS_DIR, ROOT } from "../scripts/lib/paths.js";
-import { startRedis } from "./helpers/redis.js";
-import { collectOutput, type ProcessResult as Run } from "./helpers/process.js";
+import { NETWORKS, type Deployment } from "../../sdk/core/deployment.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { devAccount, devPrivateKey } from "../../scripts/lib/dev-env.js";
+import { startLocalChain } from "../../scripts/lib/local-chain.js";
+import { ARTIFACTS_DIR, ROOT } from "../../scripts/lib/paths.js";
+import { startRedis } from "../helpers/redis.js";
+import { collectOutput, type ProcessResult as Run } from "../helpers/process.js";
 
 const BIN = path.join(ROOT, "bin", "402zk.js");
 const GUIDE = path.join(ROOT, "docs", "base-sepolia.md");

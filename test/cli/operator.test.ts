@@ -17,20 +17,20 @@ import {
   developmentSetupRisk,
   doctorVerdict,
   type DoctorCheck,
-} from "../sdk/cli/doctor.js";
-import { facilitatorConfig, type FacilitatorFlags } from "../sdk/cli/facilitator.js";
-import type { Deployment } from "../sdk/core/deployment.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { zkPaymentMiddleware } from "../sdk/express/index.js";
-import { createZkRemoteResourceServer } from "../sdk/server/remote.js";
-import type { ServiceConfig } from "../sdk/service/config.js";
-import { developmentSetupDecision } from "../scripts/lib/deploy.js";
-import { devAccount, devPrivateKey } from "../scripts/lib/demo-env.js";
-import { startLocalChain } from "../scripts/lib/local-chain.js";
-import { ROOT } from "../scripts/lib/paths.js";
-import { collectOutput, type ProcessResult } from "./helpers/process.js";
-import { spawnFacilitator, tempDir } from "./helpers/service.js";
-import { account, startEnv, type Env } from "./helpers/x402-env.js";
+} from "../../sdk/cli/doctor.js";
+import { facilitatorConfig, type FacilitatorFlags } from "../../sdk/cli/facilitator.js";
+import type { Deployment } from "../../sdk/core/deployment.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { zkPaymentMiddleware } from "../../sdk/express/index.js";
+import { createZkRemoteResourceServer } from "../../sdk/server/remote.js";
+import type { ServiceConfig } from "../../sdk/service/config.js";
+import { developmentSetupDecision } from "../../scripts/lib/deploy.js";
+import { devAccount, devPrivateKey } from "../../scripts/lib/dev-env.js";
+import { startLocalChain } from "../../scripts/lib/local-chain.js";
+import { ROOT } from "../../scripts/lib/paths.js";
+import { collectOutput, type ProcessResult } from "../helpers/process.js";
+import { spawnFacilitator, tempDir } from "../helpers/service.js";
+import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
 const BIN = path.join(ROOT, "bin", "402zk.js");
 

@@ -4,15 +4,15 @@ import { expect } from "chai";
 import { createServer, type Server } from "node:http";
 import type { Address } from "viem";
 
-import { wrapFetchWithZkPayment } from "../sdk/client/fetch.js";
-import { RelayClient } from "../sdk/client/relay.js";
-import { ZkExactClientScheme, checkPaymentCost, defaultMaxFee, type ZkClientOptions } from "../sdk/client/scheme.js";
-import type { PrivateWallet } from "../sdk/client/wallet.js";
-import { ZkPayError, isZkPayError } from "../sdk/core/errors.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { startService } from "./helpers/service.js";
-import { sessionApi, sessionClient } from "./helpers/session-env.js";
-import { account, startEnv, type Env } from "./helpers/x402-env.js";
+import { wrapFetchWithZkPayment } from "../../sdk/client/fetch.js";
+import { RelayClient } from "../../sdk/client/relay.js";
+import { ZkExactClientScheme, checkPaymentCost, defaultMaxFee, type ZkClientOptions } from "../../sdk/client/scheme.js";
+import type { PrivateWallet } from "../../sdk/client/wallet.js";
+import { ZkPayError, isZkPayError } from "../../sdk/core/errors.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { startService } from "../helpers/service.js";
+import { sessionApi, sessionClient } from "../helpers/session-env.js";
+import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
 const USDC = { decimals: 6, symbol: "USDC" };
 

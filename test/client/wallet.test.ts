@@ -7,18 +7,18 @@ import { wrapFetchWithPayment } from "@x402/fetch";
 import { expect } from "chai";
 import { createPublicClient, http, toFunctionSelector, type Hex, type PublicClient } from "viem";
 
-import { RelayClient } from "../sdk/client/relay.js";
-import { ZkExactClientScheme } from "../sdk/client/scheme.js";
-import { MemoryNoteStore } from "../sdk/client/store.js";
-import { PrivateWallet, type PrivateWalletOptions } from "../sdk/client/wallet.js";
-import { facilitatorAbi } from "../sdk/core/abi.js";
-import { isZkPayError, type ZkPayError } from "../sdk/core/errors.js";
-import { WalletKeys } from "../sdk/core/keys.js";
-import { memoTagOf } from "../sdk/core/memo.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { FileNoteStore } from "../sdk/node/file-store.js";
-import { startService } from "./helpers/service.js";
-import { account, startEnv, type Env } from "./helpers/x402-env.js";
+import { RelayClient } from "../../sdk/client/relay.js";
+import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
+import { MemoryNoteStore } from "../../sdk/client/store.js";
+import { PrivateWallet, type PrivateWalletOptions } from "../../sdk/client/wallet.js";
+import { facilitatorAbi } from "../../sdk/core/abi.js";
+import { isZkPayError, type ZkPayError } from "../../sdk/core/errors.js";
+import { WalletKeys } from "../../sdk/core/keys.js";
+import { memoTagOf } from "../../sdk/core/memo.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { FileNoteStore } from "../../sdk/node/file-store.js";
+import { startService } from "../helpers/service.js";
+import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
 describe("PrivateWallet", function () {
   let env: Env;
@@ -165,7 +165,7 @@ describe("PrivateWallet", function () {
     expect(isZkPayError(wrongChain, "chain_mismatch")).to.equal(true);
 
     // Missing circuit artifacts: a clear error, from the loader and from the prover.
-    const { defaultArtifacts } = await import("../sdk/node/artifacts.js");
+    const { defaultArtifacts } = await import("../../sdk/node/artifacts.js");
     let loaderError: unknown;
     try {
       defaultArtifacts(path.join(dir, "nowhere"));

@@ -3,14 +3,14 @@ import { ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { network } from "hardhat";
 import type { Address, Hex } from "viem";
 
-import { ALLOW_DEVELOPMENT_SETUP_VALUE } from "../sdk/cli/doctor.js";
-import { permitTypes, receiveWithAuthorizationTypes } from "../sdk/core/eip712.js";
-import { isZkPayError } from "../sdk/core/errors.js";
-import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
-import { commitmentOf, nullifierHashOf, precommitmentOf } from "../sdk/core/note.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { NoteTree } from "../sdk/core/tree.js";
-import { USDC, deployPool, type Pool } from "./helpers/pool.js";
+import { ALLOW_DEVELOPMENT_SETUP_VALUE } from "../../sdk/cli/doctor.js";
+import { permitTypes, receiveWithAuthorizationTypes } from "../../sdk/core/eip712.js";
+import { isZkPayError } from "../../sdk/core/errors.js";
+import { SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
+import { commitmentOf, nullifierHashOf, precommitmentOf } from "../../sdk/core/note.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { NoteTree } from "../../sdk/core/tree.js";
+import { USDC, deployPool, type Pool } from "../helpers/pool.js";
 
 const { ethers, networkHelpers } = await network.create();
 

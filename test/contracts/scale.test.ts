@@ -5,9 +5,9 @@ import { network } from "hardhat";
 import { poseidon2 } from "poseidon-lite";
 import type { Address, Hex } from "viem";
 
-import { commitmentOf } from "../sdk/core/note.js";
-import { shutdownProver, type PaymentProofResult } from "../sdk/core/prover.js";
-import { NoteTree } from "../sdk/core/tree.js";
+import { commitmentOf } from "../../sdk/core/note.js";
+import { shutdownProver, type PaymentProofResult } from "../../sdk/core/prover.js";
+import { NoteTree } from "../../sdk/core/tree.js";
 import {
   FILLER,
   SparseLeanTree,
@@ -16,8 +16,8 @@ import {
   proveWithPath,
   queueLeaves,
   queueStorageKey,
-} from "./helpers/big-tree.js";
-import { USDC, deployPool, type OwnedNote, type Pool } from "./helpers/pool.js";
+} from "../helpers/big-tree.js";
+import { USDC, deployPool, type OwnedNote, type Pool } from "../helpers/pool.js";
 
 const { ethers, networkHelpers } = await network.create();
 

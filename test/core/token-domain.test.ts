@@ -1,15 +1,15 @@
 import { expect } from "chai";
 import { createPublicClient, createWalletClient, http, type Address, type Hex, type PublicClient } from "viem";
 
-import { MemoryNoteStore } from "../sdk/client/store.js";
-import { PrivateWallet } from "../sdk/client/wallet.js";
-import { isZkPayError } from "../sdk/core/errors.js";
-import { WalletKeys } from "../sdk/core/keys.js";
-import { resolveTokenDomain } from "../sdk/core/token-domain.js";
-import { defaultArtifacts } from "../sdk/node/artifacts.js";
-import { devAccount, localViemChain } from "../scripts/lib/demo-env.js";
-import { deployWithRecord } from "../scripts/lib/deploy.js";
-import { startLocalChain } from "../scripts/lib/local-chain.js";
+import { MemoryNoteStore } from "../../sdk/client/store.js";
+import { PrivateWallet } from "../../sdk/client/wallet.js";
+import { isZkPayError } from "../../sdk/core/errors.js";
+import { WalletKeys } from "../../sdk/core/keys.js";
+import { resolveTokenDomain } from "../../sdk/core/token-domain.js";
+import { defaultArtifacts } from "../../sdk/node/artifacts.js";
+import { devAccount, localViemChain } from "../../scripts/lib/dev-env.js";
+import { deployWithRecord } from "../../scripts/lib/deploy.js";
+import { startLocalChain } from "../../scripts/lib/local-chain.js";
 
 const BASE_SEPOLIA_USDC = "0x036CbD53842c5426634e7929541eC2318f3dCF7e" as Address;
 

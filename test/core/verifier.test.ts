@@ -6,9 +6,9 @@ import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import type * as MclModule from "mcl-wasm";
 
-import { isZkPayError } from "../sdk/core/errors.js";
-import { commitmentOf, type NoteSecrets } from "../sdk/core/note.js";
-import { hash1, hash2 } from "../sdk/core/poseidon.js";
+import { isZkPayError } from "../../sdk/core/errors.js";
+import { commitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
+import { hash1, hash2 } from "../../sdk/core/poseidon.js";
 import {
   fromSolidityProof,
   preloadArtifacts,
@@ -20,15 +20,15 @@ import {
   type PaymentProofResult,
   type PaymentWitness,
   type SolidityProof,
-} from "../sdk/core/prover.js";
-import { NoteTree } from "../sdk/core/tree.js";
-import { Groth16Verifier, type Groth16BatchItem } from "../sdk/core/verifier.js";
-import { WorkerVerifier } from "../sdk/node/worker-verifier.js";
+} from "../../sdk/core/prover.js";
+import { NoteTree } from "../../sdk/core/tree.js";
+import { Groth16Verifier, type Groth16BatchItem } from "../../sdk/core/verifier.js";
+import { WorkerVerifier } from "../../sdk/node/worker-verifier.js";
 
 // The fast verifier (mcl-wasm) against snarkjs as the reference, on real payment proofs
 // generated off-chain (no contract involved) and on every kind of malformed input.
 
-const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "circuits", "artifacts");
+const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "circuits", "artifacts");
 const ARTIFACTS = { wasm: path.join(DIR, "payment.wasm"), zkey: path.join(DIR, "payment.zkey") };
 const vkey: unknown = JSON.parse(readFileSync(path.join(DIR, "payment.vkey.json"), "utf8"));
 

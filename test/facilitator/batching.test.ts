@@ -1,9 +1,9 @@
 import { expect } from "chai";
 import { decodeEventLog, toFunctionSelector, type Address } from "viem";
 
-import { facilitatorAbi } from "../sdk/core/abi.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
+import { facilitatorAbi } from "../../sdk/core/abi.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
 
 type Settle = { success: boolean; transaction: string; extra?: { receiptId?: string; batchSize?: number } };
 

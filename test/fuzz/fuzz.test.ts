@@ -34,9 +34,9 @@ import { PaymentPayloadV2Schema, PaymentRequirementsV2Schema } from "@x402/core/
 import fc from "fast-check";
 import { encodeFunctionData, getAddress, type Address, type Hex } from "viem";
 
-import { facilitatorAbi } from "../sdk/core/abi.js";
-import { isZkPayError } from "../sdk/core/errors.js";
-import { shutdownProver } from "../sdk/core/prover.js";
+import { facilitatorAbi } from "../../sdk/core/abi.js";
+import { isZkPayError } from "../../sdk/core/errors.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
 import {
   ChallengeSchema,
   MAX_PAYMENT_HEADER_BYTES,
@@ -44,11 +44,11 @@ import {
   ZkRequirementExtraSchema,
   conditionHashOf,
   proofFromWire,
-} from "../sdk/core/wire.js";
-import { presentationArtifacts } from "../sdk/node/artifacts.js";
-import { requestContext } from "../sdk/session/context.js";
-import { provePresentation } from "../sdk/session/prove.js";
-import { MemorySessionStore } from "../sdk/session/store.js";
+} from "../../sdk/core/wire.js";
+import { presentationArtifacts } from "../../sdk/node/artifacts.js";
+import { requestContext } from "../../sdk/session/context.js";
+import { provePresentation } from "../../sdk/session/prove.js";
+import { MemorySessionStore } from "../../sdk/session/store.js";
 import {
   MAX_PRESENTATION_BYTES,
   RecoverRequestSchema,
@@ -61,11 +61,11 @@ import {
   presentationFromWire,
   presentationSignals,
   presentationToWire,
-} from "../sdk/session/wire.js";
-import { base64JsonHeader, jsonBody, mutatedJson, viaJson, type Json } from "./helpers/fuzz-gen.js";
-import { preparedPayment, remoteApi, startService, type RunningService } from "./helpers/service.js";
-import { sessionApi, sessionClient } from "./helpers/session-env.js";
-import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
+} from "../../sdk/session/wire.js";
+import { base64JsonHeader, jsonBody, mutatedJson, viaJson, type Json } from "../helpers/fuzz-gen.js";
+import { preparedPayment, remoteApi, startService, type RunningService } from "../helpers/service.js";
+import { sessionApi, sessionClient } from "../helpers/session-env.js";
+import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
 
 const DEFAULT_SEED = 402_016;
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : DEFAULT_SEED;

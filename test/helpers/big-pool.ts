@@ -22,9 +22,9 @@ import type { WalletKeys } from "../../sdk/core/keys.js";
 import { encodeMemo, randomNonce128 } from "../../sdk/core/memo.js";
 import { commitmentOf } from "../../sdk/core/note.js";
 import { NoteTree } from "../../sdk/core/tree.js";
-import { devAccount, localViemChain } from "./demo-env.js";
-import { deployWithRecord, type DeployOptions } from "./deploy.js";
-import { startLocalChain } from "./local-chain.js";
+import { devAccount, localViemChain } from "../../scripts/lib/dev-env.js";
+import { deployWithRecord, type DeployOptions } from "../../scripts/lib/deploy.js";
+import { startLocalChain } from "../../scripts/lib/local-chain.js";
 
 export const harnessAbi = parseAbi([
   "function harnessAppendLeaves(uint256[] leaves, bytes memo)",

@@ -5,7 +5,7 @@
  * production Facilitator's runtime code so that measured calls run real bytecode).
  *
  * Not a test file: mocha loads nothing from test/helpers by itself. Used by
- * test/scale.test.ts and scripts/lib/bench-scale.ts.
+ * test/contracts/scale.test.ts and bench/scale.ts.
  */
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import { AbiCoder, keccak256, toBeHex } from "ethers";

@@ -1,5 +1,5 @@
 /**
- * Structure-aware input generators for test/fuzz.test.ts (issue #16): every input starts
+ * Structure-aware input generators for test/fuzz/fuzz.test.ts (issue #16): every input starts
  * from a VALID wire object (made once per run from a real proof) and is mutated where
  * decoders break: wrong types, integers at the 2^64 / 2^256 / BN254 edges, negatives,
  * hex of the wrong length, deep nesting, long and non-ASCII strings, missing and extra

@@ -1,6 +1,6 @@
 /**
  * The review's cheapest attack on a zk-exact server (issue 7, finding 3), shared by
- * test/security.test.ts and the security bench: a schema-valid server-settled payment
+ * test/server/security.test.ts and the security bench: a schema-valid server-settled payment
  * with the right terms for a fresh (free) challenge, the pool's current root, a random
  * nullifier, and curve points lifted from the verification key. It passes every cheap
  * check and costs the server a full Groth16 verification, which it fails.

@@ -25,7 +25,7 @@ import { FacilitatorService, type FacilitatorServiceOptions } from "../../sdk/se
 import type { ServiceBatchOptions } from "../../sdk/service/settler.js";
 import type { SettlementRegistry } from "../../sdk/service/shared.js";
 import { ServiceStore } from "../../sdk/service/store.js";
-import { devPrivateKey } from "../../scripts/lib/demo-env.js";
+import { devPrivateKey } from "../../scripts/lib/dev-env.js";
 import { ROOT } from "../../scripts/lib/paths.js";
 import { account, decodeHeader, type Env } from "./x402-env.js";
 

@@ -25,7 +25,7 @@ import { defaultArtifacts, loadVerificationKey } from "../../sdk/node/artifacts.
 import { createZkResourceServer, type ZkResourceServerOptions } from "../../sdk/server/paywall.js";
 import type { ReplayStore } from "../../sdk/core/replay.js";
 import { deployWithRecord } from "../../scripts/lib/deploy.js";
-import { devAccount, localViemChain } from "../../scripts/lib/demo-env.js";
+import { devAccount, localViemChain } from "../../scripts/lib/dev-env.js";
 import { startLocalChain } from "../../scripts/lib/local-chain.js";
 
 /** Hardhat's funded dev account `i`. */

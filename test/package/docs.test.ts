@@ -4,9 +4,9 @@ import path from "node:path";
 
 import { expect } from "chai";
 
-import { ROOT } from "../scripts/lib/paths.js";
-import { gas } from "../scripts/lib/demo-format.js";
-import { CONFIRMATIONS, defaultConfirmations } from "../sdk/core/receipts.js";
+import { ROOT } from "../../scripts/lib/paths.js";
+import { gas } from "../../scripts/lib/format.js";
+import { CONFIRMATIONS, defaultConfirmations } from "../../sdk/core/receipts.js";
 
 const read = (file: string) => readFileSync(path.join(ROOT, file), "utf8");
 /** Markdown as one line per paragraph: documented sentences wrap anywhere. */

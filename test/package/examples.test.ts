@@ -6,13 +6,13 @@ import path from "node:path";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { expect } from "chai";
 
-import { devPrivateKey } from "../scripts/lib/demo-env.js";
-import { ROOT } from "../scripts/lib/paths.js";
-import { isZkPayError } from "../sdk/core/errors.js";
-import { saveDeployment } from "../sdk/node/deployments.js";
-import { createZkRemoteResourceServer } from "../sdk/server/remote.js";
-import { startService } from "./helpers/service.js";
-import { account, startEnv, type Env } from "./helpers/x402-env.js";
+import { devPrivateKey } from "../../scripts/lib/dev-env.js";
+import { ROOT } from "../../scripts/lib/paths.js";
+import { isZkPayError } from "../../sdk/core/errors.js";
+import { saveDeployment } from "../../sdk/node/deployments.js";
+import { createZkRemoteResourceServer } from "../../sdk/server/remote.js";
+import { startService } from "../helpers/service.js";
+import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
 /** The README's TypeScript examples: each one is in README.md verbatim, type-checked and run below. */
 export const EXAMPLES = [

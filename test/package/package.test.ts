@@ -16,10 +16,10 @@ import { promisify } from "node:util";
 
 import { expect } from "chai";
 
-import { devPrivateKey } from "../scripts/lib/demo-env.js";
-import { ROOT } from "../scripts/lib/paths.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { account, startEnv } from "./helpers/x402-env.js";
+import { devPrivateKey } from "../../scripts/lib/dev-env.js";
+import { ROOT } from "../../scripts/lib/paths.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { account, startEnv } from "../helpers/x402-env.js";
 
 const run = promisify(execFile);
 
@@ -122,7 +122,7 @@ describe("SDK packaging", function () {
         "dist/core/index.d.ts.map",
         "bin/402zk.js",
         "scripts/check-node.cjs",
-        "scripts/demo.ts",
+        "scripts/demo/index.ts",
         "circuits/artifacts/payment.wasm",
         "deployments/README.md",
         "deployments/base-sepolia.json",
@@ -326,7 +326,7 @@ describe("SDK packaging", function () {
       expect(help).to.match(/Usage: 402zk/);
 
       // A paid API and an agent paying it, importing 402zk by its package name.
-      copyFileSync(path.join(ROOT, "scripts", "lib", "consumer-app.mjs"), path.join(app, "main.mjs"));
+      copyFileSync(path.join(ROOT, "test", "package", "consumer-app.mjs.tmpl"), path.join(app, "main.mjs"));
       await env.mint(account(9).address, 50_000n);
       const { stdout } = await run(process.execPath, ["main.mjs"], {
         cwd: app,

@@ -19,28 +19,28 @@ import type { Address } from "viem";
 
 import type { PaymentPayload } from "@x402/core/types";
 
-import { facilitatorAbi } from "../sdk/core/abi.js";
-import { facilitatorConfig } from "../sdk/cli/facilitator.js";
-import { isZkPayError } from "../sdk/core/errors.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { FairQueue, type QueueBatch } from "../sdk/core/work-queue.js";
-import { zkPaymentMiddleware } from "../sdk/express/index.js";
-import { loadPresentationVerificationKey } from "../sdk/node/artifacts.js";
-import { TrustedProxies, canonicalAddress } from "../sdk/node/caller.js";
-import { createZkResourceServer } from "../sdk/server/paywall.js";
-import { loadServiceConfig } from "../sdk/service/config.js";
-import { startFacilitatorServer } from "../sdk/service/http.js";
-import { MemorySessionStore } from "../sdk/session/store.js";
+import { facilitatorAbi } from "../../sdk/core/abi.js";
+import { facilitatorConfig } from "../../sdk/cli/facilitator.js";
+import { isZkPayError } from "../../sdk/core/errors.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { FairQueue, type QueueBatch } from "../../sdk/core/work-queue.js";
+import { zkPaymentMiddleware } from "../../sdk/express/index.js";
+import { loadPresentationVerificationKey } from "../../sdk/node/artifacts.js";
+import { TrustedProxies, canonicalAddress } from "../../sdk/node/caller.js";
+import { createZkResourceServer } from "../../sdk/server/paywall.js";
+import { loadServiceConfig } from "../../sdk/service/config.js";
+import { startFacilitatorServer } from "../../sdk/service/http.js";
+import { MemorySessionStore } from "../../sdk/session/store.js";
 import {
   SESSION_HEADER,
   SESSION_REFUSAL_HEADER,
   encodePresentation,
   type SessionRefusal,
-} from "../sdk/session/wire.js";
-import { junkPaymentHeader, junkPoints, type JunkRequired } from "../scripts/lib/junk-payment.js";
-import { remoteApi, startService, type RunningService } from "./helpers/service.js";
-import { sessionApi, sessionClient } from "./helpers/session-env.js";
-import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
+} from "../../sdk/session/wire.js";
+import { junkPaymentHeader, junkPoints, type JunkRequired } from "../helpers/junk-payment.js";
+import { remoteApi, startService, type RunningService } from "../helpers/service.js";
+import { sessionApi, sessionClient } from "../helpers/session-env.js";
+import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
 
 /** The address the proxy connects onward from: the only trusted proxy. */
 const PROXY_OUT = "127.0.0.3";

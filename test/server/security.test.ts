@@ -2,19 +2,19 @@ import { expect } from "chai";
 import { Redis } from "ioredis";
 import { type Address, type Hex } from "viem";
 
-import { facilitatorAbi } from "../sdk/core/abi.js";
-import { isZkPayError } from "../sdk/core/errors.js";
-import { paymentContext } from "../sdk/core/context.js";
-import { shutdownProver, verifyPaymentProof, type SolidityProof } from "../sdk/core/prover.js";
-import { WorkerVerifier } from "../sdk/node/worker-verifier.js";
-import { ReceiptChecker } from "../sdk/core/receipts.js";
-import { MemoryReplayStore, RedisReplayStore } from "../sdk/core/replay.js";
-import type { Challenge } from "../sdk/core/wire.js";
-import { FairQueue } from "../sdk/core/work-queue.js";
-import { createZkResourceServer } from "../sdk/server/paywall.js";
-import { startRedis } from "./helpers/redis.js";
-import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
-import { junkPaymentHeader, junkPoints, type JunkRequired } from "../scripts/lib/junk-payment.js";
+import { facilitatorAbi } from "../../sdk/core/abi.js";
+import { isZkPayError } from "../../sdk/core/errors.js";
+import { paymentContext } from "../../sdk/core/context.js";
+import { shutdownProver, verifyPaymentProof, type SolidityProof } from "../../sdk/core/prover.js";
+import { WorkerVerifier } from "../../sdk/node/worker-verifier.js";
+import { ReceiptChecker } from "../../sdk/core/receipts.js";
+import { MemoryReplayStore, RedisReplayStore } from "../../sdk/core/replay.js";
+import type { Challenge } from "../../sdk/core/wire.js";
+import { FairQueue } from "../../sdk/core/work-queue.js";
+import { createZkResourceServer } from "../../sdk/server/paywall.js";
+import { startRedis } from "../helpers/redis.js";
+import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
+import { junkPaymentHeader, junkPoints, type JunkRequired } from "../helpers/junk-payment.js";
 
 type Settle = { success: boolean; transaction: string; errorReason?: string; extra?: { receiptId?: string } };
 type Required = {

@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import type { Address, Hex } from "viem";
 
-import { shutdownProver } from "../sdk/core/prover.js";
-import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
 
 type Settle = {
   success: boolean;
@@ -132,7 +132,7 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
       expect(r.status).to.equal(402);
       expect(r.error).to.equal("requirements_mismatch");
       // b) terms rewritten to match too: the proof no longer verifies.
-      const { conditionHashOf } = await import("../sdk/core/wire.js");
+      const { conditionHashOf } = await import("../../sdk/core/wire.js");
       const forged = {
         ...original,
         accepted: premium,
@@ -244,7 +244,7 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
       // A structurally valid but unpaid receipt: 402 with a reason, not 500.
       const required = decodeHeader<Required>((await fetch(`${api.url}/weather`)).headers.get("PAYMENT-REQUIRED"))!
         .accepts[0]!;
-      const { conditionHashOf } = await import("../sdk/core/wire.js");
+      const { conditionHashOf } = await import("../../sdk/core/wire.js");
       const fake = {
         x402Version: 2,
         accepted: required,
@@ -294,15 +294,15 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
       const { mkdtempSync, rmSync } = await import("node:fs");
       const os = await import("node:os");
       const path = await import("node:path");
-      const { FileNoteStore } = await import("../sdk/node/file-store.js");
-      const { MemoryNoteStore } = await import("../sdk/client/store.js");
+      const { FileNoteStore } = await import("../../sdk/node/file-store.js");
+      const { MemoryNoteStore } = await import("../../sdk/client/store.js");
       const dir = mkdtempSync(path.join(os.tmpdir(), "402zk-crash-"));
       try {
         const storeFile = path.join(dir, "notes.json");
         const { seed, wallet } = await env.payer(16, { deposit: 700_000n, store: new FileNoteStore(storeFile) });
         expect(wallet.balance()).to.equal(700_000n);
         const before = await env.system.token.balanceOf(payee);
-        const child = spawn(process.execPath, ["--import", "tsx", "scripts/lib/crash-payer.ts"], {
+        const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/crash-payer.ts"], {
           env: {
             ...process.env,
             CRASH_CFG: JSON.stringify({
@@ -353,9 +353,9 @@ describe("x402 integration: official @x402 packages + zk-exact over real HTTP", 
     });
 
     it("two server instances sharing Redis refuse a payment replayed across them", async function () {
-      const { startRedis } = await import("./helpers/redis.js");
+      const { startRedis } = await import("../helpers/redis.js");
       const { Redis } = await import("ioredis");
-      const { RedisReplayStore } = await import("../sdk/core/replay.js");
+      const { RedisReplayStore } = await import("../../sdk/core/replay.js");
       const redis = await startRedis();
       const clients = [new Redis(redis.url), new Redis(redis.url)];
       const secret = "shared-secret-of-this-api-0123456789";
@@ -431,7 +431,7 @@ describe("x402 integration: a busy pool (root history of 2)", function () {
     const { f, sent } = busyFetch(3);
     const { x402Client } = await import("@x402/core/client");
     const { wrapFetchWithPayment } = await import("@x402/fetch");
-    const { ZkExactClientScheme } = await import("../sdk/client/scheme.js");
+    const { ZkExactClientScheme } = await import("../../sdk/client/scheme.js");
     const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement: "server" }));
     client.setSpendControls(false);
     const res = await wrapFetchWithPayment(f, client)(`${api.url}/weather`);
@@ -447,7 +447,7 @@ describe("x402 integration: a busy pool (root history of 2)", function () {
     // land right after the proof is prepared.
     let moved = false;
     let proofs = 0;
-    const { ZkExactClientScheme } = await import("../sdk/client/scheme.js");
+    const { ZkExactClientScheme } = await import("../../sdk/client/scheme.js");
     const { x402Client } = await import("@x402/core/client");
     const { wrapFetchWithPayment } = await import("@x402/fetch");
     const other = await env.payer(8);

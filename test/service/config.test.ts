@@ -7,14 +7,14 @@ import { pathToFileURL } from "node:url";
 import { expect } from "chai";
 import { parseGwei } from "viem";
 
-import { isZkPayError } from "../sdk/core/errors.js";
-import { gasPolicyOf, loadServiceConfig } from "../sdk/service/config.js";
-import { FeePolicy } from "../sdk/service/fees.js";
-import { loadRelayerAccount, readHardhatKeystore } from "../sdk/service/keys.js";
-import { jsonLogger, redact } from "../sdk/service/logger.js";
-import { CostLimiter } from "../sdk/service/rate-limit.js";
-import { devAccount, devPrivateKey } from "../scripts/lib/demo-env.js";
-import { ROOT } from "../scripts/lib/paths.js";
+import { isZkPayError } from "../../sdk/core/errors.js";
+import { gasPolicyOf, loadServiceConfig } from "../../sdk/service/config.js";
+import { FeePolicy } from "../../sdk/service/fees.js";
+import { loadRelayerAccount, readHardhatKeystore } from "../../sdk/service/keys.js";
+import { jsonLogger, redact } from "../../sdk/service/logger.js";
+import { CostLimiter } from "../../sdk/service/rate-limit.js";
+import { devAccount, devPrivateKey } from "../../scripts/lib/dev-env.js";
+import { ROOT } from "../../scripts/lib/paths.js";
 
 describe("402zk facilitator service: configuration, keys, fees, limits, logs", function () {
   const dir = mkdtempSync(path.join(os.tmpdir(), "402zk-config-"));

@@ -6,16 +6,16 @@ import { Redis } from "ioredis";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import type { Address, Hex } from "viem";
 
-import { RelayClient } from "../sdk/client/relay.js";
-import { ZkExactClientScheme } from "../sdk/client/scheme.js";
-import type { PrivateWallet } from "../sdk/client/wallet.js";
-import { facilitatorAbi } from "../sdk/core/abi.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { RedisSettlementRegistry } from "../sdk/service/shared.js";
-import { devPrivateKey } from "../scripts/lib/demo-env.js";
-import { startRedis } from "./helpers/redis.js";
-import { post, preparedPayment, remoteApi, startService, txsFrom, type RunningService } from "./helpers/service.js";
-import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
+import { RelayClient } from "../../sdk/client/relay.js";
+import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
+import type { PrivateWallet } from "../../sdk/client/wallet.js";
+import { facilitatorAbi } from "../../sdk/core/abi.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { RedisSettlementRegistry } from "../../sdk/service/shared.js";
+import { devPrivateKey } from "../../scripts/lib/dev-env.js";
+import { startRedis } from "../helpers/redis.js";
+import { post, preparedPayment, remoteApi, startService, txsFrom, type RunningService } from "../helpers/service.js";
+import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
 
 type Settle = {
   success: boolean;
@@ -372,7 +372,7 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
       terms: Record<string, string>;
       memo: Hex;
     };
-    const { proofFromWire } = await import("../sdk/core/wire.js");
+    const { proofFromWire } = await import("../../sdk/core/wire.js");
     const proof = proofFromWire(sp.proof as never);
     const terms = {
       payTo: sp.terms.payTo as Address,
@@ -443,10 +443,10 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
 
 /** The service with a relayer key that is not a dev account (startService takes dev indices). */
 async function startServiceWith(env: Env, key: Hex, feeRecipient: Address) {
-  const { ServiceStore } = await import("../sdk/service/store.js");
-  const { FacilitatorService } = await import("../sdk/service/service.js");
-  const { startFacilitatorServer } = await import("../sdk/service/http.js");
-  const { tempDir } = await import("./helpers/service.js");
+  const { ServiceStore } = await import("../../sdk/service/store.js");
+  const { FacilitatorService } = await import("../../sdk/service/service.js");
+  const { startFacilitatorServer } = await import("../../sdk/service/http.js");
+  const { tempDir } = await import("../helpers/service.js");
   const path = await import("node:path");
   const { parseGwei } = await import("viem");
   const store = new ServiceStore(path.join(tempDir(), "f.sqlite"));

@@ -4,10 +4,10 @@ import path from "node:path";
 import { expect } from "chai";
 import type { Address, Hex } from "viem";
 
-import type { PrivateWallet } from "../sdk/client/wallet.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { devPrivateKey } from "../scripts/lib/demo-env.js";
-import { ROOT } from "../scripts/lib/paths.js";
+import type { PrivateWallet } from "../../sdk/client/wallet.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { devPrivateKey } from "../../scripts/lib/dev-env.js";
+import { ROOT } from "../../scripts/lib/paths.js";
 import {
   post,
   preparedPayment,
@@ -16,8 +16,8 @@ import {
   startService,
   tempDir,
   txsFrom,
-} from "./helpers/service.js";
-import { account, startEnv, type Env } from "./helpers/x402-env.js";
+} from "../helpers/service.js";
+import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
 type Settle = { success: boolean; transaction: string; errorReason?: string; extra?: Record<string, unknown> };
 

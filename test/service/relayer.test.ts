@@ -2,16 +2,16 @@ import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { expect } from "chai";
 import { decodeFunctionData, parseGwei, zeroAddress, type Hex } from "viem";
 
-import type { PrivateWallet } from "../sdk/client/wallet.js";
-import { facilitatorAbi } from "../sdk/core/abi.js";
-import { toBytes32 } from "../sdk/core/field.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import type { ZkPaymentPayload } from "../sdk/core/wire.js";
-import { paymentFingerprint, storedItemOf } from "../sdk/service/service.js";
-import { FINAL_REASONS, encodeItem, type StoredItem } from "../sdk/service/settler.js";
-import { ServiceStore, type PaymentRow, type TxRow } from "../sdk/service/store.js";
-import { preparedPayment, remoteApi, startService, tempDir, txsFrom } from "./helpers/service.js";
-import { account, startEnv, type Env } from "./helpers/x402-env.js";
+import type { PrivateWallet } from "../../sdk/client/wallet.js";
+import { facilitatorAbi } from "../../sdk/core/abi.js";
+import { toBytes32 } from "../../sdk/core/field.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import type { ZkPaymentPayload } from "../../sdk/core/wire.js";
+import { paymentFingerprint, storedItemOf } from "../../sdk/service/service.js";
+import { FINAL_REASONS, encodeItem, type StoredItem } from "../../sdk/service/settler.js";
+import { ServiceStore, type PaymentRow, type TxRow } from "../../sdk/service/store.js";
+import { preparedPayment, remoteApi, startService, tempDir, txsFrom } from "../helpers/service.js";
+import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
 type Settle = {
   success: boolean;

@@ -2,13 +2,13 @@ import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { expect } from "chai";
 import { createPublicClient, http, zeroAddress, type Address, type Hex, type PublicClient } from "viem";
 
-import { RelayClient } from "../sdk/client/relay.js";
-import type { PrivateWallet } from "../sdk/client/wallet.js";
-import { MAX_VALUE, SNARK_SCALAR_FIELD, toBytes32 } from "../sdk/core/field.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { ZkPaymentPayloadSchema, serverPayloadToWire, type ZkPaymentPayload } from "../sdk/core/wire.js";
-import { post, remoteApi, startService, type RunningService } from "./helpers/service.js";
-import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
+import { RelayClient } from "../../sdk/client/relay.js";
+import type { PrivateWallet } from "../../sdk/client/wallet.js";
+import { MAX_VALUE, SNARK_SCALAR_FIELD, toBytes32 } from "../../sdk/core/field.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { ZkPaymentPayloadSchema, serverPayloadToWire, type ZkPaymentPayload } from "../../sdk/core/wire.js";
+import { post, remoteApi, startService, type RunningService } from "../helpers/service.js";
+import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
 
 type Settle = { success: boolean; transaction: string; errorReason?: string; errorMessage?: string };
 type Verify = { isValid: boolean; invalidReason?: string; invalidMessage?: string };

@@ -7,16 +7,16 @@ import { expect } from "chai";
 import { Redis } from "ioredis";
 import type { Address, Hex } from "viem";
 
-import type { PrivateWallet } from "../sdk/client/wallet.js";
-import { WalletKeys } from "../sdk/core/keys.js";
-import { shutdownProver } from "../sdk/core/prover.js";
-import { RedisReplayStore } from "../sdk/core/replay.js";
-import { presentationArtifacts } from "../sdk/node/artifacts.js";
-import { FileSessionStore } from "../sdk/node/session-store.js";
-import type { SessionClient } from "../sdk/session/client.js";
-import { holderCommitmentOf } from "../sdk/session/credential.js";
-import { provePresentation } from "../sdk/session/prove.js";
-import { MemorySessionStore, type SessionStore } from "../sdk/session/store.js";
+import type { PrivateWallet } from "../../sdk/client/wallet.js";
+import { WalletKeys } from "../../sdk/core/keys.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { RedisReplayStore } from "../../sdk/core/replay.js";
+import { presentationArtifacts } from "../../sdk/node/artifacts.js";
+import { FileSessionStore } from "../../sdk/node/session-store.js";
+import type { SessionClient } from "../../sdk/session/client.js";
+import { holderCommitmentOf } from "../../sdk/session/credential.js";
+import { provePresentation } from "../../sdk/session/prove.js";
+import { MemorySessionStore, type SessionStore } from "../../sdk/session/store.js";
 import {
   SESSION_HEADER,
   SESSION_REFUSAL_HEADER,
@@ -24,10 +24,10 @@ import {
   encodePresentation,
   presentationToWire,
   type SessionRefusal,
-} from "../sdk/session/wire.js";
-import { startRedis } from "./helpers/redis.js";
-import { OFFERS, sessionApi, sessionClient } from "./helpers/session-env.js";
-import { account, decodeHeader, startEnv, type Env } from "./helpers/x402-env.js";
+} from "../../sdk/session/wire.js";
+import { startRedis } from "../helpers/redis.js";
+import { OFFERS, sessionApi, sessionClient } from "../helpers/session-env.js";
+import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
 
 type Api = Awaited<ReturnType<typeof sessionApi>>;
 
@@ -327,7 +327,7 @@ describe("session credentials over real HTTP: buy once, redeem many times", func
     expect(ok.status).to.equal(200);
     expect(await ok.json()).to.deep.equal({ ordered: { item: 7 } });
     // A presentation bound to {item: 7} does not buy {item: 8}.
-    const { requestContext } = await import("../sdk/session/context.js");
+    const { requestContext } = await import("../../sdk/session/context.js");
     const now = api.sessions.currentTime();
     const p = await presentDirectly(store, wallet, {
       now,
@@ -463,7 +463,7 @@ describe("session credentials over real HTTP: buy once, redeem many times", func
     const store = new MemorySessionStore();
     const client = await sessionClient(wallet, { store, buy: (offers) => offers.find((o) => o.id === "pro") });
     expect((await client.fetch(`${api.url}/data`)).status).to.equal(200);
-    const { requestContext } = await import("../sdk/session/context.js");
+    const { requestContext } = await import("../../sdk/session/context.js");
     const body = { item: 1 };
     const p = await presentDirectly(store, wallet, {
       now,
@@ -550,7 +550,7 @@ describe("session credentials across instances and crashes", function () {
       const { wallet } = await env.payer(8, { deposit: 2_000_000n, seed });
       await wallet.close();
       const before = await env.system.token.balanceOf(payee);
-      const child = spawn(process.execPath, ["--import", "tsx", "scripts/lib/crash-session-buyer.ts"], {
+      const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/crash-session-buyer.ts"], {
         env: {
           ...process.env,
           CRASH_CFG: JSON.stringify({
