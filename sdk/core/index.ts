@@ -12,6 +12,7 @@ export * from "./poseidon.js";
 export * from "./prover.js";
 export * from "./tree.js";
 export * from "./wire.js";
+export * from "./http.js";
 export * from "./address.js";
 export * from "./verifier.js";
 export * from "./commit.js";

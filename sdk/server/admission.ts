@@ -1,10 +1,25 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 
 import { ZkPayError } from "../core/errors.js";
 import type { ReplayStore } from "../core/replay.js";
 import { FairQueue, type FairQueueOptions } from "../core/work-queue.js";
 import { TrustedProxies, clientAddress } from "../node/caller.js";
+
+/**
+ * What admission control reads of a request to name its client: a node:http (or Express)
+ * request has all of it; an adapter whose framework has no such request (a fetch
+ * `Request`) builds one from the headers and the peer address it knows.
+ */
+export interface ClientRequest {
+  headers: IncomingHttpHeaders;
+  /** The socket peer (`remoteAddress` undefined when the framework does not expose it). */
+  socket: { remoteAddress?: string };
+  /** Express's `req.ip` (not consulted by the default rule). */
+  ip?: string;
+  method?: string;
+  url?: string;
+}
 
 /** Options of {@link Admission}. */
 export interface AdmissionOptions {
@@ -31,7 +46,7 @@ export interface AdmissionOptions {
    * Who a request is from, instead of the address rule of `trustedProxies` (an API key,
    * an account). Default: {@link clientAddress} under `trustedProxies`.
    */
-  clientKey?: (req: IncomingMessage & { ip?: string }) => string;
+  clientKey?(req: ClientRequest): string;
   /** The bounded, fair queue every Groth16 verification goes through. */
   queue?: FairQueue | FairQueueOptions;
 }
@@ -53,7 +68,7 @@ export class Admission {
   readonly maxFailures: number;
   readonly windowSeconds: number;
   readonly #store: ReplayStore;
-  readonly #clientKey: (req: IncomingMessage & { ip?: string }) => string;
+  readonly #clientKey: (req: ClientRequest) => string;
   readonly #scope = new AsyncLocalStorage<{ key: string; priority: number }>();
 
   constructor(o: AdmissionOptions) {
@@ -62,11 +77,12 @@ export class Admission {
     this.maxFailures = Math.max(1, o.maxFailuresPerClient ?? 32);
     this.windowSeconds = Math.max(1, o.failureWindowSeconds ?? 60);
     const proxies = new TrustedProxies(o.trustedProxies ?? []);
-    this.#clientKey = o.clientKey ?? ((req) => clientAddress(req, proxies));
+    const key = o.clientKey;
+    this.#clientKey = key ? (req) => key.call(o, req) : (req) => clientAddress(req, proxies);
   }
 
   /** The client key of a request. */
-  clientOf(req: IncomingMessage & { ip?: string }): string {
+  clientOf(req: ClientRequest): string {
     return this.#clientKey(req);
   }
 

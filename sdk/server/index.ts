@@ -8,3 +8,4 @@ export * from "../core/replay.js";
 export * from "./scheme.js";
 export * from "../core/work-queue.js";
 export { ZkPayError, isZkPayError, ZkReason } from "../core/errors.js";
+export * from "./gate.js";

@@ -1,0 +1,247 @@
+import type { RouteConfig } from "@x402/core/server";
+import { toHex, type Address } from "viem";
+
+import { ZkPayError, isZkPayError } from "../core/errors.js";
+import { ZK_SCHEME, ZkPaymentPayloadSchema } from "../core/wire.js";
+import { requestContext } from "../session/context.js";
+import type { SessionRouteConfig, SessionService } from "../session/service.js";
+import {
+  MAX_PRESENTATION_BYTES,
+  RecoverRequestSchema,
+  SESSION_BODY_FIELD,
+  SESSION_HEADER,
+  decodePresentationHeader,
+  presentationFromWire,
+  type Presentation,
+} from "../session/wire.js";
+
+/** x402 routes, where a route may also accept session credentials. */
+export type SessionRoutesConfig = Record<string, RouteConfig & { session?: SessionRouteConfig }>;
+
+/** What a handler is told (Express: `res.locals.zkSession`) when a presentation paid for the request. */
+export interface SessionLocals {
+  requiredTier: number;
+}
+
+/** Largest request body the gate reads itself (session routes and recovery), bytes. */
+export const MAX_GATE_BODY_BYTES = 1024 * 1024;
+
+/** Marks a route config as a session route (its terms); read back in x402's protected-request hook. */
+export const SESSION_ROUTE = Symbol("402zk.session-route");
+
+/** A route config as the gate hands it to x402, with its session terms when it is a session route. */
+export type GateRouteConfig = RouteConfig & { [SESSION_ROUTE]?: Required<SessionRouteConfig> };
+
+/** The body as the framework gave it: raw bytes, and its parsed value when a parser ran before the gate. */
+export interface GateBody {
+  raw: Uint8Array;
+  /** Set when the framework parsed the body before the gate (the raw bytes are then its re-serialisation). */
+  parsed?: { value: unknown };
+}
+
+/** The body the handler should see after the gate read it. */
+export type HandlerBody = { kind: "json"; value: unknown } | { kind: "raw"; value: Uint8Array | undefined };
+
+/** What {@link readPresentation} needs of a request. */
+export interface PresentationSource {
+  method: string;
+  /** Path and query as sent. */
+  target: string;
+  header(name: string): string | undefined;
+  readBody(maxBytes: number): Promise<GateBody>;
+}
+
+/** A presentation read from a request, and the request context it may be bound to. */
+export interface FoundPresentation {
+  presentation: Presentation;
+  context: bigint;
+}
+
+/**
+ * x402 routes for a session API: one purchase route per offer (first, so that an
+ * operator's catch-all cannot swallow them), then the operator's routes, a session route's
+ * zk-exact options carrying the session terms in `extra.session`.
+ */
+export function sessionRoutes(
+  routes: SessionRoutesConfig,
+  sessions: SessionService,
+  o: { network: string; asset: Address },
+): { routes: Record<string, GateRouteConfig>; purchases: Map<string, string> } {
+  const out: Record<string, GateRouteConfig> = {};
+  const purchases = new Map<string, string>();
+  for (const offer of sessions.offers) {
+    const path = sessions.purchasePath(offer.id);
+    purchases.set(path.toLowerCase(), offer.id);
+    out[`POST ${path}`] = {
+      accepts: {
+        scheme: ZK_SCHEME,
+        network: o.network as `${string}:${string}`,
+        payTo: sessions.payTo,
+        price: { amount: offer.price.toString(), asset: o.asset },
+        // Settled before the credential is signed: a credential is a side effect.
+        extra: { credential: { offerId: offer.id }, paymentFlow: "upfront" },
+      },
+      description: `session credential "${offer.id}": tier ${offer.tier}, ${offer.maxPresentations} requests, ${offer.durationSeconds} s`,
+    };
+  }
+  for (const [key, { session, ...cfg }] of Object.entries(routes)) {
+    if (!session) {
+      out[key] = cfg;
+      continue;
+    }
+    const terms = { requiredTier: session.requiredTier ?? 0, bindRequest: session.bindRequest ?? false };
+    const info = sessions.info(terms);
+    const accepts = (Array.isArray(cfg.accepts) ? cfg.accepts : [cfg.accepts]).map((o) =>
+      o.scheme === ZK_SCHEME ? { ...o, extra: { ...o.extra, session: info } } : o,
+    );
+    // The route's session terms travel with its config, so the hook reads them from the
+    // route x402 itself matched (its order, case folding and path normalisation).
+    out[key] = { ...cfg, accepts, [SESSION_ROUTE]: terms };
+  }
+  return { routes: out, purchases };
+}
+
+/**
+ * Reads the body once (the framework enforces `MAX_GATE_BODY_BYTES`, throwing
+ * `body_too_large`) and parses it when it is JSON. Throws `invalid_payload` for a JSON
+ * body that does not parse.
+ */
+export async function readJsonBody(
+  src: PresentationSource,
+): Promise<{ raw: Uint8Array; json: unknown; isJson: boolean }> {
+  const body = await src.readBody(MAX_GATE_BODY_BYTES);
+  if (body.parsed) return { raw: body.raw, json: body.parsed.value, isJson: true };
+  const isJson = /\bjson\b/i.test(src.header("content-type") ?? "");
+  if (!isJson || body.raw.length === 0) return { raw: body.raw, json: undefined, isJson };
+  try {
+    return { raw: body.raw, json: JSON.parse(new TextDecoder().decode(body.raw)), isJson };
+  } catch {
+    throw new ZkPayError("invalid_payload", "the request body is not valid JSON");
+  }
+}
+
+/**
+ * The request's presentation (the `zk-session` header, or `zk_session` of a JSON body) and
+ * its context, if any, and the body the handler sees when the gate read it (without
+ * `zk_session`). Throws `ZkPayError` for a malformed presentation or body.
+ */
+export async function readPresentation(
+  src: PresentationSource,
+): Promise<{ found?: FoundPresentation; body?: HandlerBody }> {
+  const header = src.header(SESSION_HEADER);
+  const hasBody = src.header("content-length") !== undefined || src.header("transfer-encoding") !== undefined;
+  const isJson = /\bjson\b/i.test(src.header("content-type") ?? "");
+  // A request with a presentation header has its body read (the context may cover it);
+  // without one, only a JSON body is read, to look for `zk_session`.
+  const read = hasBody && (isJson || header !== undefined) ? await readJsonBody(src) : undefined;
+  const body: HandlerBody | undefined = read
+    ? read.isJson
+      ? { kind: "json", value: read.json }
+      : { kind: "raw", value: read.raw.length ? read.raw : undefined }
+    : undefined;
+  const json = read?.json;
+  const inBody =
+    json !== null && typeof json === "object" && !Array.isArray(json)
+      ? (json as Record<string, unknown>)[SESSION_BODY_FIELD]
+      : undefined;
+  if (header !== undefined && inBody !== undefined) {
+    throw new ZkPayError("malformed_header", `a presentation in both the ${SESSION_HEADER} header and the body`);
+  }
+  if (header !== undefined) {
+    const context = requestContext(src.method, src.target, read?.raw ?? new Uint8Array());
+    return { found: { presentation: decodePresentationHeader(header), context }, body };
+  }
+  if (inBody === undefined) return { body };
+  let size: number;
+  try {
+    size = JSON.stringify(inBody).length;
+  } catch {
+    throw new ZkPayError("invalid_presentation", `${SESSION_BODY_FIELD} is nested too deeply`);
+  }
+  if (size > MAX_PRESENTATION_BYTES) {
+    throw new ZkPayError("invalid_presentation", `${SESSION_BODY_FIELD} exceeds ${MAX_PRESENTATION_BYTES} bytes`);
+  }
+  const presentation = presentationFromWire(inBody);
+  // The handler never sees the field; the context covers the rest of the body.
+  const rest = { ...(json as Record<string, unknown>) };
+  delete rest[SESSION_BODY_FIELD];
+  let text: string;
+  try {
+    text = JSON.stringify(rest);
+  } catch {
+    throw new ZkPayError("invalid_payload", "the request body is nested too deeply");
+  }
+  return {
+    found: { presentation, context: requestContext(src.method, src.target, text) },
+    body: { kind: "json", value: rest },
+  };
+}
+
+/**
+ * The error of a failed issuance. The chain's answer stays in `details.receipt`
+ * (`not_paid`, `mismatch`, `unconfirmed`), so a client drops a purchase only when the chain
+ * has no such payment; anything else is an `rpc_error` whose message names no endpoint.
+ */
+export function issuanceError(err: unknown): ZkPayError {
+  if (isZkPayError(err) && ["issuance_refused", "invalid_argument", "invalid_payload"].includes(err.reason)) {
+    return err;
+  }
+  return new ZkPayError("rpc_error", "the service could not read the chain; retry later");
+}
+
+/** Re-issues the credential of a paid purchase whose answer was lost (`POST .../recover`). */
+export async function recoverCredential(
+  sessions: SessionService,
+  json: unknown,
+  o: { network: string; asset: Address },
+): Promise<unknown> {
+  const r = RecoverRequestSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ZkPayError("invalid_payload", `${issue?.path.join(".")}: ${issue?.message}`);
+  }
+  try {
+    return await sessions.issue({
+      offerId: r.data.offerId,
+      holderCommitment: BigInt(r.data.holderCommitment),
+      receiptId: r.data.receiptId as `0x${string}`,
+      challenge: r.data.challenge as never,
+      network: o.network,
+      asset: o.asset,
+      recovering: true,
+    });
+  } catch (err) {
+    throw issuanceError(err);
+  }
+}
+
+/** Signs the credential of a purchase x402 settled (upfront), from its `PAYMENT-SIGNATURE`. */
+export async function sellCredential(
+  sessions: SessionService,
+  offerId: string,
+  paymentHeader: string | undefined,
+  o: { network: string; asset: Address },
+): Promise<unknown> {
+  try {
+    const decoded = JSON.parse(atob(String(paymentHeader))) as {
+      accepted: { network: string; extra: { challenge: never } };
+      payload: unknown;
+    };
+    const payload = ZkPaymentPayloadSchema.parse(decoded.payload);
+    if (!payload.credential) throw new ZkPayError("invalid_payload", "payload.credential is missing");
+    const receiptId =
+      payload.settlement === "server"
+        ? toHex(BigInt(payload.proof.nullifierHash), { size: 32 })
+        : (payload.receiptId as `0x${string}`);
+    return await sessions.issue({
+      offerId,
+      holderCommitment: BigInt(payload.credential.commitment),
+      receiptId,
+      challenge: decoded.accepted.extra.challenge,
+      network: o.network,
+      asset: o.asset,
+    });
+  } catch (err) {
+    throw issuanceError(err);
+  }
+}
