@@ -11,30 +11,29 @@ import {
   isAddressEqual,
   zeroAddress,
   type Address,
-  type Hash,
   type Hex,
   type PublicClient,
   type WalletClient,
 } from "viem";
 
-import { facilitatorAbi } from "../core/abi.js";
-import { paymentContext, type PaymentTerms } from "../core/context.js";
+import { type PaymentTerms } from "../core/context.js";
 import { caip2 } from "../core/deployment.js";
-import { ZkPayError, isZkPayError, type ZkReasonCode } from "../core/errors.js";
-import { isFieldElement, toBytes32 } from "../core/field.js";
-import { verifyPaymentProof, type SolidityProof } from "../core/prover.js";
+import { ZkPayError, isZkPayError } from "../core/errors.js";
+import { type SolidityProof } from "../core/prover.js";
 import { ReceiptChecker, defaultConfirmations } from "../core/receipts.js";
 import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
-import { mapPayRevert } from "../core/revert.js";
 import { FairQueue } from "../core/work-queue.js";
-import { SettlementBatcher, type BatchOptions, type SettlementOutcome } from "./batcher.js";
+import { SettlementBatcher, type BatchOptions } from "./batcher.js";
+import { invalid, settleFailed } from "./errors.js";
+import { ProofPayments, nullifierKey } from "./kinds/proof.js";
+import { ReceiptPayments } from "./kinds/receipt.js";
+import type { Verified } from "./kinds/types.js";
 import {
   ZK_SCHEME,
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
   checkPayable,
   checkTermsMatch,
-  proofFromWire,
   routeOf,
   type Challenge,
   type ProofStruct,
@@ -129,22 +128,6 @@ export interface RequirementCheck {
   claimTtl: number;
 }
 
-type Verified = {
-  payload: ZkPaymentPayload;
-  terms: PaymentTerms;
-  conditionHash: Hex;
-  /** Server-settled: the proof parsed once in `#check`, reused by `settle`. */
-  proof?: ProofStruct;
-  /** Client-settled: the block the receipt was written in. */
-  paidAtBlock?: number;
-  /** Seconds the replay claims of this payment live. */
-  claimTtl: number;
-};
-
-/** How long "this root is known" may be believed without asking again, ms. */
-const KNOWN_ROOT_CACHE_MS = 10_000;
-const MAX_CHAIN_CACHE = 10_000;
-
 /**
  * The facilitator side of zk-exact for `@x402/core`'s `x402Facilitator`.
  *
@@ -160,6 +143,11 @@ const MAX_CHAIN_CACHE = 10_000;
  * so the relayer does not broadcast a transaction that would revert, or relies on the
  * on-chain receipt the client already created (client-settled) and reports the
  * transaction the chain says wrote it.
+ *
+ * Like x402's exact facilitator (EIP-3009 / Permit2), this class is the router: it owns
+ * what every payload shares (requirement checks, attempt cap, replay claims, the
+ * verified-payment cache) and dispatches on `payload.settlement` to one file per kind,
+ * `kinds/proof.ts` (server-settled) and `kinds/receipt.ts` (client-settled).
  *
  * @example
  * const facilitator = new x402Facilitator().register("eip155:84532", new ZkExactFacilitatorScheme({ ... }));
@@ -180,12 +168,12 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   readonly batcher?: SettlementBatcher;
   /** Payments that passed `verify`, by condition hash, so `settle` does not verify twice. */
   readonly #verified = new Map<string, { fingerprint: string; v: Verified; until: number }>();
-  /** `${root}:${treeSize}` -> until (ms) the pool was seen to know it. */
-  readonly #knownRoots = new Map<string, number>();
   /** The latest block's time and when it was read (ms). */
   #chainTime: { t: number; at: number } | undefined;
-  /** Nullifier hashes seen spent (final: a spent note stays spent). */
-  readonly #spent = new Set<bigint>();
+  /** Server-settled payments: a proof the relayer submits (kinds/proof.ts). */
+  readonly #proofKind: ProofPayments;
+  /** Client-settled payments: a receipt already on chain (kinds/receipt.ts). */
+  readonly #receiptKind: ReceiptPayments;
 
   constructor(o: ZkFacilitatorOptions) {
     this.#o = o;
@@ -206,6 +194,23 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       publicClient: o.publicClient,
       facilitator: o.pool.facilitator,
       chainId: o.pool.chainId,
+    });
+    this.#proofKind = new ProofPayments({
+      network: this.network,
+      pool: o.pool,
+      publicClient: o.publicClient,
+      receipts: this.receipts,
+      vkey: o.vkey,
+      verifier: this.verifier,
+      verifyProof: o.verifyProof,
+      clientOf: o.clientOf,
+      checkChainState: o.checkChainState,
+      batcher: this.batcher,
+    });
+    this.#receiptKind = new ReceiptPayments({
+      network: this.network,
+      receipts: this.receipts,
+      minConfirmations: this.#minConfirmations,
     });
   }
 
@@ -276,11 +281,16 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       // before its handler skips verify) is checked and claimed from scratch.
       v = this.#takeVerified(payload) ?? (await this.#admit(payload, requirements));
     } catch (err) {
-      if (isZkPayError(err)) return this.#failed(err.reason, err.message);
+      if (isZkPayError(err)) return settleFailed(this.network, err.reason, err.message);
       throw err;
     }
+    // Dispatch on the payload kind; each kind releases the claims only when the payment
+    // certainly did not settle.
+    const release = () => this.#releaseClaims(v);
     const p = v.payload;
-    return p.settlement === "client" ? this.#clientSettled(v, p) : this.#submit(v, p);
+    return p.settlement === "client"
+      ? this.#receiptKind.settle({ ...v, payload: p })
+      : this.#proofKind.settle({ ...v, payload: p }, release);
   }
 
   /**
@@ -313,97 +323,6 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   async #releaseClaims(v: Verified): Promise<void> {
     await this.#replay.release(v.conditionHash);
     if (v.proof) await this.#replay.release(nullifierKey(v.proof));
-  }
-
-  /** Client-settled: the payment is on chain already; report the transaction the chain names. */
-  async #clientSettled(v: Verified, p: Extract<ZkPaymentPayload, { settlement: "client" }>): Promise<SettleResponse> {
-    const receiptId = p.receiptId as Hex;
-    const transaction =
-      v.paidAtBlock === undefined
-        ? undefined
-        : await this.receipts.transactionOf(receiptId, v.paidAtBlock).catch(() => undefined);
-    return {
-      success: true,
-      transaction: transaction ?? "",
-      network: this.network,
-      extra: { receiptId, paidAtBlock: v.paidAtBlock },
-    };
-  }
-
-  /**
-   * Server-settled: through the batcher (simulated against `pending`, then `pay` alone or
-   * `payBatch` with the payments that arrived in the same window) from the relayer.
-   */
-  async #submit(v: Verified, p: Extract<ZkPaymentPayload, { settlement: "server" }>): Promise<SettleResponse> {
-    if (!this.batcher) {
-      await this.#releaseClaims(v);
-      return this.#failed("settlement_failed", "this facilitator does not submit payments");
-    }
-    // Parsed once in #check; parsed here only if a caller built `v` without it.
-    const proof = v.proof ?? proofFromWire(p.proof);
-    const receiptId = toBytes32(proof.nullifierHash);
-    const outcome: SettlementOutcome = await this.batcher.submit({
-      proof,
-      terms: v.terms,
-      memo: p.memo as Hex,
-      commitChange: p.commitChange === true,
-    });
-    if (outcome.status === "settled") {
-      this.#spent.add(proof.nullifierHash);
-      return {
-        success: true,
-        transaction: outcome.hash,
-        network: this.network,
-        extra: { receiptId, batchSize: outcome.batchSize, transaction: outcome.hash },
-      };
-    }
-    if (outcome.status === "reverted") {
-      await this.#releaseClaims(v);
-      return this.#failed("settlement_failed", `settlement transaction ${outcome.hash} reverted`, outcome.hash);
-    }
-    let mapped: ZkPayError;
-    let hash: Hash | undefined;
-    if (outcome.status === "skipped") {
-      hash = outcome.hash;
-      mapped =
-        outcome.reason === "NullifierSpent"
-          ? new ZkPayError("nullifier_spent", "this note was already spent", { transaction: hash })
-          : outcome.reason === "Expired"
-            ? new ZkPayError("challenge_expired", "the payment expired before its batch was mined", {
-                transaction: hash,
-              })
-            : new ZkPayError("stale_tree", "the proof's root left the pool's history before its batch was mined", {
-                transaction: hash,
-              });
-      // A skipped payment was not paid by this transaction; only the spent case may have
-      // been paid by another (the payer itself, another relayer): the chain decides below.
-      if (outcome.reason !== "NullifierSpent") {
-        await this.#releaseClaims(v);
-        return this.#failed(mapped.reason, mapped.message, hash);
-      }
-    } else {
-      hash = outcome.hash;
-      mapped = mapPayRevert(outcome.error);
-    }
-    // A revert for a spent nullifier means someone (the payer, a relayer) settled this
-    // very payment, or another one of the same note; an RPC failure may hide a
-    // transaction that was mined. Either way the chain decides: paid means paid, and
-    // then the claims must stay.
-    if (hash !== undefined || mapped.reason === "nullifier_spent" || mapped.reason === "rpc_error") {
-      const r = await this.receipts
-        .check({ id: receiptId, payTo: v.terms.payTo, amount: v.terms.amount, conditionHash: v.conditionHash })
-        .catch(() => undefined);
-      if (r?.state === "paid" || r?.state === "unconfirmed") {
-        return { success: true, transaction: hash ?? "", network: this.network, extra: { receiptId } };
-      }
-      // Unknown outcome (RPC down, or a transaction sent whose fate is unknown): keep
-      // the claims, so that the payer's note is not paid twice; report the hash.
-      if (r === undefined || (hash !== undefined && r.state === "not_paid" && outcome.status !== "skipped")) {
-        return this.#failed(mapped.reason, mapped.message, hash);
-      }
-    }
-    await this.#releaseClaims(v);
-    return this.#failed(mapped.reason, mapped.message, hash);
   }
 
   /**
@@ -487,33 +406,18 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     return { payload: p, terms, conditionHash, claimTtl: Math.max(60, ttl + 60) };
   }
 
-  /** Every check that needs no state change, cheapest first. Throws ZkPayError. */
+  /**
+   * Every check that needs no state change, cheapest first: the shared requirement
+   * checks, one attempt counted, then the checks of the payload's kind (a receipt on
+   * chain, or chain state and the proof). Throws ZkPayError.
+   */
   async #check(payload: PaymentPayload, req: PaymentRequirements): Promise<Verified> {
-    const { payload: p, terms, conditionHash, claimTtl } = await this.checkRequirements(payload, req);
-    if (p.settlement === "client") {
-      await this.#countAttempt(conditionHash, claimTtl);
-      const r = await this.receipts.check({
-        id: p.receiptId as Hex,
-        payTo: terms.payTo,
-        amount: terms.amount,
-        conditionHash,
-        minConfirmations: this.#minConfirmations,
-      });
-      const reasons: Record<string, [ZkReasonCode, string]> = {
-        not_paid: ["receipt_not_found", "no payment with this receipt id on chain"],
-        mismatch: ["receipt_mismatch", "the receipt is for another payee, amount or condition"],
-        unconfirmed: [
-          "receipt_unconfirmed",
-          `the payment has ${r.confirmations} of ${this.#minConfirmations} confirmations`,
-        ],
-      };
-      const fail = reasons[r.state];
-      if (fail) throw new ZkPayError(fail[0], fail[1], { confirmations: r.confirmations });
-      return { payload: p, terms, conditionHash, paidAtBlock: r.paidAtBlock, claimTtl };
-    }
-    await this.#countAttempt(conditionHash, claimTtl);
-    const proof = await this.#verifySubmission(p, terms);
-    return { payload: p, terms, conditionHash, proof, claimTtl };
+    const a = await this.checkRequirements(payload, req);
+    await this.#countAttempt(a.conditionHash, a.claimTtl);
+    const p = a.payload;
+    return p.settlement === "client"
+      ? this.#receiptKind.verify({ ...a, payload: p })
+      : this.#proofKind.verify({ ...a, payload: p });
   }
 
   /**
@@ -534,7 +438,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     if (terms.expiry < BigInt(await this.#chainNow())) {
       throw new ZkPayError("challenge_expired", `the payment expired at ${terms.expiry}`);
     }
-    return this.#verifySubmission(p, terms);
+    return this.#proofKind.verifySubmission(p, terms);
   }
 
   /** The latest block's time, seconds, cached for a second: what the contract checks expiry against. */
@@ -564,38 +468,6 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     }
   }
 
-  /** Field checks, root and nullifier on chain, then the Groth16 check through the fair queue. */
-  async #verifySubmission(
-    p: Extract<ZkPaymentPayload, { settlement: "server" }>,
-    terms: PaymentTerms,
-  ): Promise<ProofStruct> {
-    const proof = proofFromWire(p.proof);
-    const signals = [proof.nullifierHash, proof.changeCommitment, proof.root];
-    if (!signals.every(isFieldElement))
-      throw new ZkPayError("invalid_payload", "a public signal is not a field element");
-    await this.#checkChainState(proof);
-    const context = paymentContext({
-      chainId: this.#o.pool.chainId,
-      facilitator: this.#o.pool.facilitator,
-      terms,
-      memo: p.memo as Hex,
-    });
-    const client = this.#o.clientOf?.() ?? { key: "anonymous", priority: 0 };
-    const ok = await this.verifier.run(
-      client.key,
-      () =>
-        (this.#o.verifyProof ?? verifyPaymentProof)(this.#o.vkey, proof, [
-          ...signals,
-          terms.amount,
-          terms.fee,
-          context,
-        ]),
-      client.priority,
-    );
-    if (!ok) throw new ZkPayError("invalid_proof", "the proof does not verify for these terms");
-    return proof;
-  }
-
   /** Counts a verification attempt for this challenge; throws past the cap. */
   async #countAttempt(conditionHash: Hex, ttlSeconds: number): Promise<void> {
     const n = await this.#replay.increment(`attempts:${conditionHash}`, ttlSeconds);
@@ -603,44 +475,6 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       throw new ZkPayError("too_many_attempts", `this challenge was tried ${n - 1} times; request a new one`, {
         attempts: n - 1,
       });
-    }
-  }
-
-  /**
-   * Server-settled only: the root must be known and the note unspent. "Known" is cached
-   * for a few seconds (a known root stays known for thousands of inserts) and "spent" for
-   * good, so a flood of proofs against one root costs one read of the root.
-   */
-  async #checkChainState(proof: ProofStruct): Promise<void> {
-    if (this.#o.checkChainState === false) return;
-    if (this.#spent.has(proof.nullifierHash)) {
-      throw new ZkPayError("nullifier_spent", "this note was already spent");
-    }
-    const rootKey = `${proof.root}:${proof.treeSize}`;
-    const now = Date.now();
-    const knownUntil = this.#knownRoots.get(rootKey);
-    const read = (functionName: "isKnownRoot" | "isSpent", args: readonly bigint[]) =>
-      this.#o.publicClient.readContract({
-        address: this.#o.pool.facilitator,
-        abi: facilitatorAbi,
-        functionName,
-        args: args as never,
-      }) as Promise<boolean>;
-    const [known, spent] = await Promise.all([
-      knownUntil !== undefined && knownUntil > now ? true : read("isKnownRoot", [proof.root, proof.treeSize]),
-      read("isSpent", [proof.nullifierHash]),
-    ]).catch((err: unknown) => {
-      throw new ZkPayError("rpc_error", `reading the pool failed: ${(err as Error).message}`, {}, { cause: err });
-    });
-    if (!known) throw new ZkPayError("unknown_root", "the proof's root is unknown or too old");
-    if (knownUntil === undefined || knownUntil <= now) {
-      if (this.#knownRoots.size >= MAX_CHAIN_CACHE) this.#knownRoots.clear();
-      this.#knownRoots.set(rootKey, now + KNOWN_ROOT_CACHE_MS);
-    }
-    if (spent) {
-      if (this.#spent.size >= MAX_CHAIN_CACHE) this.#spent.clear();
-      this.#spent.add(proof.nullifierHash);
-      throw new ZkPayError("nullifier_spent", "this note was already spent");
     }
   }
 
@@ -659,22 +493,9 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     this.#verified.delete(key);
     return e.v;
   }
-
-  #failed(reason: ZkReasonCode, message: string, transaction = ""): SettleResponse {
-    return { success: false, errorReason: reason, errorMessage: message, transaction, network: this.network };
-  }
-}
-
-/** Replay-store key of a note being settled. */
-function nullifierKey(proof: ProofStruct): string {
-  return `nullifier:${proof.nullifierHash}`;
 }
 
 /** Identity of a payment as sent: its accepted requirement and payload. */
 function fingerprint(p: PaymentPayload): string {
   return JSON.stringify([p.accepted, p.payload]);
-}
-
-function invalid(reason: ZkReasonCode, message: string): VerifyResponse {
-  return { isValid: false, invalidReason: reason, invalidMessage: message };
 }

@@ -1,0 +1,55 @@
+import type { Network, SettleResponse } from "@x402/core/types";
+import type { Hex } from "viem";
+
+import type { ReceiptChecker } from "../../core/receipts.js";
+import { receiptError } from "../errors.js";
+import type { Admitted, PayloadOf, PaymentKind, Verified } from "./types.js";
+
+/** What {@link ReceiptPayments} reads the chain with. */
+export interface ReceiptKindOptions {
+  network: Network;
+  receipts: ReceiptChecker;
+  /** Confirmations a receipt needs before it is accepted. */
+  minConfirmations: number;
+}
+
+/**
+ * Client-settled payments: the payer submitted `pay` itself and sends the receipt id it
+ * got. Verifying is one `checkReceipt` call (this payee, amount and condition, enough
+ * confirmations); settling sends nothing and reports the transaction the chain names.
+ */
+export class ReceiptPayments implements PaymentKind<"client"> {
+  readonly #o: ReceiptKindOptions;
+
+  constructor(o: ReceiptKindOptions) {
+    this.#o = o;
+  }
+
+  async verify(a: Admitted<PayloadOf<"client">>): Promise<Verified<PayloadOf<"client">>> {
+    const r = await this.#o.receipts.check({
+      id: a.payload.receiptId as Hex,
+      payTo: a.terms.payTo,
+      amount: a.terms.amount,
+      conditionHash: a.conditionHash,
+      minConfirmations: this.#o.minConfirmations,
+    });
+    const fail = receiptError(r, this.#o.minConfirmations);
+    if (fail) throw fail;
+    return { ...a, paidAtBlock: r.paidAtBlock };
+  }
+
+  /** The payment is on chain already: report the transaction the chain names (never releases: it is paid). */
+  async settle(v: Verified<PayloadOf<"client">>): Promise<SettleResponse> {
+    const receiptId = v.payload.receiptId as Hex;
+    const transaction =
+      v.paidAtBlock === undefined
+        ? undefined
+        : await this.#o.receipts.transactionOf(receiptId, v.paidAtBlock).catch(() => undefined);
+    return {
+      success: true,
+      transaction: transaction ?? "",
+      network: this.#o.network,
+      extra: { receiptId, paidAtBlock: v.paidAtBlock },
+    };
+  }
+}
