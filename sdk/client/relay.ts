@@ -3,7 +3,7 @@ import { getAddress, type Address, type Hash, type Hex } from "viem";
 
 import { ZkPayError, type ZkReasonCode } from "../core/errors.js";
 import { ZK_SCHEME, serverPayloadToWire, type ZkPaymentPayload } from "../core/wire.js";
-import type { PreparedPayment } from "./wallet.js";
+import type { PreparedPayment } from "./types.js";
 
 /** What a relayer publishes: who submits, for what fee, on which pool. */
 export interface RelayTerms {
