@@ -42,7 +42,7 @@ export interface DeployOptions {
   /** Each tree holds 2^treeLevels leaves (default 24; tests use small values to roll over). */
   treeLevels?: number;
   /** Contract to deploy: "Facilitator", or a test-only subclass such as "FacilitatorHarness". */
-  contract?: "Facilitator" | "FacilitatorHarness";
+  contract?: "Facilitator" | "FacilitatorHarness" | "PayoutHookFacilitator";
   /**
    * EIP-712 domain of the token for signed deposits, written to the record's token_info.
    * When absent it is read from the token (EIP-5267, else name()/version()) or taken from
