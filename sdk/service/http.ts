@@ -6,7 +6,8 @@ import { PaymentPayloadV2Schema, PaymentRequirementsV2Schema } from "@x402/core/
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { z } from "zod";
 
-import { ZkPayError, isZkPayError, type ZkReasonCode } from "../core/errors.js";
+import { ZkPayError, isZkPayError } from "../core/errors.js";
+import { httpAnswerOf } from "../core/http.js";
 import { ZkPaymentPayloadSchema } from "../core/wire.js";
 import { TrustedProxies, clientAddress } from "../node/caller.js";
 import { silentLogger, type Logger } from "./logger.js";
@@ -61,13 +62,16 @@ const RelayRequestSchema = z.object({
   payload: z.record(z.string(), z.unknown()),
 });
 
-/** An HTTP error answer with a stable reason. */
+/**
+ * An answer about the HTTP API itself (no such path or method), not about a payment:
+ * everything else is a `ZkPayError`, answered with the reason table's status and headers
+ * (core/http.ts), as the payment gate answers it.
+ */
 class HttpError extends Error {
   constructor(
-    readonly status: number,
-    readonly reason: ZkReasonCode | "not_found" | "method_not_allowed" | "internal_error",
+    readonly status: 404 | 405,
+    readonly reason: "not_found" | "method_not_allowed",
     message: string,
-    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -110,7 +114,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
     const h = req.headers.authorization ?? "";
     const given = Buffer.from(h.replace(/^Bearer\s+/i, ""));
     const ok = keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
-    if (!ok) throw new HttpError(401, "unauthorized", "a valid API key is required (Authorization: Bearer <key>)");
+    if (!ok) throw new ZkPayError("unauthorized", "a valid API key is required (Authorization: Bearer <key>)");
     return `key:${h.slice(-8)}`;
   };
 
@@ -118,7 +122,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
     new Promise((resolve, reject) => {
       const declared = Number(req.headers["content-length"] ?? "0");
       if (declared > maxBody) {
-        reject(new HttpError(413, "invalid_payload", `body over ${maxBody} bytes`));
+        reject(new ZkPayError("body_too_large", `body over ${maxBody} bytes`));
         req.resume();
         return;
       }
@@ -127,7 +131,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
       req.on("data", (c: Buffer) => {
         size += c.length;
         if (size > maxBody) {
-          reject(new HttpError(413, "invalid_payload", `body over ${maxBody} bytes`));
+          reject(new ZkPayError("body_too_large", `body over ${maxBody} bytes`));
           req.destroy();
           return;
         }
@@ -138,7 +142,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
         try {
           resolve(JSON.parse(text));
         } catch {
-          reject(new HttpError(400, "invalid_payload", "the body is not JSON"));
+          reject(new ZkPayError("invalid_payload", "the body is not JSON"));
         }
       });
       req.on("error", reject);
@@ -148,7 +152,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
     const r = schema.safeParse(body);
     if (!r.success) {
       const i = r.error.issues[0];
-      throw new HttpError(400, "invalid_payload", `${i?.path.join(".") || "body"}: ${i?.message}`);
+      throw new ZkPayError("invalid_payload", `${i?.path.join(".") || "body"}: ${i?.message}`);
     }
     return r.data;
   };
@@ -187,13 +191,13 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
         throw new HttpError(404, "not_found", `no route ${url.pathname}`);
     }
     if (service.draining) {
-      throw new HttpError(503, "server_busy", "the service is shutting down", { "retry-after": "5" });
+      throw new ZkPayError("server_busy", "the service is shutting down", { retryAfterSeconds: 5 });
     }
     const caller = (url.pathname === "/relay" ? undefined : authorize(req)) ?? callerOf(req);
     const wait = limiter.take(caller, COST.request);
     if (wait > 0) {
-      throw new HttpError(429, "rate_limited", "too many requests or refused payments; slow down", {
-        "retry-after": String(wait),
+      throw new ZkPayError("rate_limited", "too many requests or refused payments; slow down", {
+        retryAfterSeconds: wait,
       });
     }
     const body = await readBody(req);
@@ -202,8 +206,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
       const p = ZkPaymentPayloadSchema.safeParse(r.payload);
       if (!p.success || p.data.settlement !== "server") {
         const i = p.success ? undefined : p.error.issues[0];
-        throw new HttpError(
-          400,
+        throw new ZkPayError(
           "invalid_payload",
           i ? `payload.${i.path.join(".")}: ${i.message}` : "relay takes a proof (payload.settlement: server)",
         );
@@ -220,12 +223,12 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
     const pp = PaymentPayloadV2Schema.safeParse(r.paymentPayload);
     if (!pp.success) {
       const i = pp.error.issues[0];
-      throw new HttpError(400, "invalid_payload", `paymentPayload.${i?.path.join(".")}: ${i?.message}`);
+      throw new ZkPayError("invalid_payload", `paymentPayload.${i?.path.join(".")}: ${i?.message}`);
     }
     const pr = PaymentRequirementsV2Schema.safeParse(r.paymentRequirements);
     if (!pr.success) {
       const i = pr.error.issues[0];
-      throw new HttpError(400, "invalid_payload", `paymentRequirements.${i?.path.join(".")}: ${i?.message}`);
+      throw new ZkPayError("invalid_payload", `paymentRequirements.${i?.path.join(".")}: ${i?.message}`);
     }
     const payload = pp.data as PaymentPayload;
     const requirements = pr.data as PaymentRequirements;
@@ -246,13 +249,13 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
     handle(req, res)
       .catch((err: unknown) => {
         if (err instanceof HttpError) {
-          send(res, err.status, { error: err.reason, message: err.message }, err.headers);
+          send(res, err.status, { error: err.reason, message: err.message });
           return err.status;
         }
         if (isZkPayError(err)) {
-          const status = err.reason === "rpc_error" ? 503 : 400;
-          send(res, status, err.toJSON());
-          return status;
+          const answer = httpAnswerOf(err);
+          send(res, answer.status, answer.body, answer.headers);
+          return answer.status;
         }
         log.error("request failed", { path: req.url, error: err as Error });
         if (!res.headersSent) send(res, 500, { error: "internal_error", message: "internal error" });

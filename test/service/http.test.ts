@@ -172,7 +172,7 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
     }
     const big = await post<{ error?: string }>(`${svc.url}/settle`, `{"x":"${"a".repeat(70_000)}"}`);
     expect(big.status).to.equal(413);
-    expect(big.body.error).to.equal("invalid_payload");
+    expect(big.body.error).to.equal("body_too_large"); // one reason table (core/http.ts) with the payment gate
     expect((await fetch(`${svc.url}/settle`)).status).to.equal(405);
     expect((await fetch(`${svc.url}/nope`)).status).to.equal(404);
     // A valid envelope whose zk-exact payload is junk: a refused payment (200, isValid false), not a 500.
