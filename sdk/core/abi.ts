@@ -73,7 +73,7 @@ export const erc20Abi = parseAbi([
   "event Transfer(address indexed from, address indexed to, uint256 value)",
 ]);
 
-/** Receipt status codes of `checkReceipt` (IFacilitator.ReceiptStatus). */
+/** Receipt status codes of `checkReceipt` (INotePool.ReceiptStatus). */
 export const RECEIPT_STATUS = { None: 0, Paid: 1, Mismatch: 2 } as const;
 
 /** Why `payBatch` skipped a payment (IFacilitator.SkipReason, the `reason` of PaymentSkipped). */
