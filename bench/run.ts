@@ -33,6 +33,7 @@ import { pathToFileURL } from "node:url";
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import hre from "hardhat";
 
+import { artifactFileNames } from "../sdk/core/circuits/registry.js";
 import { shutdownProver } from "../sdk/core/prover.js";
 import { benchE2E, reportE2E } from "./e2e.js";
 import { benchProtocol, reportProtocol } from "./protocol.js";
@@ -172,7 +173,8 @@ const environment: BenchSection = {
 const circuit: BenchSection = {
   name: "circuit",
   async run() {
-    const manifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "manifest.json"), "utf8")) as {
+    const files = artifactFileNames("payment");
+    const manifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, files.manifest), "utf8")) as {
       constraints: number;
       maxDepth: number;
       publicSignals: string[];
@@ -183,8 +185,8 @@ const circuit: BenchSection = {
       circuitMaxDepth: manifest.maxDepth,
       publicSignals: manifest.publicSignals.length,
       developmentSetup: manifest.developmentSetup,
-      zkeyBytes: statSync(path.join(ARTIFACTS_DIR, "payment.zkey")).size,
-      wasmBytes: statSync(path.join(ARTIFACTS_DIR, "payment.wasm")).size,
+      zkeyBytes: statSync(path.join(ARTIFACTS_DIR, files.zkey)).size,
+      wasmBytes: statSync(path.join(ARTIFACTS_DIR, files.wasm)).size,
     };
   },
 };

@@ -357,7 +357,7 @@ export async function benchSession(opts: SessionBenchOptions = {}): Promise<Reco
     constraints: number;
     publicSignals: string[];
   };
-  const payManifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "manifest.json"), "utf8")) as {
+  const payManifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.manifest.json"), "utf8")) as {
     constraints: number;
     publicSignals: string[];
   };

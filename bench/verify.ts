@@ -5,30 +5,30 @@
  *
  *   npx tsx bench/verify.ts
  *
- * (or `npx tsx -e 'import("./scripts/lib/bench-verify.ts").then((m) => m.benchVerify()).then(console.log)'`,
+ * (or `npx tsx -e 'import("./bench/verify.ts").then((m) => m.benchVerify()).then(console.log)'`,
  * which then waits for snarkjs' worker threads: call shutdownProver() when done).
  */
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
 import * as snarkjs from "snarkjs";
 
-import { commitmentOf, type NoteSecrets } from "../sdk/core/note.js";
-import { hash1, hash2 } from "../sdk/core/poseidon.js";
+import { preloadArtifacts } from "../sdk/core/circuits/artifacts.js";
 import {
-  fromSolidityProof,
   paymentCircuitInput,
-  preloadArtifacts,
   provePayment,
-  shutdownProver,
   verifyPaymentProofSnarkjs,
-  type CircuitArtifacts,
   type PaymentProofResult,
   type PaymentWitness,
-} from "../sdk/core/prover.js";
+} from "../sdk/core/circuits/payment.js";
+import { fromSolidityProof } from "../sdk/core/circuits/proof.js";
+import { artifactFileNames } from "../sdk/core/circuits/registry.js";
+import { commitmentOf, type NoteSecrets } from "../sdk/core/note.js";
+import { hash1, hash2 } from "../sdk/core/poseidon.js";
+import { shutdownProver } from "../sdk/core/prover.js";
 import { NoteTree } from "../sdk/core/tree.js";
 import { Groth16Verifier, type Groth16BatchItem } from "../sdk/core/verifier.js";
+import { artifactsOf, verificationKeyOf } from "../sdk/node/artifacts.js";
 import { median, round } from "./util.js";
 import { ARTIFACTS_DIR } from "../scripts/lib/paths.js";
 
@@ -64,11 +64,9 @@ export async function benchVerify(
   const verifies = o.verifies ?? 40;
   const provesFromPath = o.provesFromPath ?? 5;
   const log = o.log ?? (() => {});
-  const vkey: unknown = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.vkey.json"), "utf8"));
-  const artifacts: CircuitArtifacts = {
-    wasm: path.join(ARTIFACTS_DIR, "payment.wasm"),
-    zkey: path.join(ARTIFACTS_DIR, "payment.zkey"),
-  };
+  const { vkey } = verificationKeyOf("payment", ARTIFACTS_DIR);
+  const artifacts = artifactsOf("payment", ARTIFACTS_DIR);
+  const files = artifactFileNames("payment");
 
   const notes: Note[] = Array.from({ length: 8 }, (_, i) => ({
     value: 1_000_000n + BigInt(i),
@@ -91,8 +89,9 @@ export async function benchVerify(
   // Cold: the same files under another spelling, so that the artifact cache misses even
   // when this runs after other sections of the benchmark.
   const cold = await provePayment(witnessOf(0), {
-    wasm: `${ARTIFACTS_DIR}${path.sep}.${path.sep}payment.wasm`,
-    zkey: `${ARTIFACTS_DIR}${path.sep}.${path.sep}payment.zkey`,
+    ...artifacts,
+    wasm: `${ARTIFACTS_DIR}${path.sep}.${path.sep}${files.wasm}`,
+    zkey: `${ARTIFACTS_DIR}${path.sep}.${path.sep}${files.zkey}`,
   });
   const proveColdMs = cold.timings.witnessMs + cold.timings.proveMs;
   log(`cold proof ${round(proveColdMs)} ms`);
@@ -111,8 +110,8 @@ export async function benchVerify(
       const w = witnessOf(i + 1);
       const t0 = performance.now();
       const wtns: { type: "mem"; data?: Uint8Array } = { type: "mem" };
-      await snarkjs.wtns.calculate(paymentCircuitInput(w), artifacts.wasm as string, wtns);
-      await snarkjs.groth16.prove(artifacts.zkey as string, wtns);
+      await snarkjs.wtns.calculate(paymentCircuitInput(w), artifacts.wasm, wtns);
+      await snarkjs.groth16.prove(artifacts.zkey, wtns);
       times.push(performance.now() - t0);
     }
     proveMsMedianFromPath = median(times);

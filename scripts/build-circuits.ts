@@ -1,24 +1,27 @@
 /**
- * Builds everything that derives from a circuit (payment, or the session-credential
- * presentation), in order:
+ * Builds everything that derives from a circuit of the registry (sdk/core/circuits/
+ * registry.ts: payment, and the session-credential presentation), in order:
  *
- *   1. compile circuits/main/<circuit>.circom with circom2 (--O2)    -> build/circuits
- *   2. Powers of Tau: the operator's ceremony file (--ptau FILE), or a development
- *      one generated once and cached in .cache/ptau (takes ~7 minutes on 2 cores)
+ *   1. compile the circuit's main file (circuits/main/<name>.circom) with circom2 (--O2)
+ *                                                                   -> build/circuits
+ *   2. Powers of Tau of the circuit's power: the operator's ceremony file (--ptau FILE), or
+ *      a development one generated once per power and cached in .cache/ptau (takes ~7
+ *      minutes for 2^13 on 2 cores)
  *   3. Groth16 phase 2: zkey, one contribution with fresh entropy, optional beacon
  *   4. verification key
- *   5. payment only: Solidity verifiers: snarkjs' single-proof one ->
+ *   5. the registry's verifier contracts, if any (payment: snarkjs' single-proof one ->
  *      contracts/verifiers/PaymentVerifier.sol, and the batched one
- *      (scripts/lib/batch-verifier-source.ts) -> PaymentBatchVerifier.sol. Presentations
+ *      (scripts/lib/batch-verifier-source.ts) -> PaymentBatchVerifier.sol). Presentations
  *      are verified by the service itself (sdk/session), never on chain.
- *   6. copy wasm, zkey and vkey to circuits/artifacts and write the manifest
- *      (manifest.json for payment, presentation.manifest.json for presentation)
+ *   6. copy <name>.wasm, <name>.zkey and <name>.vkey.json to circuits/artifacts and write
+ *      <name>.manifest.json
  *
  * Usage:
- *   npm run build:circuits                       both circuits, development setup (NOT for production)
+ *   npm run build:circuits                       every circuit, development setup (NOT for production)
  *   npm run build:circuits -- --circuit presentation   one of them
- *   npm run build:circuits -- --ptau pot.ptau \
- *        --beacon <64 hex chars>                 production path, see README
+ *   npm run build:circuits -- --circuit payment --ptau pot.ptau \
+ *        --beacon <64 hex chars>                 production path, see README (the ceremony
+ *                                                file must cover the circuit's power)
  */
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -26,29 +29,16 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, copyFil
 import path from "node:path";
 import { parseArgs } from "node:util";
 
+import {
+  artifactFileNames,
+  CIRCUIT_NAMES,
+  CIRCUITS,
+  isCircuitName,
+  type CircuitName,
+  type CircuitSpec,
+} from "../sdk/core/circuits/registry.js";
 import { batchVerifierSource } from "./lib/batch-verifier-source.js";
-import { ARTIFACTS_DIR, BATCH_VERIFIER_SOL, BUILD_DIR, PTAU_CACHE_DIR, ROOT, VERIFIER_SOL } from "./lib/paths.js";
-
-// 2^13 = 8,192 rows: the depth-24 payment circuit has ~8.0k constraints + 7 public rows,
-// the presentation circuit ~5.7k + 6.
-const PTAU_POWER = 13;
-
-/** What differs between the circuits. */
-const CIRCUITS = {
-  payment: {
-    manifestFile: "manifest.json",
-    params: { maxDepth: 24, valueBits: 128 },
-    publicSignals: ["nullifierHash", "changeCommitment", "root", "amount", "fee", "context"],
-    solidity: true,
-  },
-  presentation: {
-    manifestFile: "presentation.manifest.json",
-    params: { tierBits: 16, timeBits: 40, countBits: 32 },
-    publicSignals: ["originToken", "serviceId", "requiredTier", "now", "originId", "context"],
-    solidity: false,
-  },
-} as const;
-type CircuitName = keyof typeof CIRCUITS;
+import { ARTIFACTS_DIR, BUILD_DIR, PTAU_CACHE_DIR, ROOT } from "./lib/paths.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -62,8 +52,8 @@ const { values: args } = parseArgs({
 const snarkjsCli = path.join(ROOT, "node_modules", "snarkjs", "build", "cli.cjs");
 const circomBin = path.join(ROOT, "node_modules", ".bin", "circom2");
 
-if (args.circuit !== "all" && !(args.circuit! in CIRCUITS)) {
-  throw new Error(`--circuit must be one of ${Object.keys(CIRCUITS).join(", ")} or all, got ${args.circuit}`);
+if (args.circuit !== "all" && !isCircuitName(args.circuit!)) {
+  throw new Error(`--circuit must be one of ${CIRCUIT_NAMES.join(", ")} or all, got ${args.circuit}`);
 }
 
 function step(n: number, text: string): void {
@@ -86,30 +76,49 @@ const started = Date.now();
 mkdirSync(BUILD_DIR, { recursive: true });
 mkdirSync(ARTIFACTS_DIR, { recursive: true });
 
-// Powers of Tau, shared by both circuits (both fit 2^13).
-let ptau: string;
-let ptauSource: string;
-if (args.ptau) {
-  ptau = path.resolve(args.ptau);
-  if (!existsSync(ptau)) throw new Error(`--ptau file not found: ${ptau}`);
-  ptauSource = `operator-supplied ${path.basename(ptau)}`;
-} else {
+/**
+ * The Powers of Tau file for a circuit of 2^`power` rows and how the manifest describes
+ * it: the operator's ceremony file when given (snarkjs refuses one that is too small), or
+ * the development one of that power, cached per power (circuits of one power share it).
+ */
+function ptauFor(power: number): { file: string; source: string; cached: boolean } {
+  if (args.ptau) {
+    const file = path.resolve(args.ptau);
+    if (!existsSync(file)) throw new Error(`--ptau file not found: ${file}`);
+    return { file, source: `operator-supplied ${path.basename(file)}`, cached: true };
+  }
   mkdirSync(PTAU_CACHE_DIR, { recursive: true });
-  ptau = path.join(PTAU_CACHE_DIR, `pot${PTAU_POWER}_dev_final.ptau`);
-  ptauSource = `DEVELOPMENT pot${PTAU_POWER} generated locally (single contributor)`;
+  const file = path.join(PTAU_CACHE_DIR, `pot${power}_dev_final.ptau`);
+  return {
+    file,
+    source: `DEVELOPMENT pot${power} generated locally (single contributor)`,
+    cached: existsSync(file),
+  };
+}
+
+/** Generates and caches the development Powers of Tau of `power` (never for production). */
+function generateDevelopmentPtau(power: number, ptau: string): void {
+  console.log(`generating a DEVELOPMENT Powers of Tau 2^${power} (one-off, ~4 minutes for 2^13 on 2 cores)...`);
+  const p0 = path.join(PTAU_CACHE_DIR, `pot${power}_0000.ptau`);
+  const p1 = path.join(PTAU_CACHE_DIR, `pot${power}_0001.ptau`);
+  snarkjs("powersoftau", "new", "bn128", String(power), p0);
+  snarkjs("powersoftau", "contribute", p0, p1, "--name=402zk development", `-e=${randomBytes(32).toString("hex")}`);
+  snarkjs("powersoftau", "prepare", "phase2", p1, `${ptau}.tmp`);
+  renameSync(`${ptau}.tmp`, ptau);
 }
 
 function buildCircuit(name: CircuitName): void {
-  const spec = CIRCUITS[name];
+  const spec: CircuitSpec = CIRCUITS[name];
+  const files = artifactFileNames(name);
   console.log(`\n=== ${name} ===`);
   // 1. Compile. --O2 removes all linear constraints (without it the payment circuit has
   //    twice as many constraints and no longer fits 2^13).
   const r1cs = path.join(BUILD_DIR, `${name}.r1cs`);
   const wasm = path.join(BUILD_DIR, `${name}_js`, `${name}.wasm`);
-  step(1, `compiling circuits/main/${name}.circom`);
+  step(1, `compiling ${spec.main}`);
   if (!args["skip-compile"] || !existsSync(r1cs)) {
     run(circomBin, [
-      path.join("circuits", "main", `${name}.circom`),
+      spec.main,
       "--O2",
       "--r1cs",
       "--wasm",
@@ -122,19 +131,14 @@ function buildCircuit(name: CircuitName): void {
   }
 
   // 2. Powers of Tau.
-  step(2, "Powers of Tau");
+  step(2, `Powers of Tau (2^${spec.ptauPower})`);
+  const { file: ptau, source: ptauSource, cached } = ptauFor(spec.ptauPower);
   if (args.ptau) {
     console.log(`using ${ptau}`);
-  } else if (existsSync(ptau)) {
+  } else if (cached) {
     console.log(`cached development ptau: ${ptau}`);
   } else {
-    console.log("generating a DEVELOPMENT Powers of Tau (one-off, ~4 minutes on 2 cores)...");
-    const p0 = path.join(PTAU_CACHE_DIR, "pot_0000.ptau");
-    const p1 = path.join(PTAU_CACHE_DIR, "pot_0001.ptau");
-    snarkjs("powersoftau", "new", "bn128", String(PTAU_POWER), p0);
-    snarkjs("powersoftau", "contribute", p0, p1, "--name=402zk development", `-e=${randomBytes(32).toString("hex")}`);
-    snarkjs("powersoftau", "prepare", "phase2", p1, `${ptau}.tmp`);
-    renameSync(`${ptau}.tmp`, ptau);
+    generateDevelopmentPtau(spec.ptauPower, ptau);
   }
 
   // 3. Phase 2 (circuit-specific): initial zkey, one contribution with fresh entropy, and
@@ -157,34 +161,32 @@ function buildCircuit(name: CircuitName): void {
   const vkey = path.join(BUILD_DIR, `${name}.vkey.json`);
   snarkjs("zkey", "export", "verificationkey", zkeyFinal, vkey);
 
-  // 5. Solidity verifiers (payment only). Generated, never edited: only the contract name
-  //    is changed.
+  // 5. The registry's verifier contracts. Generated, never edited: snarkjs' single-proof
+  //    verifier only gets its contract name; the batched one embeds the same key as
+  //    constants over Groth16Batch.sol (payBatch).
   const verifierHashes: Record<string, string> = {};
-  if (spec.solidity) {
-    step(5, "exporting the Solidity verifiers");
-    const rawVerifier = path.join(BUILD_DIR, "Groth16Verifier.sol");
-    snarkjs("zkey", "export", "solidityverifier", zkeyFinal, rawVerifier);
-    const verifierSource = readFileSync(rawVerifier, "utf8").replace(
-      "contract Groth16Verifier",
-      [
-        "// GENERATED by scripts/build-circuits.ts from circuits/main/payment.circom with",
-        "// `snarkjs zkey export solidityverifier`. Do not edit: rebuild instead.",
-        "contract PaymentVerifier",
-      ].join("\n"),
-    );
-    mkdirSync(path.dirname(VERIFIER_SOL), { recursive: true });
-    writeFileSync(VERIFIER_SOL, verifierSource);
-    // The batched verifier (payBatch): the same key as constants over Groth16Batch.sol.
-    writeFileSync(
-      BATCH_VERIFIER_SOL,
-      batchVerifierSource(
-        JSON.parse(readFileSync(vkey, "utf8")),
-        "PaymentBatchVerifier",
-        "circuits/main/payment.circom",
-      ),
-    );
-    verifierHashes.verifier = sha256(VERIFIER_SOL);
-    verifierHashes.batchVerifier = sha256(BATCH_VERIFIER_SOL);
+  if (spec.verifiers.length > 0) {
+    step(5, `exporting the Solidity verifiers (${spec.verifiers.map((v) => v.contract).join(", ")})`);
+    for (const v of spec.verifiers) {
+      const out = path.join(ROOT, v.source);
+      mkdirSync(path.dirname(out), { recursive: true });
+      if (v.kind === "single") {
+        const rawVerifier = path.join(BUILD_DIR, "Groth16Verifier.sol");
+        snarkjs("zkey", "export", "solidityverifier", zkeyFinal, rawVerifier);
+        const verifierSource = readFileSync(rawVerifier, "utf8").replace(
+          "contract Groth16Verifier",
+          [
+            `// GENERATED by scripts/build-circuits.ts from ${spec.main} with`,
+            "// `snarkjs zkey export solidityverifier`. Do not edit: rebuild instead.",
+            `contract ${v.contract}`,
+          ].join("\n"),
+        );
+        writeFileSync(out, verifierSource);
+      } else {
+        writeFileSync(out, batchVerifierSource(JSON.parse(readFileSync(vkey, "utf8")), v.contract, spec.main));
+      }
+      verifierHashes[v.manifestKey] = sha256(out);
+    }
   } else {
     step(5, "no on-chain verifier for this circuit (verified off chain by the service)");
   }
@@ -192,9 +194,9 @@ function buildCircuit(name: CircuitName): void {
   // 6. Committed artifacts and their manifest.
   step(6, "copying artifacts to circuits/artifacts");
   const out = {
-    wasm: path.join(ARTIFACTS_DIR, `${name}.wasm`),
-    zkey: path.join(ARTIFACTS_DIR, `${name}.zkey`),
-    vkey: path.join(ARTIFACTS_DIR, `${name}.vkey.json`),
+    wasm: path.join(ARTIFACTS_DIR, files.wasm),
+    zkey: path.join(ARTIFACTS_DIR, files.zkey),
+    vkey: path.join(ARTIFACTS_DIR, files.vkey),
   };
   copyFileSync(wasm, out.wasm);
   copyFileSync(zkeyFinal, out.zkey);
@@ -202,7 +204,7 @@ function buildCircuit(name: CircuitName): void {
   const info = execFileSync(process.execPath, [snarkjsCli, "r1cs", "info", r1cs], { cwd: ROOT }).toString();
   const constraints = Number(/# of Constraints:\s*(\d+)/.exec(info)?.[1] ?? NaN);
   const manifest = {
-    circuit: `circuits/main/${name}.circom`,
+    circuit: spec.main,
     ...spec.params,
     constraints,
     publicSignals: spec.publicSignals,
@@ -221,11 +223,11 @@ function buildCircuit(name: CircuitName): void {
     compiler: "circom2 (circom 2.2.3, WASM) --O2 -l node_modules",
     builtAt: new Date().toISOString(),
   };
-  writeFileSync(path.join(ARTIFACTS_DIR, spec.manifestFile), JSON.stringify(manifest, null, 2) + "\n");
+  writeFileSync(path.join(ARTIFACTS_DIR, files.manifest), JSON.stringify(manifest, null, 2) + "\n");
   console.log(`${name}: ${constraints} constraints, zkey ${(statSync(out.zkey).size / 1e6).toFixed(1)} MB`);
 }
 
-const names = args.circuit === "all" ? (Object.keys(CIRCUITS) as CircuitName[]) : [args.circuit as CircuitName];
+const names = args.circuit === "all" ? CIRCUIT_NAMES : [args.circuit as CircuitName];
 for (const name of names) buildCircuit(name);
 console.log(`\ndone in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 if (!args.ptau) console.log("NOTE: development trusted setup. Do not use these keys to protect real funds.");

@@ -11,7 +11,7 @@
  * docs/base-sepolia.md. The token's EIP-712 domain is read from the token (or @x402/evm's
  * default assets); TOKEN_EIP712_NAME and TOKEN_EIP712_VERSION override it.
  *
- * Before sending anything it refuses a DEVELOPMENT setup (circuits/artifacts/manifest.json)
+ * Before sending anything it refuses a DEVELOPMENT setup (circuits/artifacts/payment.manifest.json)
  * on a chain that is not local unless ZK402_ALLOW_DEVELOPMENT_SETUP names the risk, and
  * checks TOKEN (code, decimals, EIP-712 domain). Each step prints its transaction hash;
  * every wait ends after DEPLOY_TIMEOUT seconds (default 300) with an error.

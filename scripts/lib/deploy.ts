@@ -103,12 +103,12 @@ export function developmentSetupDecision(o: {
   };
 }
 
-/** The payment circuit's manifest (circuits/artifacts/manifest.json): hashes and `developmentSetup`. */
+/** The payment circuit's manifest (circuits/artifacts/payment.manifest.json): hashes and `developmentSetup`. */
 export function readCircuitManifest(): {
   developmentSetup: boolean;
   sha256: { zkey: string; vkey: string };
 } {
-  return JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "manifest.json"), "utf8")) as never;
+  return JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.manifest.json"), "utf8")) as never;
 }
 
 /** Rejects with `what` after `ms`: no RPC call or wait of the deployment hangs silently. */

@@ -13,6 +13,4 @@ export const BUILD_DIR = path.join(ROOT, "build", "circuits");
 /** Cache for the development Powers of Tau (ignored by git, survives rebuilds). */
 export const PTAU_CACHE_DIR = path.join(ROOT, ".cache", "ptau");
 
-/** The generated verifier (never edited by hand). */
-export const VERIFIER_SOL = path.join(ROOT, "contracts", "verifiers", "PaymentVerifier.sol");
-export const BATCH_VERIFIER_SOL = path.join(ROOT, "contracts", "verifiers", "PaymentBatchVerifier.sol");
+// The generated verifier contracts are named per circuit in sdk/core/circuits/registry.ts.

@@ -8,7 +8,7 @@
  */
 import type * as MclModule from "mcl-wasm";
 
-import type { Groth16Proof, SolidityProof } from "./prover.js";
+import type { Groth16Proof, SolidityProof } from "./circuits/proof.js";
 
 type Mcl = typeof MclModule;
 type G1 = MclModule.G1;

@@ -1,10 +1,17 @@
+/**
+ * The committed circuit artifacts, for Node: file paths next to the package, read with
+ * node:fs. The browser variant is `artifactsOf(name, baseUrl)` in 402zk/core
+ * (sdk/core/circuits/artifacts.browser.ts). Names and files come from the registry.
+ */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import type { ArtifactReader, CircuitArtifacts } from "../core/circuits/artifacts.js";
+import { artifactFileNames, isCircuitName, type CircuitName } from "../core/circuits/registry.js";
 import { ZkPayError } from "../core/errors.js";
-import type { CircuitArtifacts } from "../core/prover.js";
 
 /** Directory of the committed circuit artifacts. */
 export const ARTIFACTS_DIR = path.resolve(
@@ -15,57 +22,108 @@ export const ARTIFACTS_DIR = path.resolve(
   "artifacts",
 );
 
-/**
- * Paths of the committed payment-circuit artifacts, checked to exist.
- *
- * @example
- * const wallet = await PrivateWallet.open({ ..., artifacts: defaultArtifacts() });
- */
-export function defaultArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
-  return circuitArtifacts("payment", dir);
+/** Reads an artifact file (a path or a file: URL) with node:fs: the Node loader of {@link artifactsOf}. */
+export const readArtifactFile: ArtifactReader = async (location) =>
+  new Uint8Array(await readFile(/^file:/i.test(location) ? new URL(location) : location));
+
+/** A circuit's artifacts in Node: what the prover takes, plus the verification key and manifest paths. */
+export interface CircuitFiles extends CircuitArtifacts {
+  wasm: string;
+  zkey: string;
+  read: ArtifactReader;
+  /** The verification key (JSON). */
+  vkey: string;
+  /** The build manifest: hashes, parameters, setup (JSON). */
+  manifest: string;
 }
 
-/** The wasm and zkey of circuit `name` in `dir`, checked to exist. */
-function circuitArtifacts(name: "payment" | "presentation", dir: string): CircuitArtifacts {
-  const a = { wasm: path.join(dir, `${name}.wasm`), zkey: path.join(dir, `${name}.zkey`) };
-  for (const f of Object.values(a)) {
+/**
+ * Paths of circuit `name`'s artifacts in `dir` (by default the committed ones), the wasm
+ * and zkey checked to exist (`artifacts_missing` otherwise), with the node:fs loader.
+ *
+ * @example
+ * await provePayment(witness, artifactsOf("payment"));
+ * const sessions = await SessionClient.open({ wallet, artifacts: artifactsOf("presentation") });
+ */
+export function artifactsOf(name: CircuitName, dir = ARTIFACTS_DIR): CircuitFiles {
+  if (!isCircuitName(name)) throw new ZkPayError("invalid_argument", `unknown circuit ${String(name)}`);
+  const files = artifactFileNames(name);
+  const out: CircuitFiles = {
+    wasm: path.join(dir, files.wasm),
+    zkey: path.join(dir, files.zkey),
+    vkey: path.join(dir, files.vkey),
+    manifest: path.join(dir, files.manifest),
+    read: readArtifactFile,
+  };
+  for (const f of [out.wasm, out.zkey]) {
     if (!existsSync(f))
       throw new ZkPayError("artifacts_missing", `circuit artifact not found: ${f} (run npm run build:circuits)`);
   }
-  return a;
+  return out;
 }
 
 /**
- * The verification key and its sha256 (which servers advertise and clients compare).
+ * Circuit `name`'s verification key and its sha256 (which servers advertise and clients
+ * compare). Throws `artifacts_missing` when the file is not there.
  *
  * @example
- * const { vkey, vkeySha256 } = loadVerificationKey();
+ * const { vkey } = verificationKeyOf("presentation");
  */
-export function loadVerificationKey(dir = ARTIFACTS_DIR): { vkey: unknown; vkeySha256: string } {
-  const file = path.join(dir, "payment.vkey.json");
+export function verificationKeyOf(name: CircuitName, dir = ARTIFACTS_DIR): { vkey: unknown; vkeySha256: string } {
+  if (!isCircuitName(name)) throw new ZkPayError("invalid_argument", `unknown circuit ${String(name)}`);
+  const file = path.join(dir, artifactFileNames(name).vkey);
   if (!existsSync(file)) throw new ZkPayError("artifacts_missing", `verification key not found: ${file}`);
   const bytes = readFileSync(file);
   return { vkey: JSON.parse(bytes.toString("utf8")), vkeySha256: createHash("sha256").update(bytes).digest("hex") };
 }
 
 /**
- * Paths of the committed presentation-circuit artifacts (session credentials), checked to exist.
+ * Paths of the committed payment-circuit artifacts, checked to exist:
+ * `artifactsOf("payment")` as wasm and zkey paths.
+ *
+ * @example
+ * const wallet = await PrivateWallet.open({ ..., artifacts: defaultArtifacts() });
+ */
+export function defaultArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
+  return proverArtifacts(artifactsOf("payment", dir));
+}
+
+/**
+ * Paths of the committed presentation-circuit artifacts (session credentials), checked to
+ * exist: `artifactsOf("presentation")` as wasm and zkey paths.
  *
  * @example
  * const sessions = await SessionClient.open({ wallet, artifacts: presentationArtifacts() });
  */
 export function presentationArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
-  return circuitArtifacts("presentation", dir);
+  return proverArtifacts(artifactsOf("presentation", dir));
 }
 
 /**
- * The presentation circuit's verification key (what a session service verifies with).
+ * The payment verification key and its sha256: `verificationKeyOf("payment")`.
+ *
+ * @example
+ * const { vkey, vkeySha256 } = loadVerificationKey();
+ */
+export function loadVerificationKey(dir = ARTIFACTS_DIR): { vkey: unknown; vkeySha256: string } {
+  return verificationKeyOf("payment", dir);
+}
+
+/**
+ * The presentation circuit's verification key (what a session service verifies with):
+ * `verificationKeyOf("presentation").vkey`.
  *
  * @example
  * const sessions = await SessionService.create({ vkey: loadPresentationVerificationKey(), ... });
  */
 export function loadPresentationVerificationKey(dir = ARTIFACTS_DIR): unknown {
-  const file = path.join(dir, "presentation.vkey.json");
-  if (!existsSync(file)) throw new ZkPayError("artifacts_missing", `verification key not found: ${file}`);
-  return JSON.parse(readFileSync(file, "utf8"));
+  return verificationKeyOf("presentation", dir).vkey;
+}
+
+/**
+ * The prover's part of the files (wasm, zkey, loader): what the wrappers returned before
+ * the registry, so that code spreading or serialising their result sees the same keys.
+ */
+function proverArtifacts(f: CircuitFiles): CircuitArtifacts {
+  return { wasm: f.wasm, zkey: f.zkey, read: f.read };
 }

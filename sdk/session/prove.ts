@@ -1,5 +1,7 @@
+import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
+import { proveGroth16, type ProofProgress } from "../core/circuits/groth16.js";
+import { PRESENTATION_SIGNALS } from "../core/circuits/registry.js";
 import { ZkPayError } from "../core/errors.js";
-import { proveGroth16, type CircuitArtifacts, type ProofProgress } from "../core/prover.js";
 import { holderCommitmentOf, originTokenOf, type Credential, type HolderSecrets } from "./credential.js";
 import type { Presentation } from "./wire.js";
 
@@ -54,7 +56,10 @@ export function presentationCircuitInput(w: PresentationWitness): Record<string,
  * `credential_expired`, `tier_too_low`, `invalid_argument`.
  *
  * @example
- * const p = await provePresentation({ credential, holder, index: 0, requiredTier: 1, now, originId, context: 0n }, artifacts);
+ * const p = await provePresentation(
+ *   { credential, holder, index: 0, requiredTier: 1, now, originId, context: 0n },
+ *   artifactsOf("presentation"),
+ * );
  */
 export async function provePresentation(
   w: PresentationWitness,
@@ -79,7 +84,7 @@ export async function provePresentation(
   const { proof, publicSignals, timings } = await proveGroth16(presentationCircuitInput(w), artifacts, options);
   const originToken = originTokenOf(w.holder.nullifierSeed, w.originId, w.index);
   // The prover computed the token; the reference implementation must agree.
-  if (publicSignals[0] !== originToken) {
+  if (publicSignals[PRESENTATION_SIGNALS.originToken] !== originToken) {
     throw new ZkPayError("proving_failed", "circuit output differs from the reference implementation");
   }
   return {

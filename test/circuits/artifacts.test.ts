@@ -1,68 +1,148 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
 import * as snarkjs from "snarkjs";
 
-import type { SnarkjsVkey } from "../../scripts/lib/batch-verifier-source.js";
-import { ARTIFACTS_DIR, ROOT, VERIFIER_SOL } from "../../scripts/lib/paths.js";
+import { batchVerifierSource, type SnarkjsVkey } from "../../scripts/lib/batch-verifier-source.js";
+import { ARTIFACTS_DIR, ROOT } from "../../scripts/lib/paths.js";
+import {
+  artifactFileNames,
+  CIRCUIT_NAMES,
+  CIRCUITS,
+  namedSignals,
+  PAYMENT_SIGNALS,
+  PRESENTATION_SIGNALS,
+  type CircuitSpec,
+  type OnChainVerifier,
+} from "../../sdk/core/circuits/registry.js";
+import { isZkPayError } from "../../sdk/core/errors.js";
+import { artifactsOf } from "../../sdk/node/artifacts.js";
 
-const vkey = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.vkey.json"), "utf8")) as SnarkjsVkey;
-const verifierSource = readFileSync(VERIFIER_SOL, "utf8");
-const manifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "manifest.json"), "utf8"));
+// Walks the circuit registry (sdk/core/circuits/registry.ts): every circuit's committed
+// artifacts exist under the one naming rule, match their manifest, and agree with the
+// registry (signals, parameters, setup size) and with the verifier contracts generated
+// from them. A new circuit gets these checks by its registry entry alone.
 
-/** Reads `uint256 constant NAME = VALUE;` from the generated verifier. */
-function constant(name: string): string {
-  const m = new RegExp(`uint256 constant ${name}\\s*=\\s*(\\d+);`).exec(verifierSource);
-  if (!m) throw new Error(`constant ${name} not found in PaymentVerifier.sol`);
+const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
+
+/** Reads `uint256 constant NAME = VALUE;` from a snarkjs-generated verifier. */
+function constant(source: string, name: string): string {
+  const m = new RegExp(`uint256 constant ${name}\\s*=\\s*(\\d+);`).exec(source);
+  if (!m) throw new Error(`constant ${name} not found`);
   return m[1]!;
 }
 
-describe("Committed circuit artifacts are consistent", function () {
-  it("the Solidity verifier embeds exactly the committed verification key", function () {
-    expect(vkey.nPublic).to.equal(6);
-    expect(constant("alphax")).to.equal(vkey.vk_alpha_1[0]);
-    expect(constant("alphay")).to.equal(vkey.vk_alpha_1[1]);
-    // snarkjs writes G2 coordinates in (x1, x0) order for the EVM pairing precompile.
-    for (const [name, g2] of [
-      ["beta", vkey.vk_beta_2],
-      ["gamma", vkey.vk_gamma_2],
-      ["delta", vkey.vk_delta_2],
-    ] as const) {
-      expect(constant(`${name}x1`), `${name}x1`).to.equal(g2[0]![1]);
-      expect(constant(`${name}x2`), `${name}x2`).to.equal(g2[0]![0]);
-      expect(constant(`${name}y1`), `${name}y1`).to.equal(g2[1]![1]);
-      expect(constant(`${name}y2`), `${name}y2`).to.equal(g2[1]![0]);
+/** The single-proof verifier embeds exactly `vkey` (snarkjs' constants, EIP-197 G2 order). */
+function expectSingleVerifierEmbeds(source: string, vkey: SnarkjsVkey): void {
+  expect(constant(source, "alphax")).to.equal(vkey.vk_alpha_1[0]);
+  expect(constant(source, "alphay")).to.equal(vkey.vk_alpha_1[1]);
+  // snarkjs writes G2 coordinates in (x1, x0) order for the EVM pairing precompile.
+  for (const [name, g2] of [
+    ["beta", vkey.vk_beta_2],
+    ["gamma", vkey.vk_gamma_2],
+    ["delta", vkey.vk_delta_2],
+  ] as const) {
+    expect(constant(source, `${name}x1`), `${name}x1`).to.equal(g2[0]![1]);
+    expect(constant(source, `${name}x2`), `${name}x2`).to.equal(g2[0]![0]);
+    expect(constant(source, `${name}y1`), `${name}y1`).to.equal(g2[1]![1]);
+    expect(constant(source, `${name}y2`), `${name}y2`).to.equal(g2[1]![0]);
+  }
+  vkey.IC.forEach((ic, i) => {
+    expect(constant(source, `IC${i}x`), `IC${i}x`).to.equal(ic[0]);
+    expect(constant(source, `IC${i}y`), `IC${i}y`).to.equal(ic[1]);
+  });
+  expect(source).to.match(new RegExp(`uint\\[${vkey.nPublic}\\] calldata _pubSignals`));
+}
+
+describe("Committed circuit artifacts are consistent with the registry", function () {
+  it("names every circuit once, with a main file, a power of tau and distinct signal names", function () {
+    expect(CIRCUIT_NAMES).to.deep.equal(["payment", "presentation"]);
+    for (const name of CIRCUIT_NAMES) {
+      const spec: CircuitSpec = CIRCUITS[name];
+      expect(existsSync(path.join(ROOT, spec.main)), spec.main).to.equal(true);
+      expect(spec.ptauPower, name).to.be.within(8, 28);
+      expect(new Set(spec.publicSignals).size, name).to.equal(spec.publicSignals.length);
     }
-    expect(vkey.IC.length).to.equal(vkey.nPublic + 1);
-    vkey.IC.forEach((ic, i) => {
-      expect(constant(`IC${i}x`), `IC${i}x`).to.equal(ic[0]);
-      expect(constant(`IC${i}y`), `IC${i}y`).to.equal(ic[1]);
+    // The named accessors follow the table's order.
+    expect(PAYMENT_SIGNALS).to.deep.equal({
+      nullifierHash: 0,
+      changeCommitment: 1,
+      root: 2,
+      amount: 3,
+      fee: 4,
+      context: 5,
     });
-    expect(verifierSource).to.match(/uint\[6\] calldata _pubSignals/);
+    expect(PRESENTATION_SIGNALS.originToken).to.equal(0);
+    expect(PRESENTATION_SIGNALS.context).to.equal(5);
+    expect(namedSignals("payment", [1n, 2n, 3n, 4n, 5n, 6n]).root).to.equal(3n);
+    let err: unknown;
+    try {
+      namedSignals("presentation", [1n]);
+    } catch (e) {
+      err = e;
+    }
+    expect(isZkPayError(err, "invalid_argument"), String(err)).to.equal(true);
   });
 
-  it("the verification key is the one in the committed zkey", async function () {
-    const fromZkey = await snarkjs.zKey.exportVerificationKey(path.join(ARTIFACTS_DIR, "payment.zkey"));
-    expect(JSON.parse(JSON.stringify(fromZkey))).to.deep.equal(vkey);
-  });
+  for (const name of CIRCUIT_NAMES) {
+    describe(name, function () {
+      const spec: CircuitSpec = CIRCUITS[name];
+      const files = artifactFileNames(name);
+      const at = (f: string) => path.join(ARTIFACTS_DIR, f);
+      const read = (f: string) => JSON.parse(readFileSync(at(f), "utf8"));
 
-  it("files match the hashes in manifest.json", function () {
-    const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
-    expect(sha(path.join(ARTIFACTS_DIR, "payment.wasm"))).to.equal(manifest.sha256.wasm);
-    expect(sha(path.join(ARTIFACTS_DIR, "payment.zkey"))).to.equal(manifest.sha256.zkey);
-    expect(sha(path.join(ARTIFACTS_DIR, "payment.vkey.json"))).to.equal(manifest.sha256.vkey);
-    expect(sha(VERIFIER_SOL)).to.equal(manifest.sha256.verifier);
-    expect(manifest.publicSignals).to.deep.equal([
-      "nullifierHash",
-      "changeCommitment",
-      "root",
-      "amount",
-      "fee",
-      "context",
-    ]);
-  });
+      it("has its artifacts under the one naming rule, and artifactsOf finds them", function () {
+        for (const f of Object.values(files)) expect(existsSync(at(f)), f).to.equal(true);
+        const a = artifactsOf(name);
+        expect([a.wasm, a.zkey, a.vkey, a.manifest]).to.deep.equal(
+          [files.wasm, files.zkey, files.vkey, files.manifest].map(at),
+        );
+      });
+
+      it("matches the hashes, signals and parameters of its manifest", function () {
+        const manifest = read(files.manifest);
+        expect(sha(at(files.wasm)), "wasm").to.equal(manifest.sha256.wasm);
+        expect(sha(at(files.zkey)), "zkey").to.equal(manifest.sha256.zkey);
+        expect(sha(at(files.vkey)), "vkey").to.equal(manifest.sha256.vkey);
+        expect(manifest.circuit).to.equal(spec.main);
+        expect(manifest.publicSignals).to.deep.equal(spec.publicSignals);
+        for (const [k, v] of Object.entries(spec.params)) expect(manifest[k], k).to.equal(v);
+        // The setup has room for the circuit: constraints + public signals + 1 rows.
+        expect(manifest.constraints + spec.publicSignals.length + 1).to.be.at.most(2 ** spec.ptauPower);
+        if (manifest.developmentSetup) expect(manifest.ptau).to.include(`pot${spec.ptauPower}`);
+      });
+
+      it("has a verification key of the registry's signal count, the one in the committed zkey", async function () {
+        const vkey = read(files.vkey) as SnarkjsVkey;
+        expect(vkey.nPublic).to.equal(spec.publicSignals.length);
+        expect(vkey.IC.length).to.equal(vkey.nPublic + 1);
+        const fromZkey = await snarkjs.zKey.exportVerificationKey(at(files.zkey));
+        expect(JSON.parse(JSON.stringify(fromZkey))).to.deep.equal(vkey);
+      });
+
+      const verifiers: readonly OnChainVerifier[] = spec.verifiers;
+      if (verifiers.length === 0) {
+        it("has no verifier contract hash in its manifest (verified off chain)", function () {
+          const manifest = read(files.manifest);
+          expect(Object.keys(manifest.sha256).sort()).to.deep.equal(["ptau", "r1cs", "vkey", "wasm", "zkey"]);
+        });
+      }
+      for (const v of verifiers) {
+        it(`${v.contract} (${v.kind}) embeds exactly the committed verification key`, function () {
+          const vkey = read(files.vkey) as SnarkjsVkey;
+          const file = path.join(ROOT, v.source);
+          const source = readFileSync(file, "utf8");
+          expect(sha(file)).to.equal(read(files.manifest).sha256[v.manifestKey]);
+          expect(source).to.match(new RegExp(`contract ${v.contract}\\b`));
+          if (v.kind === "single") expectSingleVerifierEmbeds(source, vkey);
+          // The batched verifier is a pure function of the key: regenerating it gives the file.
+          else expect(source).to.equal(batchVerifierSource(vkey, v.contract, spec.main));
+        });
+      }
+    });
+  }
 });
 
 describe("SDK ABI matches the compiled Facilitator", function () {

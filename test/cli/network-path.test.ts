@@ -64,7 +64,7 @@ describe("one network name everywhere", function () {
 });
 
 describe("circuit manifest records r1cs and ptau hashes", function () {
-  const manifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "manifest.json"), "utf8"));
+  const manifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.manifest.json"), "utf8"));
 
   it("records sha256.r1cs, and ptau honestly (null with a note for the development setup)", function () {
     expect(manifest.sha256.r1cs).to.match(/^[0-9a-f]{64}$/);
