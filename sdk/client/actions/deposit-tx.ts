@@ -2,7 +2,7 @@
  * What the three deposit methods share: the note being deposited, the transaction that
  * sends it, and the EIP-712 domain and deadline of the two signed ones.
  */
-import type { Account, Hash, Hex, WalletClient } from "viem";
+import type { Account, Address, Hash, Hex, WalletClient } from "viem";
 
 import { facilitatorAbi } from "../../core/abi.js";
 import type { WalletCore } from "../wallet/core.js";
@@ -46,7 +46,7 @@ export async function sendDeposit(
 
 /** The token's EIP-712 domain and a deadline an hour past the latest block, for a signed deposit. */
 export async function signingTerms(core: WalletCore): Promise<{
-  domain: { name: string; version: string; chainId: number; verifyingContract: Hex };
+  domain: { name: string; version: string; chainId: number; verifyingContract: Address };
   deadline: bigint;
 }> {
   const domain = { ...(await tokenDomain(core)), chainId: core.pool.chainId, verifyingContract: core.pool.token };
