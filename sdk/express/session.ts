@@ -3,11 +3,13 @@ import type { RequestHandler } from "express";
 import type { Address } from "viem";
 
 import type { Admission } from "../server/admission.js";
-import { createZkGate, type SessionRoutesConfig } from "../server/gate.js";
-import type { SessionService } from "../session/service.js";
+import { createZkGate, type SessionRoutesConfig, type ZkGateOptions } from "../server/gate.js";
 import { gateMiddleware } from "./adapter.js";
 
 export type { SessionLocals, SessionRoutesConfig } from "../server/gate.js";
+
+/** The session service (402zk/session's `SessionService`), named through the gate: adapters import only the gate. */
+type SessionService = NonNullable<ZkGateOptions["sessions"]>["service"];
 
 /**
  * `zkPaymentMiddleware` for an API that also sells session credentials: pay once, then

@@ -218,9 +218,10 @@ export function createZkGate(
       const paid = await guardPaymentHeader(req, guard, admitted);
       if (paid.type === "respond") return paid;
       const purchase = purchaseOf(req, built?.purchases);
+      const { admitted: client, ...proceed } = paid;
       return {
-        ...paid,
-        run: found ? (fn) => paid.run(() => scope.run({ req, found, admitted: paid.admitted }, fn)) : paid.run,
+        ...proceed,
+        run: found ? (fn) => paid.run(() => scope.run({ req, found, admitted: client }, fn)) : paid.run,
         body,
         handler:
           sessions && purchase !== undefined
