@@ -1,5 +1,8 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
@@ -17,8 +20,10 @@ import {
   type CircuitSpec,
   type OnChainVerifier,
 } from "../../sdk/core/circuits/registry.js";
+import { artifactBytes, preloadArtifacts } from "../../sdk/core/circuits/artifacts.js";
+import { artifactsOf as browserArtifactsOf, fetchVerificationKey } from "../../sdk/core/circuits/artifacts.browser.js";
 import { isZkPayError } from "../../sdk/core/errors.js";
-import { artifactsOf } from "../../sdk/node/artifacts.js";
+import { artifactsOf, verificationKeyOf } from "../../sdk/node/artifacts.js";
 
 // Walks the circuit registry (sdk/core/circuits/registry.ts): every circuit's committed
 // artifacts exist under the one naming rule, match their manifest, and agree with the
@@ -143,6 +148,107 @@ describe("Committed circuit artifacts are consistent with the registry", functio
       }
     });
   }
+});
+
+/** The error `fn` throws or rejects with. */
+async function errorOf(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected an error");
+}
+
+describe("artifact loaders (Node files, browser URLs, the caller's reader)", function () {
+  let server: Server;
+  let base: string;
+  let requests: string[];
+
+  before(async function () {
+    requests = [];
+    // Serves circuits/artifacts as a CDN would: what the browser variant fetches.
+    server = createServer((req, res) => {
+      requests.push(req.url ?? "");
+      const file = path.join(ARTIFACTS_DIR, path.basename(req.url ?? ""));
+      if (!existsSync(file)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200).end(readFileSync(file));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/402zk`;
+  });
+
+  after(async function () {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("Node: reads the files with its node:fs loader, once per location", async function () {
+    const a = artifactsOf("presentation");
+    const bytes = await artifactBytes(a.zkey, a.read);
+    expect(Buffer.from(bytes).equals(readFileSync(a.zkey))).to.equal(true);
+    expect(await artifactBytes(a.zkey, a.read)).to.equal(bytes); // the cached array
+    expect(verificationKeyOf("presentation").vkeySha256).to.equal(sha(a.vkey));
+  });
+
+  it("Node: a directory without the artifacts is artifacts_missing; an unknown circuit invalid_argument", async function () {
+    const empty = mkdtempSync(path.join(os.tmpdir(), "402zk-artifacts-"));
+    try {
+      expect(isZkPayError(await errorOf(() => artifactsOf("payment", empty)), "artifacts_missing")).to.equal(true);
+      expect(isZkPayError(await errorOf(() => verificationKeyOf("payment", empty)), "artifacts_missing")).to.equal(
+        true,
+      );
+    } finally {
+      rmSync(empty, { recursive: true });
+    }
+    const unknown = await errorOf(() => artifactsOf("nope" as never));
+    expect(isZkPayError(unknown, "invalid_argument"), String(unknown)).to.equal(true);
+  });
+
+  it("browser: URLs under the base by the naming rule, fetched once, byte for byte", async function () {
+    const a = browserArtifactsOf("presentation", base);
+    expect(browserArtifactsOf("presentation", `${base}/`)).to.deep.equal(a);
+    expect([a.wasm, a.zkey, a.vkey, a.manifest]).to.deep.equal(
+      Object.values(artifactFileNames("presentation")).map((f) => `${base}/${f}`),
+    );
+    requests.length = 0;
+    await preloadArtifacts(a);
+    await preloadArtifacts(a);
+    expect(requests.sort()).to.deep.equal(["/402zk/presentation.wasm", "/402zk/presentation.zkey"]);
+    const wasm = await artifactBytes(a.wasm, a.read);
+    expect(Buffer.from(wasm).equals(readFileSync(path.join(ARTIFACTS_DIR, "presentation.wasm")))).to.equal(true);
+    const { vkey, vkeySha256 } = await fetchVerificationKey("presentation", base);
+    expect(vkey).to.deep.equal(verificationKeyOf("presentation").vkey);
+    expect(vkeySha256).to.equal(verificationKeyOf("presentation").vkeySha256);
+  });
+
+  it("browser: a missing file is artifacts_missing and is fetched again next time; a relative base outside a page is invalid_argument", async function () {
+    const a = { ...browserArtifactsOf("payment", base), wasm: `${base}/gone.wasm` };
+    requests.length = 0;
+    for (let i = 0; i < 2; i++) {
+      const e = await errorOf(() => preloadArtifacts(a));
+      expect(isZkPayError(e, "artifacts_missing"), String(e)).to.equal(true);
+    }
+    expect(requests.filter((r) => r.endsWith("gone.wasm"))).to.have.length(2);
+    const e = await errorOf(() => browserArtifactsOf("payment", "/402zk/"));
+    expect(isZkPayError(e, "invalid_argument"), String(e)).to.equal(true);
+  });
+
+  it("uses the caller's reader for locations, and plain paths without one", async function () {
+    const seen: string[] = [];
+    const wasm = readFileSync(path.join(ARTIFACTS_DIR, "presentation.wasm"));
+    const read = async (location: string) => {
+      seen.push(location);
+      return new Uint8Array(wasm);
+    };
+    await preloadArtifacts({ wasm: "mem://presentation.wasm", zkey: "mem://presentation.zkey", read });
+    expect(seen).to.deep.equal(["mem://presentation.wasm", "mem://presentation.zkey"]);
+    // A bare path (no reader) is read by Node's fs, as artifacts written by hand always were.
+    const bare = await artifactBytes(path.join(ARTIFACTS_DIR, ".", "presentation.vkey.json"));
+    expect(Buffer.from(bare).equals(readFileSync(path.join(ARTIFACTS_DIR, "presentation.vkey.json")))).to.equal(true);
+  });
 });
 
 describe("SDK ABI matches the compiled Facilitator", function () {
