@@ -19,7 +19,9 @@ import { IPaymentVerifier } from "./IPaymentVerifier.sol";
 ///
 /// This interface holds the entry points that move value (deposits, payments) and their
 /// types, events and errors; the pool's state (trees, leaf queue, roots, receipts) and
-/// its views are in {INotePool}, which it extends.
+/// its views are in {INotePool}, which it extends. A contract that extends the
+/// Facilitator may send the payee's `amount` elsewhere (escrow, a note for the payee)
+/// through its internal `_payout` hook; receipts and the relayer's fee stay as described.
 interface IFacilitator is INotePool {
     // ------------------------------------------------------------------ structs
 
