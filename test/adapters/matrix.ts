@@ -1,0 +1,302 @@
+/**
+ * One test body for every server adapter (402zk/express, 402zk/hono, 402zk/next): the same
+ * paid API behind each adapter, the same requests, the same answers. A new adapter adds an
+ * {@link AdapterCase} (a file in ./servers) and one line in matrix.test.ts.
+ *
+ * One chain, one payer wallet and one session client store serve every adapter: the
+ * proofs are real (each payment and presentation is proved), but the deposits, the
+ * contract deployment and the circuit warm-up are paid once per run.
+ */
+import type { RouteConfig, RoutesConfig, x402ResourceServer } from "@x402/core/server";
+import { expect } from "chai";
+import type { Address, Hex } from "viem";
+
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { MemoryReplayStore } from "../../sdk/core/replay.js";
+import { loadPresentationVerificationKey } from "../../sdk/node/artifacts.js";
+import { createZkResourceServer } from "../../sdk/server/paywall.js";
+import { SessionService, type SessionRouteConfig } from "../../sdk/session/service.js";
+import { MemorySessionStore } from "../../sdk/session/store.js";
+import {
+  SESSION_BODY_FIELD,
+  SESSION_HEADER,
+  SESSION_REFUSAL_HEADER,
+  type SessionOffer,
+  type SessionRefusal,
+} from "../../sdk/session/wire.js";
+import { ISSUER_KEY, OFFERS, sessionClient } from "../helpers/session-env.js";
+import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
+
+/** Price of every paid route, base units. */
+export const PRICE = 10_000n;
+
+/** What the matrix API's handlers answer; every adapter serves exactly these. */
+export const HANDLERS = {
+  /** GET /weather (pay per request). */
+  weather: () => ({ weather: "sunny" }),
+  /** GET /data (tier 1 session route): `session` is what the adapter hands the handler. */
+  data: (session: { requiredTier: number } | undefined) => ({ data: "ok", session: session ?? null }),
+  /** POST /order (tier 1, presentations bound to the request): echoes the JSON body it got. */
+  order: (body: unknown) => ({ ordered: body }),
+  /** GET /premium (tier 2 session route). */
+  premium: () => ({ premium: true }),
+};
+
+/** x402 routes where a route may also accept credentials (what every session middleware takes). */
+export type MatrixSessionRoutes = Record<string, RouteConfig & { session?: SessionRouteConfig }>;
+
+/** The pay-per-request app: GET /weather costs {@link PRICE}. */
+export interface PaymentsApp {
+  routes: RoutesConfig;
+  resourceServer: x402ResourceServer;
+}
+
+/** The session app: GET /data, POST /order, GET /premium sell and accept credentials. */
+export interface SessionsApp {
+  routes: MatrixSessionRoutes;
+  resourceServer: x402ResourceServer;
+  sessions: SessionService;
+  network: string;
+  asset: Address;
+}
+
+/** A server listening on 127.0.0.1. */
+export interface Served {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** One server adapter: how it serves the matrix's two apps with its framework's real server. */
+export interface AdapterCase {
+  name: string;
+  /** GET /weather behind the adapter's pay-per-request middleware, answering {@link HANDLERS}.weather. */
+  payments(app: PaymentsApp): Promise<Served>;
+  /** The session routes behind the adapter's session middleware, answering {@link HANDLERS}. */
+  sessions(app: SessionsApp): Promise<Served>;
+}
+
+/** Failures a client may have counted before 429: small, so that a flood is a few requests. */
+const MAX_FAILURES = 3;
+/** Loopback is the trusted proxy: each test is its own client through `X-Forwarded-For`. */
+const LIMITS = { maxFailuresPerClient: MAX_FAILURES, trustedProxies: ["127.0.0.1", "::1"] };
+
+/** Runs the matrix over `cases`, one `describe` per adapter, on one shared chain. */
+export function adapterMatrix(cases: AdapterCase[]): void {
+  describe("adapter matrix: the same paid API behind every server adapter", function () {
+    let env: Env;
+    let payee: Address;
+    let payer: Awaited<ReturnType<Env["payer"]>>;
+    /** A distinct `X-Forwarded-For` client per test, so failure counts never mix. */
+    let clients = 0;
+    const nextClient = () => `10.40.2.${++clients}`;
+
+    before(async function () {
+      env = await startEnv();
+      payee = account(4).address;
+      // Enough for every adapter: two paid requests and a credential each.
+      payer = await env.payer(5, { deposit: BigInt(cases.length) * (2n * PRICE + OFFERS[0]!.price) + 100_000n });
+    });
+
+    after(async function () {
+      await env?.chain.close();
+      await shutdownProver();
+    });
+
+    /** A resource server (its own admission counters) and the session service over it. */
+    async function resources() {
+      const replay = new MemoryReplayStore();
+      const zk = createZkResourceServer({
+        pool: { ...env.pool, decimals: 6 },
+        publicClient: env.publicClient,
+        walletClient: env.walletClientFor(1),
+        vkey: env.vkey,
+        vkeySha256: env.vkeySha256,
+        challengeSecret: "adapter-matrix-secret-0123456789",
+        replay,
+        verifyIn: "main",
+        limits: LIMITS,
+      });
+      const sessions = await SessionService.create({
+        issuerKey: ISSUER_KEY,
+        offers: OFFERS,
+        vkey: loadPresentationVerificationKey(),
+        replay,
+        pool: { facilitator: env.pool.facilitator, chainId: env.pool.chainId },
+        payTo: payee,
+        publicClient: env.publicClient,
+        challenges: zk.challenges,
+      });
+      const accepts = {
+        scheme: "zk-exact",
+        network: zk.network,
+        payTo: payee,
+        price: { amount: PRICE.toString(), asset: env.pool.token },
+      };
+      return { zk, sessions, accepts };
+    }
+
+    for (const adapter of cases) {
+      describe(adapter.name, function () {
+        let paid: Served;
+        let session: Served;
+
+        before(async function () {
+          const r = await resources();
+          paid = await adapter.payments({
+            routes: { "GET /weather": { accepts: r.accepts } },
+            resourceServer: r.zk.resourceServer,
+          });
+          // A second resource server: the session app counts its own failures.
+          const s = await resources();
+          session = await adapter.sessions({
+            routes: {
+              "GET /data": { accepts: s.accepts, session: { requiredTier: 1 } },
+              "GET /premium": { accepts: s.accepts, session: { requiredTier: 2 } },
+              "POST /order": {
+                accepts: { ...s.accepts, extra: { paymentFlow: "upfront" } },
+                session: { requiredTier: 1, bindRequest: true },
+              },
+            },
+            resourceServer: s.zk.resourceServer,
+            sessions: s.sessions,
+            network: s.zk.network,
+            asset: env.pool.token,
+          });
+        });
+
+        after(async function () {
+          await paid?.close();
+          await session?.close();
+        });
+
+        for (const mode of ["server", "client"] as const) {
+          it(`serves a paid request, ${mode}-settled, and the payee is paid`, async function () {
+            const before = await env.system.token.balanceOf(payee);
+            const { fetch: pay, sent } = env.payingFetch(payer.wallet, mode);
+            const res = await pay(`${paid.url}/weather`);
+            expect(res.status, await res.clone().text()).to.equal(200);
+            expect(await res.json()).to.deep.equal(HANDLERS.weather());
+            const settle = decodeHeader<{ success: boolean; transaction: Hex }>(res.headers.get("PAYMENT-RESPONSE"));
+            expect(settle).to.include({ success: true });
+            expect(settle!.transaction).to.match(/^0x[0-9a-f]{64}$/);
+            const signature = decodeHeader<{ payload: { settlement: string } }>(sent.at(-1)!.paymentSignature);
+            expect(signature?.payload.settlement).to.equal(mode);
+            expect(await env.system.token.balanceOf(payee)).to.equal(before + PRICE);
+          });
+        }
+
+        it("answers a malformed PAYMENT-SIGNATURE 400 malformed_header, and unpaid stays 402", async function () {
+          const client = nextClient();
+          const res = await fetch(`${paid.url}/weather`, {
+            headers: { "PAYMENT-SIGNATURE": "%%%not-base64%%%", "X-Forwarded-For": client },
+          });
+          expect(res.status).to.equal(400);
+          expect(await res.json()).to.include({ error: "malformed_header" });
+          const unpaid = await fetch(`${paid.url}/weather`, { headers: { "X-Forwarded-For": nextClient() } });
+          expect(unpaid.status).to.equal(402);
+          expect(unpaid.headers.get("PAYMENT-REQUIRED")).to.be.a("string");
+        });
+
+        it("answers an oversized PAYMENT-SIGNATURE 431 header_too_large", async function () {
+          // Above the 8 KiB limit of 402zk, below Node's own 16 KiB header limit.
+          const res = await fetch(`${paid.url}/weather`, {
+            headers: { "PAYMENT-SIGNATURE": "A".repeat(12_000), "X-Forwarded-For": nextClient() },
+          });
+          expect(res.status).to.equal(431);
+          expect(await res.json()).to.include({ error: "header_too_large" });
+        });
+
+        it("answers a flood of refused payments 429 too_many_failures with Retry-After", async function () {
+          const client = nextClient();
+          const statuses: number[] = [];
+          let last: Response | undefined;
+          for (let i = 0; i < MAX_FAILURES + 2; i++) {
+            last = await fetch(`${paid.url}/weather`, {
+              headers: { "PAYMENT-SIGNATURE": "junk", "X-Forwarded-For": client },
+            });
+            statuses.push(last.status);
+            if (i < MAX_FAILURES + 1) await last.body?.cancel();
+          }
+          expect(statuses).to.deep.equal([...Array(MAX_FAILURES).fill(400), 429, 429]);
+          expect(await last!.json()).to.include({ error: "too_many_failures" });
+          expect(Number(last!.headers.get("Retry-After"))).to.be.greaterThan(0);
+          // Another client is not affected.
+          const other = await fetch(`${paid.url}/weather`, { headers: { "X-Forwarded-For": nextClient() } });
+          expect(other.status).to.equal(402);
+        });
+
+        it("sells a session credential and accepts it in the header, then in the zk_session body field", async function () {
+          const store = new MemorySessionStore();
+          const headers: (string | null)[] = [];
+          const recording: typeof fetch = async (input, init) => {
+            headers.push(new Headers(init?.headers).get(SESSION_HEADER));
+            return fetch(input, init);
+          };
+          const common = {
+            store,
+            buy: (offers: SessionOffer[]) => offers.find((o) => o.id === "basic"),
+            payPerRequest: false,
+            prepareAhead: false,
+            fetch: recording,
+          };
+          const before = await env.system.token.balanceOf(payee);
+          const viaHeader = await sessionClient(payer.wallet, common);
+          const first = await viaHeader.fetch(`${session.url}/data`);
+          expect(first.status, await first.clone().text()).to.equal(200);
+          expect(viaHeader.lastRequest?.mode).to.equal("bought");
+          expect(await env.system.token.balanceOf(payee)).to.equal(before + OFFERS[0]!.price);
+          const second = await viaHeader.fetch(`${session.url}/data`);
+          expect(second.status).to.equal(200);
+          expect(viaHeader.lastRequest?.mode).to.equal("proved");
+          expect(await second.json()).to.deep.equal(HANDLERS.data({ requiredTier: 1 }));
+          const presented = headers.at(-1);
+          expect(presented).to.be.a("string");
+
+          // The body transport: the handler gets the body without the presentation.
+          const viaBody = await sessionClient(payer.wallet, { ...common, transport: "body" });
+          const order = { item: "tea", qty: 2 };
+          const third = await viaBody.fetch(`${session.url}/order`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(order),
+          });
+          expect(third.status, await third.clone().text()).to.equal(200);
+          expect(viaBody.lastRequest?.mode).to.equal("proved");
+          expect(headers.at(-1)).to.equal(null);
+          expect(await third.json()).to.deep.equal(HANDLERS.order(order));
+          // Paid once for all three.
+          expect(await env.system.token.balanceOf(payee)).to.equal(before + OFFERS[0]!.price);
+
+          // The header presentation again: refused, with its reason, and x402's offers.
+          const replayed = await fetch(`${session.url}/data`, { headers: { [SESSION_HEADER]: presented! } });
+          expect(replayed.status).to.equal(402);
+          const refusal = decodeHeader<SessionRefusal>(replayed.headers.get(SESSION_REFUSAL_HEADER));
+          expect(refusal).to.include({ error: "origin_token_replayed", buy: false });
+          expect(replayed.headers.get("PAYMENT-REQUIRED")).to.be.a("string");
+        });
+
+        it("answers a presentation that is not one 400, in the header and in the body", async function () {
+          const header = await fetch(`${session.url}/data`, {
+            headers: { [SESSION_HEADER]: "!!!", "X-Forwarded-For": nextClient() },
+          });
+          expect(header.status).to.equal(400);
+          expect(await header.json()).to.include({ error: "malformed_header" });
+          const body = await fetch(`${session.url}/order`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "X-Forwarded-For": nextClient() },
+            body: JSON.stringify({ item: "tea", [SESSION_BODY_FIELD]: { proof: 1 } }),
+          });
+          expect(body.status).to.equal(400);
+          expect(await body.json()).to.include({ error: "invalid_presentation" });
+        });
+
+        it("serves the session terms at /.well-known/402zk/sessions", async function () {
+          const res = await fetch(`${session.url}/.well-known/402zk/sessions`);
+          expect(res.status).to.equal(200);
+          const info = (await res.json()) as { offers: { id: string }[] };
+          expect(info.offers.map((o) => o.id)).to.deep.equal(OFFERS.map((o) => o.id));
+        });
+      });
+    }
+  });
+}
