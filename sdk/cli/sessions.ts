@@ -1,30 +1,24 @@
 /**
  * Session credentials in the CLI: `402zk pay --session <url>` fetches a paid URL through
- * a SessionClient (presents a stored credential, or buys one on the first 402), and
- * `402zk credentials` lists what `<wallet>/sessions.json` holds.
+ * a SessionClient (presents a stored credential, or buys one on the first 402);
+ * `402zk credentials` (commands/credentials.ts) lists what `<wallet>/sessions.json` holds.
  */
 import path from "node:path";
 
 import { decodePaymentRequiredHeader } from "@x402/core/http";
-import type { Command } from "commander";
 
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { presentationArtifacts } from "../node/artifacts.js";
 import { FileSessionStore } from "../node/session-store.js";
 import { SessionClient } from "../session/client.js";
-import { summarizeCredentials } from "../session/store.js";
 import { SessionInfoSchema, type SessionInfo } from "../session/wire.js";
 import { ZK_SCHEME } from "../core/wire.js";
 import { formatAmount } from "./amount.js";
 import type { CliContext } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
+import { info, isoSeconds, ms, out } from "./output.js";
 import { recordingFetch } from "./pay.js";
 import { progressBar } from "./progress.js";
-
-const out = (s = "") => process.stdout.write(`${s}\n`);
-const info = (s = "") => process.stderr.write(`${s}\n`);
-const ms = (x: number) => `${Math.round(x)} ms`;
-const iso = (unix: number) => new Date(unix * 1000).toISOString().replace(".000Z", "Z");
 
 /** Where the CLI keeps session credentials: beside the wallet's notes. */
 export function sessionStoreFile(walletDir: string): string {
@@ -111,7 +105,7 @@ export async function paySession(ctx: CliContext, url: string, o: PaySessionOpti
       throw new CliError(
         EXIT.refused,
         "credential_not_yet_valid",
-        `bought credential "${c.offerId}" (receipt ${c.receiptId}), valid from ${iso(c.issuedAt)}: this machine's clock is behind the chain's; retry then (402zk pay --session ${url})`,
+        `bought credential "${c.offerId}" (receipt ${c.receiptId}), valid from ${isoSeconds(c.issuedAt)}: this machine's clock is behind the chain's; retry then (402zk pay --session ${url})`,
         { cause: err },
       );
     }
@@ -185,7 +179,7 @@ export async function paySession(ctx: CliContext, url: string, o: PaySessionOpti
     if (bought) {
       const offer = (await store.load())?.services[origin]?.info.offers.find((x) => x.id === bought.offerId);
       info(
-        `bought "${bought.offerId}"${offer ? ` for ${tokens(offer.price)}` : ""}: tier ${bought.tier}, ${bought.maxPresentations} requests until ${iso(bought.expiresAt)}, receipt ${bought.receiptId}`,
+        `bought "${bought.offerId}"${offer ? ` for ${tokens(offer.price)}` : ""}: tier ${bought.tier}, ${bought.maxPresentations} requests until ${isoSeconds(bought.expiresAt)}, receipt ${bought.receiptId}`,
       );
     }
     info(`${remaining} presentation(s) left at ${origin}`);
@@ -206,73 +200,4 @@ function sessionInfoOf(res: Response): SessionInfo | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Registers `credentials`: lists `<wallet>/sessions.json` (no RPC, no wallet lock). */
-export function registerCredentialsCommand(program: Command, ctxOf: (cmd: Command) => CliContext): void {
-  program
-    .command("credentials")
-    .description(
-      "list the session credentials bought with pay --session (origin, offer, tier, expiry, presentations left) and purchases not yet issued",
-    )
-    .option("--json", "print JSON")
-    .action(async (o: { json?: boolean }, cmd: Command) => {
-      const ctx = ctxOf(cmd);
-      const file = sessionStoreFile(ctx.walletDir);
-      const state = await new FileSessionStore(file).load();
-      const creds = state ? summarizeCredentials(state) : [];
-      const pending = state?.pending ?? [];
-      if (o.json) {
-        out(
-          JSON.stringify({
-            ok: true,
-            file,
-            credentials: creds,
-            pending: pending.map((p) => ({
-              origin: p.origin,
-              offerId: p.offerId,
-              createdAt: p.createdAt,
-              // The receipt id is saved right before the payment is sent: it may or may not have settled.
-              paymentSent: p.receiptId !== undefined,
-              receiptId: p.receiptId,
-            })),
-          }),
-        );
-        return;
-      }
-      if (creds.length === 0 && pending.length === 0) {
-        out(`no session credentials in ${file}`);
-        return;
-      }
-      if (creds.length > 0) {
-        const rows = creds.map((c) => [
-          c.origin,
-          c.offerId,
-          String(c.tier),
-          `${iso(c.expiresAt)}${c.expired ? " (expired)" : ""}`,
-          `${c.remaining}/${c.maxPresentations}`,
-        ]);
-        const head = ["origin", "offer", "tier", "expires", "left"];
-        const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-        const line = (cells: string[]) =>
-          cells
-            .map((cell, i) => cell.padEnd(widths[i]!))
-            .join("  ")
-            .trimEnd();
-        out(line(head));
-        for (const r of rows) out(line(r));
-      }
-      if (pending.length > 0) {
-        out(`${pending.length} purchase(s) not yet issued:`);
-        for (const p of pending) {
-          out(
-            `  ${p.origin} "${p.offerId}" started ${iso(p.createdAt)}: ` +
-              (p.receiptId
-                ? `payment sent (receipt ${p.receiptId}); the next 402zk pay --session to ${p.origin} recovers the credential if it settled`
-                : "not paid; dropped once its challenge expired"),
-          );
-        }
-      }
-      info(`store ${file}`);
-    });
 }
