@@ -113,8 +113,10 @@ function buildCircuit(name: CircuitName): void {
   console.log(`\n=== ${name} ===`);
   // 1. Compile. --O2 removes all linear constraints (without it the payment circuit has
   //    twice as many constraints and no longer fits 2^13).
-  const r1cs = path.join(BUILD_DIR, `${name}.r1cs`);
-  const wasm = path.join(BUILD_DIR, `${name}_js`, `${name}.wasm`);
+  //    circom names its outputs after the main file.
+  const compiled = path.basename(spec.main, ".circom");
+  const r1cs = path.join(BUILD_DIR, `${compiled}.r1cs`);
+  const wasm = path.join(BUILD_DIR, `${compiled}_js`, `${compiled}.wasm`);
   step(1, `compiling ${spec.main}`);
   if (!args["skip-compile"] || !existsSync(r1cs)) {
     run(circomBin, [

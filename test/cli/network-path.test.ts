@@ -16,6 +16,7 @@ import path from "node:path";
 import { expect } from "chai";
 import hre from "hardhat";
 
+import { artifactFileNames, CIRCUIT_NAMES, CIRCUITS } from "../../sdk/core/circuits/registry.js";
 import { NETWORKS, type Deployment } from "../../sdk/core/deployment.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { devAccount, devPrivateKey } from "../../scripts/lib/dev-env.js";
@@ -63,40 +64,49 @@ describe("one network name everywhere", function () {
   });
 });
 
-describe("circuit manifest records r1cs and ptau hashes", function () {
-  const manifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.manifest.json"), "utf8"));
-
-  it("records sha256.r1cs, and ptau honestly (null with a note for the development setup)", function () {
-    expect(manifest.sha256.r1cs).to.match(/^[0-9a-f]{64}$/);
-    expect(manifest.sha256).to.have.property("ptau");
-    if (manifest.sha256.ptau === null) {
-      expect(manifest.developmentSetup).to.equal(true);
-      expect(manifest.notes.ptau).to.match(/not kept/);
-    } else {
-      expect(manifest.sha256.ptau).to.match(/^[0-9a-f]{64}$/);
-    }
-    // The build script records both for every setup built from now on.
+describe("circuit manifests record r1cs and ptau hashes", function () {
+  it("the build script records both for every setup built from now on", function () {
     const build = readFileSync(path.join(ROOT, "scripts", "build-circuits.ts"), "utf8");
     expect(build).to.match(/r1cs: sha256\(r1cs\)/);
     expect(build).to.match(/ptau: sha256\(ptau\)/);
   });
 
-  it("the recorded r1cs hash is what the circuit source compiles to (and the wasm matches too)", function () {
-    this.timeout(120_000);
-    const out = mkdtempSync(path.join(os.tmpdir(), "402zk-r1cs-"));
-    try {
-      execFileSync(
-        path.join(ROOT, "node_modules", ".bin", "circom2"),
-        ["circuits/main/payment.circom", "--O2", "--r1cs", "--wasm", "-l", "node_modules", "-o", out],
-        { cwd: ROOT, stdio: "ignore" },
-      );
-      const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
-      expect(sha(path.join(out, "payment_js", "payment.wasm"))).to.equal(manifest.sha256.wasm);
-      expect(sha(path.join(out, "payment.r1cs"))).to.equal(manifest.sha256.r1cs);
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  });
+  // Every circuit of the registry, from its manifest <name>.manifest.json.
+  for (const name of CIRCUIT_NAMES) {
+    describe(name, function () {
+      const manifest = JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, artifactFileNames(name).manifest), "utf8"));
+
+      it("records sha256.r1cs, and ptau honestly (null with a note for the development setup)", function () {
+        expect(manifest.sha256.r1cs).to.match(/^[0-9a-f]{64}$/);
+        expect(manifest.sha256).to.have.property("ptau");
+        if (manifest.sha256.ptau === null) {
+          expect(manifest.developmentSetup).to.equal(true);
+          expect(manifest.notes.ptau).to.match(/not kept/);
+        } else {
+          expect(manifest.sha256.ptau).to.match(/^[0-9a-f]{64}$/);
+        }
+      });
+
+      it("the recorded r1cs hash is what the circuit source compiles to (and the wasm matches too)", function () {
+        this.timeout(120_000);
+        const main = CIRCUITS[name].main;
+        const compiled = path.basename(main, ".circom");
+        const out = mkdtempSync(path.join(os.tmpdir(), "402zk-r1cs-"));
+        try {
+          execFileSync(
+            path.join(ROOT, "node_modules", ".bin", "circom2"),
+            [main, "--O2", "--r1cs", "--wasm", "-l", "node_modules", "-o", out],
+            { cwd: ROOT, stdio: "ignore" },
+          );
+          const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
+          expect(sha(path.join(out, `${compiled}_js`, `${compiled}.wasm`))).to.equal(manifest.sha256.wasm);
+          expect(sha(path.join(out, `${compiled}.r1cs`))).to.equal(manifest.sha256.r1cs);
+        } finally {
+          rmSync(out, { recursive: true, force: true });
+        }
+      });
+    });
+  }
 });
 
 describe("docs/base-sepolia.md, every command, against a local chain 84532 with a USDC-like token", function () {
