@@ -1,5 +1,5 @@
 import { isZkPayError, type ZkReasonCode } from "../core/errors.js";
-import { isNetworkError } from "./pay.js";
+import { isNetworkError } from "./exchange.js";
 
 /** Exit codes of the `402zk` CLI. Scripts rely on them: never renumber one. */
 export const EXIT = {

@@ -17,7 +17,7 @@ import { formatAmount } from "./amount.js";
 import type { CliContext } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import { info, isoSeconds, ms, out } from "./output.js";
-import { recordingFetch } from "./pay.js";
+import { recordingFetch } from "./exchange.js";
 import { progressBar } from "./progress.js";
 
 /** Where the CLI keeps session credentials: beside the wallet's notes. */
