@@ -1,0 +1,88 @@
+/**
+ * The CLI's layout (#18): one file per command under sdk/cli/commands/, each registering
+ * exactly the command it is named after; main.ts only wires them, in the order of
+ * `402zk --help`; and no other SDK folder imports the CLI. No chain, no proofs.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+import { expect } from "chai";
+import { Command } from "commander";
+
+import type { CommandEnv, RegisterCommand } from "../../sdk/cli/command.js";
+import { buildProgram } from "../../sdk/cli/main.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const SDK = path.join(ROOT, "sdk");
+const COMMANDS_DIR = path.join(SDK, "cli", "commands");
+
+/** A CommandEnv that fails loudly if registering a command already used it. */
+const env: CommandEnv = {
+  ctxOf: () => {
+    throw new Error("ctxOf called while registering");
+  },
+  onServe: () => Promise.reject(new Error("onServe called while registering")),
+};
+
+/** Every .ts file under `dir`, recursively. */
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : [],
+  );
+}
+
+describe("402zk CLI layout (one file per command)", function () {
+  const files = readdirSync(COMMANDS_DIR)
+    .filter((f) => f.endsWith(".ts"))
+    .sort();
+
+  it("each commands/<name>.ts registers exactly the command <name>, and only when called", async function () {
+    expect(files.length).to.be.greaterThan(5);
+    for (const file of files) {
+      const mod = (await import(pathToFileURL(path.join(COMMANDS_DIR, file)).href)) as { register?: RegisterCommand };
+      expect(mod.register, `${file} exports register(program, env)`).to.be.a("function");
+      const program = new Command("402zk");
+      expect(program.commands).to.have.length(0);
+      mod.register!(program, env);
+      expect(
+        program.commands.map((c) => c.name()),
+        file,
+      ).to.deep.equal([path.basename(file, ".ts")]);
+    }
+  });
+
+  it("main.ts wires every command file, in the order of --help, and defines none inline", function () {
+    const names = buildProgram().commands.map((c) => c.name());
+    expect(names).to.deep.equal([
+      "deposit",
+      "balance",
+      "resync",
+      "pay",
+      "withdraw",
+      "receipt",
+      "serve",
+      "facilitator",
+      "credentials",
+      "doctor",
+    ]);
+    expect([...names].sort()).to.deep.equal(files.map((f) => path.basename(f, ".ts")));
+    const main = readFileSync(path.join(SDK, "cli", "main.ts"), "utf8");
+    expect(main, "main.ts adds no command itself").not.to.match(/\.command\(/);
+  });
+
+  it("no SDK folder but the CLI imports from sdk/cli", function () {
+    const offenders: string[] = [];
+    for (const file of sources(SDK)) {
+      const rel = path.relative(SDK, file);
+      if (rel.startsWith(`cli${path.sep}`)) continue;
+      const text = readFileSync(file, "utf8");
+      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*["']([^"']+)["']/g)) {
+        const target = path.resolve(path.dirname(file), m[1]!);
+        if (m[1]!.startsWith(".") && path.relative(SDK, target).split(path.sep)[0] === "cli")
+          offenders.push(`${rel} -> ${m[1]}`);
+      }
+    }
+    expect(offenders).to.deep.equal([]);
+  });
+});
