@@ -26,6 +26,9 @@ contract PayoutHookFacilitator is Facilitator {
     /// @notice Number of times the hook ran.
     uint256 public payouts;
 
+    /// @notice `setHeldPercent` was given more than 100.
+    error HeldPercentAbove100(uint256 percent);
+
     /// @notice Emitted by the hook for every payment it sees.
     event PayoutHooked(bytes32 indexed id, address indexed payTo, uint256 amount, uint256 held);
 
@@ -39,7 +42,7 @@ contract PayoutHookFacilitator is Facilitator {
 
     /// @notice Sets the share of each later payment the hook holds (test setup only).
     function setHeldPercent(uint256 percent) external {
-        require(percent <= 100, "percent above 100");
+        if (percent > 100) revert HeldPercentAbove100(percent);
         heldPercent = percent;
     }
 
