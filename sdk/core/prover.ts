@@ -1,29 +1,206 @@
 /**
- * The prover's names where they were before the circuit registry (#18), so that existing
- * imports of core/prover.js keep working. New code imports them from their files:
- *
- * - generic Groth16 proving, progress, `shutdownProver`: core/circuits/groth16.ts
- * - artifacts, their loaders and cache, `preloadArtifacts`: core/circuits/artifacts.ts
- * - proof layouts and conversions: core/circuits/proof.ts
- * - the payment circuit (witness, input, prove, verify): core/circuits/payment.ts
- *
- * Re-exports only: the generic prover lives in circuits/groth16.ts rather than here so that
- * circuits/payment.ts can use it without an import cycle through these re-exports.
+ * Generic Groth16 proving with snarkjs for any circuit of the registry: witness and proof
+ * with progress reports over the artifact cache (artifacts.ts), snarkjs' curve lifecycle.
+ * What a proof means lives next to its circuit: payment inputs in payment.ts,
+ * presentation inputs in session/prove.ts.
  */
-export * from "./circuits/groth16.js";
-export {
-  artifactBytes,
-  fetchArtifact,
-  preloadArtifacts,
-  type ArtifactReader,
-  type CircuitArtifacts,
-} from "./circuits/artifacts.js";
-export { fromSolidityProof, toSolidityProof, type Groth16Proof, type SolidityProof } from "./circuits/proof.js";
-export {
-  paymentCircuitInput,
-  provePayment,
-  verifyPaymentProof,
-  verifyPaymentProofSnarkjs,
-  type PaymentProofResult,
-  type PaymentWitness,
-} from "./circuits/payment.js";
+import type * as Snarkjs from "snarkjs";
+
+import { ZkPayError } from "../errors.js";
+import { artifactBytes, type CircuitArtifacts } from "./artifacts.js";
+import { fromSolidityProof, toSolidityProof, type Groth16Proof, type SolidityProof } from "./proof.js";
+
+let snarkjsModule: Promise<typeof Snarkjs> | undefined;
+/**
+ * snarkjs, loaded on first use: it is large (~30 MiB of heap with its curve code), and a
+ * process that only syncs or verifies with mcl-wasm never needs it.
+ */
+function loadSnarkjs(): Promise<typeof Snarkjs> {
+  return (snarkjsModule ??= import("snarkjs"));
+}
+
+/** Proving stages reported to `onProgress`. */
+export type ProofStage = "witness" | "prove" | "done";
+
+/** Progress report: a stage and an overall fraction in [0, 1]. */
+export interface ProofProgress {
+  stage: ProofStage;
+  fraction: number;
+  message: string;
+}
+
+// Messages snarkjs logs while proving, in order, mapped to progress fractions.
+const PROVE_MILESTONES: [RegExp, number, string][] = [
+  [/Reading Wtns/i, 0.25, "reading witness"],
+  [/Reading Coeffs/i, 0.3, "reading coefficients"],
+  [/Building ABC/i, 0.35, "building ABC"],
+  [/QAP AB/i, 0.45, "FFT"],
+  [/QAP C/i, 0.55, "FFT"],
+  [/Joining ABC/i, 0.65, "joining"],
+  [/Multiexp A/i, 0.7, "multiexp A"],
+  [/Multiexp B1/i, 0.77, "multiexp B1"],
+  [/Multiexp B2/i, 0.84, "multiexp B2"],
+  [/Multiexp C/i, 0.9, "multiexp C"],
+  [/Multiexp H/i, 0.95, "multiexp H"],
+];
+
+/**
+ * Witness and Groth16 proof for any of the SDK's circuits (payment, presentation), with
+ * progress reports and the artifact cache of {@link preloadArtifacts}. The caller lays
+ * out `input` and checks the public signals against its reference implementation.
+ *
+ * @example
+ * const { proof, publicSignals } = await proveGroth16(input, artifactsOf("presentation"));
+ */
+export async function proveGroth16(
+  input: Record<string, string | string[]>,
+  artifacts: CircuitArtifacts,
+  options: { onProgress?: (p: ProofProgress) => void } = {},
+): Promise<{ proof: SolidityProof; publicSignals: bigint[]; timings: { witnessMs: number; proveMs: number } }> {
+  const proving = proveNow(input, artifacts, options);
+  const settled = proving.then(
+    () => {},
+    () => {},
+  );
+  proofsInFlight.add(settled);
+  void settled.then(() => proofsInFlight.delete(settled));
+  return proving;
+}
+
+/**
+ * Proofs started and not finished. {@link shutdownProver} waits for them: a proof still
+ * computing its witness when the curve is terminated would build a new curve, and new
+ * worker threads that keep the process alive, when it reaches the Groth16 step (a
+ * `SessionClient` proves its next presentation in the background after each request).
+ */
+const proofsInFlight = new Set<Promise<void>>();
+
+async function proveNow(
+  input: Record<string, string | string[]>,
+  artifacts: CircuitArtifacts,
+  options: { onProgress?: (p: ProofProgress) => void },
+): Promise<{ proof: SolidityProof; publicSignals: bigint[]; timings: { witnessMs: number; proveMs: number } }> {
+  const report = options.onProgress ?? (() => {});
+  report({ stage: "witness", fraction: 0.02, message: "computing witness" });
+  const t0 = performance.now();
+  // Both artifacts load in parallel the first time; later proofs find them in memory.
+  const zkeyBytes = artifactBytes(artifacts.zkey, artifacts.read);
+  zkeyBytes.catch(() => {}); // awaited (and reported) below, after the witness
+  const wtns: { type: "mem"; data?: Uint8Array } = { type: "mem" };
+  try {
+    const snarkjs = await loadSnarkjs();
+    await snarkjs.wtns.calculate(input, await artifactBytes(artifacts.wasm, artifacts.read), wtns);
+  } catch (err) {
+    throw asArtifactOrProvingError(err, "witness");
+  }
+  const t1 = performance.now();
+  report({ stage: "prove", fraction: 0.2, message: "proving" });
+  const snarkjs = await loadSnarkjs();
+  let proved: Awaited<ReturnType<typeof Snarkjs.groth16.prove>>;
+  let next = 0;
+  const logger = {
+    debug: (msg: string) => {
+      for (let i = next; i < PROVE_MILESTONES.length; i++) {
+        const [re, fraction, label] = PROVE_MILESTONES[i]!;
+        if (re.test(msg)) {
+          next = i + 1;
+          report({ stage: "prove", fraction, message: label });
+          break;
+        }
+      }
+    },
+    info: () => {},
+    warn: () => {},
+    error: () => {},
+  };
+  try {
+    const zkey = await zkeyBytes;
+    proved = await withCurve(() => snarkjs.groth16.prove(zkey, wtns, logger));
+  } catch (err) {
+    throw asArtifactOrProvingError(err, "prove");
+  }
+  const t2 = performance.now();
+  report({ stage: "done", fraction: 1, message: "proof ready" });
+  return {
+    proof: toSolidityProof(proved.proof),
+    publicSignals: proved.publicSignals.map((x) => BigInt(x)),
+    timings: { witnessMs: t1 - t0, proveMs: t2 - t1 },
+  };
+}
+
+function asArtifactOrProvingError(err: unknown, phase: string): ZkPayError {
+  // The artifact loader's own error (artifacts_missing) says it best.
+  if (err instanceof ZkPayError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/Assert Failed/i.test(msg)) {
+    return new ZkPayError(
+      "proving_failed",
+      "the witness does not satisfy the circuit (wrong path, root, or values)",
+      { phase },
+      { cause: err },
+    );
+  }
+  return new ZkPayError("proving_failed", `${phase} failed: ${msg}`, { phase }, { cause: err });
+}
+
+/**
+ * `snarkjs.groth16.verify` for any circuit (~15-50 ms): the reference the fast verifier
+ * (`Groth16Verifier` in core/verifier.ts) is tested against. Never throws: a malformed proof is false.
+ *
+ * @example
+ * const ok = await verifyGroth16Snarkjs(vkey, proof, publicSignals);
+ */
+export async function verifyGroth16Snarkjs(
+  vkey: unknown,
+  proof: SolidityProof | Groth16Proof,
+  publicSignals: readonly (bigint | string)[],
+): Promise<boolean> {
+  try {
+    const p = "pA" in proof ? fromSolidityProof(proof) : proof;
+    const snarkjs = await loadSnarkjs();
+    return await withCurve(() => snarkjs.groth16.verify(vkey, publicSignals.map(String), p));
+  } catch {
+    // Malformed points make snarkjs throw: that is simply an invalid proof.
+    return false;
+  }
+}
+
+let curveBuilt: Promise<void> | undefined;
+
+/**
+ * Runs a snarkjs operation that needs the BN254 curve. The first one builds the curve
+ * (and its worker threads) alone: ffjavascript caches the curve in a global only once it
+ * is built, so concurrent first calls would each build one and leak all but the last.
+ */
+async function withCurve<T>(fn: () => Promise<T>): Promise<T> {
+  if (curveBuilt) {
+    await curveBuilt;
+    return fn();
+  }
+  let done!: () => void;
+  curveBuilt = new Promise<void>((resolve) => (done = resolve));
+  try {
+    return await fn();
+  } finally {
+    done();
+  }
+}
+
+/**
+ * Stops snarkjs' worker threads so that a process that proved can exit. Call once when
+ * done proving (CLIs, tests); long-running servers need not. Proofs in flight (a
+ * presentation prepared in the background) finish first.
+ *
+ * @example
+ * await shutdownProver();
+ */
+export async function shutdownProver(): Promise<void> {
+  const g = globalThis as { curve_bn128?: { terminate: () => Promise<void> } };
+  while (proofsInFlight.size > 0) await Promise.all([...proofsInFlight]);
+  if (curveBuilt) await curveBuilt;
+  curveBuilt = undefined;
+  if (g.curve_bn128) {
+    await g.curve_bn128.terminate();
+    delete g.curve_bn128;
+  }
+}
