@@ -39,7 +39,8 @@ import type { Address, Hex } from "viem";
 import { paymentContext, type PaymentTerms } from "../sdk/core/context.js";
 import { WalletKeys } from "../sdk/core/keys.js";
 import { commitmentOf, precommitmentOf, type NoteSecrets } from "../sdk/core/note.js";
-import { provePayment, shutdownProver, type PaymentProofResult } from "../sdk/core/prover.js";
+import { provePayment, type PaymentProofResult } from "../sdk/core/circuits/payment.js";
+import { shutdownProver } from "../sdk/core/prover.js";
 import { NoteTree } from "../sdk/core/tree.js";
 
 // The npm solc package (solc-js, the compiler build Hardhat is configured with) ships no types.

@@ -52,13 +52,9 @@ import { EdDsaPoseidonKey } from "../sdk/core/eddsa.js";
 import { WalletKeys } from "../sdk/core/keys.js";
 import { commitmentOf, type NoteSecrets } from "../sdk/core/note.js";
 import { hash1, hash2 } from "../sdk/core/poseidon.js";
-import {
-  preloadArtifacts,
-  provePayment,
-  shutdownProver,
-  verifyPaymentProofSnarkjs,
-  type PaymentWitness,
-} from "../sdk/core/prover.js";
+import { preloadArtifacts } from "../sdk/core/circuits/artifacts.js";
+import { provePayment, verifyPaymentProofSnarkjs, type PaymentWitness } from "../sdk/core/circuits/payment.js";
+import { shutdownProver } from "../sdk/core/prover.js";
 import { MemoryReplayStore } from "../sdk/core/replay.js";
 import { NoteTree } from "../sdk/core/tree.js";
 import { Groth16Verifier } from "../sdk/core/verifier.js";

@@ -7,7 +7,9 @@ import type { Address, Hash, Hex, PublicClient, WalletClient } from "viem";
 
 import type { PaymentTerms } from "../core/context.js";
 import type { ZkPayError } from "../core/errors.js";
-import type { CircuitArtifacts, ProofProgress, SolidityProof } from "../core/prover.js";
+import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
+import type { ProofProgress } from "../core/prover.js";
+import type { SolidityProof } from "../core/circuits/proof.js";
 import type { NoteStore } from "./store.js";
 import type { SyncProgress } from "./sync.js";
 

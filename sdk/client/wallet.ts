@@ -8,7 +8,7 @@
 import type { Hash, PublicClient, WalletClient } from "viem";
 
 import { ZkPayError } from "../core/errors.js";
-import type { CircuitArtifacts } from "../core/prover.js";
+import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
 import { mapPayRevert } from "../core/revert.js";
 import { balances } from "./actions/balances.js";
 import { commitPendingLeaves } from "./actions/commit-leaves.js";

@@ -20,5 +20,5 @@ export * from "./circuits/registry.js";
 export * from "./circuits/artifacts.js";
 export * from "./circuits/artifacts.browser.js";
 export * from "./circuits/proof.js";
-export * from "./circuits/groth16.js";
+export * from "./prover.js";
 export * from "./circuits/payment.js";

@@ -1,14 +1,14 @@
 /**
  * Generic Groth16 proving with snarkjs for any circuit of the registry: witness and proof
- * with progress reports over the artifact cache (artifacts.ts), snarkjs' curve lifecycle.
- * What a proof means lives next to its circuit: payment inputs in payment.ts,
+ * with progress reports over the artifact cache (circuits/artifacts.ts), snarkjs' curve lifecycle.
+ * What a proof means lives next to its circuit: payment inputs in circuits/payment.ts,
  * presentation inputs in session/prove.ts.
  */
 import type * as Snarkjs from "snarkjs";
 
-import { ZkPayError } from "../errors.js";
-import { artifactBytes, type CircuitArtifacts } from "./artifacts.js";
-import { fromSolidityProof, toSolidityProof, type Groth16Proof, type SolidityProof } from "./proof.js";
+import { ZkPayError } from "./errors.js";
+import { artifactBytes, type CircuitArtifacts } from "./circuits/artifacts.js";
+import { fromSolidityProof, toSolidityProof, type Groth16Proof, type SolidityProof } from "./circuits/proof.js";
 
 let snarkjsModule: Promise<typeof Snarkjs> | undefined;
 /**

@@ -19,7 +19,7 @@ import {
 import { type PaymentTerms } from "../core/context.js";
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
-import { type SolidityProof } from "../core/prover.js";
+import { type SolidityProof } from "../core/circuits/proof.js";
 import { ReceiptChecker, defaultConfirmations } from "../core/receipts.js";
 import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
 import { FairQueue } from "../core/work-queue.js";

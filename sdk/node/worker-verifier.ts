@@ -4,7 +4,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-import { fromSolidityProof, type SolidityProof } from "../core/prover.js";
+import { fromSolidityProof, type SolidityProof } from "../core/circuits/proof.js";
 
 /**
  * The worker's code: Groth16 verification, one message at a time, with the SDK's fast

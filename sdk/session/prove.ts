@@ -1,5 +1,5 @@
 import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
-import { proveGroth16, type ProofProgress } from "../core/circuits/groth16.js";
+import { proveGroth16, type ProofProgress } from "../core/prover.js";
 import { PRESENTATION_SIGNALS } from "../core/circuits/registry.js";
 import { ZkPayError } from "../core/errors.js";
 import { holderCommitmentOf, originTokenOf, type Credential, type HolderSecrets } from "./credential.js";

@@ -2,7 +2,7 @@ import { z } from "zod";
 
 import { ZkPayError } from "../core/errors.js";
 import { SNARK_SCALAR_FIELD } from "../core/field.js";
-import type { SolidityProof } from "../core/prover.js";
+import type { SolidityProof } from "../core/circuits/proof.js";
 import type { Credential } from "./credential.js";
 
 /**

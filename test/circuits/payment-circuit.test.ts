@@ -8,7 +8,8 @@ import { ROOT } from "../../scripts/lib/paths.js";
 import { MAX_TREE_DEPTH, MAX_VALUE, SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
 import { commitmentOf, nullifierHashOf, precommitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
 import { hash1, hash2 } from "../../sdk/core/poseidon.js";
-import { provePayment, shutdownProver, verifyPaymentProof, type PaymentWitness } from "../../sdk/core/prover.js";
+import { provePayment, verifyPaymentProof, type PaymentWitness } from "../../sdk/core/circuits/payment.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
 import { NoteTree, type MerklePath } from "../../sdk/core/tree.js";
 import { ARTIFACTS } from "../helpers/pool.js";
 

@@ -14,13 +14,9 @@ import { SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { commitmentOf, nullifierHashOf, precommitmentOf } from "../../sdk/core/note.js";
 import { hash1, hash2 } from "../../sdk/core/poseidon.js";
-import {
-  fromSolidityProof,
-  shutdownProver,
-  verifyPaymentProofSnarkjs,
-  type Groth16Proof,
-  type SolidityProof,
-} from "../../sdk/core/prover.js";
+import { fromSolidityProof, type Groth16Proof, type SolidityProof } from "../../sdk/core/circuits/proof.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { verifyPaymentProofSnarkjs } from "../../sdk/core/circuits/payment.js";
 import { Groth16Verifier, type Groth16BatchItem } from "../../sdk/core/verifier.js";
 import {
   CREDENTIAL_DOMAINS,

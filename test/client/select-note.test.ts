@@ -4,7 +4,7 @@ import type { PublicClient } from "viem";
 import { ZkPayError } from "../../sdk/core/errors.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { commitmentOf, nullifierHashOf } from "../../sdk/core/note.js";
-import type { CircuitArtifacts } from "../../sdk/core/prover.js";
+import type { CircuitArtifacts } from "../../sdk/core/circuits/artifacts.js";
 import { NoteTree } from "../../sdk/core/tree.js";
 import { balances } from "../../sdk/client/actions/balances.js";
 import {

@@ -3,7 +3,8 @@ import { keccak256, toUtf8Bytes, type TransactionReceipt } from "ethers";
 import { network } from "hardhat";
 import type { Address, Hex } from "viem";
 
-import { shutdownProver, type PaymentProofResult } from "../../sdk/core/prover.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { type PaymentProofResult } from "../../sdk/core/circuits/payment.js";
 import { USDC, deployPool, type Pool } from "../helpers/pool.js";
 
 const { ethers, networkHelpers } = await network.create();

@@ -6,7 +6,8 @@ import { poseidon2 } from "poseidon-lite";
 import type { Address, Hex } from "viem";
 
 import { commitmentOf } from "../../sdk/core/note.js";
-import { shutdownProver, type PaymentProofResult } from "../../sdk/core/prover.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { type PaymentProofResult } from "../../sdk/core/circuits/payment.js";
 import { NoteTree } from "../../sdk/core/tree.js";
 import {
   FILLER,

@@ -9,18 +9,16 @@ import type * as MclModule from "mcl-wasm";
 import { isZkPayError } from "../../sdk/core/errors.js";
 import { commitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
 import { hash1, hash2 } from "../../sdk/core/poseidon.js";
+import { fromSolidityProof, type Groth16Proof, type SolidityProof } from "../../sdk/core/circuits/proof.js";
+import { preloadArtifacts } from "../../sdk/core/circuits/artifacts.js";
 import {
-  fromSolidityProof,
-  preloadArtifacts,
   provePayment,
-  shutdownProver,
   verifyPaymentProof,
   verifyPaymentProofSnarkjs,
-  type Groth16Proof,
   type PaymentProofResult,
   type PaymentWitness,
-  type SolidityProof,
-} from "../../sdk/core/prover.js";
+} from "../../sdk/core/circuits/payment.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
 import { NoteTree } from "../../sdk/core/tree.js";
 import { Groth16Verifier, type Groth16BatchItem } from "../../sdk/core/verifier.js";
 import { WorkerVerifier } from "../../sdk/node/worker-verifier.js";

@@ -15,7 +15,7 @@ import { paymentContext, type PaymentTerms } from "../../sdk/core/context.js";
 import { MAX_TREE_DEPTH } from "../../sdk/core/field.js";
 import { commitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
 import { hash2Wasm } from "../../sdk/core/poseidon-wasm.js";
-import { provePayment, type PaymentProofResult } from "../../sdk/core/prover.js";
+import { provePayment, type PaymentProofResult } from "../../sdk/core/circuits/payment.js";
 import type { MerklePath } from "../../sdk/core/tree.js";
 import { POSEIDON_LINK_KEY, POSEIDON_T2_LINK_KEY } from "../../scripts/lib/deploy.js";
 import { ARTIFACTS, deployPool, type OwnedNote, type Pool } from "./pool.js";

@@ -9,7 +9,7 @@ import { ROOT } from "../../scripts/lib/paths.js";
 import { paymentContext, type PaymentTerms } from "../../sdk/core/context.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { commitmentOf, precommitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
-import { provePayment, type PaymentProofResult } from "../../sdk/core/prover.js";
+import { provePayment, type PaymentProofResult } from "../../sdk/core/circuits/payment.js";
 import { NoteTree } from "../../sdk/core/tree.js";
 
 export const ARTIFACTS = {

@@ -5,7 +5,7 @@ import { paymentContext, type PaymentTerms } from "../../core/context.js";
 import { ZkPayError } from "../../core/errors.js";
 import { toBytes32, toValue } from "../../core/field.js";
 import { encodeMemo, randomNonce128 } from "../../core/memo.js";
-import { provePayment } from "../../core/prover.js";
+import { provePayment } from "../../core/circuits/payment.js";
 import { formatTokens } from "../cost.js";
 import type { StoredNote } from "../store.js";
 import type { PaymentParams, PreparedPayment } from "../types.js";

@@ -18,7 +18,7 @@ import type { Hash, Hex, PublicClient, WalletClient } from "viem";
 import { ZkPayError } from "../../core/errors.js";
 import { WalletKeys } from "../../core/keys.js";
 import type { NoteSecrets } from "../../core/note.js";
-import type { CircuitArtifacts } from "../../core/prover.js";
+import type { CircuitArtifacts } from "../../core/circuits/artifacts.js";
 import type { NoteTree } from "../../core/tree.js";
 import type { TokenUnits } from "../cost.js";
 import type { NoteStore, StoredNote, WalletState } from "../store.js";

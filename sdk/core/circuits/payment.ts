@@ -8,7 +8,7 @@ import { commitmentOf, nullifierHashOf, type NoteSecrets } from "../note.js";
 import type { MerklePath } from "../tree.js";
 import { Groth16Verifier } from "../verifier.js";
 import type { CircuitArtifacts } from "./artifacts.js";
-import { proveGroth16, verifyGroth16Snarkjs, type ProofProgress } from "./groth16.js";
+import { proveGroth16, verifyGroth16Snarkjs, type ProofProgress } from "../prover.js";
 import type { Groth16Proof, SolidityProof } from "./proof.js";
 import { PAYMENT_SIGNALS } from "./registry.js";
 
