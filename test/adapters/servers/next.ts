@@ -1,0 +1,88 @@
+// First: Next's server globals (AsyncLocalStorage), which next/server needs when loaded
+// outside a server Next started (this process loads 402zk/next before starting one).
+import "next/dist/server/node-environment.js";
+
+import { createServer } from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import nextModule from "next";
+import { NextResponse, type NextRequest } from "next/server.js";
+
+import { withZkPayment, zkSessionOf, zkSessionRoutes } from "../../../sdk/next/index.js";
+import { HANDLERS, type AdapterCase, type Served } from "../matrix.js";
+import { listening } from "./listen.js";
+
+// Next's CommonJS entry exports the factory itself (its types describe an ES default export).
+const next = nextModule as unknown as typeof nextModule.default;
+
+const APP = path.join(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/next-app");
+
+type Handler = (request: NextRequest, context: unknown) => Promise<Response>;
+declare global {
+  /** What the fixture app's catch-all route calls. */
+  var __zk402NextFixture: Handler;
+}
+
+/** The handlers mounted on the shared server, by path ("*": every other path). */
+const mounted = new Map<string, Handler>();
+globalThis.__zk402NextFixture = (request, context) =>
+  (mounted.get(request.nextUrl.pathname) ?? mounted.get("*")!)(request, context);
+
+/**
+ * One Next development server (Turbopack, compiled on the first request) on the fixture
+ * app, in this process: Next caches a project's config per process and locks its build
+ * folder, so the matrix's two apps share it, mounted on paths of their own.
+ */
+let shared: Promise<{ served: Served; close(): Promise<void> }> | undefined;
+
+async function startNext() {
+  process.env.NEXT_TELEMETRY_DISABLED = "1";
+  const server = createServer();
+  const served = await listening(server);
+  const app = next({ dev: true, dir: APP, hostname: "127.0.0.1", port: Number(new URL(served.url).port), quiet: true });
+  await app.prepare();
+  const handle = app.getRequestHandler();
+  server.on("request", (req, res) => void handle(req, res));
+  return { served, close: async () => (await served.close(), await app.close()) };
+}
+
+/** Mounts `handler` on `paths` of the shared Next server; closing the last mount stops it. */
+async function serveNext(paths: string[], handler: Handler): Promise<Served> {
+  for (const p of paths) mounted.set(p, handler);
+  const { served, close } = await (shared ??= startNext());
+  return {
+    url: served.url,
+    close: async () => {
+      for (const p of paths) mounted.delete(p);
+      if (mounted.size === 0 && shared) {
+        shared = undefined;
+        await close();
+      }
+    },
+  };
+}
+
+/** 402zk/next route handlers, run by Next's own server. */
+export const nextCase: AdapterCase = {
+  name: "402zk/next",
+  async payments({ routes, resourceServer }) {
+    return serveNext(
+      ["/weather"],
+      withZkPayment(async () => NextResponse.json(HANDLERS.weather()), routes, resourceServer),
+    );
+  },
+  async sessions({ routes, resourceServer, sessions, network, asset }) {
+    const zk = zkSessionRoutes(routes, resourceServer, sessions, { network, asset });
+    return serveNext(
+      ["*"],
+      zk.wrap(async (request: NextRequest) => {
+        const p = request.nextUrl.pathname;
+        if (p === "/data") return NextResponse.json(HANDLERS.data(zkSessionOf(request)));
+        if (p === "/premium") return NextResponse.json(HANDLERS.premium());
+        if (p === "/order") return NextResponse.json(HANDLERS.order(await request.json()));
+        return NextResponse.json({ error: "not_found" }, { status: 404 });
+      }),
+    );
+  },
+};
