@@ -279,8 +279,11 @@ describe("SDK packaging", function () {
       );
       // What the SDK needs at run time, and nothing that only builds it.
       const installed = readdirSync(path.join(app, "node_modules"));
-      expect(installed).to.include.members(["402zk", "viem", "snarkjs", "express"]);
+      expect(installed).to.include.members(["402zk", "viem", "snarkjs"]);
       expect(installed).to.not.include.members(["hardhat", "tsx", "typescript", "circomlib"]);
+      // The frameworks are optional peers: none comes with the package.
+      for (const peer of ["express", "hono", "next", "axios"]) expect(installed, peer).to.not.include(peer);
+      expect(readdirSync(path.join(app, "node_modules", "@x402"))).to.not.include("express");
 
       // A consumer's TypeScript: the README's agent, session client and remote-facilitator
       // API type-check with tsc --strict and WITHOUT skipLibCheck, with the package's types
@@ -292,6 +295,13 @@ describe("SDK packaging", function () {
         const at = path.join(app, "node_modules", "@types", t);
         if (!existsSync(at)) symlinkSync(path.join(ROOT, "node_modules", "@types", t), at, "dir");
       }
+      // remote-api.ts is an Express app: what `npm install @x402/express` adds for it (the
+      // Hono app below must still load no Express module, though it could resolve this one).
+      symlinkSync(
+        path.join(ROOT, "node_modules", "@x402", "express"),
+        path.join(app, "node_modules", "@x402", "express"),
+        "dir",
+      );
       for (const f of ["agent.ts", "session-client.ts", "remote-api.ts"]) {
         copyFileSync(path.join(ROOT, "examples", f), path.join(app, f));
       }
@@ -325,7 +335,14 @@ describe("SDK packaging", function () {
       const { stdout: help } = await run(path.join(app, "node_modules", ".bin", "402zk"), ["--help"], { cwd: app });
       expect(help).to.match(/Usage: 402zk/);
 
-      // A paid API and an agent paying it, importing 402zk by its package name.
+      // A paid API on Hono and an agent paying it, importing 402zk by its package name: the
+      // Hono app's own dependencies (what `npm install hono @hono/node-server @x402/hono`
+      // would add), linked from this checkout; Express stays out of the app.
+      for (const dep of ["hono", "@hono/node-server", "@x402/hono"]) {
+        const at = path.join(app, "node_modules", dep);
+        mkdirSync(path.dirname(at), { recursive: true });
+        if (!existsSync(at)) symlinkSync(path.join(ROOT, "node_modules", dep), at, "dir");
+      }
       copyFileSync(path.join(ROOT, "test", "package", "consumer-app.mjs.tmpl"), path.join(app, "main.mjs"));
       await env.mint(account(9).address, 50_000n);
       const { stdout } = await run(process.execPath, ["main.mjs"], {
@@ -339,7 +356,17 @@ describe("SDK packaging", function () {
           PAY_TO: account(3).address,
         },
       });
-      expect(JSON.parse(stdout.trim().split("\n").at(-1)!)).to.deep.equal({ status: 200, body: { weather: "sunny" } });
+      const result = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
+        status: number;
+        body: unknown;
+        resolved: number;
+        express: string[];
+      };
+      expect(result).to.deep.include({ status: 200, body: { weather: "sunny" } });
+      // Every module Node resolved was recorded (hundreds: 402zk, x402, viem, hono, ...);
+      // none of them is Express's or @x402/express's.
+      expect(result.resolved).to.be.greaterThan(100);
+      expect(result.express, "Express modules loaded by a Hono app").to.deep.equal([]);
     } finally {
       await env.chain.close();
       await shutdownProver();

@@ -16,7 +16,6 @@ import type { CommandEnv } from "../command.js";
 import { defaultWalletDir, loadOrCreateSecret } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
 import { info, out } from "../output.js";
-import { startPaidApi } from "../paid-api.js";
 
 /**
  * A `serve --session-offer` spec, "id:requests:price:hours" (price in tokens), as a tier-1
@@ -125,6 +124,9 @@ export function register(program: Command, env: CommandEnv): void {
             );
           sessions = { issuerKey: key.secret, offers };
         }
+        // Loaded here: the paid API runs on Express, an optional peer dependency that only
+        // this command needs (every other command, and --help, run without it).
+        const { startPaidApi } = await import("../paid-api.js");
         const api = await startPaidApi({
           pool: {
             chainId: ctx.deployment.chainId,
