@@ -3,8 +3,6 @@
  * Every decision is the gate's; this file only translates a Hono context into a
  * {@link GateRequest} and a {@link GateResult} into a Hono answer.
  */
-import type { IncomingHttpHeaders } from "node:http";
-
 import { HonoAdapter, paymentMiddlewareFromHTTPServer } from "@x402/hono";
 import type { ProtectedRequestHook, RoutesConfig, x402ResourceServer } from "@x402/core/server";
 import type { Context, MiddlewareHandler, Next } from "hono";
@@ -13,7 +11,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Address } from "viem";
 
 import { ZkPayError } from "../core/errors.js";
-import type { Admission, ClientRequest } from "../server/admission.js";
+import { clientFromForwardedFor, type Admission, type ClientRequest } from "../server/admission.js";
 import {
   createZkGate,
   type GateBody,
@@ -149,18 +147,13 @@ function answer(c: Context, a: GateRespond): Response {
 /**
  * Who sent the request: `@hono/node-server` binds the node:http request (`c.env.incoming`,
  * its socket peer and headers); elsewhere the right-most `X-Forwarded-For` entry (the
- * hop that reached this server, as the platform set it) stands for the peer.
+ * hop that reached this server, as the platform set it) stands for the peer
+ * ({@link clientFromForwardedFor}).
  */
 function clientOf(c: Context): ClientRequest {
   const incoming = (c.env as { incoming?: ClientRequest } | undefined)?.incoming;
   if (incoming?.socket && incoming.headers) return incoming;
-  const headers: IncomingHttpHeaders = {};
-  c.req.raw.headers.forEach((value, name) => void (headers[name] = value));
-  const hops = String(headers["x-forwarded-for"] ?? "").split(",");
-  const peer = hops.pop()?.trim() || undefined;
-  if (hops.some((h) => h.trim())) headers["x-forwarded-for"] = hops.join(",");
-  else delete headers["x-forwarded-for"];
-  return { headers, socket: { remoteAddress: peer } };
+  return clientFromForwardedFor(c.req.raw.headers);
 }
 
 /** The path x402 matches routes against: decoded, relative to the app's base path (as `@x402/hono` does). */

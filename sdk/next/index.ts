@@ -8,8 +8,6 @@
  * build imports `next/server` without an extension (it loads only inside Next's bundler,
  * not in plain Node) and pins an older `@x402/core` than the resource server's.
  */
-import type { IncomingHttpHeaders } from "node:http";
-
 import {
   SETTLEMENT_OVERRIDES_HEADER,
   withPrivateCacheControl,
@@ -24,7 +22,7 @@ import { NextRequest, NextResponse } from "next/server.js";
 import type { Address } from "viem";
 
 import { ZkPayError } from "../core/errors.js";
-import type { Admission, ClientRequest } from "../server/admission.js";
+import { clientFromForwardedFor, type Admission } from "../server/admission.js";
 import {
   createZkGate,
   type GateRequest,
@@ -277,27 +275,14 @@ function describe(request: NextRequest): Pick<GateRequest, "adapter" | "method" 
     method: request.method,
     path: url.pathname,
     target: url.pathname + url.search,
-    client: clientOf(request),
+    // Next shows no socket: Next sets X-Forwarded-For to the peer when the request has none.
+    client: clientFromForwardedFor(request.headers),
   };
 }
 
 /** A gate answer as a Response. */
 function answer(a: GateRespond): Response {
   return NextResponse.json(a.body, { status: a.status, headers: a.headers });
-}
-
-/**
- * Who sent the request. Next sets `X-Forwarded-For` to the socket peer when the request
- * has none: its right-most entry is the hop that reached this server.
- */
-function clientOf(request: Request): ClientRequest {
-  const headers: IncomingHttpHeaders = {};
-  request.headers.forEach((value, name) => void (headers[name] = value));
-  const hops = String(headers["x-forwarded-for"] ?? "").split(",");
-  const peer = hops.pop()?.trim() || undefined;
-  if (hops.some((h) => h.trim())) headers["x-forwarded-for"] = hops.join(",");
-  else delete headers["x-forwarded-for"];
-  return { headers, socket: { remoteAddress: peer } };
 }
 
 /** Reads the body once, at most `max` bytes. */

@@ -21,6 +21,29 @@ export interface ClientRequest {
   url?: string;
 }
 
+/**
+ * The {@link ClientRequest} of a fetch `Request` (Hono off Node, Next route handlers): the
+ * framework shows no socket, so the right-most `X-Forwarded-For` entry stands for the peer.
+ * What this trusts: the hop that reached this server wrote that entry (Next sets it to the
+ * socket peer when the request has none; a platform in front appends the address it saw),
+ * never the client, who can only write entries to its left. Those remaining entries stay
+ * in `X-Forwarded-For`, judged by `limits.trustedProxies` as for a node:http request; a
+ * request without the header has no peer address.
+ *
+ * @example
+ * const client = clientFromForwardedFor(request.headers);
+ * admission.clientOf(client); // "203.0.113.7" for "X-Forwarded-For: 203.0.113.7"
+ */
+export function clientFromForwardedFor(fetchHeaders: Headers): ClientRequest {
+  const headers: IncomingHttpHeaders = {};
+  fetchHeaders.forEach((value, name) => void (headers[name] = value));
+  const hops = String(headers["x-forwarded-for"] ?? "").split(",");
+  const peer = hops.pop()?.trim() || undefined;
+  if (hops.some((h) => h.trim())) headers["x-forwarded-for"] = hops.join(",");
+  else delete headers["x-forwarded-for"];
+  return { headers, socket: { remoteAddress: peer } };
+}
+
 /** Options of {@link Admission}. */
 export interface AdmissionOptions {
   /** Where failures are counted; share it (Redis) between instances so the limit holds for all. */
