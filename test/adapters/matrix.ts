@@ -14,6 +14,7 @@ import type { Address, Hex } from "viem";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { MemoryReplayStore } from "../../sdk/core/replay.js";
 import { loadPresentationVerificationKey } from "../../sdk/node/artifacts.js";
+import { MAX_GATE_BODY_BYTES } from "../../sdk/server/gate.js";
 import { createZkResourceServer } from "../../sdk/server/paywall.js";
 import { SessionService, type SessionRouteConfig } from "../../sdk/session/service.js";
 import { MemorySessionStore } from "../../sdk/session/store.js";
@@ -288,6 +289,37 @@ export function adapterMatrix(cases: AdapterCase[]): void {
           });
           expect(body.status).to.equal(400);
           expect(await body.json()).to.include({ error: "invalid_presentation" });
+        });
+
+        it("answers a zk_session body over MAX_GATE_BODY_BYTES 413 body_too_large, declared or streamed", async function () {
+          // A presentation-shaped field and padding one byte past the limit: refused while
+          // reading, before any parsing or proof work, whether the length is declared
+          // (Content-Length) or only found by counting (a chunked stream).
+          const oversized = () =>
+            JSON.stringify({ [SESSION_BODY_FIELD]: { proof: "0x" }, pad: "x".repeat(MAX_GATE_BODY_BYTES) });
+          const declared = await fetch(`${session.url}/order`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "X-Forwarded-For": nextClient() },
+            body: oversized(),
+          });
+          expect(declared.status).to.equal(413);
+          expect(await declared.json()).to.include({ error: "body_too_large" });
+
+          const bytes = new TextEncoder().encode(oversized());
+          const chunk = 64 * 1024;
+          const streamed = await fetch(`${session.url}/order`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "X-Forwarded-For": nextClient() },
+            body: new ReadableStream<Uint8Array>({
+              start(controller) {
+                for (let i = 0; i < bytes.length; i += chunk) controller.enqueue(bytes.subarray(i, i + chunk));
+                controller.close();
+              },
+            }),
+            duplex: "half",
+          } as RequestInit & { duplex: "half" });
+          expect(streamed.status).to.equal(413);
+          expect(await streamed.json()).to.include({ error: "body_too_large" });
         });
 
         it("serves the session terms at /.well-known/402zk/sessions", async function () {
