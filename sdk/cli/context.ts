@@ -28,6 +28,7 @@ import { lockDirectory, type DirLock } from "../node/dir-lock.js";
 import { FileNoteStore } from "../node/file-store.js";
 import { syncProgressLine } from "../node/sync-progress.js";
 import { CliError, EXIT } from "./errors.js";
+import type { EnvVars } from "../service/config.js";
 
 /** Global options of the CLI (after commander parsed them). */
 export interface GlobalOptions {
@@ -55,11 +56,7 @@ const LOCAL_CHAIN_ID = 31337;
  * Default RPC of a network: 127.0.0.1:8545 for local ones (by name, or a record on chain
  * 31337), an env variable for Base; none for other records (pass --rpc).
  */
-export function defaultRpc(
-  network: string,
-  env: NodeJS.ProcessEnv = process.env,
-  chainId?: number,
-): string | undefined {
+export function defaultRpc(network: string, env: EnvVars = process.env, chainId?: number): string | undefined {
   if (LOCAL.has(network) || chainId === LOCAL_CHAIN_ID) return "http://127.0.0.1:8545";
   const v = RPC_ENV[network];
   return v ? env[v] : undefined;
@@ -145,7 +142,7 @@ export function loadOrCreateSecret(
   dir: string,
   name: string,
   envName: string,
-  env: NodeJS.ProcessEnv = process.env,
+  env: EnvVars = process.env,
 ): { secret: Hex; created: boolean; source: string } {
   const fromEnv = env[envName]?.trim();
   if (fromEnv) {
@@ -177,14 +174,14 @@ export function loadOrCreateSecret(
  */
 export function loadOrCreateSeed(
   dir: string,
-  env: NodeJS.ProcessEnv = process.env,
+  env: EnvVars = process.env,
 ): { seed: Hex; created: boolean; source: string } {
   const s = loadOrCreateSecret(dir, "seed", "ZK402_SEED", env);
   return { seed: s.secret, created: s.created, source: s.source };
 }
 
 /** The EOA from --private-key or env ZK402_PRIVATE_KEY, if any. */
-export function loadAccount(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Account | undefined {
+export function loadAccount(opts: GlobalOptions, env: EnvVars = process.env): Account | undefined {
   const key = (opts.privateKey ?? env.ZK402_PRIVATE_KEY)?.trim();
   if (!key) return undefined;
   const hex = key.startsWith("0x") ? key : `0x${key}`;
@@ -232,7 +229,7 @@ export interface CliContext {
 }
 
 /** Resolves the global options into a {@link CliContext}. Throws ZkPayError on bad configuration. */
-export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): CliContext {
+export function createContext(opts: GlobalOptions, env: EnvVars = process.env): CliContext {
   const network = opts.network;
   const deploymentsDir = opts.deployments ?? env.ZK402_DEPLOYMENTS_DIR;
   const deployment = loadNetwork(network, deploymentsDir ? path.resolve(deploymentsDir) : undefined);

@@ -14,7 +14,7 @@ import { createPublicClient, erc20Abi, http, type Address, type PublicClient } f
 import { facilitatorAbi } from "../core/abi.js";
 import { ZkPayError } from "../core/errors.js";
 import { loadDeployment } from "../node/deployments.js";
-import type { ServiceConfig } from "../service/config.js";
+import type { ServiceConfig, EnvVars } from "../service/config.js";
 import { baseUnits, parseAmount } from "./amount.js";
 import { defaultRpc, type GlobalOptions } from "./context.js";
 
@@ -56,8 +56,8 @@ export async function facilitatorConfig(
   o: FacilitatorFlags,
   g: Pick<GlobalOptions, "network" | "rpc" | "privateKey" | "deployments">,
   explicit: ExplicitGlobals,
-  environment: NodeJS.ProcessEnv,
-): Promise<{ config: ServiceConfig; env: NodeJS.ProcessEnv }> {
+  environment: EnvVars,
+): Promise<{ config: ServiceConfig; env: EnvVars }> {
   // Loaded here: the rest of the CLI does not pay for the service's modules.
   const { loadServiceConfig } = await import("../service/config.js");
   const env = { ...environment };
@@ -153,7 +153,7 @@ export async function facilitatorConfig(
 }
 
 /** Decimals of the pool's token: the deployment record's, else read from the chain. */
-async function tokenDecimals(c: ServiceConfig, env: NodeJS.ProcessEnv): Promise<number> {
+async function tokenDecimals(c: ServiceConfig, env: EnvVars): Promise<number> {
   if (!c.pool && c.network) {
     return loadDeployment(c.network, c.deploymentsDir ?? (env.ZK402_DEPLOYMENTS_DIR || undefined)).token_info.decimals;
   }

@@ -134,6 +134,13 @@ export const ServiceConfigSchema = z.object({
   instanceId: z.string().optional(),
 });
 
+/**
+ * Environment variables as the SDK reads them: `process.env` or any plain object. Not
+ * `NodeJS.ProcessEnv`, which frameworks augment (Next.js makes `NODE_ENV` required), so
+ * that a plain `{ ZK402_RPC_URL: "..." }` type-checks in every project.
+ */
+export type EnvVars = Readonly<Record<string, string | undefined>>;
+
 /** The facilitator service's configuration (`ServiceConfigSchema`: file, then environment, then flags). */
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
 
@@ -182,7 +189,7 @@ const ENV: [string, (c: Record<string, unknown>, v: string) => void][] = [
 export function loadServiceConfig(
   o: {
     file?: string;
-    env?: NodeJS.ProcessEnv;
+    env?: EnvVars;
     overrides?: Record<string, unknown>;
     /**
      * Fills what file, environment and overrides left unset (lowest precedence), seeing

@@ -8,10 +8,10 @@ import type { Hex } from "viem";
 import { privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 
 import { ZkPayError } from "../core/errors.js";
-import type { ServiceConfig } from "./config.js";
+import type { ServiceConfig, EnvVars } from "./config.js";
 
 /** Hardhat 3's keystore file: `<config dir>/hardhat-nodejs/keystore.json` (env-paths). */
-export function defaultKeystorePath(env: NodeJS.ProcessEnv = process.env): string {
+export function defaultKeystorePath(env: EnvVars = process.env): string {
   const base =
     process.platform === "darwin"
       ? path.join(os.homedir(), "Library", "Preferences")
@@ -70,10 +70,7 @@ export async function readHardhatKeystore(o: { file?: string; key: string; passw
  * from the environment variable `relayer.privateKeyEnv` (default ZK402_RELAYER_KEY).
  * The key never leaves this function except inside the viem account.
  */
-export async function loadRelayerAccount(
-  c: ServiceConfig,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<PrivateKeyAccount> {
+export async function loadRelayerAccount(c: ServiceConfig, env: EnvVars = process.env): Promise<PrivateKeyAccount> {
   let key: string | undefined;
   if (c.relayer.keystore) {
     const ks = c.relayer.keystore;

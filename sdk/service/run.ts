@@ -3,7 +3,7 @@ import { createPublicClient, getAddress, http, type Address, type PublicClient }
 import { ZkPayError } from "../core/errors.js";
 import { loadVerificationKey } from "../node/artifacts.js";
 import { loadDeployment } from "../node/deployments.js";
-import { gasPolicyOf, type ServiceConfig } from "./config.js";
+import { gasPolicyOf, type ServiceConfig, type EnvVars } from "./config.js";
 import { startFacilitatorServer } from "./http.js";
 import { loadRelayerAccount } from "./keys.js";
 import { jsonLogger, type Logger } from "./logger.js";
@@ -21,7 +21,7 @@ import { ServiceStore } from "./store.js";
  * const running = await runFacilitator(loadServiceConfig({ file: "facilitator.json" }));
  * process.on("SIGTERM", () => void running.close());
  */
-export async function runFacilitator(config: ServiceConfig, o: { env?: NodeJS.ProcessEnv; log?: Logger } = {}) {
+export async function runFacilitator(config: ServiceConfig, o: { env?: EnvVars; log?: Logger } = {}) {
   const env = o.env ?? process.env;
   const log = o.log ?? jsonLogger({ level: config.logLevel });
   const account = await loadRelayerAccount(config, env);

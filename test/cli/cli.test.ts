@@ -23,6 +23,7 @@ import { zkPaymentMiddleware } from "../../sdk/express/index.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
 import { collectOutput, type ProcessResult as CliResult } from "../helpers/process.js";
 import { sessionApi } from "../helpers/session-env.js";
+import type { EnvVars } from "../../sdk/service/config.js";
 
 const BIN = path.join(ROOT, "bin", "402zk.js");
 const USDC = 1_000_000n;
@@ -78,7 +79,7 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
   /** Runs the CLI with wallet folder `wallet` against the test chain. */
   function cli(
     args: string[],
-    o: { wallet?: string; key?: number; rpc?: string; env?: NodeJS.ProcessEnv; deployments?: boolean } = {},
+    o: { wallet?: string; key?: number; rpc?: string; env?: EnvVars; deployments?: boolean } = {},
   ): Promise<CliResult> {
     const child = spawnCli(args, o);
     return collectOutput(child);
@@ -86,7 +87,7 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
 
   function spawnCli(
     args: string[],
-    o: { wallet?: string; key?: number; rpc?: string; env?: NodeJS.ProcessEnv; deployments?: boolean } = {},
+    o: { wallet?: string; key?: number; rpc?: string; env?: EnvVars; deployments?: boolean } = {},
   ): ChildProcess {
     const global = ["--network", "hardhat", "--rpc", o.rpc ?? env.chain.url];
     if (o.deployments !== false) global.push("--deployments", deployments);

@@ -116,7 +116,7 @@ describe("docs/base-sepolia.md, every command, against a local chain 84532 with 
   let deployments: string;
   const children: ChildProcess[] = [];
   /** The environment the guide's `export` lines build, plus what points it at the local chain. */
-  let env: NodeJS.ProcessEnv;
+  let env: Record<string, string | undefined>;
 
   before(async function () {
     this.timeout(300_000);
@@ -177,7 +177,11 @@ describe("docs/base-sepolia.md, every command, against a local chain 84532 with 
 
   function spawnLine(line: string): ChildProcess {
     const cmd = line.replace(/\bnpx 402zk\b/g, `node ${BIN}`);
-    const child = spawn("bash", ["-c", cmd], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bash", ["-c", cmd], {
+      cwd: ROOT,
+      env: env as NodeJS.ProcessEnv,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     children.push(child);
     return child;
   }
@@ -201,7 +205,11 @@ describe("docs/base-sepolia.md, every command, against a local chain 84532 with 
         // Placeholders (keys, the public RPC) are replaced by the local chain's; the rest is
         // evaluated as the guide writes it (e.g. the random challenge secret).
         env[name] =
-          overrides[name] ?? execFileSync("bash", ["-c", `printf %s ${exp[2]}`], { env, encoding: "utf8" }).trim();
+          overrides[name] ??
+          execFileSync("bash", ["-c", `printf %s ${exp[2]}`], {
+            env: env as NodeJS.ProcessEnv,
+            encoding: "utf8",
+          }).trim();
         ran.push(line);
         continue;
       }

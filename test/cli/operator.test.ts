@@ -23,7 +23,7 @@ import type { Deployment } from "../../sdk/core/deployment.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { zkPaymentMiddleware } from "../../sdk/express/index.js";
 import { createZkRemoteResourceServer } from "../../sdk/server/remote.js";
-import type { ServiceConfig } from "../../sdk/service/config.js";
+import type { EnvVars, ServiceConfig } from "../../sdk/service/config.js";
 import { developmentSetupDecision } from "../../scripts/lib/deploy.js";
 import { devAccount, devPrivateKey } from "../../scripts/lib/dev-env.js";
 import { startLocalChain } from "../../scripts/lib/local-chain.js";
@@ -34,13 +34,16 @@ import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
 const BIN = path.join(ROOT, "bin", "402zk.js");
 
-/** The environment of a child process, without this machine's 402zk and npm settings. */
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+/**
+ * The environment of a child process, without this machine's 402zk and npm settings (typed
+ * for spawn: Next's types make NODE_ENV a required key of NodeJS.ProcessEnv).
+ */
+function cleanEnv(extra: EnvVars = {}): NodeJS.ProcessEnv {
+  const env: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (!/^(ZK402_|npm_|BASE_|TOKEN|PREWARM|REDIS_URL|DEPLOY_TIMEOUT)/.test(k)) env[k] = v;
   }
-  return { ...env, ...extra };
+  return { ...env, ...extra } as NodeJS.ProcessEnv;
 }
 
 /** A TCP port nobody listens on (yet). */
@@ -104,7 +107,7 @@ describe("operators (#17): deploy, doctor, facilitator configuration, signals, d
     Number(await chain.provider.request({ method: "eth_getTransactionCount", params: [a, "latest"] }));
   const blockNumber = async () => Number(await chain.provider.request({ method: "eth_blockNumber" }));
 
-  function runDeploy(extra: NodeJS.ProcessEnv): Promise<ProcessResult> {
+  function runDeploy(extra: EnvVars): Promise<ProcessResult> {
     const child = spawn("npx", ["hardhat", "run", "scripts/deploy.ts", "--network", "base-sepolia"], {
       cwd: ROOT,
       env: cleanEnv({
@@ -121,7 +124,7 @@ describe("operators (#17): deploy, doctor, facilitator configuration, signals, d
     return collectOutput(child);
   }
 
-  function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ProcessResult> {
+  function runCli(args: string[], env: EnvVars = {}): Promise<ProcessResult> {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: ROOT,
       env: cleanEnv({ HOME: work, ...env }),
@@ -261,14 +264,14 @@ describe("operators (#17): deploy, doctor, facilitator configuration, signals, d
     interface Row {
       name: string;
       file?: Record<string, unknown>;
-      env?: NodeJS.ProcessEnv;
+      env?: EnvVars;
       flag?: {
         o?: FacilitatorFlags;
         g?: { network?: string; rpc?: string; privateKey?: string; deployments?: string };
       };
       /** Present in every case (e.g. the CLI's own key, a default). */
-      always?: NodeJS.ProcessEnv;
-      get: (c: ServiceConfig, env: NodeJS.ProcessEnv) => unknown;
+      always?: EnvVars;
+      get: (c: ServiceConfig, env: EnvVars) => unknown;
       expect: { default: unknown; file?: unknown; env?: unknown; flag?: unknown };
     }
     const rows: Row[] = [
@@ -449,7 +452,7 @@ describe("operators (#17): deploy, doctor, facilitator configuration, signals, d
             file = path.join(dir, `${cases}.json`);
             writeFileSync(file, JSON.stringify(row.file));
           }
-          const env: NodeJS.ProcessEnv = { ...row.always, ...(layers.includes("env") ? row.env : {}) };
+          const env: EnvVars = { ...row.always, ...(layers.includes("env") ? row.env : {}) };
           const flag = layers.includes("flag") ? row.flag! : {};
           // As commander hands them over: --network defaults to $ZK402_NETWORK, else localhost.
           const g = { network: env.ZK402_NETWORK ?? "localhost", ...flag.g };

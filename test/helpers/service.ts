@@ -28,6 +28,7 @@ import { ServiceStore } from "../../sdk/service/store.js";
 import { devPrivateKey } from "../../scripts/lib/dev-env.js";
 import { ROOT } from "../../scripts/lib/paths.js";
 import { account, decodeHeader, type Env } from "./x402-env.js";
+import type { EnvVars } from "../../sdk/service/config.js";
 
 /** A fresh temporary directory for a service's database. */
 export function tempDir(prefix = "402zk-service-"): string {
@@ -224,7 +225,7 @@ export async function txsFrom(env: Env, from: Address, fromBlock: bigint) {
  */
 export async function spawnFacilitator(
   env: Env,
-  o: { db: string; relayerIndex: number; extra?: string[]; envVars?: NodeJS.ProcessEnv },
+  o: { db: string; relayerIndex: number; extra?: string[]; envVars?: EnvVars },
 ): Promise<{ child: ChildProcess; url: string; lines: Record<string, unknown>[]; exited: Promise<number | null> }> {
   const child = spawn(
     process.execPath,
