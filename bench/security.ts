@@ -66,7 +66,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Address, Hex, PublicClient } from "viem";
 
 import type { PrivateWallet } from "../sdk/client/wallet.js";
-import type { ZkResourceServerOptions } from "../sdk/server/paywall.js";
+import type { ZkResourceServerOptions } from "../sdk/server/resource-server.js";
 import { fmtInt, median, round, table } from "./util.js";
 import { junkPaymentHeader, junkPoints, type JunkPoints, type JunkRequired } from "../test/helpers/junk-payment.js";
 import type { DemoChain } from "../scripts/lib/dev-env.js";
@@ -401,7 +401,7 @@ export async function benchSecurity(opts: SecurityBenchOptions = {}): Promise<Re
     import("../sdk/core/keys.js"),
     import("../sdk/express/index.js"),
     import("../sdk/node/artifacts.js"),
-    import("../sdk/server/paywall.js"),
+    import("../sdk/server/resource-server.js"),
     import("../scripts/lib/dev-env.js"),
     import("../scripts/demo/exact.js"),
   ]);

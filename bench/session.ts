@@ -65,7 +65,7 @@ import {
   loadVerificationKey,
   presentationArtifacts,
 } from "../sdk/node/artifacts.js";
-import { createZkResourceServer } from "../sdk/server/paywall.js";
+import { createZkResourceServer } from "../sdk/server/resource-server.js";
 import { SessionClient } from "../sdk/session/client.js";
 import { credentialMessage, holderCommitmentOf, serviceIdOf, type Credential } from "../sdk/session/credential.js";
 import { provePresentation } from "../sdk/session/prove.js";

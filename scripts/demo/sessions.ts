@@ -22,7 +22,7 @@ import {
   loadVerificationKey,
   presentationArtifacts,
 } from "../../sdk/node/artifacts.js";
-import { createZkResourceServer } from "../../sdk/server/paywall.js";
+import { createZkResourceServer } from "../../sdk/server/resource-server.js";
 import { SessionClient, type SessionRequestTimings } from "../../sdk/session/client.js";
 import { SessionService, type SessionOfferConfig } from "../../sdk/session/service.js";
 import { MemorySessionStore } from "../../sdk/session/store.js";

@@ -9,7 +9,7 @@ import type { Address, Hex, PublicClient, WalletClient } from "viem";
 
 import { zkPaymentMiddleware, zkSessionMiddleware } from "../express/index.js";
 import { loadPresentationVerificationKey, loadVerificationKey } from "../node/artifacts.js";
-import { createZkResourceServer } from "../server/paywall.js";
+import { createZkResourceServer } from "../server/resource-server.js";
 import { SessionService, type SessionOfferConfig } from "../session/service.js";
 
 /** Options of {@link startPaidApi}. */

@@ -54,7 +54,7 @@ import { MAX_PAYMENT_HEADER_BYTES, ZK_SCHEME, ZkPaymentPayloadSchema } from "../
 import type { SessionService } from "../session/service.js";
 import { SESSION_WELL_KNOWN } from "../session/wire.js";
 import type { Admission, ClientRequest } from "./admission.js";
-import { admissionOf } from "./paywall.js";
+import { admissionOf } from "./resource-server.js";
 import { facilitatorHealthOf } from "./remote.js";
 import {
   SESSION_ROUTE,

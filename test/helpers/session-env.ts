@@ -8,7 +8,7 @@ import type { Address, Hex } from "viem";
 import { MemoryReplayStore, type ReplayStore } from "../../sdk/core/replay.js";
 import { zkSessionMiddleware } from "../../sdk/express/index.js";
 import { loadPresentationVerificationKey, presentationArtifacts } from "../../sdk/node/artifacts.js";
-import { createZkResourceServer } from "../../sdk/server/paywall.js";
+import { createZkResourceServer } from "../../sdk/server/resource-server.js";
 import { SessionClient, type SessionClientOptions } from "../../sdk/session/client.js";
 import { SessionService, type SessionOfferConfig } from "../../sdk/session/service.js";
 import type { SessionStore } from "../../sdk/session/store.js";

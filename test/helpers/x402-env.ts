@@ -22,7 +22,7 @@ import { WalletKeys } from "../../sdk/core/keys.js";
 import type { SettlementMode } from "../../sdk/core/wire.js";
 import { zkPaymentMiddleware } from "../../sdk/express/index.js";
 import { defaultArtifacts, loadVerificationKey } from "../../sdk/node/artifacts.js";
-import { createZkResourceServer, type ZkResourceServerOptions } from "../../sdk/server/paywall.js";
+import { createZkResourceServer, type ZkResourceServerOptions } from "../../sdk/server/resource-server.js";
 import type { ReplayStore } from "../../sdk/core/replay.js";
 import { deployWithRecord } from "../../scripts/lib/deploy.js";
 import { devAccount, localViemChain } from "../../scripts/lib/dev-env.js";

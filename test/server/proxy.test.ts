@@ -27,7 +27,7 @@ import { FairQueue, type QueueBatch } from "../../sdk/core/work-queue.js";
 import { zkPaymentMiddleware } from "../../sdk/express/index.js";
 import { loadPresentationVerificationKey } from "../../sdk/node/artifacts.js";
 import { TrustedProxies, canonicalAddress } from "../../sdk/node/caller.js";
-import { createZkResourceServer } from "../../sdk/server/paywall.js";
+import { createZkResourceServer } from "../../sdk/server/resource-server.js";
 import { loadServiceConfig } from "../../sdk/service/config.js";
 import { startFacilitatorServer } from "../../sdk/service/http.js";
 import { MemorySessionStore } from "../../sdk/session/store.js";

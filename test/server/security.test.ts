@@ -13,7 +13,7 @@ import { ReceiptChecker } from "../../sdk/core/receipts.js";
 import { MemoryReplayStore, RedisReplayStore } from "../../sdk/core/replay.js";
 import type { Challenge } from "../../sdk/core/wire.js";
 import { FairQueue } from "../../sdk/core/work-queue.js";
-import { createZkResourceServer } from "../../sdk/server/paywall.js";
+import { createZkResourceServer } from "../../sdk/server/resource-server.js";
 import { startRedis } from "../helpers/redis.js";
 import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
 import { junkPaymentHeader, junkPoints, type JunkRequired } from "../helpers/junk-payment.js";
