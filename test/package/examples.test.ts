@@ -3,6 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
+import { pathToFileURL } from "node:url";
+
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { expect } from "chai";
 
@@ -11,6 +13,7 @@ import { ROOT } from "../../scripts/lib/paths.js";
 import { isZkPayError } from "../../sdk/core/errors.js";
 import { saveDeployment } from "../../sdk/node/deployments.js";
 import { createZkRemoteResourceServer } from "../../sdk/server/remote.js";
+import { serveNext } from "../adapters/servers/next.js";
 import { startService } from "../helpers/service.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
@@ -21,6 +24,10 @@ export const EXAMPLES = [
   "examples/session-server.ts",
   "examples/session-client.ts",
   "examples/remote-api.ts",
+  "examples/weather-server.ts",
+  "examples/api-weather-express.ts",
+  "examples/api-weather-hono.ts",
+  "examples/next/app/weather/route.ts",
 ];
 
 /**
@@ -90,7 +97,7 @@ describe("README examples (examples/*.ts): the snippets compile under --strict a
     const tsconfig = JSON.parse(readFileSync(path.join(ROOT, "examples", "tsconfig.json"), "utf8")) as {
       include: string[];
     };
-    expect(tsconfig.include, "examples/tsconfig.json covers every example").to.deep.equal(["*.ts"]);
+    expect(tsconfig.include, "examples/tsconfig.json covers every example").to.deep.equal(["*.ts", "next/**/*.ts"]);
     execFileSync("npx", ["tsc", "-p", "examples/tsconfig.json"], { cwd: ROOT, stdio: "pipe" });
   });
 
@@ -127,6 +134,59 @@ describe("README examples (examples/*.ts): the snippets compile under --strict a
       }
     } finally {
       server.child.kill();
+    }
+  });
+
+  it("run: one agent pays the same GET /weather served by Express, by Hono and by a Next route handler", async function () {
+    this.timeout(420_000);
+    await env.mint(account(10).address, 2_000_000n);
+    const config = {
+      ...common,
+      RELAYER_KEY: devPrivateKey(11),
+      PAY_TO: account(5).address,
+      CHALLENGE_SECRET: "examples-weather-secret-0123456789",
+    };
+    const servers = [
+      runExample("examples/api-weather-express.ts", { ...config, PORT: randomPort() }, /listening on/),
+      runExample("examples/api-weather-hono.ts", { ...config, PORT: randomPort() }, /listening on/),
+    ];
+    // The Next route is the App Router file itself, run by Next's own dev server (the adapter
+    // matrix's fixture app, in this process): it reads its configuration when Next loads it.
+    const saved = { ...process.env };
+    Object.assign(process.env, config);
+    let route: { GET: Parameters<typeof serveNext>[1] };
+    try {
+      route = (await import(pathToFileURL(path.join(ROOT, "examples/next/app/weather/route.ts")).href)) as typeof route;
+    } finally {
+      for (const k of Object.keys(config)) if (saved[k] === undefined) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+    const next = await serveNext(["/weather"], route.GET);
+    try {
+      const urls: string[] = [];
+      for (const s of servers) {
+        const up = await s.done;
+        expect(up.out, up.out).to.match(/listening on (\S+)/);
+        urls.push(/listening on (\S+)/.exec(up.out)![1]!);
+      }
+      urls.push(next.url);
+      // One seed: it deposits once, then pays each server from its notes.
+      for (const url of urls) {
+        const unpaid = await fetch(`${url}/weather`);
+        expect(unpaid.status, url).to.equal(402);
+        const agent = runExample("examples/agent.ts", {
+          ...common,
+          ZK402_SEED: `0x${"8a".repeat(32)}`,
+          PAYER_KEY: devPrivateKey(10),
+          API_URL: `${url}/weather`,
+        });
+        const r = await agent.done;
+        expect(r.code, `${url}: ${r.out}`).to.equal(0);
+        expect(r.out, url).to.include('200 {"weather":"sunny"}');
+      }
+    } finally {
+      for (const s of servers) s.child.kill();
+      await next.close();
     }
   });
 

@@ -47,8 +47,11 @@ async function startNext() {
   return { served, close: async () => (await served.close(), await app.close()) };
 }
 
-/** Mounts `handler` on `paths` of the shared Next server; closing the last mount stops it. */
-async function serveNext(paths: string[], handler: Handler): Promise<Served> {
+/**
+ * Mounts `handler` on `paths` of the shared Next server; closing the last mount stops it.
+ * test/package/examples.test.ts mounts the README's Next route (examples/next) here too.
+ */
+export async function serveNext(paths: string[], handler: Handler): Promise<Served> {
   for (const p of paths) mounted.set(p, handler);
   const { served, close } = await (shared ??= startNext());
   return {
