@@ -11,7 +11,12 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Address } from "viem";
 
 import { ZkPayError } from "../core/errors.js";
-import { clientFromForwardedFor, type Admission, type ClientRequest } from "../server/admission.js";
+import {
+  clientFromForwardedFor,
+  requireForwardedClients,
+  type Admission,
+  type ClientRequest,
+} from "../server/admission.js";
 import {
   createZkGate,
   type GateBody,
@@ -58,8 +63,10 @@ export interface ZkHonoOptions {
  * binding. Give a route with side effects `extra: { paymentFlow: "upfront" }`.
  *
  * Served with `@hono/node-server`, admission control keys clients by the socket peer and
- * `limits.trustedProxies`; on other runtimes (no socket), by `X-Forwarded-For` as the
- * platform in front sets it: its right-most entry stands for the peer.
+ * `limits.trustedProxies`; on other runtimes (no socket) it needs `limits.behindProxy: true`
+ * (the platform in front appends the address it saw to `X-Forwarded-For`; its right-most
+ * entry stands for the peer) or a `limits.clientKey`, and refuses requests with
+ * `invalid_argument` otherwise.
  *
  * @example
  * app.use(zkPaymentMiddleware({ "GET /weather": { accepts: { scheme: "zk-exact", network, payTo, price: "$0.01" } } }, resourceServer));
@@ -101,7 +108,7 @@ function gateMiddleware(gate: ZkGate): MiddlewareHandler {
   // Initialised by the gate (it answers 503 while a remote facilitator is down), not by x402.
   const x402 = paymentMiddlewareFromHTTPServer(gate.httpServer, undefined, undefined, false);
   return async (c, next) => {
-    const r = await gate.handle(gateRequestOf(c));
+    const r = await gate.handle(gateRequestOf(c, gate.admission));
     if (r.type === "respond") return answer(c, r);
     // The gate read the body: the handler reads what it should see (no `zk_session`).
     if (r.body) {
@@ -124,7 +131,7 @@ function gateMiddleware(gate: ZkGate): MiddlewareHandler {
 }
 
 /** A Hono context as the gate sees a request. */
-function gateRequestOf(c: Context): GateRequest {
+function gateRequestOf(c: Context, admission: Admission | undefined): GateRequest {
   const url = new URL(c.req.url);
   return {
     adapter: new HonoAdapter(c),
@@ -132,7 +139,7 @@ function gateRequestOf(c: Context): GateRequest {
     path: c.req.path,
     decodedPath: decodedRoutePath(c),
     target: url.pathname + url.search,
-    client: clientOf(c),
+    client: clientOf(c, admission),
     readBody: (max) => readBody(c, max),
     setHeader: (name, value) => c.header(name, value, { append: true }),
     setSession: (session) => c.set("zkSession", session),
@@ -150,9 +157,10 @@ function answer(c: Context, a: GateRespond): Response {
  * hop that reached this server, as the platform set it) stands for the peer
  * ({@link clientFromForwardedFor}).
  */
-function clientOf(c: Context): ClientRequest {
+function clientOf(c: Context, admission: Admission | undefined): ClientRequest {
   const incoming = (c.env as { incoming?: ClientRequest } | undefined)?.incoming;
   if (incoming?.socket && incoming.headers) return incoming;
+  requireForwardedClients(admission, "402zk/hono off @hono/node-server");
   return clientFromForwardedFor(c.req.raw.headers);
 }
 

@@ -22,7 +22,7 @@ import { NextRequest, NextResponse } from "next/server.js";
 import type { Address } from "viem";
 
 import { ZkPayError } from "../core/errors.js";
-import { clientFromForwardedFor, type Admission } from "../server/admission.js";
+import { clientFromForwardedFor, requireForwardedClients, type Admission } from "../server/admission.js";
 import {
   createZkGate,
   type GateRequest,
@@ -60,9 +60,11 @@ export interface ZkNextOptions {
  * `server_busy`), the facilitator health gate and route binding, then x402's 402, verify,
  * handler, settle. `routes` are matched against the request's path, as in x402.
  *
- * Next does not show a route handler the socket peer: admission control keys clients by
- * `X-Forwarded-For` as Next (or the platform in front) sets it, its right-most entry
- * standing for the peer; list the proxies in front in `limits.trustedProxies`.
+ * Next does not show a route handler the socket peer, and keeps an `X-Forwarded-For` the
+ * client sent: admission control needs `limits.behindProxy: true` (a proxy or platform in
+ * front appends the address it saw; its right-most entry stands for the peer, the proxies
+ * before it go in `limits.trustedProxies`) or a `limits.clientKey`; without either this
+ * throws `invalid_argument` when the route is built.
  *
  * @example
  * // app/weather/route.ts
@@ -74,7 +76,7 @@ export function withZkPayment<C>(
   resourceServer: x402ResourceServer,
   opts: ZkNextOptions = {},
 ): (request: NextRequest, context: C) => Promise<Response> {
-  return wrap(createZkGate(routes, resourceServer, opts), handler);
+  return wrap(socketless(createZkGate(routes, resourceServer, opts)), handler);
 }
 
 /**
@@ -100,7 +102,9 @@ export function zkSessionRoutes(
   endpoints: (request: NextRequest, context?: unknown) => Promise<Response>;
 } {
   const { network, asset, ...rest } = opts;
-  const gate = createZkGate(routes, resourceServer, { ...rest, sessions: { service: sessions, network, asset } });
+  const gate = socketless(
+    createZkGate(routes, resourceServer, { ...rest, sessions: { service: sessions, network, asset } }),
+  );
   const notFound = () => NextResponse.json({ error: "not_found" }, { status: 404 });
   return { wrap: (handler) => wrap(gate, handler), endpoints: wrap<unknown>(gate, notFound) };
 }
@@ -117,6 +121,12 @@ export function zkSessionOf(request: Request): SessionLocals | undefined {
 }
 
 const sessionsOf = new WeakMap<Request, { session?: SessionLocals }>();
+
+/** `gate`, once its admission control can tell socketless requests apart ({@link requireForwardedClients}). */
+function socketless(gate: ZkGate): ZkGate {
+  requireForwardedClients(gate.admission, "402zk/next");
+  return gate;
+}
 
 /** A route handler behind `gate`, then x402's processing over the gate's HTTP server. */
 function wrap<C>(gate: ZkGate, handler: ZkRouteHandler<C>): (request: NextRequest, context: C) => Promise<Response> {
@@ -145,7 +155,14 @@ function wrap<C>(gate: ZkGate, handler: ZkRouteHandler<C>): (request: NextReques
     const own = r.handler;
     // A credential purchase is answered by the gate once x402 let it through (settled).
     const run = own ? async () => answer(await own()) : async () => handler(forHandler, context);
-    let res = await r.run(() => x402Flow(gate.httpServer, forHandler, run));
+    let res: Response;
+    try {
+      res = await r.run(() => x402Flow(gate.httpServer, forHandler, run));
+    } catch (err) {
+      // Next answers 500 for a throwing handler: count it as Express and Hono do (refunded).
+      r.finish?.(500);
+      throw err;
+    }
     if (late.length) {
       // A handler may return a Response with immutable headers (a fetched one).
       res = new Response(res.body, res);

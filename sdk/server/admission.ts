@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { IncomingHttpHeaders } from "node:http";
+import { isIP } from "node:net";
 
 import { ZkPayError } from "../core/errors.js";
 import type { ReplayStore } from "../core/replay.js";
@@ -24,11 +25,13 @@ export interface ClientRequest {
 /**
  * The {@link ClientRequest} of a fetch `Request` (Hono off Node, Next route handlers): the
  * framework shows no socket, so the right-most `X-Forwarded-For` entry stands for the peer.
- * What this trusts: the hop that reached this server wrote that entry (Next sets it to the
- * socket peer when the request has none; a platform in front appends the address it saw),
- * never the client, who can only write entries to its left. Those remaining entries stay
- * in `X-Forwarded-For`, judged by `limits.trustedProxies` as for a node:http request; a
- * request without the header has no peer address.
+ * That entry is only as good as what wrote it: a proxy or platform in front that appends the
+ * address it saw (nginx's `$proxy_add_x_forwarded_for`, Vercel, Cloudflare) writes it, but a
+ * server reached directly keeps whatever the client sent (Next fills the header in only when
+ * it is absent). So adapters use this only under `limits.behindProxy: true` or a
+ * `limits.clientKey` ({@link requireForwardedClients}). A right-most entry that is not an IP
+ * address names no peer. The entries to its left stay in `X-Forwarded-For`, judged by
+ * `limits.trustedProxies` as for a node:http request.
  *
  * @example
  * const client = clientFromForwardedFor(request.headers);
@@ -38,10 +41,30 @@ export function clientFromForwardedFor(fetchHeaders: Headers): ClientRequest {
   const headers: IncomingHttpHeaders = {};
   fetchHeaders.forEach((value, name) => void (headers[name] = value));
   const hops = String(headers["x-forwarded-for"] ?? "").split(",");
-  const peer = hops.pop()?.trim() || undefined;
+  const last = hops.pop()?.trim();
+  const peer = last && isIP(last) ? last : undefined;
   if (hops.some((h) => h.trim())) headers["x-forwarded-for"] = hops.join(",");
   else delete headers["x-forwarded-for"];
   return { headers, socket: { remoteAddress: peer } };
+}
+
+/**
+ * Refuses admission control that cannot tell the clients of socketless requests apart
+ * (see {@link clientFromForwardedFor}): without `limits.behindProxy` or `limits.clientKey`,
+ * any client could name itself in `X-Forwarded-For` and get a fresh failure budget on every
+ * request. Adapters call it where they know a request has no socket peer.
+ *
+ * @example
+ * requireForwardedClients(admission, "402zk/next"); // throws invalid_argument when unset
+ */
+export function requireForwardedClients(admission: Admission | undefined, adapter: string): void {
+  if (!admission || admission.identifiesForwardedClients) return;
+  throw new ZkPayError(
+    "invalid_argument",
+    `${adapter} cannot see the client's address (no socket): set limits.behindProxy: true when a proxy or ` +
+      "platform in front appends the address it saw to X-Forwarded-For, or limits.clientKey to name clients " +
+      "yourself (an API key, an account)",
+  );
 }
 
 /** Options of {@link Admission}. */
@@ -65,6 +88,13 @@ export interface AdmissionOptions {
    * none: the socket peer.
    */
   trustedProxies?: readonly string[];
+  /**
+   * A proxy or platform in front of this server appends the address it saw to
+   * `X-Forwarded-For` (nginx, Vercel, Cloudflare). Adapters whose framework shows no socket
+   * peer (402zk/next, 402zk/hono off Node) need it, or a `clientKey`, to tell clients apart:
+   * the right-most entry then stands for the peer. Default false.
+   */
+  behindProxy?: boolean;
   /**
    * Who a request is from, instead of the address rule of `trustedProxies` (an API key,
    * an account). Default: {@link clientAddress} under `trustedProxies`.
@@ -90,6 +120,8 @@ export class Admission {
   readonly queue: FairQueue;
   readonly maxFailures: number;
   readonly windowSeconds: number;
+  /** Whether socketless requests can be told apart: `behindProxy` or a `clientKey`. */
+  readonly identifiesForwardedClients: boolean;
   readonly #store: ReplayStore;
   readonly #clientKey: (req: ClientRequest) => string;
   readonly #scope = new AsyncLocalStorage<{ key: string; priority: number }>();
@@ -101,6 +133,7 @@ export class Admission {
     this.windowSeconds = Math.max(1, o.failureWindowSeconds ?? 60);
     const proxies = new TrustedProxies(o.trustedProxies ?? []);
     const key = o.clientKey;
+    this.identifiesForwardedClients = o.behindProxy === true || key !== undefined;
     this.#clientKey = key ? (req) => key.call(o, req) : (req) => clientAddress(req, proxies);
   }
 

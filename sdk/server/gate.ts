@@ -150,6 +150,8 @@ export interface ZkGateOptions {
 export interface ZkGate {
   /** The x402 HTTP server to hand to x402's framework middleware (initialised by the gate). */
   readonly httpServer: x402HTTPResourceServer;
+  /** The admission control the gate applies (undefined without one). */
+  readonly admission?: Admission;
   /** Decides what happens to a request. Throws only what the adapter should pass to the framework's error handling. */
   handle(req: GateRequest): Promise<GateResult>;
 }
@@ -242,7 +244,7 @@ export function createZkGate(
       throw err;
     }
   };
-  return { httpServer, handle };
+  return { httpServer, admission, handle };
 }
 
 /** A request admission control let through: its client key and queue priority. */

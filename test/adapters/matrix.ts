@@ -15,7 +15,7 @@ import { shutdownProver } from "../../sdk/core/prover.js";
 import { MemoryReplayStore } from "../../sdk/core/replay.js";
 import { loadPresentationVerificationKey } from "../../sdk/node/artifacts.js";
 import { MAX_GATE_BODY_BYTES } from "../../sdk/server/gate.js";
-import { createZkResourceServer } from "../../sdk/server/paywall.js";
+import { createZkResourceServer } from "../../sdk/server/resource-server.js";
 import { SessionService, type SessionRouteConfig } from "../../sdk/session/service.js";
 import { MemorySessionStore } from "../../sdk/session/store.js";
 import {
@@ -78,8 +78,11 @@ export interface AdapterCase {
 
 /** Failures a client may have counted before 429: small, so that a flood is a few requests. */
 const MAX_FAILURES = 3;
-/** Loopback is the trusted proxy: each test is its own client through `X-Forwarded-For`. */
-const LIMITS = { maxFailuresPerClient: MAX_FAILURES, trustedProxies: ["127.0.0.1", "::1"] };
+/**
+ * Loopback is the trusted proxy, and a proxy writes X-Forwarded-For (behindProxy: Next shows
+ * no socket): each test is its own client through `X-Forwarded-For`.
+ */
+const LIMITS = { maxFailuresPerClient: MAX_FAILURES, trustedProxies: ["127.0.0.1", "::1"], behindProxy: true };
 
 /** Runs the matrix over `cases`, one `describe` per adapter, on one shared chain. */
 export function adapterMatrix(cases: AdapterCase[]): void {

@@ -15,6 +15,7 @@ import type { AddressInfo } from "node:net";
 
 import { expect } from "chai";
 import express from "express";
+import { Hono } from "hono";
 import type { Address } from "viem";
 
 import type { PaymentPayload } from "@x402/core/types";
@@ -25,6 +26,9 @@ import { isZkPayError } from "../../sdk/core/errors.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { FairQueue, type QueueBatch } from "../../sdk/core/work-queue.js";
 import { zkPaymentMiddleware } from "../../sdk/express/index.js";
+import { zkPaymentMiddleware as honoPaymentMiddleware } from "../../sdk/hono/index.js";
+import { withZkPayment } from "../../sdk/next/index.js";
+import { clientFromForwardedFor } from "../../sdk/server/admission.js";
 import { loadPresentationVerificationKey } from "../../sdk/node/artifacts.js";
 import { TrustedProxies, canonicalAddress } from "../../sdk/node/caller.js";
 import { createZkResourceServer } from "../../sdk/server/resource-server.js";
@@ -394,6 +398,61 @@ describe("caller identity behind a reverse proxy (issue 16, finding 4)", functio
       expect(statuses.slice(4)).to.deep.equal(Array(56).fill(429));
       // Another client behind the proxy is checked (and refused for its junk), not limited.
       expect((await junkPayment(HONEST)).status).to.equal(402);
+    });
+
+    it("socketless adapters (402zk/next, 402zk/hono off Node): a client-written X-Forwarded-For is no identity unless behindProxy or clientKey says a proxy wrote it", async function () {
+      const zkWith = (limits: Parameters<typeof createZkResourceServer>[0]["limits"]) =>
+        createZkResourceServer({
+          pool: { ...env.pool, decimals: 6 },
+          publicClient: env.publicClient,
+          vkey: env.vkey,
+          vkeySha256: env.vkeySha256,
+          challengeSecret: "proxy-test-secret-0123456789",
+          verifyIn: "main",
+          limits,
+        });
+      const price = { amount: "10000", asset: env.pool.token };
+      const routesOf = (zk: ReturnType<typeof zkWith>) => ({
+        "GET /weather": { accepts: { scheme: "zk-exact", network: zk.network, payTo: payee, price } },
+      });
+      const handler = async () => Response.json({ weather: "sunny" });
+      // Next: refused when the route is built, named, with what to set.
+      const bare = zkWith({ maxFailuresPerClient: 4 });
+      let refused: unknown;
+      try {
+        withZkPayment(handler, routesOf(bare), bare.resourceServer);
+      } catch (err) {
+        refused = err;
+      }
+      expect(isZkPayError(refused) && refused.reason).to.equal("invalid_argument");
+      expect(String((refused as Error).message)).to.match(/402zk\/next .*behindProxy.*clientKey/);
+      const proxied = zkWith({ maxFailuresPerClient: 4, behindProxy: true });
+      expect(() => withZkPayment(handler, routesOf(proxied), proxied.resourceServer)).not.to.throw();
+      const keyed = zkWith({ maxFailuresPerClient: 4, clientKey: (req) => String(req.headers["x-api-key"]) });
+      expect(() => withZkPayment(handler, routesOf(keyed), keyed.resourceServer)).not.to.throw();
+
+      // Hono without a socket (app.request: no @hono/node-server): refused with the same
+      // reason, never served with a client-chosen identity; with behindProxy, served (402).
+      const honoApp = (zk: ReturnType<typeof zkWith>) => {
+        const app = new Hono();
+        app.use(honoPaymentMiddleware(routesOf(zk), zk.resourceServer));
+        app.get("/weather", (c) => c.json({ weather: "sunny" }));
+        app.onError((err, c) => c.json({ error: isZkPayError(err) ? err.reason : "internal" }, 500));
+        return app;
+      };
+      const noSocket = await honoApp(bare).request("/weather", { headers: { "x-forwarded-for": "6.6.6.6" } });
+      expect(noSocket.status).to.equal(500);
+      expect(await noSocket.json()).to.deep.equal({ error: "invalid_argument" });
+      expect((await honoApp(proxied).request("/weather")).status).to.equal(402);
+
+      // The right-most entry is the peer only when it is an IP address; anything else names none.
+      expect(clientFromForwardedFor(new Headers({ "x-forwarded-for": "1.2.3.4, 198.51.100.7" })).socket).to.deep.equal({
+        remoteAddress: "198.51.100.7",
+      });
+      expect(
+        clientFromForwardedFor(new Headers({ "x-forwarded-for": "198.51.100.7, " + "x".repeat(16_000) })).socket
+          .remoteAddress,
+      ).to.equal(undefined);
     });
 
     it("config: trustedProxies from ZK402_TRUSTED_PROXIES, the config and --trusted-proxies; trustProxy: true and bad entries refused", async function () {
