@@ -37,7 +37,10 @@ export const { resourceServer, network } = createZkResourceServer({
   vkeySha256,
   challengeSecret: env("CHALLENGE_SECRET"),
   ...(redis ? { replay: new RedisReplayStore(redis), instances: 2 } : {}),
-  limits: { trustedProxies: ["127.0.0.1", "::1"] }, // the reverse proxy in front
+  // The reverse proxy in front (here on this host) appends the address it saw to
+  // X-Forwarded-For: per-client limits key on that entry, which is all a Next route handler
+  // (no socket) has to go by.
+  limits: { trustedProxies: ["127.0.0.1", "::1"], behindProxy: true },
 });
 const payTo = parseUserAddress(env("PAY_TO"), "PAY_TO");
 
