@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
@@ -107,6 +107,46 @@ describe("Documented defaults agree with the code (README.md, docs/base-sepolia.
     expect(gas(395236.5)).to.equal("395,237");
     expect(gas(68_228n)).to.equal("68,228");
     expect(gas(999)).to.equal("999");
+  });
+
+  it("the README's layout table matches the tree: every path it names exists, and every SDK, test and contract folder is named", function () {
+    const readme = read("README.md");
+    const section = readme.slice(
+      readme.indexOf("## Repository layout"),
+      readme.indexOf("\n## ", readme.indexOf("## Repository layout") + 5),
+    );
+    const rows = section.split("\n").filter((l) => l.startsWith("| `"));
+    expect(rows.length, "layout rows").to.be.greaterThan(10);
+    // Every `path/` in the first column, and every backticked file or folder in the second
+    // that names a place (contains a slash or ends in a source extension) under its row's folder.
+    const named = new Set<string>();
+    for (const row of rows) {
+      const [, first = "", second = ""] = row.split("|");
+      const dirs = [...first.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+      for (const d of dirs) {
+        expect(existsSync(path.join(ROOT, d)), `layout names ${d}`).to.equal(true);
+        named.add(d.replace(/\/$/, ""));
+      }
+      for (const [, ref] of second.matchAll(/`([^`\s]+\.(?:ts|sol|circom)|[a-z-]+\/)`/g)) {
+        // Relative to the row's folder, or to the repository root (`test/package/...`).
+        const candidates = [...dirs.map((d) => path.join(ROOT, d, ref!)), path.join(ROOT, ref!)];
+        expect(
+          candidates.some((c) => existsSync(c)),
+          `layout row ${dirs.join(", ")} names ${ref}, which is not there`,
+        ).to.equal(true);
+      }
+    }
+    const folders = (dir: string) =>
+      readdirSync(path.join(ROOT, dir)).filter((f) => statSync(path.join(ROOT, dir, f)).isDirectory());
+    for (const d of folders("sdk").filter((f) => f !== "types"))
+      expect(named, `sdk/${d}/ in the layout`).to.include(`sdk/${d}`);
+    for (const d of folders("test").filter((f) => f !== "helpers"))
+      expect(section, `test/${d}/ in the layout`).to.include(`\`${d}/\``);
+    for (const d of folders("contracts"))
+      expect(
+        [...named].some((n) => n.startsWith(`contracts/${d}`) || (n === "contracts" && section.includes(`\`${d}/`))),
+        `contracts/${d}/ in the layout`,
+      ).to.equal(true);
   });
 
   it("timers: challenge lifetime and sync schedule as documented", function () {
