@@ -11,10 +11,13 @@ import { recordSettlement, releaseUnlessUnconfirmed } from "./select-note.js";
 import { submitPayment } from "./submit-payment.js";
 import { tokenUnits } from "./token.js";
 
-/** Parameters of {@link withdraw}. */
+/** Parameters of a withdrawal (`PrivateWallet.withdraw`). */
 export interface WithdrawParameters {
+  /** The public address that receives the tokens. */
   to: Address;
+  /** Base units to withdraw. */
   amount: bigint;
+  /** Proving progress (witness, then prove), for a progress bar. */
   onProgress?: (p: ProofProgress) => void;
   /** Submit through a relayer (`RelayClient`, its fee on top of `amount`): no gas, no address of yours on chain. */
   relay?: RelayClient;
