@@ -29,12 +29,9 @@ import {
   type GateRespond,
   type SessionLocals,
   type SessionRoutesConfig,
+  type SessionService,
   type ZkGate,
-  type ZkGateOptions,
 } from "../server/gate.js";
-
-/** The session service (402zk/session's `SessionService`), as the gate takes it. */
-type SessionService = NonNullable<ZkGateOptions["sessions"]>["service"];
 
 export type { SessionLocals, SessionRoutesConfig } from "../server/gate.js";
 export { withRouteBinding } from "../server/gate.js";

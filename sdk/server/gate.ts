@@ -72,6 +72,8 @@ import {
 } from "./session-gate.js";
 
 export type { GateBody, HandlerBody, SessionLocals, SessionRoutesConfig } from "./session-gate.js";
+/** The session service (402zk/session's `SessionService`), as the gate and its adapters take it. */
+export type { SessionService };
 export { MAX_GATE_BODY_BYTES } from "./session-gate.js";
 
 /** One request, as an adapter describes it to the gate. */
