@@ -31,10 +31,18 @@ globalThis.__zk402NextFixture = (request, context) =>
 
 /**
  * One Next development server (Turbopack, compiled on the first request) on the fixture
- * app, in this process: Next caches a project's config per process and locks its build
- * folder, so the matrix's two apps share it, mounted on paths of their own.
+ * app, in this process: Next caches a project's config per process, locks its build folder
+ * and registers process-wide workers that a second server cannot register again ("Worker
+ * creator already registered"), so every suite that needs Next (the matrix's two apps, the
+ * README's route in test/package/examples.test.ts) mounts its handlers on paths of this one
+ * server, which stays up until the whole run ends.
  */
 let shared: Promise<{ served: Served; close(): Promise<void> }> | undefined;
+after(async function () {
+  const running = shared;
+  shared = undefined;
+  if (running) await (await running).close();
+});
 
 async function startNext() {
   process.env.NEXT_TELEMETRY_DISABLED = "1";
@@ -48,20 +56,17 @@ async function startNext() {
 }
 
 /**
- * Mounts `handler` on `paths` of the shared Next server; closing the last mount stops it.
- * test/package/examples.test.ts mounts the README's Next route (examples/next) here too.
+ * Mounts `handler` on `paths` of the shared Next server; closing unmounts it (the server
+ * stops when the run ends). test/package/examples.test.ts mounts the README's Next route
+ * (examples/next) here too.
  */
 export async function serveNext(paths: string[], handler: Handler): Promise<Served> {
   for (const p of paths) mounted.set(p, handler);
-  const { served, close } = await (shared ??= startNext());
+  const { served } = await (shared ??= startNext());
   return {
     url: served.url,
     close: async () => {
-      for (const p of paths) mounted.delete(p);
-      if (mounted.size === 0 && shared) {
-        shared = undefined;
-        await close();
-      }
+      for (const p of paths) if (mounted.get(p) === handler) mounted.delete(p);
     },
   };
 }
