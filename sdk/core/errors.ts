@@ -97,6 +97,15 @@ export const ZkReason = {
   unauthorized: "unauthorized",
   /** The same payment (same note) was already submitted with other terms or another proof. */
   payment_conflict: "payment_conflict",
+  // shielded payees (zk-shielded)
+  /** The payee note's memo does not decrypt, or decrypts to another owner: not a payment to this API. */
+  payee_note_not_ours: "payee_note_not_ours",
+  /** The payee note is malformed, is not the proof's payee output, answers another challenge, or was received already. */
+  payee_note_invalid: "payee_note_invalid",
+  /** The payee note is worth less than the price. */
+  payee_note_underpaid: "payee_note_underpaid",
+  /** A shielded address (or viewing key) that does not parse: prefix, checksum, length, version or owner key. */
+  invalid_shielded_address: "invalid_shielded_address",
 } as const;
 
 /** One of {@link ZkReason}. */

@@ -103,6 +103,11 @@ export const REASON_HTTP: { readonly [R in ZkReasonCode]: ReasonHttp } = {
   rate_limited: { status: 429, retryAfter: true },
   unauthorized: { status: 401 },
   payment_conflict: { status: 409 },
+  // shielded payees: payment refusals (pay again, correctly), like invalid_proof
+  payee_note_not_ours: { status: 402 },
+  payee_note_invalid: { status: 402 },
+  payee_note_underpaid: { status: 402 },
+  invalid_shielded_address: { status: 400 },
 };
 
 /**
