@@ -14,7 +14,8 @@ export interface PaymentTerms {
 
 /**
  * The `context` public input a payment proof must commit to: keccak256 of
- * abi.encode(chainId, facilitator, terms, keccak256(memo)), reduced mod p. Exactly what
+ * abi.encode(chainId, facilitator, terms, keccak256(memo), keccak256(payeeMemo)), reduced
+ * mod p (binding the payee memo: nobody can swap a shielded payment's note ciphertext). Exactly what
  * `Facilitator.paymentContext` computes on chain; any change to any term (payee,
  * relayer, fee, condition, expiry, memo, chain, contract) gives another context and
  * invalidates the proof.
@@ -27,6 +28,8 @@ export function paymentContext(args: {
   facilitator: Address;
   terms: PaymentTerms;
   memo: Hex;
+  /** The payee note's memo (a shielded payment's 187 bytes); "0x" (the default) for a transparent payment. */
+  payeeMemo?: Hex;
 }): bigint {
   const encoded = encodeAbiParameters(
     [
@@ -44,8 +47,9 @@ export function paymentContext(args: {
         ],
       },
       { type: "bytes32" },
+      { type: "bytes32" },
     ],
-    [BigInt(args.chainId), args.facilitator, args.terms, keccak256(args.memo)],
+    [BigInt(args.chainId), args.facilitator, args.terms, keccak256(args.memo), keccak256(args.payeeMemo ?? "0x")],
   );
   return BigInt(keccak256(encoded)) % SNARK_SCALAR_FIELD;
 }

@@ -5,8 +5,38 @@ import type { PaymentTerms } from "./context.js";
 import { ZkPayError } from "./errors.js";
 import { MAX_VALUE, SNARK_SCALAR_FIELD } from "./field.js";
 
-/** The x402 scheme name of 402zk payments. */
+/** The x402 scheme name of 402zk's transparent payments: the pool pays `amount` to `payTo` in public. */
 export const ZK_SCHEME = "zk-exact";
+
+/**
+ * The x402 scheme name of 402zk's shielded payments: `payTo` is the API's shielded address
+ * (`zk402...`), and the payment creates a private note for it instead of a transfer, so the
+ * chain shows neither payee nor amount. The proof's terms carry `payTo = 0x0…0` and
+ * `amount = 0`; the payload adds the payee note's encrypted opening (`payeeMemo`).
+ */
+export const ZK_SHIELDED_SCHEME = "zk-shielded";
+
+/** Both 402zk scheme names. */
+export const ZK_SCHEMES = [ZK_SCHEME, ZK_SHIELDED_SCHEME] as const;
+
+/** One of {@link ZK_SCHEMES}. */
+export type ZkSchemeName = (typeof ZK_SCHEMES)[number];
+
+/**
+ * Whether `s` names a 402zk scheme (`zk-exact` or `zk-shielded`).
+ *
+ * @example
+ * if (isZkScheme(requirement.scheme)) pay(requirement);
+ */
+export function isZkScheme(s: unknown): s is ZkSchemeName {
+  return s === ZK_SCHEME || s === ZK_SHIELDED_SCHEME;
+}
+
+/**
+ * Length of a payee memo, bytes (note-encryption.ts's `PAYEE_MEMO_LENGTH`, the contract's
+ * `PAYEE_MEMO_LENGTH`): `0x01 ‖ view tag (2) ‖ epk (32) ‖ nonce (24) ‖ ciphertext (112 + 16)`.
+ */
+export const PAYEE_MEMO_BYTES = 187;
 
 /** Largest PAYMENT-SIGNATURE header the SDK accepts (a zk-exact one is ~3 KB). */
 export const MAX_PAYMENT_HEADER_BYTES = 8 * 1024;
@@ -35,6 +65,11 @@ const safeInt = z.number().int().max(Number.MAX_SAFE_INTEGER);
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 20-byte hex address");
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
 const hex = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, "must be hex bytes");
+/** A payee memo: exactly {@link PAYEE_MEMO_BYTES} bytes (`FacilitatorPayeeMemo` otherwise). */
+const payeeMemo = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]*$/, "must be hex bytes")
+  .length(2 + 2 * PAYEE_MEMO_BYTES, `must be ${PAYEE_MEMO_BYTES} bytes (the contract's PAYEE_MEMO_LENGTH)`);
 
 /** A per-request server challenge; its hash is the payment's `conditionHash`. */
 export const ChallengeSchema = z.object({
@@ -100,6 +135,8 @@ export const ZkPaymentPayloadSchema = z.discriminatedUnion("settlement", [
       root: field,
       treeSize: uint,
       nullifierHash: field,
+      /** The payee note's commitment (zk-shielded); the zero opening's for zk-exact, which the pool ignores. */
+      payeeCommitment: field,
       changeCommitment: field,
     }),
     terms: WireTermsSchema,
@@ -112,6 +149,12 @@ export const ZkPaymentPayloadSchema = z.discriminatedUnion("settlement", [
      * a request, honoured by settling through `payBatch`.
      */
     commitChange: z.boolean().optional(),
+    /**
+     * zk-shielded: the payee note's opening encrypted to the payee (note-encryption.ts),
+     * bound into the proof's context and stored on chain as the payee leaf's memo. Absent
+     * for zk-exact.
+     */
+    payeeMemo: payeeMemo.optional(),
     credential: CredentialPurchaseSchema.optional(),
   }),
   z.object({
@@ -119,6 +162,10 @@ export const ZkPaymentPayloadSchema = z.discriminatedUnion("settlement", [
     receiptId: bytes32,
     transaction: bytes32,
     terms: WireTermsSchema,
+    /** zk-shielded: the payee memo of the payment on chain, for the API to open. */
+    payeeMemo: payeeMemo.optional(),
+    /** zk-shielded: the payee note's commitment (`checkShieldedReceipt` binds it). */
+    payeeCommitment: field.optional(),
     credential: CredentialPurchaseSchema.optional(),
   }),
 ]);
@@ -136,6 +183,7 @@ export interface ProofStruct {
   root: bigint;
   treeSize: bigint;
   nullifierHash: bigint;
+  payeeCommitment: bigint;
   changeCommitment: bigint;
 }
 
@@ -157,6 +205,7 @@ export function proofToWire(p: ProofStruct): WireProof {
     root: s(p.root),
     treeSize: s(p.treeSize),
     nullifierHash: s(p.nullifierHash),
+    payeeCommitment: s(p.payeeCommitment),
     changeCommitment: s(p.changeCommitment),
   };
 }
@@ -178,7 +227,7 @@ export function termsToWire(t: PaymentTerms): ZkServerPayload["terms"] {
   };
 }
 
-/** A server-settled zk-exact payload (proof, terms and memo, as the relayer submits them). */
+/** A server-settled payload (proof, terms, memo and, shielded, the payee memo, as the relayer submits them). */
 export type ZkServerPayload = Extract<ZkPaymentPayload, { settlement: "server" }>;
 
 /**
@@ -192,6 +241,8 @@ export function serverPayloadToWire(p: {
   proof: ProofStruct;
   terms: PaymentTerms;
   memo: Hex;
+  /** The payee memo of a shielded payment; absent or "0x" for a transparent one. */
+  payeeMemo?: Hex;
   commitChange?: boolean;
 }): ZkServerPayload {
   return {
@@ -199,9 +250,31 @@ export function serverPayloadToWire(p: {
     proof: proofToWire(p.proof),
     terms: termsToWire(p.terms),
     memo: p.memo,
+    ...(p.payeeMemo !== undefined && p.payeeMemo !== "0x" ? { payeeMemo: p.payeeMemo } : {}),
     // Ask for the change to be committed by the settling transaction.
     ...(p.commitChange ? { commitChange: true } : {}),
   };
+}
+
+/**
+ * The payee memo a payload's payment was proven with: its `payeeMemo`, or "0x" (a
+ * transparent payment's, which the contract requires to be empty).
+ *
+ * @example
+ * const ctx = paymentContext({ chainId, facilitator, terms, memo, payeeMemo: payeeMemoOf(payload) });
+ */
+export function payeeMemoOf(p: { payeeMemo?: string }): Hex {
+  return (p.payeeMemo ?? "0x") as Hex;
+}
+
+/**
+ * Whether a payment's terms are shielded: the contract's rule, `terms.payTo == address(0)`.
+ *
+ * @example
+ * isShieldedTerms(prepared.terms); // true for a zk-shielded payment
+ */
+export function isShieldedTerms(t: { payTo: string }): boolean {
+  return /^0x0{40}$/i.test(t.payTo);
 }
 
 /**
@@ -222,6 +295,7 @@ export function proofFromWire(w: WireProof): ProofStruct {
     root: b(w.root),
     treeSize: b(w.treeSize),
     nullifierHash: b(w.nullifierHash),
+    payeeCommitment: b(w.payeeCommitment),
     changeCommitment: b(w.changeCommitment),
   };
 }
@@ -271,12 +345,17 @@ export function routeOf(req: { extra?: Record<string, unknown> }): string {
   return typeof r === "string" ? r : "";
 }
 
-/** The parts of an x402 requirement a zk-exact payment's terms must match. */
+/** The parts of an x402 requirement a 402zk payment's terms must match. */
 export interface RequirementTerms {
+  /** `zk-shielded` makes `payTo` a shielded address; anything else is checked as `zk-exact`. */
+  scheme?: string;
   payTo: string;
   amount: string;
   extra?: Record<string, unknown>;
 }
+
+/** A shielded address's shape (bech32m, prefix `zk402`); shielded-address.ts parses it fully. */
+const SHIELDED_ADDRESS = /^zk4021[02-9ac-hj-np-z]{100,200}$/;
 
 /**
  * Checks that a payment's terms are exactly what `req` asks for and that its
@@ -293,8 +372,13 @@ export interface RequirementTerms {
  * const conditionHash = checkTermsMatch(payload, requirements, extra.challenge);
  */
 export function checkTermsMatch(p: ZkPaymentPayload, req: RequirementTerms, challenge: Challenge): Hex {
+  const shielded = req.scheme === ZK_SHIELDED_SCHEME;
   // The requirement may come from the network (the facilitator service): check its shape.
-  if (typeof req.payTo !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(req.payTo)) {
+  if (shielded) {
+    if (typeof req.payTo !== "string" || !SHIELDED_ADDRESS.test(req.payTo)) {
+      throw new ZkPayError("invalid_payload", "paymentRequirements.payTo: must be a shielded address (zk402...)");
+    }
+  } else if (typeof req.payTo !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(req.payTo)) {
     throw new ZkPayError("invalid_payload", "paymentRequirements.payTo: must be a 20-byte hex address");
   }
   if (typeof req.amount !== "string" || !DECIMAL.test(req.amount)) {
@@ -310,11 +394,33 @@ export function checkTermsMatch(p: ZkPaymentPayload, req: RequirementTerms, chal
     );
   }
   const conditionHash = conditionHashFor(challenge, sellsCredential ? p.credential?.commitment : undefined);
-  if (!isAddressEqual(p.terms.payTo as Address, req.payTo as Address)) {
-    throw new ZkPayError("requirements_mismatch", "payTo differs from the requirement", { payTo: req.payTo });
-  }
-  if (BigInt(p.terms.amount) !== BigInt(req.amount)) {
-    throw new ZkPayError("requirements_mismatch", "amount differs from the requirement", { amount: req.amount });
+  if (shielded) {
+    // A shielded payment pays nothing in public: the price travels in the payee note,
+    // which only the API can open (it checks the value before the proof is verified).
+    if (!isShieldedTerms(p.terms) || BigInt(p.terms.amount) !== 0n) {
+      throw new ZkPayError(
+        "requirements_mismatch",
+        "a zk-shielded payment's terms pay nothing in public (payTo 0x0, amount 0)",
+        { payTo: zeroAddress, amount: "0" },
+      );
+    }
+    if (p.payeeMemo === undefined) {
+      throw new ZkPayError("invalid_payload", "payload.payeeMemo: a zk-shielded payment carries its payee memo");
+    }
+    if (p.settlement === "client" && p.payeeCommitment === undefined) {
+      throw new ZkPayError("invalid_payload", "payload.payeeCommitment: a client-settled zk-shielded payment names it");
+    }
+  } else {
+    if (!isAddressEqual(p.terms.payTo as Address, req.payTo as Address)) {
+      throw new ZkPayError("requirements_mismatch", "payTo differs from the requirement", { payTo: req.payTo });
+    }
+    if (BigInt(p.terms.amount) !== BigInt(req.amount)) {
+      throw new ZkPayError("requirements_mismatch", "amount differs from the requirement", { amount: req.amount });
+    }
+    // A transparent payment's payee memo must be empty (`FacilitatorPayeeMemo(length)`).
+    if (p.payeeMemo !== undefined || (p.settlement === "client" && p.payeeCommitment !== undefined)) {
+      throw new ZkPayError("invalid_payload", "payload.payeeMemo: a zk-exact payment has no payee note");
+    }
   }
   if (p.terms.conditionHash.toLowerCase() !== conditionHash) {
     throw new ZkPayError("requirements_mismatch", "conditionHash is not the hash of this request's challenge");
@@ -339,9 +445,19 @@ export function checkTermsMatch(p: ZkPaymentPayload, req: RequirementTerms, chal
  */
 export function checkPayable(p: Extract<ZkPaymentPayload, { settlement: "server" }>): void {
   const { terms, memo, proof } = p;
-  // `if (terms.payTo == address(0)) revert FacilitatorZeroPayee()`: paying 0x0 burns the amount.
-  if (BigInt(terms.payTo) === 0n) {
-    throw new ZkPayError("invalid_payload", "terms.payTo: the zero address (the pool refuses to burn a payment)");
+  // Shielded iff `terms.payTo == address(0)`: then `terms.amount` must be 0
+  // (`FacilitatorShieldedAmount`) and the payee memo PAYEE_MEMO_LENGTH bytes; a
+  // transparent payment's payee memo must be empty (`FacilitatorPayeeMemo(length)`).
+  const payeeMemoBytes = (payeeMemoOf(p).length - 2) / 2;
+  if (isShieldedTerms(terms)) {
+    if (BigInt(terms.amount) !== 0n) {
+      throw new ZkPayError("invalid_payload", "terms.amount: a shielded payment (payTo 0x0) pays nothing in public");
+    }
+    if (payeeMemoBytes !== PAYEE_MEMO_BYTES) {
+      throw new ZkPayError("invalid_payload", `payeeMemo: a shielded payment's is ${PAYEE_MEMO_BYTES} bytes`);
+    }
+  } else if (payeeMemoBytes !== 0) {
+    throw new ZkPayError("invalid_payload", "payeeMemo: a transparent payment has none");
   }
   // `if (terms.fee != 0 && terms.relayer == address(0)) revert FacilitatorFeeWithoutRelayer(fee)`.
   if (BigInt(terms.fee) !== 0n && isAddressEqual(terms.relayer as Address, zeroAddress)) {
@@ -355,8 +471,8 @@ export function checkPayable(p: Extract<ZkPaymentPayload, { settlement: "server"
   if ((memo.length - 2) / 2 > 512) {
     throw new ZkPayError("invalid_payload", "memo: longer than 512 bytes (the contract's MAX_MEMO_LENGTH)");
   }
-  // `if (proof.nullifierHash / changeCommitment / root >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField`.
-  for (const k of ["nullifierHash", "changeCommitment", "root"] as const) {
+  // `if (proof.nullifierHash / payeeCommitment / changeCommitment / root >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField`.
+  for (const k of ["nullifierHash", "payeeCommitment", "changeCommitment", "root"] as const) {
     if (BigInt(proof[k]) >= SNARK_SCALAR_FIELD) {
       throw new ZkPayError("invalid_payload", `proof.${k}: not below the BN254 scalar field`);
     }
