@@ -24,6 +24,19 @@ export interface ExpectedReceipt {
 }
 
 /**
+ * What a server expects a shielded payment's receipt to say: the payee note's commitment
+ * (which the server opened: value, owner and blinding) and the condition, in place of payee
+ * and amount (`Facilitator.checkShieldedReceipt`).
+ */
+export interface ExpectedShieldedReceipt {
+  id: Hex;
+  payeeCommitment: bigint;
+  conditionHash: Hex;
+  /** Confirmations required; 1 means "mined". Default: {@link defaultConfirmations} of the chain. */
+  minConfirmations?: number;
+}
+
+/**
  * Confirmations per chain, for a client-settled receipt to count as paid
  * (`minConfirmations`) and for a checker to remember an answer without asking the chain
  * again (`cacheDepth`: deep enough that a reorg is not a practical concern). Base and
@@ -83,23 +96,39 @@ export class ReceiptChecker {
     this.#minDefault = defaults.minConfirmations;
   }
 
-  /** Checks a receipt against the expected payee, amount and condition with one `eth_call`: paid (with its confirmations), mismatch or none. */
-  async check(e: ExpectedReceipt): Promise<ReceiptCheck> {
+  /**
+   * Checks a receipt with one `eth_call`: paid (with its confirmations), mismatch or none.
+   * A transparent payment's against the expected payee, amount and condition
+   * (`checkReceipt`); a shielded payment's (`payeeCommitment` given) against its payee
+   * note's commitment and the condition (`checkShieldedReceipt`).
+   */
+  async check(e: ExpectedReceipt | ExpectedShieldedReceipt): Promise<ReceiptCheck> {
     const min = e.minConfirmations ?? this.#minDefault;
-    const key = `${e.id}|${e.payTo.toLowerCase()}|${e.amount}|${e.conditionHash}|${min}`;
+    const shielded = "payeeCommitment" in e;
+    const key = shielded
+      ? `${e.id}|shielded:${e.payeeCommitment}|${e.conditionHash}|${min}`
+      : `${e.id}|${e.payTo.toLowerCase()}|${e.amount}|${e.conditionHash}|${min}`;
     const cached = this.#cache.get(key);
     if (cached) return cached;
     let status: number;
     let paidAtBlock: bigint;
     let currentBlock: bigint;
     try {
-      [status, paidAtBlock, currentBlock] = await this.#client.readContract({
-        address: this.#facilitator,
-        abi: facilitatorAbi,
-        functionName: "checkReceipt",
-        args: [e.id, e.payTo, e.amount, e.conditionHash],
-        blockTag: "latest",
-      });
+      [status, paidAtBlock, currentBlock] = shielded
+        ? await this.#client.readContract({
+            address: this.#facilitator,
+            abi: facilitatorAbi,
+            functionName: "checkShieldedReceipt",
+            args: [e.id, e.payeeCommitment, e.conditionHash],
+            blockTag: "latest",
+          })
+        : await this.#client.readContract({
+            address: this.#facilitator,
+            abi: facilitatorAbi,
+            functionName: "checkReceipt",
+            args: [e.id, e.payTo, e.amount, e.conditionHash],
+            blockTag: "latest",
+          });
     } catch (err) {
       throw new ZkPayError("rpc_error", `receipt check failed: ${(err as Error).message}`, {}, { cause: err });
     }
@@ -116,17 +145,18 @@ export class ReceiptChecker {
 
   /**
    * The transaction that emitted receipt `id` in block `paidAtBlock` (from the chain's
-   * own `PaymentReceipt` event), or undefined if that block holds none.
+   * own `PaymentReceipt` event, or `ShieldedPaymentReceipt` with `shielded`), or undefined
+   * if that block holds none.
    *
    * @example
    * const tx = await receipts.transactionOf(id, r.paidAtBlock);
    */
-  async transactionOf(id: Hex, paidAtBlock: number): Promise<Hash | undefined> {
+  async transactionOf(id: Hex, paidAtBlock: number, o: { shielded?: boolean } = {}): Promise<Hash | undefined> {
     try {
       const logs = await this.#client.getContractEvents({
         address: this.#facilitator,
         abi: facilitatorAbi,
-        eventName: "PaymentReceipt",
+        eventName: o.shielded ? "ShieldedPaymentReceipt" : "PaymentReceipt",
         args: { id },
         fromBlock: BigInt(paidAtBlock),
         toBlock: BigInt(paidAtBlock),
