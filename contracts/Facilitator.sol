@@ -22,9 +22,14 @@ import { PoseidonT3 } from "poseidon-solidity/PoseidonT3.sol";
 /// serves both as the double-spend flag and as the receipt a server checks, and the
 /// change note costs one prewarmed queue slot until a batch commits it.
 ///
-/// Extensions that change where a payee's money goes (escrow, shielded payees) override
-/// one internal hook, {_payout}, which every settled payment passes through, whether it
-/// came through `pay`, `payAndCommit` or `payBatch`.
+/// Two payment modes share one circuit and every entry point: transparent (`payTo` set:
+/// the pool transfers `amount` to it) and shielded (`payTo` zero: the pool appends the
+/// payee note the proof created, and only the relayer's fee leaves the pool).
+///
+/// Extensions that change where a transparent payee's money goes (escrow) override one
+/// internal hook, {_payout}, which every settled transparent payment passes through,
+/// whether it came through `pay`, `payAndCommit` or `payBatch`. Shielded payments do not
+/// call it: their payee's value never leaves the pool.
 contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -33,6 +38,9 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
 
     /// @notice Longest memo accepted, in bytes.
     uint256 public constant MAX_MEMO_LENGTH = 512;
+
+    /// @inheritdoc IFacilitator
+    uint256 public constant override PAYEE_MEMO_LENGTH = 187;
 
     /// @inheritdoc IFacilitator
     uint256 public constant override MAX_BATCH_SIZE = 64;
@@ -140,18 +148,20 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
     function pay(
         PaymentProof calldata proof,
         PaymentTerms calldata terms,
-        bytes calldata memo
+        bytes calldata memo,
+        bytes calldata payeeMemo
     ) external override nonReentrant returns (bytes32 id) {
-        return _pay(proof, terms, memo);
+        return _pay(proof, terms, memo, payeeMemo);
     }
 
     /// @inheritdoc IFacilitator
     function payAndCommit(
         PaymentProof calldata proof,
         PaymentTerms calldata terms,
-        bytes calldata memo
+        bytes calldata memo,
+        bytes calldata payeeMemo
     ) external override nonReentrant returns (bytes32 id) {
-        id = _pay(proof, terms, memo);
+        id = _pay(proof, terms, memo, payeeMemo);
         // The change note (last in the queue) and everything before it, up to the bound.
         _commitQueued(MAX_COMMIT_PER_CALL);
     }
@@ -159,32 +169,53 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
     function _pay(
         PaymentProof calldata proof,
         PaymentTerms calldata terms,
-        bytes calldata memo
+        bytes calldata memo,
+        bytes calldata payeeMemo
     ) internal returns (bytes32 id) {
-        _checkPayment(proof, terms, memo);
+        _checkPayment(proof, terms, memo, payeeMemo);
         // A payment is only valid until the expiry the payer signed up to.
         if (block.timestamp > terms.expiry) revert FacilitatorPaymentExpired(terms.expiry, block.timestamp);
         // The root must be one this pool really had, recently enough to be remembered.
+        // This also makes treeSize >= 1, which the tree index signal relies on.
         if (!isKnownRoot(proof.root, proof.treeSize)) revert FacilitatorUnknownRoot(proof.root, proof.treeSize);
         // Each note is spent once: a non-zero receipt means its nullifier was used.
         if (isSpent(proof.nullifierHash)) revert FacilitatorNullifierSpent(bytes32(proof.nullifierHash));
 
-        // The proof must verify for exactly these terms (through `context`), amount, fee,
-        // root, nullifier hash and change commitment.
-        uint256 context = _context(terms, memo);
-        if (!verifier.verifyProof(proof.pA, proof.pB, proof.pC, PaymentSignals.layout(proof, terms, context))) {
+        // The proof must verify for exactly these terms and memos (through `context`),
+        // amount, fee, root, the root's tree, nullifier hash and both new commitments.
+        uint256 context = _context(terms, memo, payeeMemo);
+        if (
+            !verifier.verifyProof(
+                proof.pA,
+                proof.pB,
+                proof.pC,
+                PaymentSignals.layout(proof, terms, context, treeLevels)
+            )
+        ) {
             revert FacilitatorInvalidProof();
         }
 
-        // Effects before interactions: spend, record the receipt, queue the change note.
+        // Effects before interactions: spend, record the receipt, queue the new notes.
         id = bytes32(proof.nullifierHash);
-        _spend(proof.nullifierHash, terms.payTo, terms.amount, terms.conditionHash);
-        _append(proof.changeCommitment, memo);
-        emit PaymentReceipt(id, terms.amount, terms.conditionHash, terms.payTo, terms.relayer, terms.fee);
-
-        // Interactions last: the payee's part through the hook, then the relayer's fee.
-        uint256 toPayee = _payout(id, terms);
-        if (toPayee != 0) token.safeTransfer(terms.payTo, toPayee);
+        if (terms.payTo == address(0)) {
+            // Shielded: the payee's value stays in the pool as the payee note, queued
+            // before the change note, with the memo that delivers its opening. No
+            // `_payout`: nothing leaves the pool for the payee.
+            _spendShielded(proof.nullifierHash, proof.payeeCommitment, terms.conditionHash);
+            _append(proof.payeeCommitment, payeeMemo);
+            _append(proof.changeCommitment, memo);
+            emit ShieldedPaymentReceipt(id, proof.payeeCommitment, terms.relayer, terms.fee);
+        } else {
+            // Transparent: the proof's payee note is worthless (amount * payeeValue = 0 in
+            // the circuit) and is not appended.
+            _spend(proof.nullifierHash, terms.payTo, terms.amount, terms.conditionHash);
+            _append(proof.changeCommitment, memo);
+            emit PaymentReceipt(id, terms.amount, terms.conditionHash, terms.payTo, terms.relayer, terms.fee);
+            // Interactions last: the payee's part through the hook.
+            uint256 toPayee = _payout(id, terms);
+            if (toPayee != 0) token.safeTransfer(terms.payTo, toPayee);
+        }
+        // The relayer's fee, in both modes.
         if (terms.fee != 0) token.safeTransfer(terms.relayer, terms.fee);
     }
 
@@ -199,10 +230,12 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         uint256[8][] memory proofs = new uint256[8][](k);
         uint256[] memory signals = new uint256[](k * PaymentSignals.COUNT);
         bool[] memory settles = new bool[](k);
+        // New leaves: one per settled payment, plus one per settled shielded payment.
+        uint256 newLeaves = 0;
         for (uint256 i = 0; i < k; ++i) {
             BatchedPayment calldata p = payments[i];
             // Malformed terms are the submitter's error, detectable before sending: revert.
-            _checkPayment(p.proof, p.terms, p.memo);
+            _checkPayment(p.proof, p.terms, p.memo, p.payeeMemo);
             // State that can change between batching and inclusion: skip, do not revert.
             bytes32 id = bytes32(p.proof.nullifierHash);
             if (isSpent(p.proof.nullifierHash)) {
@@ -213,11 +246,18 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
                 emit PaymentSkipped(id, SkipReason.Expired);
                 continue;
             }
+            // Also makes treeSize >= 1, which the tree index signal relies on.
             if (!isKnownRoot(p.proof.root, p.proof.treeSize)) {
                 emit PaymentSkipped(id, SkipReason.UnknownRoot);
                 continue;
             }
-            _spend(p.proof.nullifierHash, p.terms.payTo, p.terms.amount, p.terms.conditionHash);
+            if (p.terms.payTo == address(0)) {
+                _spendShielded(p.proof.nullifierHash, p.proof.payeeCommitment, p.terms.conditionHash);
+                newLeaves += 2;
+            } else {
+                _spend(p.proof.nullifierHash, p.terms.payTo, p.terms.amount, p.terms.conditionHash);
+                newLeaves += 1;
+            }
             settles[i] = true;
             proofs[settled] = [
                 p.proof.pA[0],
@@ -229,7 +269,12 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
                 p.proof.pC[0],
                 p.proof.pC[1]
             ];
-            uint256[6] memory s = PaymentSignals.layout(p.proof, p.terms, _context(p.terms, p.memo));
+            uint256[8] memory s = PaymentSignals.layout(
+                p.proof,
+                p.terms,
+                _context(p.terms, p.memo, p.payeeMemo),
+                treeLevels
+            );
             for (uint256 j = 0; j < PaymentSignals.COUNT; ++j) signals[settled * PaymentSignals.COUNT + j] = s[j];
             ++settled;
         }
@@ -244,16 +289,31 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         }
         if (!batchVerifier.verifyBatch(proofs, signals)) revert FacilitatorInvalidProof();
 
-        // 3. Change notes: appended and committed with everything queued before them.
-        uint256[] memory changes = new uint256[](settled);
+        _settleBatch(payments, settles, settled, newLeaves);
+    }
+
+    /// @dev Steps 3 to 5 of `payBatch` (a function of its own for the stack), for the
+    /// `settled` payments marked in `settles`, whose proofs all verified.
+    function _settleBatch(
+        BatchedPayment[] calldata payments,
+        bool[] memory settles,
+        uint256 settled,
+        uint256 newLeaves
+    ) private {
+        uint256 k = payments.length;
+        // 3. New notes, in payment order: a shielded payment's payee note, then every
+        //    payment's change note. Appended and committed with everything queued before.
+        uint256[] memory leaves = new uint256[](newLeaves);
         uint256 n = 0;
         for (uint256 i = 0; i < k; ++i) {
-            if (settles[i]) changes[n++] = payments[i].proof.changeCommitment;
+            if (!settles[i]) continue;
+            if (payments[i].terms.payTo == address(0)) leaves[n++] = payments[i].proof.payeeCommitment;
+            leaves[n++] = payments[i].proof.changeCommitment;
         }
-        uint256 first = _appendMany(changes);
+        uint256 first = _appendMany(leaves);
 
-        // 4. Events, each payee's part through the hook, and the amounts owed, summed per
-        //    recipient.
+        // 4. Events, each transparent payee's part through the hook, and the amounts owed,
+        //    summed per recipient.
         address[] memory to = new address[](2 * settled);
         uint256[] memory owed = new uint256[](2 * settled);
         uint256 recipients = 0;
@@ -262,9 +322,23 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
             if (!settles[i]) continue;
             BatchedPayment calldata p = payments[i];
             bytes32 id = bytes32(p.proof.nullifierHash);
-            emit LeafInserted(first + n++, p.proof.changeCommitment, p.memo);
-            emit PaymentReceipt(id, p.terms.amount, p.terms.conditionHash, p.terms.payTo, p.terms.relayer, p.terms.fee);
-            recipients = _owe(to, owed, recipients, p.terms.payTo, _payout(id, p.terms));
+            if (p.terms.payTo == address(0)) {
+                // Shielded: no `_payout`, nothing owed to a payee; only the fee leaves.
+                emit LeafInserted(first + n++, p.proof.payeeCommitment, p.payeeMemo);
+                emit LeafInserted(first + n++, p.proof.changeCommitment, p.memo);
+                emit ShieldedPaymentReceipt(id, p.proof.payeeCommitment, p.terms.relayer, p.terms.fee);
+            } else {
+                emit LeafInserted(first + n++, p.proof.changeCommitment, p.memo);
+                emit PaymentReceipt(
+                    id,
+                    p.terms.amount,
+                    p.terms.conditionHash,
+                    p.terms.payTo,
+                    p.terms.relayer,
+                    p.terms.fee
+                );
+                recipients = _owe(to, owed, recipients, p.terms.payTo, _payout(id, p.terms));
+            }
             recipients = _owe(to, owed, recipients, p.terms.relayer, p.terms.fee);
         }
 
@@ -275,8 +349,12 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
     // ================================================================== views
 
     /// @inheritdoc IFacilitator
-    function paymentContext(PaymentTerms calldata terms, bytes calldata memo) external view override returns (uint256) {
-        return _context(terms, memo);
+    function paymentContext(
+        PaymentTerms calldata terms,
+        bytes calldata memo,
+        bytes calldata payeeMemo
+    ) external view override returns (uint256) {
+        return _context(terms, memo, payeeMemo);
     }
 
     /// @inheritdoc IFacilitator
@@ -286,17 +364,23 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
 
     // ================================================================== payout hook
 
-    /// @dev Where the payee's part of one settled payment goes. Called exactly once per
-    /// settled payment, by `pay` / `payAndCommit` and by `payBatch` alike, after the
-    /// payment's nullifier is spent (its receipt recorded), its change note appended and
-    /// its `PaymentReceipt` emitted, and before any token leaves the pool in that call.
+    /// @dev Where the payee's part of one settled transparent payment goes. Called exactly
+    /// once per settled transparent payment, by `pay` / `payAndCommit` and by `payBatch`
+    /// alike, after the payment's nullifier is spent (its receipt recorded), its change
+    /// note appended and its `PaymentReceipt` emitted, and before any token leaves the
+    /// pool in that call.
+    ///
+    /// NOT called for shielded payments (`terms.payTo == 0`): their payee's value never
+    /// leaves the pool (it backs the payee note the payment appended), there is no
+    /// address to pay, and `terms.amount` is 0. An extension that must see every payment
+    /// (accounting, limits) has to handle `ShieldedPaymentReceipt` separately.
     ///
     /// Returns the part of `terms.amount` that the pool then transfers to `terms.payTo`
     /// itself. The default returns all of it: a plain transfer, which `payBatch` sums per
     /// recipient with the batch's other payments (one transfer per address), which is why
     /// the hook returns an amount instead of transferring it.
     ///
-    /// An override (escrow, a note for a shielded payee, ...):
+    /// An override (escrow, ...):
     /// - MUST account for `terms.amount - toPayee` itself, exactly: record it as held
     ///   (escrow balance, a new note's value) or move it out of the pool. Whatever it does
     ///   not return stays in the pool's token balance, which backs notes only if the
@@ -332,10 +416,22 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
     function _checkPayment(
         PaymentProof calldata proof,
         PaymentTerms calldata terms,
-        bytes calldata memo
+        bytes calldata memo,
+        bytes calldata payeeMemo
     ) internal pure {
-        // Paying the zero address would burn the amount.
-        if (terms.payTo == address(0)) revert FacilitatorZeroPayee();
+        if (terms.payTo == address(0)) {
+            // Shielded. A public amount would have no one to go to (the zero address
+            // would burn it); the payee's value is in the payee note instead.
+            if (terms.amount != 0) revert FacilitatorShieldedAmount(terms.amount);
+            // The payee memo is the only delivery of the payee note's opening: exactly one
+            // encrypted note (PAYEE_MEMO_LENGTH bytes), so that every shielded payment's
+            // memo looks alike on chain and a wrong-sized one is refused here, not lost.
+            if (payeeMemo.length != PAYEE_MEMO_LENGTH) revert FacilitatorPayeeMemo(payeeMemo.length);
+        } else if (payeeMemo.length != 0) {
+            // Transparent: the payee note is worthless and not appended; a memo for it
+            // would only cost gas and could hide data in the payment's calldata.
+            revert FacilitatorPayeeMemo(payeeMemo.length);
+        }
         // A fee must have a recipient; a zero relayer would burn it.
         if (terms.fee != 0 && terms.relayer == address(0)) revert FacilitatorFeeWithoutRelayer(terms.fee);
         // The circuit range-checks both to 128 bits; refuse early with a clear error.
@@ -347,6 +443,10 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         // nullifier hash n and n + p would otherwise be two storage keys for one note
         // (double spend), and a leaf >= p would be hashed mod p by later commits.
         if (proof.nullifierHash >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.nullifierHash);
+        // The payee commitment becomes a leaf (shielded), which later commits would hash
+        // mod p, and the key of the shielded receipt, which must be the commitment the
+        // payee recomputes from the note's opening (always canonical).
+        if (proof.payeeCommitment >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.payeeCommitment);
         if (proof.changeCommitment >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.changeCommitment);
         if (proof.root >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.root);
     }
@@ -412,8 +512,18 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         if (received != value) revert FacilitatorTransferAmountMismatch(value, received);
     }
 
-    function _context(PaymentTerms calldata terms, bytes calldata memo) internal view returns (uint256) {
+    /// @dev What binds a proof to one payment (see `paymentContext`): the chain and this
+    /// contract (no replay elsewhere), every term (no redirection: payee, amount, relayer,
+    /// fee, condition, expiry), the change memo (nobody can make the change note
+    /// unrecoverable) and the payee memo (nobody can swap the payee's note delivery for a
+    /// ciphertext the payee cannot open).
+    function _context(
+        PaymentTerms calldata terms,
+        bytes calldata memo,
+        bytes calldata payeeMemo
+    ) internal view returns (uint256) {
         return
-            uint256(keccak256(abi.encode(block.chainid, address(this), terms, keccak256(memo)))) % SNARK_SCALAR_FIELD;
+            uint256(keccak256(abi.encode(block.chainid, address(this), terms, keccak256(memo), keccak256(payeeMemo)))) %
+            SNARK_SCALAR_FIELD;
     }
 }

@@ -35,6 +35,9 @@ abstract contract NotePool is INotePool {
     uint256 internal constant SNARK_SCALAR_FIELD =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
 
+    /// @notice Domain tag of shielded receipt digests (see `_receipts`).
+    bytes32 internal constant SHIELDED_RECEIPT_TAG = keccak256("402zk.shielded-receipt.v1");
+
     /// @notice Placeholder written by the prewarm functions: not a field element, so
     /// never a root or a leaf, but non-zero, so a later write is a 5k update.
     uint256 internal constant SLOT_PLACEHOLDER = type(uint256).max;
@@ -79,8 +82,12 @@ abstract contract NotePool is INotePool {
     mapping(uint256 slot => uint256 leaf) internal _queue;
 
     /// @dev nullifierHash => receipt. Zero: unspent. Otherwise the block number of the
-    /// payment in the top 64 bits and the low 192 bits of
-    /// keccak256(payTo, amount, conditionHash) below.
+    /// payment in the top 64 bits and, below, the low 192 bits of a digest of what it
+    /// paid: keccak256(abi.encode(payTo, amount, conditionHash)) for a transparent payment,
+    /// keccak256(abi.encode(SHIELDED_RECEIPT_TAG, payeeCommitment, conditionHash)) for a
+    /// shielded one. The first word of the first is an address (12 zero bytes on top), of
+    /// the second the tag (which has none), so no digest of one kind is a digest of the
+    /// other: a shielded receipt never reads as a transparent payment, nor the reverse.
     mapping(uint256 nullifierHash => bytes32 receipt) internal _receipts;
 
     /// @param rootHistorySize_ Number of past roots that stay valid for proofs.
@@ -205,9 +212,15 @@ abstract contract NotePool is INotePool {
 
     // ================================================================== receipts
 
-    /// @dev Marks `nullifierHash` spent, recording what it paid.
+    /// @dev Marks `nullifierHash` spent by a transparent payment, recording what it paid.
     function _spend(uint256 nullifierHash, address payTo, uint256 amount, bytes32 conditionHash) internal {
         _receipts[nullifierHash] = _packReceiptAt(uint64(block.number), payTo, amount, conditionHash);
+    }
+
+    /// @dev Marks `nullifierHash` spent by a shielded payment, recording the payee note it
+    /// created and the condition it paid for (neither payee nor amount is known on chain).
+    function _spendShielded(uint256 nullifierHash, uint256 payeeCommitment, bytes32 conditionHash) internal {
+        _receipts[nullifierHash] = _packShieldedReceiptAt(uint64(block.number), payeeCommitment, conditionHash);
     }
 
     /// @inheritdoc INotePool
@@ -228,6 +241,22 @@ abstract contract NotePool is INotePool {
     }
 
     /// @inheritdoc INotePool
+    function checkShieldedReceipt(
+        bytes32 id,
+        uint256 payeeCommitment,
+        bytes32 conditionHash
+    ) external view override returns (ReceiptStatus status, uint64 paidAtBlock, uint64 currentBlock) {
+        currentBlock = uint64(block.number);
+        bytes32 receipt = _receipts[uint256(id)];
+        if (receipt == 0) return (ReceiptStatus.None, 0, currentBlock);
+        paidAtBlock = uint64(uint256(receipt) >> 192);
+        status =
+            receipt == _packShieldedReceiptAt(paidAtBlock, payeeCommitment, conditionHash)
+                ? ReceiptStatus.Paid
+                : ReceiptStatus.Mismatch;
+    }
+
+    /// @inheritdoc INotePool
     function isSpent(uint256 nullifierHash) public view override returns (bool) {
         return _receipts[nullifierHash] != 0;
     }
@@ -239,6 +268,18 @@ abstract contract NotePool is INotePool {
         bytes32 conditionHash
     ) internal pure returns (bytes32) {
         uint256 digest = uint256(uint192(uint256(keccak256(abi.encode(payTo, amount, conditionHash)))));
+        return bytes32((uint256(blockNumber) << 192) | digest);
+    }
+
+    function _packShieldedReceiptAt(
+        uint64 blockNumber,
+        uint256 payeeCommitment,
+        bytes32 conditionHash
+    ) internal pure returns (bytes32) {
+        // The tag keeps these digests apart from transparent ones (see `_receipts`).
+        uint256 digest = uint256(
+            uint192(uint256(keccak256(abi.encode(SHIELDED_RECEIPT_TAG, payeeCommitment, conditionHash))))
+        );
         return bytes32((uint256(blockNumber) << 192) | digest);
     }
 

@@ -9,7 +9,8 @@ pragma solidity ^0.8.28;
 ///
 /// A wallet syncs from this interface alone: `LeafInserted` events in order of
 /// `leafIndex` rebuild the trees, `treeSize` / `currentRoot` / `isKnownRoot` say which
-/// roots a proof may use, and `isSpent` / `checkReceipt` say which notes are gone.
+/// roots a proof may use, and `isSpent` says which notes are gone. Servers read receipts
+/// with `checkReceipt` (transparent payments) or `checkShieldedReceipt` (shielded ones).
 interface INotePool {
     // ------------------------------------------------------------------ types
 
@@ -17,7 +18,8 @@ interface INotePool {
     enum ReceiptStatus {
         /// @dev No payment with this id (nullifier unspent).
         None,
-        /// @dev Paid to the expected payee, amount and condition.
+        /// @dev Paid to the expected payee, amount and condition (transparent), or with
+        /// the expected payee note and condition (shielded).
         Paid,
         /// @dev A payment with this id exists but for other terms.
         Mismatch
@@ -78,6 +80,23 @@ interface INotePool {
         bytes32 id,
         address payTo,
         uint256 amount,
+        bytes32 conditionHash
+    ) external view returns (ReceiptStatus status, uint64 paidAtBlock, uint64 currentBlock);
+
+    /// @notice Checks a shielded payment's receipt in one call: whether the note with
+    /// nullifier hash `id` was spent to create the payee note `payeeCommitment` for
+    /// `conditionHash`. Only the payee (who decrypted the note's opening and recomputed its
+    /// commitment) and the payer know what to ask; a transparent receipt with the same id
+    /// reads as Mismatch here, and a shielded one as Mismatch in `checkReceipt`.
+    /// @param id Receipt id (nullifier hash).
+    /// @param payeeCommitment Expected payee note commitment.
+    /// @param conditionHash Expected condition.
+    /// @return status None, Paid or Mismatch.
+    /// @return paidAtBlock Block of the payment (0 if none).
+    /// @return currentBlock Current block, to count confirmations.
+    function checkShieldedReceipt(
+        bytes32 id,
+        uint256 payeeCommitment,
         bytes32 conditionHash
     ) external view returns (ReceiptStatus status, uint64 paidAtBlock, uint64 currentBlock);
 

@@ -7,22 +7,37 @@ import { IFacilitator } from "../interfaces/IFacilitator.sol";
 /// @notice The one place that knows the order of the payment circuit's public signals.
 /// Everything else reads the named fields of `PaymentProof` and `PaymentTerms`.
 library PaymentSignals {
-    /// @notice Number of public signals of the payment circuit.
-    uint256 internal constant COUNT = 6;
+    /// @notice Number of public signals of the payment circuit (`payment-v2`).
+    uint256 internal constant COUNT = 8;
 
     /// @notice Lays out the public signals as snarkjs orders them: outputs first, then
-    /// public inputs in declaration order (see circuits/main/payment.circom):
-    /// [nullifierHash, changeCommitment, root, amount, fee, context].
+    /// public inputs in declaration order (see circuits/payment.circom):
+    /// [nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, amount, fee, context].
+    /// @dev `treeIndex` is never supplied by the caller: it is the tree that `root` belongs
+    /// to, derived from `proof.treeSize` (the committed leaf count when `root` was current,
+    /// which the caller has already checked with `isKnownRoot`, so it is at least 1). The
+    /// nullifier hash binds the spent note's position (treeIndex, leafIndex); were treeIndex
+    /// free, one note could be given as many nullifiers as there are trees and be spent
+    /// once per tree. A root of tree t always has treeSize in (t * 2^levels, (t + 1) * 2^levels],
+    /// so (treeSize - 1) >> levels is t, the final root of a full tree included.
+    /// @param proof The proof and its caller-supplied public values.
+    /// @param terms The payment's terms (amount and fee are signals; the rest is in `context`).
+    /// @param context The payment's context (`Facilitator.paymentContext`).
+    /// @param treeLevels Levels of each tree of the pool (`INotePool.treeLevels`).
+    /// @return signals The eight public signals in circuit order.
     function layout(
         IFacilitator.PaymentProof calldata proof,
         IFacilitator.PaymentTerms calldata terms,
-        uint256 context
+        uint256 context,
+        uint256 treeLevels
     ) internal pure returns (uint256[COUNT] memory signals) {
         signals[0] = proof.nullifierHash;
-        signals[1] = proof.changeCommitment;
-        signals[2] = proof.root;
-        signals[3] = terms.amount;
-        signals[4] = terms.fee;
-        signals[5] = context;
+        signals[1] = proof.payeeCommitment;
+        signals[2] = proof.changeCommitment;
+        signals[3] = proof.root;
+        signals[4] = (proof.treeSize - 1) >> treeLevels;
+        signals[5] = terms.amount;
+        signals[6] = terms.fee;
+        signals[7] = context;
     }
 }

@@ -15,13 +15,17 @@ export interface PaymentTerms {
 /**
  * The `context` public input a payment proof must commit to: keccak256 of
  * abi.encode(chainId, facilitator, terms, keccak256(memo), keccak256(payeeMemo)), reduced
- * mod p (binding the payee memo: nobody can swap a shielded payment's note ciphertext). Exactly what
- * `Facilitator.paymentContext` computes on chain; any change to any term (payee,
- * relayer, fee, condition, expiry, memo, chain, contract) gives another context and
- * invalidates the proof.
+ * mod p. Exactly what `Facilitator.paymentContext(terms, memo, payeeMemo)` computes on
+ * chain; any change to any term (payee, amount, relayer, fee, condition, expiry), to
+ * either memo (the change note's, or the payee note's ciphertext: nobody can swap it),
+ * to the chain or to the contract gives another context and invalidates the proof.
+ *
+ * A shielded payment has `terms.payTo` = the zero address, `terms.amount` = 0 and a
+ * 187-byte `payeeMemo`; a transparent one an empty `payeeMemo` (the default).
  *
  * @example
  * const ctx = paymentContext({ chainId: 31337, facilitator, terms, memo: "0x" });
+ * const shielded = paymentContext({ chainId: 31337, facilitator, terms, memo, payeeMemo });
  */
 export function paymentContext(args: {
   chainId: number | bigint;
