@@ -65,11 +65,11 @@ const safeInt = z.number().int().max(Number.MAX_SAFE_INTEGER);
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 20-byte hex address");
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 32 bytes of hex");
 const hex = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, "must be hex bytes");
-/** A payee memo: exactly {@link PAYEE_MEMO_BYTES} bytes (`FacilitatorPayeeMemo` otherwise). */
-const payeeMemo = z
-  .string()
-  .regex(/^0x[0-9a-fA-F]*$/, "must be hex bytes")
-  .length(2 + 2 * PAYEE_MEMO_BYTES, `must be ${PAYEE_MEMO_BYTES} bytes (the contract's PAYEE_MEMO_LENGTH)`);
+/**
+ * A payee memo: hex, bounded. Its exact length ({@link PAYEE_MEMO_BYTES}) is the payee's
+ * check (`payee_note_invalid`, a malformed note) and the pool's (`checkPayable`).
+ */
+const payeeMemo = hex.max(2 + 2 * 512, "must be at most 512 bytes");
 
 /** A per-request server challenge; its hash is the payment's `conditionHash`. */
 export const ChallengeSchema = z.object({
