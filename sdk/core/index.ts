@@ -8,6 +8,8 @@ export * from "./field.js";
 export * from "./keys.js";
 export * from "./memo.js";
 export * from "./note.js";
+export * from "./shielded-address.js";
+export * from "./note-encryption.js";
 export * from "./poseidon.js";
 export * from "./tree.js";
 export * from "./wire.js";

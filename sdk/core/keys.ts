@@ -1,66 +1,95 @@
+import { x25519 } from "@noble/curves/ed25519.js";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, hexToBytes, keccak256, type Hex } from "viem";
 
 import { ZkPayError } from "./errors.js";
-import { SNARK_SCALAR_FIELD } from "./field.js";
+import { SNARK_SCALAR_FIELD, toBytes32 } from "./field.js";
 import { decodeMemoValue, encodeMemo, parseMemo, randomNonce128 } from "./memo.js";
-import type { NoteSecrets } from "./note.js";
-import { hash3, hash4 } from "./poseidon.js";
+import { nullifyingKeyOf, ownerKeyOf, type NoteOpening } from "./note.js";
+import { hash2, hash3, hash4 } from "./poseidon.js";
+import { encodeShieldedAddress, encodeViewingKey } from "./shielded-address.js";
 
 /**
  * Purposes mixed into every derivation, so each derived value is independent of the
- * others. Each kind of note has its own constants: a deposit secret, a change secret and
- * an index secret can never be the same hash of the same inputs.
+ * others. Each kind of note has its own constants: a deposit blinding, a change blinding
+ * and an index blinding can never be the same hash of the same inputs. Hashes of different
+ * arity are different functions (Poseidon's capacity encodes the width), so the spending
+ * key, Poseidon2(r, 41), cannot equal any Poseidon3/Poseidon4 derivation below.
  */
 const PURPOSE = {
   // Index derivation (test harnesses, benchmarks): Poseidon3(r, k, purpose).
-  indexNullifier: 1n,
-  indexSecret: 2n,
+  indexBlinding: 2n,
   indexTag: 3n,
-  // Deposits: Poseidon4(r, k, salt, purpose); tag Poseidon3(r, k, depositTag).
-  depositNullifier: 11n,
-  depositSecret: 12n,
+  // Deposits: blinding Poseidon4(r, k, salt, purpose); tag Poseidon3(r, k, depositTag).
+  depositBlinding: 11n,
   depositTag: 13n,
-  // Change notes: Poseidon3(r, parent nullifier, purpose).
-  changeNullifier: 21n,
-  changeSecret: 22n,
+  // Change notes: Poseidon3(r, parent nullifier hash, purpose).
+  changeBlinding: 22n,
   changeTag: 23n,
   // Session credentials: Poseidon3(r, salt, purpose), salt 128 random bits per purchase.
   credentialNullifierSeed: 31n,
   credentialBlinding: 32n,
+  // The spending key: Poseidon2(r, spendingKey).
+  spendingKey: 41n,
 } as const;
+
+/** Domain of the viewing key: sha256(domain || r as 32 bytes big-endian). */
+const VIEWING_KEY_DOMAIN = new TextEncoder().encode("402zk/viewing-key/v1");
 
 /**
  * Deterministic key material of a wallet: the seed plus the chain's events rebuild every
- * note it ever created.
+ * note it ever owned.
  *
- * How notes are derived (r = the seed's root, never leaves this object):
+ * Keys (r = the seed's root, never leaves this object):
+ *
+ * - **spending key** `sk` = Poseidon2(r, 41): the prover's private input; only this wallet.
+ * - **nullifying key** `nk` = Poseidon2(sk, 1): computes nullifiers, cannot spend.
+ * - **owner key** = Poseidon2(sk, 2): public (in the shielded address); every note the
+ *   wallet owns carries it.
+ * - **viewing key** `vk` = sha256("402zk/viewing-key/v1" || r): an X25519 secret that
+ *   decrypts the payee notes sent to this wallet; an auditor given it lists incoming
+ *   payments but holds no spending key. sha256, not Poseidon: X25519 takes 32 arbitrary
+ *   bytes, and a hash outside the field keeps it unrelated to every circuit value.
+ * - **encryption key** `ek` = X25519(vk, G): public (in the shielded address).
+ *
+ * Notes the wallet creates for itself, all owned by its owner key:
  *
  * - **Deposit number k** with a fresh random 128-bit `salt` (published in its memo):
- *   nullifier/secret = Poseidon4(r, k, salt, purpose), tag = Poseidon3(r, k, TAG).
- *   The index k keeps the tag findable in a rescan (the wallet looks ahead
- *   `depositGapLimit` indices); the salt makes two deposits that got the same k (two
- *   processes sharing a seed, a restore while a signed deposit is still in flight)
- *   different notes with different nullifiers. Without it they would share a nullifier,
- *   and spending one would make the other unspendable for ever.
- * - **The change note of a spent note p**: nullifier/secret = Poseidon3(r, n_p, purpose),
- *   tag = Poseidon3(r, n_p, TAG), where n_p is p's nullifier. A note is spent at most
- *   once on chain, so it has at most one change note on chain: collisions are impossible
- *   by construction, with no counter to lose in a crash or to share between processes. A
- *   retry that proves the same note again derives the same change secrets, which is
- *   harmless for the same reason (only one of the proofs can settle).
+ *   blinding = Poseidon4(r, k, salt, 11), tag = Poseidon3(r, k, 13). The index k keeps
+ *   the tag findable in a rescan (the wallet looks ahead `depositGapLimit` indices); the
+ *   salt makes two deposits that got the same k (two processes sharing a seed, a restore
+ *   while a signed deposit is still in flight) different notes.
+ * - **The change note of a spent note p**: blinding = Poseidon3(r, h_p, 22), tag =
+ *   Poseidon3(r, h_p, 23), where h_p is p's nullifier hash. A nullifier hash is spent at
+ *   most once on chain, so p has at most one change note on chain: collisions are
+ *   impossible by construction, with no counter to lose in a crash or to share between
+ *   processes. A retry that proves the same note again derives the same change blinding,
+ *   which is harmless for the same reason (only one of the proofs can settle).
  *
  * @example
  * const keys = WalletKeys.fromSeed("0x" + "11".repeat(32));
  * const salt = randomNonce128();
- * const deposit = keys.depositSecrets(0, salt);
- * const change = keys.changeSecrets(deposit);
+ * const deposit = { value: 10_000n, owner: keys.ownerKey, blinding: keys.depositBlinding(0, salt) };
+ * keys.address(); // "zk4021..."
  */
 export class WalletKeys {
   /** The seed reduced into the field; the root of every derivation. */
   readonly #root: bigint;
+  readonly #spendingKey: bigint;
+  readonly #viewingKey: Uint8Array;
+  /** Nullifying key: Poseidon2(sk, 1). Computes nullifiers, cannot spend. */
+  readonly nullifyingKey: bigint;
+  /** Owner key: Poseidon2(sk, 2). Public; owns every note of this wallet. */
+  readonly ownerKey: bigint;
+  readonly #encryptionKey: Uint8Array;
 
   private constructor(root: bigint) {
     this.#root = root;
+    this.#spendingKey = hash2(root, PURPOSE.spendingKey);
+    this.nullifyingKey = nullifyingKeyOf(this.#spendingKey);
+    this.ownerKey = ownerKeyOf(this.#spendingKey);
+    this.#viewingKey = sha256(new Uint8Array([...VIEWING_KEY_DOMAIN, ...hexToBytes(toBytes32(root))]));
+    this.#encryptionKey = x25519.getPublicKey(this.#viewingKey);
   }
 
   /** Builds keys from a 32-byte hex seed (keep it secret, back it up). */
@@ -82,15 +111,38 @@ export class WalletKeys {
     return bytesToHex(bytes);
   }
 
+  // ---------------------------------------------------------------- keys
+
+  /** X25519 public key of the viewing key (32 bytes, a copy; public, in the shielded address). */
+  get encryptionKey(): Uint8Array {
+    return this.#encryptionKey.slice();
+  }
+
+  /** The spending key: the payment circuit's private input. Never share it. */
+  spendingKey(): bigint {
+    return this.#spendingKey;
+  }
+
+  /** The viewing key (a copy: 32-byte X25519 secret). Decrypts incoming notes; cannot spend. */
+  viewingKey(): Uint8Array {
+    return this.#viewingKey.slice();
+  }
+
+  /** This wallet's shielded address (`zk402...`): where others send it private payments. */
+  address(): string {
+    return encodeShieldedAddress({ ownerKey: this.ownerKey, encryptionKey: this.#encryptionKey });
+  }
+
+  /** The viewing-key string (`zk402view...`) to hand an auditor: lists incoming payments, cannot spend. */
+  viewingKeyString(): string {
+    return encodeViewingKey({ viewingKey: this.#viewingKey, ownerKey: this.ownerKey });
+  }
+
   // ---------------------------------------------------------------- wallet derivation
 
-  /** Secrets of deposit number `k` made with `salt` (128 random bits, see the class doc). */
-  depositSecrets(k: number, salt: bigint): NoteSecrets {
-    const kk = BigInt(k);
-    return {
-      nullifier: hash4(this.#root, kk, salt, PURPOSE.depositNullifier),
-      secret: hash4(this.#root, kk, salt, PURPOSE.depositSecret),
-    };
+  /** Blinding of deposit number `k` made with `salt` (128 random bits, see the class doc). */
+  depositBlinding(k: number, salt: bigint): bigint {
+    return hash4(this.#root, BigInt(k), salt, PURPOSE.depositBlinding);
   }
 
   /** Memo tag of deposit number `k` (independent of the salt, so a rescan can look it up). */
@@ -98,17 +150,14 @@ export class WalletKeys {
     return hash3(this.#root, BigInt(k), PURPOSE.depositTag);
   }
 
-  /** Secrets of the change note created when `parent` is spent. */
-  changeSecrets(parent: NoteSecrets): NoteSecrets {
-    return {
-      nullifier: hash3(this.#root, parent.nullifier, PURPOSE.changeNullifier),
-      secret: hash3(this.#root, parent.nullifier, PURPOSE.changeSecret),
-    };
+  /** Blinding of the change note created when the note with this nullifier hash is spent. */
+  changeBlinding(parentNullifierHash: bigint): bigint {
+    return hash3(this.#root, parentNullifierHash, PURPOSE.changeBlinding);
   }
 
-  /** Memo tag of the change note created when `parent` is spent. */
-  childTag(parent: NoteSecrets): bigint {
-    return hash3(this.#root, parent.nullifier, PURPOSE.changeTag);
+  /** Memo tag of the change note created when the note with this nullifier hash is spent. */
+  changeTag(parentNullifierHash: bigint): bigint {
+    return hash3(this.#root, parentNullifierHash, PURPOSE.changeTag);
   }
 
   /**
@@ -127,32 +176,33 @@ export class WalletKeys {
   // ---------------------------------------------------------------- index derivation
 
   /**
-   * Secrets of index note `k`: a plain counter derivation for test harnesses and
+   * Blinding of index note `k`: a plain counter derivation for test harnesses and
    * benchmarks that allocate indices themselves. `PrivateWallet` never uses it: a
    * counter alone collides after a restore or between two processes sharing a seed.
    */
-  noteSecrets(k: number): NoteSecrets {
-    const kk = BigInt(k);
-    return {
-      nullifier: hash3(this.#root, kk, PURPOSE.indexNullifier),
-      secret: hash3(this.#root, kk, PURPOSE.indexSecret),
-    };
+  indexBlinding(k: number): bigint {
+    return hash3(this.#root, BigInt(k), PURPOSE.indexBlinding);
   }
 
-  /** A 64-byte memo for index note `k` (fresh nonce each call; see {@link noteSecrets}). */
+  /** Opening of index note `k` worth `value`, owned by this wallet (see {@link indexBlinding}). */
+  indexNote(k: number, value: bigint): NoteOpening {
+    return { value, owner: this.ownerKey, blinding: this.indexBlinding(k) };
+  }
+
+  /** A 64-byte memo for index note `k` (fresh nonce each call; see {@link indexBlinding}). */
   encodeMemo(k: number, value: bigint): Hex {
     return encodeMemo({
       tag: hash3(this.#root, BigInt(k), PURPOSE.indexTag),
-      secrets: this.noteSecrets(k),
+      blinding: this.indexBlinding(k),
       value,
       nonce: randomNonce128(),
     });
   }
 
-  /** Reads index note `k`'s value from its memo (see {@link noteSecrets}). */
+  /** Reads index note `k`'s value from its memo (see {@link indexBlinding}). */
   decodeMemoValue(k: number, memo: Hex): bigint {
     const parts = parseMemo(memo);
     if (!parts) throw new ZkPayError("invalid_argument", "not a 402zk memo (64 bytes)");
-    return decodeMemoValue(parts, this.noteSecrets(k));
+    return decodeMemoValue(parts, this.indexBlinding(k));
   }
 }

@@ -2,24 +2,25 @@ import { bytesToHex, type Hex } from "viem";
 
 import { ZkPayError } from "./errors.js";
 import { MAX_VALUE, toBytes32 } from "./field.js";
-import type { NoteSecrets } from "./note.js";
-import { hash4 } from "./poseidon.js";
+import { hash3 } from "./poseidon.js";
 
 /**
- * Memo codec. Every note this SDK creates is published with a 64-byte memo:
+ * Memo codec. Every note a wallet creates for itself (deposits, change) is published with
+ * a 64-byte memo (payee notes carry an encrypted one instead, see note-encryption.ts):
  *
  *   tag (32 bytes) || nonce (16 bytes) || value XOR pad (16 bytes)
  *
  * - `tag` lets the seed's owner recognise its notes in a rescan without trial decryption
  *   (it is a keyed hash only the seed can compute; see WalletKeys).
  * - `nonce` is 128 fresh random bits per memo (a deposit's salt doubles as its nonce).
- * - `pad` = low 128 bits of Poseidon4(nullifier, secret, nonce, PAD): keyed by the note's
- *   own secret material and the nonce. Values are below 2^128, so XOR hides them fully.
+ * - `pad` = low 128 bits of Poseidon3(blinding, nonce, PAD): keyed by the note's own
+ *   blinding (derived from the seed for the wallet's own notes, so only the seed can
+ *   compute it) and the nonce. Values are below 2^128, so XOR hides them fully.
  *
- * Why a nonce, and never a pad without one: the same change secrets are reused when a
+ * Why a nonce, and never a pad without one: the same change blinding is reused when a
  * note is proven again (a retry, a restored wallet re-proving a held note), and each of
  * those proofs carries a memo that a server sees. With a pad that depends only on the
- * secrets, two memos for one note would share it, and anyone holding both reads the
+ * blinding, two memos for one note would share it, and anyone holding both reads the
  * difference of the hidden values (v1 XOR v2). A fresh nonce makes every pad new.
  *
  * The memo is only a hint: a wallet always checks that the commitment opens with the
@@ -51,23 +52,23 @@ export function randomNonce128(): bigint {
  * The one-time pad that hides a note's value in a memo with this nonce.
  *
  * @example
- * const pad = memoPad(secrets, nonce);
+ * const pad = memoPad(blinding, nonce);
  */
-export function memoPad(secrets: NoteSecrets, nonce: bigint): bigint {
-  return hash4(secrets.nullifier, secrets.secret, nonce, PURPOSE_PAD) & MASK_128;
+export function memoPad(blinding: bigint, nonce: bigint): bigint {
+  return hash3(blinding, nonce, PURPOSE_PAD) & MASK_128;
 }
 
 /**
  * Builds the 64-byte memo of a note. `nonce` must be fresh for every memo (128 bits).
  *
  * @example
- * const memo = encodeMemo({ tag, secrets, value: 10_000n, nonce: randomNonce128() });
+ * const memo = encodeMemo({ tag, blinding, value: 10_000n, nonce: randomNonce128() });
  */
-export function encodeMemo(m: { tag: bigint; secrets: NoteSecrets; value: bigint; nonce: bigint }): Hex {
+export function encodeMemo(m: { tag: bigint; blinding: bigint; value: bigint; nonce: bigint }): Hex {
   if (m.value < 0n || m.value > MAX_VALUE) throw new ZkPayError("invalid_argument", "memo value must be below 2^128");
   if (m.nonce < 0n || m.nonce > MASK_128) throw new ZkPayError("invalid_argument", "memo nonce must be 128 bits");
   const hex16 = (x: bigint) => x.toString(16).padStart(32, "0");
-  return `0x${toBytes32(m.tag).slice(2)}${hex16(m.nonce)}${hex16(m.value ^ memoPad(m.secrets, m.nonce))}`;
+  return `0x${toBytes32(m.tag).slice(2)}${hex16(m.nonce)}${hex16(m.value ^ memoPad(m.blinding, m.nonce))}`;
 }
 
 /** The parts of a 402zk memo, or undefined if `memo` is not one. */
@@ -99,11 +100,11 @@ export function memoTagOf(memo: Hex): bigint | undefined {
 }
 
 /**
- * Reads the value hidden in a memo, given the note's secrets (check the commitment after).
+ * Reads the value hidden in a memo, given the note's blinding (check the commitment after).
  *
  * @example
- * const value = decodeMemoValue(parseMemo(memo)!, secrets);
+ * const value = decodeMemoValue(parseMemo(memo)!, blinding);
  */
-export function decodeMemoValue(parts: MemoParts, secrets: NoteSecrets): bigint {
-  return parts.masked ^ memoPad(secrets, parts.nonce);
+export function decodeMemoValue(parts: MemoParts, blinding: bigint): bigint {
+  return parts.masked ^ memoPad(blinding, parts.nonce);
 }

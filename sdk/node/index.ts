@@ -7,3 +7,4 @@ export * from "./worker-verifier.js";
 export * from "./sync-progress.js";
 export * from "./session-store.js";
 export * from "./caller.js";
+export * from "./x25519.js";
