@@ -9,6 +9,7 @@ import {
   ALLOW_DEVELOPMENT_SETUP_ENV,
   ALLOW_DEVELOPMENT_SETUP_VALUE,
   developmentSetupRisk,
+  UNVERSIONED_CIRCUIT,
 } from "../../sdk/cli/doctor.js";
 import { explorerTxUrl } from "../../sdk/core/deployment.js";
 import { resolveTokenDomain, type TokenDomain } from "../../sdk/core/token-domain.js";
@@ -103,8 +104,10 @@ export function developmentSetupDecision(o: {
   };
 }
 
-/** The payment circuit's manifest (circuits/artifacts/payment.manifest.json): hashes and `developmentSetup`. */
+/** The payment circuit's manifest (circuits/artifacts/payment.manifest.json): version, hashes and `developmentSetup`. */
 export function readCircuitManifest(): {
+  /** "payment-v2" (#19); absent in manifests built before versions were recorded. */
+  version?: string;
   developmentSetup: boolean;
   sha256: { zkey: string; vkey: string };
 } {
@@ -346,6 +349,9 @@ export async function deployWithRecord(ethers: HardhatEthers, networkName: strin
       eip712Version: domain.version,
     },
     circuit: {
+      // The circuit version (the registry's, via the manifest): `402zk doctor` compares it
+      // with the SDK's artifacts, since notes and proofs of two versions do not mix.
+      version: manifest.version ?? UNVERSIONED_CIRCUIT,
       zkeySha256: manifest.sha256.zkey,
       vkeySha256: manifest.sha256.vkey,
       developmentSetup: manifest.developmentSetup,

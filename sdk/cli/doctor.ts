@@ -5,7 +5,9 @@
  *
  *   402zk --network base-sepolia --rpc $BASE_SEPOLIA_RPC_URL doctor --relayer 0x... --redis redis://127.0.0.1:6379
  */
+import { readFileSync } from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import tls from "node:tls";
 
 import { createPublicClient, formatEther, http, isAddress, type Address, type Hex, type PublicClient } from "viem";
@@ -13,7 +15,7 @@ import { createPublicClient, formatEther, http, isAddress, type Address, type He
 import { facilitatorAbi } from "../core/abi.js";
 import type { Deployment } from "../core/deployment.js";
 import { resolveTokenDomain } from "../core/token-domain.js";
-import { loadVerificationKey } from "../node/artifacts.js";
+import { ARTIFACTS_DIR, loadVerificationKey } from "../node/artifacts.js";
 import { DEPLOYMENTS_DIR, loadDeployment } from "../node/deployments.js";
 import { RPC_ENV, defaultRpc } from "./context.js";
 
@@ -45,6 +47,52 @@ export function developmentSetupRisk(chainId: number, developmentSetup: boolean)
     `chain ${chainId} is not a local chain and the circuit keys are a DEVELOPMENT setup: whoever ran it ` +
     `could forge proofs and take every note in the pool; run a trusted-setup ceremony first (README, "Trusted setup")`
   );
+}
+
+/**
+ * The circuit version a manifest or a record names when it names none: everything built or
+ * deployed before `payment-v2` (#19, key-owned notes) is the first payment circuit.
+ */
+export const UNVERSIONED_CIRCUIT = "payment-v1";
+
+/**
+ * The payment circuit version of the artifacts this SDK proves with: the `version` of
+ * `circuits/artifacts/payment.manifest.json` (written by the build from the registry),
+ * {@link UNVERSIONED_CIRCUIT} for a manifest without one.
+ *
+ * @example
+ * artifactsCircuitVersion(); // "payment-v2"
+ */
+export function artifactsCircuitVersion(dir = ARTIFACTS_DIR): string {
+  const m = JSON.parse(readFileSync(path.join(dir, "payment.manifest.json"), "utf8")) as { version?: unknown };
+  return typeof m.version === "string" && m.version !== "" ? m.version : UNVERSIONED_CIRCUIT;
+}
+
+/**
+ * The doctor's line comparing the circuit version of the deployment record with the
+ * artifacts': a different version is a WARN (proofs of one circuit do not verify against the
+ * other's key; the "verification key" check then fails too and says what to do).
+ *
+ * @example
+ * circuitVersionCheck("payment-v2", "payment-v2"); // { name: "circuit version", ok: true, message: "payment-v2 ..." }
+ */
+export function circuitVersionCheck(recorded: string | undefined, artifacts: string): DoctorCheck {
+  const record = recorded ?? UNVERSIONED_CIRCUIT;
+  const named = recorded === undefined ? " (the record names none: deployed before versions were recorded)" : "";
+  if (record === artifacts)
+    return {
+      name: "circuit version",
+      ok: true,
+      message: `deployment and SDK artifacts are both ${artifacts}${named}`,
+    };
+  return {
+    name: "circuit version",
+    ok: true,
+    warn: true,
+    message:
+      `the deployment was made for ${record}${named}, this SDK's artifacts are ${artifacts}: ` +
+      `their proofs and notes do not mix; install the 402zk version the pool was deployed with, or redeploy the pool`,
+  };
 }
 
 export interface DoctorOptions {
@@ -201,6 +249,18 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorCheck[]> {
         true,
         d.circuit.developmentSetup ? `development setup on local chain ${chainId}` : "not a development setup",
       );
+  }
+
+  // The circuit version of the record against the SDK's artifacts: a pool deployed for
+  // another version refuses this SDK's proofs (and its notes have another format).
+  if (d) {
+    try {
+      const c = circuitVersionCheck(d.circuit.version, artifactsCircuitVersion());
+      if (c.warn) warn(c.name, c.message);
+      else add(c.name, c.ok, c.message);
+    } catch (e) {
+      add("circuit version", false, `${short(e)}: reinstall 402zk (circuits/artifacts)`);
+    }
   }
 
   // 3. The contracts, their wiring, the verification key and the token's EIP-712 domain.

@@ -22,6 +22,8 @@ const USAGE_REASONS = new Set<ZkReasonCode>([
   "artifacts_missing",
   "artifacts_mismatch",
   "note_store_corrupt",
+  // A malformed shielded address or viewing key given on the command line.
+  "invalid_shielded_address",
 ]);
 
 /** An error of the CLI itself, with its exit code and a snake_case reason. */

@@ -4,7 +4,9 @@
  *   402zk --network localhost deposit 2
  *   402zk balance
  *   402zk pay http://127.0.0.1:4021/weather
- *   402zk withdraw 0.5 --to 0x...
+ *   402zk withdraw 0.5 --to 0x...        (or --all)
+ *   402zk address                        (the shielded address an API is paid at; --viewing-key for an auditor)
+ *   402zk audit --viewing-key zk402view1...
  *   402zk receipt <id> --pay-to 0x... --amount 0.01 --condition 0x...
  *   402zk serve --port 4021 --price 0.01
  *
@@ -16,6 +18,8 @@ import { Command, CommanderError, Option } from "commander";
 
 import { shutdownProver } from "../core/prover.js";
 import type { CommandEnv, RegisterCommand } from "./command.js";
+import * as address from "./commands/address.js";
+import * as audit from "./commands/audit.js";
 import * as balance from "./commands/balance.js";
 import * as credentials from "./commands/credentials.js";
 import * as deposit from "./commands/deposit.js";
@@ -39,9 +43,11 @@ const COMMANDS: readonly RegisterCommand[] = [
   deposit.register,
   balance.register,
   resync.register,
+  address.register,
   pay.register,
   withdraw.register,
   receipt.register,
+  audit.register,
   serve.register,
   facilitator.register,
   credentials.register,
@@ -110,6 +116,7 @@ export function buildProgram(
       `
 Environment:
   ZK402_SEED           wallet seed (0x + 64 hex digits); else <wallet>/seed, created with mode 0600
+                       (serve --shielded is paid at this seed's shielded address)
   ZK402_PRIVATE_KEY    EOA private key (same as --private-key)
   ZK402_NETWORK        default --network
   ZK402_DEPLOYMENTS_DIR  default --deployments

@@ -33,7 +33,16 @@ export const DeploymentSchema = z.object({
     /** EIP-712 domain name when it differs from `name` (absent in older records: then `name`). */
     eip712Name: z.string().optional(),
   }),
-  circuit: z.object({ zkeySha256: z.string(), vkeySha256: z.string(), developmentSetup: z.boolean() }),
+  circuit: z.object({
+    /**
+     * The payment circuit version the pool was deployed for ("payment-v2": key-owned notes,
+     * shielded payments). Absent in records written before versions were recorded.
+     */
+    version: z.string().optional(),
+    zkeySha256: z.string(),
+    vkeySha256: z.string(),
+    developmentSetup: z.boolean(),
+  }),
   deployedAt: z.string(),
 });
 

@@ -14,6 +14,8 @@ import type { Address } from "viem";
 import {
   ALLOW_DEVELOPMENT_SETUP_ENV,
   ALLOW_DEVELOPMENT_SETUP_VALUE,
+  artifactsCircuitVersion,
+  circuitVersionCheck,
   developmentSetupRisk,
   doctorVerdict,
   type DoctorCheck,
@@ -253,6 +255,53 @@ describe("operators (#17): deploy, doctor, facilitator configuration, signals, d
     // The verdict alone: warnings fail only when strict.
     expect(doctorVerdict(json.checks).ok).to.equal(true);
     expect(doctorVerdict(json.checks, true)).to.deep.equal({ ok: false, failed: ["trusted setup"] });
+  });
+
+  it("doctor names the circuit version of the record and of the SDK's artifacts, and warns when they differ", async function () {
+    this.timeout(120_000);
+    expect(record, "the deploy test ran first").to.not.equal(undefined);
+    const artifacts = artifactsCircuitVersion();
+    expect(artifacts, "the artifacts name their version").to.equal("payment-v2");
+    // The deploy script records the artifacts' version.
+    expect(record.circuit.version).to.equal(artifacts);
+    const args = (network: string) => [
+      "--network",
+      network,
+      "--rpc",
+      chain.url,
+      "--deployments",
+      deployments,
+      "doctor",
+    ];
+    const same = await runCli(args("base-sepolia"));
+    expect(same.code, same.stdout + same.stderr).to.equal(0);
+    expect(same.stdout).to.match(/^ok {4}circuit version: deployment and SDK artifacts are both payment-v2$/m);
+
+    // The same pool recorded as deployed for the first circuit, and a record naming none.
+    const older = { ...record, network: "older", circuit: { ...record.circuit, version: "payment-v1" } };
+    writeFileSync(path.join(deployments, "older.json"), JSON.stringify(older, null, 2));
+    const { version: _omitted, ...unversioned } = record.circuit;
+    writeFileSync(
+      path.join(deployments, "unversioned.json"),
+      JSON.stringify({ ...record, network: "unversioned", circuit: unversioned }, null, 2),
+    );
+    for (const [network, named] of [
+      ["older", /the deployment was made for payment-v1, this SDK's artifacts are payment-v2/],
+      [
+        "unversioned",
+        /the deployment was made for payment-v1 \(the record names none[^)]*\), this SDK's artifacts are payment-v2/,
+      ],
+    ] as const) {
+      const r = await runCli([...args(network), "--json"]);
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      const checks = (JSON.parse(r.stdout) as { checks: DoctorCheck[] }).checks;
+      const c = checks.find((x) => x.name === "circuit version");
+      expect(c, network).to.include({ ok: true, warn: true });
+      expect(c!.message, network).to.match(named);
+      expect(doctorVerdict(checks, true).failed, network).to.deep.equal(["trusted setup", "circuit version"]);
+    }
+    expect(circuitVersionCheck("payment-v2", "payment-v2").warn).to.equal(undefined);
+    expect(circuitVersionCheck("payment-v1", "payment-v2").warn).to.equal(true);
   });
 
   describe("402zk facilitator configuration", function () {

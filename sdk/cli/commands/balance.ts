@@ -1,11 +1,14 @@
 /**
- * `402zk balance`: syncs the wallet, then prints the private balance (notes, queued,
- * reserved by payments in flight), the EOA's public balance and the pool; or JSON.
+ * `402zk balance`: syncs the wallet, then prints the private balance (spendable, pending,
+ * reserved by payments in flight), what it received from shielded payments (an API's
+ * revenue, found by trial decryption with its viewing key), the EOA's public balance and
+ * the pool; or JSON.
  */
 import type { Command } from "commander";
 import type { Address } from "viem";
 
 import { erc20Abi } from "../../core/abi.js";
+import type { StoredNote } from "../../client/store.js";
 import { caip2 } from "../../core/deployment.js";
 import { formatAmount } from "../amount.js";
 import type { CommandEnv } from "../command.js";
@@ -23,6 +26,13 @@ export function register(program: Command, env: CommandEnv): void {
       await wallet.sync();
       const snap = wallet.snapshot();
       const unspent = snap.notes.filter((n) => !n.spent && BigInt(n.value) > 0n);
+      const b = wallet.balances();
+      const sum = (ns: StoredNote[]) => ns.reduce((s, n) => s + BigInt(n.value), 0n);
+      // Notes other wallets paid to this one (zk-shielded): the revenue of an API's wallet,
+      // whether or not it has spent or withdrawn them since.
+      const received = snap.notes.filter((n) => n.origin.kind === "received" && BigInt(n.value) > 0n);
+      const receivedUnspent = received.filter((n) => !n.spent);
+      const times = received.flatMap((n) => (n.origin.kind === "received" ? [n.origin.time] : []));
       const pendingValue = snap.pending.reduce(
         (s, p) => s + BigInt(snap.notes.find((n) => n.nullifierHash === p.nullifierHash)?.value ?? "0"),
         0n,
@@ -44,7 +54,17 @@ export function register(program: Command, env: CommandEnv): void {
             token: ctx.deployment.token,
             decimals: d,
             private: wallet.balance().toString(),
+            // private = spendable + pending; reserved is held by payments in flight (not in private).
+            spendable: b.spendable.toString(),
+            pendingValue: b.pending.toString(),
             reserved: pendingValue.toString(),
+            received: {
+              total: sum(received).toString(),
+              unspent: sum(receivedUnspent).toString(),
+              payments: received.length,
+              first: times.length > 0 ? Math.min(...times) : undefined,
+              last: times.length > 0 ? Math.max(...times) : undefined,
+            },
             reservations: snap.pending.map((p) => ({
               receiptId: `0x${BigInt(p.nullifierHash).toString(16).padStart(64, "0")}`,
               value: snap.notes.find((n) => n.nullifierHash === p.nullifierHash)?.value ?? "0",
@@ -70,11 +90,14 @@ export function register(program: Command, env: CommandEnv): void {
       out(
         `private balance  ${formatAmount(wallet.balance(), d)} ${ctx.symbol}  (${unspent.length} unspent note${unspent.length === 1 ? "" : "s"})`,
       );
-      const queued = wallet.queuedNotes();
-      if (queued.length > 0) {
-        const v = queued.reduce((s, n) => s + BigInt(n.value), 0n);
+      out(`spendable        ${formatAmount(b.spendable, d)} ${ctx.symbol}  (committed notes no payment holds)`);
+      if (b.pending > 0n)
         out(
-          `queued           ${formatAmount(v, d)} ${ctx.symbol}  (${queued.length} note(s) appended but not yet committed to the tree: spendable after the pool's next batch or commit)`,
+          `pending          ${formatAmount(b.pending, d)} ${ctx.symbol}  (queued notes and change of settled payments: spendable after the next commit or sync)`,
+        );
+      if (received.length > 0) {
+        out(
+          `received         ${formatAmount(sum(received), d)} ${ctx.symbol}  (revenue: ${received.length} shielded payment${received.length === 1 ? "" : "s"}, the last at ${clock(Math.max(...times))}; ${formatAmount(sum(receivedUnspent), d)} of it unspent, in ${receivedUnspent.length} note${receivedUnspent.length === 1 ? "" : "s"})`,
         );
       }
       if (snap.pending.length > 0) {
