@@ -89,8 +89,9 @@ function decode(
   let words: number[];
   try {
     ({ words } = bech32m.decode(s as `${string}1${string}`, LIMIT));
-  } catch (err) {
-    throw bad("checksum", `bad checksum or character (${(err as Error).message})`);
+  } catch {
+    // Not the library's message: it quotes the input, which for a viewing key is a secret.
+    throw bad("checksum", "bad checksum, a mistyped, missing or extra character, or mixed case");
   }
   let data: Uint8Array;
   try {
