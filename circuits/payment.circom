@@ -2,102 +2,123 @@ pragma circom 2.2.0;
 
 include "circomlib/circuits/poseidon.circom";
 include "circomlib/circuits/bitify.circom";
-include "circomlib/circuits/comparators.circom";
 include "./note_commitment.circom";
-include "./lean_merkle_root.circom";
+include "./lean_merkle_path.circom";
 
-// Payment
-// =======
+// Payment (v2: key-owned notes, one input, two outputs)
+// ====================================================
 // Spends one private note of the shielded pool and proves, without revealing which
-// note it is:
-//   - the note is a leaf of the pool's Merkle tree with the public `root`;
-//   - `nullifierHash` is the note's one-time spend tag (the contract refuses a second
-//     spend of the same tag);
-//   - `amount` (to the payee) plus `fee` (to the transaction submitter) is at most the
-//     note's value, and the rest is locked in a new private change note whose
-//     commitment `changeCommitment` the contract appends to the tree;
+// note it is or who owns it:
+//   - the prover knows the spending key of the note's owner;
+//   - the note is the leaf at position (treeIndex, leafIndex) of the tree whose root is
+//     the public `root`;
+//   - `nullifierHash` is the note's one-time spend tag, bound to the owner's nullifying
+//     key and to the note's position (the contract refuses a second spend of a tag);
+//   - the note's value is split exactly into the public `amount` (paid in the clear to a
+//     transparent payee), the public `fee` (to the relayer), a PAYEE note and a CHANGE
+//     note, each created here and published only as a commitment;
 //   - the proof is bound to `context`, a hash the contract computes from everything
-//     else the call decides (chain id, pool address, payee, relayer, fee, condition
-//     hash, expiry, memo), so a copied proof cannot be redirected or replayed.
+//     else the call decides (chain id, pool address, payee or none, relayer, fee,
+//     condition hash, expiry, both memos), so a copied proof cannot be redirected,
+//     replayed elsewhere, or given another payee ciphertext.
+//
+// One circuit serves both payment modes:
+//   - transparent (x402 scheme zk-exact): amount > 0 goes to a public address; the payee
+//     note is worthless (payeeValue = 0, enforced below) and the contract ignores it;
+//   - shielded (zk-shielded): amount = 0; the payee note (value = price, owner = the
+//     API's owner key) is appended to the tree, so the chain sees neither who was paid
+//     nor how much.
+//
+// Why one input: two inputs would let a payment merge notes, but prove two Merkle paths
+// (~1.6x the constraints and proving time measured for this circuit). A wallet pays
+// with one note and withdraws any amount as several withdrawals.
 //
 // MAX_DEPTH:  tree capacity is 2^MAX_DEPTH notes.
 // VALUE_BITS: every value is below 2^VALUE_BITS; must leave headroom below the
-//             ~2^253.6 field size (see step 2).
+//             ~2^253.6 field size (see step 3).
 template Payment(MAX_DEPTH, VALUE_BITS) {
     assert(VALUE_BITS <= 240);
 
     // ================================================================ public inputs
-    signal input root;             // a recent root of the pool's tree
-    signal input amount;           // paid to the payee
+    signal input root;             // a recent root of the pool's tree number treeIndex
+    signal input treeIndex;        // which of the pool's trees (computed by the contract)
+    signal input amount;           // paid in the clear to a transparent payee, else 0
     signal input fee;              // paid to the relayer that submits the transaction
     signal input context;          // hash of the call's remaining arguments, mod p
 
     // ================================================================ private inputs
-    // The note being spent.
+    // The note being spent, and its owner's spending key.
     signal input value;
-    signal input nullifier;
-    signal input secret;
-    // Its inclusion path in the LeanIMT (see lean_merkle_root.circom).
-    signal input depth;
-    signal input indices;
+    signal input blinding;
+    signal input spendingKey;
+    // Its position in the tree and its uncompressed path (see lean_merkle_path.circom).
+    signal input leafIndex;
+    signal input hasSibling[MAX_DEPTH];
     signal input siblings[MAX_DEPTH];
-    // Secrets of the change note (its value is derived below).
-    signal input changeNullifier;
-    signal input changeSecret;
+    // The payee note (zeros for a transparent payment).
+    signal input payeeValue;
+    signal input payeeOwner;
+    signal input payeeBlinding;
+    // The change note's blinding (its value and owner are derived below).
+    signal input changeBlinding;
 
     // ================================================================ outputs
     signal output nullifierHash;
+    signal output payeeCommitment;
     signal output changeCommitment;
 
-    // 1. Range-check the spent value and both public amounts. The contract also
-    //    refuses amounts >= 2^VALUE_BITS, but the circuit must not rely on it.
-    //
-    //    Leaves and tree nodes are already different functions (an outer 1-input and a
-    //    2-input Poseidon, see note_commitment.circom), so no tree node can be opened as
-    //    a note.
-    //    Checking `value` keeps every note, deposited or change, inside the range the
-    //    balance check below assumes, whatever a future change to the leaf format does.
+    // 1. Keys: ownership is knowledge of the spending key behind the note's owner key.
+    component keys = OwnerKeys();
+    keys.spendingKey <== spendingKey;
+
+    // 2. Recompute the spent note's commitment, owned by that key: a note created for
+    //    someone else (another owner key) gives another commitment, which is not in the
+    //    tree, so its creator cannot spend it without the owner's spending key.
+    signal spentCommitment <== NoteCommitment()(value, keys.ownerKey, blinding);
+
+    // 3. Range checks and balance. All four parts and the spent value are below
+    //    2^VALUE_BITS. The contract also refuses amount and fee >= 2^128, but the circuit
+    //    must not rely on it. change = value - amount - fee - payeeValue: when the parts
+    //    exceed the value, the field wraps it to p - k with 0 < k < 2^(VALUE_BITS+2),
+    //    far above 2^VALUE_BITS (VALUE_BITS <= 240), so Num2Bits rejects it. Leaves and
+    //    tree nodes are different functions (see note_commitment.circom), so the value
+    //    range check of the spent note cannot be dodged by opening a tree node.
     _ = Num2Bits(VALUE_BITS)(value);
     _ = Num2Bits(VALUE_BITS)(amount);
     _ = Num2Bits(VALUE_BITS)(fee);
-
-    // 2. Balance: change = value - amount - fee, and change must fit in VALUE_BITS.
-    //    In the field a negative result wraps to p - k with 0 < k < 2^(VALUE_BITS+1),
-    //    which is far above 2^VALUE_BITS (VALUE_BITS <= 240), so Num2Bits rejects any
-    //    payment whose amount + fee exceeds the note's value.
-    signal change <== value - amount - fee;
+    _ = Num2Bits(VALUE_BITS)(payeeValue);
+    signal change <== value - amount - fee - payeeValue;
     _ = Num2Bits(VALUE_BITS)(change);
 
-    // 3. Recompute the spent note's commitment from its opening.
-    component note = NoteCommitment();
-    note.value <== value;
-    note.nullifier <== nullifier;
-    note.secret <== secret;
+    // 4. One mode per payment: a transparent payment (amount > 0) creates a worthless
+    //    payee note, which the contract does not append; value put there would be lost.
+    amount * payeeValue === 0;
 
-    // 4. Membership: the commitment is a leaf of the tree whose root is public.
-    signal computedRoot <== LeanMerkleRoot(MAX_DEPTH)(note.commitment, depth, indices, siblings);
+    // 5. Membership at a position: the commitment is the leaf at leafIndex of the tree
+    //    whose root is public (leafIndex < 2^MAX_DEPTH is enforced inside).
+    signal computedRoot <== LeanMerklePath(MAX_DEPTH)(spentCommitment, leafIndex, hasSibling, siblings);
     computedRoot === root;
 
-    // 5. Spend tag. It depends only on the note's nullifier, so every proof that spends
-    //    this note publishes the same tag, while nobody without the nullifier can
-    //    compute it from the commitment (Poseidon is one-way).
-    nullifierHash <== Poseidon(1)([nullifier]);
+    // 6. Spend tag: needs the nullifying key (so only the owner, or whoever the owner
+    //    gave that key, can compute it from the chain) and binds the commitment and its
+    //    position (treeIndex, leafIndex), so two notes with equal commitments at two
+    //    positions have two tags, and a note keeps one tag as the tree grows (the
+    //    position, unlike a LeanIMT proof's compressed path, never changes). treeIndex
+    //    is a public input the contract derives from the root's tree size.
+    nullifierHash <== Poseidon(4)([keys.nullifyingKey, spentCommitment, treeIndex, leafIndex]);
 
-    // 6. The change note must get a fresh nullifier. Reusing the spent one would give
-    //    the change note an already-spent tag and lock its funds for ever.
-    signal sameNullifier <== IsZero()(changeNullifier - nullifier);
-    sameNullifier === 0;
+    // 7. The payee note: value, owner and blinding are the payer's choice; the payee's
+    //    server opens it from the encrypted memo and checks the owner and the value
+    //    against its own key and price before it accepts the payment.
+    payeeCommitment <== NoteCommitment()(payeeValue, payeeOwner, payeeBlinding);
 
-    // 7. Commit to the change note; only its commitment leaves the circuit.
-    component changeNote = NoteCommitment();
-    changeNote.value <== change;
-    changeNote.nullifier <== changeNullifier;
-    changeNote.secret <== changeSecret;
-    changeCommitment <== changeNote.commitment;
+    // 8. The change note always returns to the spender (owner = the spent note's owner
+    //    key), so a payment can only move value to the payee and the relayer.
+    changeCommitment <== NoteCommitment()(change, keys.ownerKey, changeBlinding);
 
-    // 8. Bind the context. A public input is already part of the Groth16 statement,
+    // 9. Bind the context. A public input is already part of the Groth16 statement,
     //    but a signal that appears in no constraint is easy to lose in optimisation;
     //    this quadratic constraint keeps `context` in the constraint system so a proof
-    //    verifies for exactly one context.
+    //    verifies for exactly one context. treeIndex is bound by step 6.
     signal contextSquare <== context * context;
 }

@@ -206,6 +206,7 @@ function buildCircuit(name: CircuitName): void {
   const info = execFileSync(process.execPath, [snarkjsCli, "r1cs", "info", r1cs], { cwd: ROOT }).toString();
   const constraints = Number(/# of Constraints:\s*(\d+)/.exec(info)?.[1] ?? NaN);
   const manifest = {
+    version: spec.version,
     circuit: spec.main,
     ...spec.params,
     constraints,

@@ -24,6 +24,12 @@ export interface CircuitSpec {
   /** The main component, relative to the repository root. */
   readonly main: string;
   /**
+   * Version of the circuit's statement (its inputs, outputs and note format). Recorded in
+   * the manifest and in deployment records, so `402zk doctor` can tell artifacts and a
+   * deployment of different versions apart. Bump it whenever the statement changes.
+   */
+  readonly version: string;
+  /**
    * log2 of the Powers of Tau the circuit needs (constraints + public signals + 1 must fit
    * 2^power rows). A circuit with a larger power needs its own ceremony file.
    */
@@ -39,21 +45,34 @@ export interface CircuitSpec {
 /**
  * Every circuit of the SDK.
  *
- * - `payment`: spends a note, pays `amount` + `fee` and commits to the change; verified on
- *   chain by the Facilitator (one proof, or a batch with `payBatch`).
+ * - `payment` (v2): spends one key-owned note into `amount` (to a transparent payee) +
+ *   `fee` + a payee note + a change note; one circuit for both zk-exact (amount public,
+ *   worthless payee note) and zk-shielded (amount 0, the payee note carries the price).
+ *   Verified on chain by the Facilitator (one proof, or a batch with `payBatch`).
  * - `presentation`: shows a session credential without linking presentations; verified off
  *   chain by the session service, never on chain.
  *
  * @example
- * CIRCUITS.payment.publicSignals; // ["nullifierHash", "changeCommitment", "root", "amount", "fee", "context"]
+ * CIRCUITS.payment.publicSignals; // ["nullifierHash", "payeeCommitment", "changeCommitment", "root", "treeIndex", "amount", "fee", "context"]
  */
 export const CIRCUITS = {
   payment: {
     main: "circuits/main/payment.circom",
-    // 2^13 = 8,192 rows: depth 24 has ~8.0k constraints + 7 public rows.
-    ptauPower: 13,
+    version: "payment-v2",
+    // 2^14 = 16,384 rows: depth 24 with key-owned notes and two outputs has 9,372
+    // constraints + 9 public rows (v1, one output and knowledge-owned notes, fit 2^13).
+    ptauPower: 14,
     params: { maxDepth: 24, valueBits: 128 },
-    publicSignals: ["nullifierHash", "changeCommitment", "root", "amount", "fee", "context"],
+    publicSignals: [
+      "nullifierHash",
+      "payeeCommitment",
+      "changeCommitment",
+      "root",
+      "treeIndex",
+      "amount",
+      "fee",
+      "context",
+    ],
     verifiers: [
       {
         contract: "PaymentVerifier",
@@ -71,6 +90,7 @@ export const CIRCUITS = {
   },
   presentation: {
     main: "circuits/main/presentation.circom",
+    version: "presentation-v1",
     // ~5.7k constraints + 7 public rows.
     ptauPower: 13,
     params: { tierBits: 16, timeBits: 40, countBits: 32 },
