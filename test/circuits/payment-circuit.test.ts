@@ -6,19 +6,28 @@ import * as snarkjs from "snarkjs";
 
 import { ROOT } from "../../scripts/lib/paths.js";
 import { MAX_TREE_DEPTH, MAX_VALUE, SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
-import { commitmentOf, nullifierHashOf, precommitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
+import {
+  commitmentOf,
+  nullifierHashOf,
+  nullifyingKeyOf,
+  ownerKeyOf,
+  precommitmentOf,
+  type NoteOpening,
+} from "../../sdk/core/note.js";
 import { hash1, hash2 } from "../../sdk/core/poseidon.js";
 import { provePayment, verifyPaymentProof, type PaymentWitness } from "../../sdk/core/circuits/payment.js";
+import { CIRCUITS } from "../../sdk/core/circuits/registry.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
-import { NoteTree, type MerklePath } from "../../sdk/core/tree.js";
+import { NoteTree } from "../../sdk/core/tree.js";
 import { ARTIFACTS } from "../helpers/pool.js";
 
-// The payment circuit, tested directly on its committed artifacts (circuits/artifacts)
-// against the SDK's reference implementation (note.ts, tree.ts). Most cases only
-// compute a witness (~100 ms): circom's witness calculator evaluates every `===` and
-// throws "Assert Failed" on the first violated one, naming the template and source
-// line, so a must-fail case can also say *which* check rejected it. A couple of full
-// Groth16 proofs (~2 s each) check the proving key and verification key end to end.
+// The payment circuit (v2: key-owned notes, one input, payee + change outputs), tested
+// directly on its committed artifacts (circuits/artifacts) against the SDK's reference
+// implementation (note.ts, tree.ts). Most cases only compute a witness (~100 ms):
+// circom's witness calculator evaluates every `===` and throws "Assert Failed" on the
+// first violated one, naming the template and source line, so a must-fail case can
+// also say *which* check rejected it. A few full Groth16 proofs (~2 s each) check the
+// proving key and verification key end to end.
 
 const P = SNARK_SCALAR_FIELD;
 const TWO_128 = 1n << 128n;
@@ -29,54 +38,103 @@ const vkey: unknown = JSON.parse(readFileSync(path.join(ROOT, "circuits", "artif
 /** The circuit's inputs, as bigints (converted to decimal strings for snarkjs). */
 interface CircuitInput {
   root: bigint;
+  treeIndex: bigint;
   amount: bigint;
   fee: bigint;
   context: bigint;
   value: bigint;
-  nullifier: bigint;
-  secret: bigint;
-  depth: bigint;
-  indices: bigint;
+  blinding: bigint;
+  spendingKey: bigint;
+  leafIndex: bigint;
+  hasSibling: bigint[];
   siblings: bigint[];
-  changeNullifier: bigint;
-  changeSecret: bigint;
+  payeeValue: bigint;
+  payeeOwner: bigint;
+  payeeBlinding: bigint;
+  changeBlinding: bigint;
 }
 
-type Note = { value: bigint } & NoteSecrets;
+/** Keys of two owners: the payer (ALICE) and someone else (BOB). */
+const ALICE_SK = hash1(0xa11ce);
+const BOB_SK = hash1(0xb0b);
+const ALICE = ownerKeyOf(ALICE_SK);
+const BOB = ownerKeyOf(BOB_SK);
+const API_OWNER = ownerKeyOf(hash1(0xa91)); // a shielded payee's owner key
 
-const note = (i: number, value: bigint): Note => ({
+const note = (i: number, value: bigint, owner = ALICE): NoteOpening => ({
   value,
-  nullifier: hash1(1000n + BigInt(i)),
-  secret: hash1(2000n + BigInt(i)),
+  owner,
+  blinding: hash1(1000n + BigInt(i)),
 });
-const CHANGE: NoteSecrets = { nullifier: hash1(7001n), secret: hash1(7002n) };
+const CHANGE_BLINDING = hash1(7001n);
+const PAYEE_BLINDING = hash1(7002n);
 const CONTEXT = hash2(0x402n, 0x2c4n); // any field element: the contract derives it from the call's terms
+const TREE_INDEX = 3n; // any tree of the pool: the contract derives it from the root's tree size
 
-/** The default scenario: a 5-leaf tree, spending the note at index 3 (depth 3, indices 0b011). */
+/** The default scenario: a 5-leaf tree, spending the note at index 3. */
 const NOTES = [0, 1, 2, 3, 4].map((i) => note(i, 10_000n + BigInt(i)));
-const TREE = NoteTree.from(NOTES.map((n) => commitmentOf(n.value, n)));
+const TREE = NoteTree.from(NOTES.map(commitmentOf));
 const SPENT = NOTES[3]!;
 const SPENT_INDEX = 3;
 
-/** A valid input spending `n` (leaf `index` of `tree`), with `pay` and any field overridden. */
-function inputFor(tree: NoteTree, index: number, n: Note, over: Partial<CircuitInput> = {}): CircuitInput {
-  const p: MerklePath = tree.path(index);
+/**
+ * The uncompressed path of leaf `index` (what the circuit takes), derived independently
+ * of the SDK from the LeanIMT rules: level sizes n_0 = size, n_(l+1) = ceil(n_l / 2);
+ * the node i_l = index >> l has a sibling iff it is a right child or i_l + 1 < n_l; the
+ * compressed proof's siblings are those of the levels that have one, in order.
+ */
+function uncompressed(tree: NoteTree, index: number): { hasSibling: bigint[]; siblings: bigint[] } {
+  const p = tree.path(index);
+  const hasSibling: bigint[] = [];
+  const siblings: bigint[] = [];
+  let n = tree.size;
+  let k = 0;
+  for (let l = 0; l < MAX_TREE_DEPTH; l++) {
+    const i = Math.floor(index / 2 ** l);
+    const has = n > 1 && (i % 2 === 1 || i + 1 < n);
+    hasSibling.push(has ? 1n : 0n);
+    siblings.push(has ? p.compressedSiblings[k++]! : 0n);
+    n = Math.ceil(n / 2);
+  }
+  expect(k, "test bug: sibling count").to.equal(p.depth);
+  return { hasSibling, siblings };
+}
+
+/** A valid (transparent) input spending `n` (leaf `index` of `tree`) with Alice's key. */
+function inputFor(
+  tree: NoteTree,
+  index: number,
+  n: NoteOpening,
+  over: Partial<CircuitInput> = {},
+  sk: bigint = ALICE_SK,
+): CircuitInput {
   return {
-    root: p.root,
+    root: tree.root,
+    treeIndex: TREE_INDEX,
     amount: 1_234n,
     fee: 56n,
     context: CONTEXT,
     value: n.value,
-    nullifier: n.nullifier,
-    secret: n.secret,
-    depth: BigInt(p.depth),
-    indices: p.indices,
-    siblings: p.siblings,
-    changeNullifier: CHANGE.nullifier,
-    changeSecret: CHANGE.secret,
+    blinding: n.blinding,
+    spendingKey: sk,
+    leafIndex: BigInt(index),
+    ...uncompressed(tree, index),
+    payeeValue: 0n,
+    payeeOwner: 0n,
+    payeeBlinding: 0n,
+    changeBlinding: CHANGE_BLINDING,
     ...over,
   };
 }
+
+/** A shielded payment of `price` to the API's owner key (amount 0). */
+const shielded = (price: bigint, fee = 56n): Partial<CircuitInput> => ({
+  amount: 0n,
+  fee,
+  payeeValue: price,
+  payeeOwner: API_OWNER,
+  payeeBlinding: PAYEE_BLINDING,
+});
 
 /** A valid input for the default scenario, with any field overridden. */
 function witnessInput(over: Partial<CircuitInput> = {}): CircuitInput {
@@ -96,29 +154,41 @@ async function witness(i: CircuitInput): Promise<bigint[]> {
   return snarkjs.wtns.exportJson(w);
 }
 
-/** Witness layout: [1, nullifierHash, changeCommitment, root, amount, fee, context, ...private]. */
+/** Witness layout: [1, nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, amount, fee, context, ...]. */
 async function outputsOf(i: CircuitInput) {
   const w = await witness(i);
   return {
     nullifierHash: w[1],
-    changeCommitment: w[2],
-    publicInputs: w.slice(3, 7),
+    payeeCommitment: w[2],
+    changeCommitment: w[3],
+    publicInputs: w.slice(4, 9),
   };
+}
+
+/** The reference nullifier hash of the note `i` spends (its owner's keys, its position). */
+function referenceNullifier(i: CircuitInput): bigint {
+  const owner = ownerKeyOf(i.spendingKey);
+  const cm = commitmentOf({ value: i.value, owner, blinding: i.blinding });
+  return nullifierHashOf(nullifyingKeyOf(i.spendingKey), cm, {
+    treeIndex: Number(i.treeIndex),
+    leafIndex: Number(i.leafIndex),
+  });
 }
 
 /** Asserts the circuit accepts `i` and its outputs equal the reference implementation. */
 async function expectAccepts(i: CircuitInput) {
   const out = await outputsOf(i);
-  const changeValue = i.value - i.amount - i.fee;
+  const changeValue = i.value - i.amount - i.fee - i.payeeValue;
   expect(changeValue >= 0n, "test bug: negative change").to.equal(true);
-  expect(out.nullifierHash).to.equal(nullifierHashOf(i));
-  expect(out.changeCommitment).to.equal(
-    commitmentOf(changeValue, {
-      nullifier: i.changeNullifier,
-      secret: i.changeSecret,
-    }),
+  expect(out.nullifierHash).to.equal(referenceNullifier(i));
+  expect(out.payeeCommitment).to.equal(
+    commitmentOf({ value: i.payeeValue, owner: i.payeeOwner, blinding: i.payeeBlinding }),
   );
-  expect(out.publicInputs).to.deep.equal([i.root, i.amount, i.fee, i.context]);
+  expect(out.changeCommitment).to.equal(
+    commitmentOf({ value: changeValue, owner: ownerKeyOf(i.spendingKey), blinding: i.changeBlinding }),
+  );
+  expect(out.publicInputs).to.deep.equal([i.root, i.treeIndex, i.amount, i.fee, i.context]);
+  return out;
 }
 
 // ------------------------------------------------------------------ which check fails
@@ -149,12 +219,28 @@ const CHECKS = {
   valueRange: check("value range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(value)"),
   amountRange: check("amount range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(amount)"),
   feeRange: check("fee range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(fee)"),
+  payeeRange: check("payee value range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(payeeValue)"),
   changeRange: check("change range (balance)", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(change)"),
+  oneMode: check("transparent payee note is worthless", "Payment", "payment.circom", "amount * payeeValue === 0"),
   root: check("computed root == root", "Payment", "payment.circom", "computedRoot === root"),
-  freshNullifier: check("fresh change nullifier", "Payment", "payment.circom", "sameNullifier === 0"),
-  depthBits: check("depth bit length", "LeanMerkleRoot", "lean_merkle_root.circom", "Num2Bits(DEPTH_BITS)(depth)"),
-  depthMax: check("depth <= MAX_DEPTH", "LeanMerkleRoot", "lean_merkle_root.circom", "depthOk === 1"),
-  pathBits: check("path bit length", "LeanMerkleRoot", "lean_merkle_root.circom", "Num2Bits(MAX_DEPTH)(indices)"),
+  leafIndexBits: check(
+    "leaf index bit length",
+    "LeanMerklePath",
+    "lean_merkle_path.circom",
+    "Num2Bits(MAX_DEPTH)(leafIndex)",
+  ),
+  siblingFlag: check(
+    "hasSibling is a bit",
+    "LeanMerklePath",
+    "lean_merkle_path.circom",
+    "hasSibling[l] * (hasSibling[l] - 1) === 0",
+  ),
+  rightHasSibling: check(
+    "a right child has a sibling",
+    "LeanMerklePath",
+    "lean_merkle_path.circom",
+    "isRight[l] * (1 - hasSibling[l]) === 0",
+  ),
 };
 
 /** Asserts the witness calculation rejects `i`, at the check `by`. */
@@ -185,125 +271,190 @@ async function expectFails(i: CircuitInput, by: Check) {
 }
 
 /** A tree holding `leaves`, with `n` appended last; returns it and n's index. */
-function treeWith(n: Note, leaves: bigint[] = NOTES.slice(0, 2).map((x) => commitmentOf(x.value, x))) {
-  const tree = NoteTree.from([...leaves, commitmentOf(n.value, n)]);
+function treeWith(n: NoteOpening, leaves: bigint[] = NOTES.slice(0, 2).map(commitmentOf)) {
+  const tree = NoteTree.from([...leaves, commitmentOf(n)]);
   return { tree, index: tree.size - 1 };
 }
 
 // ------------------------------------------------------------------ tests
 
-describe("Payment circuit (committed artifacts vs the SDK reference)", function () {
+describe("Payment circuit v2 (committed artifacts vs the SDK reference)", function () {
   before(function () {
-    // The default scenario is what the tests assume it is.
-    expect(TREE.path(SPENT_INDEX).depth).to.equal(3);
-    expect(TREE.path(SPENT_INDEX).indices).to.equal(0b011n);
-    expect(TREE.path(SPENT_INDEX).siblings).to.have.length(MAX_TREE_DEPTH);
+    // The artifacts are the v2 statement the tests assume.
+    expect(CIRCUITS.payment.version).to.equal("payment-v2");
+    expect(CIRCUITS.payment.publicSignals).to.deep.equal([
+      "nullifierHash",
+      "payeeCommitment",
+      "changeCommitment",
+      "root",
+      "treeIndex",
+      "amount",
+      "fee",
+      "context",
+    ]);
+    // The default scenario: leaf 3 of 5 is a right child at level 0, a right child at
+    // level 1, and a left child with a sibling (leaf 4, carried) at level 2.
+    expect(uncompressed(TREE, SPENT_INDEX).hasSibling.slice(0, 4)).to.deep.equal([1n, 1n, 1n, 0n]);
   });
 
   describe("accepts valid payments, outputs equal the reference", function () {
-    it("ordinary payment with fee: change = value - amount - fee", async function () {
+    it("transparent payment with fee: change = value - amount - fee, payee note worthless", async function () {
       await expectAccepts(witnessInput({ amount: 1_234n, fee: 56n }));
     });
 
-    it("amount + fee == value exactly (change 0)", async function () {
-      await expectAccepts(witnessInput({ amount: SPENT.value - 99n, fee: 99n }));
+    it("shielded payment: amount 0, payee note = price owned by the API, change = value - price - fee", async function () {
+      const out = await expectAccepts(witnessInput(shielded(2_000n)));
+      expect(out.payeeCommitment).to.equal(commitmentOf({ value: 2_000n, owner: API_OWNER, blinding: PAYEE_BLINDING }));
     });
 
-    it("zero amount and zero fee (change = value)", async function () {
+    it("shielded payment of the whole note (change 0), and with no fee", async function () {
+      await expectAccepts(witnessInput(shielded(SPENT.value - 56n)));
+      await expectAccepts(witnessInput(shielded(SPENT.value, 0n)));
+    });
+
+    it("amount + fee == value exactly (change 0); zero amount and fee (change = value)", async function () {
+      await expectAccepts(witnessInput({ amount: SPENT.value - 99n, fee: 99n }));
       await expectAccepts(witnessInput({ amount: 0n, fee: 0n }));
     });
 
-    it("maximum value: value = amount = 2^128 - 1, fee 0", async function () {
+    it("maximum value: value = amount = 2^128 - 1; and a 2^128 - 1 shielded payee note", async function () {
       const big = note(50, MAX_VALUE);
       const { tree, index } = treeWith(big);
       await expectAccepts(inputFor(tree, index, big, { amount: MAX_VALUE, fee: 0n }));
+      await expectAccepts(inputFor(tree, index, big, shielded(MAX_VALUE, 0n)));
     });
 
     it("maximum value split between amount and fee (2^127 + 2^127 - 1)", async function () {
       const big = note(51, MAX_VALUE);
       const { tree, index } = treeWith(big);
-      await expectAccepts(
-        inputFor(tree, index, big, {
-          amount: 1n << 127n,
-          fee: (1n << 127n) - 1n,
-        }),
-      );
+      await expectAccepts(inputFor(tree, index, big, { amount: 1n << 127n, fee: (1n << 127n) - 1n }));
     });
 
-    it("single-leaf tree (depth 0: root == leaf)", async function () {
+    it("single-leaf tree (root == leaf, every level carried)", async function () {
       const n = note(60, 500n);
-      const tree = NoteTree.from([commitmentOf(n.value, n)]);
-      const p = tree.path(0);
-      expect(p.depth).to.equal(0);
-      expect(p.root).to.equal(commitmentOf(n.value, n));
+      const tree = NoteTree.from([commitmentOf(n)]);
+      expect(tree.root).to.equal(commitmentOf(n));
+      expect(uncompressed(tree, 0).hasSibling.every((h) => h === 0n)).to.equal(true);
       await expectAccepts(inputFor(tree, 0, n, { amount: 100n, fee: 1n }));
     });
 
-    it("last leaf of a 2^3 + 1 leaf tree (carried up two levels)", async function () {
+    it("last leaf of a 2^3 + 1 leaf tree (carried up three levels, then hashed)", async function () {
       const notes = Array.from({ length: 9 }, (_, i) => note(70 + i, 100n * BigInt(i + 1)));
-      const tree = NoteTree.from(notes.map((n) => commitmentOf(n.value, n)));
-      const p = tree.path(8);
-      // Levels 0-2 have no sibling (carried), level 3 hashes with the first 8 leaves' root.
-      expect(p.depth).to.equal(1);
-      expect(p.indices).to.equal(1n);
+      const tree = NoteTree.from(notes.map(commitmentOf));
+      expect(uncompressed(tree, 8).hasSibling.slice(0, 5)).to.deep.equal([0n, 0n, 0n, 1n, 0n]);
       await expectAccepts(inputFor(tree, 8, notes[8]!, { amount: 300n, fee: 7n }));
     });
 
-    it("every leaf of the 5-leaf tree", async function () {
-      for (let i = 0; i < NOTES.length; i++) await expectAccepts(inputFor(TREE, i, NOTES[i]!));
+    it("every leaf of the 5-leaf tree, each with its own nullifier", async function () {
+      const seen = new Set<bigint>();
+      for (let i = 0; i < NOTES.length; i++) {
+        const out = await expectAccepts(inputFor(TREE, i, NOTES[i]!));
+        seen.add(out.nullifierHash!);
+      }
+      expect(seen.size).to.equal(NOTES.length);
     });
 
-    it("ignores path bits and siblings above depth (private-input malleability only: same outputs)", async function () {
-      // Only levels < depth are hashed, so bits of `indices` and `siblings` above depth
-      // are free. Harmless: the public signals (nullifierHash above all) are unchanged,
-      // so this gives no second spend; it is documented here so that it stays a known
-      // property rather than a surprise.
+    it("a note keeps its nullifier as the tree grows (position, not the compressed path)", async function () {
+      // Leaf 4 of 5 is carried at levels 0 and 1; once leaves 5..7 exist it is hashed
+      // at every level. A LeanIMT proof's compressed index changes (0b0 -> 0b100), the
+      // position does not, so neither does the spend tag.
+      const before = await expectAccepts(inputFor(TREE, 4, NOTES[4]!));
+      const more = [...NOTES, note(5, 1n), note(6, 2n), note(7, 3n)];
+      const grown = NoteTree.from(more.map(commitmentOf));
+      expect(TREE.path(4).indices).to.not.equal(grown.path(4).indices);
+      const after = await expectAccepts(inputFor(grown, 4, NOTES[4]!));
+      expect(after.nullifierHash).to.equal(before.nullifierHash);
+    });
+
+    it("two equal commitments at two positions have two nullifiers (and another tree index a third)", async function () {
+      const twin = NOTES[0]!;
+      const tree = NoteTree.from([commitmentOf(twin), commitmentOf(NOTES[1]!), commitmentOf(twin)]);
+      const a = await expectAccepts(inputFor(tree, 0, twin));
+      const b = await expectAccepts(inputFor(tree, 2, twin));
+      const c = await expectAccepts(inputFor(tree, 2, twin, { treeIndex: TREE_INDEX + 1n }));
+      expect(new Set([a.nullifierHash, b.nullifierHash, c.nullifierHash]).size).to.equal(3);
+    });
+
+    it("siblings above the tree's depth are ignored where a level carries (same outputs)", async function () {
+      // A carried level never reads its sibling: private-input malleability only, with
+      // the same public signals (no second spend). Documented so that it stays known.
       const base = witnessInput();
       const siblings = [...base.siblings];
       siblings[5] = 12345n;
-      const tweaked = {
-        ...base,
-        indices: base.indices | (1n << 5n) | (1n << BigInt(MAX_TREE_DEPTH - 1)),
-        siblings,
-      };
-      await expectAccepts(tweaked);
+      siblings[MAX_TREE_DEPTH - 1] = 678n;
+      const tweaked = { ...base, siblings };
       expect(await outputsOf(tweaked)).to.deep.equal(await outputsOf(base));
+    });
+  });
+
+  describe("ownership: only the spending key of the note's owner spends it", function () {
+    it('a spender with another spending key -> fails at "computed root == root"', async function () {
+      // Bob's key gives another owner key, hence another commitment, not in the tree.
+      await expectFails(inputFor(TREE, SPENT_INDEX, SPENT, {}, BOB_SK), CHECKS.root);
+    });
+
+    it("the creator of a note for someone else (knows value and blinding) cannot spend it", async function () {
+      // Alice pays Bob a note; she knows its full opening but not Bob's spending key.
+      const forBob = note(40, 777n, BOB);
+      const { tree, index } = treeWith(forBob);
+      await expectFails(inputFor(tree, index, forBob, { amount: 1n, fee: 0n }, ALICE_SK), CHECKS.root);
+      // Bob himself can.
+      await expectAccepts(inputFor(tree, index, forBob, { amount: 1n, fee: 0n }, BOB_SK));
+    });
+
+    it('the owner key or the nullifying key used as a spending key -> fails at "computed root == root"', async function () {
+      await expectFails(inputFor(TREE, SPENT_INDEX, SPENT, {}, ALICE), CHECKS.root);
+      await expectFails(inputFor(TREE, SPENT_INDEX, SPENT, {}, nullifyingKeyOf(ALICE_SK)), CHECKS.root);
+    });
+
+    it("the change note always belongs to the spender (its owner is not an input)", async function () {
+      const out = await expectAccepts(witnessInput(shielded(100n)));
+      expect(out.changeCommitment).to.equal(
+        commitmentOf({ value: SPENT.value - 156n, owner: ALICE, blinding: CHANGE_BLINDING }),
+      );
     });
   });
 
   describe("rejects invalid membership proofs", function () {
     const base = witnessInput();
-    const withSibling = (level: number, v: bigint) => {
-      const siblings = [...base.siblings];
-      siblings[level] = v;
-      return siblings;
+    const withAt = (arr: bigint[], level: number, v: bigint) => {
+      const out = [...arr];
+      out[level] = v;
+      return out;
     };
     const cases: [string, Partial<CircuitInput>, Check][] = [
-      // Any change to a sibling below depth changes the computed root.
-      ["wrong sibling at level 0 (another leaf)", { siblings: withSibling(0, TREE.leaf(1)) }, CHECKS.root],
-      ["wrong sibling at level 1 (+1)", { siblings: withSibling(1, base.siblings[1]! + 1n) }, CHECKS.root],
-      ["wrong sibling at the top level (depth - 1)", { siblings: withSibling(2, 0n) }, CHECKS.root],
-      // Flipping a used path bit swaps left and right at that level.
-      ["wrong path bit 0 (indices 0b010)", { indices: 0b010n }, CHECKS.root],
-      ["wrong path bit 1 (indices 0b001)", { indices: 0b001n }, CHECKS.root],
-      ["wrong path bit 2 (indices 0b111)", { indices: 0b111n }, CHECKS.root],
-      // indices must fit in MAX_DEPTH bits (Num2Bits), otherwise it is not a path.
-      ["indices >= 2^MAX_DEPTH", { indices: base.indices + (1n << BigInt(MAX_TREE_DEPTH)) }, CHECKS.pathBits],
-      ["indices = p - 1", { indices: P - 1n }, CHECKS.pathBits],
+      // Any change to a hashed sibling changes the computed root.
+      ["wrong sibling at level 0 (another leaf)", { siblings: withAt(base.siblings, 0, TREE.leaf(1)) }, CHECKS.root],
+      ["wrong sibling at level 1 (+1)", { siblings: withAt(base.siblings, 1, base.siblings[1]! + 1n) }, CHECKS.root],
+      ["wrong sibling at the top level", { siblings: withAt(base.siblings, 2, 0n) }, CHECKS.root],
+      // Another position: the other leaf of the pair, a leaf of the other subtree.
+      ["leaf index 2 (left child where it is the right one)", { leafIndex: 2n }, CHECKS.root],
+      ["leaf index 1", { leafIndex: 1n }, CHECKS.root],
+      // A carry where the tree hashes, and a hash where it carries.
+      ["level 2 claimed carried (hasSibling 0)", { hasSibling: withAt(base.hasSibling, 2, 0n) }, CHECKS.root],
+      [
+        "level 3 claimed hashed (a sibling above the root)",
+        { hasSibling: withAt(base.hasSibling, 3, 1n) },
+        CHECKS.root,
+      ],
+      // A right child with no sibling: the bit of a carried level must be 0, else one
+      // note would have a position (and a nullifier) per value of the free bits.
+      ["leaf index bit 5 set on a carried level", { leafIndex: base.leafIndex + 32n }, CHECKS.rightHasSibling],
+      ["leaf index bit 23 set on a carried level", { leafIndex: base.leafIndex + (1n << 23n) }, CHECKS.rightHasSibling],
+      // leafIndex must fit in MAX_DEPTH bits (Num2Bits): its bits are the position.
+      [
+        "leaf index >= 2^MAX_DEPTH",
+        { leafIndex: base.leafIndex + (1n << BigInt(MAX_TREE_DEPTH)) },
+        CHECKS.leafIndexBits,
+      ],
+      ["leaf index = p - 1", { leafIndex: P - 1n }, CHECKS.leafIndexBits],
+      // hasSibling must be a bit: 2 would mix the hash and the carried node.
+      ["hasSibling = 2 at a hashed level", { hasSibling: withAt(base.hasSibling, 0, 2n) }, CHECKS.siblingFlag],
+      ["hasSibling = p - 1 (-1)", { hasSibling: withAt(base.hasSibling, 4, P - 1n) }, CHECKS.siblingFlag],
       ["wrong root (+1)", { root: base.root + 1n }, CHECKS.root],
       ["root of another tree", { root: NoteTree.from([TREE.leaf(0), TREE.leaf(1)]).root }, CHECKS.root],
-      // The root is the node after exactly `depth` hashes: one fewer or one more is
-      // another node (an internal node / the hash of the root with a zero sibling).
-      ["depth - 1", { depth: base.depth - 1n }, CHECKS.root],
-      ["depth + 1", { depth: base.depth + 1n }, CHECKS.root],
-      ["depth 0 (leaf presented as root)", { depth: 0n }, CHECKS.root],
-      // depth must lie in [0, MAX_DEPTH = 24]: 25 fits in the 5 depth bits but exceeds
-      // 24, 32 does not even fit in 5 bits; with no isAtDepth selected the root would be 0.
-      ["depth = 25 (> MAX_DEPTH)", { depth: 25n }, CHECKS.depthMax],
-      ["depth = 31", { depth: 31n }, CHECKS.depthMax],
-      ["depth = 32", { depth: 32n }, CHECKS.depthBits],
-      ["depth = p - 1 (-1)", { depth: P - 1n }, CHECKS.depthBits],
-      ["depth = 25 with root 0 (what an unselected root would be)", { depth: 25n, root: 0n }, CHECKS.depthMax],
+      // (A leaf with every level carried is its own root: that is a one-leaf tree, and
+      // only the contract's root history decides which roots are real.)
     ];
     for (const [label, over, by] of cases) {
       it(`${label} -> fails at "${by.name}"`, async function () {
@@ -313,13 +464,9 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
   });
 
   describe("rejects a wrong note opening", function () {
-    // The commitment is Poseidon(value, Poseidon(nullifier, secret)): any other opening
-    // gives another leaf, which is not in the tree, so the root check fails.
     const cases: [string, Partial<CircuitInput>][] = [
-      ["wrong secret", { secret: SPENT.secret + 1n }],
-      ["wrong nullifier", { nullifier: SPENT.nullifier + 1n }],
-      ["another note's nullifier and secret", { nullifier: NOTES[2]!.nullifier, secret: NOTES[2]!.secret }],
-      ["nullifier and secret swapped", { nullifier: SPENT.secret, secret: SPENT.nullifier }],
+      ["wrong blinding", { blinding: SPENT.blinding + 1n }],
+      ["another note's blinding", { blinding: NOTES[2]!.blinding }],
       ["wrong value (+1, i.e. more money than deposited)", { value: SPENT.value + 1n }],
       ["wrong value (-1)", { value: SPENT.value - 1n }],
     ];
@@ -328,21 +475,6 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
         await expectFails(witnessInput(over), CHECKS.root);
       });
     }
-
-    it('change nullifier equal to the spent nullifier ("reused nullifier secret") -> fails at "fresh change nullifier"', async function () {
-      // The change note would carry an already-spent tag and be locked for ever.
-      await expectFails(witnessInput({ changeNullifier: SPENT.nullifier }), CHECKS.freshNullifier);
-      // Also with a different change secret (the tag depends on the nullifier only).
-      await expectFails(
-        witnessInput({
-          changeNullifier: SPENT.nullifier,
-          changeSecret: SPENT.secret,
-        }),
-        CHECKS.freshNullifier,
-      );
-      // The same field element written as nullifier + p (the witness calculator reduces mod p).
-      await expectFails(witnessInput({ changeNullifier: SPENT.nullifier + P }), CHECKS.freshNullifier);
-    });
   });
 
   describe("rejects unbalanced or out-of-range values", function () {
@@ -350,7 +482,8 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
     const cases: [string, Partial<CircuitInput>, Check, string][] = [
       ["amount > value", { amount: v + 1n, fee: 0n }, CHECKS.changeRange, "change = -1 wraps to p - 1"],
       ["amount + fee = value + 1 (fee overflow)", { amount: v - 10n, fee: 11n }, CHECKS.changeRange, "change = -1"],
-      ["amount = value, fee = 1", { amount: v, fee: 1n }, CHECKS.changeRange, "change = -1"],
+      ["payee note worth value + 1 (shielded overpay)", shielded(v + 1n, 0n), CHECKS.changeRange, "change = -1"],
+      ["payee value + fee = value + 1", shielded(v - 55n), CHECKS.changeRange, "change = -1"],
       [
         "fee = p - 1 (wrap-around: fee of -1)",
         { amount: 100n, fee: P - 1n },
@@ -363,13 +496,37 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
         CHECKS.amountRange,
         "change = value + 1 would be in range: only the amount's range check stops it",
       ],
+      [
+        "payee value = p - 1 (a payee note of -1 mints into the change)",
+        { ...shielded(0n, 0n), payeeValue: P - 1n },
+        CHECKS.payeeRange,
+        "change = value + 1 would be in range: only the payee value's range check stops it",
+      ],
       ["amount = 2^128", { amount: TWO_128, fee: 0n }, CHECKS.amountRange, "amounts are uint128"],
       ["fee = 2^128", { amount: 0n, fee: TWO_128 }, CHECKS.feeRange, "fees are uint128"],
+      [
+        "payee value = 2^128",
+        { ...shielded(0n, 0n), payeeValue: TWO_128 },
+        CHECKS.payeeRange,
+        "note values are uint128",
+      ],
       [
         "amount = p - 2^128, fee = 2^128 (sum wraps to 0 mod p)",
         { amount: P - TWO_128, fee: TWO_128 },
         CHECKS.amountRange,
         "amount + fee = 0 mod p, so change = value would balance",
+      ],
+      [
+        "payee value = p - 2^128 with fee 2^128 (sum wraps to 0)",
+        { ...shielded(0n, 0n), payeeValue: P - TWO_128, fee: TWO_128 },
+        CHECKS.feeRange,
+        "fee + payee = 0 mod p",
+      ],
+      [
+        "transparent amount and a valued payee note at once",
+        { amount: 100n, fee: 0n, payeeValue: 100n, payeeOwner: API_OWNER, payeeBlinding: PAYEE_BLINDING },
+        CHECKS.oneMode,
+        "a transparent payment's payee note is never appended: its value would be lost",
       ],
     ];
     for (const [label, over, by, why] of cases) {
@@ -379,9 +536,6 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
     }
 
     it('value = 2^128 (note really in the tree) -> fails at "value range"', async function () {
-      // Membership holds and change = 2^128 - 1 is in range: only the value's own range
-      // check rejects. (The contract never creates such a note, but the circuit must
-      // not rely on that.)
       const n = note(80, TWO_128);
       const { tree, index } = treeWith(n);
       await expectFails(inputFor(tree, index, n, { amount: 1n, fee: 0n }), CHECKS.valueRange);
@@ -395,67 +549,50 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
   });
 
   describe("forged leaves (leaves and tree nodes are different hash functions)", function () {
-    // Found in review: with a 2-input commitment Poseidon(value, precommitment), the
-    // same function as a tree node, a depositor could choose its opaque precommitment
-    // as P = Poseidon(X, Poseidon(n2, s2)): the chain's leaf Poseidon(1, P) is then the
-    // parent of a "note" worth X sitting one level below it (sibling 1, path bit 1), so
-    // a 1-unit deposit could be spent as X < 2^128, past every range check. The
-    // commitment's outer 1-input hash makes leaves and nodes different functions.
+    // Found in an earlier review: with a 2-input commitment Poseidon(value,
+    // precommitment), the same function as a tree node, a depositor could choose its
+    // opaque precommitment as P = Poseidon(X, Poseidon(owner, blinding)): the chain's
+    // leaf Poseidon(1, P) would be the parent of a "note" worth X one level below it
+    // (sibling 1, right child), so a 1-unit deposit could be spent as X. The outer
+    // 1-input hash makes leaves and nodes different functions; kept for v2's notes.
     it("a 1-unit deposit whose precommitment is another note's commitment cannot be spent as that note", async function () {
       const X = MAX_VALUE;
-      const fakeSecrets = { nullifier: 4242n, secret: 4343n };
-      const P = commitmentOf(X, fakeSecrets); // chosen as the deposit's precommitment
-      const depositLeaf = hash1(hash2(1n, P)); // what the chain computes for a 1-unit deposit
-      const leaves = [NOTES[0]!, NOTES[1]!].map((n) => commitmentOf(n.value, n));
-      const tree = NoteTree.from([...leaves, depositLeaf]);
-      const real = tree.path(2);
-      // Spend "note" P one level below the deposit leaf: sibling 1 on the left.
-      const input: CircuitInput = {
-        root: tree.root,
+      const fake: NoteOpening = { value: X, owner: ALICE, blinding: 4343n };
+      const P1 = commitmentOf(fake); // chosen as the deposit's precommitment
+      const depositLeaf = hash1(hash2(1n, P1)); // what the chain computes for a 1-unit deposit
+      const tree = NoteTree.from([...NOTES.slice(0, 2).map(commitmentOf), depositLeaf]);
+      const real = uncompressed(tree, 2);
+      // Spend "note" P1 one level below the deposit leaf: sibling 1 on the left, then
+      // the deposit leaf's real path one level up.
+      const input = inputFor(tree, 2, fake, {
         amount: X,
         fee: 0n,
-        context: CONTEXT,
-        value: X,
-        nullifier: fakeSecrets.nullifier,
-        secret: fakeSecrets.secret,
-        depth: BigInt(real.depth + 1),
-        indices: (real.indices << 1n) | 1n,
+        leafIndex: (2n << 1n) | 1n,
+        hasSibling: [1n, ...real.hasSibling.slice(0, MAX_TREE_DEPTH - 1)],
         siblings: [1n, ...real.siblings.slice(0, MAX_TREE_DEPTH - 1)],
-        changeNullifier: CHANGE.nullifier,
-        changeSecret: CHANGE.secret,
-      };
-      // The node Poseidon(1, P) is not the leaf Poseidon1(Poseidon(1, P)): the path misses the root.
-      expect(hash2(1n, P)).to.not.equal(depositLeaf);
+      });
+      expect(hash2(1n, P1)).to.not.equal(depositLeaf);
       await expectFails(input, CHECKS.root);
     });
 
     it("opening internal node Poseidon(leaf0, leaf1) as a note fails (value range, then membership)", async function () {
-      // An internal node L = Poseidon(leaf0, leaf1) would be a "note" of value leaf0 if
-      // leaves and nodes were the same function. They are not, and leaf0 (a hash) is far
-      // above 2^128 anyway: the value range check fires first.
       const notes = [0, 1, 2, 3].map((i) => note(90 + i, 1_000_000n * BigInt(i + 1)));
-      const leaves = notes.map((n) => commitmentOf(n.value, n));
+      const leaves = notes.map(commitmentOf);
       const tree = NoteTree.from(leaves);
       const L = hash2(leaves[0]!, leaves[1]!);
-      const fake: Note = { value: leaves[0]!, nullifier: notes[1]!.value, secret: precommitmentOf(notes[1]!) };
-      expect(commitmentOf(fake.value, fake)).to.not.equal(L);
       const sibling = hash2(leaves[2]!, leaves[3]!);
       expect(hash2(L, sibling)).to.equal(tree.root);
-      const siblings = [sibling, ...Array<bigint>(MAX_TREE_DEPTH - 1).fill(0n)];
-      const input: CircuitInput = {
-        root: tree.root,
+      // "note" of value leaf0 whose precommitment is leaf1 would hash to the node L if
+      // leaves and nodes were the same function; leaf0 (a hash) is far above 2^128.
+      const input = inputFor(tree, 0, notes[0]!, {
+        value: leaves[0]!,
+        blinding: precommitmentOf(ALICE, notes[1]!.blinding),
         amount: 0n,
         fee: 0n,
-        context: CONTEXT,
-        value: fake.value,
-        nullifier: fake.nullifier,
-        secret: fake.secret,
-        depth: 1n,
-        indices: 0n,
-        siblings,
-        changeNullifier: CHANGE.nullifier,
-        changeSecret: CHANGE.secret,
-      };
+        leafIndex: 0n,
+        hasSibling: [1n, ...Array<bigint>(MAX_TREE_DEPTH - 1).fill(0n)],
+        siblings: [sibling, ...Array<bigint>(MAX_TREE_DEPTH - 1).fill(0n)],
+      });
       await expectFails(input, CHECKS.valueRange);
     });
 
@@ -468,65 +605,64 @@ describe("Payment circuit (committed artifacts vs the SDK reference)", function 
   });
 
   describe("full Groth16 proofs (proving key + verification key)", function () {
+    // NoteTree.from builds tree 0 of a pool; provePayment checks the position is the path's.
+    const pos = (index: number) => ({ treeIndex: 0, leafIndex: index });
     const paymentOf = (
       tree: NoteTree,
       index: number,
-      n: Note,
+      n: NoteOpening,
       amount: bigint,
       fee: bigint,
       context: bigint,
+      payee: NoteOpening = { value: 0n, owner: 0n, blinding: 0n },
     ): PaymentWitness => ({
       note: n,
+      spendingKey: ALICE_SK,
+      position: pos(index),
       path: tree.path(index),
       amount,
       fee,
       context,
-      change: CHANGE,
+      payee,
+      changeBlinding: CHANGE_BLINDING,
     });
-    const expectedSignals = (w: PaymentWitness) => [
-      nullifierHashOf(w.note),
-      commitmentOf(w.note.value - w.amount - w.fee, w.change),
-      w.path.root,
-      w.amount,
-      w.fee,
-      w.context,
-    ];
 
-    it("a proof verifies, and fails with any public signal tampered (context+1, amount+1, ...)", async function () {
-      const w = paymentOf(TREE, SPENT_INDEX, SPENT, 1_234n, 56n, CONTEXT);
+    it("a shielded proof verifies, and fails with any public signal tampered", async function () {
+      const payee = { value: 2_000n, owner: API_OWNER, blinding: PAYEE_BLINDING };
+      const w = paymentOf(TREE, SPENT_INDEX, SPENT, 0n, 56n, CONTEXT, payee);
       const r = await provePayment(w, ARTIFACTS);
-      expect(r.publicSignals).to.deep.equal(expectedSignals(w));
+      const cm = commitmentOf(SPENT);
+      expect(r.publicSignals).to.deep.equal([
+        nullifierHashOf(nullifyingKeyOf(ALICE_SK), cm, pos(SPENT_INDEX)),
+        commitmentOf(payee),
+        commitmentOf({ value: SPENT.value - 2_056n, owner: ALICE, blinding: CHANGE_BLINDING }),
+        TREE.root,
+        0n,
+        0n,
+        56n,
+        CONTEXT,
+      ]);
       expect(await verifyPaymentProof(vkey, r.proof, r.publicSignals)).to.equal(true);
-
-      const names = ["nullifierHash", "changeCommitment", "root", "amount", "fee", "context"];
+      const names = CIRCUITS.payment.publicSignals;
       for (let i = 0; i < names.length; i++) {
         const tampered = [...r.publicSignals];
         tampered[i] = (tampered[i]! + 1n) % P;
         expect(await verifyPaymentProof(vkey, r.proof, tampered), `${names[i]} + 1 must not verify`).to.equal(false);
       }
-      // Context C + 1 is another payment (another payee, relayer, fee, memo...): the
-      // proof for C must not transfer to it; nor to an unrelated context.
-      const c1 = [...r.publicSignals];
-      c1[5] = CONTEXT + 1n;
-      expect(await verifyPaymentProof(vkey, r.proof, c1)).to.equal(false);
-      const c0 = [...r.publicSignals];
-      c0[5] = 0n;
-      expect(await verifyPaymentProof(vkey, r.proof, c0)).to.equal(false);
-      // The fee is bound too: a relayer cannot raise its own fee.
-      const feeUp = [...r.publicSignals];
-      feeUp[4] = 1_000n;
-      expect(await verifyPaymentProof(vkey, r.proof, feeUp)).to.equal(false);
+      // Another payee note (the same proof redirected to another commitment) fails.
+      const redirected = [...r.publicSignals];
+      redirected[1] = commitmentOf({ ...payee, owner: BOB });
+      expect(await verifyPaymentProof(vkey, r.proof, redirected)).to.equal(false);
     });
 
-    it("a maximum-value payment (2^128 - 1, change 0) proves and verifies", async function () {
+    it("a maximum-value transparent payment (2^128 - 1, change 0) proves and verifies", async function () {
       const big = note(52, MAX_VALUE);
       const { tree, index } = treeWith(big);
       const w = paymentOf(tree, index, big, MAX_VALUE - 1n, 1n, P - 1n);
       const r = await provePayment(w, ARTIFACTS);
-      expect(r.publicSignals).to.deep.equal(expectedSignals(w));
       expect(await verifyPaymentProof(vkey, r.proof, r.publicSignals)).to.equal(true);
       const tampered = [...r.publicSignals];
-      tampered[3] = MAX_VALUE; // amount + 1
+      tampered[5] = MAX_VALUE; // amount + 1
       expect(await verifyPaymentProof(vkey, r.proof, tampered)).to.equal(false);
     });
   });
