@@ -73,15 +73,25 @@ describe("Committed circuit artifacts are consistent with the registry", functio
     // The named accessors follow the table's order.
     expect(PAYMENT_SIGNALS).to.deep.equal({
       nullifierHash: 0,
-      changeCommitment: 1,
-      root: 2,
-      amount: 3,
-      fee: 4,
-      context: 5,
+      payeeCommitment: 1,
+      changeCommitment: 2,
+      root: 3,
+      treeIndex: 4,
+      amount: 5,
+      fee: 6,
+      context: 7,
     });
+    // Every circuit names the version of its statement, and its manifest records it.
+    expect(CIRCUITS.payment.version).to.equal("payment-v2");
+    for (const name of CIRCUIT_NAMES) {
+      const manifest = JSON.parse(
+        readFileSync(path.join(ROOT, "circuits", "artifacts", `${name}.manifest.json`), "utf8"),
+      );
+      expect(manifest.version, name).to.equal(CIRCUITS[name].version);
+    }
     expect(PRESENTATION_SIGNALS.originToken).to.equal(0);
     expect(PRESENTATION_SIGNALS.context).to.equal(5);
-    expect(namedSignals("payment", [1n, 2n, 3n, 4n, 5n, 6n]).root).to.equal(3n);
+    expect(namedSignals("payment", [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]).root).to.equal(4n);
     let err: unknown;
     try {
       namedSignals("presentation", [1n]);
