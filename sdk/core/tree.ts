@@ -2,7 +2,12 @@ import { ZkPayError } from "./errors.js";
 import { MAX_TREE_DEPTH } from "./field.js";
 import { hash2Wasm, hashPairsLE, readLE, writeLE } from "./poseidon-wasm.js";
 
-/** Inclusion path in the form the payment circuit takes. */
+/**
+ * Inclusion path of a committed leaf, in two forms: the uncompressed one the payment
+ * circuit takes (`leafIndex`, `hasSibling`, `siblings`: one entry per level, so that the
+ * leaf's position, which the nullifier binds, never changes as the tree grows), and
+ * zk-kit's compressed LeanIMT proof (`depth`, `indices`, `compressedSiblings`).
+ */
 export interface MerklePath {
   root: bigint;
   /**
@@ -11,10 +16,24 @@ export interface MerklePath {
    * (t + 1) * 2^levels for a full tree t proven against its final root.
    */
   treeSize: number;
-  depth: number;
-  indices: bigint;
-  /** Exactly MAX_TREE_DEPTH entries, zero-padded above `depth`. */
+  /** The tree holding the leaf: global index >> levels (= (treeSize - 1) >> levels). */
+  treeIndex: number;
+  /** The leaf's position inside its tree: global index & (2^levels - 1). */
+  leafIndex: number;
+  /**
+   * Exactly MAX_TREE_DEPTH entries: whether the leaf's ancestor at level l has a sibling
+   * (hashed with it) or not (carried up unchanged: the last node of a level with an odd
+   * number of nodes, and every level above the tree's depth). A right child always has one.
+   */
+  hasSibling: boolean[];
+  /** Exactly MAX_TREE_DEPTH entries: the sibling at level l, 0 where `hasSibling[l]` is false. */
   siblings: bigint[];
+  /** Number of levels with a sibling (the compressed proof's length). */
+  depth: number;
+  /** zk-kit's compressed index: bit k says whether the k-th hashed level is a right child. */
+  indices: bigint;
+  /** The siblings of the hashed levels only, in order, zero-padded to MAX_TREE_DEPTH (zk-kit's proof). */
+  compressedSiblings: bigint[];
 }
 
 /** What a wallet state records about its tree (to check a persisted tree against). */
@@ -291,30 +310,40 @@ export class NoteTree {
     const full = this.#committed >= base + 2 ** L;
     const size = full ? 2 ** L : this.#committed - base;
     const depth = depthOf(size);
-    const siblings: bigint[] = [];
+    if (depth > MAX_TREE_DEPTH) throw new ZkPayError("invalid_argument", `tree deeper than ${MAX_TREE_DEPTH}`);
+    const compressed: bigint[] = [];
+    const hasSibling: boolean[] = new Array<boolean>(MAX_TREE_DEPTH).fill(false);
+    const siblings: bigint[] = new Array<bigint>(MAX_TREE_DEPTH).fill(0n);
     let indices = 0n;
-    let local = index - base;
+    const leafIndex = index - base;
+    let local = leafIndex;
     for (let l = 0; l < depth; l++) {
+      // LeanIMT: level l has ceil(size / 2^l) nodes; our node has a sibling unless it is
+      // the last node of an odd-sized level (then it is a left child, carried up as is).
       const count = Math.ceil(size / 2 ** l);
       const sib = local ^ 1;
       if (sib < count) {
         const complete = Math.floor(size / 2 ** l);
         const v = sib < complete ? this.#nodes[l]!.get(base / 2 ** l + sib) : this.#edge[l]!;
-        if (local & 1) indices |= 1n << BigInt(siblings.length);
-        siblings.push(v);
+        if (local & 1) indices |= 1n << BigInt(compressed.length);
+        compressed.push(v);
+        hasSibling[l] = true;
+        siblings[l] = v;
       }
       local = Math.floor(local / 2);
     }
-    if (siblings.length > MAX_TREE_DEPTH)
-      throw new ZkPayError("invalid_argument", `tree deeper than ${MAX_TREE_DEPTH}`);
-    const pathDepth = siblings.length;
-    while (siblings.length < MAX_TREE_DEPTH) siblings.push(0n);
+    const pathDepth = compressed.length;
+    while (compressed.length < MAX_TREE_DEPTH) compressed.push(0n);
     return {
       root: full ? this.#nodes[L]!.get(t) : this.#edge[depth]!,
       treeSize: full ? base + 2 ** L : this.#committed,
+      treeIndex: t,
+      leafIndex,
+      hasSibling,
+      siblings,
       depth: pathDepth,
       indices,
-      siblings,
+      compressedSiblings: compressed,
     };
   }
 

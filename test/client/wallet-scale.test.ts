@@ -44,8 +44,8 @@ describe("NoteTree: a forest of LeanIMTs", function () {
           const z = ref[t]!.generateProof(i % cap);
           const full = ref[t]!.size === cap;
           expect(p.root).to.equal(z.root);
-          expect(p.siblings.slice(0, p.depth)).to.deep.equal(z.siblings);
-          expect(p.siblings.slice(p.depth).every((s) => s === 0n)).to.equal(true);
+          expect(p.compressedSiblings.slice(0, p.depth)).to.deep.equal(z.siblings);
+          expect(p.compressedSiblings.slice(p.depth).every((s) => s === 0n)).to.equal(true);
           expect(Number(p.indices)).to.equal(z.index);
           expect(p.treeSize).to.equal(full ? (t + 1) * cap : g + 1);
         }

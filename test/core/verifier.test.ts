@@ -7,8 +7,9 @@ import { expect } from "chai";
 import type * as MclModule from "mcl-wasm";
 
 import { isZkPayError } from "../../sdk/core/errors.js";
-import { commitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
+import { commitmentOf, notePosition, ownerKeyOf, type NoteOpening } from "../../sdk/core/note.js";
 import { hash1, hash2 } from "../../sdk/core/poseidon.js";
+import { CIRCUITS, PAYMENT_SIGNALS } from "../../sdk/core/circuits/registry.js";
 import { fromSolidityProof, type Groth16Proof, type SolidityProof } from "../../sdk/core/circuits/proof.js";
 import { preloadArtifacts } from "../../sdk/core/circuits/artifacts.js";
 import {
@@ -33,40 +34,50 @@ const vkey: unknown = JSON.parse(readFileSync(path.join(DIR, "payment.vkey.json"
 /** BN254 scalar field r and base field q. */
 const R = 21888242871839275222246405745257275088548364400416034343698204186575808495617n;
 const Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;
-const NAMES = ["nullifierHash", "changeCommitment", "root", "amount", "fee", "context"];
+const NAMES: readonly string[] = CIRCUITS.payment.publicSignals;
+const N = NAMES.length; // 8 (payment-v2)
 
-type Note = { value: bigint } & NoteSecrets;
-const note = (i: number, value: bigint): Note => ({
-  value,
-  nullifier: hash1(5000n + BigInt(i)),
-  secret: hash1(6000n + BigInt(i)),
-});
+const SK = hash1(0x5eedn);
+const OWNER = ownerKeyOf(SK);
+const note = (i: number, value: bigint): NoteOpening => ({ value, owner: OWNER, blinding: hash1(5000n + BigInt(i)) });
 const NOTES = [0, 1, 2, 3, 4].map((i) => note(i, 50_000n + BigInt(i)));
-const TREE = NoteTree.from(NOTES.map((n) => commitmentOf(n.value, n)));
+const TREE = NoteTree.from(NOTES.map((n) => commitmentOf(n)));
+const PAYEE_OWNER = ownerKeyOf(hash1(0xbeefn));
 
+/** Payment `i` from note `i`: transparent for even i, shielded (a payee note, amount 0) for odd i. */
 async function prove(i: number): Promise<PaymentProofResult> {
+  const shielded = i % 2 === 1;
+  const price = 1_000n + BigInt(i);
   return provePayment(
     {
       note: NOTES[i]!,
+      spendingKey: SK,
+      position: notePosition(i, TREE.levels),
       path: TREE.path(i),
-      amount: 1_000n + BigInt(i),
+      amount: shielded ? 0n : price,
       fee: BigInt(i),
       context: hash2(0x402n, BigInt(i)),
-      change: { nullifier: hash1(7000n + BigInt(i)), secret: hash1(8000n + BigInt(i)) },
+      payee: shielded
+        ? { value: price, owner: PAYEE_OWNER, blinding: hash1(9000n + BigInt(i)) }
+        : { value: 0n, owner: 0n, blinding: 0n },
+      changeBlinding: hash1(7000n + BigInt(i)),
     },
     ARTIFACTS,
   );
 }
 
-/** A 1-unit payment from note `i`, for the proving tests (change secrets from `seed`, `seed + 1`). */
+/** A 1-unit payment from note `i`, for the proving tests (change blinding from `seed`). */
 function smallPayment(i: number, context: bigint, seed: bigint): PaymentWitness {
   return {
     note: NOTES[i]!,
+    spendingKey: SK,
+    position: notePosition(i, TREE.levels),
     path: TREE.path(i),
     amount: 1n,
     fee: 0n,
     context,
-    change: { nullifier: hash1(seed), secret: hash1(seed + 1n) },
+    payee: { value: 0n, owner: 0n, blinding: 0n },
+    changeBlinding: hash1(seed),
   };
 }
 
@@ -144,12 +155,12 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
       expect(verifier.verify(fromSolidityProof(p.proof), p.publicSignals)).to.equal(true);
       expect(verifier.verify(p.proof, p.publicSignals.map(String)), "decimal strings").to.equal(true);
     }
-    expect(verifier.nPublic).to.equal(6);
+    expect(verifier.nPublic).to.equal(N);
   });
 
   it("rejects every tampered public signal, and signals >= r", async function () {
     const p = proofs[0]!;
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < N; i++) {
       const s = [...p.publicSignals];
       s[i] = (s[i]! + 1n) % R;
       await agree(`${NAMES[i]} + 1`, p.proof, s, false);
@@ -166,8 +177,8 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
 
   it("rejects a wrong number of public signals", async function () {
     const p = proofs[0]!;
-    await agree("5 signals", p.proof, p.publicSignals.slice(0, 5), false);
-    await agree("7 signals", p.proof, [...p.publicSignals, 0n], false);
+    await agree(`${N - 1} signals`, p.proof, p.publicSignals.slice(0, N - 1), false);
+    await agree(`${N + 1} signals`, p.proof, [...p.publicSignals, 0n], false);
     await agree("no signals", p.proof, [], false);
   });
 
@@ -299,7 +310,9 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
       expect(verifier.verifyBatch([{ proof: g as SolidityProof, publicSignals: p.publicSignals }])).to.equal(false);
     }
     expect(verifier.verify(p.proof, null as unknown as bigint[])).to.equal(false);
-    expect(verifier.verify(p.proof, ["1e3", "2", "3", "4", "5", "6"])).to.equal(false);
+    expect(verifier.verify(p.proof, ["1e3", ...Array.from({ length: N - 1 }, (_, i) => String(i + 2))])).to.equal(
+      false,
+    );
     expect(await verifyPaymentProof({ not: "a vkey" }, p.proof, p.publicSignals)).to.equal(false);
     expect(await verifyPaymentProof(null, p.proof, p.publicSignals)).to.equal(false);
   });
@@ -336,7 +349,7 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
         { proof: { ...p.proof, pA: [p.proof.pA[0] + Q, p.proof.pA[1]] }, publicSignals: p.publicSignals },
       ],
       ["signal >= r", { proof: p.proof, publicSignals: p.publicSignals.map((x, i) => (i === 0 ? x + R : x)) }],
-      ["5 signals", { proof: p.proof, publicSignals: p.publicSignals.slice(0, 5) }],
+      [`${N - 1} signals`, { proof: p.proof, publicSignals: p.publicSignals.slice(0, N - 1) }],
     ];
     for (const [name, item] of bad) {
       for (const at of [0, 7, 15]) {
@@ -370,7 +383,7 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
     const p = proofs[0]!;
     const cases: [string, SolidityProof, bigint[], boolean][] = [
       ["valid", p.proof, p.publicSignals, true],
-      ["amount + 1", p.proof, p.publicSignals.map((x, i) => (i === 3 ? x + 1n : x)), false],
+      ["amount + 1", p.proof, p.publicSignals.map((x, i) => (i === PAYMENT_SIGNALS.amount ? x + 1n : x)), false],
       ["pA.x + q", { ...p.proof, pA: [p.proof.pA[0] + Q, p.proof.pA[1]] }, p.publicSignals, false],
       ["off-curve", { ...p.proof, pA: [p.proof.pA[0], p.proof.pA[1] + 1n] }, p.publicSignals, false],
     ];

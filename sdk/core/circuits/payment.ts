@@ -3,8 +3,9 @@
  * The generic Groth16 work is in core/prover.ts; the signal order is the registry's.
  */
 import { ZkPayError } from "../errors.js";
-import { MAX_TREE_DEPTH, toValue } from "../field.js";
-import { commitmentOf, nullifierHashOf, type NoteSecrets } from "../note.js";
+import { isFieldElement, MAX_TREE_DEPTH, toValue } from "../field.js";
+import { commitmentOf, nullifierHashOf, nullifyingKeyOf, ownerKeyOf, type NoteOpening } from "../note.js";
+import { hash2 } from "../poseidon.js";
 import type { MerklePath } from "../tree.js";
 import { Groth16Verifier } from "../verifier.js";
 import type { CircuitArtifacts } from "./artifacts.js";
@@ -12,36 +13,58 @@ import { proveGroth16, verifyGroth16Snarkjs, type ProofProgress } from "../prove
 import type { Groth16Proof, SolidityProof } from "./proof.js";
 import { PAYMENT_SIGNALS } from "./registry.js";
 
-/** Everything the payment circuit needs. */
+/**
+ * Everything the payment circuit (`payment-v2`, 1 input note, 2 output notes) needs.
+ *
+ * `note.value = amount + fee + payee.value + change`. A transparent payment (zk-exact)
+ * pays `amount` in public and sets `payee` to the zero opening {0, 0, 0}; a shielded one
+ * (zk-shielded) has `amount = 0` and the price in `payee.value`. The change note goes
+ * back to the spender (owner = the spent note's owner key) with `changeBlinding`.
+ */
 export interface PaymentWitness {
-  /** The note being spent. */
-  note: { value: bigint } & NoteSecrets;
-  /** Its inclusion path (from {@link NoteTree.path}). */
+  /** The note being spent, owned by {@link ownerKeyOf}(spendingKey). */
+  note: NoteOpening;
+  /** The owner's spending key (private input; never leaves the prover). */
+  spendingKey: bigint;
+  /** Where the note is ({@link notePosition} of its global leaf index); must be `path`'s. */
+  position: { treeIndex: number; leafIndex: number };
+  /** Its inclusion path (from {@link NoteTree.path}: carries hasSibling[24] and siblings[24]). */
   path: MerklePath;
   amount: bigint;
   fee: bigint;
   /** From {@link paymentContext}. */
   context: bigint;
-  /** Secrets of the change note. */
-  change: NoteSecrets;
+  /** The payee note's opening; the zero opening {0, 0, 0} for a transparent payment. */
+  payee: NoteOpening;
+  /** Blinding of the change note (from {@link WalletKeys.changeBlinding}). */
+  changeBlinding: bigint;
 }
+
+/** The payee opening of a transparent payment: worthless, and ignored by the contract. */
+export const ZERO_PAYEE: Readonly<NoteOpening> = Object.freeze({ value: 0n, owner: 0n, blinding: 0n });
 
 /** A payment proof with its public signals by name. */
 export interface PaymentProofResult {
   proof: SolidityProof;
   nullifierHash: bigint;
+  payeeCommitment: bigint;
   changeCommitment: bigint;
   changeValue: bigint;
   root: bigint;
   treeSize: number;
-  /** Public signals in circuit order [nullifierHash, changeCommitment, root, amount, fee, context] (`CIRCUITS.payment.publicSignals`). */
+  treeIndex: number;
+  /**
+   * Public signals in circuit order [nullifierHash, payeeCommitment, changeCommitment,
+   * root, treeIndex, amount, fee, context] (`CIRCUITS.payment.publicSignals`).
+   */
   publicSignals: bigint[];
   timings: { witnessMs: number; proveMs: number };
 }
 
 /**
- * The payment circuit's input signals for `w`, as snarkjs takes them (decimal strings).
- * `provePayment` checks `w` first; this only lays it out.
+ * The payment circuit's input signals for `w`, as snarkjs takes them (decimal strings),
+ * named as in circuits/payment.circom. `provePayment` checks `w` first; this only lays
+ * it out.
  *
  * @example
  * await snarkjs.wtns.calculate(paymentCircuitInput(w), wasm, wtns);
@@ -49,22 +72,106 @@ export interface PaymentProofResult {
 export function paymentCircuitInput(w: PaymentWitness): Record<string, string | string[]> {
   return {
     root: w.path.root.toString(),
+    treeIndex: w.position.treeIndex.toString(),
     amount: w.amount.toString(),
     fee: w.fee.toString(),
     context: w.context.toString(),
     value: w.note.value.toString(),
-    nullifier: w.note.nullifier.toString(),
-    secret: w.note.secret.toString(),
-    depth: w.path.depth.toString(),
-    indices: w.path.indices.toString(),
+    blinding: w.note.blinding.toString(),
+    spendingKey: w.spendingKey.toString(),
+    leafIndex: w.position.leafIndex.toString(),
+    hasSibling: w.path.hasSibling.map((h) => (h ? "1" : "0")),
     siblings: w.path.siblings.map((s) => s.toString()),
-    changeNullifier: w.change.nullifier.toString(),
-    changeSecret: w.change.secret.toString(),
+    payeeValue: w.payee.value.toString(),
+    payeeOwner: w.payee.owner.toString(),
+    payeeBlinding: w.payee.blinding.toString(),
+    changeBlinding: w.changeBlinding.toString(),
   };
 }
 
 /**
- * Builds the witness and a Groth16 proof of a payment, client-side.
+ * Root of the LeanIMT path from `leaf`, as the circuit computes it (LeanMerklePath):
+ * per level, hash with the sibling (ordered by the position's bit) or carry the node up.
+ */
+function pathRoot(leaf: bigint, leafIndex: number, path: MerklePath): bigint {
+  let node = leaf;
+  for (let l = 0; l < MAX_TREE_DEPTH; l++) {
+    if (!path.hasSibling[l]) continue;
+    const right = Math.floor(leafIndex / 2 ** l) % 2 === 1;
+    node = right ? hash2(path.siblings[l]!, node) : hash2(node, path.siblings[l]!);
+  }
+  return node;
+}
+
+/**
+ * Checks a witness before proving, with typed errors (a wrong witness would otherwise fail
+ * deep in the witness calculator as an anonymous assertion): ranges, ownership, balance,
+ * one mode per payment, the path's shape and that it leads to its root.
+ */
+function checkWitness(w: PaymentWitness): bigint {
+  const bad = (msg: string, details: Record<string, unknown> = {}) => new ZkPayError("invalid_argument", msg, details);
+  const value = toValue(w.note.value, "note value");
+  const amount = toValue(w.amount, "amount");
+  const fee = toValue(w.fee, "fee");
+  const payeeValue = toValue(w.payee.value, "payee value");
+  for (const [name, x] of [
+    ["note blinding", w.note.blinding],
+    ["note owner", w.note.owner],
+    ["spending key", w.spendingKey],
+    ["payee owner", w.payee.owner],
+    ["payee blinding", w.payee.blinding],
+    ["change blinding", w.changeBlinding],
+    ["context", w.context],
+  ] as const) {
+    if (typeof x !== "bigint" || !isFieldElement(x)) throw bad(`${name} must be a field element`);
+  }
+  // The circuit enforces amount * payeeValue = 0: value in a transparent payment's
+  // payee note would be lost (the contract does not append it).
+  if (amount !== 0n && payeeValue !== 0n) {
+    throw bad("a payment pays either in public (amount) or into a payee note (payee value), not both", {
+      amount: amount.toString(),
+      payeeValue: payeeValue.toString(),
+    });
+  }
+  const needed = amount + fee + payeeValue;
+  if (needed > value) {
+    throw new ZkPayError("insufficient_private_balance", `note holds ${value}, payment needs ${needed}`, {
+      value: value.toString(),
+      needed: needed.toString(),
+    });
+  }
+  if (w.note.owner !== ownerKeyOf(w.spendingKey)) {
+    throw bad("the note is not owned by this spending key");
+  }
+  const { path, position } = w;
+  if (path.hasSibling?.length !== MAX_TREE_DEPTH || path.siblings?.length !== MAX_TREE_DEPTH) {
+    throw bad(`path must have ${MAX_TREE_DEPTH} levels (hasSibling and siblings)`);
+  }
+  if (
+    !Number.isSafeInteger(position.leafIndex) ||
+    position.leafIndex < 0 ||
+    position.leafIndex >= 2 ** MAX_TREE_DEPTH ||
+    !Number.isSafeInteger(position.treeIndex) ||
+    position.treeIndex < 0
+  ) {
+    throw bad(`note position out of range (tree ${position.treeIndex}, leaf ${position.leafIndex})`);
+  }
+  if (position.leafIndex !== path.leafIndex || position.treeIndex !== path.treeIndex) {
+    throw bad(
+      `position (tree ${position.treeIndex}, leaf ${position.leafIndex}) is not the path's ` +
+        `(tree ${path.treeIndex}, leaf ${path.leafIndex})`,
+    );
+  }
+  if (pathRoot(commitmentOf(w.note), position.leafIndex, path) !== path.root) {
+    throw bad("the path does not lead from the note's commitment to its root (wrong note or tree)");
+  }
+  return value - needed;
+}
+
+/**
+ * Builds the witness and a Groth16 proof of a payment, client-side. Checks the witness
+ * first (typed errors: `insufficient_private_balance`, `invalid_argument`) and the
+ * circuit's three outputs against the reference functions after (`proving_failed`).
  *
  * @example
  * const result = await provePayment(witness, artifactsOf("payment"), {
@@ -76,29 +183,17 @@ export async function provePayment(
   artifacts: CircuitArtifacts,
   options: { onProgress?: (p: ProofProgress) => void } = {},
 ): Promise<PaymentProofResult> {
-  const value = toValue(w.note.value, "note value");
-  const amount = toValue(w.amount, "amount");
-  const fee = toValue(w.fee, "fee");
-  if (amount + fee > value) {
-    throw new ZkPayError("insufficient_private_balance", `note holds ${value}, payment needs ${amount + fee}`, {
-      value: value.toString(),
-      needed: (amount + fee).toString(),
-    });
-  }
-  if (w.path.siblings.length !== MAX_TREE_DEPTH) {
-    throw new ZkPayError("invalid_argument", `path must have ${MAX_TREE_DEPTH} siblings`);
-  }
-  if (w.change.nullifier === w.note.nullifier) {
-    throw new ZkPayError("invalid_argument", "change note must not reuse the spent note's nullifier");
-  }
-  const changeValue = value - amount - fee;
+  const changeValue = checkWitness(w);
+  const owner = ownerKeyOf(w.spendingKey);
+  const expectedNullifierHash = nullifierHashOf(nullifyingKeyOf(w.spendingKey), commitmentOf(w.note), w.position);
+  const expectedPayee = commitmentOf(w.payee);
+  const expectedChange = commitmentOf({ value: changeValue, owner, blinding: w.changeBlinding });
 
   const { proof, publicSignals, timings } = await proveGroth16(paymentCircuitInput(w), artifacts, options);
-  const expectedNullifierHash = nullifierHashOf(w.note);
-  const expectedChange = commitmentOf(changeValue, w.change);
   // The prover computed these; the reference implementation must agree.
   if (
     publicSignals[PAYMENT_SIGNALS.nullifierHash] !== expectedNullifierHash ||
+    publicSignals[PAYMENT_SIGNALS.payeeCommitment] !== expectedPayee ||
     publicSignals[PAYMENT_SIGNALS.changeCommitment] !== expectedChange
   ) {
     throw new ZkPayError("proving_failed", "circuit outputs differ from the reference implementation");
@@ -106,10 +201,12 @@ export async function provePayment(
   return {
     proof,
     nullifierHash: expectedNullifierHash,
+    payeeCommitment: expectedPayee,
     changeCommitment: expectedChange,
     changeValue,
     root: w.path.root,
     treeSize: w.path.treeSize,
+    treeIndex: w.position.treeIndex,
     publicSignals,
     timings,
   };
