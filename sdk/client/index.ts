@@ -5,12 +5,13 @@
  * file: sync, schedule, note selection, each deposit method, prepare / submit a payment,
  * withdraw, balances) over the small state holder `wallet/core.ts`; `sync.ts` and
  * `sync/` scan the chain; `store.ts` persists; `types.ts` holds the wallet's types.
- * Receiving (notes paid to this wallet by others) will be `actions/receive.ts` beside
- * the payer's actions.
+ * Receiving (notes paid to this wallet by others, and the auditor's listing of them with
+ * a viewing key) is `actions/receive.ts` beside the payer's actions.
  */
 export * from "./fetch.js";
 export * from "./relay.js";
 export * from "./scheme.js";
 export * from "./store.js";
 export * from "./wallet.js";
+export { fetchIncoming, scanIncoming, type FetchIncomingOptions } from "./actions/receive.js";
 export { ZkPayError, isZkPayError, ZkReason } from "../core/errors.js";

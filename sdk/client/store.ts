@@ -5,22 +5,48 @@ import { MAX_TREE_DEPTH } from "../core/field.js";
 
 const decimal = z.string().regex(/^\d+$/);
 
+const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
+
 /**
- * How a note's secrets are derived (see WalletKeys). Secrets themselves are never stored:
- * they are recomputed in memory from the seed, walking change notes up to their deposit.
+ * Where a note comes from. Every note is owned by the wallet's owner key (issue #19); the
+ * origin says how a rescan finds it again: by a memo tag derived from the seed (deposits,
+ * change), or by trial decryption of a payee memo with the viewing key (received notes).
  */
-const NoteOriginSchema = z.union([
+const NoteOriginSchema = z.discriminatedUnion("kind", [
   /** Deposit number `deposit` of the seed, made with `salt` (128 random bits, decimal). */
-  z.object({ deposit: z.number().int().nonnegative(), salt: decimal }).strict(),
+  z.object({ kind: z.literal("deposit"), deposit: z.number().int().nonnegative(), salt: decimal }).strict(),
   /** Change note of the note whose nullifier hash is `parent` (decimal). */
-  z.object({ parent: decimal }).strict(),
+  z.object({ kind: z.literal("change"), parent: decimal }).strict(),
+  /**
+   * A payee note another wallet paid to this one (a `zk-shielded` payment): found by
+   * decrypting its memo with the viewing key. `conditionHash` is the payment's (what the
+   * payer was charged for); `blockNumber` and `time` (unix seconds) are its block's.
+   */
+  z
+    .object({
+      kind: z.literal("received"),
+      conditionHash: hex32,
+      blockNumber: z.number().int().nonnegative(),
+      time: z.number().int().nonnegative(),
+    })
+    .strict(),
 ]);
 
+/**
+ * One note. The opening (value, owner, blinding) is stored: the blinding alone spends
+ * nothing (spending takes the spending key, which is never stored), and received notes
+ * cannot be derived from the seed at all (their blinding is the payer's random choice).
+ */
 const StoredNoteSchema = z.object({
   origin: NoteOriginSchema,
   value: decimal,
+  /** The owner key (always this wallet's: a store with another owner is refused on open). */
+  owner: decimal,
+  blinding: decimal,
+  /** Global leaf index (position: tree `leafIndex >> treeLevels`, leaf `leafIndex mod 2^treeLevels`). */
   leafIndex: z.number().int().nonnegative(),
   commitment: decimal,
+  /** Poseidon(nk, commitment, treeIndex, leafIndex): the receipt id once spent. */
   nullifierHash: decimal,
   spent: z.boolean(),
 });
@@ -43,7 +69,7 @@ const PendingSpendSchema = z.object({
 
 /** Everything a wallet persists. All of it can be rebuilt from the seed and the chain. */
 export const WalletStateSchema = z.object({
-  version: z.literal(2),
+  version: z.literal(3),
   chainId: z.number().int(),
   facilitator: z.string(),
   /** Last block whose events are in the tree and `notes`. */
@@ -84,13 +110,13 @@ export const WalletStateSchema = z.object({
   }),
 });
 
-/** What a {@link NoteStore} keeps for one wallet (version 2): notes, pending spends, sync position and tree; a cache of what seed and chain rebuild. */
+/** What a {@link NoteStore} keeps for one wallet (version 3): notes, pending spends, sync position and tree; a cache of what seed and chain rebuild. */
 export type WalletState = z.infer<typeof WalletStateSchema>;
-/** One note of the wallet: value, leaf index, commitment, nullifier hash, spent flag and its origin. */
+/** One note of the wallet: its opening (value, owner, blinding), leaf index, commitment, nullifier hash, spent flag and origin. */
 export type StoredNote = z.infer<typeof StoredNoteSchema>;
 /** A payment sent whose outcome is not known yet: its note stays reserved until the payment's expiry or its receipt. */
 export type PendingSpend = z.infer<typeof PendingSpendSchema>;
-/** Where a note comes from: deposit number k (with its salt), or the parent note it is the change of. */
+/** Where a note comes from: deposit number k (with its salt), the parent note it is the change of, or a payment received. */
 export type NoteOrigin = z.infer<typeof NoteOriginSchema>;
 
 /**
@@ -128,13 +154,17 @@ export interface NoteStore {
  */
 export function parseWalletState(raw: unknown): WalletState {
   const version = (raw as { version?: unknown } | null)?.version;
-  if (typeof version === "number" && version < 2) {
+  if (typeof version === "number" && version < 3) {
     throw new ZkPayError(
       "note_store_corrupt",
-      `wallet state version ${version} was written by an older 402zk that derived notes from a counter (it ` +
-        "could give two notes the same nullifier after a restore); this version cannot read or migrate it. " +
-        "Spend or withdraw those notes with the 402zk that wrote the state, then move the file away to start a " +
-        "new wallet (a seed's v1 notes are not found by this version's rescan)",
+      version < 2
+        ? `wallet state version ${version} was written by an older 402zk that derived notes from a counter (it ` +
+            "could give two notes the same nullifier after a restore); this version cannot read or migrate it. " +
+            "Spend or withdraw those notes with the 402zk that wrote the state, then move the file away to start a " +
+            "new wallet (a seed's v1 notes are not found by this version's rescan)"
+        : `wallet state version ${version} holds notes of the pool before key-owned notes (payment circuit v1); ` +
+            "this version (payment-v2) cannot spend them. Withdraw them with the 402zk that wrote the state, then " +
+            "move the file away to start a new wallet",
       { version },
     );
   }

@@ -3,8 +3,15 @@ import type { Address, Hex, PublicClient } from "viem";
 import { facilitatorAbi } from "../core/abi.js";
 import { ZkPayError } from "../core/errors.js";
 import type { NoteTree } from "../core/tree.js";
-import type { WalletState } from "./store.js";
-import { fetchLogs, hexWordToLE, LEAF_TOPIC, RECEIPT_TOPIC, type LogRangeState } from "./sync/logs.js";
+import type { StoredNote, WalletState } from "./store.js";
+import {
+  fetchLogs,
+  hexWordToLE,
+  LEAF_TOPIC,
+  RECEIPT_TOPIC,
+  SHIELDED_RECEIPT_TOPIC,
+  type LogRangeState,
+} from "./sync/logs.js";
 import { NoteScanner, type NoteDeriver } from "./sync/notes.js";
 
 // The chain scan in parts: sync/notes.ts recognises this seed's notes, sync/logs.ts reads
@@ -93,6 +100,8 @@ export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDe
   const scanner = new NoteScanner(state, deps.deriver, deps.depositGapLimit);
   const pendingByNullifier = new Map(state.pending.map((p) => [p.nullifierHash, p]));
   const spentIds = new Set<string>();
+  /** Block times the logs carried (not every node includes them). */
+  const blockTimes = new Map<number, number>();
   const limits = deps.logRange ?? { maxBlocks: deps.chunk };
   const targetLogs = deps.targetLogsPerPage ?? 2_000;
   // Slow start: pages begin small and double while they hold few logs, so a dense range
@@ -131,8 +140,8 @@ export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDe
     const fresh = new Uint8Array(logs.length * 32);
     let n = 0;
     for (const log of logs) {
-      if (log.topics[0] === RECEIPT_TOPIC) {
-        // The receipt id is the spent note's nullifier hash.
+      if (log.topics[0] === RECEIPT_TOPIC || log.topics[0] === SHIELDED_RECEIPT_TOPIC) {
+        // The receipt id (either mode) is the spent note's nullifier hash.
         spentIds.add(BigInt(log.topics[1]!).toString());
         continue;
       }
@@ -150,7 +159,9 @@ export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDe
       const memo = `0x${d.slice(194, 194 + 2 * memoLength)}` as Hex;
       hexWordToLE(d, 2, fresh, n * 32);
       n++;
-      scanner.scan(index, BigInt(d.slice(0, 66)), memo);
+      const blockNumber = Number(BigInt(log.blockNumber));
+      scanner.scan(index, BigInt(d.slice(0, 66)), memo, blockNumber);
+      if (log.blockTimestamp !== undefined) blockTimes.set(blockNumber, Number(BigInt(log.blockTimestamp)));
     }
     tree.appendBytes(fresh.subarray(0, n * 32));
     tree.commit(Math.min(target, tree.leafCount));
@@ -172,6 +183,9 @@ export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDe
     );
   }
 
+  // Received notes keep their block's time (the auditor's and the API's revenue listing).
+  await fillBlockTimes(publicClient, scanner.received, blockTimes);
+
   for (const id of spentIds) {
     const note = scanner.owned.get(id);
     if (note) note.spent = true;
@@ -192,4 +206,26 @@ export async function syncState(state: WalletState, tree: NoteTree, deps: SyncDe
   }
   state.tree = tree.summary();
   return scanner.warnings;
+}
+
+/**
+ * Sets `origin.time` of received notes to their block's timestamp: from the logs when the
+ * node included it, else one `eth_getBlockByNumber` per block that holds a received note
+ * (few: only notes paid to this wallet).
+ */
+export async function fillBlockTimes(
+  publicClient: PublicClient,
+  notes: readonly StoredNote[],
+  known: Map<number, number> = new Map(),
+): Promise<void> {
+  for (const n of notes) {
+    const o = n.origin;
+    if (o.kind !== "received") continue;
+    let t = known.get(o.blockNumber);
+    if (t === undefined) {
+      t = Number((await publicClient.getBlock({ blockNumber: BigInt(o.blockNumber) })).timestamp);
+      known.set(o.blockNumber, t);
+    }
+    o.time = t;
+  }
 }

@@ -10,6 +10,9 @@ import type { ZkPayError } from "../core/errors.js";
 import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
 import type { ProofProgress } from "../core/prover.js";
 import type { SolidityProof } from "../core/circuits/proof.js";
+import type { X25519Fn } from "../core/note-encryption.js";
+import type { NoteOpening } from "../core/note.js";
+import type { ShieldedAddress } from "../core/shielded-address.js";
 import type { NoteStore } from "./store.js";
 import type { SyncProgress } from "./sync.js";
 
@@ -100,6 +103,12 @@ export interface PrivateWalletOptions {
   onWarning?: (w: ZkPayError) => void;
   /** Called after each page of logs while syncing (the CLI draws a progress line with it). */
   onSyncProgress?: (p: SyncProgress) => void;
+  /**
+   * The X25519 function that trial-decrypts payee memos while syncing (finding payments
+   * made to this wallet's shielded address). Default: @noble/curves (browser-safe, ~1 ms
+   * per memo); on Node pass `nodeX25519` from 402zk/node (OpenSSL, ~50 us per memo).
+   */
+  x25519?: X25519Fn;
 }
 
 /**
@@ -121,10 +130,25 @@ export interface PreparedPayment {
     root: bigint;
     treeSize: bigint;
     nullifierHash: bigint;
+    /** The payee note's commitment (a worthless note's for a transparent payment; the pool ignores it). */
+    payeeCommitment: bigint;
     changeCommitment: bigint;
   };
+  /** For a shielded payment `payTo` is the zero address and `amount` 0: the payee and the price are in the payee note. */
   terms: PaymentTerms;
+  /** The change note's memo (64 bytes: this wallet finds its change by it). */
   memo: Hex;
+  /**
+   * The payee note's opening encrypted to the payee (187 bytes, `encryptNote`) for a
+   * shielded payment; "0x" for a transparent one. The proof's context binds it.
+   */
+  payeeMemo: Hex;
+  /**
+   * The payee note's opening: value = the price, owner = the payee's owner key, a fresh
+   * random blinding (shielded); all zero for a transparent payment. The payee reads the
+   * same opening from `payeeMemo`.
+   */
+  payee: NoteOpening;
   /** Receipt id once settled: the spent note's nullifier hash as bytes32. */
   receiptId: Hex;
   changeValue: bigint;
@@ -138,6 +162,12 @@ export interface PreparedPayment {
   /** syncMs: time spent syncing or waiting for a sync inside preparePayment (usually 0). */
   timings: { witnessMs: number; proveMs: number; syncMs: number };
 }
+
+/**
+ * A shielded payee: its shielded address string (`zk402...`, printed by `402zk address`,
+ * see `encodeShieldedAddress`) or the keys it holds.
+ */
+export type ShieldedPayTo = `zk402${string}` | ShieldedAddress;
 
 /** A wallet's private balance, base units (see {@link PrivateWallet.balances}). */
 export interface WalletBalances {
@@ -159,11 +189,22 @@ export interface WalletBalances {
    * sync of the same seed finds when no payment is in flight.
    */
   total: bigint;
+  /**
+   * The part of `total` in notes paid to this wallet by others (shielded payments it
+   * received and has not spent): an API's revenue not yet withdrawn. Informational.
+   */
+  received: bigint;
 }
 
 /** Parameters of {@link PrivateWallet.preparePayment}. */
 export interface PaymentParams {
-  payTo: Address;
+  /**
+   * Who is paid. A public address: a transparent payment (`zk-exact`), `amount` goes to
+   * `payTo` in public. A shielded payee (its `zk402...` address, or its keys): a shielded
+   * payment (`zk-shielded`), the pool appends a note of `amount` owned by the payee and
+   * encrypted to it, and nothing public names the payee or the amount.
+   */
+  payTo: Address | ShieldedPayTo;
   amount: bigint;
   fee?: bigint;
   relayer?: Address;

@@ -14,6 +14,7 @@ import { balances } from "./actions/balances.js";
 import { commitPendingLeaves } from "./actions/commit-leaves.js";
 import { deposit } from "./actions/deposit.js";
 import { preparePayment } from "./actions/prepare-payment.js";
+import { receivedPayments, type ReceivedPayment } from "./actions/receive.js";
 import { close, startAutoSync, stopAutoSync } from "./actions/schedule.js";
 import {
   queuedNotes,
@@ -25,7 +26,13 @@ import {
 import { submitPayment } from "./actions/submit-payment.js";
 import { resync, sync } from "./actions/sync.js";
 import { tokenUnits } from "./actions/token.js";
-import { withdraw, type WithdrawParameters } from "./actions/withdraw.js";
+import {
+  withdraw,
+  withdrawAll,
+  type WithdrawOptions,
+  type WithdrawParameters,
+  type WithdrawResult,
+} from "./actions/withdraw.js";
 import type { TokenUnits } from "./cost.js";
 import type { StoredNote, WalletState } from "./store.js";
 import type {
@@ -48,10 +55,12 @@ export type {
   PoolInfo,
   PreparedPayment,
   PrivateWalletOptions,
+  ShieldedPayTo,
   SyncOptions,
   WalletBalances,
 } from "./types.js";
-export type { WithdrawParameters } from "./actions/withdraw.js";
+export type { WithdrawOptions, WithdrawParameters, WithdrawResult, WithdrawTransaction } from "./actions/withdraw.js";
+export type { IncomingPayment, LeafLog, ReceivedPayment } from "./actions/receive.js";
 
 /** Default look-ahead for deposit indices in a rescan (like a BIP-44 gap limit). */
 const DEFAULT_DEPOSIT_GAP_LIMIT = 32;
@@ -83,12 +92,15 @@ function walletConfig(opts: PrivateWalletOptions): WalletConfig {
     waitForChangeMs: opts.sync?.waitForChangeMs ?? intervalMs + jitterMs,
     onWarning: opts.onWarning,
     onSyncProgress: opts.onSyncProgress,
+    x25519: opts.x25519,
   };
 }
 
 /**
- * A private 402zk wallet: notes derived from one seed, a Merkle tree synced from chain
- * events on a schedule, client-side proving, crash-safe persistence.
+ * A private 402zk wallet: notes owned by keys derived from one seed, a Merkle tree synced
+ * from chain events on a schedule, client-side proving, crash-safe persistence. It pays
+ * (transparently to an address, or shielded to a `zk402...` address) and receives
+ * (shielded payments to its own {@link PrivateWallet.address}, found by trial decryption).
  *
  * @example
  * const wallet = await PrivateWallet.open({ seed, pool, publicClient, walletClient, store, artifacts });
@@ -131,6 +143,33 @@ export class PrivateWallet {
    */
   tokenUnits(): Promise<TokenUnits | undefined> {
     return tokenUnits(this.#core);
+  }
+
+  // ------------------------------------------------------------------ keys
+
+  /**
+   * This wallet's shielded address (`zk402...`): its owner key and encryption key. Pay
+   * it with `preparePayment({ payTo: address, ... })` or name it as an API's payee; what
+   * it receives is found by {@link sync} and spent like any other note.
+   *
+   * @example
+   * const payTo = apiWallet.address(); // "zk4021..."
+   */
+  address(): string {
+    return this.#core.keys.address();
+  }
+
+  /**
+   * The viewing-key string (`zk402view...`) to hand an auditor: with `fetchIncoming` (402zk/client)
+   * or `402zk audit --viewing-key` it lists the payments this wallet received (time,
+   * amount, condition hash). It holds no spending key: it cannot spend, nor tell which
+   * notes were spent.
+   *
+   * @example
+   * const auditorKey = wallet.viewingKey();
+   */
+  viewingKey(): string {
+    return this.#core.keys.viewingKeyString();
   }
 
   // ------------------------------------------------------------------ state
@@ -179,6 +218,18 @@ export class PrivateWallet {
     return recordSettlement(this.#core, p);
   }
 
+  /**
+   * The payments this wallet received at its shielded address, oldest first: amount,
+   * condition hash, block and time, and whether the note was spent since. As fresh as
+   * the last sync.
+   *
+   * @example
+   * const unspent = wallet.receivedPayments().filter((p) => !p.spent);
+   */
+  receivedPayments(): ReceivedPayment[] {
+    return receivedPayments(this.#core);
+  }
+
   /** Notes a payment can spend now: available and committed to the pool's trees. */
   spendableNotes(): StoredNote[] {
     return spendableNotes(this.#core);
@@ -207,9 +258,10 @@ export class PrivateWallet {
   // ------------------------------------------------------------------ sync
 
   /**
-   * Pulls new `LeafInserted` and `PaymentReceipt` events since the last sync, extends
-   * the tree, finds this seed's notes by their memo tags, marks spent ones, settles
-   * payments in flight, and saves. A call made while a sync is running gets one more
+   * Pulls new `LeafInserted` and receipt events since the last sync, extends the tree,
+   * finds this seed's notes (its own by their memo tags, those paid to it by decrypting
+   * payee memos with its viewing key), marks spent ones, settles payments in flight, and
+   * saves. A call made while a sync is running gets one more
    * sync after it (shared by every caller that arrives meanwhile), so it always sees the
    * chain as of a moment after the call, e.g. a transaction the caller just mined.
    *
@@ -276,6 +328,13 @@ export class PrivateWallet {
   /**
    * Selects the smallest spendable note that covers `amount + fee`, proves a payment
    * bound to `params`, and reserves the note until the payment settles or expires.
+   *
+   * `payTo` an address: a transparent payment (`amount` to it, in public). `payTo` a
+   * shielded address (`zk402...`): a shielded payment: the payee gets a note of `amount`
+   * owned by its key, its opening encrypted to it in `payeeMemo`; the terms name neither
+   * payee nor amount (`payTo` 0, `amount` 0). A payment spends exactly one note (the
+   * circuit has one input): above the largest note it fails with
+   * `insufficient_private_balance` naming the largest note and the balance.
    *
    * It proves against the local tree as it is, without asking the chain first: the tree
    * is kept fresh by scheduled syncs (see {@link SyncOptions}), and the pool accepts any
@@ -346,13 +405,29 @@ export class PrivateWallet {
   }
 
   /**
-   * Withdraws `amount` from the private balance to a public address.
+   * Withdraws `amount` (any amount up to the private balance) to a public address. One
+   * transaction when one note covers it; otherwise a chain, one note per transaction,
+   * largest first, each reported through `onTransaction` as it is mined (a crash between
+   * two loses nothing: the rest stays in the wallet). Returns every transaction.
    *
    * @example
-   * await wallet.withdraw({ to: "0x...", amount: 5_000_000n });
+   * const { transactions } = await wallet.withdraw({ to: "0x...", amount: 2_500_000n });
    */
-  withdraw(args: WithdrawParameters): Promise<Hash> {
+  withdraw(args: WithdrawParameters): Promise<WithdrawResult> {
     return withdraw(this.#core, args);
+  }
+
+  /**
+   * Withdraws everything the committed notes hold to a public address, one transaction
+   * per note (less the relayer's fee on each when relayed). Notes still queued are
+   * committed first when the wallet can send transactions.
+   *
+   * @example
+   * await wallet.withdrawAll({ to: "0x..." });
+   * wallet.balance(); // 0n
+   */
+  withdrawAll(args: WithdrawOptions): Promise<WithdrawResult> {
+    return withdrawAll(this.#core, args);
   }
 }
 

@@ -146,10 +146,10 @@ export async function startBigPool(opts: { treeLevels?: number; deploy?: DeployO
   /** A deposit note of `keys` (deposit number k) as a leaf and its memo, as the wallet makes it. */
   function depositNote(keys: WalletKeys, k: number, value: bigint): { leaf: bigint; memo: Hex } {
     const salt = randomNonce128();
-    const secrets = keys.depositSecrets(k, salt);
+    const blinding = keys.depositBlinding(k, salt);
     return {
-      leaf: commitmentOf(value, secrets),
-      memo: encodeMemo({ tag: keys.depositTag(k), secrets, value, nonce: salt }),
+      leaf: commitmentOf({ value, owner: keys.ownerKey, blinding }),
+      memo: encodeMemo({ tag: keys.depositTag(k), blinding, value, nonce: salt }),
     };
   }
 

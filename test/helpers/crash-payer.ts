@@ -1,8 +1,13 @@
 /**
- * Child process for the crash-recovery test in test/server/x402.test.ts (the test runner
- * loads every file under test/, so it runs only when executed): proves a payment with a file-backed
- * wallet, sends `pay` on chain, prints "SENT <hash>" and then waits to be killed
- * (SIGKILL) before it can sync or save anything about the change note.
+ * Child process for the crash-recovery tests (the test runner loads every file under
+ * test/, so it runs only when executed), with a file-backed wallet:
+ *
+ * - mode "pay" (test/server/x402.test.ts): proves a payment, sends `pay` on chain, prints
+ *   "SENT <hash>" and then waits to be killed (SIGKILL) before it can sync or save
+ *   anything about the change note.
+ * - mode "withdraw" (test/client/shielded.test.ts): starts a chained withdrawal of
+ *   `amount` to `payTo`; once its first transaction is mined it prints "SENT <hash>" and
+ *   blocks, so the kill lands between two transactions of the chain.
  */
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -24,6 +29,7 @@ async function main(): Promise<void> {
     accountIndex: number;
     payTo: Address;
     amount: string;
+    mode?: "pay" | "withdraw";
   };
   const chain = localViemChain(cfg.pool.chainId, cfg.url);
   const account = devAccount(cfg.accountIndex);
@@ -39,13 +45,25 @@ async function main(): Promise<void> {
     // One short process: it syncs when it pays (no background schedule to wait for).
     sync: { auto: false },
   });
+  if (cfg.mode === "withdraw") {
+    await wallet.withdraw({
+      to: cfg.payTo,
+      amount: BigInt(cfg.amount),
+      onTransaction: (t) => {
+        process.stdout.write(`SENT ${t.hash}\n`);
+        // Block the event loop (no next transaction, no save) until the parent kills us.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120_000);
+      },
+    });
+    return;
+  }
   const now = (await publicClient.getBlock()).timestamp;
   const p = await wallet.preparePayment({ payTo: cfg.payTo, amount: BigInt(cfg.amount), expiry: now + 600n });
   const hash = await walletClient.writeContract({
     address: cfg.pool.facilitator,
     abi: facilitatorAbi,
     functionName: "pay",
-    args: [p.proof, p.terms, p.memo],
+    args: [p.proof, p.terms, p.memo, p.payeeMemo],
   });
   process.stdout.write(`SENT ${hash}\n`);
   // Wait to be killed: never sync, never save the change note.

@@ -23,5 +23,7 @@ export function balances(core: WalletCore): BalancesReturnType {
   // Notes held by a payment whose outcome is unknown: being proven, or sent and unsettled.
   const held = new Set([...inFlight.filter((p) => !p.settled).map((p) => p.nullifierHash), ...core.busy]);
   const reserved = sum(notes.filter((n) => !n.spent && held.has(n.nullifierHash)));
-  return { spendable, pending, reserved, total: spendable + pending };
+  // Received notes are spent like any other: this only says how much of the total they are.
+  const received = sum([...spendableNotes(core), ...queuedNotes(core)].filter((n) => n.origin.kind === "received"));
+  return { spendable, pending, reserved, total: spendable + pending, received };
 }

@@ -58,13 +58,16 @@ export async function deposit(core: WalletCore, params: DepositParameters): Prom
   // reports the shared tag (duplicate_note_tag).
   const k = await core.mutate((state) => state.nextDepositIndex++);
   const salt = randomNonce128();
-  const secrets = core.keys.depositSecrets(k, salt);
-  const commitment = commitmentOf(v, secrets);
+  // The note is owned by this wallet's owner key: only its spending key can spend it.
+  const owner = core.keys.ownerKey;
+  const blinding = core.keys.depositBlinding(k, salt);
+  const commitment = commitmentOf({ value: v, owner, blinding });
   // The salt doubles as the memo nonce: one memo per (k, salt), so its pad is never reused.
-  const memo = encodeMemo({ tag: core.keys.depositTag(k), secrets, value: v, nonce: salt });
+  const memo = encodeMemo({ tag: core.keys.depositTag(k), blinding, value: v, nonce: salt });
   const note: DepositNote = {
     value: v,
-    precommitment: precommitmentOf(secrets),
+    // What the chain sees: Poseidon(owner, blinding), opaque (the pool adds the value).
+    precommitment: precommitmentOf(owner, blinding),
     memo,
     account: wc.account,
     walletClient: wc,

@@ -1,14 +1,17 @@
-import { zeroAddress, type Address } from "viem";
+import { bytesToHex, zeroAddress, type Address, type Hex } from "viem";
 
 import { parseUserAddress } from "../../core/address.js";
 import { paymentContext, type PaymentTerms } from "../../core/context.js";
 import { ZkPayError } from "../../core/errors.js";
-import { toBytes32, toValue } from "../../core/field.js";
+import { SNARK_SCALAR_FIELD, toBytes32, toValue } from "../../core/field.js";
 import { encodeMemo, randomNonce128 } from "../../core/memo.js";
+import { encryptNote } from "../../core/note-encryption.js";
+import { notePosition, type NoteOpening } from "../../core/note.js";
+import { parseShieldedAddress, type ShieldedAddress } from "../../core/shielded-address.js";
 import { provePayment } from "../../core/circuits/payment.js";
 import { formatTokens } from "../cost.js";
 import type { StoredNote } from "../store.js";
-import type { PaymentParams, PreparedPayment } from "../types.js";
+import type { PaymentParams, PreparedPayment, ShieldedPayTo } from "../types.js";
 import type { WalletCore } from "../wallet/core.js";
 import { balances } from "./balances.js";
 import { commitPendingLeaves } from "./commit-leaves.js";
@@ -42,10 +45,14 @@ export type PreparePaymentReturnType = PreparedPayment;
  * @example
  * const p = await preparePayment(core, { payTo, amount: 10_000n, expiry });
  */
-export async function preparePayment(core: WalletCore, params: PaymentParams): Promise<PreparePaymentReturnType> {
+export async function preparePayment(
+  core: WalletCore,
+  params: PaymentParams,
+  internal: { note?: StoredNote } = {},
+): Promise<PreparePaymentReturnType> {
   const amount = toValue(params.amount, "amount");
   const fee = toValue(params.fee ?? 0n, "fee");
-  params = { ...params, payTo: parseUserAddress(params.payTo, "payTo") };
+  const payee = resolvePayee(params.payTo);
   const relayer = params.relayer === undefined ? zeroAddress : parseUserAddress(params.relayer, "relayer");
   if (fee > 0n && relayer === zeroAddress) {
     throw new ZkPayError("invalid_argument", "a fee needs a relayer address");
@@ -76,10 +83,52 @@ export async function preparePayment(core: WalletCore, params: PaymentParams): P
   const syncMs = performance.now() - t0;
 
   // Pick and reserve in one synchronous step: a concurrent payment must not pick the
-  // same note while this one is being proven.
-  const note = pickNote(core, needed);
+  // same note while this one is being proven. (A chained withdrawal names its note.)
+  const note = internal.note ? pinned(core, internal.note, needed) : pickNote(core, needed);
   if (!note) throw await insufficientBalance(core, amount, fee);
-  return withNoteBusy(core, note, () => proveWith(core, note, params, { amount, fee, relayer, syncMs }));
+  return withNoteBusy(core, note, () => proveWith(core, note, params, payee, { amount, fee, relayer, syncMs }));
+}
+
+/** The payee of `payTo`: a public address (transparent) or a shielded payee's keys. */
+function resolvePayee(payTo: Address | ShieldedPayTo): { address: Address } | { shielded: ShieldedAddress } {
+  if (typeof payTo === "object" && payTo !== null) {
+    // Keys given directly: the same checks as the address string's (owner key in the field, 32-byte key).
+    const { ownerKey, encryptionKey } = payTo;
+    if (typeof ownerKey !== "bigint" || ownerKey < 0n || ownerKey >= SNARK_SCALAR_FIELD) {
+      throw new ZkPayError("invalid_shielded_address", "the payee's owner key is not a field element");
+    }
+    if (!(encryptionKey instanceof Uint8Array) || encryptionKey.length !== 32) {
+      throw new ZkPayError("invalid_shielded_address", "the payee's encryption key must be 32 bytes");
+    }
+    return { shielded: { ownerKey, encryptionKey } };
+  }
+  if (typeof payTo === "string" && !payTo.trim().startsWith("0x")) {
+    // Anything not an 0x address is read as a shielded address (a typo gets its reason).
+    return { shielded: parseShieldedAddress(payTo.trim()) };
+  }
+  const address = parseUserAddress(payTo, "payTo");
+  // On chain payTo = 0 marks a shielded payment (its payee in the payee note): a
+  // transparent payment to it would be refused by the pool, so refuse it before proving.
+  if (address === zeroAddress) {
+    throw new ZkPayError("invalid_argument", "payTo is the zero address: pay a shielded payee by its zk402 address");
+  }
+  return { address };
+}
+
+/** `note` if a payment may spend it now and it covers `needed` (a chained withdrawal's pick). */
+function pinned(core: WalletCore, note: StoredNote, needed: bigint): StoredNote | undefined {
+  const n = spendableNotes(core).find((x) => x.nullifierHash === note.nullifierHash);
+  return n && BigInt(n.value) >= needed ? n : undefined;
+}
+
+/**
+ * A uniformly random field element (a payee note's blinding): 48 random bytes reduced
+ * mod p, so the bias of the reduction is below 2^-128.
+ */
+function randomFieldElement(): bigint {
+  const bytes = new Uint8Array(48);
+  globalThis.crypto.getRandomValues(bytes);
+  return BigInt(bytesToHex(bytes)) % SNARK_SCALAR_FIELD;
 }
 
 /** The `insufficient_private_balance` error, amounts in tokens. */
@@ -96,7 +145,8 @@ async function insufficientBalance(core: WalletCore, amount: bigint, fee: bigint
       (fee > 0n ? ` (${t(amount)} + a fee of ${t(fee)})` : "") +
       ` (largest spendable note ${t(largest)}, private balance ${t(balance)}` +
       (pendingChange > 0n ? `, change of payments in flight not yet seen: ${t(pendingChange)}` : "") +
-      "): deposit more",
+      "): a payment spends exactly one note (the payment circuit has one input, so it cannot merge notes)" +
+      (balance >= needed ? "; withdraw can still move the whole balance, one note per transaction" : "; deposit more"),
     {
       needed: needed.toString(),
       largestNote: largest.toString(),
@@ -111,46 +161,77 @@ async function proveWith(
   core: WalletCore,
   note: StoredNote,
   params: PaymentParams,
+  to: { address: Address } | { shielded: ShieldedAddress },
   cost: { amount: bigint; fee: bigint; relayer: Address; syncMs: number },
 ): Promise<PreparedPayment> {
   const { amount, fee, relayer, syncMs } = cost;
-  const secrets = core.secretsOf(note);
-  // The change note derives from the note it spends (see WalletKeys): no counter, so a
-  // restored wallet or a second process can never give another note the same secrets.
-  const change = core.keys.changeSecrets(secrets);
-  const changeValue = BigInt(note.value) - amount - fee;
+  const { keys } = core;
+  const opening = core.openingOf(note);
+  const conditionHash = params.conditionHash ?? toBytes32(0n);
+  // The change note derives from the nullifier hash of the note it spends (see
+  // WalletKeys): no counter, so a restored wallet or a second process can never give
+  // another note the same blinding, and the seed alone finds the change again.
+  const parent = BigInt(note.nullifierHash);
+  const changeBlinding = keys.changeBlinding(parent);
+  const changeValue = opening.value - amount - fee;
   // The agent pays again right away with its change when it has nothing else committed.
   const commitChange =
     params.commitChange ??
     (changeValue > 0n && !spendableNotes(core).some((n) => n.nullifierHash !== note.nullifierHash));
-  // Fresh nonce: a retry of this note reuses the change secrets, never the memo's pad.
+  // Fresh nonce: a retry of this note reuses the change blinding, never the memo's pad.
   const memo = encodeMemo({
-    tag: core.keys.childTag(secrets),
-    secrets: change,
+    tag: keys.changeTag(parent),
+    blinding: changeBlinding,
     value: changeValue,
     nonce: randomNonce128(),
   });
+
+  // Shielded: nothing public names the payee or the price. The payee note (value = the
+  // price, owned by the payee's key, a fresh random blinding) is the payment; its opening
+  // travels encrypted to the payee's key, and the proof's context binds that ciphertext.
+  // Transparent: the price goes to `payTo` in public and the payee note is worthless.
+  const shielded = "shielded" in to;
+  const payee: NoteOpening = shielded
+    ? { value: amount, owner: to.shielded.ownerKey, blinding: randomFieldElement() }
+    : { value: 0n, owner: 0n, blinding: 0n };
+  const payeeMemo: Hex = shielded ? encryptNote(to.shielded.encryptionKey, { ...payee, conditionHash }) : "0x";
   const terms: PaymentTerms = {
-    payTo: params.payTo,
-    amount,
+    payTo: shielded ? zeroAddress : to.address,
+    amount: shielded ? 0n : amount,
     relayer,
     fee,
-    conditionHash: params.conditionHash ?? toBytes32(0n),
+    conditionHash,
     expiry: params.expiry,
   };
-  const context = paymentContext({ chainId: core.pool.chainId, facilitator: core.pool.facilitator, terms, memo });
+  const context = paymentContext({
+    chainId: core.pool.chainId,
+    facilitator: core.pool.facilitator,
+    terms,
+    memo,
+    payeeMemo,
+  });
   const result = await provePayment(
     {
-      note: { value: BigInt(note.value), ...secrets },
+      note: opening,
+      spendingKey: keys.spendingKey(),
+      position: notePosition(note.leafIndex, core.tree.levels),
       path: core.tree.path(note.leafIndex),
-      amount,
+      amount: terms.amount,
       fee,
       context,
-      change,
+      payee,
+      changeBlinding,
     },
     core.artifacts,
     { onProgress: params.onProgress },
   );
+  if (result.nullifierHash.toString() !== note.nullifierHash) {
+    // The stored nullifier hash is what the sync marks spent: they must agree.
+    throw new ZkPayError(
+      "proving_failed",
+      `the proof's nullifier differs from the stored note's (leaf ${note.leafIndex})`,
+    );
+  }
 
   await holdNote(core, {
     nullifierHash: note.nullifierHash,
@@ -165,10 +246,13 @@ async function proveWith(
       root: result.root,
       treeSize: BigInt(result.treeSize),
       nullifierHash: result.nullifierHash,
+      payeeCommitment: result.payeeCommitment,
       changeCommitment: result.changeCommitment,
     },
     terms,
     memo,
+    payeeMemo,
+    payee,
     receiptId: toBytes32(result.nullifierHash),
     changeValue,
     commitChange,

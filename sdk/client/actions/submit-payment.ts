@@ -34,7 +34,7 @@ export async function submitPayment(core: WalletCore, p: PreparedPayment): Promi
       account: wc.account,
       chain: wc.chain,
       functionName: p.commitChange ? "payAndCommit" : "pay",
-      args: [p.proof, p.terms, p.memo],
+      args: [p.proof, p.terms, p.memo, p.payeeMemo],
     });
   } catch (err) {
     throw mapPayRevert(err);

@@ -13,12 +13,18 @@ export interface LogRangeState {
   span?: number;
 }
 
-/** Topics of the two pool events a sync reads: new leaves, and receipts (spent notes). */
+/**
+ * Topics of the pool events a sync reads: new leaves, and the receipts of both payment
+ * modes (each names the spent note's nullifier hash as its id).
+ */
 export const LEAF_TOPIC = toEventSelector(
   "event LeafInserted(uint256 indexed leafIndex, uint256 commitment, bytes memo)",
 );
 export const RECEIPT_TOPIC = toEventSelector(
   "event PaymentReceipt(bytes32 indexed id, uint256 amount, bytes32 indexed conditionHash, address indexed payTo, address relayer, uint256 fee)",
+);
+export const SHIELDED_RECEIPT_TOPIC = toEventSelector(
+  "event ShieldedPaymentReceipt(bytes32 indexed id, uint256 payeeCommitment, address relayer, uint256 fee)",
 );
 
 /** An `eth_getLogs` entry as the RPC returns it (raw: decoding thousands through viem is slow). */
@@ -27,6 +33,8 @@ export interface RawLog {
   data: Hex;
   blockNumber: Hex;
   logIndex: Hex;
+  /** The block's time, from nodes that include it in logs (geth 1.14+, recent Hardhat). */
+  blockTimestamp?: Hex;
   removed?: boolean;
 }
 
@@ -70,7 +78,12 @@ export async function fetchLogs(
 ): Promise<{ from: number; to: number; logs: RawLog[] }> {
   for (;;) {
     const params = [
-      { address: facilitator, fromBlock: toHex(from), toBlock: toHex(to), topics: [[LEAF_TOPIC, RECEIPT_TOPIC]] },
+      {
+        address: facilitator,
+        fromBlock: toHex(from),
+        toBlock: toHex(to),
+        topics: [[LEAF_TOPIC, RECEIPT_TOPIC, SHIELDED_RECEIPT_TOPIC]],
+      },
     ];
     try {
       // No transport retries here: a refused range is answered by a smaller one, now.

@@ -9,15 +9,16 @@
  * Users never see a core: `PrivateWallet` keeps it in a private field and the package
  * does not export this file. Its members are public only so the actions can reach them.
  *
- * The payee side (notes paid to this wallet by others) will land beside the payer's
- * actions as `actions/receive.ts` over this same core, its notes found by the chain scan
- * in `../sync/notes.ts`.
+ * The payee side (notes paid to this wallet by others) is `actions/receive.ts` over this
+ * same core: its notes are found by the chain scan in `../sync/notes.ts` (trial
+ * decryption with the viewing key) and kept in the same state as the payer's.
  */
 import type { Hash, Hex, PublicClient, WalletClient } from "viem";
 
 import { ZkPayError } from "../../core/errors.js";
 import { WalletKeys } from "../../core/keys.js";
-import type { NoteSecrets } from "../../core/note.js";
+import type { X25519Fn } from "../../core/note-encryption.js";
+import type { NoteOpening } from "../../core/note.js";
 import type { CircuitArtifacts } from "../../core/circuits/artifacts.js";
 import type { NoteTree } from "../../core/tree.js";
 import type { TokenUnits } from "../cost.js";
@@ -46,6 +47,8 @@ export interface WalletConfig {
   waitForChangeMs: number;
   onWarning: ((w: ZkPayError) => void) | undefined;
   onSyncProgress: ((p: SyncProgress) => void) | undefined;
+  /** X25519 for trial decryption (node:crypto's on Node); undefined: @noble/curves. */
+  x25519: X25519Fn | undefined;
 }
 
 /** Where syncing stands (written by `actions/sync.ts`, read by the schedule and payments). */
@@ -96,7 +99,7 @@ export class WalletCore {
   /** Default warning output: each tag / failure streak once. */
   readonly #warned = new Set<string>();
 
-  /** Throws `note_store_corrupt` if `state` holds notes of another seed. */
+  /** Throws `note_store_corrupt` if `state` holds notes of another seed (or damaged ones). */
   constructor(config: WalletConfig, state: WalletState, tree: NoteTree) {
     this.config = config;
     this.pool = config.pool;
@@ -105,12 +108,11 @@ export class WalletCore {
     this.artifacts = config.artifacts;
     this.store = config.store;
     this.keys = WalletKeys.fromSeed(config.seed);
-    this.deriver = new NoteDeriver(this.keys);
+    this.deriver = new NoteDeriver(this.keys, tree.levels, config.x25519);
     this.#state = state;
     this.tree = tree;
     // Fail now, not in the middle of a payment, if the store belongs to another seed.
-    const byNullifier = this.byNullifier();
-    for (const n of state.notes) this.deriver.secretsOf(n, byNullifier);
+    for (const n of state.notes) this.deriver.check(n);
   }
 
   /** The current persisted state. Read it; change it only through {@link mutate}. */
@@ -151,14 +153,9 @@ export class WalletCore {
     console.warn(`402zk wallet: ${w.reason}: ${w.message}`);
   }
 
-  /** The state's notes by nullifier hash. */
-  byNullifier(): Map<string, StoredNote> {
-    return new Map(this.#state.notes.map((n) => [n.nullifierHash, n]));
-  }
-
-  /** A note's secrets, derived again from the seed (they are never stored). */
-  secretsOf(note: StoredNote): NoteSecrets {
-    return this.deriver.secretsOf(note, this.byNullifier());
+  /** A note's opening (value, owner key, blinding). Spending it takes the spending key too. */
+  openingOf(note: StoredNote): NoteOpening {
+    return this.deriver.openingOf(note);
   }
 
   /** The wallet client, or `invalid_argument` when there is none with an account. */
@@ -219,7 +216,7 @@ export async function openWalletCore(config: WalletConfig): Promise<WalletCore> 
     });
   }
   const state: WalletState = loaded ?? {
-    version: 2,
+    version: 3,
     chainId: pool.chainId,
     facilitator: pool.facilitator,
     syncedBlock: pool.deploymentBlock - 1,
