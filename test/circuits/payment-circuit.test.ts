@@ -55,11 +55,11 @@ interface CircuitInput {
 }
 
 /** Keys of two owners: the payer (ALICE) and someone else (BOB). */
-const ALICE_SK = hash1(0xa11ce);
-const BOB_SK = hash1(0xb0b);
+const ALICE_SK = hash1(0xa11cen);
+const BOB_SK = hash1(0xb0bn);
 const ALICE = ownerKeyOf(ALICE_SK);
 const BOB = ownerKeyOf(BOB_SK);
-const API_OWNER = ownerKeyOf(hash1(0xa91)); // a shielded payee's owner key
+const API_OWNER = ownerKeyOf(hash1(0xa91n)); // a shielded payee's owner key
 
 const note = (i: number, value: bigint, owner = ALICE): NoteOpening => ({
   value,

@@ -12,7 +12,7 @@ import { EdDsaPoseidonKey, verifyEdDsaPoseidon, type BabyJubPoint } from "../../
 import { isZkPayError } from "../../sdk/core/errors.js";
 import { SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
-import { commitmentOf, nullifierHashOf, precommitmentOf } from "../../sdk/core/note.js";
+import { commitmentOf, nullifierHashOf, nullifyingKeyOf, ownerKeyOf, precommitmentOf } from "../../sdk/core/note.js";
 import { hash1, hash2 } from "../../sdk/core/poseidon.js";
 import { fromSolidityProof, type Groth16Proof, type SolidityProof } from "../../sdk/core/circuits/proof.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
@@ -612,26 +612,29 @@ describe("Presentation circuit (committed artifacts vs the SDK reference)", func
   });
 
   describe("a payment note cannot be presented (domain separation)", function () {
-    // Notes hash with Poseidon1/Poseidon2 and no domain constant: commitment =
-    // Poseidon1(Poseidon2(value, Poseidon2(nullifier, secret))), nullifierHash =
-    // Poseidon1(nullifier). The circuit derives the holder commitment as
-    // Poseidon3(HOLDER_DOMAIN, nullifierSeed, blinding) and needs the issuer's signature
-    // over Poseidon7(CREDENTIAL_DOMAIN, ...) of it: a note's opening gives neither, and
-    // even a signature by the real issuer over a note value (or a credential issued *to*
-    // a note value) cannot be opened by the note's owner.
-    const note = { value: 10_000n, nullifier: hash1(4242n), secret: hash1(4343n) };
+    // Notes hash with Poseidon1/Poseidon2/Poseidon4 and no domain constant: commitment =
+    // Poseidon1(Poseidon2(value, Poseidon2(owner, blinding))), owner = Poseidon2(sk, 2),
+    // nullifierHash = Poseidon4(Poseidon2(sk, 1), commitment, tree, leaf). The circuit
+    // derives the holder commitment as Poseidon3(HOLDER_DOMAIN, nullifierSeed, blinding)
+    // and needs the issuer's signature over Poseidon7(CREDENTIAL_DOMAIN, ...) of it: a
+    // note's opening and keys give neither, and even a signature by the real issuer over
+    // a note value (or a credential issued *to* a note value) cannot be opened by the
+    // note's owner.
+    const sk = hash1(4242n);
+    const note = { value: 10_000n, owner: ownerKeyOf(sk), blinding: hash1(4343n) };
     const noteValues = {
-      commitment: commitmentOf(note.value, note),
-      precommitment: precommitmentOf(note),
-      nullifierHash: nullifierHashOf(note),
+      commitment: commitmentOf(note),
+      precommitment: precommitmentOf(note.owner, note.blinding),
+      nullifierHash: nullifierHashOf(nullifyingKeyOf(sk), commitmentOf(note), { treeIndex: 0, leafIndex: 0 }),
+      owner: note.owner,
     };
-    const asHolder = { nullifierSeed: note.nullifier, blinding: note.secret };
+    const asHolder = { nullifierSeed: sk, blinding: note.blinding };
 
     it("no note hash equals the holder commitment or origin token of the note's secrets", function () {
       const credentialSide = [
         holderCommitmentOf(asHolder),
         holderCommitmentOf({ nullifierSeed: note.value, blinding: noteValues.precommitment }),
-        originTokenOf(note.nullifier, ORIGIN, 0),
+        originTokenOf(sk, ORIGIN, 0),
         rawMessage(rawOf(TERMS), holderCommitmentOf(asHolder)),
       ];
       for (const v of Object.values(noteValues)) expect(credentialSide).to.not.include(v);
@@ -672,10 +675,10 @@ describe("Presentation circuit (committed artifacts vs the SDK reference)", func
           }),
       ],
       [
-        "a credential issued to the nullifier hash as holderCommitment, opened with (nullifier, 0)",
+        "a credential issued to the nullifier hash as holderCommitment, opened with (spending key, 0)",
         () =>
           forNote(ISSUER.sign(rawMessage(rawOf(TERMS), noteValues.nullifierHash)), {
-            nullifierSeed: note.nullifier,
+            nullifierSeed: sk,
             blinding: 0n,
           }),
       ],
@@ -867,11 +870,14 @@ describe("Presentation proofs: fast verifier (mcl-wasm) vs snarkjs", function ()
     await agree("points from the vkey", { ...proof, pA: alpha, pC: alpha }, s, false);
   });
 
-  it("a presentation proof does not verify under the payment key (both circuits have 6 public signals)", async function () {
+  it("a presentation proof does not verify under the payment key (padded to its 8 public signals)", async function () {
     const payment = await Groth16Verifier.fromVkey(PAYMENT_VKEY);
-    expect(payment.nPublic).to.equal(6);
+    expect(payment.nPublic).to.equal(8);
+    // The wrong count alone is refused; padded to the payment's count it is still false.
     expect(payment.verify(p[0]!.proof, signals[0]!)).to.equal(false);
-    expect(await verifyPaymentProofSnarkjs(PAYMENT_VKEY, p[0]!.proof, signals[0]!)).to.equal(false);
+    const padded = [...signals[0]!, 0n, 0n];
+    expect(payment.verify(p[0]!.proof, padded)).to.equal(false);
+    expect(await verifyPaymentProofSnarkjs(PAYMENT_VKEY, p[0]!.proof, padded)).to.equal(false);
   });
 
   it("batches: 4 valid are true; one tampered at any position is false and pinpointed", function () {
