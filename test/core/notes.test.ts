@@ -1,11 +1,21 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 import { expect } from "chai";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { bytesToHex, hexToBytes, keccak256, type Hex } from "viem";
 
-import { isZkPayError } from "../../sdk/core/errors.js";
-import { SNARK_SCALAR_FIELD, toBytes32 } from "../../sdk/core/field.js";
+import { LeanIMT } from "@zk-kit/lean-imt";
+
+import { provePayment, type PaymentWitness } from "../../sdk/core/circuits/payment.js";
+import { PAYMENT_SIGNALS } from "../../sdk/core/circuits/registry.js";
+import { isZkPayError, type ZkReasonCode } from "../../sdk/core/errors.js";
+import { MAX_TREE_DEPTH, SNARK_SCALAR_FIELD, toBytes32 } from "../../sdk/core/field.js";
+import { shutdownProver } from "../../sdk/core/prover.js";
+import { NoteTree } from "../../sdk/core/tree.js";
+import { verifyPaymentProof } from "../../sdk/core/circuits/payment.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { memoPad, parseMemo } from "../../sdk/core/memo.js";
 import {
@@ -168,5 +178,159 @@ describe("WalletKeys (key-owned notes)", function () {
         .to.throw()
         .that.satisfies((e: unknown) => isZkPayError(e, "invalid_argument"));
     }
+  });
+});
+
+/** The root from an uncompressed path, by the LeanIMT rule (hash with the sibling where there is one, else carry). */
+function rootOf(leaf: bigint, leafIndex: number, hasSibling: boolean[], siblings: bigint[]): bigint {
+  let node = leaf;
+  for (let l = 0; l < MAX_TREE_DEPTH; l++) {
+    if (!hasSibling[l]) continue;
+    node = Math.floor(leafIndex / 2 ** l) % 2 ? hash2(siblings[l]!, node) : hash2(node, siblings[l]!);
+  }
+  return node;
+}
+
+describe("uncompressed tree paths (what payment-v2 takes)", function () {
+  it("every leaf of forests of many sizes: position, hasSibling, siblings and root agree with zk-kit's LeanIMT", function () {
+    for (const levels of [0, 1, 2, 3, 5]) {
+      const cap = 2 ** levels;
+      const leaves = Array.from({ length: 3 * cap + 2 }, (_, i) => hash1(BigInt(1000 * levels + i)));
+      const tree = new NoteTree(levels);
+      const ref: LeanIMT<bigint>[] = [];
+      leaves.forEach((leaf, g) => {
+        if (g % cap === 0) ref.push(new LeanIMT<bigint>((a, b) => hash2(a, b)));
+        ref.at(-1)!.insert(leaf);
+        tree.insert(leaf);
+        for (let i = 0; i <= g; i++) {
+          const p = tree.path(i);
+          const pos = notePosition(i, levels);
+          expect({ treeIndex: p.treeIndex, leafIndex: p.leafIndex }).to.deep.equal(pos);
+          expect(p.hasSibling).to.have.length(MAX_TREE_DEPTH);
+          expect(p.siblings).to.have.length(MAX_TREE_DEPTH);
+          const z = ref[pos.treeIndex]!.generateProof(pos.leafIndex);
+          expect(p.root).to.equal(z.root);
+          expect(rootOf(leaves[i]!, p.leafIndex, p.hasSibling, p.siblings)).to.equal(p.root);
+          // The compressed proof is the uncompressed one without the carried levels.
+          expect(p.siblings.filter((_, l) => p.hasSibling[l])).to.deep.equal(z.siblings);
+          expect(p.compressedSiblings.slice(0, p.depth)).to.deep.equal(z.siblings);
+          for (let l = 0; l < MAX_TREE_DEPTH; l++) {
+            // A right child always has a sibling; a carried level has sibling 0; nothing above the tree's levels.
+            if (Math.floor(p.leafIndex / 2 ** l) % 2) expect(p.hasSibling[l], `right child at ${l}`).to.equal(true);
+            if (!p.hasSibling[l]) expect(p.siblings[l]).to.equal(0n);
+            if (l >= levels) expect(p.hasSibling[l]).to.equal(false);
+          }
+        }
+      });
+    }
+  });
+
+  it("a leaf keeps its position as the tree grows (the nullifier binds it), while its compressed index changes", function () {
+    const t = NoteTree.from(
+      [1n, 2n, 3n, 4n, 5n].map((x) => hash1(x)),
+      4,
+    );
+    const before = t.path(4);
+    t.insertMany([6n, 7n].map((x) => hash1(x)));
+    const after = t.path(4);
+    expect(after.leafIndex).to.equal(before.leafIndex);
+    expect(before.hasSibling.slice(0, 3)).to.deep.equal([false, false, true]);
+    expect(after.hasSibling.slice(0, 3)).to.deep.equal([true, true, true]);
+    expect(after.indices).to.not.equal(before.indices);
+  });
+});
+
+describe("provePayment (payment-v2): witness checks and a real proof", function () {
+  this.timeout(300_000);
+  const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "circuits", "artifacts");
+  const ARTIFACTS = { wasm: path.join(DIR, "payment.wasm"), zkey: path.join(DIR, "payment.zkey") };
+  const payer = WalletKeys.fromSeed(`0x${"31".repeat(32)}`);
+  const api = WalletKeys.fromSeed(`0x${"32".repeat(32)}`);
+  const LEVELS = 2;
+  const notes = Array.from({ length: 10 }, (_, k) => payer.indexNote(k, 10_000n + BigInt(k)));
+  const tree = NoteTree.from(
+    notes.map((n) => commitmentOf(n)),
+    LEVELS,
+  );
+  /** Note 6 (leaf 2 of the second tree, treeIndex 1, in a forest of 2^2-leaf trees) paid shielded to `api`. */
+  const witness = (patch: Partial<PaymentWitness> = {}): PaymentWitness => ({
+    note: notes[6]!,
+    spendingKey: payer.spendingKey(),
+    position: notePosition(6, LEVELS),
+    path: tree.path(6),
+    amount: 0n,
+    fee: 25n,
+    context: hash2(0x402n, 19n),
+    payee: { value: 3_000n, owner: api.ownerKey, blinding: hash1(77n) },
+    changeBlinding: payer.changeBlinding(1n),
+    ...patch,
+  });
+
+  after(async function () {
+    await shutdownProver();
+  });
+
+  it("refuses bad witnesses before proving, with typed errors", async function () {
+    const path6 = tree.path(6);
+    const cases: [string, Partial<PaymentWitness>, ZkReasonCode, RegExp][] = [
+      ["over the note's value", { fee: 10_000n }, "insufficient_private_balance", /needs/],
+      ["amount and payee value both", { amount: 1n }, "invalid_argument", /either/],
+      ["another spender's key", { spendingKey: api.spendingKey() }, "invalid_argument", /not owned/],
+      ["value >= 2^128", { payee: { value: 1n << 128n, owner: 1n, blinding: 1n } }, "invalid_argument", /payee value/],
+      [
+        "payee owner >= p",
+        { payee: { value: 1n, owner: SNARK_SCALAR_FIELD, blinding: 1n } },
+        "invalid_argument",
+        /field/,
+      ],
+      ["23 levels", { path: { ...path6, siblings: path6.siblings.slice(1) } }, "invalid_argument", /24 levels/],
+      ["position of another leaf", { position: { treeIndex: 1, leafIndex: 3 } }, "invalid_argument", /not the path/],
+      ["path of another leaf", { path: tree.path(7) }, "invalid_argument", /not the path|root/],
+      ["another note", { note: { ...notes[6]!, value: 20_000n } }, "invalid_argument", /root/],
+      [
+        "a wrong sibling",
+        { path: { ...path6, siblings: path6.siblings.map((s) => (s ? s + 1n : s)) } },
+        "invalid_argument",
+        /root/,
+      ],
+    ];
+    for (const [name, patch, reason, message] of cases) {
+      const err = await provePayment(witness(patch), ARTIFACTS).catch((e: unknown) => e);
+      expect(isZkPayError(err, reason), `${name}: ${String(err)}`).to.equal(true);
+      expect((err as Error).message, name).to.match(message);
+    }
+  });
+
+  it("a real shielded proof: outputs equal commitmentOf / nullifierHashOf, and it verifies", async function () {
+    const w = witness();
+    const r = await provePayment(w, ARTIFACTS);
+    const spent = commitmentOf(w.note);
+    const nullifierHash = nullifierHashOf(payer.nullifyingKey, spent, { treeIndex: 1, leafIndex: 2 });
+    const payeeCommitment = commitmentOf(w.payee);
+    const changeValue = 10_006n - 25n - 3_000n;
+    const changeCommitment = commitmentOf({ value: changeValue, owner: payer.ownerKey, blinding: w.changeBlinding });
+    expect(r.nullifierHash).to.equal(nullifierHash);
+    expect(r.payeeCommitment).to.equal(payeeCommitment);
+    expect(r.changeCommitment).to.equal(changeCommitment);
+    expect(r.changeValue).to.equal(changeValue);
+    expect(r.treeIndex).to.equal(1);
+    const sig = r.publicSignals;
+    expect(sig[PAYMENT_SIGNALS.nullifierHash]).to.equal(nullifierHash);
+    expect(sig[PAYMENT_SIGNALS.payeeCommitment]).to.equal(payeeCommitment);
+    expect(sig[PAYMENT_SIGNALS.changeCommitment]).to.equal(changeCommitment);
+    expect(sig[PAYMENT_SIGNALS.root]).to.equal(tree.path(6).root);
+    expect(sig[PAYMENT_SIGNALS.treeIndex]).to.equal(1n);
+    expect(sig[PAYMENT_SIGNALS.amount]).to.equal(0n);
+    expect(sig[PAYMENT_SIGNALS.fee]).to.equal(25n);
+    expect(sig[PAYMENT_SIGNALS.context]).to.equal(w.context);
+    const vkey: unknown = JSON.parse(readFileSync(path.join(DIR, "payment.vkey.json"), "utf8"));
+    expect(await verifyPaymentProof(vkey, r.proof, sig)).to.equal(true);
+    // The same proof with the nullifier of another position does not verify.
+    const moved = sig.map((x, i) =>
+      i === PAYMENT_SIGNALS.nullifierHash
+        ? nullifierHashOf(payer.nullifyingKey, spent, { treeIndex: 1, leafIndex: 3 })
+        : x,
+    );
+    expect(await verifyPaymentProof(vkey, r.proof, moved)).to.equal(false);
   });
 });
