@@ -12,6 +12,7 @@ import { ZkPayError, isZkPayError } from "../core/errors.js";
 import type { ProofProgress } from "../core/prover.js";
 import {
   ZK_SCHEME,
+  ZK_SHIELDED_SCHEME,
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
   conditionHashFor,
@@ -19,6 +20,7 @@ import {
   termsToWire,
   type SettlementMode,
   type ZkPaymentPayload,
+  type ZkSchemeName,
 } from "../core/wire.js";
 import { checkPaymentCost } from "./cost.js";
 import type { RelayClient } from "./relay.js";
@@ -80,8 +82,12 @@ export interface ZkClientOptions {
   credentials?: {
     /** The holder commitment the purchase of `req` binds (the payment's condition covers it). */
     holderCommitmentFor(req: PaymentRequirements): Promise<bigint>;
-    /** Called with the purchase's receipt id once its proof exists, before it is sent or submitted. */
-    onPaymentPrepared?(receiptId: Hex): Promise<void>;
+    /**
+     * Called with the purchase's receipt id once its proof exists, before it is sent or
+     * submitted; a zk-shielded purchase also gives its payee note (memo and commitment),
+     * which a recovery must show the service.
+     */
+    onPaymentPrepared?(receiptId: Hex, shielded?: { payeeMemo: Hex; payeeCommitment: bigint }): Promise<void>;
   };
 }
 
@@ -96,7 +102,7 @@ export interface ZkClientOptions {
  * const res = await paidFetch("http://127.0.0.1:4021/weather");
  */
 export class ZkExactClientScheme implements SchemeNetworkClient {
-  readonly scheme = ZK_SCHEME;
+  readonly scheme: ZkSchemeName = ZK_SCHEME;
   readonly schemeHooks: SchemeClientHooks;
   readonly #o: ZkClientOptions;
   /** Payments sent but not yet answered, by condition hash. */
@@ -110,7 +116,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       // A refused server-settled payment never reached the chain: free its note now
       // instead of at expiry. A settled one's change counts in the balance at once.
       onPaymentResponse: async (ctx) => {
-        if (ctx.paymentPayload.accepted.scheme !== ZK_SCHEME) return;
+        if (ctx.paymentPayload.accepted.scheme !== this.scheme) return;
         const parsed = ZkPaymentPayloadSchema.safeParse(ctx.paymentPayload.payload);
         if (!parsed.success) return;
         const key = parsed.data.terms.conditionHash.toLowerCase();
@@ -135,7 +141,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     };
   }
 
-  /** x402 client hook: proves a zk-exact payment for `requirements` from one private note (and submits it itself when client-settled). */
+  /** x402 client hook: proves a payment for `requirements` from one private note (and submits it itself when client-settled). */
   async createPaymentPayload(
     x402Version: number,
     req: PaymentRequirements,
@@ -151,7 +157,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     }
     const extra = ZkRequirementExtraSchema.safeParse(req.extra);
     if (!extra.success)
-      throw new ZkPayError("invalid_payload", `bad zk-exact requirement: ${extra.error.issues[0]?.message}`);
+      throw new ZkPayError("invalid_payload", `bad ${this.scheme} requirement: ${extra.error.issues[0]?.message}`);
     const x = extra.data;
     if (!isAddressEqual(x.facilitator as Address, wallet.pool.facilitator)) {
       throw new ZkPayError(
@@ -194,8 +200,19 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     const credential =
       holderCommitment === undefined ? {} : { credential: { commitment: holderCommitment.toString() } };
     const resync = this.#resync.delete(conditionHash.toLowerCase());
+    const shielded = this.scheme === ZK_SHIELDED_SCHEME;
+    if (shielded === /^0x/i.test(req.payTo)) {
+      throw new ZkPayError(
+        shielded ? "invalid_shielded_address" : "invalid_payload",
+        shielded
+          ? `a ${ZK_SHIELDED_SCHEME} requirement pays a shielded address (zk402...), not ${req.payTo}`
+          : `a ${ZK_SCHEME} requirement pays a 20-byte address, not ${req.payTo}`,
+      );
+    }
     const params: PaymentParams = {
-      payTo: getAddress(req.payTo) as Address,
+      // Shielded: the wallet parses the address, creates the payee note (value = the
+      // price, owned by the address's owner key) and encrypts its opening to it.
+      payTo: shielded ? (req.payTo as `zk402${string}`) : (getAddress(req.payTo) as Address),
       amount,
       fee,
       relayer,
@@ -206,7 +223,12 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
     const prepared = await wallet.preparePayment({ ...params, sync: resync });
     this.#o.onPrepared?.(prepared);
     // A purchase's receipt id is recorded before the payment can reach the chain.
-    if (holderCommitment !== undefined) await this.#o.credentials?.onPaymentPrepared?.(prepared.receiptId);
+    if (holderCommitment !== undefined) {
+      await this.#o.credentials?.onPaymentPrepared?.(
+        prepared.receiptId,
+        shielded ? { payeeMemo: prepared.payeeMemo, payeeCommitment: prepared.proof.payeeCommitment } : undefined,
+      );
+    }
     let payload: ZkPaymentPayload;
     if (mode === "server") {
       // commitChange: our only note after this one, its change committed in the same transaction.
@@ -239,7 +261,15 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
         settlement: "client",
         receiptId: transaction.receiptId,
         transaction: transaction.hash as Hex,
-        terms: termsToWire(prepared.terms),
+        terms: termsToWire(transaction.prepared.terms),
+        // The payee note's ciphertext and commitment: the API opens the one and checks the
+        // receipt against the other (checkShieldedReceipt).
+        ...(shielded
+          ? {
+              payeeMemo: transaction.prepared.payeeMemo,
+              payeeCommitment: transaction.prepared.proof.payeeCommitment.toString(),
+            }
+          : {}),
         ...credential,
       };
     }
@@ -253,7 +283,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
   async #submitFresh(
     prepared: PreparedPayment,
     reprove: () => Promise<PreparedPayment>,
-  ): Promise<{ hash: Hex; receiptId: Hex }> {
+  ): Promise<{ hash: Hex; receiptId: Hex; prepared: PreparedPayment }> {
     const wallet = this.#o.wallet;
     const relay = this.#o.relay;
     // Through the relayer: its account submits, the payer's never appears.
@@ -266,7 +296,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       return transaction;
     };
     try {
-      return { hash: await submit(prepared), receiptId: prepared.receiptId };
+      return { hash: await submit(prepared), receiptId: prepared.receiptId, prepared };
     } catch (err) {
       // A payment that may have left stays reserved (see releaseUnlessUnconfirmed).
       await wallet.releaseUnlessUnconfirmed(prepared, err);
@@ -274,13 +304,29 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       const again = await reprove();
       this.#o.onPrepared?.(again);
       try {
-        return { hash: await submit(again), receiptId: again.receiptId };
+        return { hash: await submit(again), receiptId: again.receiptId, prepared: again };
       } catch (err2) {
         await wallet.releaseUnlessUnconfirmed(again, err2);
         throw err2;
       }
     }
   }
+}
+
+/**
+ * The client side of zk-shielded: pays a requirement whose `payTo` is a shielded address
+ * (`zk402...`) with a private note for that address instead of a public transfer. The
+ * proof's terms pay nothing in public (payTo 0x0, amount 0); the payload adds the payee
+ * note's encrypted opening (`payeeMemo`), which only the API can read. Options, limits and
+ * settlement modes as {@link ZkExactClientScheme}; the amount the caps see is the price.
+ *
+ * @example
+ * const client = new x402Client()
+ *   .register("eip155:*", new ZkExactClientScheme({ wallet }))
+ *   .register("eip155:*", new ZkShieldedClientScheme({ wallet }));
+ */
+export class ZkShieldedClientScheme extends ZkExactClientScheme {
+  override readonly scheme: ZkSchemeName = ZK_SHIELDED_SCHEME;
 }
 
 /** The lower of two optional caps. */

@@ -31,6 +31,8 @@ export interface SettlementItem {
   proof: ProofStruct;
   terms: PaymentTerms;
   memo: Hex;
+  /** A shielded payment's payee memo (187 bytes); "0x" (the default) for a transparent one. */
+  payeeMemo?: Hex;
   /** The payer asked for its change to be committed now: alone, settle through payAndCommit. */
   commitChange?: boolean;
 }
@@ -125,7 +127,13 @@ export class SettlementBatcher {
         if (!item.commitChange) this.#scheduleCommit();
         return;
       }
-      const batch = group.map(({ item }) => ({ proof: item.proof, terms: item.terms, memo: item.memo }));
+      // Shielded and transparent payments mix in one payBatch (the pool tells them by payTo).
+      const batch = group.map(({ item }) => ({
+        proof: item.proof,
+        terms: item.terms,
+        memo: item.memo,
+        payeeMemo: item.payeeMemo ?? "0x",
+      }));
       const sent = await this.#send("payBatch", [batch]).catch((error: unknown) => ({ error }));
       if ("error" in sent) {
         // The batch as a whole would revert (or could not be sent): one by one, each
@@ -161,7 +169,12 @@ export class SettlementBatcher {
   async #payOne(item: SettlementItem): Promise<SettlementOutcome> {
     let hash: Hash;
     try {
-      ({ hash } = await this.#send(item.commitChange ? "payAndCommit" : "pay", [item.proof, item.terms, item.memo]));
+      ({ hash } = await this.#send(item.commitChange ? "payAndCommit" : "pay", [
+        item.proof,
+        item.terms,
+        item.memo,
+        item.payeeMemo ?? "0x",
+      ]));
     } catch (error) {
       return { status: "failed", error };
     }

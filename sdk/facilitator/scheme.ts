@@ -22,6 +22,7 @@ import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { type SolidityProof } from "../core/circuits/proof.js";
 import { ReceiptChecker, defaultConfirmations } from "../core/receipts.js";
 import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
+import type { ShieldedPayee } from "../core/shielded-payee.js";
 import { FairQueue } from "../core/work-queue.js";
 import { SettlementBatcher, type BatchOptions } from "./batcher.js";
 import { invalid, settleFailed } from "./errors.js";
@@ -30,6 +31,8 @@ import { ReceiptPayments } from "./kinds/receipt.js";
 import type { Verified } from "./kinds/types.js";
 import {
   ZK_SCHEME,
+  ZK_SHIELDED_SCHEME,
+  isZkScheme,
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
   checkPayable,
@@ -106,7 +109,29 @@ export interface ZkFacilitatorOptions {
   batch?: BatchOptions;
   /** The client being served and its priority (for the fair queue), e.g. `Admission.currentClient`. */
   clientOf?: () => { key: string; priority: number } | undefined;
+  /**
+   * The API's shielded payee (viewing key and owner key; never the spending key): a
+   * facilitator inside the resource server opens every zk-shielded payment's payee note
+   * with it before the proof is verified (`payee_note_*` refusals) and dedupes payee
+   * commitments already received. Omit in a facilitator that cannot decrypt (the 402zk
+   * facilitator service): it then takes the payload's payee commitment, which the
+   * resource server checked against the note first (`ChallengeGuard`).
+   */
+  payee?: ShieldedPayee;
+  /**
+   * How long a received payee commitment is remembered, seconds (a second payment with the
+   * same payee note is refused as `payee_note_invalid` meanwhile). Default 30 days.
+   */
+  payeeCommitmentTtlSeconds?: number;
 }
+
+/** Replay-store key of a payee note commitment a payment delivered (or is delivering). */
+export function payeeCommitmentKey(commitment: bigint): string {
+  return `payee:${commitment}`;
+}
+
+/** Default of `payeeCommitmentTtlSeconds`: 30 days. */
+export const PAYEE_COMMITMENT_TTL_SECONDS = 30 * 86_400;
 
 /** What {@link ZkExactFacilitatorScheme.check} found: the parsed payment, checked. */
 export interface CheckedPayment {
@@ -117,6 +142,8 @@ export interface CheckedPayment {
   proof?: ProofStruct;
   /** Client-settled: the block the receipt was written in. */
   paidAtBlock?: number;
+  /** zk-shielded: the payee note's commitment the receipt binds. */
+  payeeCommitment?: bigint;
 }
 
 /** What {@link ZkExactFacilitatorScheme.checkRequirements} found: the payment, checked against this request. */
@@ -126,6 +153,10 @@ export interface RequirementCheck {
   conditionHash: Hex;
   /** Seconds the replay claims of this payment should live. */
   claimTtl: number;
+  /** zk-shielded: the payee note's commitment (opened and checked when this facilitator holds the payee's keys). */
+  payeeCommitment?: bigint;
+  /** zk-shielded with a payee: the commitment was opened here, so it is deduped here. */
+  payeeOpened?: boolean;
 }
 
 /**
@@ -174,6 +205,12 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   readonly #proofKind: ProofPayments;
   /** Client-settled payments: a receipt already on chain (kinds/receipt.ts). */
   readonly #receiptKind: ReceiptPayments;
+  /**
+   * The same facilitator for `zk-shielded` requirements (x402 dispatches on the scheme's
+   * name): register it beside this one. One instance behind both names, so both modes share
+   * one relayer queue, one batcher (a payBatch mixes them), one replay store and one cache.
+   */
+  readonly shielded: SchemeNetworkFacilitator;
 
   constructor(o: ZkFacilitatorOptions) {
     this.#o = o;
@@ -212,6 +249,14 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
       receipts: this.receipts,
       minConfirmations: this.#minConfirmations,
     });
+    this.shielded = {
+      scheme: ZK_SHIELDED_SCHEME,
+      caipFamily: this.caipFamily,
+      getExtra: (network) => this.getExtra(network),
+      getSigners: (network) => this.getSigners(network),
+      verify: (payload, requirements) => this.verify(payload, requirements),
+      settle: (payload, requirements) => this.settle(payload, requirements),
+    };
   }
 
   /** Settlement modes this facilitator accepts. */
@@ -236,12 +281,15 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
    */
   async check(payload: PaymentPayload, requirements: PaymentRequirements): Promise<CheckedPayment> {
     const v = await this.#check(payload, requirements);
+    // A check keeps no claim (the service has no payee and takes none; be sure anyway).
+    if (v.payeeKey) await this.#replay.release(v.payeeKey);
     return {
       payload: v.payload,
       terms: v.terms,
       conditionHash: v.conditionHash,
       proof: v.proof,
       paidAtBlock: v.paidAtBlock,
+      payeeCommitment: v.payeeCommitment,
     };
   }
 
@@ -306,8 +354,12 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   /** Every check, then the claims. Throws ZkPayError; holds no claim when it throws. */
   async #admit(payload: PaymentPayload, requirements: PaymentRequirements): Promise<Verified> {
     const v = await this.#check(payload, requirements);
+    const releasePayee = async () => {
+      if (v.payeeKey) await this.#replay.release(v.payeeKey);
+    };
     // Accept each challenge once, across every instance sharing the replay store.
     if (!(await this.#replay.claim(v.conditionHash, v.claimTtl))) {
+      await releasePayee();
       throw new ZkPayError("payment_replayed", "this payment was already accepted");
     }
     // One payment per note at a time: until this one settles or fails, another proof of
@@ -315,6 +367,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     // no handler runs for a payment that cannot settle.
     if (v.proof && !(await this.#replay.claim(nullifierKey(v.proof), v.claimTtl))) {
       await this.#replay.release(v.conditionHash);
+      await releasePayee();
       throw new ZkPayError("nullifier_pending", "another payment with this note is being settled");
     }
     return v;
@@ -323,6 +376,8 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
   async #releaseClaims(v: Verified): Promise<void> {
     await this.#replay.release(v.conditionHash);
     if (v.proof) await this.#replay.release(nullifierKey(v.proof));
+    // A payment that did not settle delivered no note: its commitment was not received.
+    if (v.payeeKey) await this.#replay.release(v.payeeKey);
   }
 
   /**
@@ -336,8 +391,8 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
    * answer to the same request, never a verdict on another one. Throws `ZkPayError`.
    */
   async checkRequirements(payload: PaymentPayload, req: PaymentRequirements): Promise<RequirementCheck> {
-    if (payload.accepted?.scheme !== ZK_SCHEME || req.scheme !== ZK_SCHEME) {
-      throw new ZkPayError("unsupported_scheme", `expected scheme ${ZK_SCHEME}`);
+    if (!isZkScheme(req.scheme) || payload.accepted?.scheme !== req.scheme) {
+      throw new ZkPayError("unsupported_scheme", `expected scheme ${ZK_SCHEME} or ${ZK_SHIELDED_SCHEME}`);
     }
     if (req.network !== this.network || payload.accepted.network !== this.network) {
       throw new ZkPayError("chain_mismatch", `this facilitator settles on ${this.network}`, {
@@ -378,6 +433,7 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     }
     // The payment must be exactly what this request asks for, for the challenge it answers.
     const conditionHash = checkTermsMatch(p, req, challenge);
+    const shielded = this.#payeeCommitmentOf(p, req, conditionHash);
     const terms: PaymentTerms = {
       payTo: getAddress(p.terms.payTo),
       amount: BigInt(p.terms.amount),
@@ -403,7 +459,30 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
     const ttl = this.#o.challenges
       ? this.#o.challenges.ttl(challenge)
       : Math.max(0, challenge.exp - Math.floor(Date.now() / 1000));
-    return { payload: p, terms, conditionHash, claimTtl: Math.max(60, ttl + 60) };
+    return { payload: p, terms, conditionHash, claimTtl: Math.max(60, ttl + 60), ...shielded };
+  }
+
+  /**
+   * A zk-shielded payment's payee commitment. With the payee's keys, its note is opened
+   * and checked first (owner, commitment = the proof's payee output, condition, value at
+   * least the price; `ShieldedPayee.open`), before any proof or chain read. Without them
+   * (the facilitator service), the payload's commitment, which the resource server checked.
+   */
+  #payeeCommitmentOf(
+    p: ZkPaymentPayload,
+    req: PaymentRequirements,
+    conditionHash: Hex,
+  ): { payeeCommitment?: bigint; payeeOpened?: boolean } {
+    if (req.scheme !== ZK_SHIELDED_SCHEME) return {};
+    // checkTermsMatch made sure a shielded payload carries both.
+    const payeeCommitment = BigInt(p.settlement === "server" ? p.proof.payeeCommitment : p.payeeCommitment!);
+    const payee = this.#o.payee;
+    if (!payee) return { payeeCommitment };
+    if (!payee.isAddress(req.payTo)) {
+      throw new ZkPayError("payee_note_not_ours", "this requirement pays another shielded address than this API's");
+    }
+    payee.open({ payeeMemo: p.payeeMemo!, payeeCommitment, price: BigInt(req.amount), conditionHash });
+    return { payeeCommitment, payeeOpened: true };
   }
 
   /**
@@ -412,12 +491,29 @@ export class ZkExactFacilitatorScheme implements SchemeNetworkFacilitator {
    * chain, or chain state and the proof). Throws ZkPayError.
    */
   async #check(payload: PaymentPayload, req: PaymentRequirements): Promise<Verified> {
-    const a = await this.checkRequirements(payload, req);
+    const { payeeOpened, ...a } = await this.checkRequirements(payload, req);
     await this.#countAttempt(a.conditionHash, a.claimTtl);
+    // A payee note this API received already (another payment delivering the same note)
+    // is refused before the proof is verified; the claim stays once the payment settles.
+    let payeeKey: string | undefined;
+    if (payeeOpened && a.payeeCommitment !== undefined) {
+      payeeKey = payeeCommitmentKey(a.payeeCommitment);
+      const ttl = Math.max(a.claimTtl, this.#o.payeeCommitmentTtlSeconds ?? PAYEE_COMMITMENT_TTL_SECONDS);
+      if (!(await this.#replay.claim(payeeKey, ttl))) {
+        throw new ZkPayError("payee_note_invalid", "this payee note was received already");
+      }
+    }
     const p = a.payload;
-    return p.settlement === "client"
-      ? this.#receiptKind.verify({ ...a, payload: p })
-      : this.#proofKind.verify({ ...a, payload: p });
+    try {
+      const v =
+        p.settlement === "client"
+          ? await this.#receiptKind.verify({ ...a, payload: p })
+          : await this.#proofKind.verify({ ...a, payload: p });
+      return { ...v, payeeKey };
+    } catch (err) {
+      if (payeeKey) await this.#replay.release(payeeKey);
+      throw err;
+    }
   }
 
   /**

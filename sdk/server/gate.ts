@@ -50,7 +50,7 @@ import type { Address } from "viem";
 
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { SESSION_REFUSED_HEADER, httpAnswerOf, reasonHeaders, sessionRefusedHeader } from "../core/http.js";
-import { MAX_PAYMENT_HEADER_BYTES, ZK_SCHEME, ZkPaymentPayloadSchema } from "../core/wire.js";
+import { MAX_PAYMENT_HEADER_BYTES, ZK_SCHEMES, ZkPaymentPayloadSchema, isZkScheme } from "../core/wire.js";
 import type { SessionService } from "../session/service.js";
 import { SESSION_WELL_KNOWN } from "../session/wire.js";
 import type { Admission, ClientRequest } from "./admission.js";
@@ -136,7 +136,7 @@ export type GateResult = GateRespond | GateProceed;
 
 /** Options of {@link createZkGate}. */
 export interface ZkGateOptions {
-  /** Schemes a `PAYMENT-SIGNATURE` may name (default zk-exact only). */
+  /** Schemes a `PAYMENT-SIGNATURE` may name (default zk-exact and zk-shielded). */
   schemes?: string[];
   /** Largest `PAYMENT-SIGNATURE`, characters (default `MAX_PAYMENT_HEADER_BYTES`). */
   maxHeaderBytes?: number;
@@ -292,7 +292,7 @@ export function paymentHeaderError(
   header: string | string[],
   o: { schemes?: readonly string[]; maxBytes?: number } = {},
 ): ZkPayError | undefined {
-  const schemes = new Set(o.schemes ?? [ZK_SCHEME]);
+  const schemes = new Set<string>(o.schemes ?? ZK_SCHEMES);
   const maxBytes = o.maxBytes ?? MAX_PAYMENT_HEADER_BYTES;
   if (Array.isArray(header)) return new ZkPayError("malformed_header", "PAYMENT-SIGNATURE appears more than once");
   if (header.length > maxBytes) {
@@ -318,7 +318,7 @@ export function paymentHeaderError(
   if (typeof scheme !== "string" || !schemes.has(scheme)) {
     return new ZkPayError("unsupported_scheme", `scheme ${String(scheme)} is not accepted here`);
   }
-  if (scheme === ZK_SCHEME) {
+  if (isZkScheme(scheme)) {
     const r = ZkPaymentPayloadSchema.safeParse(p.payload);
     if (!r.success) {
       const issue = r.error.issues[0];
@@ -500,7 +500,7 @@ function sessionHook(
 }
 
 /**
- * Puts each route's key into `extra.route` of its zk-exact options. The challenge MAC
+ * Puts each route's key into `extra.route` of its zk-exact and zk-shielded options. The challenge MAC
  * covers it, and x402 only matches a payment to a route whose requirement it echoes, so a
  * challenge issued for one route cannot pay for another with the same price and payee.
  *
@@ -511,7 +511,7 @@ export function withRouteBinding<R extends RoutesConfig>(routes: R): R {
   const bind = (key: string, cfg: RouteConfig): RouteConfig => ({
     ...cfg,
     accepts: (Array.isArray(cfg.accepts) ? cfg.accepts : [cfg.accepts]).map((o) =>
-      o.scheme === ZK_SCHEME ? { ...o, extra: { ...o.extra, route: key } } : o,
+      isZkScheme(o.scheme) ? { ...o, extra: { ...o.extra, route: key } } : o,
     ),
   });
   // A bare RouteConfig (no keys) applies to every path.

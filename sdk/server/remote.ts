@@ -13,16 +13,20 @@ import { isAddressEqual, type Address } from "viem";
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
+import type { ShieldedPayee, ShieldedPayeeConfig } from "../core/shielded-payee.js";
 import {
-  ZK_SCHEME,
+  ZK_SHIELDED_SCHEME,
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
   checkTermsMatch,
+  isZkScheme,
   routeOf,
   type Challenge,
 } from "../core/wire.js";
+import { PAYEE_COMMITMENT_TTL_SECONDS, payeeCommitmentKey } from "../facilitator/scheme.js";
 import { ChallengeIssuer } from "./challenge.js";
-import { ZkExactServerScheme } from "./scheme.js";
+import { shieldedPayeeOf } from "./resource-server.js";
+import { registerZkServerSchemes } from "./scheme.js";
 
 /** Options of {@link ChallengeGuard}. */
 export interface ChallengeGuardOptions {
@@ -33,6 +37,14 @@ export interface ChallengeGuardOptions {
   replay?: ReplayStore;
   /** Verifications per challenge before `too_many_attempts`. Default 3. */
   maxAttemptsPerChallenge?: number;
+  /**
+   * The API's shielded payee: the guard opens every zk-shielded payment's payee note
+   * before forwarding it (the facilitator cannot decrypt it) and dedupes payee commitments
+   * already received. Without it, zk-shielded payments are refused.
+   */
+  payee?: ShieldedPayee;
+  /** How long a received payee commitment is remembered, seconds. Default 30 days. */
+  payeeCommitmentTtlSeconds?: number;
 }
 
 /**
@@ -53,8 +65,8 @@ export class ChallengeGuard implements FacilitatorClient {
   readonly #o: ChallengeGuardOptions;
   readonly #replay: ReplayStore;
   readonly #maxAttempts: number;
-  /** Challenges this process claimed at verify and has not settled or released yet. */
-  readonly #held = new Set<string>();
+  /** Challenges this process claimed at verify and has not settled or released yet (with their payee claim). */
+  readonly #held = new Map<string, string | undefined>();
 
   constructor(inner: FacilitatorClient, o: ChallengeGuardOptions) {
     this.#inner = inner;
@@ -64,10 +76,10 @@ export class ChallengeGuard implements FacilitatorClient {
   }
 
   async verify(payload: PaymentPayload, req: PaymentRequirements): Promise<VerifyResponse> {
-    if (req.scheme !== ZK_SCHEME) return this.#inner.verify(payload, req);
-    let key: string;
+    if (!isZkScheme(req.scheme)) return this.#inner.verify(payload, req);
+    let claimed: Claimed;
     try {
-      key = await this.#claim(payload, req);
+      claimed = await this.#claim(payload, req);
     } catch (err) {
       if (!isZkPayError(err)) throw err;
       return { isValid: false, invalidReason: err.reason, invalidMessage: err.message };
@@ -76,22 +88,24 @@ export class ChallengeGuard implements FacilitatorClient {
     try {
       r = await this.#inner.verify(payload, req);
     } catch (err) {
-      await this.#release(key);
+      await this.#releaseClaimed(claimed);
       throw err;
     }
-    if (!r.isValid) await this.#release(key);
-    else this.#held.add(key);
+    if (!r.isValid) await this.#releaseClaimed(claimed);
+    else this.#held.set(claimed.key, claimed.payeeKey);
     return r;
   }
 
   async settle(payload: PaymentPayload, req: PaymentRequirements): Promise<SettleResponse> {
-    if (req.scheme !== ZK_SCHEME) return this.#inner.settle(payload, req);
+    if (!isZkScheme(req.scheme)) return this.#inner.settle(payload, req);
     let key = challengeKey(payload);
+    let payeeKey: string | undefined;
     try {
       if (key === undefined || !this.#held.has(key)) {
         // Settled without a verify of ours first: check and claim now.
-        key = await this.#claim(payload, req);
+        ({ key, payeeKey } = await this.#claim(payload, req));
       } else {
+        payeeKey = this.#held.get(key);
         // Verified by us: the payload settled must still be one for this request.
         this.#checkTerms(payload, req);
       }
@@ -111,7 +125,7 @@ export class ChallengeGuard implements FacilitatorClient {
     // (the payer pays again with a new 402; the note's single spend protects it).
     const r = await this.#inner.settle(payload, req);
     // Refused before anything was sent: the payer may pay this 402 again (e.g. after a stale root).
-    if (!r.success && !r.transaction) await this.#replay.release(key);
+    if (!r.success && !r.transaction) await this.#releaseClaimed({ key, payeeKey });
     return r;
   }
 
@@ -125,18 +139,29 @@ export class ChallengeGuard implements FacilitatorClient {
     if (key && this.#held.has(key)) await this.#release(key);
   }
 
-  async #claim(payload: PaymentPayload, req: PaymentRequirements): Promise<string> {
-    const c = this.#checkTerms(payload, req);
+  async #claim(payload: PaymentPayload, req: PaymentRequirements): Promise<Claimed> {
+    const { challenge: c, payeeCommitment } = this.#checkTerms(payload, req);
     const ttl = Math.max(60, this.#o.challenges.ttl(c) + 60);
     const key = `challenge:${c.id.toLowerCase()}`;
     const n = await this.#replay.increment(`attempts:${key}`, ttl);
     if (n > this.#maxAttempts) {
       throw new ZkPayError("too_many_attempts", `this challenge was tried ${n - 1} times; request a new one`);
     }
+    // A payee note received already (another payment delivering the same note) is
+    // refused before anything is forwarded; the claim stays once the payment settles.
+    let payeeKey: string | undefined;
+    if (payeeCommitment !== undefined) {
+      payeeKey = payeeCommitmentKey(payeeCommitment);
+      const payeeTtl = Math.max(ttl, this.#o.payeeCommitmentTtlSeconds ?? PAYEE_COMMITMENT_TTL_SECONDS);
+      if (!(await this.#replay.claim(payeeKey, payeeTtl))) {
+        throw new ZkPayError("payee_note_invalid", "this payee note was received already");
+      }
+    }
     if (!(await this.#replay.claim(key, ttl))) {
+      if (payeeKey) await this.#replay.release(payeeKey);
       throw new ZkPayError("payment_replayed", "this payment was already accepted");
     }
-    return key;
+    return { key, payeeKey };
   }
 
   /**
@@ -148,7 +173,7 @@ export class ChallengeGuard implements FacilitatorClient {
    * this is defence in depth, so an old or relayed payment never reaches it. Returns the
    * challenge; throws `ZkPayError`.
    */
-  #checkTerms(payload: PaymentPayload, req: PaymentRequirements): Challenge {
+  #checkTerms(payload: PaymentPayload, req: PaymentRequirements): { challenge: Challenge; payeeCommitment?: bigint } {
     const extra = ZkRequirementExtraSchema.safeParse(payload.accepted?.extra);
     if (!extra.success) {
       const issue = extra.error.issues[0];
@@ -169,7 +194,7 @@ export class ChallengeGuard implements FacilitatorClient {
       throw new ZkPayError("invalid_payload", `payload.${issue?.path.join(".")}: ${issue?.message}`);
     }
     const p = parsed.data;
-    checkTermsMatch(p, req, c);
+    const conditionHash = checkTermsMatch(p, req, c);
     if (p.settlement === "server") {
       // The relayer and fee this API's requirement names (from its facilitator's /supported).
       const want = ZkRequirementExtraSchema.pick({ relayer: true, fee: true }).safeParse(req.extra);
@@ -184,13 +209,37 @@ export class ChallengeGuard implements FacilitatorClient {
         });
       }
     }
-    return c;
+    if (req.scheme !== ZK_SHIELDED_SCHEME) return { challenge: c };
+    // The facilitator cannot decrypt the payee note: the API opens it here, before the
+    // proof is forwarded (owner, commitment = the proof's payee output, condition, value).
+    const payee = this.#o.payee;
+    if (!payee) throw new ZkPayError("unsupported_scheme", "this server has no shielded payee");
+    if (!payee.isAddress(req.payTo)) {
+      throw new ZkPayError("payee_note_not_ours", "this requirement pays another shielded address than this API's");
+    }
+    // checkTermsMatch made sure a shielded payload carries both.
+    const payeeCommitment = BigInt(p.settlement === "server" ? p.proof.payeeCommitment : p.payeeCommitment!);
+    payee.open({ payeeMemo: p.payeeMemo!, payeeCommitment, price: BigInt(req.amount), conditionHash });
+    return { challenge: c, payeeCommitment };
   }
 
   async #release(key: string): Promise<void> {
+    const payeeKey = this.#held.get(key);
     this.#held.delete(key);
-    await this.#replay.release(key);
+    await this.#releaseClaimed({ key, payeeKey });
   }
+
+  async #releaseClaimed(c: Claimed): Promise<void> {
+    this.#held.delete(c.key);
+    await this.#replay.release(c.key);
+    if (c.payeeKey) await this.#replay.release(c.payeeKey);
+  }
+}
+
+/** The claims a guarded payment holds: its challenge, and a shielded payment's payee commitment. */
+interface Claimed {
+  key: string;
+  payeeKey?: string;
 }
 
 function challengeKey(payload: PaymentPayload): string | undefined {
@@ -309,6 +358,11 @@ export interface ZkRemoteResourceServerOptions {
   maxAttemptsPerChallenge?: number;
   /** Retry-After of the 503 answered while the facilitator is unreachable, seconds (default 2). */
   retryAfterSeconds?: number;
+  /**
+   * The API's shielded payee, to accept `zk-shielded` routes: its notes are opened here
+   * (viewing key and owner key only) before a payment is forwarded to the facilitator.
+   */
+  payee?: ShieldedPayeeConfig | ShieldedPayee;
 }
 
 /**
@@ -330,23 +384,24 @@ export function createZkRemoteResourceServer(o: ZkRemoteResourceServerOptions) {
   // The API starts whether or not the facilitator is up; zkPaymentMiddleware answers 503
   // until it answers (see FacilitatorHealth).
   const health = new FacilitatorHealth(o.facilitatorClient, { retryAfterSeconds: o.retryAfterSeconds });
+  const payee = shieldedPayeeOf(o.payee);
   const guard = new ChallengeGuard(health, {
     challenges,
     facilitator: o.pool.facilitator,
     replay: o.replay,
     maxAttemptsPerChallenge: o.maxAttemptsPerChallenge,
+    payee,
   });
-  const resourceServer = new x402ResourceServer(guard).register(
+  const resourceServer = registerZkServerSchemes(new x402ResourceServer(guard), {
     network,
-    new ZkExactServerScheme({
-      challenges,
-      pools: [{ network, facilitator: o.pool.facilitator, token: o.pool.token, decimals: o.pool.decimals }],
-      challengeTtlSeconds: o.challengeTtlSeconds,
-    }),
-  );
+    pool: o.pool,
+    challenges,
+    challengeTtlSeconds: o.challengeTtlSeconds,
+    payee,
+  });
   resourceServer.onVerifiedPaymentCanceled(async (ctx) => {
     await guard.abandon(ctx.paymentPayload as PaymentPayload);
   });
   healths.set(resourceServer, health);
-  return { resourceServer, network, challenges, guard, health };
+  return { resourceServer, network, challenges, guard, health, payee };
 }

@@ -6,13 +6,15 @@ import type { Address, PublicClient, WalletClient } from "viem";
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError } from "../core/errors.js";
 import { MemoryReplayStore, type ReplayStore } from "../core/replay.js";
+import { ShieldedPayee, type ShieldedPayeeConfig } from "../core/shielded-payee.js";
 import type { FairQueueOptions } from "../core/work-queue.js";
 import type { BatchOptions } from "../facilitator/batcher.js";
 import { ZkExactFacilitatorScheme } from "../facilitator/scheme.js";
 import { WorkerVerifier } from "../node/worker-verifier.js";
+import { nodeX25519 } from "../node/x25519.js";
 import { Admission, type AdmissionOptions } from "./admission.js";
 import { ChallengeIssuer } from "./challenge.js";
-import { ZkExactServerScheme } from "./scheme.js";
+import { registerZkServerSchemes } from "./scheme.js";
 
 /** Options of {@link createZkResourceServer}. */
 export interface ZkResourceServerOptions {
@@ -55,6 +57,24 @@ export interface ZkResourceServerOptions {
   batch?: BatchOptions;
   /** Refused payments per client and window before 429 (see {@link Admission}). */
   limits?: Omit<AdmissionOptions, "store" | "queue"> & { queue?: FairQueueOptions };
+  /**
+   * The API's shielded payee, to accept `zk-shielded` routes (`payTo` = its `zk402...`
+   * address): `{ keys: WalletKeys.fromSeed(seed) }` or `{ viewingKey, address }`. Only the
+   * viewing key and owner key are kept: the server opens payee notes, it never spends them.
+   * Without it, only zk-exact routes are served.
+   */
+  payee?: ShieldedPayeeConfig | ShieldedPayee;
+}
+
+/**
+ * The {@link ShieldedPayee} of a server option (decrypting with node:crypto's X25519).
+ *
+ * @example
+ * const payee = shieldedPayeeOf({ keys: WalletKeys.fromSeed(seed) });
+ */
+export function shieldedPayeeOf(p: ShieldedPayeeConfig | ShieldedPayee | undefined): ShieldedPayee | undefined {
+  if (p === undefined || p instanceof ShieldedPayee) return p;
+  return ShieldedPayee.from(p, { x25519: nodeX25519 });
 }
 
 let sharedVerifier: WorkerVerifier | undefined;
@@ -100,6 +120,7 @@ export function createZkResourceServer(o: ZkResourceServerOptions) {
   const network = caip2(o.pool.chainId) as Network;
   const challenges = new ChallengeIssuer({ secret: o.challengeSecret });
   const admission = new Admission({ ...o.limits, store: replay, queue: o.limits?.queue });
+  const payee = shieldedPayeeOf(o.payee);
   const facilitatorScheme = new ZkExactFacilitatorScheme({
     pool: o.pool,
     publicClient: o.publicClient,
@@ -118,25 +139,37 @@ export function createZkResourceServer(o: ZkResourceServerOptions) {
         ? undefined
         : (vkey, proof, signals) => (sharedVerifier ??= new WorkerVerifier()).verify(vkey, proof, signals),
     clientOf: () => admission.currentClient(),
+    payee,
   });
   const facilitator = new x402Facilitator().register(network, facilitatorScheme);
+  // zk-shielded only with a payee to open its notes.
+  if (payee) facilitator.register(network, facilitatorScheme.shielded);
   const facilitatorClient: FacilitatorClient = {
     verify: (p, r) => facilitator.verify(p, r),
     settle: (p, r) => facilitator.settle(p, r),
     getSupported: async () => facilitator.getSupported() as SupportedResponse,
   };
-  const resourceServer = new x402ResourceServer(facilitatorClient).register(
+  const resourceServer = registerZkServerSchemes(new x402ResourceServer(facilitatorClient), {
     network,
-    new ZkExactServerScheme({
-      challenges,
-      pools: [{ network, facilitator: o.pool.facilitator, token: o.pool.token, decimals: o.pool.decimals }],
-      challengeTtlSeconds: o.challengeTtlSeconds,
-    }),
-  );
+    pool: o.pool,
+    challenges,
+    challengeTtlSeconds: o.challengeTtlSeconds,
+    payee,
+  });
   // A verified payment whose handler failed is not settled: free its note at once.
   resourceServer.onVerifiedPaymentCanceled(async (ctx) => {
     await facilitatorScheme.abandon(ctx.paymentPayload as PaymentPayload);
   });
   admissions.set(resourceServer, admission);
-  return { resourceServer, facilitator, facilitatorClient, facilitatorScheme, challenges, network, admission, replay };
+  return {
+    resourceServer,
+    facilitator,
+    facilitatorClient,
+    facilitatorScheme,
+    challenges,
+    network,
+    admission,
+    replay,
+    payee,
+  };
 }

@@ -6,10 +6,13 @@ import type {
   SchemeNetworkServer,
   SupportedKind,
 } from "@x402/core/types";
+import type { x402ResourceServer } from "@x402/core/server";
 import { getAddress, type Address } from "viem";
 
 import { ZkPayError } from "../core/errors.js";
-import { ZK_SCHEME, routeOf } from "../core/wire.js";
+import { isShieldedAddress } from "../core/shielded-address.js";
+import type { ShieldedPayee } from "../core/shielded-payee.js";
+import { ZK_SCHEME, ZK_SHIELDED_SCHEME, routeOf, type ZkSchemeName } from "../core/wire.js";
 
 export { routeOf };
 import type { ChallengeIssuer } from "./challenge.js";
@@ -32,7 +35,7 @@ export interface PoolToken {
  * resourceServer.register("eip155:84532", new ZkExactServerScheme({ challenges, pools: [pool] }));
  */
 export class ZkExactServerScheme implements SchemeNetworkServer {
-  readonly scheme = ZK_SCHEME;
+  readonly scheme: ZkSchemeName = ZK_SCHEME;
   readonly defaultAssetTransferMethod = "default";
   /**
    * "authorization" (default): verify, run the handler, settle after it; a content route
@@ -76,6 +79,7 @@ export class ZkExactServerScheme implements SchemeNetworkServer {
 
   async enhancePaymentRequirements(req: PaymentRequirements, kind: SupportedKind): Promise<PaymentRequirements> {
     const pool = this.#pool(req.network);
+    this.checkPayTo(req.payTo);
     // x402 fills maxTimeoutSeconds with 300 when a route sets none, so it cannot tell an
     // operator's choice from the default: the shorter of the two wins, and the
     // requirement says what the challenge really allows.
@@ -92,6 +96,13 @@ export class ZkExactServerScheme implements SchemeNetworkServer {
       ttl,
     );
     return { ...req, maxTimeoutSeconds: ttl, extra: { ...req.extra, ...kind.extra, challenge } };
+  }
+
+  /** A zk-exact route pays a public address. Throws `invalid_argument` otherwise. */
+  protected checkPayTo(payTo: string): void {
+    if (!/^0x[0-9a-fA-F]{40}$/.test(payTo)) {
+      throw new ZkPayError("invalid_argument", `a ${ZK_SCHEME} route pays a 20-byte address, not ${payTo}`);
+    }
   }
 
   #pool(network: string): PoolToken {
@@ -117,4 +128,73 @@ export function toBaseUnits(money: string | number, decimals: number): bigint {
   const frac = m[2] ?? "";
   if (frac.length > decimals) throw new ZkPayError("invalid_argument", `price ${s} has more than ${decimals} decimals`);
   return BigInt(m[1]!) * 10n ** BigInt(decimals) + BigInt(frac.padEnd(decimals, "0") || "0");
+}
+
+/**
+ * The resource-server side of zk-shielded: as {@link ZkExactServerScheme} (price, pool,
+ * challenge, relayer, fee, settlement modes in `extra`), for a route whose `payTo` is the
+ * API's shielded address (`zk402...`). The requirement stays valid x402 v2: `payTo` is a
+ * string, `amount` the price; the payment creates a note of at least `amount` owned by that
+ * address instead of a public transfer.
+ *
+ * @example
+ * resourceServer.register(network, new ZkShieldedServerScheme({ challenges, pools: [pool], payee }));
+ */
+export class ZkShieldedServerScheme extends ZkExactServerScheme {
+  override readonly scheme: ZkSchemeName = ZK_SHIELDED_SCHEME;
+  readonly #payee: ShieldedPayee;
+
+  constructor(o: {
+    challenges: ChallengeIssuer;
+    pools: PoolToken[];
+    challengeTtlSeconds?: number;
+    /** The API's shielded payee: a route must pay its address (its notes are opened with its viewing key). */
+    payee: ShieldedPayee;
+  }) {
+    super(o);
+    this.#payee = o.payee;
+  }
+
+  /** A zk-shielded route pays this API's own shielded address (any other could not be opened). */
+  protected override checkPayTo(payTo: string): void {
+    if (!isShieldedAddress(payTo)) {
+      throw new ZkPayError(
+        "invalid_shielded_address",
+        `a ${ZK_SHIELDED_SCHEME} route pays a shielded address (zk402...)`,
+      );
+    }
+    if (!this.#payee.isAddress(payTo)) {
+      throw new ZkPayError(
+        "invalid_argument",
+        `this ${ZK_SHIELDED_SCHEME} route pays ${payTo}, but the server's shielded payee is ${this.#payee.address}`,
+      );
+    }
+  }
+}
+
+/**
+ * Registers 402zk's server schemes on `server` for `network`: zk-exact always, zk-shielded
+ * when the API has a shielded payee. `createZkResourceServer` and
+ * `createZkRemoteResourceServer` both register through it.
+ *
+ * @example
+ * registerZkServerSchemes(new x402ResourceServer(facilitatorClient), { network, pool, challenges, payee });
+ */
+export function registerZkServerSchemes(
+  server: x402ResourceServer,
+  o: {
+    network: Network;
+    pool: { facilitator: Address; token: Address; decimals: number };
+    challenges: ChallengeIssuer;
+    challengeTtlSeconds?: number;
+    payee?: ShieldedPayee;
+  },
+): x402ResourceServer {
+  const pools: PoolToken[] = [
+    { network: o.network, facilitator: o.pool.facilitator, token: o.pool.token, decimals: o.pool.decimals },
+  ];
+  const common = { challenges: o.challenges, pools, challengeTtlSeconds: o.challengeTtlSeconds };
+  server.register(o.network, new ZkExactServerScheme(common));
+  if (o.payee) server.register(o.network, new ZkShieldedServerScheme({ ...common, payee: o.payee }));
+  return server;
 }

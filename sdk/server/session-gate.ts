@@ -2,7 +2,8 @@ import type { RouteConfig } from "@x402/core/server";
 import { toHex, type Address } from "viem";
 
 import { ZkPayError, isZkPayError } from "../core/errors.js";
-import { ZK_SCHEME, ZkPaymentPayloadSchema } from "../core/wire.js";
+import { isShieldedAddress } from "../core/shielded-address.js";
+import { ZK_SCHEME, ZK_SHIELDED_SCHEME, ZkPaymentPayloadSchema, isZkScheme } from "../core/wire.js";
 import { requestContext } from "../session/context.js";
 import type { SessionRouteConfig, SessionService } from "../session/service.js";
 import {
@@ -74,7 +75,8 @@ export function sessionRoutes(
     purchases.set(path.toLowerCase(), offer.id);
     out[`POST ${path}`] = {
       accepts: {
-        scheme: ZK_SCHEME,
+        // A service paid at its shielded address sells through zk-shielded.
+        scheme: isShieldedAddress(sessions.payTo) ? ZK_SHIELDED_SCHEME : ZK_SCHEME,
         network: o.network as `${string}:${string}`,
         payTo: sessions.payTo,
         price: { amount: offer.price.toString(), asset: o.asset },
@@ -92,7 +94,7 @@ export function sessionRoutes(
     const terms = { requiredTier: session.requiredTier ?? 0, bindRequest: session.bindRequest ?? false };
     const info = sessions.info(terms);
     const accepts = (Array.isArray(cfg.accepts) ? cfg.accepts : [cfg.accepts]).map((o) =>
-      o.scheme === ZK_SCHEME ? { ...o, extra: { ...o.extra, session: info } } : o,
+      isZkScheme(o.scheme) ? { ...o, extra: { ...o.extra, session: info } } : o,
     );
     // The route's session terms travel with its config, so the hook reads them from the
     // route x402 itself matched (its order, case folding and path normalisation).

@@ -16,7 +16,14 @@ import type { Address, Hex, LocalAccount, PublicClient } from "viem";
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { toBytes32 } from "../core/field.js";
-import { ZK_SCHEME, ZkPaymentPayloadSchema, checkPayable, proofFromWire, type ZkPaymentPayload } from "../core/wire.js";
+import {
+  ZkPaymentPayloadSchema,
+  checkPayable,
+  isZkScheme,
+  payeeMemoOf,
+  proofFromWire,
+  type ZkPaymentPayload,
+} from "../core/wire.js";
 import { FairQueue, type FairQueueOptions } from "../core/work-queue.js";
 import { ZkExactFacilitatorScheme } from "../facilitator/scheme.js";
 import { WorkerVerifier } from "../node/worker-verifier.js";
@@ -77,7 +84,13 @@ type ServerPayload = Extract<ZkPaymentPayload, { settlement: "server" }>;
 
 /** Identity of a payment as proven (proof, terms, memo); `commitChange` is a request, not part of it. */
 export function paymentFingerprint(p: ServerPayload): string {
-  const canon = JSON.stringify([p.proof, p.terms, p.memo.toLowerCase()]);
+  // The payee memo is part of what was proven (the context binds it): a shielded payment's
+  // fingerprint covers it; a transparent one's is unchanged.
+  const canon = JSON.stringify(
+    p.payeeMemo === undefined
+      ? [p.proof, p.terms, p.memo.toLowerCase()]
+      : [p.proof, p.terms, p.memo.toLowerCase(), p.payeeMemo.toLowerCase()],
+  );
   return createHash("sha256").update(canon).digest("hex");
 }
 
@@ -204,7 +217,11 @@ export class FacilitatorService {
       clientOf: () => ({ key: this.callers.getStore() ?? "anonymous", priority: 0 }),
       verifyProof: this.#verifier ? (vkey, proof, signals) => this.#verifier!.verify(vkey, proof, signals) : undefined,
     });
-    this.#x402 = new x402Facilitator().register(this.network, this.#scheme);
+    // zk-shielded beside zk-exact: the same checks and settlement (the service cannot open
+    // payee notes; the resource server opened them before forwarding).
+    this.#x402 = new x402Facilitator()
+      .register(this.network, this.#scheme)
+      .register(this.network, this.#scheme.shielded);
     const resumed = this.settler.resume();
     this.#log.info("facilitator service started", {
       network: this.network,
@@ -256,7 +273,7 @@ export class FacilitatorService {
   async settle(payload: PaymentPayload, requirements: PaymentRequirements): Promise<SettleResponse> {
     if (this.#draining) return this.#failed(new ZkPayError("server_busy", "the service is shutting down"));
     const p = ZkPaymentPayloadSchema.safeParse(payload.payload);
-    if (!p.success || p.data.settlement === "client" || payload.accepted?.scheme !== ZK_SCHEME) {
+    if (!p.success || p.data.settlement === "client" || !isZkScheme(payload.accepted?.scheme)) {
       // Client-settled (or malformed: check() names the problem): the chain holds it already.
       try {
         const c = await this.scheme.check(payload, requirements);
@@ -265,12 +282,15 @@ export class FacilitatorService {
         const tx =
           c.paidAtBlock === undefined
             ? undefined
-            : await this.scheme.receipts.transactionOf(receiptId, c.paidAtBlock).catch(() => undefined);
+            : await this.scheme.receipts
+                .transactionOf(receiptId, c.paidAtBlock, { shielded: c.payeeCommitment !== undefined })
+                .catch(() => undefined);
         return {
           success: true,
           transaction: tx ?? "",
           network: this.network,
-          amount: c.terms.amount.toString(),
+          // A shielded payment's amount is the payee's secret (0 in public).
+          ...(c.payeeCommitment === undefined ? { amount: c.terms.amount.toString() } : {}),
           extra: { receiptId, paidAtBlock: c.paidAtBlock },
         };
       } catch (err) {
@@ -550,6 +570,7 @@ export function storedItemOf(p: ServerPayload, terms?: StoredItem["terms"]): Sto
       expiry: BigInt(p.terms.expiry),
     },
     memo: p.memo as Hex,
+    payeeMemo: payeeMemoOf(p),
     commitChange: p.commitChange === true,
   };
 }

@@ -13,7 +13,7 @@ import type { PaymentTerms } from "../core/context.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { ReceiptChecker, skippedIn } from "../core/receipts.js";
 import { mapPayRevert } from "../core/revert.js";
-import type { ProofStruct } from "../core/wire.js";
+import { isShieldedTerms, type ProofStruct } from "../core/wire.js";
 import { silentLogger, type Logger } from "./logger.js";
 import type { Relayer } from "./relayer.js";
 import type { PaymentRow, ServiceStore } from "./store.js";
@@ -36,6 +36,8 @@ export interface StoredItem {
   proof: ProofStruct;
   terms: PaymentTerms;
   memo: Hex;
+  /** A shielded payment's payee memo (187 bytes); "0x" for a transparent one. */
+  payeeMemo: Hex;
   commitChange: boolean;
 }
 
@@ -50,6 +52,7 @@ export function decodeItem(s: string): StoredItem {
     proof: Record<string, unknown>;
     terms: Record<string, string>;
     memo: Hex;
+    payeeMemo?: Hex;
     commitChange: boolean;
   };
   const b = (x: unknown) => BigInt(x as string);
@@ -65,6 +68,7 @@ export function decodeItem(s: string): StoredItem {
       root: b(p.root),
       treeSize: b(p.treeSize),
       nullifierHash: b(p.nullifierHash),
+      payeeCommitment: b(p.payeeCommitment),
       changeCommitment: b(p.changeCommitment),
     },
     terms: {
@@ -76,6 +80,7 @@ export function decodeItem(s: string): StoredItem {
       expiry: b(j.terms.expiry),
     },
     memo: j.memo,
+    payeeMemo: j.payeeMemo ?? "0x",
     commitChange: j.commitChange === true,
   };
 }
@@ -89,7 +94,8 @@ export const FINAL_REASONS = new Set(["nullifier_spent", "invalid_proof", "payme
 
 /** Contract errors that depend on the payment alone (terms, memo, public signals), never on chain state. */
 const STATIC_REFUSALS = new Set([
-  "FacilitatorZeroPayee",
+  "FacilitatorShieldedAmount",
+  "FacilitatorPayeeMemo",
   "FacilitatorFeeWithoutRelayer",
   "FacilitatorValueTooLarge",
   "FacilitatorMemoTooLong",
@@ -267,7 +273,13 @@ export class Settler {
 
   async #settleGroup(group: { id: string; item: StoredItem }[]): Promise<void> {
     if (group.length === 1) return this.#settleOne(group[0]!);
-    const batch = group.map(({ item }) => ({ proof: item.proof, terms: item.terms, memo: item.memo }));
+    // Shielded and transparent payments mix in one payBatch (the pool tells them by payTo).
+    const batch = group.map(({ item }) => ({
+      proof: item.proof,
+      terms: item.terms,
+      memo: item.memo,
+      payeeMemo: item.payeeMemo,
+    }));
     const sim = await this.#simulate("payBatch", [batch]).catch((error: unknown) => ({ error }));
     if (!("error" in sim)) {
       this.stats.batches++;
@@ -323,7 +335,7 @@ export class Settler {
   /** Simulates one payment's own call (`pay`, or `payAndCommit` when it asks to commit its change). */
   async #simulateOne(item: StoredItem): Promise<{ fn: "pay" | "payAndCommit"; args: readonly unknown[]; gas: bigint }> {
     const fn = item.commitChange ? "payAndCommit" : "pay";
-    const args = [item.proof, item.terms, item.memo] as const;
+    const args = [item.proof, item.terms, item.memo, item.payeeMemo] as const;
     const { gas } = await this.#simulate(fn, args);
     return { fn, args, gas };
   }
@@ -442,19 +454,25 @@ export class Settler {
    * a transaction this service did not send; records it settled with that transaction.
    */
   async #paidElsewhere(id: string, item: StoredItem): Promise<boolean> {
+    // A shielded payment's receipt binds its payee note's commitment in place of payee and amount.
+    const shielded = isShieldedTerms(item.terms);
     const r = await this.#receipts
-      .check({
-        id: id as Hex,
-        payTo: item.terms.payTo,
-        amount: item.terms.amount,
-        conditionHash: item.terms.conditionHash,
-      })
+      .check(
+        shielded
+          ? { id: id as Hex, payeeCommitment: item.proof.payeeCommitment, conditionHash: item.terms.conditionHash }
+          : {
+              id: id as Hex,
+              payTo: item.terms.payTo,
+              amount: item.terms.amount,
+              conditionHash: item.terms.conditionHash,
+            },
+      )
       .catch(() => undefined);
     if (r?.state !== "paid" && r?.state !== "unconfirmed") return false;
     const tx =
       r.paidAtBlock === undefined
         ? undefined
-        : await this.#receipts.transactionOf(id as Hex, r.paidAtBlock).catch(() => undefined);
+        : await this.#receipts.transactionOf(id as Hex, r.paidAtBlock, { shielded }).catch(() => undefined);
     this.#o.store.settle([id], { txHash: tx ?? "", blockNumber: r.paidAtBlock ?? 0, batchSize: 0 });
     this.#log.info("already settled by another sender", { id, tx });
     this.#finish(id);

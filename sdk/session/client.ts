@@ -9,7 +9,7 @@ import { ZkPayError } from "../core/errors.js";
 import { randomNonce128 } from "../core/memo.js";
 import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
 import type { ProofProgress } from "../core/prover.js";
-import { ZK_SCHEME, type SettlementMode } from "../core/wire.js";
+import { isZkScheme, type SettlementMode } from "../core/wire.js";
 import { requestContext } from "./context.js";
 import { credentialSignatureValid, holderCommitmentOf, serviceIdOf, type Credential } from "./credential.js";
 import { provePresentation } from "./prove.js";
@@ -504,7 +504,7 @@ export class SessionClient {
     } catch {
       return this.#state.services[origin]?.info;
     }
-    const raw = required.accepts?.find((a) => a.scheme === ZK_SCHEME && a.extra?.session)?.extra?.session;
+    const raw = required.accepts?.find((a) => isZkScheme(a.scheme) && a.extra?.session)?.extra?.session;
     const parsed = SessionInfoSchema.safeParse(raw);
     if (!parsed.success) {
       // A 402 without session terms: this route is paid per request only.

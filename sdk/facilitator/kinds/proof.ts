@@ -10,7 +10,7 @@ import { type SolidityProof } from "../../core/circuits/proof.js";
 import type { ReceiptChecker } from "../../core/receipts.js";
 import { mapPayRevert } from "../../core/revert.js";
 import type { FairQueue } from "../../core/work-queue.js";
-import { proofFromWire, type ProofStruct } from "../../core/wire.js";
+import { payeeMemoOf, proofFromWire, type ProofStruct } from "../../core/wire.js";
 import type { SettlementBatcher, SettlementOutcome } from "../batcher.js";
 import { settleFailed, skippedError } from "../errors.js";
 import type { Admitted, PayloadOf, PaymentKind, Verified } from "./types.js";
@@ -56,6 +56,8 @@ export class ProofPayments implements PaymentKind<"server"> {
   readonly #knownRoots = new Map<string, number>();
   /** Nullifier hashes seen spent (final: a spent note stays spent). */
   readonly #spent = new Set<bigint>();
+  /** The pool's `treeLevels()` (immutable on chain), read once. */
+  #treeLevels: Promise<bigint> | undefined;
 
   constructor(o: ProofKindOptions) {
     this.#o = o;
@@ -69,26 +71,28 @@ export class ProofPayments implements PaymentKind<"server"> {
   /** Field checks, root and nullifier on chain, then the Groth16 check through the fair queue. Throws `ZkPayError`. */
   async verifySubmission(p: PayloadOf<"server">, terms: PaymentTerms): Promise<ProofStruct> {
     const proof = proofFromWire(p.proof);
-    const signals = [proof.nullifierHash, proof.changeCommitment, proof.root];
-    if (!signals.every(isFieldElement))
+    const outputs = [proof.nullifierHash, proof.payeeCommitment, proof.changeCommitment];
+    if (![...outputs, proof.root].every(isFieldElement))
       throw new ZkPayError("invalid_payload", "a public signal is not a field element");
+    // The contract computes `(treeSize - 1) >> treeLevels`: a root of no leaf proves nothing.
+    if (proof.treeSize === 0n) throw new ZkPayError("invalid_payload", "proof.treeSize: the tree is empty");
     await this.#checkChainState(proof);
+    const treeIndex = (proof.treeSize - 1n) >> (await this.#levels());
     const context = paymentContext({
       chainId: this.#o.pool.chainId,
       facilitator: this.#o.pool.facilitator,
       terms,
       memo: p.memo as Hex,
+      // A shielded payment's note ciphertext is bound too: nobody can swap it.
+      payeeMemo: payeeMemoOf(p),
     });
     const client = this.#o.clientOf?.() ?? { key: "anonymous", priority: 0 };
+    // payment v2's public signals, in circuit order (PaymentSignals.layout on chain):
+    // [nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, amount, fee, context].
+    const signals = [...outputs, proof.root, treeIndex, terms.amount, terms.fee, context];
     const ok = await this.#o.verifier.run(
       client.key,
-      () =>
-        (this.#o.verifyProof ?? verifyPaymentProof)(this.#o.vkey, proof, [
-          ...signals,
-          terms.amount,
-          terms.fee,
-          context,
-        ]),
+      () => (this.#o.verifyProof ?? verifyPaymentProof)(this.#o.vkey, proof, signals),
       client.priority,
     );
     if (!ok) throw new ZkPayError("invalid_proof", "the proof does not verify for these terms");
@@ -114,6 +118,7 @@ export class ProofPayments implements PaymentKind<"server"> {
       proof,
       terms: v.terms,
       memo: p.memo as Hex,
+      payeeMemo: payeeMemoOf(p),
       commitChange: p.commitChange === true,
     });
     if (outcome.status === "settled") {
@@ -150,7 +155,11 @@ export class ProofPayments implements PaymentKind<"server"> {
     // then the claims must stay.
     if (hash !== undefined || mapped.reason === "nullifier_spent" || mapped.reason === "rpc_error") {
       const r = await this.#o.receipts
-        .check({ id: receiptId, payTo: v.terms.payTo, amount: v.terms.amount, conditionHash: v.conditionHash })
+        .check(
+          v.payeeCommitment !== undefined
+            ? { id: receiptId, payeeCommitment: v.payeeCommitment, conditionHash: v.conditionHash }
+            : { id: receiptId, payTo: v.terms.payTo, amount: v.terms.amount, conditionHash: v.conditionHash },
+        )
         .catch(() => undefined);
       if (r?.state === "paid" || r?.state === "unconfirmed") {
         return { success: true, transaction: hash ?? "", network: this.#o.network, extra: { receiptId } };
@@ -163,6 +172,21 @@ export class ProofPayments implements PaymentKind<"server"> {
     }
     await release();
     return failed(mapped.reason, mapped.message, hash);
+  }
+
+  /** The pool's tree levels (each tree holds 2^levels leaves), read once. */
+  #levels(): Promise<bigint> {
+    this.#treeLevels ??= (
+      this.#o.publicClient.readContract({
+        address: this.#o.pool.facilitator,
+        abi: facilitatorAbi,
+        functionName: "treeLevels",
+      }) as Promise<bigint>
+    ).catch((err: unknown) => {
+      this.#treeLevels = undefined;
+      throw new ZkPayError("rpc_error", `reading the pool failed: ${(err as Error).message}`, {}, { cause: err });
+    });
+    return this.#treeLevels;
   }
 
   /**

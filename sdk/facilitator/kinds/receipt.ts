@@ -16,7 +16,8 @@ export interface ReceiptKindOptions {
 /**
  * Client-settled payments: the payer submitted `pay` itself and sends the receipt id it
  * got. Verifying is one `checkReceipt` call (this payee, amount and condition, enough
- * confirmations); settling sends nothing and reports the transaction the chain names.
+ * confirmations), or `checkShieldedReceipt` for a shielded payment (its payee note's
+ * commitment and condition); settling sends nothing and reports the transaction the chain names.
  */
 export class ReceiptPayments implements PaymentKind<"client"> {
   readonly #o: ReceiptKindOptions;
@@ -26,13 +27,23 @@ export class ReceiptPayments implements PaymentKind<"client"> {
   }
 
   async verify(a: Admitted<PayloadOf<"client">>): Promise<Verified<PayloadOf<"client">>> {
-    const r = await this.#o.receipts.check({
-      id: a.payload.receiptId as Hex,
-      payTo: a.terms.payTo,
-      amount: a.terms.amount,
-      conditionHash: a.conditionHash,
-      minConfirmations: this.#o.minConfirmations,
-    });
+    // A shielded payment's receipt binds its payee note's commitment in place of payee and amount.
+    const r = await this.#o.receipts.check(
+      a.payeeCommitment !== undefined
+        ? {
+            id: a.payload.receiptId as Hex,
+            payeeCommitment: a.payeeCommitment,
+            conditionHash: a.conditionHash,
+            minConfirmations: this.#o.minConfirmations,
+          }
+        : {
+            id: a.payload.receiptId as Hex,
+            payTo: a.terms.payTo,
+            amount: a.terms.amount,
+            conditionHash: a.conditionHash,
+            minConfirmations: this.#o.minConfirmations,
+          },
+    );
     const fail = receiptError(r, this.#o.minConfirmations);
     if (fail) throw fail;
     return { ...a, paidAtBlock: r.paidAtBlock };
@@ -44,7 +55,9 @@ export class ReceiptPayments implements PaymentKind<"client"> {
     const transaction =
       v.paidAtBlock === undefined
         ? undefined
-        : await this.#o.receipts.transactionOf(receiptId, v.paidAtBlock).catch(() => undefined);
+        : await this.#o.receipts
+            .transactionOf(receiptId, v.paidAtBlock, { shielded: v.payeeCommitment !== undefined })
+            .catch(() => undefined);
     return {
       success: true,
       transaction: transaction ?? "",

@@ -17,6 +17,13 @@ export interface Admitted<P extends ZkPaymentPayload = ZkPaymentPayload> {
   conditionHash: Hex;
   /** Seconds the replay claims of this payment live. */
   claimTtl: number;
+  /**
+   * zk-shielded: the payee note's commitment (the proof's payee output; the receipt binds
+   * it). Checked against the note's opening when this facilitator holds the payee's
+   * viewing key; taken from the payload in a facilitator that cannot decrypt (the
+   * resource server opened it first).
+   */
+  payeeCommitment?: bigint;
 }
 
 /** A payment its kind verified: what `settle` needs, so that it does not verify twice. */
@@ -25,6 +32,8 @@ export interface Verified<P extends ZkPaymentPayload = ZkPaymentPayload> extends
   proof?: ProofStruct;
   /** Client-settled: the block the receipt was written in. */
   paidAtBlock?: number;
+  /** The replay-store key of the payee commitment this payment claimed (a payee that opens notes dedupes them). */
+  payeeKey?: string;
 }
 
 /**
