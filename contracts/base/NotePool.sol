@@ -75,6 +75,15 @@ abstract contract NotePool is INotePool {
     /// @dev roots[committed % rootHistorySize] = root after a commit left `committed` leaves.
     mapping(uint256 slot => uint256 root) internal _roots;
 
+    /// @dev rootSizes[slot] = the `committed` count `_roots[slot]` was recorded at. A slot
+    /// is only overwritten when a commit ends at a count with its remainder, so without
+    /// the size a stale root could be presented with a later size of the same remainder,
+    /// in a later tree: the payment circuit's nullifier binds the tree index the contract
+    /// derives from that size, so the same note would get a second nullifier (found in
+    /// the #19 circuit audit, F1). The size makes each recorded root valid at exactly one
+    /// size, hence in exactly one tree.
+    mapping(uint256 slot => uint256 size) internal _rootSizes;
+
     /// @dev Root of each full tree, valid for ever.
     mapping(uint256 treeIndex => uint256 root) internal _finalRoots;
 
@@ -113,6 +122,7 @@ abstract contract NotePool is INotePool {
     /// @inheritdoc INotePool
     function prewarmRootHistory(uint256 fromSlot, uint256 count) external override {
         _prewarm(_roots, fromSlot, count, rootHistorySize);
+        _prewarm(_rootSizes, fromSlot, count, rootHistorySize);
     }
 
     /// @inheritdoc INotePool
@@ -187,7 +197,9 @@ abstract contract NotePool is INotePool {
             root = _tree.insertMany(leaves, done, done + take, levels);
             done += take;
             c.committed += uint64(take);
-            _roots[c.committed % rootHistorySize] = root;
+            uint256 slot = c.committed % rootHistorySize;
+            _roots[slot] = root;
+            _rootSizes[slot] = c.committed;
             if (_tree.size == capacity) {
                 // Full: its root stays valid for ever, and the next leaf starts tree + 1.
                 _finalRoots[c.treeIndex] = root;
@@ -294,11 +306,13 @@ abstract contract NotePool is INotePool {
         uint256 capacity = 1 << treeLevels;
         // A size that fills a tree names that tree's final root, which never expires.
         if (size % capacity == 0) return _finalRoots[size / capacity - 1] == root;
-        // Otherwise the root must still be in the history. Roots are recorded only at the
-        // sizes commits end at; a slot may hold an older size's root, which is then
-        // still a real root of the pool (and `root` must equal it).
+        // Otherwise the root must still be in the history, recorded at exactly this size.
+        // Roots are recorded only at the sizes commits end at, so a slot may hold the root
+        // of an older size with the same remainder; accepting it at `size` would place it
+        // in the wrong tree (see `_rootSizes`), so the recorded size must match too.
         if (committed - size >= rootHistorySize) return false;
-        return _roots[size % rootHistorySize] == root;
+        uint256 slot = size % rootHistorySize;
+        return _roots[slot] == root && _rootSizes[slot] == size;
     }
 
     /// @inheritdoc INotePool

@@ -60,7 +60,7 @@ interface INotePool {
     /// @notice Like `prewarmRootHistory`, for the slots of the leaf queue.
     function prewarmLeafQueue(uint256 fromSlot, uint256 count) external;
 
-    /// @notice Writes a placeholder into root-history slots `fromSlot` .. `fromSlot + count - 1`
+    /// @notice Writes a placeholder into root-history slots (root and recorded size) `fromSlot` .. `fromSlot + count - 1`
     /// that no insert has reached yet, so that later inserts update a slot (5k gas)
     /// instead of creating one (22.1k). Anyone may call it; it changes no root, and the
     /// placeholder is never accepted as a root. Deploy scripts call it in batches.
@@ -133,9 +133,10 @@ interface INotePool {
     /// leaf count when it was current). Roots are recorded at the sizes commits end at,
     /// in a ring of `rootHistorySize` slots indexed by size, and `size` must be within
     /// `rootHistorySize` LEAVES of the current count (not roots: with commits of k leaves
-    /// about rootHistorySize / k distinct roots are kept; a slot may still hold a root of
-    /// an older size with the same remainder, which is a real root too and is accepted).
-    /// A size that completes a tree names that tree's final root, which never expires.
+    /// about rootHistorySize / k distinct roots are kept). A root is accepted only with
+    /// the exact size it was recorded at: the size decides the tree index the payment
+    /// proof is checked against, and a note's nullifier binds it. A size that completes a
+    /// tree names that tree's final root, which never expires.
     function isKnownRoot(uint256 root, uint256 size) external view returns (bool);
 
     /// @notice Capacity of the leaf queue: an append that finds it full commits first.
