@@ -4,7 +4,9 @@
  * zk-exact; GET /weather-exact, x402 exact via demo-exact.ts), and the SDK's clients.
  *
  *  - e2e latency: 402 -> paid 200 with @x402/fetch, proving included (zk) or EIP-3009
- *    signing (exact); medians of several requests;
+ *    signing (exact); medians of several requests; and the same paid GET /weather of a
+ *    second API whose payee is shielded (zk-shielded, #19: the server decrypts the payee
+ *    note, checks it, then verifies and settles), server-settled like zk-exact's;
  *  - receipt check (client-settled: one eth_call) vs the exact facilitator's `verify`;
  *  - throughput: payments prepared in advance (proofs / EIP-3009 signatures), then the
  *    facilitator's `verify` over all of them (sequential and concurrent), and full paid
@@ -35,6 +37,7 @@ import { ZkExactFacilitatorScheme } from "../sdk/facilitator/scheme.js";
 import { defaultArtifacts, loadVerificationKey } from "../sdk/node/artifacts.js";
 import { ReceiptChecker, type ExpectedReceipt } from "../sdk/core/receipts.js";
 import { median, round, table } from "./util.js";
+import { startPaidApi } from "../sdk/cli/paid-api.js";
 import { devAccount, startDemoChain } from "../scripts/lib/dev-env.js";
 import {
   DEMO_ACCOUNTS as ACCOUNTS,
@@ -75,6 +78,8 @@ const DEFAULTS: Required<Omit<E2EBenchOptions, "log">> = {
 };
 
 const USDC = 1_000_000n;
+/** Dev account that settles the shielded API's payments (not one of DEMO_ACCOUNTS). */
+const SHIELDED_API_RELAYER = 5;
 
 async function paymentRequiredOf(url: string): Promise<PaymentRequired> {
   const res = await fetch(url);
@@ -199,6 +204,36 @@ export async function benchE2E(opts: E2EBenchOptions = {}): Promise<Record<strin
     for (let i = 0; i < o.e2eRuns; i++) client.push(await zkPay("client"));
     for (let i = 0; i < o.e2eRuns; i++) exact.push(await exactPay());
     log(`   e2e: ${o.e2eRuns} server-settled, ${o.e2eRuns} client-settled, ${o.e2eRuns} exact paid requests`);
+
+    // ------------------------------------------------------------ e2e latency, zk-shielded
+    // The same paid API with a shielded payee (its own relayer account, so that the two
+    // APIs never race for one account's nonces); paid from the same wallet.
+    const shieldedApi = await startPaidApi({
+      pool: { chainId: pool.chainId, facilitator: pool.facilitator, token: pool.token, decimals: pool.decimals },
+      publicClient,
+      relayer: env.walletClientFor(SHIELDED_API_RELAYER),
+      shielded: { keys: WalletKeys.fromSeed(WalletKeys.randomSeed()) },
+      price: "$0.01",
+      challengeSecret: WalletKeys.randomSeed(),
+    });
+    const shielded: PayResult[] = [];
+    try {
+      const shieldedUrl = `${shieldedApi.url}/weather`;
+      const required = await paymentRequiredOf(shieldedUrl);
+      if (required.accepts[0]?.scheme !== "zk-shielded") {
+        throw new Error(`the shielded API asks for ${required.accepts[0]?.scheme}, not zk-shielded`);
+      }
+      const shieldedPay = async () => {
+        const r = await payWithZk(shieldedUrl, { wallet, settlement: "server" });
+        if (r.status !== 200 || !r.settled) throw new Error(`zk-shielded payment failed: HTTP ${r.status} ${r.body}`);
+        return r;
+      };
+      await shieldedPay(); // unmeasured, as above
+      for (let i = 0; i < o.e2eRuns; i++) shielded.push(await shieldedPay());
+    } finally {
+      await shieldedApi.close();
+    }
+    log(`   e2e: ${o.e2eRuns} zk-shielded server-settled paid requests`);
 
     // ------------------------------------------------------------ receipt check vs exact verify
     const last = client[client.length - 1]!;
@@ -336,6 +371,10 @@ export async function benchE2E(opts: E2EBenchOptions = {}): Promise<Record<strin
       e2eMsMedianServerSettled: e2e(server),
       e2eMsMedianClientSettled: e2e(client),
       e2eMsMedianExact: e2e(exact),
+      // zk-shielded next to zk-exact's e2eMsMedianServerSettled (same wallet, same chain, same price).
+      shieldedRequestMs: e2e(shielded),
+      shieldedRequestProveMs: round(median(shielded.map((r) => r.timings.proveMs))),
+      shieldedRequestServerMs: round(median(shielded.map((r) => r.timings.serverMs))),
       e2eProveMsMedian: round(median([...server, ...client].map((r) => r.timings.proveMs))),
       e2eServerMsMedianServerSettled: round(median(server.map((r) => r.timings.serverMs))),
       e2eServerMsMedianClientSettled: round(median(client.map((r) => r.timings.serverMs + r.timings.submitMs))),
@@ -398,6 +437,13 @@ export function reportE2E(r: Record<string, unknown>): string {
           ms("e2eMsMedianServerSettled"),
           ms("e2eMsMedianExact"),
           `prove ${ms("e2eProveMsMedian")}; paid request ${ms("e2eServerMsMedianServerSettled")} vs ${ms("e2eServerMsMedianExact")}`,
+        ],
+        [
+          "402 -> paid 200, zk-shielded, server-settled (median)",
+          ms("shieldedRequestMs"),
+          ms("e2eMsMedianExact"),
+          `prove ${ms("shieldedRequestProveMs")}; paid request ${ms("shieldedRequestServerMs")} ` +
+            `(decrypt + check the payee note, verify, settle); zk-exact ${ms("e2eMsMedianServerSettled")}`,
         ],
         [
           "402 -> paid 200, client-settled (median)",

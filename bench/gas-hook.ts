@@ -24,6 +24,10 @@
  * above --limit percent. The pool here is small (2 + 2k deposits, trees of 24 levels,
  * root history and queue prewarmed): the tree hashing a batch commits is cheaper than in
  * bench/scale.ts' 2^20-leaf pool, so totals are lower and a delta is a larger share.
+ *
+ * Since #19 (payment v2) the payments are proven with the v2 witness and sent with the
+ * v2 ABI (`payeeCommitment` in the proof, `payeeMemo` after the memo): both versions
+ * compared must have that ABI, so --base must be a commit at or after #19's contracts.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
@@ -38,7 +42,7 @@ import type { Address, Hex } from "viem";
 
 import { paymentContext, type PaymentTerms } from "../sdk/core/context.js";
 import { WalletKeys } from "../sdk/core/keys.js";
-import { commitmentOf, precommitmentOf, type NoteSecrets } from "../sdk/core/note.js";
+import { commitmentOf, notePosition, precommitmentOf, type NoteOpening } from "../sdk/core/note.js";
 import { provePayment, type PaymentProofResult } from "../sdk/core/circuits/payment.js";
 import { shutdownProver } from "../sdk/core/prover.js";
 import { NoteTree } from "../sdk/core/tree.js";
@@ -176,6 +180,8 @@ interface Payment {
   proof: ReturnType<typeof proofStruct>;
   terms: PaymentTerms;
   memo: Hex;
+  /** Transparent payments only here: empty. */
+  payeeMemo: Hex;
 }
 
 function proofStruct(r: PaymentProofResult) {
@@ -186,6 +192,7 @@ function proofStruct(r: PaymentProofResult) {
     root: r.root,
     treeSize: BigInt(r.treeSize),
     nullifierHash: r.nullifierHash,
+    payeeCommitment: r.payeeCommitment,
     changeCommitment: r.changeCommitment,
   };
 }
@@ -259,22 +266,23 @@ async function main() {
       await (await pool.getFunction("prewarmLeafQueue")(from, PREWARM_BATCH)).wait();
     }
     await (await token.connect(depositor).getFunction("approve")(address, NOTE_VALUE * BigInt(noteCount))).wait();
-    const notes: (NoteSecrets & { value: bigint; leafIndex: number })[] = [];
+    const notes: (NoteOpening & { leafIndex: number })[] = [];
     for (let i = 0; i < noteCount; i++) {
-      const s = keys.noteSecrets(i);
+      const n = keys.indexNote(i, NOTE_VALUE);
       // An empty memo: the deposits are not measured, and their calldata stays the same.
-      await (await pool.connect(depositor).getFunction("deposit")(precommitmentOf(s), NOTE_VALUE, "0x")).wait();
-      notes.push({ ...s, value: NOTE_VALUE, leafIndex: i });
+      await (
+        await pool.connect(depositor).getFunction("deposit")(precommitmentOf(n.owner, n.blinding), NOTE_VALUE, "0x")
+      ).wait();
+      notes.push({ ...n, leafIndex: i });
     }
 
     if (!proven) {
       log(`  proving ${noteCount} payments (reused for both versions)...`);
-      const tree = NoteTree.from(notes.map((n) => commitmentOf(n.value, n)));
+      const tree = NoteTree.from(notes.map((n) => commitmentOf(n)));
       let next = 0;
       const prove = async (payTo: Address, amount: bigint, relayer: Address, fee: bigint, label: string) => {
         const note = notes[next]!;
         const changeIndex = 10_000 + next++;
-        const change = keys.noteSecrets(changeIndex);
         const terms: PaymentTerms = {
           payTo,
           amount,
@@ -286,10 +294,20 @@ async function main() {
         const memo = keys.encodeMemo(changeIndex, note.value - amount - fee);
         const context = paymentContext({ chainId, facilitator: address, terms, memo });
         const result = await provePayment(
-          { note, path: tree.path(note.leafIndex), amount, fee, context, change },
+          {
+            note,
+            spendingKey: keys.spendingKey(),
+            position: notePosition(note.leafIndex, TREE_LEVELS),
+            path: tree.path(note.leafIndex),
+            amount,
+            fee,
+            context,
+            payee: { value: 0n, owner: 0n, blinding: 0n },
+            changeBlinding: keys.indexBlinding(changeIndex),
+          },
           CIRCUIT,
         );
-        return { proof: proofStruct(result), terms, memo };
+        return { proof: proofStruct(result), terms, memo, payeeMemo: "0x" as Hex };
       };
       const none = "0x0000000000000000000000000000000000000000" as Address;
       proven = new Map();
@@ -319,7 +337,7 @@ async function main() {
     for (const [what, ps] of proven) {
       const tx =
         ps.length === 1 && !what.startsWith("payBatch")
-          ? await pool.connect(sender).getFunction("pay")(ps[0]!.proof, ps[0]!.terms, ps[0]!.memo)
+          ? await pool.connect(sender).getFunction("pay")(ps[0]!.proof, ps[0]!.terms, ps[0]!.memo, ps[0]!.payeeMemo)
           : await pool.connect(sender).getFunction("payBatch")(ps);
       const rc = (await tx.wait()) as TransactionReceipt;
       const names = rc.logs.filter((l) => l.address === address).map((l) => pool.interface.parseLog(l)?.name);

@@ -3,7 +3,10 @@
  * and payments in a pool of >= 1,000 leaves, of committing a payment's queued change
  * note (commitPendingLeaves(1) right after the pay), the x402 "exact" baseline (a plain
  * EIP-3009 transferWithAuthorization) and the Groth16 verifier alone. Every payment is
- * proved for real with the SDK's prover. (Proving and off-chain verification times are
+ * proved for real with the SDK's prover. Both modes of the payment-v2 circuit (#19): a
+ * transparent payment (zk-exact: `amount` to `payTo` in public, one change leaf queued) and
+ * a shielded one (zk-shielded: payTo = 0, amount = 0, the payee note and the change note
+ * queued, the 187-byte payee memo in calldata and in its LeafInserted). (Proving and off-chain verification times are
  * bench-verify.ts' figures.)
  *
  * The pool's model: a deposit appends its note and commits it (with anything queued)
@@ -24,7 +27,9 @@ import type { Address, Hex } from "viem";
 import { paymentContext, type PaymentTerms } from "../sdk/core/context.js";
 import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
 import { WalletKeys } from "../sdk/core/keys.js";
-import { precommitmentOf, type NoteSecrets } from "../sdk/core/note.js";
+import { notePosition, precommitmentOf, type NoteOpening } from "../sdk/core/note.js";
+import { encryptNote } from "../sdk/core/note-encryption.js";
+import { hash2 } from "../sdk/core/poseidon.js";
 import { preloadArtifacts } from "../sdk/core/circuits/artifacts.js";
 import { provePayment, type PaymentProofResult } from "../sdk/core/circuits/payment.js";
 import { NoteTree } from "../sdk/core/tree.js";
@@ -41,6 +46,10 @@ export interface ProtocolBenchOptions {
   paysNoFee?: number;
   /** Payments with a relayer fee (two token transfers). */
   paysWithFee?: number;
+  /** Shielded payments with fee = 0 (no token transfer at all). */
+  shieldedPaysNoFee?: number;
+  /** Shielded payments with a relayer fee (one transfer: the fee). */
+  shieldedPaysWithFee?: number;
   /** Plain `deposit` calls measured after the fill. */
   deposits?: number;
   /** `depositWithAuthorization` calls measured after the fill. */
@@ -55,6 +64,8 @@ const DEFAULTS: Required<Omit<ProtocolBenchOptions, "log">> = {
   fillTo: 1000,
   paysNoFee: 6,
   paysWithFee: 3,
+  shieldedPaysNoFee: 5,
+  shieldedPaysWithFee: 3,
   deposits: 5,
   depositsWithAuthorization: 3,
   x402Transfers: 5,
@@ -112,7 +123,7 @@ export interface GasBreakdown {
 }
 
 interface Sample {
-  kind: "pay" | "payWithFee" | "commit" | "deposit" | "depositWithAuthorization";
+  kind: "pay" | "payWithFee" | "shieldedPay" | "shieldedPayWithFee" | "commit" | "deposit" | "depositWithAuthorization";
   /** Index of the leaf the transaction appends (pay, deposit) or commits (commit). */
   leafIndex: number;
   hashes: number;
@@ -163,7 +174,8 @@ export async function benchProtocol(
   // balance write in both the 402zk and the x402 measurements is non-zero -> non-zero.
   for (const s of [payee, relayer, x402Payer, authDepositor])
     await (await token.mint(await addr(s), USDC(1000))).wait();
-  const nPays = o.paysNoFee + o.paysWithFee;
+  const nTransparent = o.paysNoFee + o.paysWithFee;
+  const nPays = nTransparent + o.shieldedPaysNoFee + o.shieldedPaysWithFee;
   const fillValue = 1n;
   const depositorBudget = NOTE_VALUE * BigInt(nPays + o.deposits) + fillValue * BigInt(o.fillTo);
   await (await token.mint(await addr(depositor), depositorBudget * 2n)).wait();
@@ -212,16 +224,18 @@ export async function benchProtocol(
   };
 
   const keys = WalletKeys.fromSeed(`0x${"42".repeat(32)}`);
+  // The API's wallet of the shielded payments: its owner key owns the payee notes.
+  const payeeKeys = WalletKeys.fromSeed(`0x${"43".repeat(32)}`);
   const memo64 = (k: number, v: bigint) => keys.encodeMemo(k, v) as Hex;
+  const precommitmentOfIndex = (k: number) => precommitmentOf(keys.ownerKey, keys.indexBlinding(k));
 
-  // Notes to spend later: the first leaves of the tree.
-  const notes: (NoteSecrets & { value: bigint; leafIndex: number; k: number })[] = [];
+  // Notes to spend later: the first leaves of the tree, owned by `keys`.
+  const notes: (NoteOpening & { leafIndex: number; k: number })[] = [];
   for (let k = 0; k < nPays; k++) {
-    const s = keys.noteSecrets(k);
     const rc = (await (
-      await facilitator.connect(depositor).deposit(precommitmentOf(s), NOTE_VALUE, memo64(k, NOTE_VALUE))
+      await facilitator.connect(depositor).deposit(precommitmentOfIndex(k), NOTE_VALUE, memo64(k, NOTE_VALUE))
     ).wait())!;
-    notes.push({ ...s, value: NOTE_VALUE, leafIndex: mirror(rc), k });
+    notes.push({ ...keys.indexNote(k, NOTE_VALUE), leafIndex: mirror(rc), k });
   }
 
   // ------------------------------------------------------------------ fill
@@ -324,29 +338,54 @@ export async function benchProtocol(
   const now = async () => BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
 
   // ------------------------------------------------------------------ payments
-  log(`proving and settling ${nPays} payments (${o.paysNoFee} without fee, ${o.paysWithFee} with fee)...`);
+  log(
+    `proving and settling ${nPays} payments (transparent: ${o.paysNoFee} without fee, ${o.paysWithFee} with fee; ` +
+      `shielded: ${o.shieldedPaysNoFee} without fee, ${o.shieldedPaysWithFee} with fee)...`,
+  );
   // Proving times are bench-verify.ts' figures; here proofs only feed the transactions.
   await preloadArtifacts(ARTIFACTS);
   let firstProof: PaymentProofResult | undefined;
   const payData: string[] = [];
+  const shieldedPayData: string[] = [];
+  /** gasUsed of the commitPendingLeaves(2) that followed each fee-less shielded pay (its payee + change leaves). */
+  const shieldedCommitGas: { leafIndex: number; gasUsed: number }[] = [];
+  const zeroAddress = "0x0000000000000000000000000000000000000000" as Address;
+  const zeroNote: NoteOpening = { value: 0n, owner: 0n, blinding: 0n };
   for (let j = 0; j < nPays; j++) {
-    const withFee = j >= o.paysNoFee;
+    const shielded = j >= nTransparent;
+    const withFee = shielded ? j - nTransparent >= o.shieldedPaysNoFee : j >= o.paysNoFee;
     const note = notes[j]!;
-    const change = { ...keys.noteSecrets(1000 + j), k: 1000 + j };
+    const changeK = 1000 + j;
+    const conditionHash = keccak256(toUtf8Bytes(`GET /weather#${j}`)) as Hex;
+    // Shielded: nothing public but the fee; the price goes into a payee note for payeeKeys.
     const terms: PaymentTerms = {
-      payTo: payeeAddr,
-      amount: PAY_AMOUNT,
-      relayer: withFee ? relayerAddr : ("0x0000000000000000000000000000000000000000" as Address),
+      payTo: shielded ? zeroAddress : payeeAddr,
+      amount: shielded ? 0n : PAY_AMOUNT,
+      relayer: withFee ? relayerAddr : zeroAddress,
       fee: withFee ? PAY_FEE : 0n,
-      conditionHash: keccak256(toUtf8Bytes(`GET /weather#${j}`)) as Hex,
+      conditionHash,
       expiry: (await now()) + 3600n,
     };
-    const changeValue = note.value - terms.amount - terms.fee;
-    const memo = memo64(change.k, changeValue);
-    const context = paymentContext({ chainId, facilitator: fac, terms, memo });
+    const payee: NoteOpening = shielded
+      ? { value: PAY_AMOUNT, owner: payeeKeys.ownerKey, blinding: hash2(0x9a7eeen, BigInt(j)) }
+      : zeroNote;
+    const payeeMemo: Hex = shielded ? encryptNote(payeeKeys.encryptionKey, { ...payee, conditionHash }) : "0x";
+    const changeValue = note.value - terms.amount - terms.fee - payee.value;
+    const memo = memo64(changeK, changeValue);
+    const context = paymentContext({ chainId, facilitator: fac, terms, memo, payeeMemo });
     const tp = performance.now();
     const result = await provePayment(
-      { note, path: tree.path(note.leafIndex), amount: terms.amount, fee: terms.fee, context, change },
+      {
+        note,
+        spendingKey: keys.spendingKey(),
+        position: notePosition(note.leafIndex, tree.levels),
+        path: tree.path(note.leafIndex),
+        amount: terms.amount,
+        fee: terms.fee,
+        context,
+        payee,
+        changeBlinding: keys.indexBlinding(changeK),
+      },
       ARTIFACTS,
     );
     const wall = performance.now() - tp;
@@ -359,31 +398,43 @@ export async function benchProtocol(
       root: result.root,
       treeSize: BigInt(result.treeSize),
       nullifierHash: result.nullifierHash,
+      payeeCommitment: result.payeeCommitment,
       changeCommitment: result.changeCommitment,
     };
     const sender = withFee ? relayer : paySender;
-    const tx = await facilitator.connect(sender).pay(proof, terms, memo);
+    const tx = await facilitator.connect(sender).pay(proof, terms, memo, payeeMemo);
     const rc = (await tx.wait())!;
-    payData.push(tx.data);
+    (shielded ? shieldedPayData : payData).push(tx.data);
     const leafIndex = mirror(rc);
     receiptsSlot ??= await findReceiptsSlot(result.nullifierHash);
     const breakdown = attribute(rc, tx.data, await traceOf(rc.hash), mappingKey(result.nullifierHash, receiptsSlot));
     if (breakdown.treeCommitDetail.hashes !== 0) throw new Error(`pay at leaf ${leafIndex} hashed into the tree`);
-    // The change note is queued, not in the tree yet.
-    if (tree.queuedCount !== 1) throw new Error(`after a pay ${tree.queuedCount} leaves queued, expected 1`);
-    samples.push({ kind: withFee ? "payWithFee" : "pay", leafIndex, hashes: 0, gasUsed: breakdown.gasUsed, breakdown });
+    // The change note is queued (after the payee note of a shielded payment), not in the tree yet.
+    const queued = shielded ? 2 : 1;
+    if (tree.queuedCount !== queued)
+      throw new Error(`after a pay ${tree.queuedCount} leaves queued, expected ${queued}`);
+    const kind = shielded ? (withFee ? "shieldedPayWithFee" : "shieldedPay") : withFee ? "payWithFee" : "pay";
+    samples.push({ kind, leafIndex, hashes: 0, gasUsed: breakdown.gasUsed, breakdown });
 
-    // What inserting that change note costs now: anyone's commitPendingLeaves(1), next block.
-    const ctx = await facilitator.connect(paySender).commitPendingLeaves(1);
+    // What inserting the queued leaves costs now: anyone's commitPendingLeaves, next block.
+    const ctx = await facilitator.connect(paySender).commitPendingLeaves(queued);
     const crc = (await ctx.wait())!;
     const committed = mirror(crc);
     if (committed !== leafIndex || (tree.queuedCount as number) !== 0)
       throw new Error(`commit after pay: leaf ${committed}`);
-    const cb = attribute(crc, ctx.data, await traceOf(crc.hash));
-    samples.push({ kind: "commit", leafIndex, hashes: popcount(leafIndex), gasUsed: cb.gasUsed, breakdown: cb });
+    let commitText: string;
+    if (shielded) {
+      // Two leaves (the number of hashes depends on both indices): not a commit(1) sample.
+      if (!withFee) shieldedCommitGas.push({ leafIndex, gasUsed: Number(crc.gasUsed) });
+      commitText = `commit(2) ${fmtInt(Number(crc.gasUsed))} gas`;
+    } else {
+      const cb = attribute(crc, ctx.data, await traceOf(crc.hash));
+      samples.push({ kind: "commit", leafIndex, hashes: popcount(leafIndex), gasUsed: cb.gasUsed, breakdown: cb });
+      commitText = `commit ${fmtInt(cb.gasUsed)} gas (${popcount(leafIndex)} hashes)`;
+    }
     log(
-      `  pay #${j + 1}${withFee ? " (fee)" : ""}: ${fmtInt(breakdown.gasUsed)} gas (change queued at leaf ` +
-        `${leafIndex}), commit ${fmtInt(cb.gasUsed)} gas (${popcount(leafIndex)} hashes), proof ${Math.round(wall)} ms`,
+      `  ${shielded ? "shielded " : ""}pay #${j + 1}${withFee ? " (fee)" : ""}: ${fmtInt(breakdown.gasUsed)} gas ` +
+        `(change queued at leaf ${leafIndex}), ${commitText}, proof ${Math.round(wall)} ms`,
     );
   }
   await checkMirror("after the payments");
@@ -392,9 +443,7 @@ export async function benchProtocol(
   log(`measuring ${o.deposits} deposits and ${o.depositsWithAuthorization} depositWithAuthorization...`);
   for (let j = 0; j < o.deposits; j++) {
     const k = 2000 + j;
-    const tx = await facilitator
-      .connect(depositor)
-      .deposit(precommitmentOf(keys.noteSecrets(k)), NOTE_VALUE, memo64(k, NOTE_VALUE));
+    const tx = await facilitator.connect(depositor).deposit(precommitmentOfIndex(k), NOTE_VALUE, memo64(k, NOTE_VALUE));
     const rc = (await tx.wait())!;
     const leafIndex = mirror(rc);
     const breakdown = attribute(rc, tx.data, await traceOf(rc.hash));
@@ -406,7 +455,7 @@ export async function benchProtocol(
   const authTypes = (primary: string) => ({ [primary]: [...receiveWithAuthorizationTypes.ReceiveWithAuthorization] });
   for (let j = 0; j < o.depositsWithAuthorization; j++) {
     const k = 3000 + j;
-    const pre = precommitmentOf(keys.noteSecrets(k));
+    const pre = precommitmentOfIndex(k);
     const memo = memo64(k, NOTE_VALUE);
     const nonce = await facilitator.depositNonce(pre, memo);
     const validBefore = (await now()) + 3600n;
@@ -495,6 +544,8 @@ export async function benchProtocol(
   const of = (kind: Sample["kind"]) => samples.filter((s) => s.kind === kind);
   const pays = of("pay");
   const feePays = of("payWithFee");
+  const shieldedPays = of("shieldedPay");
+  const shieldedFeePays = of("shieldedPayWithFee");
   const commits = of("commit");
   const deposits = of("deposit");
   const authDeposits = of("depositWithAuthorization");
@@ -559,6 +610,27 @@ export async function benchProtocol(
       "so its gas does not depend on the leaf index or the tree size. payGas is the median of the fee-less pays " +
       "(change-note indices listed); the note is committed by a later commit (commitOneGas) or batch.",
     payCalldataBytes: (payData[0]!.length - 2) / 2,
+    shieldedPayGas: Math.round(median(gas(shieldedPays))),
+    shieldedPayGasWithFee: Math.round(median(gas(shieldedFeePays))),
+    shieldedPayGasRange: {
+      min: min(gas(shieldedPays)),
+      max: max(gas(shieldedPays)),
+      withFeeMin: min(gas(shieldedFeePays)),
+      withFeeMax: max(gas(shieldedFeePays)),
+    },
+    shieldedPayLeafIndices: shieldedPays.map((s) => s.leafIndex),
+    shieldedPayCalldataBytes: (shieldedPayData[0]!.length - 2) / 2,
+    shieldedPayGasBreakdown: breakdownMedian(shieldedPays),
+    shieldedPayWithFeeGasBreakdown: breakdownMedian(shieldedFeePays),
+    shieldedPayPlusCommitGas: Math.round(
+      median(shieldedPays.map((p) => p.gasUsed + shieldedCommitGas.find((c) => c.leafIndex === p.leafIndex)!.gasUsed)),
+    ),
+    shieldedPayVsPayRatio: round(median(gas(shieldedPays)) / payGas, 2),
+    shieldedPayGasNote:
+      "shielded pay (zk-shielded: payTo = 0, amount = 0, fee 0, sent by a third party): verifies the same proof, " +
+      "queues TWO leaves (the payee note, whose LeafInserted carries the 187-byte payee memo, then the change " +
+      "note) and moves no token; with a fee, one transfer to the relayer. Median of the fee-less shielded pays in " +
+      "the same pool as payGas. shieldedPayPlusCommitGas: + the commitPendingLeaves(2) sent right after it.",
     payGasBreakdown: breakdownMedian(pays),
     payWithFeeGasBreakdown: breakdownMedian(feePays),
     commitOneGas,
@@ -640,6 +712,8 @@ export function reportProtocol(r: Record<string, unknown>): string {
   const cb = r.commitOneGasBreakdown as Record<string, number>;
   const db = r.depositGasBreakdown as Record<string, number>;
   const range = r.payGasRange as Record<string, number>;
+  const srange = r.shieldedPayGasRange as Record<string, number>;
+  const sb = r.shieldedPayGasBreakdown as Record<string, number>;
   const crange = r.commitOneGasRange as Record<string, number>;
   const model = r.commitGasModel as Record<string, number>;
   const idx = (k: string) => (r[k] as number[]).join(",");
@@ -666,6 +740,25 @@ export function reportProtocol(r: Record<string, unknown>): string {
           g("payGasWithFee"),
           x("payGasWithFee"),
           `leaves ${idx("payWithFeeLeafIndices")}; two transfers`,
+        ],
+        [
+          "402zk shielded pay, fee = 0 (median)",
+          g("shieldedPayGas"),
+          x("shieldedPayGas"),
+          `payee + change queued; no transfer; ${fmtInt(srange.min!)}-${fmtInt(srange.max!)}; ` +
+            `${n("shieldedPayCalldataBytes")} calldata bytes (transparent ${n("payCalldataBytes")})`,
+        ],
+        [
+          "402zk shielded pay, relayer fee (median)",
+          g("shieldedPayGasWithFee"),
+          x("shieldedPayGasWithFee"),
+          "one transfer (the fee)",
+        ],
+        [
+          "shielded pay + commit of its two leaves (median)",
+          g("shieldedPayPlusCommitGas"),
+          x("shieldedPayPlusCommitGas"),
+          "two transactions",
         ],
         [
           "commitPendingLeaves(1) after a pay (median)",
@@ -723,11 +816,11 @@ export function reportProtocol(r: Record<string, unknown>): string {
   const pct = (v: number, total: number) => `${((100 * v) / total).toFixed(1)}%`;
   out.push(
     table(
-      ["part", "pay", "%", "pay+fee", "commit(1)", "deposit"],
+      ["part", "pay", "%", "pay+fee", "shielded pay", "commit(1)", "deposit"],
       parts.map(([label, k]) => {
         // The refund is subtracted: show it negative (and 0 rather than -0).
         const v = (b: Record<string, number>) => fmtInt(k === "refund" && b[k] ? -b[k]! : b[k]!);
-        return [label, v(pb), pct(pb[k]!, n("payGas")), v(fb), v(cb), v(db)];
+        return [label, v(pb), pct(pb[k]!, n("payGas")), v(fb), v(sb), v(cb), v(db)];
       }),
     ),
   );

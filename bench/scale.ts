@@ -3,7 +3,10 @@
  * tree sizes 2^10 .. 2^24 (pool state written with FacilitatorHarness, then the
  * production Facilitator's runtime code swapped in), batched payments at k = 16 and 32,
  * committing queued leaves, and pay + commit against the pre-batching `pay` that hashed
- * its change note in directly. Every proof is real (the SDK's prover).
+ * its change note in directly. Every proof is real (the SDK's prover). Batches come in
+ * both modes of the payment-v2 circuit (#19): transparent (zk-exact) payments, shielded
+ * (zk-shielded: each appends its payee note and its change note, moves only the fee) and
+ * a mix of both in one batch.
  *
  * Gas is receipt.gasUsed of mined transactions (21k base and calldata included), as in
  * bench-protocol.ts. Runnable alone: `npx hardhat build && npx tsx bench/scale.ts`
@@ -16,10 +19,11 @@ import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import { Wallet, keccak256, toUtf8Bytes, type TransactionReceipt } from "ethers";
 import type { Address, Hex } from "viem";
 
+import { WalletKeys } from "../sdk/core/keys.js";
 import { commitmentOf } from "../sdk/core/note.js";
 import type { PaymentTerms } from "../sdk/core/context.js";
-import { FILLER, SparseLeanTree, bigPayPool, proveWithPath, type BigPayPool } from "../test/helpers/big-tree.js";
-import { USDC, type OwnedNote, type Pool } from "../test/helpers/pool.js";
+import { FILLER, SparseLeanTree, bigPayPool, type BigPayPool } from "../test/helpers/big-tree.js";
+import { USDC, type OwnedNote, type Pool, type Proven } from "../test/helpers/pool.js";
 import { fmtInt, table } from "./util.js";
 
 export interface ScaleBenchOptions {
@@ -46,6 +50,18 @@ export interface ScaleBenchResult {
   payGasSpread: number;
   /** payBatch gasUsed / k, ONE payee and ONE relayer for every payment (x402: one API owner, one facilitator), pool of 2^20 leaves, nothing queued before. */
   batchPayGasPerPayment: Record<string, number>;
+  /**
+   * payBatch gasUsed / k of k SHIELDED payments (zk-shielded: payTo = 0, amount 0, a payee
+   * note of 1 USDC for one API's key, a 0.01 fee each to ONE relayer), same pool: each
+   * queues and commits two leaves (payee + change), one token transfer per batch.
+   */
+  shieldedBatchPayGasPerPayment: Record<string, number>;
+  /** payBatch gasUsed (totals), shielded. */
+  shieldedBatchPayGas: Record<string, number>;
+  /** payBatch gasUsed / k of k/2 shielded and k/2 transparent (one payee) payments in ONE batch. */
+  mixedBatchPayGasPerPayment: Record<string, number>;
+  /** payBatch gasUsed (totals), mixed. */
+  mixedBatchPayGas: Record<string, number>;
   /** Same batches, every payment to a distinct payee (fresh accounts), same relayer. */
   batchPayGasPerPaymentDistinctPayees: Record<string, number>;
   /** payBatch gasUsed (totals), one payee. */
@@ -95,9 +111,23 @@ async function termsOf(pool: Pool, payTo: Address, label: string, relayer?: Addr
   });
 }
 
-async function provedPay(big: BigPayPool, note: OwnedNote, terms: PaymentTerms) {
-  const p = await proveWithPath(big.pool, note, terms, big.big.pathOf(note));
-  return { proof: big.pool.proofStruct(p.result), terms, memo: p.memo, p };
+/** Terms of a shielded payment (payTo = 0, amount 0) with the relayer's 0.01 fee. */
+async function shieldedTermsOf(pool: Pool, label: string, relayer: Address): Promise<PaymentTerms> {
+  return pool.shieldedTerms({ conditionHash: condition(label), relayer, fee: USDC(0.01) });
+}
+
+/** The API's wallet that shielded payments pay (its owner key owns the payee notes). */
+const SHIELDED_PAYEE = WalletKeys.fromSeed(`0x${"5a".repeat(32)}`);
+
+/** A proof of paying `terms` from `note`; shielded (a 1 USDC payee note for SHIELDED_PAYEE) when `shielded`. */
+async function provedPay(big: BigPayPool, note: OwnedNote, terms: PaymentTerms, shielded = false) {
+  const p: Proven = await big.pool.proveAt(
+    note,
+    terms,
+    big.big.pathOf(note),
+    shielded ? { payee: { keys: SHIELDED_PAYEE, value: USDC(1) } } : {},
+  );
+  return { ...big.pool.batched(p), p };
 }
 
 export async function benchScale(ethers: HardhatEthers, options: ScaleBenchOptions = {}): Promise<ScaleBenchResult> {
@@ -121,19 +151,21 @@ export async function benchScale(ethers: HardhatEthers, options: ScaleBenchOptio
     });
     const x = await provedPay(big, big.big.notes[0]!, await termsOf(big.pool, payee, `size ${size}`));
     const before = await snapshot(ethers);
-    const rc = await mined(big.pool.facilitator.pay(x.proof, x.terms, x.memo));
+    const rc = await mined(big.pool.facilitator.pay(x.proof, x.terms, x.memo, x.payeeMemo));
     payGasByTreeSize[String(size)] = Number(rc.gasUsed);
     log(`   pay at ${fmtInt(size)} leaves: ${fmtInt(Number(rc.gasUsed))} gas`);
     if (size === BATCH_POOL_SIZE) {
       const c = await mined(big.pool.facilitator.commitPendingLeaves(1));
       singlePayPlusCommitGas = Number(rc.gasUsed) + Number(c.gasUsed);
       await revert(ethers, before);
-      payAndCommitGas = Number((await mined(big.pool.facilitator.payAndCommit(x.proof, x.terms, x.memo))).gasUsed);
+      payAndCommitGas = Number(
+        (await mined(big.pool.facilitator.payAndCommit(x.proof, x.terms, x.memo, x.payeeMemo))).gasUsed,
+      );
     }
     if (full) {
       const other = (await signers[7]!.getAddress()) as Address;
       const y = await provedPay(big, big.big.notes[1]!, await termsOf(big.pool, other, "tree 1"));
-      const rc1 = await mined(big.pool.facilitator.pay(y.proof, y.terms, y.memo));
+      const rc1 = await mined(big.pool.facilitator.pay(y.proof, y.terms, y.memo, y.payeeMemo));
       payGasByTreeSize.tree1 = Number(rc1.gasUsed);
     }
   }
@@ -144,7 +176,7 @@ export async function benchScale(ethers: HardhatEthers, options: ScaleBenchOptio
 
   // 2. commitPendingLeaves(n) with n leaves queued at 2^20.
   const queued = Array.from({ length: Math.max(...COMMIT_COUNTS) }, (_, i) =>
-    commitmentOf(2n, { nullifier: BigInt(i + 1), secret: 0xbeefn }),
+    commitmentOf({ value: 2n, owner: 0xbeefn, blinding: BigInt(i + 1) }),
   );
   const commitGas: Record<string, number> = {};
   const commitGasPerLeaf: Record<string, number> = {};
@@ -169,56 +201,87 @@ export async function benchScale(ethers: HardhatEthers, options: ScaleBenchOptio
     notesPerTree: [kMax],
     noteValue: USDC(5),
   });
-  log(`   proving ${2 * kMax} payments for the batches...`);
+  log(`   proving ${3 * kMax} payments for the batches (transparent, to distinct payees, shielded)...`);
   const same: Awaited<ReturnType<typeof provedPay>>[] = [];
   const distinct: Awaited<ReturnType<typeof provedPay>>[] = [];
+  const shielded: Awaited<ReturnType<typeof provedPay>>[] = [];
   for (const [i, note] of big.big.notes.entries()) {
     same.push(await provedPay(big, note, await termsOf(big.pool, payee, `same ${i}`, relayer)));
     const fresh = Wallet.createRandom().address as Address;
     distinct.push(await provedPay(big, note, await termsOf(big.pool, fresh, `distinct ${i}`, relayer)));
+    shielded.push(await provedPay(big, note, await shieldedTermsOf(big.pool, `shielded ${i}`, relayer), true));
   }
+  // Half shielded, half transparent, spending distinct notes (the first half's shielded proofs,
+  // the second half's transparent ones).
+  const mixedOf = (k: number) => [...shielded.slice(0, k / 2), ...same.slice(k / 2, k)];
   let base = await snapshot(ethers);
   const batchPayGas: Record<string, number> = {};
   const batchPayGasDistinctPayees: Record<string, number> = {};
   const batchPayGasPerPayment: Record<string, number> = {};
   const batchPayGasPerPaymentDistinctPayees: Record<string, number> = {};
+  const shieldedBatchPayGas: Record<string, number> = {};
+  const shieldedBatchPayGasPerPayment: Record<string, number> = {};
+  const mixedBatchPayGas: Record<string, number> = {};
+  const mixedBatchPayGasPerPayment: Record<string, number> = {};
   const sizes = [1, ...batchSizes.filter((k) => k !== 1)];
   let lastBatch: TransactionReceipt | undefined;
+  const receiptTopic = big.pool.facilitator.interface.getEvent("ShieldedPaymentReceipt")!.topicHash;
   for (const k of sizes) {
-    for (const [set, totals, per] of [
-      [distinct, batchPayGasDistinctPayees, batchPayGasPerPaymentDistinctPayees],
-      [same, batchPayGas, batchPayGasPerPayment],
+    // `same` last: the change-note spend below continues from its state.
+    for (const [set, totals, per, shieldedCount] of [
+      [distinct.slice(0, k), batchPayGasDistinctPayees, batchPayGasPerPaymentDistinctPayees, 0],
+      [shielded.slice(0, k), shieldedBatchPayGas, shieldedBatchPayGasPerPayment, k],
+      ...(k % 2 === 0 ? [[mixedOf(k), mixedBatchPayGas, mixedBatchPayGasPerPayment, k / 2] as const] : []),
+      [same.slice(0, k), batchPayGas, batchPayGasPerPayment, 0],
     ] as const) {
       await revert(ethers, base);
       base = await snapshot(ethers); // evm_revert consumes the snapshot: take it again
+      const leavesBefore = await big.pool.facilitator.leafCount();
       const rc = await mined(
-        big.pool.facilitator.payBatch(set.slice(0, k).map(({ proof, terms, memo }) => ({ proof, terms, memo }))),
+        big.pool.facilitator.payBatch(
+          set.map(({ proof, terms, memo, payeeMemo }) => ({ proof, terms, memo, payeeMemo })),
+        ),
       );
       if ((await big.pool.facilitator.pendingLeafCount()) !== 0n) throw new Error("batch left leaves queued");
+      // Every payment settled: one leaf each, plus the payee leaf of each shielded one.
+      const appended = Number((await big.pool.facilitator.leafCount()) - leavesBefore);
+      const receipts = rc.logs.filter((l) => l.topics[0] === receiptTopic).length;
+      if (appended !== k + shieldedCount || receipts !== shieldedCount) {
+        throw new Error(
+          `payBatch k=${k}: ${appended} leaves and ${receipts} shielded receipts (want ${k + shieldedCount}, ${shieldedCount})`,
+        );
+      }
       totals[String(k)] = Number(rc.gasUsed);
       per[String(k)] = Math.round(Number(rc.gasUsed) / k);
       lastBatch = rc;
     }
-    log(`   payBatch k=${k}: ${fmtInt(batchPayGasPerPayment[String(k)]!)} gas/payment (one payee)`);
+    log(
+      `   payBatch k=${k}: ${fmtInt(batchPayGasPerPayment[String(k)]!)} gas/payment (one payee), ` +
+        `${fmtInt(shieldedBatchPayGasPerPayment[String(k)]!)} shielded`,
+    );
   }
 
   // 4. The last batch (same payee, k = kMax): a change note spent in the next block.
   const k = sizes[sizes.length - 1]!;
   const spender = same[k - 1]!;
-  const changeValue = spender.p.result.changeValue;
+  const changeOf = (s: (typeof same)[number]) => ({
+    value: s.p.result.changeValue,
+    owner: s.p.change.owner,
+    blinding: s.p.change.blinding,
+  });
   const change: OwnedNote = {
-    ...spender.p.change,
-    value: changeValue,
+    ...changeOf(spender),
+    k: spender.p.change.k,
     leafIndex: BATCH_POOL_SIZE + k - 1,
   };
   const after = new SparseLeanTree(BATCH_POOL_SIZE - kMax, FILLER, [
-    ...big.big.notes.map((n) => commitmentOf(n.value, n)),
-    ...same.slice(0, k).map((s) => commitmentOf(s.p.result.changeValue, s.p.change)),
+    ...big.big.notes.map((n) => commitmentOf(n)),
+    ...same.slice(0, k).map((s) => commitmentOf(changeOf(s))),
   ]);
   if ((await big.pool.facilitator.currentRoot()) !== after.root) throw new Error("batch: root differs from JS");
   const t = await termsOf(big.pool, (await signers[8]!.getAddress()) as Address, "change");
-  const spend = await proveWithPath(big.pool, change, t, after.path(change.leafIndex));
-  const rcSpend = await mined(big.pool.facilitator.pay(big.pool.proofStruct(spend.result), t, spend.memo));
+  const spend = await big.pool.proveAt(change, t, after.path(change.leafIndex));
+  const rcSpend = await mined(big.pool.pay(spend));
   const changeSpendableAfterBlocks = rcSpend.blockNumber - lastBatch!.blockNumber;
 
   return {
@@ -229,6 +292,10 @@ export async function benchScale(ethers: HardhatEthers, options: ScaleBenchOptio
     batchPayGasPerPaymentDistinctPayees,
     batchPayGas,
     batchPayGasDistinctPayees,
+    shieldedBatchPayGasPerPayment,
+    shieldedBatchPayGas,
+    mixedBatchPayGasPerPayment,
+    mixedBatchPayGas,
     commitGas,
     commitGasPerLeaf,
     singlePayPlusCommitGas,
@@ -244,7 +311,10 @@ export async function benchScale(ethers: HardhatEthers, options: ScaleBenchOptio
       "payBatch receipt.gasUsed (total) and / k (per payment) in a pool of 2^20 leaves with nothing queued, k distinct " +
       "real notes. batchPayGas*: every payment to ONE payee with a 0.01 fee to ONE relayer (x402: one API owner, one " +
       "facilitator), so two token transfers per batch. *DistinctPayees: each payment to a fresh address (k + 1 " +
-      "transfers). Change notes are committed in the same transaction (one spent in the next block).",
+      "transfers). Change notes are committed in the same transaction (one spent in the next block). " +
+      "shieldedBatchPayGas*: k shielded payments (payTo = 0, amount 0, a 1 USDC payee note for one API key, " +
+      "0.01 fee each to ONE relayer): 2k leaves committed, one transfer (the relayer's). mixedBatchPayGas*: k/2 " +
+      "shielded + k/2 transparent (one payee) payments of distinct notes in one batch.",
   };
 }
 
@@ -261,14 +331,25 @@ export function reportScale(r: ScaleBenchResult): string {
       ["previous pay (inserted directly)", fmtInt(r.oldPayGas)],
     ],
   );
+  const opt = (x: number | undefined) => (x === undefined ? "-" : fmtInt(x));
   const batch = table(
-    ["payBatch at 2^20 leaves", "total", "per payment", "total, distinct payees", "per payment, distinct"],
+    [
+      "payBatch at 2^20 leaves",
+      "total",
+      "per payment",
+      "per payment, distinct",
+      "shielded total",
+      "per payment, shielded",
+      "per payment, mixed",
+    ],
     Object.keys(r.batchPayGas).map((k) => [
       `k = ${k}`,
       fmtInt(r.batchPayGas[k]!),
       fmtInt(r.batchPayGasPerPayment[k]!),
-      fmtInt(r.batchPayGasDistinctPayees[k]!),
       fmtInt(r.batchPayGasPerPaymentDistinctPayees[k]!),
+      opt(r.shieldedBatchPayGas[k]),
+      opt(r.shieldedBatchPayGasPerPayment[k]),
+      opt(r.mixedBatchPayGasPerPayment[k]),
     ]),
   );
   const commit = table(

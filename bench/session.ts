@@ -50,7 +50,7 @@ import { PrivateWallet } from "../sdk/client/wallet.js";
 import { erc20Abi, facilitatorAbi } from "../sdk/core/abi.js";
 import { EdDsaPoseidonKey } from "../sdk/core/eddsa.js";
 import { WalletKeys } from "../sdk/core/keys.js";
-import { commitmentOf, type NoteSecrets } from "../sdk/core/note.js";
+import { commitmentOf, notePosition, type NoteOpening } from "../sdk/core/note.js";
 import { hash1, hash2 } from "../sdk/core/poseidon.js";
 import { preloadArtifacts } from "../sdk/core/circuits/artifacts.js";
 import { provePayment, verifyPaymentProofSnarkjs, type PaymentWitness } from "../sdk/core/circuits/payment.js";
@@ -312,19 +312,24 @@ function coarse(t: number, step: number): number {
 
 /** Payment proofs of this run (the same witness layout as bench-verify.ts). */
 async function provePayments(n: number): Promise<{ medianMs: number; coldMs: number }> {
-  const notes: ({ value: bigint } & NoteSecrets)[] = Array.from({ length: 4 }, (_, i) => ({
+  const keys = WalletKeys.fromSeed(`0x${"5e".repeat(32)}`);
+  const notes: NoteOpening[] = Array.from({ length: 4 }, (_, i) => ({
     value: 1_000_000n + BigInt(i),
-    nullifier: hash1(71_000n + BigInt(i)),
-    secret: hash1(72_000n + BigInt(i)),
+    owner: keys.ownerKey,
+    blinding: hash1(71_000n + BigInt(i)),
   }));
-  const tree = NoteTree.from(notes.map((x) => commitmentOf(x.value, x)));
+  const tree = NoteTree.from(notes.map((x) => commitmentOf(x)));
+  // A transparent (zk-exact) payment: what a credential purchase proves.
   const witnessOf = (i: number): PaymentWitness => ({
     note: notes[i % notes.length]!,
+    spendingKey: keys.spendingKey(),
+    position: notePosition(i % notes.length, tree.levels),
     path: tree.path(i % notes.length),
     amount: 1_000n + BigInt(i),
     fee: 0n,
     context: hash2(0x5e55n, BigInt(i)),
-    change: { nullifier: hash1(73_000n + BigInt(i)), secret: hash1(74_000n + BigInt(i)) },
+    payee: { value: 0n, owner: 0n, blinding: 0n },
+    changeBlinding: hash1(73_000n + BigInt(i)),
   });
   const artifacts = defaultArtifacts();
   await preloadArtifacts(artifacts);

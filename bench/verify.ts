@@ -23,7 +23,8 @@ import {
 } from "../sdk/core/circuits/payment.js";
 import { fromSolidityProof } from "../sdk/core/circuits/proof.js";
 import { artifactFileNames } from "../sdk/core/circuits/registry.js";
-import { commitmentOf, type NoteSecrets } from "../sdk/core/note.js";
+import { WalletKeys } from "../sdk/core/keys.js";
+import { commitmentOf, notePosition, type NoteOpening } from "../sdk/core/note.js";
 import { hash1, hash2 } from "../sdk/core/poseidon.js";
 import { shutdownProver } from "../sdk/core/prover.js";
 import { NoteTree } from "../sdk/core/tree.js";
@@ -33,8 +34,16 @@ import { median, round } from "./util.js";
 import { ARTIFACTS_DIR } from "../scripts/lib/paths.js";
 
 export interface BenchVerifyResult {
-  /** Median witness + Groth16 prove time, artifacts in memory. */
+  /** Median witness + Groth16 prove time of a transparent (zk-exact) payment, artifacts in memory. */
   proveMsMedian: number;
+  /**
+   * Median witness + prove time of a shielded (zk-shielded) payment: the same circuit with
+   * a payee note of value > 0 and amount = 0, proved interleaved with the transparent ones
+   * (same number of runs, same process, same artifacts).
+   */
+  shieldedProveMsMedian: number;
+  /** Median witness time of the shielded proofs (part of shieldedProveMsMedian). */
+  shieldedWitnessMsMedian: number;
   /** The first proof of the process: artifact read (a fresh cache entry) and curve setup included. */
   proveColdMs: number;
   /** Median witness time (part of proveMsMedian). */
@@ -48,8 +57,6 @@ export interface BenchVerifyResult {
   /** Median witness + prove when snarkjs is given file paths (it re-reads the files each time). */
   proveMsMedianFromPath?: number;
 }
-
-type Note = { value: bigint } & NoteSecrets;
 
 /**
  * Measures proving and off-chain verification of the payment circuit.
@@ -68,21 +75,33 @@ export async function benchVerify(
   const artifacts = artifactsOf("payment", ARTIFACTS_DIR);
   const files = artifactFileNames("payment");
 
-  const notes: Note[] = Array.from({ length: 8 }, (_, i) => ({
+  // Key-owned notes (payment v2): every note of the tree is owned by one wallet's key.
+  const keys = WalletKeys.fromSeed(`0x${"be".repeat(32)}`);
+  const payeeKeys = WalletKeys.fromSeed(`0x${"ef".repeat(32)}`);
+  const notes: NoteOpening[] = Array.from({ length: 8 }, (_, i) => ({
     value: 1_000_000n + BigInt(i),
-    nullifier: hash1(91_000n + BigInt(i)),
-    secret: hash1(92_000n + BigInt(i)),
+    owner: keys.ownerKey,
+    blinding: hash1(91_000n + BigInt(i)),
   }));
-  const tree = NoteTree.from(notes.map((n) => commitmentOf(n.value, n)));
-  const witnessOf = (i: number): PaymentWitness => {
+  const tree = NoteTree.from(notes.map((n) => commitmentOf(n)));
+  const zero: NoteOpening = { value: 0n, owner: 0n, blinding: 0n };
+  /**
+   * Payment i from note i % 8. Transparent (zk-exact): `amount` in public, a zero payee
+   * note. Shielded (zk-shielded): amount 0, the price in a payee note owned by another key.
+   */
+  const witnessOf = (i: number, shielded = false): PaymentWitness => {
     const k = i % notes.length;
+    const price = 1_000n + BigInt(i);
     return {
       note: notes[k]!,
+      spendingKey: keys.spendingKey(),
+      position: notePosition(k, tree.levels),
       path: tree.path(k),
-      amount: 1_000n + BigInt(i),
+      amount: shielded ? 0n : price,
       fee: BigInt(i % 7),
       context: hash2(0xbe7cn, BigInt(i)),
-      change: { nullifier: hash1(93_000n + BigInt(i)), secret: hash1(94_000n + BigInt(i)) },
+      payee: shielded ? { value: price, owner: payeeKeys.ownerKey, blinding: hash1(95_000n + BigInt(i)) } : zero,
+      changeBlinding: hash1(94_000n + BigInt(i)),
     };
   };
 
@@ -98,10 +117,21 @@ export async function benchVerify(
 
   await preloadArtifacts(artifacts);
   const results: PaymentProofResult[] = [];
-  for (let i = 1; i <= proves; i++) results.push(await provePayment(witnessOf(i), artifacts));
-  const proveMsMedian = median(results.map((r) => r.timings.witnessMs + r.timings.proveMs));
+  const shieldedResults: PaymentProofResult[] = [];
+  // Interleaved, one of each mode per round: load and JIT drift hit both modes alike.
+  for (let i = 1; i <= proves; i++) {
+    results.push(await provePayment(witnessOf(i), artifacts));
+    shieldedResults.push(await provePayment(witnessOf(i, true), artifacts));
+  }
+  const total = (r: PaymentProofResult) => r.timings.witnessMs + r.timings.proveMs;
+  const proveMsMedian = median(results.map(total));
   const witnessMsMedian = median(results.map((r) => r.timings.witnessMs));
-  log(`prove (memory) median ${round(proveMsMedian)} ms over ${proves}`);
+  const shieldedProveMsMedian = median(shieldedResults.map(total));
+  const shieldedWitnessMsMedian = median(shieldedResults.map((r) => r.timings.witnessMs));
+  log(
+    `prove (memory) median ${round(proveMsMedian)} ms transparent, ${round(shieldedProveMsMedian)} ms shielded, ` +
+      `over ${proves} each`,
+  );
 
   let proveMsMedianFromPath: number | undefined;
   if (provesFromPath > 0) {
@@ -119,6 +149,9 @@ export async function benchVerify(
   }
 
   const verifier = await Groth16Verifier.fromVkey(vkey);
+  for (const r of shieldedResults) {
+    if (!verifier.verify(r.proof, r.publicSignals)) throw new Error("bench: a valid shielded proof did not verify");
+  }
   const one = results[0]!;
   for (let i = 0; i < 5; i++) verifier.verify(one.proof, one.publicSignals); // JIT warm-up
   const single: number[] = [];
@@ -161,6 +194,8 @@ export async function benchVerify(
 
   return {
     proveMsMedian: round(proveMsMedian),
+    shieldedProveMsMedian: round(shieldedProveMsMedian),
+    shieldedWitnessMsMedian: round(shieldedWitnessMsMedian),
     proveColdMs: round(proveColdMs),
     witnessMsMedian: round(witnessMsMedian),
     verifyMsMedian: round(median(single), 2),
