@@ -61,7 +61,8 @@ const FACILITATOR_SOURCE = `${PROJECT}contracts/Facilitator.sol`;
 /** Same constructor arguments as scripts/lib/deploy.ts' defaults. */
 const ROOT_HISTORY = 4096;
 const TREE_LEVELS = 24;
-const PREWARM_BATCH = 512;
+/** As scripts/lib/deploy.ts: two rings per root-history slot, under the per-transaction gas cap. */
+const PREWARM_BATCH = 256;
 const USDC = (n: number) => BigInt(Math.round(n * 1e6));
 const NOTE_VALUE = USDC(5);
 

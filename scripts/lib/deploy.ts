@@ -30,8 +30,12 @@ export const POSEIDON_T2_LINK_KEY = "npm/poseidon-solidity@0.0.5/PoseidonT2.sol:
  */
 export const DEFAULT_ROOT_HISTORY = 4096;
 
-/** Root-history slots prewarmed per transaction (~11.5M gas). */
-const PREWARM_BATCH = 512;
+/**
+ * Slots prewarmed per transaction. prewarmRootHistory writes two rings per slot (the root
+ * and the size it was recorded at), ~22.5k gas a slot: 256 slots ~11.5M gas, under the
+ * 2^24 (16.7M) per-transaction gas cap of Osaka (EIP-7825); 512 ran out of gas.
+ */
+const PREWARM_BATCH = 256;
 
 /** Each tree holds 2^24 leaves, the deepest path the payment circuit proves. */
 export const DEFAULT_TREE_LEVELS = 24;
