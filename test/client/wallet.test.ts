@@ -226,10 +226,15 @@ describe("PrivateWallet", function () {
       sync: { auto: false },
     }).catch((e: unknown) => e);
     expect(isZkPayError(otherSeed, "note_store_corrupt"), String(otherSeed)).to.equal(true);
-    // No note secret is written to the store: it is a cache that seed + chain rebuild.
+    // No key is written to the store (only note openings, which spend nothing without
+    // the spending key): it is a cache that seed + chain rebuild.
     const text = JSON.stringify(reopened.wallet.snapshot());
-    expect(text).to.not.match(/"(nullifier|secret)"/);
-    expect(reopened.wallet.snapshot().version).to.equal(2);
+    const keys = WalletKeys.fromSeed(seed);
+    for (const k of [keys.spendingKey(), keys.nullifyingKey]) expect(text).to.not.include(k.toString());
+    expect(text).to.not.include(Buffer.from(keys.viewingKey()).toString("hex"));
+    expect(reopened.wallet.snapshot().version).to.equal(3);
+    // Every note is owned by this seed's owner key.
+    expect(reopened.wallet.snapshot().notes.map((n) => n.owner)).to.deep.equal([keys.ownerKey.toString()]);
   });
 
   it("a restore while a server holds a proof: both change notes are distinct and spendable", async function () {
@@ -259,7 +264,7 @@ describe("PrivateWallet", function () {
       const change = b.snapshot().notes.filter((n) => !n.spent);
       expect(change.map((n) => n.value).sort()).to.deep.equal(["40000", "50000"]);
       expect(new Set(change.map((n) => n.nullifierHash)).size, "distinct nullifiers").to.equal(2);
-      expect(change.every((n) => "parent" in n.origin)).to.equal(true);
+      expect(change.every((n) => n.origin.kind === "change")).to.equal(true);
       expect(b.balance()).to.equal(90_000n);
       const tags = await Promise.all(change.map(async (n) => memoTagOf(await memoOfLeaf(n.leafIndex))));
       expect(tags[0]).to.not.equal(tags[1]);
@@ -274,20 +279,22 @@ describe("PrivateWallet", function () {
     }
   });
 
-  it("a restore after 40 abandoned payments still finds the change of the one that settled", async function () {
+  it("a restore after more abandoned payments than the deposit gap limit still finds the change of the one that settled", async function () {
     const payTo = account(3).address;
     const seed = WalletKeys.randomSeed();
-    const w = await openWallet(11, seed);
+    // A gap limit of 2 and 5 abandoned payments: change notes consume no index (they
+    // derive from the note they spend), so no look-ahead is needed to find them.
+    const w = await openWallet(11, seed, { depositGapLimit: 2 });
     await env.mint(account(11).address, 100_000n);
     await w.deposit(100_000n);
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 5; i++) {
       const p = await w.preparePayment({ payTo, amount: 1_000n + BigInt(i), expiry: expiry() });
       await w.releasePayment(p);
     }
     await w.submitPayment(await w.preparePayment({ payTo, amount: 10_000n, expiry: expiry() }));
     expect(w.balance()).to.equal(90_000n);
 
-    const restored = await openWallet(11, seed);
+    const restored = await openWallet(11, seed, { depositGapLimit: 2 });
     await restored.sync();
     expect(restored.balance()).to.equal(90_000n);
   });
@@ -306,7 +313,7 @@ describe("PrivateWallet", function () {
     expect(a.balance()).to.equal(70_000n);
     const notes = a.snapshot().notes;
     expect(new Set(notes.map((n) => n.nullifierHash)).size).to.equal(2);
-    expect(notes.map((n) => ("deposit" in n.origin ? n.origin.deposit : -1))).to.deep.equal([0, 0]);
+    expect(notes.map((n) => (n.origin.kind === "deposit" ? n.origin.deposit : -1))).to.deep.equal([0, 0]);
     expect(warnings.map((w) => w.reason)).to.deep.equal(["duplicate_note_tag"]);
     expect(a.snapshot().warnings.duplicateTags).to.equal(1);
 
@@ -391,7 +398,7 @@ describe("PrivateWallet", function () {
       address: env.pool.facilitator,
       abi: facilitatorAbi,
       functionName: "pay",
-      args: [first.proof, first.terms, first.memo],
+      args: [first.proof, first.terms, first.memo, first.payeeMemo],
     });
     await env.publicClient.waitForTransactionReceipt({ hash: relayed });
     // Reserve the 50k note too: now only the unseen 5k change note could pay 4k.
