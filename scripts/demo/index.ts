@@ -7,8 +7,11 @@
  *  4. an agent pays /weather 3 times server-settled and 2 times client-settled;
  *  5. and /weather-exact once with plain x402 exact;
  *  6. prints what a chain observer sees of each, from the real receipts;
- *  7. a summary (latency, gas);
- *  8. the agent buys ONE session credential and makes 20 requests with it (scripts/demo/sessions.ts), then exits 0.
+ *  7. pays a second API zk-shielded (its payee a shielded address) and sets what a chain observer
+ *     sees of it beside a zk-exact payment (payee and amount hidden), then the API's wallet finds
+ *     the payment by trial decryption (scripts/demo/shielded.ts);
+ *  8. a summary (latency, gas);
+ *  9. the agent buys ONE session credential and makes 20 requests with it (scripts/demo/sessions.ts), then exits 0.
  *
  * Options: --no-build skips `hardhat build` (the contracts must be compiled already).
  */
@@ -31,6 +34,7 @@ import { DEMO_ACCOUNTS, payExact, startDemoApi, type ExactPayResult } from "./ex
 import { gas, median, ms, table, timed } from "../lib/format.js";
 import { describeTx, eventOf, observeTx, short, type ObservedTx } from "./observer.js";
 import { demoSessions } from "./sessions.js";
+import { demoShielded } from "./shielded.js";
 
 const USDC = 1_000_000n;
 const ACCOUNTS = { ...DEMO_ACCOUNTS, others: [5, 6, 7] } as const;
@@ -339,13 +343,19 @@ async function main(): Promise<void> {
   );
   log(`  All funds trace back to ${depositors.size} depositors, and deposits are public:`);
   log(`  ${deposits.map((d) => `${who(d.args.depositor)} ${fmt(d.args.value)}`).join(", ")}.`);
-  log("  The payee, the amount and the time of every payment are public, as with exact; what 402zk hides is");
+  log("  In zk-exact the payee, the amount and the time of every payment are public, as with exact (step 7's");
+  log("  zk-shielded hides payee and amount too); what zk-exact hides is");
   log("  who paid (and the payer's balance and other payments), as long as a relayer, not the payer's own");
   log("  deposit address, submits the transaction. A small pool or a unique amount/timing narrows the set.");
 
-  // ------------------------------------------------------------------ 7. summary
+  // ------------------------------------------------------------------ 7. shielded
   log("");
-  log("== 7. summary");
+  log("== 7. zk-shielded: the payee and the amount hidden too (the API is paid a private note)");
+  const shielded = await demoShielded({ env, wallet, exact: firstServer.r, artifacts, names, fmt, log });
+
+  // ------------------------------------------------------------------ 8. summary
+  log("");
+  log("== 8. summary");
   const server = runs.filter((x) => x.r.mode === "server");
   const client = runs.filter((x) => x.r.mode === "client");
   const [gasServer, gasClient] = await Promise.all([gasOf(server), gasOf(client)]);
@@ -361,6 +371,7 @@ async function main(): Promise<void> {
   const summaryRows = [
     ...(server.length ? [row("402zk server-settled", server, gasServer)] : []),
     ...(client.length ? [row("402zk client-settled", client, gasClient)] : []),
+    row("402zk zk-shielded", [{ n: 0, wanted: "server", r: shielded.r }], [shielded.gasUsed]),
     ['x402 "exact"', "1", ms(et.totalMs), "-", ms(et.serverMs), gas(obsExact.gasUsed), "1.0x"],
   ];
   log(
@@ -378,7 +389,10 @@ async function main(): Promise<void> {
   });
   log("");
   log(
-    `  payee received ${fmt(payeeBalance)} (${runs.length} x 402zk + 1 x exact at $0.01); payer's private balance ${fmt(wallet.balance())}`,
+    `  payee received ${fmt(payeeBalance)} in public (${runs.length} x 402zk zk-exact + 1 x exact at $0.01); payer's private balance ${fmt(wallet.balance())}`,
+  );
+  log(
+    `  the shielded API received ${fmt(shielded.found.value)} in ${shielded.found.notes} private note(s), found by trial decryption of ${shielded.found.memos} payee memo(s) in ${ms(shielded.found.syncMs)}`,
   );
   log(
     `  e2e = from the first request to the paid response; verify+settle = the paid request's round trip (client mode: + the payer's own pay tx).`,
@@ -394,9 +408,9 @@ async function main(): Promise<void> {
     `  Proving runs on this machine's CPU (${(await import("node:os")).cpus().length} cores); a local chain mines instantly, so real chains add block time.`,
   );
 
-  // ------------------------------------------------------------------ 8. sessions
+  // ------------------------------------------------------------------ 9. sessions
   log("");
-  log("== 8. session credentials: the agent buys ONE credential, then makes 20 requests with it");
+  log("== 9. session credentials: the agent buys ONE credential, then makes 20 requests with it");
   await demoSessions({
     env,
     wallet,

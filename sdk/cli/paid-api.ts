@@ -7,8 +7,12 @@ import type { SettleResponse } from "@x402/core/types";
 import express, { type Express } from "express";
 import type { Address, Hex, PublicClient, WalletClient } from "viem";
 
+import { ZK_SCHEME, ZK_SHIELDED_SCHEME } from "../core/wire.js";
+import { ShieldedPayee, type ShieldedPayeeConfig } from "../core/shielded-payee.js";
 import { zkPaymentMiddleware, zkSessionMiddleware } from "../express/index.js";
+import { ZkPayError } from "../core/errors.js";
 import { loadPresentationVerificationKey, loadVerificationKey } from "../node/artifacts.js";
+import { nodeX25519 } from "../node/x25519.js";
 import { createZkResourceServer } from "../server/resource-server.js";
 import { SessionService, type SessionOfferConfig } from "../session/service.js";
 
@@ -18,8 +22,14 @@ export interface PaidApiOptions {
   publicClient: PublicClient;
   /** Account that submits server-settled payments (the relayer). Omit: client-settled only. */
   relayer?: WalletClient;
-  /** Who gets paid. */
-  payTo: Address;
+  /** Who gets paid in public (zk-exact). Give this or `shielded`. */
+  payTo?: Address;
+  /**
+   * A shielded payee instead (zk-shielded: payee and amount hidden on chain): the keys of
+   * the API's wallet seed, or its viewing key with its address. The server keeps only the
+   * viewing and owner keys, never the spending key.
+   */
+  shielded?: ShieldedPayeeConfig;
   /** Price of GET /weather, e.g. "$0.01" or "0.25". */
   price: string;
   /** HMAC key of the challenges. Default: random (challenges die with the process). */
@@ -40,19 +50,26 @@ export interface PaidApiOptions {
    * its credentials valid across restarts.
    */
   sessions?: { issuerKey: Hex; offers: SessionOfferConfig[] };
-  /** Called after each zk-exact payment settled. */
+  /** Called after each payment settled. */
   onSettled?: (e: { path: string; amount: string; result: SettleResponse; mode: string; receiptId?: Hex }) => void;
 }
 
 /**
  * The example paid API of the demo and of `402zk serve`: `GET /weather` costs `price`,
- * paid with zk-exact through an in-process facilitator that settles on the pool.
+ * paid with zk-exact to `payTo`, or with zk-shielded to a `shielded` payee (a private note
+ * only the API's keys open), through an in-process facilitator that settles on the pool.
  *
  * @example
  * const api = await startPaidApi({ pool, publicClient, relayer, payTo, price: "$0.01" });
  * console.log(`${api.url}/weather`); await api.close();
  */
 export async function startPaidApi(o: PaidApiOptions) {
+  if ((o.payTo === undefined) === (o.shielded === undefined))
+    throw new ZkPayError("invalid_argument", "a paid API has one payee: payTo (zk-exact) or shielded (zk-shielded)");
+  // Parsed once here: a bad viewing key or address fails at start, not on the first payment.
+  const shielded = o.shielded ? ShieldedPayee.from(o.shielded, { x25519: nodeX25519 }) : undefined;
+  const scheme = shielded ? ZK_SHIELDED_SCHEME : ZK_SCHEME;
+  const payTo: string = shielded ? shielded.address : o.payTo!;
   const { vkey, vkeySha256 } = loadVerificationKey();
   const zk = createZkResourceServer({
     pool: o.pool,
@@ -63,6 +80,7 @@ export async function startPaidApi(o: PaidApiOptions) {
     challengeSecret: o.challengeSecret ?? randomBytes(32).toString("hex"),
     fee: o.fee,
     minConfirmations: o.minConfirmations,
+    payee: shielded,
   });
   if (o.onSettled) {
     const onSettled = o.onSettled;
@@ -86,6 +104,8 @@ export async function startPaidApi(o: PaidApiOptions) {
   }
 
   // Credentials are bought with a zk-exact payment to this API, through its own challenges.
+  if (o.sessions && shielded)
+    throw new ZkPayError("invalid_argument", "session credentials are sold to a public payee (zk-exact) only here");
   const sessions = o.sessions
     ? await SessionService.create({
         issuerKey: o.sessions.issuerKey,
@@ -93,7 +113,7 @@ export async function startPaidApi(o: PaidApiOptions) {
         vkey: loadPresentationVerificationKey(),
         replay: zk.replay,
         pool: { facilitator: o.pool.facilitator, chainId: o.pool.chainId },
-        payTo: o.payTo,
+        payTo: o.payTo!,
         publicClient: o.publicClient,
         challenges: zk.challenges,
         minConfirmations: o.minConfirmations,
@@ -119,7 +139,7 @@ export async function startPaidApi(o: PaidApiOptions) {
     next();
   });
   o.before?.(app);
-  const accepts = { scheme: "zk-exact", network: zk.network, payTo: o.payTo, price: o.price };
+  const accepts = { scheme, network: zk.network, payTo, price: o.price };
   const routes = {
     "GET /weather": {
       accepts,
@@ -133,7 +153,7 @@ export async function startPaidApi(o: PaidApiOptions) {
       mimeType: "application/json",
     },
   };
-  const schemes = o.schemes ?? ["zk-exact"];
+  const schemes = o.schemes ?? [ZK_SCHEME, ZK_SHIELDED_SCHEME];
   if (sessions) {
     app.use(
       ...zkSessionMiddleware(
@@ -150,7 +170,7 @@ export async function startPaidApi(o: PaidApiOptions) {
   } else {
     app.use(zkPaymentMiddleware(routes, zk.resourceServer, { schemes }));
   }
-  const paidWith = (res: express.Response) => (res.locals.zkSession ? "session" : "zk-exact");
+  const paidWith = (res: express.Response) => (res.locals.zkSession ? "session" : scheme);
   app.get("/weather", (_req, res) => {
     res.json({
       city: "Lisbon",
@@ -164,7 +184,7 @@ export async function startPaidApi(o: PaidApiOptions) {
     res.json({ ordered: req.body ?? null, paidWith: paidWith(res), servedAt: new Date().toISOString() });
   });
   app.get("/", (_req, res) => {
-    const paid = { scheme: "zk-exact", network: zk.network, price: o.price, payTo: o.payTo };
+    const paid = { scheme, network: zk.network, price: o.price, payTo };
     res.json({
       paid: { "GET /weather": paid, "POST /order": paid },
       sessions: sessions?.offers.map((x) => ({
@@ -190,6 +210,10 @@ export async function startPaidApi(o: PaidApiOptions) {
     app,
     server,
     zk,
+    /** The scheme of the paid routes: zk-exact, or zk-shielded for a shielded payee. */
+    scheme,
+    /** Who the routes pay: a 0x address (zk-exact) or a shielded address (zk-shielded). */
+    payTo,
     /** The session service (`sessions` option), if any. */
     sessions,
     /** Stops at once, dropping requests in flight. */

@@ -8,13 +8,25 @@ import type { SchemeNetworkClient, SettleResponse } from "@x402/core/types";
 import { wrapFetchWithPayment } from "@x402/fetch";
 import { getAddress, zeroAddress, type Address, type Hex } from "viem";
 
-import { checkPaymentCost, ZkExactClientScheme, type TokenUnits } from "../client/scheme.js";
+import {
+  checkPaymentCost,
+  ZkExactClientScheme,
+  ZkShieldedClientScheme,
+  type TokenUnits,
+  type ZkClientOptions,
+} from "../client/scheme.js";
 import { RelayClient } from "../client/relay.js";
 import type { PreparedPayment, PrivateWallet } from "../client/wallet.js";
 import { isZkPayError, ZkPayError } from "../core/errors.js";
 import type { ProofProgress } from "../core/prover.js";
 import { ReceiptChecker } from "../core/receipts.js";
-import { ZK_SCHEME, ZkRequirementExtraSchema, type SettlementMode } from "../core/wire.js";
+import {
+  ZK_SCHEME,
+  ZK_SHIELDED_SCHEME,
+  ZkRequirementExtraSchema,
+  isShieldedTerms,
+  type SettlementMode,
+} from "../core/wire.js";
 import { HttpUnreachableError, recordingFetch } from "./exchange.js";
 
 // The recording fetch and the network-error test moved to exchange.ts (errors.ts needs the
@@ -24,10 +36,13 @@ export { HttpUnreachableError, isNetworkError, recordingFetch, type ExchangeMark
 /** What a payment will cost, known before it is proven ({@link PayOptions.onQuote}). */
 export interface PaymentQuote {
   mode: SettlementMode;
+  /** zk-exact (payee and amount public on chain) or zk-shielded (a private note for the payee). */
+  scheme: string;
   amount: bigint;
   fee: bigint;
   relayer: Address;
-  payTo: Address;
+  /** A 0x address (zk-exact) or a shielded address `zk402...` (zk-shielded). */
+  payTo: string;
 }
 
 /**
@@ -141,7 +156,7 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
         })
       : o.relay;
   const wanted: SettlementMode = o.settlement ?? "server";
-  const inner = new ZkExactClientScheme({
+  const options: ZkClientOptions = {
     wallet: o.wallet,
     settlement: wanted,
     maxAmount: o.maxAmount,
@@ -154,9 +169,11 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
       prepared = p;
       preparedAt = performance.now();
     },
-  });
+  };
   // @x402/fetch rethrows payload-creation errors as plain Errors: keep the typed one.
-  const scheme: SchemeNetworkClient = {
+  // Both 402zk schemes, with the same wallet and limits: a zk-exact 402 and a zk-shielded
+  // 402 (a shielded payee) are both paid.
+  const schemeNamed = (inner: ZkExactClientScheme): SchemeNetworkClient => ({
     scheme: inner.scheme,
     schemeHooks: inner.schemeHooks,
     createPaymentPayload: async (version, requirements) => {
@@ -185,7 +202,8 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
             amount: BigInt(requirements.amount),
             fee: m === "server" ? BigInt(x.data.fee) : (terms?.fee ?? 0n),
             relayer: m === "server" ? getAddress(x.data.relayer) : (terms?.relayer ?? zeroAddress),
-            payTo: getAddress(requirements.payTo),
+            scheme: requirements.scheme,
+            payTo: requirements.scheme === ZK_SHIELDED_SCHEME ? requirements.payTo : getAddress(requirements.payTo),
           };
           checkPaymentCost(quote, { maxAmount: o.maxAmount, maxFee: o.maxFee }, o.token);
           mode = m;
@@ -197,8 +215,10 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
         throw err;
       }
     },
-  };
-  const client = new x402Client().register("eip155:*", scheme);
+  });
+  const client = new x402Client()
+    .register("eip155:*", schemeNamed(new ZkExactClientScheme(options)))
+    .register("eip155:*", schemeNamed(new ZkShieldedClientScheme(options)));
   // The scheme enforces maxAmount itself; x402's default spend controls only know public USDC.
   client.setSpendControls(false);
   const paidFetch = wrapFetchWithPayment(rec.fetch, client);
@@ -312,7 +332,7 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
     if (/^Failed to create payment payload|^Failed to parse payment requirements/.test(msg)) {
       throw new ZkPayError(
         "unsupported_scheme",
-        `the server asks for no payment this wallet can make (${ZK_SCHEME}): ${msg}`,
+        `the server asks for no payment this wallet can make (${ZK_SCHEME}, ${ZK_SHIELDED_SCHEME}): ${msg}`,
         {},
         { cause: err },
       );
@@ -402,13 +422,23 @@ async function minedReceipt(
 ): Promise<{ block: number; confirmations: number; transaction?: Hex } | undefined> {
   const checker = new ReceiptChecker({ publicClient: wallet.publicClient, facilitator: wallet.pool.facilitator });
   const look = (async () => {
-    const r = await checker.check({
-      id: p.receiptId,
-      payTo: p.terms.payTo,
-      amount: p.terms.amount,
-      conditionHash: p.terms.conditionHash,
-      minConfirmations: 1,
-    });
+    // A shielded payment's receipt binds its payee note, not a payee and an amount.
+    const r = await checker.check(
+      isShieldedTerms(p.terms)
+        ? {
+            id: p.receiptId,
+            payeeCommitment: p.proof.payeeCommitment,
+            conditionHash: p.terms.conditionHash,
+            minConfirmations: 1,
+          }
+        : {
+            id: p.receiptId,
+            payTo: p.terms.payTo,
+            amount: p.terms.amount,
+            conditionHash: p.terms.conditionHash,
+            minConfirmations: 1,
+          },
+    );
     if (r.state !== "paid") return undefined;
     const transaction = await checker.transactionOf(p.receiptId, r.paidAtBlock).catch(() => undefined);
     return { block: r.paidAtBlock, confirmations: r.confirmations, transaction };

@@ -8,7 +8,7 @@ import path from "node:path";
 
 import { expect } from "chai";
 import express from "express";
-import { getAddress, zeroAddress } from "viem";
+import { erc20Abi, getAddress, parseEventLogs, zeroAddress } from "viem";
 
 import { devPrivateKey } from "../../scripts/lib/dev-env.js";
 import { ROOT } from "../../scripts/lib/paths.js";
@@ -16,9 +16,12 @@ import { parseAmount } from "../../sdk/cli/amount.js";
 import { formatTx } from "../../sdk/cli/context.js";
 import { payWithZk } from "../../sdk/cli/pay.js";
 import { parseUserAddress } from "../../sdk/core/address.js";
+import { facilitatorAbi } from "../../sdk/core/abi.js";
 import { explorerTxUrl } from "../../sdk/core/deployment.js";
 import { isZkPayError } from "../../sdk/core/errors.js";
+import { WalletKeys } from "../../sdk/core/keys.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
+import { parseShieldedAddress, parseViewingKey } from "../../sdk/core/shielded-address.js";
 import { zkPaymentMiddleware } from "../../sdk/express/index.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
 import { collectOutput, type ProcessResult as CliResult } from "../helpers/process.js";
@@ -379,6 +382,231 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
     const missing = await cli(["--network", "nope", "--deployments", dir, "balance"], { wallet: "devnet" });
     expect(missing.code, missing.stderr).to.equal(1);
     expect(missing.stderr).to.contain("deployment_not_found").and.contain(`records in ${dir}: devnet, staging-l2`);
+  });
+
+  // ------------------------------------------------------------------ shielded payments (#19)
+
+  /** The token balance of `a` (public). */
+  const tokenBalance = (a: `0x${string}`) =>
+    env.publicClient.readContract({
+      address: env.pool.token,
+      abi: erc20Abi,
+      functionName: "balanceOf",
+      args: [a],
+    });
+
+  /** Spawns `serve` and waits for its first lines; returns its URL, output and a stop function. */
+  async function startServe(args: string[], o: Parameters<typeof spawnCli>[1]) {
+    const child = spawnCli(["serve", "--port", "0", ...args], o);
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
+    child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+    while (!/settlement: /.test(stdout)) {
+      if (child.exitCode !== null) throw new Error(`serve exited: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return {
+      url: /example API on (http:\S+)/.exec(stdout)![1]!,
+      stdout: () => stdout,
+      stderr: () => stderr,
+      stop: async () => {
+        child.kill("SIGTERM");
+        return exited;
+      },
+    };
+  }
+
+  it("address prints the seed's shielded address; --viewing-key the auditor's key, with a warning that it reveals incoming payments", async function () {
+    const seed = WalletKeys.randomSeed();
+    const keys = WalletKeys.fromSeed(seed);
+    // No chain needed: an address is the seed's alone (a missing record does not matter).
+    const a = await cli(["address"], { wallet: "addr-only", deployments: false, env: { ZK402_SEED: seed } });
+    expect(a.code, a.stderr).to.equal(0);
+    const address = a.stdout.trim();
+    expect(address).to.match(/^zk4021[02-9ac-hj-np-z]+$/);
+    expect(address).to.equal(keys.address());
+    const parsed = parseShieldedAddress(address);
+    expect(parsed.ownerKey).to.equal(keys.ownerKey);
+    expect(Buffer.from(parsed.encryptionKey).equals(Buffer.from(keys.encryptionKey))).to.equal(true);
+    expect(a.stderr, "an address is public: no warning").to.not.contain("warning");
+
+    const v = await cli(["address", "--viewing-key", "--json"], { wallet: "addr-only", env: { ZK402_SEED: seed } });
+    expect(v.code, v.stderr).to.equal(0);
+    const j = json(v) as { address: string; viewingKey: string };
+    expect(j.address).to.equal(address);
+    const vk = parseViewingKey(j.viewingKey);
+    expect(Buffer.from(vk.viewingKey).equals(Buffer.from(keys.viewingKey()))).to.equal(true);
+    expect(vk.ownerKey).to.equal(keys.ownerKey);
+    expect(v.stderr).to.match(
+      /warning: this viewing key reveals every payment this wallet receives.* It cannot spend\./,
+    );
+    // The viewing key holds no spending key: not the spending key, nor the nullifying key, in any form.
+    for (const secret of [keys.spendingKey(), keys.nullifyingKey])
+      expect(j.viewingKey.toLowerCase()).to.not.contain(secret.toString(16));
+
+    // Without ZK402_SEED: a seed file is created (0600) in the wallet folder, and the address is stable.
+    const first = await cli(["address"], { wallet: "addr-file" });
+    const again = await cli(["address"], { wallet: "addr-file" });
+    expect(first.stderr).to.contain("created a new wallet seed");
+    expect(statSync(path.join(work, "addr-file", "seed")).mode & 0o777).to.equal(0o600);
+    expect(again.stdout).to.equal(first.stdout);
+  });
+
+  it("serve --shielded is paid zk-shielded: the chain shows neither payee nor amount; balance, audit --viewing-key and withdraw --all see and move the revenue", async function () {
+    this.timeout(300_000);
+    const apiSeed = WalletKeys.randomSeed();
+    const apiKeys = WalletKeys.fromSeed(apiSeed);
+    const apiEnv = { ZK402_SEED: apiSeed };
+    // A shielded --pay-to needs its viewing key: the server opens the notes paid to it.
+    const noKey = await cli(["serve", "--port", "0", "--pay-to", apiKeys.address()], { key: 2 });
+    expect(noKey.code).to.equal(1);
+    expect(noKey.stderr).to.contain("needs its --viewing-key");
+    const serve = await startServe(["--price", ".01", "--shielded"], { key: 2, wallet: "api-shielded", env: apiEnv });
+    const conditions: string[] = [];
+    let firstId = "";
+    let firstCommitment = "";
+    try {
+      expect(serve.stdout()).to.contain(`(zk-shielded, eip155:31337) -> ${apiKeys.address()}`);
+      await env.mint(account(8).address, USDC);
+      const dep = await cli(["deposit", ".5"], { wallet: "shielded-payer", key: 8 });
+      expect(dep.code, dep.stderr).to.equal(0);
+      for (let i = 0; i < 2; i++) {
+        const p = await cli(["pay", `${serve.url}/weather`, "--json"], { wallet: "shielded-payer" });
+        expect(p.code, p.stderr).to.equal(0);
+        const j = json(p);
+        expect(j).to.deep.include({ ok: true, status: 200, scheme: "zk-shielded", payTo: apiKeys.address() });
+        expect(j.amount).to.equal("10000");
+        expect(JSON.parse(j.body as string)).to.deep.include({ paidWith: "zk-shielded" });
+        conditions.push(j.conditionHash as string);
+        if (i === 0) {
+          firstId = j.receiptId as string;
+          firstCommitment = j.payeeCommitment as string;
+          // The transaction, as any observer reads it: a shielded receipt, no payee, no amount,
+          // no token leaving the pool (no fee), two leaves (payee note with its 187-byte memo, change).
+          const rc = await env.publicClient.getTransactionReceipt({ hash: j.transaction as `0x${string}` });
+          const events = parseEventLogs({ abi: [...facilitatorAbi, ...erc20Abi], logs: rc.logs });
+          const names = events.map((e) => e.eventName);
+          expect(names).to.include("ShieldedPaymentReceipt");
+          expect(names).to.not.include("PaymentReceipt");
+          expect(names).to.not.include("Transfer");
+          const memos = events.flatMap((e) => (e.eventName === "LeafInserted" ? [(e.args.memo.length - 2) / 2] : []));
+          expect(memos).to.have.length(2);
+          expect(memos[0]).to.equal(187);
+          const raw = JSON.stringify(rc.logs, (_k, x: unknown) =>
+            typeof x === "bigint" ? x.toString() : x,
+          ).toLowerCase();
+          expect(raw, "the payee's owner key is in no log").to.not.contain(apiKeys.ownerKey.toString(16));
+        }
+      }
+    } finally {
+      expect(await serve.stop()).to.equal(0);
+    }
+
+    // receipt: by id alone it says shielded; against the payee note and condition it is paid; another note is a mismatch.
+    const byId = await cli(["receipt", firstId]);
+    expect(byId.code, byId.stderr).to.equal(0);
+    expect(byId.stdout).to.match(/^paid: zk-shielded \(payee and amount hidden\), payee note \d+/);
+    const checked = await cli([
+      "receipt",
+      firstId,
+      "--payee-commitment",
+      firstCommitment,
+      "--condition",
+      conditions[0]!,
+    ]);
+    expect(checked.code, checked.stderr).to.equal(0);
+    const wrong = await cli(["receipt", firstId, "--payee-commitment", "12345", "--condition", conditions[0]!]);
+    expect(wrong.code).to.equal(2);
+    expect(wrong.stderr).to.contain("receipt_mismatch");
+
+    // The auditor: the viewing key lists both payments (time, amount, condition) from the chain.
+    const viewingKey = apiKeys.viewingKeyString();
+    const audit = await cli(["audit", "--viewing-key", viewingKey, "--json"]);
+    expect(audit.code, audit.stderr).to.equal(0);
+    const aj = json(audit) as { total: string; payments: { amount: string; conditionHash: string; time: number }[] };
+    expect(aj.total).to.equal("20000");
+    expect(aj.payments.map((x) => x.amount)).to.deep.equal(["10000", "10000"]);
+    expect(aj.payments.map((x) => x.conditionHash.toLowerCase())).to.deep.equal(conditions.map((c) => c.toLowerCase()));
+    for (const x of aj.payments) expect(x.time).to.be.a("number");
+    const text = await cli(["audit"], { env: { ZK402_VIEWING_KEY: viewingKey } });
+    expect(text.code, text.stderr).to.equal(0);
+    expect(text.stdout).to.contain("2 payments, 0.02");
+    expect(text.stderr).to.contain("cannot spend");
+    // Another wallet's viewing key lists nothing; an address is not a viewing key.
+    const other = await cli([
+      "audit",
+      "--viewing-key",
+      WalletKeys.fromSeed(WalletKeys.randomSeed()).viewingKeyString(),
+    ]);
+    expect(other.stdout).to.contain("0 payments");
+    const bad = await cli(["audit", "--viewing-key", apiKeys.address()]);
+    expect(bad.code).to.equal(1);
+    expect(bad.stderr).to.not.contain(apiKeys.address());
+
+    // The API's wallet finds its revenue from the seed and the chain (a fresh folder: restored).
+    for (const folder of ["api-shielded", "api-restored"]) {
+      const b = await cli(["balance", "--json"], { wallet: folder, env: apiEnv });
+      expect(b.code, b.stderr).to.equal(0);
+      const bj = json(b) as { private: string; received: { total: string; unspent: string; payments: number } };
+      expect(bj.private, folder).to.equal("20000");
+      expect(bj.received, folder).to.deep.include({ total: "20000", unspent: "20000", payments: 2 });
+    }
+    const human = await cli(["balance"], { wallet: "api-shielded", env: apiEnv });
+    expect(human.stdout).to.match(/^received +0\.02 \w+ +\(revenue: 2 shielded payments/m);
+
+    // withdraw --all empties it: one transaction per note, each printed as it lands.
+    const to = account(11).address;
+    const before = await tokenBalance(to);
+    const w = await cli(["withdraw", "--all", "--to", to], { wallet: "api-shielded", key: 11, env: apiEnv });
+    expect(w.code, w.stderr).to.equal(0);
+    expect(w.stdout).to.match(/^tx 1\/2: 0\.01 \w+ to 0x[0-9a-fA-F]{40} +0x[0-9a-f]{64}/m);
+    expect(w.stdout).to.match(/^tx 2\/2: 0\.01 /m);
+    expect(w.stdout).to.contain("withdrew 0.02").and.contain("in 2 transactions");
+    expect(w.stdout).to.match(/^private balance 0\.00 /m);
+    expect((await tokenBalance(to)) - before).to.equal(20_000n);
+    const after = json(await cli(["balance", "--json"], { wallet: "api-shielded", env: apiEnv })) as {
+      private: string;
+      received: { total: string; unspent: string };
+    };
+    expect(after.private).to.equal("0");
+    expect(after.received).to.deep.include({ total: "20000", unspent: "0" });
+  });
+
+  it("withdraw <amount> chains one transaction per note when no note covers it; --all empties the wallet", async function () {
+    this.timeout(240_000);
+    await env.mint(account(10).address, USDC);
+    for (const v of [".5", ".3"]) {
+      const d = await cli(["deposit", v], { wallet: "chain", key: 10 });
+      expect(d.code, d.stderr).to.equal(0);
+    }
+    const to = account(12).address;
+    const before = await tokenBalance(to);
+    const both = await cli(["withdraw", ".1", "--all", "--to", to], { wallet: "chain", key: 10 });
+    expect(both.code).to.equal(1);
+    expect(both.stderr).to.contain("not both");
+    const tooMuch = await cli(["withdraw", "0.9", "--to", to], { wallet: "chain", key: 10 });
+    expect(tooMuch.code).to.equal(2);
+    expect(tooMuch.stderr).to.contain("insufficient_private_balance");
+
+    // 0.7 from notes of 0.5 and 0.3: the 0.5 whole, then 0.2 of the 0.3 (its 0.1 change stays).
+    const w = await cli(["withdraw", ".7", "--to", to], { wallet: "chain", key: 10 });
+    expect(w.code, w.stderr).to.equal(0);
+    expect(w.stdout).to.match(/^tx 1\/2: 0\.50 \w+ to /m);
+    expect(w.stdout).to.match(/^tx 2\/2: 0\.20 \w+ to /m);
+    expect(w.stdout).to.contain("withdrew 0.70").and.contain("in 2 transactions");
+    expect((await tokenBalance(to)) - before).to.equal(700_000n);
+    expect(json(await cli(["balance", "--json"], { wallet: "chain", key: 10 })).private).to.equal("100000");
+
+    const all = await cli(["withdraw", "--all", "--to", to], { wallet: "chain", key: 10 });
+    expect(all.code, all.stderr).to.equal(0);
+    expect(all.stdout).to.match(/^tx 1\/1: 0\.10 /m);
+    expect((await tokenBalance(to)) - before).to.equal(800_000n);
+    expect(json(await cli(["balance", "--json"], { wallet: "chain", key: 10 })).private).to.equal("0");
+    const empty = await cli(["withdraw", "--all", "--to", to], { wallet: "chain", key: 10 });
+    expect(empty.code).to.equal(2);
+    expect(empty.stderr).to.contain("insufficient_private_balance");
   });
 
   it("withdraw to the zero address is refused before proving (CLI and SDK)", async function () {

@@ -29,8 +29,8 @@ export function register(program: Command, env: CommandEnv): void {
       "list the payments made to a shielded address (time, amount, condition hash) with its viewing key; cannot spend",
     )
     .option(
-      "--viewing-key <zk402view1...>",
-      "the viewing key (402zk address --viewing-key); default $ZK402_VIEWING_KEY (argv is visible to other users)",
+      "--viewing-key <key>",
+      "the viewing key, zk402view1... (402zk address --viewing-key); default $ZK402_VIEWING_KEY (argv is visible to other users)",
     )
     .option("--from-block <n>", "scan from this block (default: the pool's deployment block)")
     .option("--json", "print JSON")

@@ -7,12 +7,13 @@ import type { Command } from "commander";
 import type { Hex } from "viem";
 
 import { ZkPayError, isZkPayError } from "../../core/errors.js";
+import { isShieldedTerms } from "../../core/wire.js";
 import { formatAmount, parseAmount } from "../amount.js";
 import { collect } from "../args.js";
 import type { CommandEnv } from "../command.js";
 import { CliError, EXIT } from "../errors.js";
 import { clock, inTokens, info, ms, out } from "../output.js";
-import { payWithZk } from "../pay.js";
+import { payWithZk, type PaymentQuote } from "../pay.js";
 import { progressBar } from "../progress.js";
 import { requestInit } from "../request.js";
 import { paySession } from "../sessions.js";
@@ -86,6 +87,7 @@ export function register(program: Command, env: CommandEnv): void {
       const tokens = (v: bigint) => `${formatAmount(v, d)} ${ctx.symbol}`;
       // From here a payment may leave: a signal is reported with what was sent.
       const interrupt = abortOnSignals();
+      let quote: PaymentQuote | undefined;
       let r;
       try {
         r = await payWithZk(url, {
@@ -98,6 +100,7 @@ export function register(program: Command, env: CommandEnv): void {
           onProgress: bar.update,
           // The fee leaves the same note as the price: say so before proving.
           onQuote: (q) => {
+            quote = q;
             if (q.fee > 0n)
               info(
                 `paying ${tokens(q.amount)} to ${q.payTo} + relayer fee ${tokens(q.fee)} to ${q.relayer} = ${tokens(q.amount + q.fee)} (--max ${tokens(maxAmount)})`,
@@ -161,6 +164,11 @@ export function register(program: Command, env: CommandEnv): void {
         bar.end();
       }
       const terms = r.prepared?.terms;
+      // zk-shielded: the terms pay nothing in public; the price is the payee note's value
+      // and the payee the requirement's shielded address.
+      const shielded = terms !== undefined && isShieldedTerms(terms);
+      const paidAmount = shielded ? r.prepared?.payee.value : terms?.amount;
+      const payee = shielded ? (quote?.payTo ?? "a shielded address") : terms?.payTo;
       const t = r.timings;
       // The outcome first, so that --json and the exit code always say the same thing.
       let failure: CliError | undefined;
@@ -192,8 +200,10 @@ export function register(program: Command, env: CommandEnv): void {
             refusedReason: r.refusedReason,
             receiptId: r.receiptId,
             transaction: r.transaction,
-            payTo: terms?.payTo,
-            amount: terms?.amount.toString(),
+            scheme: terms ? (shielded ? "zk-shielded" : "zk-exact") : undefined,
+            payTo: payee,
+            amount: paidAmount?.toString(),
+            payeeCommitment: shielded ? r.prepared?.proof.payeeCommitment.toString() : undefined,
             fee: terms?.fee.toString(),
             conditionHash: terms?.conditionHash,
             timingsMs: Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v)])),
@@ -209,7 +219,8 @@ export function register(program: Command, env: CommandEnv): void {
         );
         if (terms) {
           info(
-            `amount ${formatAmount(terms.amount, d)} ${ctx.symbol} to ${terms.payTo}${terms.fee > 0n ? ` + fee ${formatAmount(terms.fee, d)} to ${terms.relayer}` : ""}`,
+            `amount ${formatAmount(paidAmount ?? 0n, d)} ${ctx.symbol} to ${payee}${terms.fee > 0n ? ` + fee ${formatAmount(terms.fee, d)} to ${terms.relayer}` : ""}` +
+              (shielded ? " (zk-shielded: a private note for the payee; payee and amount hidden on chain)" : ""),
           );
         }
         if (r.receiptId) info(`receipt ${r.receiptId}`);
@@ -224,7 +235,9 @@ export function register(program: Command, env: CommandEnv): void {
         }
         if (r.settled && terms && r.receiptId) {
           info(
-            `check: 402zk --network ${ctx.network} receipt ${r.receiptId} --pay-to ${terms.payTo} --amount ${formatAmount(terms.amount, d, 0)} --condition ${terms.conditionHash}`,
+            shielded
+              ? `check: 402zk --network ${ctx.network} receipt ${r.receiptId} --payee-commitment ${r.prepared!.proof.payeeCommitment} --condition ${terms.conditionHash}`
+              : `check: 402zk --network ${ctx.network} receipt ${r.receiptId} --pay-to ${terms.payTo} --amount ${formatAmount(terms.amount, d, 0)} --condition ${terms.conditionHash}`,
           );
         }
         if (failure && r.paid && r.mode === "client" && r.transaction) {

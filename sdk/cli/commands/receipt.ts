@@ -1,6 +1,7 @@
 /**
  * `402zk receipt <id>`: a payment receipt on chain, by id alone (what the chain holds) or
- * against expected terms (what a server checks); exit 2 unless paid and confirmed.
+ * against expected terms (what a server checks): payee, amount and condition for zk-exact,
+ * payee-note commitment and condition for zk-shielded; exit 2 unless paid and confirmed.
  */
 import type { Command } from "commander";
 import { zeroAddress, type Address, type Hex } from "viem";
@@ -25,18 +26,38 @@ export function register(program: Command, env: CommandEnv): void {
     .option("--pay-to <address>", "expected payee (with --amount and --condition)")
     .option("--amount <amount>", 'expected amount in tokens, e.g. "0.01"')
     .option("--condition <hash>", "expected condition hash (bytes32)")
+    .option(
+      "--payee-commitment <n>",
+      "zk-shielded: expected payee-note commitment (decimal), with --condition instead of --pay-to and --amount",
+    )
     .option("--confirmations <n>", "confirmations required (default: the chain's, see defaultConfirmations)")
     .option("--json", "print JSON")
     .action(
       async (
         idText: string,
-        o: { payTo?: string; amount?: string; condition?: string; confirmations?: string; json?: boolean },
+        o: {
+          payTo?: string;
+          amount?: string;
+          condition?: string;
+          payeeCommitment?: string;
+          confirmations?: string;
+          json?: boolean;
+        },
         cmd: Command,
       ) => {
         const ctx = env.ctxOf(cmd);
         const id = bytes32(idText, "receipt id");
+        const shielded = o.payeeCommitment !== undefined;
         const given = [o.payTo, o.amount, o.condition].filter((x) => x !== undefined).length;
-        if (given !== 0 && given !== 3)
+        if (shielded) {
+          if (o.payTo !== undefined || o.amount !== undefined || o.condition === undefined)
+            throw new ZkPayError(
+              "invalid_argument",
+              "a shielded receipt is checked with --payee-commitment and --condition (no --pay-to, no --amount)",
+            );
+          if (!/^\d{1,78}$/.test(o.payeeCommitment!))
+            throw new ZkPayError("invalid_argument", "--payee-commitment must be a decimal field element");
+        } else if (given !== 0 && given !== 3)
           throw new ZkPayError("invalid_argument", "give --pay-to, --amount and --condition together, or none of them");
         const minConfirmations = confirmationsOf(o.confirmations, ctx.deployment.chainId);
         const checker = new ReceiptChecker({
@@ -46,8 +67,20 @@ export function register(program: Command, env: CommandEnv): void {
         const d = ctx.decimals;
         const tokens = (v: bigint) => `${formatAmount(v, d)} ${ctx.symbol}`;
         let r: Awaited<ReturnType<ReceiptChecker["check"]>>;
-        let onChain: { transaction?: Hex; payTo?: Address; amount?: bigint; fee?: bigint; conditionHash?: Hex } = {};
-        if (given === 3) {
+        let onChain: {
+          transaction?: Hex;
+          payTo?: Address;
+          amount?: bigint;
+          fee?: bigint;
+          conditionHash?: Hex;
+          payeeCommitment?: bigint;
+        } = {};
+        if (shielded) {
+          const payeeCommitment = BigInt(o.payeeCommitment!);
+          const conditionHash = bytes32(o.condition!, "--condition");
+          r = await checker.check({ id, payeeCommitment, conditionHash, minConfirmations });
+          if (r.state === "paid") onChain = { payeeCommitment, conditionHash };
+        } else if (given === 3) {
           const payTo = address(o.payTo!, "--pay-to");
           const amount = parseAmount(o.amount!, d, "--amount");
           const conditionHash = bytes32(o.condition!, "--condition");
@@ -85,6 +118,27 @@ export function register(program: Command, env: CommandEnv): void {
               fee: log.args.fee,
               conditionHash: log.args.conditionHash,
             };
+          else {
+            // A shielded payment: its event names the payee note's commitment and the fee only.
+            const [sl] = await ctx.publicClient
+              .getContractEvents({
+                address: ctx.deployment.facilitator as Address,
+                abi: facilitatorAbi,
+                eventName: "ShieldedPaymentReceipt",
+                args: { id },
+                fromBlock: BigInt(r.paidAtBlock),
+                toBlock: BigInt(r.paidAtBlock),
+                strict: true,
+              })
+              .catch(() => []);
+            if (sl)
+              onChain = {
+                ...onChain,
+                transaction: sl.transactionHash ?? undefined,
+                payeeCommitment: sl.args.payeeCommitment,
+                fee: sl.args.fee,
+              };
+          }
         }
         if (o.json) {
           out(
@@ -97,13 +151,17 @@ export function register(program: Command, env: CommandEnv): void {
               amount: onChain.amount?.toString(),
               fee: onChain.fee?.toString(),
               conditionHash: onChain.conditionHash,
+              shielded: onChain.payeeCommitment !== undefined || undefined,
+              payeeCommitment: onChain.payeeCommitment?.toString(),
             }),
           );
         } else {
           const paid =
             onChain.amount !== undefined && onChain.payTo
               ? `${tokens(onChain.amount)} to ${onChain.payTo}${onChain.fee ? ` (+ fee ${tokens(onChain.fee)})` : ""}`
-              : "";
+              : onChain.payeeCommitment !== undefined
+                ? `zk-shielded (payee and amount hidden), payee note ${onChain.payeeCommitment}${onChain.fee ? `, fee ${tokens(onChain.fee)}` : ""}`
+                : "";
           const explain: Record<string, string> = {
             paid: `paid: ${paid}, block ${r.paidAtBlock}, ${r.confirmations} confirmation(s)`,
             not_paid: "not paid: no payment with this id on chain",
@@ -116,7 +174,12 @@ export function register(program: Command, env: CommandEnv): void {
         if (r.state !== "paid") {
           const failures: Record<"not_paid" | "mismatch" | "unconfirmed", [string, string]> = {
             not_paid: ["receipt_not_found", "is not on chain"],
-            mismatch: ["receipt_mismatch", "does not match the expected payee, amount or condition"],
+            mismatch: [
+              "receipt_mismatch",
+              shielded
+                ? "does not match the expected payee note or condition"
+                : "does not match the expected payee, amount or condition",
+            ],
             unconfirmed: ["receipt_unconfirmed", `has ${r.confirmations} of ${minConfirmations} confirmations`],
           };
           const [reason, what] = failures[r.state];

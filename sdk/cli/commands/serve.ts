@@ -1,6 +1,8 @@
 /**
- * `402zk serve`: an example paid API (GET /weather, POST /order) paid with zk-exact,
- * optionally selling session credentials; the server itself is ../paid-api.ts.
+ * `402zk serve`: an example paid API (GET /weather, POST /order) paid with zk-exact to a
+ * public address, or with zk-shielded to the wallet's shielded address (`--shielded`: payee
+ * and amount hidden on chain), optionally selling session credentials; the server itself
+ * is ../paid-api.ts.
  */
 import path from "node:path";
 
@@ -9,11 +11,14 @@ import type { Address, Hex } from "viem";
 
 import { caip2 } from "../../core/deployment.js";
 import { ZkPayError } from "../../core/errors.js";
+import { WalletKeys } from "../../core/keys.js";
+import { isShieldedAddress } from "../../core/shielded-address.js";
+import type { ShieldedPayeeConfig } from "../../core/shielded-payee.js";
 import type { SessionOfferConfig } from "../../session/service.js";
 import { formatAmount, parseAmount } from "../amount.js";
 import { address, collect, confirmationsOf, positiveInt } from "../args.js";
 import type { CommandEnv } from "../command.js";
-import { defaultWalletDir, loadOrCreateSecret } from "../context.js";
+import { defaultWalletDir, loadOrCreateSecret, loadOrCreateSeed } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
 import { info, out } from "../output.js";
 
@@ -44,7 +49,7 @@ export function register(program: Command, env: CommandEnv): void {
   program
     .command("serve")
     .description(
-      "run an example paid API: GET /weather and POST /order, paid with zk-exact (your EOA relays server-settled payments)",
+      "run an example paid API: GET /weather and POST /order, paid with zk-exact, or zk-shielded with --shielded (your EOA relays server-settled payments)",
     )
     .option("--port <port>", "port (0 = random)", "4021")
     .option("--host <host>", "interface to listen on", "127.0.0.1")
@@ -60,7 +65,18 @@ export function register(program: Command, env: CommandEnv): void {
       "--state <dir>",
       "with --sessions: folder of the issuer key (issuer-key, created 0600; or $ZK402_ISSUER_KEY); default ~/.402zk/<network>/serve",
     )
-    .option("--pay-to <address>", "who gets paid (default: your EOA)")
+    .option(
+      "--pay-to <address>",
+      "who gets paid: a 0x address (zk-exact; default your EOA), or a shielded address zk402... with --viewing-key",
+    )
+    .option(
+      "--shielded",
+      "be paid zk-shielded at this wallet's shielded address (seed: $ZK402_SEED or <wallet>/seed): payee and amount hidden on chain",
+    )
+    .option(
+      "--viewing-key <key>",
+      "with a shielded --pay-to: its viewing key zk402view1... (or $ZK402_VIEWING_KEY); the server never needs the spending key",
+    )
     .option("--fee <amount>", "relayer fee for server-settled payments, in tokens", "0")
     .option(
       "--confirmations <n>",
@@ -80,18 +96,42 @@ export function register(program: Command, env: CommandEnv): void {
           sessions?: boolean;
           sessionOffer: string[];
           state?: string;
+          shielded?: boolean;
+          viewingKey?: string;
         },
         cmd: Command,
       ) => {
         const ctx = env.ctxOf(cmd);
         if (o.sessionOffer.length > 0 && !o.sessions)
           throw new ZkPayError("invalid_argument", "--session-offer needs --sessions");
-        const payTo = o.payTo ? address(o.payTo, "--pay-to") : ctx.account?.address;
-        if (!payTo)
-          throw new ZkPayError(
-            "invalid_argument",
-            "serve needs --pay-to, or an EOA (--private-key / ZK402_PRIVATE_KEY) to be paid",
-          );
+        // The payee: a shielded one (the wallet's keys, or an address with its viewing key),
+        // or a public address.
+        let shielded: ShieldedPayeeConfig | undefined;
+        let payTo: Address | undefined;
+        const viewingKey = (o.viewingKey ?? process.env.ZK402_VIEWING_KEY)?.trim() || undefined;
+        if (o.shielded) {
+          if (o.payTo)
+            throw new ZkPayError("invalid_argument", "--shielded is paid at this wallet's address: drop --pay-to");
+          const s = loadOrCreateSeed(ctx.walletDir);
+          if (s.created)
+            info(`created a new wallet seed in ${s.source} (mode 0600): back it up, it holds the notes paid to you`);
+          shielded = { keys: WalletKeys.fromSeed(s.seed) };
+        } else if (o.payTo && isShieldedAddress(o.payTo)) {
+          if (!viewingKey)
+            throw new ZkPayError(
+              "invalid_argument",
+              "a shielded --pay-to needs its --viewing-key (402zk address --viewing-key), to open the notes paid to it",
+            );
+          shielded = { viewingKey, address: o.payTo };
+        } else {
+          if (o.viewingKey) throw new ZkPayError("invalid_argument", "--viewing-key goes with a shielded --pay-to");
+          payTo = o.payTo ? address(o.payTo, "--pay-to") : ctx.account?.address;
+          if (!payTo)
+            throw new ZkPayError(
+              "invalid_argument",
+              "serve needs --pay-to, --shielded, or an EOA (--private-key / ZK402_PRIVATE_KEY) to be paid",
+            );
+        }
         const price = parseAmount(o.price, ctx.decimals, "--price");
         if (price === 0n) throw new ZkPayError("invalid_argument", "--price must be positive");
         if (!(Number(o.drainTimeout) >= 0))
@@ -137,6 +177,7 @@ export function register(program: Command, env: CommandEnv): void {
           publicClient: ctx.publicClient,
           relayer: ctx.walletClient,
           payTo,
+          shielded,
           price: `${formatAmount(price, d, 0)}`,
           challengeSecret: secret,
           fee,
@@ -151,7 +192,7 @@ export function register(program: Command, env: CommandEnv): void {
         });
         out(`402zk example API on ${api.url}`);
         out(
-          `  GET ${api.url}/weather  ${formatAmount(price, d)} ${ctx.symbol} (zk-exact, ${caip2(ctx.deployment.chainId)}) -> ${payTo}`,
+          `  GET ${api.url}/weather  ${formatAmount(price, d)} ${ctx.symbol} (${api.scheme}, ${caip2(ctx.deployment.chainId)}) -> ${api.payTo}`,
         );
         out(
           `  POST ${api.url}/order   ${formatAmount(price, d)} ${ctx.symbol} (settled before the order is placed; echoes the body)`,
@@ -166,6 +207,10 @@ export function register(program: Command, env: CommandEnv): void {
             ? `  settlement: server (relayer ${ctx.account.address}${fee > 0n ? `, fee ${formatAmount(fee, d)}` : ""}) or client`
             : "  settlement: client only (no --private-key: nobody relays)",
         );
+        if (shielded)
+          info(
+            `  shielded payee ${api.payTo}: payments arrive as private notes (402zk balance with this wallet shows them; 402zk withdraw moves them)`,
+          );
         if (!secret)
           info("challenge secret: random (set ZK402_CHALLENGE_SECRET to share it between instances or restarts)");
         info("Ctrl-C to stop (requests in flight finish first, at most --drain-timeout)");
