@@ -7,7 +7,7 @@ import { ALLOW_DEVELOPMENT_SETUP_VALUE } from "../../sdk/cli/doctor.js";
 import { permitTypes, receiveWithAuthorizationTypes } from "../../sdk/core/eip712.js";
 import { isZkPayError } from "../../sdk/core/errors.js";
 import { SNARK_SCALAR_FIELD } from "../../sdk/core/field.js";
-import { commitmentOf, nullifierHashOf, precommitmentOf } from "../../sdk/core/note.js";
+import { commitmentOf, notePosition, nullifierHashOf, precommitmentOf } from "../../sdk/core/note.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { NoteTree } from "../../sdk/core/tree.js";
 import { USDC, deployPool, type Pool } from "../helpers/pool.js";
@@ -39,7 +39,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const note = await pool.deposit(USDC(5));
     expect(await pool.token.balanceOf(pool.facilitatorAddress)).to.equal(USDC(5));
     // The chain computed the leaf from the deposited value: it must be the note's commitment.
-    expect((await pool.tree()).leaf(note.leafIndex)).to.equal(commitmentOf(USDC(5), note));
+    expect((await pool.tree()).leaf(note.leafIndex)).to.equal(commitmentOf(note));
 
     const terms = await pool.terms({
       payTo: payee,
@@ -50,7 +50,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     });
     const p = await pool.prove(note, terms);
     const id = ethers.toBeHex(p.result.nullifierHash, 32);
-    await expect(pool.facilitator.pay(pool.proofStruct(p.result), terms, p.memo))
+    await expect(pool.facilitator.pay(pool.proofStruct(p.result), terms, p.memo, p.payeeMemo))
       .to.emit(pool.facilitator, "PaymentReceipt")
       .withArgs(id, USDC(1), terms.conditionHash, payee, relayer, USDC(0.01));
 
@@ -77,17 +77,16 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const note = await pool.deposit(USDC(3));
     const t1 = await pool.terms({ payTo: payee, amount: USDC(1) });
     const p1 = await pool.prove(note, t1);
-    await (await pool.facilitator.pay(pool.proofStruct(p1.result), t1, p1.memo)).wait();
-    await expect(pool.facilitator.pay(pool.proofStruct(p1.result), t1, p1.memo))
+    await (await pool.facilitator.pay(pool.proofStruct(p1.result), t1, p1.memo, p1.payeeMemo)).wait();
+    await expect(pool.facilitator.pay(pool.proofStruct(p1.result), t1, p1.memo, p1.payeeMemo))
       .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorNullifierSpent")
       .withArgs(ethers.toBeHex(p1.result.nullifierHash, 32));
     // A new, valid proof over the same note (against the newer root) is refused too.
     const t2 = await pool.terms({ payTo: payee, amount: USDC(1), conditionHash: condition("second") });
     const p2 = await pool.prove(note, t2);
-    await expect(pool.facilitator.pay(pool.proofStruct(p2.result), t2, p2.memo)).to.be.revertedWithCustomError(
-      pool.facilitator,
-      "FacilitatorNullifierSpent",
-    );
+    await expect(
+      pool.facilitator.pay(pool.proofStruct(p2.result), t2, p2.memo, p2.payeeMemo),
+    ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorNullifierSpent");
     expect(await pool.token.balanceOf(payee)).to.equal(USDC(1));
   });
 
@@ -112,13 +111,13 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
       expiry: { ...terms, expiry: terms.expiry + 1n },
     };
     for (const [field, t] of Object.entries(variants)) {
-      await expect(pool.facilitator.pay(proof, t, p.memo), field).to.be.revertedWithCustomError(
+      await expect(pool.facilitator.pay(proof, t, p.memo, p.payeeMemo), field).to.be.revertedWithCustomError(
         pool.facilitator,
         "FacilitatorInvalidProof",
       );
     }
     // Another memo (e.g. a front-runner making the change note unrecoverable).
-    await expect(pool.facilitator.pay(proof, terms, "0x1234")).to.be.revertedWithCustomError(
+    await expect(pool.facilitator.pay(proof, terms, "0x1234", "0x")).to.be.revertedWithCustomError(
       pool.facilitator,
       "FacilitatorInvalidProof",
     );
@@ -126,12 +125,12 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const other = await deployPool(ethers);
     await other.deposit(USDC(3), undefined, note);
     expect(await other.facilitator.currentRoot()).to.equal(await pool.facilitator.currentRoot());
-    await expect(other.facilitator.pay(proof, terms, p.memo)).to.be.revertedWithCustomError(
+    await expect(other.facilitator.pay(proof, terms, p.memo, p.payeeMemo)).to.be.revertedWithCustomError(
       other.facilitator,
       "FacilitatorInvalidProof",
     );
     // The original still settles: nothing above consumed the note.
-    await (await pool.facilitator.pay(proof, terms, p.memo)).wait();
+    await (await pool.facilitator.pay(proof, terms, p.memo, p.payeeMemo)).wait();
     expect(await pool.token.balanceOf(payee)).to.equal(USDC(1));
   });
 
@@ -147,10 +146,9 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     expect(other.chainId).to.equal(8453);
     await other.deposit(USDC(2), undefined, note);
     expect(await other.facilitator.currentRoot()).to.equal(p.result.root);
-    await expect(other.facilitator.pay(pool.proofStruct(p.result), p.terms, p.memo)).to.be.revertedWithCustomError(
-      other.facilitator,
-      "FacilitatorInvalidProof",
-    );
+    await expect(
+      other.facilitator.pay(pool.proofStruct(p.result), p.terms, p.memo, p.payeeMemo),
+    ).to.be.revertedWithCustomError(other.facilitator, "FacilitatorInvalidProof");
     await otherChain.close?.();
   });
 
@@ -161,12 +159,12 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const p = await small.prove(note, terms);
     const proof = small.proofStruct(p.result);
     // A root that never existed.
-    await expect(small.facilitator.pay({ ...proof, root: proof.root + 1n }, terms, p.memo))
+    await expect(small.facilitator.pay({ ...proof, root: proof.root + 1n }, terms, p.memo, p.payeeMemo))
       .to.be.revertedWithCustomError(small.facilitator, "FacilitatorUnknownRoot")
       .withArgs(proof.root + 1n, proof.treeSize);
     // The right root at the wrong position, and a position in the future.
     await expect(
-      small.facilitator.pay({ ...proof, treeSize: proof.treeSize + 1n }, terms, p.memo),
+      small.facilitator.pay({ ...proof, treeSize: proof.treeSize + 1n }, terms, p.memo, p.payeeMemo),
     ).to.be.revertedWithCustomError(small.facilitator, "FacilitatorUnknownRoot");
     // Three more inserts: the root is 3 behind, still in a history of 4.
     for (let i = 0; i < 3; i++) await small.deposit(USDC(1), small.signers[1]);
@@ -174,13 +172,13 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     // One more: it has left the history.
     await small.deposit(USDC(1), small.signers[1]);
     expect(await small.facilitator.isKnownRoot(proof.root, proof.treeSize)).to.equal(false);
-    await expect(small.facilitator.pay(proof, terms, p.memo)).to.be.revertedWithCustomError(
+    await expect(small.facilitator.pay(proof, terms, p.memo, p.payeeMemo)).to.be.revertedWithCustomError(
       small.facilitator,
       "FacilitatorUnknownRoot",
     );
     // Re-proving against the current root works.
     const fresh = await small.prove(note, terms);
-    await (await small.facilitator.pay(small.proofStruct(fresh.result), terms, fresh.memo)).wait();
+    await (await small.facilitator.pay(small.proofStruct(fresh.result), terms, fresh.memo, fresh.payeeMemo)).wait();
     expect(await small.token.balanceOf(payee)).to.equal(USDC(1));
   });
 
@@ -198,7 +196,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
       const note = p.freshSecrets();
       await (await p.token.mint(await p.signers[0]!.getAddress(), 10n)).wait();
       await (await p.token.approve(p.facilitatorAddress, 10n)).wait();
-      const rc = await (await p.facilitator.deposit(precommitmentOf(note), 10n, "0x")).wait();
+      const rc = await (await p.facilitator.deposit(precommitmentOf(note.owner, note.blinding), 10n, "0x")).wait();
       return rc!.gasUsed;
     };
     const saved = (await gasOf(cold)) - (await gasOf(warm));
@@ -210,7 +208,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const note = await warm.deposit(USDC(1));
     const terms = await warm.terms({ payTo: payee, amount: USDC(0.5) });
     const p = await warm.prove(note, terms);
-    await (await warm.facilitator.pay(warm.proofStruct(p.result), terms, p.memo)).wait();
+    await (await warm.facilitator.pay(warm.proofStruct(p.result), terms, p.memo, p.payeeMemo)).wait();
     expect(await warm.token.balanceOf(payee)).to.equal(USDC(0.5));
   });
 
@@ -223,9 +221,9 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const pa = await pool.prove(a, ta, { atTree: snapshot });
     const pb = await pool.prove(b, tb, { atTree: snapshot });
     expect(pa.result.root).to.equal(pb.result.root);
-    await (await pool.facilitator.pay(pool.proofStruct(pa.result), ta, pa.memo)).wait();
+    await (await pool.facilitator.pay(pool.proofStruct(pa.result), ta, pa.memo, pa.payeeMemo)).wait();
     // b's root is now one insert old; it still settles.
-    await (await pool.facilitator.pay(pool.proofStruct(pb.result), tb, pb.memo)).wait();
+    await (await pool.facilitator.pay(pool.proofStruct(pb.result), tb, pb.memo, pb.payeeMemo)).wait();
     expect(await pool.token.balanceOf(payee)).to.equal(USDC(3));
   });
 
@@ -236,21 +234,37 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const proof = pool.proofStruct(p.result);
     // nullifierHash + p would be the same field element under another storage key.
     await expect(
-      pool.facilitator.pay({ ...proof, nullifierHash: proof.nullifierHash + SNARK_SCALAR_FIELD }, terms, p.memo),
+      pool.facilitator.pay({ ...proof, nullifierHash: proof.nullifierHash + SNARK_SCALAR_FIELD }, terms, p.memo, "0x"),
     )
       .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorInputOutOfField")
       .withArgs(proof.nullifierHash + SNARK_SCALAR_FIELD);
     await expect(
-      pool.facilitator.pay({ ...proof, changeCommitment: proof.changeCommitment + SNARK_SCALAR_FIELD }, terms, p.memo),
+      pool.facilitator.pay(
+        { ...proof, changeCommitment: proof.changeCommitment + SNARK_SCALAR_FIELD },
+        terms,
+        p.memo,
+        "0x",
+      ),
     ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorInputOutOfField");
+    // The payee commitment too, in both modes (a shielded payment appends it as a leaf).
     await expect(
-      pool.facilitator.pay({ ...proof, root: proof.root + SNARK_SCALAR_FIELD }, terms, p.memo),
+      pool.facilitator.pay(
+        { ...proof, payeeCommitment: proof.payeeCommitment + SNARK_SCALAR_FIELD },
+        terms,
+        p.memo,
+        "0x",
+      ),
+    )
+      .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorInputOutOfField")
+      .withArgs(proof.payeeCommitment + SNARK_SCALAR_FIELD);
+    await expect(
+      pool.facilitator.pay({ ...proof, root: proof.root + SNARK_SCALAR_FIELD }, terms, p.memo, "0x"),
     ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorInputOutOfField");
-    await expect(pool.facilitator.pay(proof, { ...terms, amount: 1n << 128n }, p.memo))
+    await expect(pool.facilitator.pay(proof, { ...terms, amount: 1n << 128n }, p.memo, p.payeeMemo))
       .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorValueTooLarge")
       .withArgs(1n << 128n);
     await expect(
-      pool.facilitator.pay(proof, { ...terms, fee: SNARK_SCALAR_FIELD - 1n, relayer }, p.memo),
+      pool.facilitator.pay(proof, { ...terms, fee: SNARK_SCALAR_FIELD - 1n, relayer }, p.memo, p.payeeMemo),
     ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorValueTooLarge");
     // Deposits: a precommitment outside the field.
     await (await pool.token.mint(await pool.signers[0]!.getAddress(), 10n)).wait();
@@ -264,23 +278,32 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
       pool.facilitator,
       "FacilitatorZeroDeposit",
     );
-    await expect(
-      pool.facilitator.pay(proof, { ...terms, payTo: ethers.ZeroAddress }, p.memo),
-    ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorZeroPayee");
-    await expect(pool.facilitator.pay(proof, { ...terms, fee: 1n }, p.memo))
+    // payTo = 0 makes a payment shielded: a public amount is refused by name (it would burn),
+    // and so is a shielded payment without its 187-byte payee memo.
+    await expect(pool.facilitator.pay(proof, { ...terms, payTo: ethers.ZeroAddress }, p.memo, p.payeeMemo))
+      .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorShieldedAmount")
+      .withArgs(USDC(1));
+    await expect(pool.facilitator.pay(proof, { ...terms, payTo: ethers.ZeroAddress, amount: 0n }, p.memo, "0x"))
+      .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorPayeeMemo")
+      .withArgs(0n);
+    // A transparent payment carries no payee memo.
+    await expect(pool.facilitator.pay(proof, terms, p.memo, "0x" + "ab".repeat(187)))
+      .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorPayeeMemo")
+      .withArgs(187n);
+    await expect(pool.facilitator.pay(proof, { ...terms, fee: 1n }, p.memo, p.payeeMemo))
       .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorFeeWithoutRelayer")
       .withArgs(1n);
-    await expect(pool.facilitator.pay(proof, terms, "0x" + "00".repeat(513))).to.be.revertedWithCustomError(
+    await expect(pool.facilitator.pay(proof, terms, "0x" + "00".repeat(513), "0x")).to.be.revertedWithCustomError(
       pool.facilitator,
       "FacilitatorMemoTooLong",
     );
     // A garbage proof of the right shape.
-    await expect(pool.facilitator.pay({ ...proof, pA: [1n, 2n] }, terms, p.memo)).to.be.revertedWithCustomError(
+    await expect(pool.facilitator.pay({ ...proof, pA: [1n, 2n] }, terms, p.memo, "0x")).to.be.revertedWithCustomError(
       pool.facilitator,
       "FacilitatorInvalidProof",
     );
     // None of it spent the note.
-    await (await pool.facilitator.pay(proof, terms, p.memo)).wait();
+    await (await pool.facilitator.pay(proof, terms, p.memo, p.payeeMemo)).wait();
   });
 
   it("refuses an expired payment", async function () {
@@ -288,10 +311,9 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const terms = await pool.terms({ payTo: payee, amount: USDC(1) });
     const p = await pool.prove(note, terms);
     await networkHelpers.time.increaseTo(terms.expiry + 1n);
-    await expect(pool.facilitator.pay(pool.proofStruct(p.result), terms, p.memo)).to.be.revertedWithCustomError(
-      pool.facilitator,
-      "FacilitatorPaymentExpired",
-    );
+    await expect(
+      pool.facilitator.pay(pool.proofStruct(p.result), terms, p.memo, p.payeeMemo),
+    ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorPaymentExpired");
   });
 
   it("withdraws a whole note, then spends change notes", async function () {
@@ -300,7 +322,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     // Pay 4, keep 6 as change.
     const t1 = await pool.terms({ payTo: payee, amount: USDC(4), conditionHash: condition("first") });
     const p1 = await pool.prove(note, t1);
-    await (await pool.facilitator.pay(pool.proofStruct(p1.result), t1, p1.memo)).wait();
+    await (await pool.facilitator.pay(pool.proofStruct(p1.result), t1, p1.memo, p1.payeeMemo)).wait();
     const change = await pool.changeNote(p1);
     expect(change.value).to.equal(USDC(6));
     // `pay` queues the change note; it is spendable once committed (anyone may commit).
@@ -314,7 +336,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const t2 = await pool.terms({ payTo: me, amount: USDC(6) });
     const p2 = await pool.prove(change, t2);
     expect(p2.result.changeValue).to.equal(0n);
-    await expect(pool.facilitator.pay(pool.proofStruct(p2.result), t2, p2.memo)).to.emit(
+    await expect(pool.facilitator.pay(pool.proofStruct(p2.result), t2, p2.memo, p2.payeeMemo)).to.emit(
       pool.facilitator,
       "PaymentReceipt",
     );
@@ -336,9 +358,9 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     await (await pool.token.mint(await alice!.getAddress(), value * BigInt(total))).wait();
     await (await pool.token.approve(pool.facilitatorAddress, value * BigInt(total))).wait();
     for (let i = 0; i < total; i++) {
-      const pre = precommitmentOf({ nullifier: BigInt(i + 1), secret: 7n });
+      const pre = precommitmentOf(BigInt(i + 1), 7n);
       await (await pool.facilitator.deposit(pre, value, "0x")).wait();
-      js.insert(commitmentOf(value, { nullifier: BigInt(i + 1), secret: 7n }));
+      js.insert(commitmentOf({ value, owner: BigInt(i + 1), blinding: 7n }));
       expect(await pool.facilitator.currentRoot(), `root after ${i + 1}`).to.equal(js.root);
       expect(await pool.facilitator.treeDepth()).to.equal(BigInt(js.depth));
     }
@@ -366,12 +388,20 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     await expect(
       pool.facilitator
         .connect(alice)
-        .depositWithPermit(precommitmentOf(s1), USDC(4), "0x", deadline, permitSig.v, permitSig.r, permitSig.s),
+        .depositWithPermit(
+          precommitmentOf(s1.owner, s1.blinding),
+          USDC(4),
+          "0x",
+          deadline,
+          permitSig.v,
+          permitSig.r,
+          permitSig.s,
+        ),
     ).to.emit(pool.facilitator, "Deposited");
 
     // EIP-3009: alice signs, anyone relays. The nonce binds the note.
     const s2 = pool.freshSecrets();
-    const pre2 = precommitmentOf(s2);
+    const pre2 = precommitmentOf(s2.owner, s2.blinding);
     const nonce = await pool.facilitator.depositNonce(pre2, "0x");
     const validBefore = deadline;
     const authSig = ethers.Signature.from(
@@ -382,7 +412,8 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
       ),
     );
     // A relayer swapping in its own note gets a signature failure: the nonce differs.
-    const thief = precommitmentOf(pool.freshSecrets());
+    const thiefNote = pool.freshSecrets();
+    const thief = precommitmentOf(thiefNote.owner, thiefNote.blinding);
     await expect(
       pool.facilitator
         .connect(relayerSigner)
@@ -394,7 +425,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
         .depositWithAuthorization(aliceAddr, pre2, USDC(6), "0x", 0n, validBefore, authSig.v, authSig.r, authSig.s),
     )
       .to.emit(pool.facilitator, "Deposited")
-      .withArgs(aliceAddr, commitmentOf(USDC(6), s2), USDC(6));
+      .withArgs(aliceAddr, commitmentOf({ ...s2, value: USDC(6) }), USDC(6));
     expect(await pool.token.balanceOf(aliceAddr)).to.equal(0n);
     expect(await pool.token.balanceOf(pool.facilitatorAddress)).to.equal(USDC(10));
   });
@@ -402,7 +433,8 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
   it("withstands misbehaving tokens: fee-on-transfer, false returns, reentrancy", async function () {
     const [deployer] = pool.signers;
     const me = await deployer!.getAddress();
-    const pre = precommitmentOf(pool.freshSecrets());
+    const fresh = pool.freshSecrets();
+    const pre = precommitmentOf(fresh.owner, fresh.blinding);
 
     const fot = await ethers.deployContract("FeeOnTransferToken");
     const fotPool = await deployPool(ethers, { token: await fot.getAddress(), requireTokenDomain: false });
@@ -428,14 +460,14 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     await (await reent.mint(me, USDC(4))).wait();
     await (await reent.approve(rPool.facilitatorAddress, USDC(4))).wait();
     const rKeys = rPool.freshSecrets();
-    await (await rPool.facilitator.deposit(precommitmentOf(rKeys), USDC(4), "0x")).wait();
+    await (await rPool.facilitator.deposit(precommitmentOf(rKeys.owner, rKeys.blinding), USDC(4), "0x")).wait();
     const note = { ...rKeys, value: USDC(4), leafIndex: 0 };
     const terms = await rPool.terms({ payTo: payee, amount: USDC(1) });
     const p = await rPool.prove(note, terms);
     const proofStruct = rPool.proofStruct(p.result);
-    const payData = rPool.facilitator.interface.encodeFunctionData("pay", [proofStruct, terms, p.memo]);
+    const payData = rPool.facilitator.interface.encodeFunctionData("pay", [proofStruct, terms, p.memo, p.payeeMemo]);
     await (await reent.arm(rPool.facilitatorAddress, payData)).wait();
-    await (await rPool.facilitator.pay(proofStruct, terms, p.memo)).wait();
+    await (await rPool.facilitator.pay(proofStruct, terms, p.memo, p.payeeMemo)).wait();
     expect(await reent.reentered()).to.equal(false);
     const err = await reent.reentryError();
     expect(err.slice(0, 10)).to.equal(rPool.facilitator.interface.getError("ReentrancyGuardReentrantCall")!.selector);
@@ -447,8 +479,15 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const events = await pool.facilitator.queryFilter(pool.facilitator.filters.LeafInserted());
     const ev = events.find((e) => Number(e.args.leafIndex) === note.leafIndex)!;
     expect(pool.keys.decodeMemoValue(note.k, ev.args.memo as Hex)).to.equal(USDC(7));
-    expect(ev.args.commitment).to.equal(commitmentOf(USDC(7), note));
-    expect(nullifierHashOf(note)).to.not.equal(ev.args.commitment);
+    expect(ev.args.commitment).to.equal(commitmentOf(note));
+    // The nullifier hash needs the owner's nullifying key: nothing in the event gives it.
+    const nullifier = nullifierHashOf(
+      pool.keys.nullifyingKey,
+      commitmentOf(note),
+      notePosition(note.leafIndex, pool.treeLevels),
+    );
+    expect(nullifier).to.not.equal(ev.args.commitment);
+    expect(ev.args.memo).to.not.include(nullifier.toString(16));
     expect(ZeroHash).to.be.a("string");
   });
 });

@@ -5,18 +5,17 @@ import type { Address, Hex } from "viem";
 
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { type PaymentProofResult } from "../../sdk/core/circuits/payment.js";
-import { USDC, deployPool, type Pool } from "../helpers/pool.js";
+import { WalletKeys } from "../../sdk/core/keys.js";
+import { USDC, deployPool, type Pool, type Proven } from "../helpers/pool.js";
 
 const { ethers, networkHelpers } = await network.create();
 
 const condition = (s: string) => keccak256(toUtf8Bytes(s)) as Hex;
 const idOf = (r: PaymentProofResult) => ethers.toBeHex(r.nullifierHash, 32);
 
-type Proven = Awaited<ReturnType<Pool["prove"]>>;
-
 /**
- * Every settled payment goes through Facilitator._payout, whichever entry point settled
- * it. PayoutHookFacilitator (contracts/test) overrides the hook like an escrow: it holds a
+ * Every settled transparent payment goes through Facilitator._payout, whichever entry
+ * point settled it; a shielded payment never does (nothing leaves the pool for its payee). PayoutHookFacilitator (contracts/test) overrides the hook like an escrow: it holds a
  * share of each payee amount, credited to the payment id, and returns the rest for the
  * pool to transfer. A path that bypassed the hook would pay the payee in full and credit
  * nothing, which every check below would see.
@@ -66,7 +65,7 @@ describe("Facilitator._payout: the one payout path of pay, payAndCommit and payB
       .map((e) => [e.args.id, e.args.payTo, e.args.amount, e.args.held]);
   }
 
-  const batched = (p: Proven) => ({ proof: pool.proofStruct(p.result), terms: p.terms, memo: p.memo });
+  const batched = (p: Proven) => pool.batched(p);
 
   it("pay: the hook holds the payee's amount, the relayer's fee is transferred", async function () {
     await (await hooked.setHeldPercent(100)).wait();
@@ -79,7 +78,7 @@ describe("Facilitator._payout: the one payout path of pay, payAndCommit and payB
       conditionHash: condition("a"),
     });
     const p = await pool.prove(note, terms);
-    const rc = (await (await pool.facilitator.pay(pool.proofStruct(p.result), terms, p.memo)).wait())!;
+    const rc = (await (await pool.facilitator.pay(pool.proofStruct(p.result), terms, p.memo, p.payeeMemo)).wait())!;
 
     expect(hookEvents(rc)).to.deep.equal([[idOf(p.result), payee, USDC(2), USDC(2)]]);
     expect(await hooked.payouts()).to.equal(1n);
@@ -99,7 +98,9 @@ describe("Facilitator._payout: the one payout path of pay, payAndCommit and payB
     const note = await pool.deposit(USDC(5));
     const terms = await pool.terms({ payTo: payee, amount: USDC(4), conditionHash: condition("b") });
     const p = await pool.prove(note, terms);
-    const rc = (await (await pool.facilitator.payAndCommit(pool.proofStruct(p.result), terms, p.memo)).wait())!;
+    const rc = (await (
+      await pool.facilitator.payAndCommit(pool.proofStruct(p.result), terms, p.memo, p.payeeMemo)
+    ).wait())!;
 
     expect(hookEvents(rc)).to.deep.equal([[idOf(p.result), payee, USDC(4), USDC(1)]]);
     expect(await hooked.held(idOf(p.result))).to.equal(USDC(1));
@@ -164,5 +165,40 @@ describe("Facilitator._payout: the one payout path of pay, payAndCommit and payB
       "Transfer",
       "Transfer",
     ]);
+  });
+
+  it("shielded payments never call the hook, in pay or in a batch beside transparent ones", async function () {
+    await (await hooked.setHeldPercent(50)).wait();
+    const api = WalletKeys.fromSeed(`0x${"a1".repeat(32)}`);
+    const notes = [await pool.deposit(USDC(5)), await pool.deposit(USDC(5)), await pool.deposit(USDC(5))];
+    const tree = await pool.tree();
+    const shielded = await pool.prove(
+      notes[0]!,
+      await pool.shieldedTerms({ relayer, fee: USDC(0.01), conditionHash: condition("s") }),
+      { atTree: tree, payee: { keys: api, value: USDC(2) } },
+    );
+    const rc1 = (await (await pool.pay(shielded)).wait())!;
+    expect(hookEvents(rc1)).to.deep.equal([]);
+    expect(await hooked.payouts()).to.equal(0n);
+    expect(logNames(rc1)).to.deep.equal(["LeafInserted", "LeafInserted", "ShieldedPaymentReceipt", "Transfer"]);
+    expect(await pool.token.balanceOf(relayer)).to.equal(USDC(0.01));
+
+    const ps = [
+      await pool.prove(
+        notes[1]!,
+        await pool.shieldedTerms({ relayer, fee: USDC(0.01), conditionHash: condition("s2") }),
+        { atTree: tree, payee: { keys: api, value: USDC(1) } },
+      ),
+      await pool.prove(notes[2]!, await pool.terms({ payTo: payee, amount: USDC(2), conditionHash: condition("t") }), {
+        atTree: tree,
+      }),
+    ];
+    const rc2 = (await (await pool.facilitator.payBatch(ps.map(batched))).wait())!;
+    // The hook ran once: for the transparent payment only.
+    expect(hookEvents(rc2)).to.deep.equal([[idOf(ps[1]!.result), payee, USDC(2), USDC(1)]]);
+    expect(await hooked.payouts()).to.equal(1n);
+    expect(await hooked.held(idOf(ps[0]!.result))).to.equal(0n);
+    expect(await pool.token.balanceOf(payee)).to.equal(USDC(1));
+    expect(await pool.token.balanceOf(relayer)).to.equal(USDC(0.02));
   });
 });

@@ -18,7 +18,7 @@ import {
   queueLeaves,
   queueStorageKey,
 } from "../helpers/big-tree.js";
-import { USDC, deployPool, type OwnedNote, type Pool } from "../helpers/pool.js";
+import { USDC, deployPool, type OwnedNote, type Pool, type Proven } from "../helpers/pool.js";
 
 const { ethers, networkHelpers } = await network.create();
 
@@ -27,11 +27,9 @@ const TRANSFER = topicOf("Transfer(address,address,uint256)");
 const SKIP = { NullifierSpent: 0n, Expired: 1n, UnknownRoot: 2n };
 const hash = (a: bigint, b: bigint) => poseidon2([a, b]);
 
-type Proven = Awaited<ReturnType<Pool["prove"]>>;
-
 /** The BatchedPayment struct of a proven payment. */
 function batched(pool: Pool, p: Proven) {
-  return { proof: pool.proofStruct(p.result), terms: p.terms, memo: p.memo };
+  return pool.batched(p);
 }
 
 /** Token Transfer logs in a receipt. */
@@ -54,10 +52,11 @@ const idOf = (r: PaymentProofResult) => ethers.toBeHex(r.nullifierHash, 32);
 
 /** A change note from the LeafInserted events of a settling receipt. */
 function changeFrom(pool: Pool, rc: TransactionReceipt, p: Proven): OwnedNote {
-  const commitment = commitmentOf(p.result.changeValue, p.change);
+  const opening = { value: p.result.changeValue, owner: p.change.owner, blinding: p.change.blinding };
+  const commitment = commitmentOf(opening);
   const ev = events(pool, rc, "LeafInserted").find((e) => e.args.commitment === commitment);
   if (!ev) throw new Error("change note not inserted");
-  return { ...p.change, value: p.result.changeValue, leafIndex: Number(ev.args.leafIndex) };
+  return { ...opening, k: p.change.k, leafIndex: Number(ev.args.leafIndex), spendingKey: p.spendingKey };
 }
 
 /** Root of a LeanIMT over `leaves`, with @zk-kit/lean-imt (the reference implementation). */
@@ -188,7 +187,7 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
           conditionHash: condition(`c${change.leafIndex}`),
         });
         const p = await pool.prove(change, t);
-        const rc = (await (await pool.facilitator.pay(pool.proofStruct(p.result), t, p.memo)).wait())!;
+        const rc = (await (await pool.facilitator.pay(pool.proofStruct(p.result), t, p.memo, p.payeeMemo)).wait())!;
         expect(events(pool, rc, "PaymentReceipt").length).to.equal(1);
       }
       expect(await ethers.provider.getBlockNumber()).to.equal(b16.rc.blockNumber + 1);
@@ -278,7 +277,7 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
         ps.push(await pool.prove(notes[i]!, t, { atTree: tree }));
       }
       // ps[1] settles on its own first (another relayer, a single pay).
-      await (await pool.facilitator.pay(pool.proofStruct(ps[1]!.result), ps[1]!.terms, ps[1]!.memo)).wait();
+      await (await pool.pay(ps[1]!)).wait();
       const rc = (await (await pool.facilitator.payBatch(ps.map((p) => batched(pool, p)))).wait())!;
       expect(events(pool, rc, "PaymentSkipped").map((e) => [e.args.id, e.args.reason])).to.deep.equal([
         [idOf(ps[1]!.result), SKIP.NullifierSpent],
@@ -350,8 +349,12 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       const tree = await pool.tree();
       const pa = await pool.prove(a, await pool.terms({ payTo: payee, amount: USDC(1) }), { atTree: tree });
       const pb = await pool.prove(b, await pool.terms({ payTo: payee, amount: USDC(1) }), { atTree: tree });
-      const rcA = (await (await pool.facilitator.pay(pool.proofStruct(pa.result), pa.terms, pa.memo)).wait())!;
-      const rcB = (await (await pool.facilitator.pay(pool.proofStruct(pb.result), pb.terms, pb.memo)).wait())!;
+      const rcA = (await (
+        await pool.facilitator.pay(pool.proofStruct(pa.result), pa.terms, pa.memo, pa.payeeMemo)
+      ).wait())!;
+      const rcB = (await (
+        await pool.facilitator.pay(pool.proofStruct(pb.result), pb.terms, pb.memo, pb.payeeMemo)
+      ).wait())!;
       const ca = changeFrom(pool, rcA, pa);
       const cb = changeFrom(pool, rcB, pb);
       expect([ca.leafIndex, cb.leafIndex]).to.deep.equal([3, 4]);
@@ -363,7 +366,7 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       expect(() => tree.path(3)).to.throw();
       // The queue holds the leaf where the harness helpers assume (storage layout).
       expect(BigInt(await ethers.provider.getStorage(pool.facilitatorAddress, queueStorageKey(3)))).to.equal(
-        commitmentOf(ca.value, ca),
+        commitmentOf(ca),
       );
 
       // Anyone commits, at most max, oldest first.
@@ -381,7 +384,7 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       const t = await pool.terms({ payTo: payee2, amount: USDC(1) });
       const pca = await pool.prove(ca, t);
       expect(pca.result.treeSize).to.equal(4);
-      await (await pool.facilitator.pay(pool.proofStruct(pca.result), t, pca.memo)).wait();
+      await (await pool.facilitator.pay(pool.proofStruct(pca.result), t, pca.memo, pca.payeeMemo)).wait();
       expect(await pool.token.balanceOf(payee2)).to.equal(USDC(1));
       // Committing more than is queued commits what is there; nothing queued commits 0.
       expect(await pool.facilitator.pendingLeafCount()).to.equal(2n);
@@ -389,11 +392,11 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       await (await anyone.commitPendingLeaves(10)).wait();
       expect(await anyone.commitPendingLeaves.staticCall(10)).to.equal(0n);
       const pcb = await pool.prove(cb, await pool.terms({ payTo: payee2, amount: USDC(1) }));
-      await (await pool.facilitator.pay(pool.proofStruct(pcb.result), pcb.terms, pcb.memo)).wait();
+      await (await pool.facilitator.pay(pool.proofStruct(pcb.result), pcb.terms, pcb.memo, pcb.payeeMemo)).wait();
 
       // A deposit commits everything queued (two change notes here) with its own leaf.
       const pc = await pool.prove(c, await pool.terms({ payTo: payee, amount: USDC(1) }));
-      await (await pool.facilitator.pay(pool.proofStruct(pc.result), pc.terms, pc.memo)).wait();
+      await (await pool.facilitator.pay(pool.proofStruct(pc.result), pc.terms, pc.memo, pc.payeeMemo)).wait();
       expect(await pool.facilitator.pendingLeafCount()).to.equal(2n);
       await pool.deposit(USDC(1), pool.signers[2]);
       expect(await pool.facilitator.pendingLeafCount()).to.equal(0n);
@@ -408,7 +411,7 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       const pool = await deployPool(ethers, { contract: "FacilitatorHarness", prewarmRootHistory: true });
       const bound = await pool.facilitator.MAX_COMMIT_PER_CALL();
       const leaves = Array.from({ length: Number(bound) + 44 }, (_, i) =>
-        commitmentOf(1n, { nullifier: BigInt(i + 1), secret: 5n }),
+        commitmentOf({ value: 1n, owner: BigInt(i + 1), blinding: 5n }),
       );
       await queueLeaves(ethers, pool, leaves);
       expect(await pool.facilitator.pendingLeafCount()).to.equal(BigInt(leaves.length));
@@ -425,16 +428,20 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       // 1,023 real leaves queued as pays would leave them (LeafInserted events and queue
       // slots), then a real pay makes 1,024.
       const fill = Array.from({ length: capacity - 1 }, (_, i) =>
-        commitmentOf(1n, { nullifier: BigInt(i + 1), secret: 9n }),
+        commitmentOf({ value: 1n, owner: BigInt(i + 1), blinding: 9n }),
       );
       await queueLeaves(ethers, pool, fill);
       const p1 = await pool.prove(n1, await pool.terms({ payTo: payee, amount: USDC(1) }), { atTree: tree });
       const p2 = await pool.prove(n2, await pool.terms({ payTo: payee, amount: USDC(1) }), { atTree: tree });
-      const rc1 = (await (await pool.facilitator.pay(pool.proofStruct(p1.result), p1.terms, p1.memo)).wait())!;
+      const rc1 = (await (
+        await pool.facilitator.pay(pool.proofStruct(p1.result), p1.terms, p1.memo, p1.payeeMemo)
+      ).wait())!;
       expect(events(pool, rc1, "LeavesCommitted").length).to.equal(0);
       expect(await pool.facilitator.pendingLeafCount()).to.equal(BigInt(capacity));
       // The next pay finds the queue full: it commits the oldest 64 first, then queues.
-      const rc2 = (await (await pool.facilitator.pay(pool.proofStruct(p2.result), p2.terms, p2.memo)).wait())!;
+      const rc2 = (await (
+        await pool.facilitator.pay(pool.proofStruct(p2.result), p2.terms, p2.memo, p2.payeeMemo)
+      ).wait())!;
       const leaves = await pool.leaves();
       expect(leaves.length).to.equal(2 + capacity + 1);
       const c = events(pool, rc2, "LeavesCommitted");
@@ -455,7 +462,7 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       const change = changeFrom(pool, rc1, p1);
       expect(change.leafIndex).to.equal(2 + capacity - 1);
       const p3 = await pool.prove(change, await pool.terms({ payTo: payee2, amount: USDC(4) }));
-      await (await pool.facilitator.pay(pool.proofStruct(p3.result), p3.terms, p3.memo)).wait();
+      await (await pool.facilitator.pay(pool.proofStruct(p3.result), p3.terms, p3.memo, p3.payeeMemo)).wait();
       expect(await pool.token.balanceOf(payee2)).to.equal(USDC(4));
     });
   });
@@ -581,7 +588,7 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
             if (i < 0) continue;
             const mine = sparse.path(i);
             const theirs = ref.generateProof(i);
-            expect(mine.siblings.slice(0, mine.depth), `${what}, path ${i}`).to.deep.equal(theirs.siblings);
+            expect(mine.compressedSiblings.slice(0, mine.depth), `${what}, path ${i}`).to.deep.equal(theirs.siblings);
             expect(mine.indices, `${what}, indices ${i}`).to.equal(BigInt(theirs.index));
             expect(mine.root).to.equal(theirs.root);
           }
@@ -611,7 +618,7 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       const p = await proveWithPath(pool, note, t, path);
       expect(p.result.root).to.equal(path.root);
       expect(await pool.facilitator.isKnownRoot(path.root, path.treeSize)).to.equal(true);
-      const rc = (await (await pool.facilitator.pay(pool.proofStruct(p.result), t, p.memo)).wait())!;
+      const rc = (await (await pool.facilitator.pay(pool.proofStruct(p.result), t, p.memo, p.payeeMemo)).wait())!;
       const [status] = await pool.facilitator.checkReceipt(idOf(p.result), to, USDC(1), t.conditionHash);
       expect(status).to.equal(1n);
       return { gas: Number(rc.gasUsed), rc, p };
@@ -619,7 +626,9 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
 
     it("pay gas is flat at 2^10, 2^16, 2^20 and 2^24 leaves; commitPendingLeaves gas at 2^20", async function () {
       const gas: Record<string, number> = {};
-      const queued = Array.from({ length: 16 }, (_, i) => commitmentOf(2n, { nullifier: BigInt(i + 77), secret: 3n }));
+      const queued = Array.from({ length: 16 }, (_, i) =>
+        commitmentOf({ value: 2n, owner: BigInt(i + 77), blinding: 3n }),
+      );
       for (const k of [10, 16, 20]) {
         const big = await bigPayPool(ethers, {
           treeSizes: [2 ** k],
@@ -643,11 +652,7 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
         // The commits built on the side nodes written by the harness: same root as JS.
         const change = changeFrom(big.pool, rc, p);
         expect(change.leafIndex).to.equal(2 ** 20 + 16);
-        const after = new SparseLeanTree(2 ** 20 - 1, FILLER, [
-          commitmentOf(note.value, note),
-          ...queued,
-          commitmentOf(change.value, change),
-        ]);
+        const after = new SparseLeanTree(2 ** 20 - 1, FILLER, [commitmentOf(note), ...queued, commitmentOf(change)]);
         expect(await big.pool.facilitator.currentRoot()).to.equal(after.root);
         console.log(
           `      commitPendingLeaves at 2^20: 1 leaf ${c1.gasUsed} gas, 16 leaves ${c16.gasUsed} gas ` +

@@ -43,6 +43,7 @@ import {
   ZkPaymentPayloadSchema,
   ZkRequirementExtraSchema,
   conditionHashOf,
+  payeeMemoOf,
   proofFromWire,
 } from "../../sdk/core/wire.js";
 import { presentationArtifacts } from "../../sdk/node/artifacts.js";
@@ -343,6 +344,7 @@ describe("fuzz: wire decoders and HTTP entry points (issue #16)", function () {
           expiry: BigInt(t.expiry),
         },
         r.data.memo as Hex,
+        payeeMemoOf(r.data),
       ],
     });
   }

@@ -9,16 +9,15 @@
  */
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import { AbiCoder, keccak256, toBeHex } from "ethers";
-import type { Address, Hex } from "viem";
+import type { Hex } from "viem";
 
-import { paymentContext, type PaymentTerms } from "../../sdk/core/context.js";
+import type { PaymentTerms } from "../../sdk/core/context.js";
 import { MAX_TREE_DEPTH } from "../../sdk/core/field.js";
-import { commitmentOf, type NoteSecrets } from "../../sdk/core/note.js";
+import { commitmentOf } from "../../sdk/core/note.js";
 import { hash2Wasm } from "../../sdk/core/poseidon-wasm.js";
-import { provePayment, type PaymentProofResult } from "../../sdk/core/circuits/payment.js";
 import type { MerklePath } from "../../sdk/core/tree.js";
 import { POSEIDON_LINK_KEY, POSEIDON_T2_LINK_KEY } from "../../scripts/lib/deploy.js";
-import { ARTIFACTS, deployPool, type OwnedNote, type Pool } from "./pool.js";
+import { deployPool, type NoteKeys, type OwnedNote, type Pool, type Proven, type ShieldedPayee } from "./pool.js";
 
 /** Depth of a LeanIMT of `size` leaves: ceil(log2(size)), 0 for one leaf. */
 export function depthOf(size: number): number {
@@ -93,36 +92,53 @@ export class SparseLeanTree {
   }
 
   /**
-   * Inclusion path of local leaf `index` in the circuit's form (siblings zero-padded to
-   * MAX_TREE_DEPTH). `treeSize` is the global committed size the root is recorded at:
-   * base + size for the current tree, (t + 1) * 2^levels for a full tree t.
+   * Inclusion path of local leaf `index` in both forms of {@link MerklePath}: the
+   * circuit's uncompressed one (hasSibling and siblings per level, MAX_TREE_DEPTH each)
+   * and zk-kit's compressed one. `treeSize` is the global committed size the root is
+   * recorded at: base + size for the current tree, (t + 1) * 2^levels for a full tree t,
+   * which is tree `treeIndex`.
    */
-  path(index: number, treeSize: number = this.size): MerklePath {
-    const siblings: bigint[] = [];
+  path(index: number, treeSize: number = this.size, treeIndex = 0): MerklePath {
+    const hasSibling = new Array<boolean>(MAX_TREE_DEPTH).fill(false);
+    const siblings = new Array<bigint>(MAX_TREE_DEPTH).fill(0n);
+    const compressed: bigint[] = [];
     let indices = 0n;
     let local = index;
     for (let l = 0; l < this.depth; l++) {
       const sib = local ^ 1;
       if (sib < this.count(l)) {
-        if (local & 1) indices |= 1n << BigInt(siblings.length);
-        siblings.push(this.node(l, sib));
+        if (local & 1) indices |= 1n << BigInt(compressed.length);
+        const v = this.node(l, sib);
+        compressed.push(v);
+        hasSibling[l] = true;
+        siblings[l] = v;
       }
       local = Math.floor(local / 2);
     }
-    const depth = siblings.length;
-    while (siblings.length < MAX_TREE_DEPTH) siblings.push(0n);
-    return { root: this.root, treeSize, depth, indices, siblings };
+    const depth = compressed.length;
+    while (compressed.length < MAX_TREE_DEPTH) compressed.push(0n);
+    return {
+      root: this.root,
+      treeSize,
+      treeIndex,
+      leafIndex: index,
+      hasSibling,
+      siblings,
+      depth,
+      indices,
+      compressedSiblings: compressed,
+    };
   }
 }
 
 /** Filler leaf of big pools: a real commitment shape, owned by nobody the tests know. */
-export const FILLER = commitmentOf(1n, { nullifier: 0xf111e7n, secret: 0x5ec7e7n });
+export const FILLER = commitmentOf({ value: 1n, owner: 0xf111e7n, blinding: 0x5ec7e7n });
 
 /** A harness pool's tree: `filler` filler leaves, then `notes` (real notes) at its end. */
 export interface BigTreeSpec {
   filler: number;
   /** Real notes appended after the filler leaves (their LeafInserted events exist). */
-  notes: { value: bigint; secrets: NoteSecrets & { k: number } }[];
+  notes: { value: bigint; secrets: NoteKeys }[];
 }
 
 /** What {@link writeBigPool} built. */
@@ -154,7 +170,9 @@ export async function writeBigPool(pool: Pool, specs: BigTreeSpec[]): Promise<Bi
   let base = 0;
   let total = 0n;
   for (const [t, spec] of specs.entries()) {
-    const leaves = spec.notes.map((n) => commitmentOf(n.value, n.secrets));
+    const leaves = spec.notes.map((n) =>
+      commitmentOf({ value: n.value, owner: n.secrets.owner, blinding: n.secrets.blinding }),
+    );
     const size = spec.filler + leaves.length;
     if (size > capacity || (t < specs.length - 1 && size !== capacity)) {
       throw new Error(`writeBigPool: tree ${t} has ${size} leaves (capacity ${capacity}, earlier trees must be full)`);
@@ -164,7 +182,13 @@ export async function writeBigPool(pool: Pool, specs: BigTreeSpec[]): Promise<Bi
       await (await harness.harnessAppendLeaves(leaves.slice(i, i + 64), "0x")).wait();
     }
     spec.notes.forEach((n, i) => {
-      notes.push({ ...n.secrets, value: n.value, leafIndex: base + spec.filler + i });
+      notes.push({
+        value: n.value,
+        owner: n.secrets.owner,
+        blinding: n.secrets.blinding,
+        k: n.secrets.k,
+        leafIndex: base + spec.filler + i,
+      });
       total += n.value;
     });
     trees.push(new SparseLeanTree(spec.filler, FILLER, leaves));
@@ -182,7 +206,7 @@ export async function writeBigPool(pool: Pool, specs: BigTreeSpec[]): Promise<Bi
       const t = Math.floor(note.leafIndex / capacity);
       const tree = trees[t]!;
       const full = tree.size === capacity;
-      return tree.path(note.leafIndex - t * capacity, full ? (t + 1) * capacity : base);
+      return tree.path(note.leafIndex - t * capacity, full ? (t + 1) * capacity : base, t);
     },
   };
 }
@@ -231,29 +255,22 @@ export async function swapToProduction(ethers: HardhatEthers, pool: Pool): Promi
   if ((await ethers.provider.getCode(pool.facilitatorAddress)) !== code) throw new Error("hardhat_setCode failed");
 }
 
-/** A proof of paying `t` from `note` along `path` (any tree, e.g. a {@link SparseLeanTree}'s). */
+/**
+ * A proof of paying `t` from `note` along `path` (any tree, e.g. a {@link SparseLeanTree}'s);
+ * shielded with `opts.payee` (see {@link Pool.proveAt}).
+ */
 export async function proveWithPath(
   pool: Pool,
   note: OwnedNote,
   t: PaymentTerms,
   path: MerklePath,
-  opts: { memo?: Hex; change?: NoteSecrets & { k: number } } = {},
-): Promise<{ result: PaymentProofResult; terms: PaymentTerms; memo: Hex; change: NoteSecrets & { k: number } }> {
-  const change = opts.change ?? pool.freshSecrets();
-  const changeValue = note.value - t.amount - t.fee;
-  const memo = opts.memo ?? (changeValue >= 0n ? pool.keys.encodeMemo(change.k, changeValue) : "0x");
-  const context = paymentContext({
-    chainId: pool.chainId,
-    facilitator: pool.facilitatorAddress as Address,
-    terms: t,
-    memo,
-  });
-  const result = await provePayment({ note, path, amount: t.amount, fee: t.fee, context, change }, ARTIFACTS);
-  return { result, terms: t, memo, change };
+  opts: { memo?: Hex; change?: NoteKeys; payee?: ShieldedPayee; payeeMemo?: Hex } = {},
+): Promise<Proven> {
+  return pool.proveAt(note, t, path, opts);
 }
 
 /** Storage slot of NotePool's `_queue` mapping (checked against a real pay in scale.test.ts). */
-export const QUEUE_MAPPING_SLOT = 29n;
+export const QUEUE_MAPPING_SLOT = 30n;
 
 /** Storage key of queue slot `index % LEAF_QUEUE_CAPACITY`. */
 export function queueStorageKey(index: number, capacity = 1024): Hex {

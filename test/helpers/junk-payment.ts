@@ -69,6 +69,7 @@ export function junkPaymentHeader(
         root: String(root),
         treeSize: String(treeSize),
         nullifierHash: randomField(),
+        payeeCommitment: randomField(),
         changeCommitment: randomField(),
       },
       terms: {
