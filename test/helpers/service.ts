@@ -17,6 +17,7 @@ import { parseGwei, type Address, type Hex } from "viem";
 import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
 import type { PrivateWallet } from "../../sdk/client/wallet.js";
 import type { ReplayStore } from "../../sdk/core/replay.js";
+import type { ShieldedPayeeConfig } from "../../sdk/core/shielded-payee.js";
 import { createZkRemoteResourceServer } from "../../sdk/server/remote.js";
 import { startFacilitatorServer } from "../../sdk/service/http.js";
 import { jsonLogger, type Logger } from "../../sdk/service/logger.js";
@@ -100,7 +101,15 @@ export type RunningService = Awaited<ReturnType<typeof startService>>;
  */
 export async function remoteApi(
   env: Env,
-  o: { facilitatorUrl: string; payTo: Address; price?: bigint; replay?: ReplayStore; apiKey?: string },
+  o: {
+    facilitatorUrl: string;
+    /** An address (zk-exact) or the API's shielded address (zk-shielded, with `payee`). */
+    payTo: Address | string;
+    payee?: ShieldedPayeeConfig;
+    price?: bigint;
+    replay?: ReplayStore;
+    apiKey?: string;
+  },
 ) {
   const facilitatorClient = new HTTPFacilitatorClient({
     url: o.facilitatorUrl,
@@ -118,6 +127,7 @@ export async function remoteApi(
     pool: { chainId: env.pool.chainId, facilitator: env.pool.facilitator, token: env.pool.token, decimals: 6 },
     challengeSecret: "remote-api-secret-0123456789",
     replay: o.replay,
+    payee: o.payee,
   });
   const price = (o.price ?? 10_000n).toString();
   const app = express();
@@ -126,7 +136,7 @@ export async function remoteApi(
       {
         "GET /weather": {
           accepts: {
-            scheme: "zk-exact",
+            scheme: o.payTo.startsWith("0x") ? "zk-exact" : "zk-shielded",
             network,
             payTo: o.payTo,
             price: { amount: price, asset: env.pool.token },

@@ -15,7 +15,7 @@ import {
   type WalletClient,
 } from "viem";
 
-import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
+import { ZkExactClientScheme, ZkShieldedClientScheme, type ZkClientOptions } from "../../sdk/client/scheme.js";
 import { MemoryNoteStore, type NoteStore } from "../../sdk/client/store.js";
 import { PrivateWallet, type PreparedPayment, type PrivateWalletOptions } from "../../sdk/client/wallet.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
@@ -93,9 +93,15 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
     return { wallet, walletClient, seed, address: account(i).address };
   }
 
-  /** A paid API on 127.0.0.1: GET /weather costs `price` base units, paid in zk-exact. */
+  /**
+   * A paid API on 127.0.0.1: GET /weather costs `price` base units, paid in zk-exact, or in
+   * zk-shielded when `payTo` is a shielded address (`zk402...`, with the API's `payee`).
+   * `transparentPayTo` adds GET /transparent, always zk-exact (a server taking both).
+   */
   async function api(opts: {
-    payTo: Address;
+    payTo: Address | string;
+    payee?: ZkResourceServerOptions["payee"];
+    transparentPayTo?: Address;
     price?: bigint;
     relayerIndex?: number;
     challengeSecret?: string;
@@ -126,8 +132,10 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
       challengeTtlSeconds: opts.challengeTtlSeconds,
       limits: opts.trustProxy ? { ...opts.limits, trustedProxies: ["127.0.0.1", "::1"] } : opts.limits,
       batch: opts.batch,
+      payee: opts.payee,
     });
     const price = (opts.price ?? 10_000n).toString();
+    const scheme = opts.payTo.startsWith("0x") ? "zk-exact" : "zk-shielded";
     const app = express();
     let served = 0;
     /** Side effects of POST /order (settles before its handler) and POST /sms (after). */
@@ -137,7 +145,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
         {
           "GET /weather": {
             accepts: {
-              scheme: "zk-exact",
+              scheme,
               network: zk.network,
               payTo: opts.payTo,
               price: { amount: price, asset: pool.token },
@@ -145,7 +153,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
           },
           "GET /forecast": {
             accepts: {
-              scheme: "zk-exact",
+              scheme,
               network: zk.network,
               payTo: opts.payTo,
               price: { amount: price, asset: pool.token },
@@ -153,7 +161,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
           },
           "GET /premium": {
             accepts: {
-              scheme: "zk-exact",
+              scheme,
               network: zk.network,
               payTo: opts.payTo,
               price: { amount: (BigInt(price) * 5n).toString(), asset: pool.token },
@@ -162,7 +170,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
           // A route whose handler fails on its first call.
           "GET /flaky": {
             accepts: {
-              scheme: "zk-exact",
+              scheme,
               network: zk.network,
               payTo: opts.payTo,
               price: { amount: price, asset: pool.token },
@@ -171,7 +179,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
           // A route with side effects that settles before its handler runs.
           "POST /order": {
             accepts: {
-              scheme: "zk-exact",
+              scheme,
               network: zk.network,
               payTo: opts.payTo,
               price: { amount: price, asset: pool.token },
@@ -181,16 +189,32 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
           // The same side effect on the default flow (verify, handler, settle).
           "POST /sms": {
             accepts: {
-              scheme: "zk-exact",
+              scheme,
               network: zk.network,
               payTo: opts.payTo,
               price: { amount: price, asset: pool.token },
             },
           },
+          ...(opts.transparentPayTo
+            ? {
+                "GET /transparent": {
+                  accepts: {
+                    scheme: "zk-exact",
+                    network: zk.network,
+                    payTo: opts.transparentPayTo,
+                    price: { amount: price, asset: pool.token },
+                  },
+                },
+              }
+            : {}),
         },
         zk.resourceServer,
       ),
     );
+    app.get("/transparent", (_req, res) => {
+      served++;
+      res.json({ weather: "sunny", served });
+    });
     app.get("/weather", (_req, res) => {
       served++;
       res.json({ weather: "sunny", served });
@@ -241,11 +265,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
       sent.push({ url: req.url, paymentSignature: req.headers.get("PAYMENT-SIGNATURE") });
       return fetch(req);
     };
-    const client = new x402Client().register(
-      "eip155:*",
-      new ZkExactClientScheme({ wallet, settlement, onPrepared: (p) => prepared.push(p), ...opts }),
-    );
-    client.setSpendControls(false);
+    const client = zkClient({ wallet, settlement, onPrepared: (p) => prepared.push(p), ...opts });
     return { fetch: wrapFetchWithPayment(recordingFetch, client), sent, prepared };
   }
 
@@ -269,9 +289,7 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
       }
       return fetch(req);
     };
-    const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement }));
-    client.setSpendControls(false);
-    await wrapFetchWithPayment(grab, client)(url, init);
+    await wrapFetchWithPayment(grab, zkClient({ wallet, settlement }))(url, init);
     const header = intercepted[0];
     if (!header) throw new Error(`no PAYMENT-SIGNATURE was prepared for ${url}`);
     return header;
@@ -296,6 +314,15 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
 }
 
 export type Env = Awaited<ReturnType<typeof startEnv>>;
+
+/** An x402 client paying zk-exact and zk-shielded requirements with the same options (spend controls off). */
+export function zkClient(o: ZkClientOptions): x402Client {
+  const client = new x402Client()
+    .register("eip155:*", new ZkExactClientScheme(o))
+    .register("eip155:*", new ZkShieldedClientScheme(o));
+  client.setSpendControls(false);
+  return client;
+}
 
 /** Decodes a base64 JSON header. */
 export function decodeHeader<T = Record<string, unknown>>(h: string | null): T | undefined {

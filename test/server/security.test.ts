@@ -125,7 +125,7 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
           address: env.pool.facilitator,
           abi: facilitatorAbi,
           functionName: "pay",
-          args: [p.proof, p.terms, p.memo],
+          args: [p.proof, p.terms, p.memo, p.payeeMemo],
           account: owner.walletClient.account!,
           chain: owner.walletClient.chain,
         });

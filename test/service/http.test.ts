@@ -353,7 +353,7 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
     expect(settle.success).to.equal(true);
     const to = account(19).address;
     const before = await env.system.token.balanceOf(to);
-    const withdrawal = await payer.wallet.withdraw({ to, amount: 5_000n, relay });
+    const { hash: withdrawal } = await payer.wallet.withdraw({ to, amount: 5_000n, relay });
     expect(await env.system.token.balanceOf(to)).to.equal(before + 5_000n);
     const me = payer.address.toLowerCase().slice(2);
     for (const hash of [settle.transaction as Hex, withdrawal]) {
@@ -390,7 +390,7 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
         address: env.pool.facilitator,
         abi: facilitatorAbi,
         functionName: "pay",
-        args: [proof, terms, sp.memo],
+        args: [proof, terms, sp.memo, "0x"],
         gas: 2_000_000n,
         chain: env.walletClientFor(13).chain,
         account: account(13),

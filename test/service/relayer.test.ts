@@ -245,7 +245,7 @@ describe("402zk facilitator service: relayer bookkeeping and batches", function 
         address: env.pool.facilitator,
         abi: facilitatorAbi,
         functionName: "pay",
-        args: [other.item.proof, other.item.terms, other.item.memo],
+        args: [other.item.proof, other.item.terms, other.item.memo, other.item.payeeMemo],
         chain: env.walletClientFor(13).chain,
         account: account(13),
       });
