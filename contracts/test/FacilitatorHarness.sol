@@ -60,6 +60,8 @@ contract FacilitatorHarness is Facilitator {
         _counters.committed = uint64(committedSize);
         _counters.treeIndex = uint64(t);
         _roots[committedSize % rootHistorySize] = root;
+        // isKnownRoot accepts a history root only at the size it was recorded at.
+        _rootSizes[committedSize % rootHistorySize] = committedSize;
     }
 
     /// @notice Writes the final root of full tree `t`.
