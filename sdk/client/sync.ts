@@ -54,7 +54,8 @@ export interface SyncDeps {
 }
 
 /**
- * Pulls `LeafInserted` and `PaymentReceipt` events since `state.syncedBlock` in pages of
+ * Pulls `LeafInserted` and receipt events (`PaymentReceipt`, `ShieldedPaymentReceipt`: each
+ * names a spent nullifier) since `state.syncedBlock` in pages of
  * at most `chunk` blocks (fewer where blocks are dense, and fewer again if the RPC caps
  * ranges: see {@link isLogRangeError}), appends the leaves to `tree`, commits them up to
  * the pool's `treeSize()` at the last block, keeps the rest queued, finds this seed's

@@ -22,6 +22,8 @@ import { shutdownProver } from "../../sdk/core/prover.js";
 import { NoteTree } from "../../sdk/core/tree.js";
 import { FileNoteStore } from "../../sdk/node/file-store.js";
 import { nodeX25519 } from "../../sdk/node/x25519.js";
+import { RelayClient } from "../../sdk/client/relay.js";
+import { startService } from "../helpers/service.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
 describe("PrivateWallet: shielded payments received, spent and audited; withdrawals of any amount", function () {
@@ -328,6 +330,36 @@ describe("PrivateWallet: shielded payments received, spent and audited; withdraw
     expect((await restored(12, seed)).balance()).to.equal(0n);
     const nothing = await w.withdrawAll({ to }).catch((e: unknown) => e);
     expect(isZkPayError(nothing, "insufficient_private_balance"), String(nothing)).to.equal(true);
+  });
+
+  it("a chained withdrawal through a relayer pays its fee on each transaction, from no address of the payer's", async function () {
+    const seed = WalletKeys.randomSeed();
+    const w = await funded(16, seed, [50_000n, 30_000n]);
+    const svc = await startService(env, { relayerIndex: 2, fees: { minFee: 1_000n } });
+    try {
+      const relay = new RelayClient({ url: svc.url });
+      const to = account(17).address;
+      const before = await balanceOf(to);
+      const r = await w.withdraw({ to, amount: 70_000n, relay });
+      // 50k whole (49k + the 1k fee), then 21k of the 30k note (8k change).
+      expect(r.transactions.map((t) => [t.amount, t.fee])).to.deep.equal([
+        [49_000n, 1_000n],
+        [21_000n, 1_000n],
+      ]);
+      expect(r.fees).to.equal(2_000n);
+      expect(await balanceOf(to)).to.equal(before + 70_000n);
+      for (const t of r.transactions) {
+        const tx = await env.publicClient.getTransaction({ hash: t.hash });
+        expect(tx.from.toLowerCase()).to.equal(account(2).address.toLowerCase());
+      }
+      expect(w.balance()).to.equal(8_000n);
+      const all = await w.withdrawAll({ to, relay });
+      expect(all.transactions.map((t) => t.amount)).to.deep.equal([7_000n]);
+      expect(w.balance()).to.equal(0n);
+      expect((await restored(18, seed)).balance()).to.equal(0n);
+    } finally {
+      await svc.close();
+    }
   });
 
   it("a crash between two transactions of a chained withdrawal loses nothing", async function () {

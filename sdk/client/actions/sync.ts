@@ -12,9 +12,10 @@ import { saveTree } from "../sync/tree.js";
 import type { WalletCore } from "../wallet/core.js";
 
 /**
- * Pulls new `LeafInserted` and `PaymentReceipt` events since the last sync, extends the
- * tree, finds this seed's notes by their memo tags, marks spent ones, settles payments in
- * flight, and saves. A call made while a sync is running gets one more sync after it
+ * Pulls new `LeafInserted` and receipt events since the last sync, extends the tree,
+ * finds this seed's notes (its own by their memo tags, those paid to it by decrypting
+ * payee memos with its viewing key), marks spent ones, settles payments in flight, and
+ * saves. A call made while a sync is running gets one more sync after it
  * (shared by every caller that arrives meanwhile), so it always sees the chain as of a
  * moment after the call, e.g. a transaction the caller just mined.
  *

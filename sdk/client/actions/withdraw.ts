@@ -117,7 +117,7 @@ export async function withdraw(core: WalletCore, args: WithdrawParameters): Prom
   const covers =
     availableNotes(core).some((n) => BigInt(n.value) >= amount + fee) || changeMayCover(core, amount + fee);
   if (covers) return run(core, args, to, relay, [{ note: undefined, amount }]);
-  await commitQueued(core);
+  await ready(core);
   return run(core, args, to, relay, await plan(core, amount, fee));
 }
 
@@ -131,8 +131,7 @@ export async function withdraw(core: WalletCore, args: WithdrawParameters): Prom
  */
 export async function withdrawAll(core: WalletCore, args: WithdrawOptions): Promise<WithdrawReturnType> {
   const to = payee(args.to);
-  if (!core.sync.done) await (core.sync.running ?? sync(core));
-  await commitQueued(core);
+  await ready(core);
   const notes = spendableNotes(core).sort(byValueDesc);
   const relay = await relayTerms(core, args, notes[0] ? BigInt(notes[0].value) : 0n);
   const fee = relay?.fee ?? 0n;
@@ -160,8 +159,15 @@ async function relayTerms(
   return { relayer: t.relayer, fee: t.fee };
 }
 
-/** Commits the pool's queued leaves when ours are among them and this wallet can send transactions. */
-async function commitQueued(core: WalletCore): Promise<void> {
+/**
+ * Makes every note a chain may spend spendable: a sync when payments are in flight (it
+ * finds their change, or frees their notes once expired) or none was made yet, then a
+ * commit of the pool's queue when notes of ours wait in it and this wallet can send
+ * transactions. The sync comes right before the withdrawal, so the RPC provider can time
+ * it (for a relayed one too): the one-note path (and every payment) never syncs first.
+ */
+async function ready(core: WalletCore): Promise<void> {
+  if (core.state.pending.length > 0 || !core.sync.done) await sync(core);
   if (queuedNotes(core).length > 0 && core.walletClient?.account) await commitPendingLeaves(core);
 }
 
