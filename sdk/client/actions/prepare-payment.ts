@@ -37,10 +37,10 @@ export type PreparePaymentReturnType = PreparedPayment;
  * none. With scheduled syncing off it syncs once instead: that sync comes right before
  * the payment, so the RPC provider can tell when this payment was made.
  *
- * Nothing needs saving before proving: the change note's secrets derive from the note it
+ * Nothing needs saving before proving: the change note's blinding derives from the note it
  * spends, so a crash at any point loses nothing, and the seed and the chain find the
  * change note again. Proving the same note again (a retry) derives the same change
- * secrets (only one of the proofs can settle) but a memo with a fresh nonce.
+ * blinding (only one of the proofs can settle) but a memo with a fresh nonce.
  *
  * @example
  * const p = await preparePayment(core, { payTo, amount: 10_000n, expiry });
