@@ -283,6 +283,7 @@ abstract contract NotePool is INotePool {
         return bytes32((uint256(blockNumber) << 192) | digest);
     }
 
+    /// @dev The receipt of a shielded payment settled in block `blockNumber` (see `_receipts`).
     function _packShieldedReceiptAt(
         uint64 blockNumber,
         uint256 payeeCommitment,
