@@ -44,7 +44,7 @@ try {
     timeoutMs: timeoutS * 1000,
   });
   const file = saveDeployment(record as never, process.env.ZK402_DEPLOYMENTS_DIR || DEPLOYMENTS_DIR);
-  console.log(`deployed to ${name} (chain ${record.chainId}):`);
+  console.log(`deployed to ${name} (chain ${record.chainId}), circuit ${record.circuit.version}:`);
   console.log(JSON.stringify(record, null, 2));
   console.log(`written ${file}`);
 } catch (err) {
