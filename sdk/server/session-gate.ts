@@ -208,6 +208,8 @@ export async function recoverCredential(
       holderCommitment: BigInt(r.data.holderCommitment),
       receiptId: r.data.receiptId as `0x${string}`,
       challenge: r.data.challenge as never,
+      payeeMemo: r.data.payeeMemo,
+      payeeCommitment: r.data.payeeCommitment === undefined ? undefined : BigInt(r.data.payeeCommitment),
       network: o.network,
       asset: o.asset,
       recovering: true,
@@ -235,10 +237,16 @@ export async function sellCredential(
       payload.settlement === "server"
         ? toHex(BigInt(payload.proof.nullifierHash), { size: 32 })
         : (payload.receiptId as `0x${string}`);
+    // A shielded purchase names its payee note (x402 opened it before settling; issuance
+    // opens it again, as a recovery must).
+    const payeeCommitment = payload.settlement === "server" ? payload.proof.payeeCommitment : payload.payeeCommitment;
     return await sessions.issue({
       offerId,
       holderCommitment: BigInt(payload.credential.commitment),
       receiptId,
+      payeeMemo: payload.payeeMemo,
+      payeeCommitment:
+        payload.payeeMemo === undefined || payeeCommitment === undefined ? undefined : BigInt(payeeCommitment),
       challenge: decoded.accepted.extra.challenge,
       network: o.network,
       asset: o.asset,

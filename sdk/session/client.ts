@@ -3,7 +3,7 @@ import type { PaymentRequirements } from "@x402/core/types";
 import type { Hex } from "viem";
 
 import { wrapFetchWithZkPayment } from "../client/fetch.js";
-import { ZkExactClientScheme } from "../client/scheme.js";
+import { ZkExactClientScheme, ZkShieldedClientScheme, type ZkClientOptions } from "../client/scheme.js";
 import type { PrivateWallet } from "../client/wallet.js";
 import { ZkPayError } from "../core/errors.js";
 import { randomNonce128 } from "../core/memo.js";
@@ -314,7 +314,7 @@ export class SessionClient {
     };
     this.#state.pending.push(pending);
     await this.#save();
-    const scheme = new ZkExactClientScheme({
+    const options: ZkClientOptions = {
       wallet: this.#o.wallet,
       settlement: this.#o.settlement,
       onProgress: this.#o.onProgress,
@@ -335,13 +335,20 @@ export class SessionClient {
           await this.#save();
           return commitment;
         },
-        onPaymentPrepared: async (receiptId: Hex) => {
+        onPaymentPrepared: async (receiptId: Hex, shielded?: { payeeMemo: Hex; payeeCommitment: bigint }) => {
           pending.receiptId = receiptId;
+          if (shielded) {
+            pending.payeeMemo = shielded.payeeMemo;
+            pending.payeeCommitment = shielded.payeeCommitment.toString();
+          }
           await this.#save();
         },
       },
-    });
-    const client = new x402Client().register("eip155:*", scheme);
+    };
+    // A service paid at a shielded address sells through zk-shielded.
+    const client = new x402Client()
+      .register("eip155:*", new ZkExactClientScheme(options))
+      .register("eip155:*", new ZkShieldedClientScheme(options));
     client.setSpendControls(false);
     let res: Response;
     try {
@@ -391,6 +398,7 @@ export class SessionClient {
           holderCommitment: holderCommitmentOf(holder).toString(),
           receiptId: p.receiptId,
           challenge: p.challenge,
+          ...(p.payeeMemo !== undefined ? { payeeMemo: p.payeeMemo, payeeCommitment: p.payeeCommitment } : {}),
         }),
       });
       const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
@@ -633,16 +641,16 @@ export class SessionClient {
   }
 
   #payingFetch(): typeof fetch {
-    const client = new x402Client().register(
-      "eip155:*",
-      new ZkExactClientScheme({
-        wallet: this.#o.wallet,
-        settlement: this.#o.settlement,
-        onProgress: this.#o.onProgress,
-        maxAmount: this.#o.maxPrice === undefined ? undefined : this.#o.maxPrice + (this.#o.maxFee ?? 0n),
-        maxFee: this.#o.maxFee,
-      }),
-    );
+    const options: ZkClientOptions = {
+      wallet: this.#o.wallet,
+      settlement: this.#o.settlement,
+      onProgress: this.#o.onProgress,
+      maxAmount: this.#o.maxPrice === undefined ? undefined : this.#o.maxPrice + (this.#o.maxFee ?? 0n),
+      maxFee: this.#o.maxFee,
+    };
+    const client = new x402Client()
+      .register("eip155:*", new ZkExactClientScheme(options))
+      .register("eip155:*", new ZkShieldedClientScheme(options));
     client.setSpendControls(false);
     return wrapFetchWithZkPayment(this.#fetch, client);
   }

@@ -3,6 +3,8 @@ import type { Address, Hex, PublicClient } from "viem";
 import { EdDsaPoseidonKey } from "../core/eddsa.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { ReceiptChecker } from "../core/receipts.js";
+import { isShieldedAddress } from "../core/shielded-address.js";
+import type { ShieldedPayee } from "../core/shielded-payee.js";
 import { Groth16Verifier } from "../core/verifier.js";
 import { conditionHashFor, type Challenge } from "../core/wire.js";
 import type { FairQueue, QueueBatch } from "../core/work-queue.js";
@@ -72,8 +74,17 @@ export interface SessionServiceOptions {
   instances?: number;
   /** Where purchases are paid: the pool's Facilitator contract and the chain it is on. */
   pool: { facilitator: Address; chainId: number };
-  /** Payee of credential purchases (the service's address). */
-  payTo: Address;
+  /**
+   * Payee of credential purchases: the service's address (sold through zk-exact), or its
+   * shielded address (`zk402...`, sold through zk-shielded; needs `payee`).
+   */
+  payTo: Address | string;
+  /**
+   * The service's shielded payee (viewing key and owner key), required when `payTo` is a
+   * shielded address: issuance opens the purchase's payee note (ours, worth the offer's
+   * price, for this challenge and holder) before it checks the shielded receipt.
+   */
+  payee?: ShieldedPayee;
   /** Reads receipts and block times at issuance (never per presentation). */
   publicClient: PublicClient;
   /** The API's challenge issuer: a recovery request must show a challenge this server issued. */
@@ -152,7 +163,7 @@ export class SessionService {
   readonly offers: readonly SessionOfferConfig[];
   /** Seconds a token stays in the replay store: the longest credential lifetime sold, plus two time steps. */
   readonly tokenTtlSeconds: number;
-  readonly payTo: Address;
+  readonly payTo: Address | string;
   readonly #o: SessionServiceOptions;
   /** Signs credential messages only: never a value a client chose (that would be a forgery oracle). */
   readonly #key: EdDsaPoseidonKey;
@@ -176,6 +187,12 @@ export class SessionService {
     this.originId = this.serviceId;
     this.timeStep = o.timeStep ?? 60;
     this.payTo = o.payTo;
+    if (isShieldedAddress(o.payTo) && !o.payee?.isAddress(o.payTo)) {
+      throw new ZkPayError(
+        "invalid_argument",
+        "a session service paid at a shielded address needs that address's payee (its viewing key) to open purchases",
+      );
+    }
     this.#now = o.now ?? (() => Math.floor(Date.now() / 1000));
     this.#maxBatch = o.maxVerifyBatch ?? 16;
     this.#batch = { maxSize: Math.max(1, this.#maxBatch), run: async (items) => this.#verdicts(items) };
@@ -306,6 +323,9 @@ export class SessionService {
     asset: Address;
     /** A recovery: the challenge may have expired since (its MAC must still be ours). */
     recovering?: boolean;
+    /** A shielded purchase: its payee note's memo and commitment (the receipt binds the commitment). */
+    payeeMemo?: string;
+    payeeCommitment?: bigint;
   }): Promise<CredentialWire> {
     const offer = this.offer(r.offerId);
     // The challenge binds the offer: the purchase route is part of its MAC.
@@ -326,13 +346,45 @@ export class SessionService {
       if (isZkPayError(err)) throw new ZkPayError("issuance_refused", err.message, { cause: err.reason });
       throw err;
     }
-    const check = await this.#receipts.check({
-      id: r.receiptId,
-      payTo: this.payTo,
-      amount: offer.price,
-      conditionHash: conditionHashFor(r.challenge, r.holderCommitment),
-      minConfirmations: this.#o.minConfirmations ?? 1,
-    });
+    const conditionHash = conditionHashFor(r.challenge, r.holderCommitment);
+    const minConfirmations = this.#o.minConfirmations ?? 1;
+    let check;
+    if (isShieldedAddress(this.payTo) && this.#o.payee) {
+      // Shielded: the chain shows neither payee nor amount. Open the purchase's payee note
+      // (ours, at least the price, for this challenge and holder), then check that the
+      // receipt binds exactly that note: a payment to anyone else cannot be passed off.
+      if (r.payeeMemo === undefined || r.payeeCommitment === undefined) {
+        throw new ZkPayError(
+          "issuance_refused",
+          "a shielded purchase names its payee note (payeeMemo, payeeCommitment)",
+        );
+      }
+      try {
+        this.#o.payee.open({
+          payeeMemo: r.payeeMemo,
+          payeeCommitment: r.payeeCommitment,
+          price: offer.price,
+          conditionHash,
+        });
+      } catch (err) {
+        if (isZkPayError(err)) throw new ZkPayError("issuance_refused", err.message, { cause: err.reason });
+        throw err;
+      }
+      check = await this.#receipts.check({
+        id: r.receiptId,
+        payeeCommitment: r.payeeCommitment,
+        conditionHash,
+        minConfirmations,
+      });
+    } else {
+      check = await this.#receipts.check({
+        id: r.receiptId,
+        payTo: this.payTo as Address,
+        amount: offer.price,
+        conditionHash,
+        minConfirmations,
+      });
+    }
     if (check.state !== "paid") {
       const why: Record<string, string> = {
         not_paid: "no payment with this receipt id on chain",

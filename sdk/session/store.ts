@@ -33,6 +33,9 @@ export const PendingPurchaseSchema = z.object({
   challenge: ChallengeSchema.optional(),
   /** The payment's receipt id (known once the payment is about to be sent). */
   receiptId: bytes32.optional(),
+  /** A shielded purchase's payee note (memo and commitment, decimal): a recovery shows it. */
+  payeeMemo: z.string().optional(),
+  payeeCommitment: uint.optional(),
 });
 /** A purchase recorded before it was paid (with its challenge and receipt id once known), recovered after a crash. */
 export type PendingPurchase = z.infer<typeof PendingPurchaseSchema>;

@@ -115,6 +115,12 @@ export const RecoverRequestSchema = z.object({
   receiptId: z.string().regex(/^0x[0-9a-fA-F]{64}$/),
   /** The challenge of the 402 the purchase paid (its MAC proves the server issued it). */
   challenge: z.object({ id: z.string(), exp: z.number().int().positive(), mac: z.string() }),
+  /** A shielded purchase: its payee note's memo (the service opens it) and commitment. */
+  payeeMemo: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{0,1024}$/)
+    .optional(),
+  payeeCommitment: fieldElement.optional(),
 });
 /** Body of `POST /.well-known/402zk/sessions/recover`: the purchase whose credential was lost. */
 export type RecoverRequest = z.infer<typeof RecoverRequestSchema>;

@@ -11,7 +11,9 @@ import type { RouteConfig, RoutesConfig, x402ResourceServer } from "@x402/core/s
 import { expect } from "chai";
 import type { Address, Hex } from "viem";
 
+import { WalletKeys } from "../../sdk/core/keys.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
+import { ReceiptChecker } from "../../sdk/core/receipts.js";
 import { MemoryReplayStore } from "../../sdk/core/replay.js";
 import { loadPresentationVerificationKey } from "../../sdk/node/artifacts.js";
 import { MAX_GATE_BODY_BYTES } from "../../sdk/server/gate.js";
@@ -89,6 +91,8 @@ export function adapterMatrix(cases: AdapterCase[]): void {
   describe("adapter matrix: the same paid API behind every server adapter", function () {
     let env: Env;
     let payee: Address;
+    /** The shielded payee of the zk-shielded app (its keys: the server opens its notes). */
+    const shieldedPayee = WalletKeys.fromSeed(WalletKeys.randomSeed());
     let payer: Awaited<ReturnType<Env["payer"]>>;
     /** A distinct `X-Forwarded-For` client per test, so failure counts never mix. */
     let clients = 0;
@@ -97,8 +101,8 @@ export function adapterMatrix(cases: AdapterCase[]): void {
     before(async function () {
       env = await startEnv();
       payee = account(4).address;
-      // Enough for every adapter: two paid requests and a credential each.
-      payer = await env.payer(5, { deposit: BigInt(cases.length) * (2n * PRICE + OFFERS[0]!.price) + 100_000n });
+      // Enough for every adapter: three paid requests and a credential each.
+      payer = await env.payer(5, { deposit: BigInt(cases.length) * (3n * PRICE + OFFERS[0]!.price) + 100_000n });
     });
 
     after(async function () {
@@ -106,8 +110,8 @@ export function adapterMatrix(cases: AdapterCase[]): void {
       await shutdownProver();
     });
 
-    /** A resource server (its own admission counters) and the session service over it. */
-    async function resources() {
+    /** A resource server (its own admission counters) and the session service over it; `shielded`: paid at a shielded address. */
+    async function resources(shielded = false) {
       const replay = new MemoryReplayStore();
       const zk = createZkResourceServer({
         pool: { ...env.pool, decimals: 6 },
@@ -119,6 +123,7 @@ export function adapterMatrix(cases: AdapterCase[]): void {
         replay,
         verifyIn: "main",
         limits: LIMITS,
+        payee: shielded ? { keys: shieldedPayee } : undefined,
       });
       const sessions = await SessionService.create({
         issuerKey: ISSUER_KEY,
@@ -131,9 +136,9 @@ export function adapterMatrix(cases: AdapterCase[]): void {
         challenges: zk.challenges,
       });
       const accepts = {
-        scheme: "zk-exact",
+        scheme: shielded ? "zk-shielded" : "zk-exact",
         network: zk.network,
-        payTo: payee,
+        payTo: shielded ? shieldedPayee.address() : payee,
         price: { amount: PRICE.toString(), asset: env.pool.token },
       };
       return { zk, sessions, accepts };
@@ -143,12 +148,19 @@ export function adapterMatrix(cases: AdapterCase[]): void {
       describe(adapter.name, function () {
         let paid: Served;
         let session: Served;
+        let shieldedPaid: Served;
 
         before(async function () {
           const r = await resources();
           paid = await adapter.payments({
             routes: { "GET /weather": { accepts: r.accepts } },
             resourceServer: r.zk.resourceServer,
+          });
+          // The same route paid in zk-shielded, at the payee's shielded address.
+          const z = await resources(true);
+          shieldedPaid = await adapter.payments({
+            routes: { "GET /weather": { accepts: z.accepts } },
+            resourceServer: z.zk.resourceServer,
           });
           // A second resource server: the session app counts its own failures.
           const s = await resources();
@@ -171,6 +183,36 @@ export function adapterMatrix(cases: AdapterCase[]): void {
         after(async function () {
           await paid?.close();
           await session?.close();
+          await shieldedPaid?.close();
+        });
+
+        it("serves a zk-shielded paid request: a note for the shielded payee, nothing public names it", async function () {
+          const { fetch: pay, sent } = env.payingFetch(payer.wallet, "server");
+          const res = await pay(`${shieldedPaid.url}/weather`);
+          expect(res.status, await res.clone().text()).to.equal(200);
+          expect(await res.json()).to.deep.equal(HANDLERS.weather());
+          const settle = decodeHeader<{ success: boolean; extra: { receiptId: Hex } }>(
+            res.headers.get("PAYMENT-RESPONSE"),
+          );
+          expect(settle).to.include({ success: true });
+          const signature = decodeHeader<{
+            accepted: { scheme: string };
+            payload: {
+              terms: { payTo: string; amount: string; conditionHash: Hex };
+              proof: { payeeCommitment: string };
+            };
+          }>(sent.at(-1)!.paymentSignature)!;
+          expect(signature.accepted.scheme).to.equal("zk-shielded");
+          expect(signature.payload.terms).to.include({ payTo: "0x" + "0".repeat(40), amount: "0" });
+          const receipt = await new ReceiptChecker({
+            publicClient: env.publicClient,
+            facilitator: env.pool.facilitator,
+          }).check({
+            id: settle!.extra.receiptId,
+            payeeCommitment: BigInt(signature.payload.proof.payeeCommitment),
+            conditionHash: signature.payload.terms.conditionHash,
+          });
+          expect(receipt.state).to.equal("paid");
         });
 
         for (const mode of ["server", "client"] as const) {

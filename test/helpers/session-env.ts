@@ -13,6 +13,7 @@ import { SessionClient, type SessionClientOptions } from "../../sdk/session/clie
 import { SessionService, type SessionOfferConfig } from "../../sdk/session/service.js";
 import type { SessionStore } from "../../sdk/session/store.js";
 import type { PrivateWallet } from "../../sdk/client/wallet.js";
+import type { WalletKeys } from "../../sdk/core/keys.js";
 import type { Env } from "./x402-env.js";
 
 export const ISSUER_KEY = ("0x" + "5e".repeat(32)) as Hex;
@@ -35,7 +36,9 @@ export const PER_REQUEST = 10_000n;
 export async function sessionApi(
   env: Env,
   opts: {
-    payTo: Address;
+    /** An address (zk-exact), or the service's shielded address (zk-shielded, with `payee`). */
+    payTo: Address | string;
+    payee?: WalletKeys;
     issuerKey?: Hex;
     offers?: SessionOfferConfig[];
     replay?: ReplayStore;
@@ -61,6 +64,7 @@ export async function sessionApi(
     verifyIn: "main",
     limits: opts.limits,
     fee: opts.fee,
+    payee: opts.payee ? { keys: opts.payee } : undefined,
   });
   const sessions = await SessionService.create({
     issuerKey: opts.issuerKey ?? ISSUER_KEY,
@@ -73,9 +77,11 @@ export async function sessionApi(
     publicClient: env.publicClient,
     challenges: zk.challenges,
     now: opts.now,
+    payee: zk.payee,
   });
   const price = { amount: PER_REQUEST.toString(), asset: env.pool.token };
-  const accepts = { scheme: "zk-exact", network: zk.network, payTo: opts.payTo, price };
+  const scheme = opts.payTo.startsWith("0x") ? "zk-exact" : "zk-shielded";
+  const accepts = { scheme, network: zk.network, payTo: opts.payTo, price };
   const app = express();
   const served = { data: 0, premium: 0, order: 0, plain: 0 };
   const orders: unknown[] = [];

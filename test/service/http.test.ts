@@ -73,7 +73,7 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
   const rpc = (method: string, params: unknown[] = []) =>
     env.chain.provider.request({ method: method as never, params: params as never });
 
-  it("GET /supported answers x402's SupportedResponse: zk-exact on this chain, the relayer and its fee", async function () {
+  it("GET /supported answers x402's SupportedResponse: zk-exact and zk-shielded on this chain, the relayer and its fee", async function () {
     const res = await fetch(`${svc.url}/supported`);
     expect(res.status).to.equal(200);
     const s = (await res.json()) as {
@@ -81,10 +81,13 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
       extensions: string[];
       signers: Record<string, string[]>;
     };
-    expect(s.kinds).to.have.length(1);
-    expect(s.kinds[0]).to.include({ x402Version: 2, scheme: "zk-exact", network: "eip155:31337" });
-    expect(s.kinds[0]!.extra).to.include({ relayer, fee: "0", facilitator: env.pool.facilitator });
-    expect(s.kinds[0]!.extra.settlement).to.deep.equal(["server", "client"]);
+    // Both schemes, settled alike: zk-shielded's payee notes are opened by the API, not here.
+    expect(s.kinds.map((k) => k.scheme)).to.deep.equal(["zk-exact", "zk-shielded"]);
+    for (const kind of s.kinds) {
+      expect(kind).to.include({ x402Version: 2, network: "eip155:31337" });
+      expect(kind.extra).to.include({ relayer, fee: "0", facilitator: env.pool.facilitator });
+      expect(kind.extra.settlement).to.deep.equal(["server", "client"]);
+    }
     expect(s.extensions).to.deep.equal([]);
     expect(Object.values(s.signers).flat()).to.include(relayer);
     const health = (await (await fetch(`${svc.url}/health`)).json()) as Record<string, unknown>;
