@@ -60,10 +60,11 @@ interface INotePool {
     /// @notice Like `prewarmRootHistory`, for the slots of the leaf queue.
     function prewarmLeafQueue(uint256 fromSlot, uint256 count) external;
 
-    /// @notice Writes a placeholder into root-history slots (root and recorded size) `fromSlot` .. `fromSlot + count - 1`
-    /// that no insert has reached yet, so that later inserts update a slot (5k gas)
-    /// instead of creating one (22.1k). Anyone may call it; it changes no root, and the
-    /// placeholder is never accepted as a root. Deploy scripts call it in batches.
+    /// @notice Writes a placeholder into root-history slots (root and recorded size)
+    /// `fromSlot` .. `fromSlot + count - 1` that no insert has reached yet, so that later
+    /// inserts update a slot (5k gas) instead of creating one (22.1k). Anyone may call it;
+    /// it changes no root, and the placeholder is never accepted as a root. Deploy scripts
+    /// call it in batches.
     function prewarmRootHistory(uint256 fromSlot, uint256 count) external;
 
     // ------------------------------------------------------------------ receipts
