@@ -109,6 +109,8 @@ export async function remoteApi(
     price?: bigint;
     replay?: ReplayStore;
     apiKey?: string;
+    /** Lifetime of a 402 challenge (and the route's maxTimeoutSeconds), seconds. Default 300. */
+    ttlSeconds?: number;
   },
 ) {
   const facilitatorClient = new HTTPFacilitatorClient({
@@ -128,6 +130,7 @@ export async function remoteApi(
     challengeSecret: "remote-api-secret-0123456789",
     replay: o.replay,
     payee: o.payee,
+    challengeTtlSeconds: o.ttlSeconds,
   });
   const price = (o.price ?? 10_000n).toString();
   const app = express();
@@ -140,6 +143,7 @@ export async function remoteApi(
             network,
             payTo: o.payTo,
             price: { amount: price, asset: env.pool.token },
+            ...(o.ttlSeconds ? { maxTimeoutSeconds: o.ttlSeconds } : {}),
           },
         },
       },

@@ -354,14 +354,30 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
         terms: p.terms,
         memo: p.memo,
       });
-      const signals = [p.proof.nullifierHash, p.proof.changeCommitment, p.proof.root, 1_000n, 0n, context];
+      const levels = await env.publicClient.readContract({
+        address: env.pool.facilitator,
+        abi: facilitatorAbi,
+        functionName: "treeLevels",
+      });
+      // payment v2: [nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, amount, fee, context].
+      const signals = [
+        p.proof.nullifierHash,
+        p.proof.payeeCommitment,
+        p.proof.changeCommitment,
+        p.proof.root,
+        (p.proof.treeSize - 1n) >> levels,
+        1_000n,
+        0n,
+        context,
+      ];
       const vk = env.vkey as { vk_alpha_1: string[] };
       const g1 = [BigInt(vk.vk_alpha_1[0]!), BigInt(vk.vk_alpha_1[1]!)] as [bigint, bigint];
       const BASE_FIELD = 21888242871839275222246405745257298621291185155802102575757620765025651843297n;
       const cases: [string, SolidityProof, bigint[]][] = [
         ["valid", p.proof, signals],
-        ["amount tampered", p.proof, signals.map((x, i) => (i === 3 ? x + 1n : x))],
-        ["context tampered", p.proof, signals.map((x, i) => (i === 5 ? x + 1n : x))],
+        ["amount tampered", p.proof, signals.map((x, i) => (i === 5 ? x + 1n : x))],
+        ["payee commitment tampered", p.proof, signals.map((x, i) => (i === 1 ? x + 1n : x))],
+        ["context tampered", p.proof, signals.map((x, i) => (i === 7 ? x + 1n : x))],
         ["points from the vkey", { ...p.proof, pA: g1, pC: g1 }, signals],
         ["pA not on the curve", { ...p.proof, pA: [g1[0], g1[1] + 1n] }, signals],
         ["coordinate >= the field modulus", { ...p.proof, pA: [g1[0] + BASE_FIELD, g1[1]] }, signals],

@@ -243,7 +243,8 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
     this.timeout(600_000);
     const s = await startService(env, { relayerIndex: 15, batch: { maxSize: 1, windowMs: 0 } });
     others.push(s);
-    const apiS = await remoteApi(env, { facilitatorUrl: s.url, payTo: payee, price: PRICE });
+    // 50 proofs made one after another outlast a 300 s challenge on two loaded cores.
+    const apiS = await remoteApi(env, { facilitatorUrl: s.url, payTo: payee, price: PRICE, ttlSeconds: 3600 });
     others.push(apiS);
     const payments: Payment[] = [];
     for (let i = 0; i < 50; i++) payments.push(await preparedPayment(env, payer.wallet, apiS.url));

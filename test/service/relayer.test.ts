@@ -253,7 +253,7 @@ describe("402zk facilitator service: relayer bookkeeping and batches", function 
 
       // Two payments the contract refuses as a whole, stored as a service without today's
       // up-front checks accepted them (rows survive upgrades in the database): a zero payee
-      // (FacilitatorZeroPayee), and a proof of another nullifier than the one it names
+      // with a public amount (a shielded payment must pay 0 in public: FacilitatorShieldedAmount), and a proof of another nullifier than the one it names
       // (FacilitatorInvalidProof from the batched pairing check).
       const zero = itemOf(forZero);
       zero.item.terms.payTo = zeroAddress;
@@ -292,7 +292,7 @@ describe("402zk facilitator service: relayer bookkeeping and batches", function 
 
       const [zeroRow, badRow] = (await Promise.all(poisoned)) as [PaymentRow, PaymentRow];
       expect(zeroRow).to.include({ state: "failed", reason: "invalid_payload" });
-      expect(zeroRow.message).to.match(/FacilitatorZeroPayee/);
+      expect(zeroRow.message).to.match(/FacilitatorShieldedAmount/);
       expect(badRow).to.include({ state: "failed", reason: "invalid_proof" });
       // Final: the same bytes are answered from the store, never simulated or sent again.
       expect(FINAL_REASONS.has(zeroRow.reason!) && FINAL_REASONS.has(badRow.reason!)).to.equal(true);
