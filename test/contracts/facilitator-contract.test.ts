@@ -191,7 +191,8 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     for (let size = 0; size < 8; size++) {
       expect(await warm.facilitator.isKnownRoot(PLACEHOLDER, size)).to.equal(false);
     }
-    // A first insert into a prewarmed slot costs ~17k gas less than into a fresh one.
+    // A first insert into prewarmed slots costs ~17.1k gas less per slot than into fresh
+    // ones: the history keeps two per root (the root and the size it was recorded at).
     const gasOf = async (p: Pool) => {
       const note = p.freshSecrets();
       await (await p.token.mint(await p.signers[0]!.getAddress(), 10n)).wait();
@@ -200,7 +201,7 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
       return rc!.gasUsed;
     };
     const saved = (await gasOf(cold)) - (await gasOf(warm));
-    expect(saved > 15_000n && saved < 20_000n, `saved ${saved}`).to.equal(true);
+    expect(saved > 2n * 15_000n && saved < 2n * 20_000n, `saved ${saved}`).to.equal(true);
     // Real roots are never overwritten by a later prewarm, and payments still settle.
     const root = await warm.facilitator.currentRoot();
     await (await warm.facilitator.prewarmRootHistory(0, 8)).wait();
