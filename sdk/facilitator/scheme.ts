@@ -160,7 +160,8 @@ export interface RequirementCheck {
 }
 
 /**
- * The facilitator side of zk-exact for `@x402/core`'s `x402Facilitator`.
+ * The facilitator side of zk-exact (and, through {@link ZkExactFacilitatorScheme.shielded},
+ * zk-shielded) for `@x402/core`'s `x402Facilitator`.
  *
  * `verify` does everything cheap first (schema, challenge MAC and expiry, terms, a cap
  * on attempts per challenge, root and nullifier state from a cache), then the one
