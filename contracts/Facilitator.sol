@@ -42,6 +42,12 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
     /// @inheritdoc IFacilitator
     uint256 public constant override PAYEE_MEMO_LENGTH = 187;
 
+    /// @notice Commitment of the empty note (value 0, owner 0, blinding 0):
+    /// Poseidon1(Poseidon2(0, Poseidon2(0, 0))). Every transparent payment's payee note
+    /// (see `_checkPayment`); `test/contracts/shielded.test.ts` recomputes it.
+    uint256 public constant EMPTY_NOTE_COMMITMENT =
+        2170678996667507150105052238634628378052531447277137768896702206548867082602;
+
     /// @inheritdoc IFacilitator
     uint256 public constant override MAX_BATCH_SIZE = 64;
 
@@ -427,10 +433,18 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
             // encrypted note (PAYEE_MEMO_LENGTH bytes), so that every shielded payment's
             // memo looks alike on chain and a wrong-sized one is refused here, not lost.
             if (payeeMemo.length != PAYEE_MEMO_LENGTH) revert FacilitatorPayeeMemo(payeeMemo.length);
-        } else if (payeeMemo.length != 0) {
+        } else {
             // Transparent: the payee note is worthless and not appended; a memo for it
             // would only cost gas and could hide data in the payment's calldata.
-            revert FacilitatorPayeeMemo(payeeMemo.length);
+            if (payeeMemo.length != 0) revert FacilitatorPayeeMemo(payeeMemo.length);
+            // ...and its commitment must be the one empty note, Commit(0, 0, 0). The circuit
+            // only forces payeeValue = 0 when amount > 0, so without this a zero-amount
+            // transparent payment could put value in a note that is never appended (burnt),
+            // and every transparent payment could carry 254 free bits in a public signal
+            // (a side channel that would tell payments apart). Found in the #19 audit (F4).
+            if (proof.payeeCommitment != EMPTY_NOTE_COMMITMENT) {
+                revert FacilitatorTransparentPayeeNote(proof.payeeCommitment);
+            }
         }
         // A fee must have a recipient; a zero relayer would burn it.
         if (terms.fee != 0 && terms.relayer == address(0)) revert FacilitatorFeeWithoutRelayer(terms.fee);

@@ -164,6 +164,9 @@ interface IFacilitator is INotePool {
     /// @notice The payee memo has the wrong length: PAYEE_MEMO_LENGTH bytes for a shielded
     /// payment, none for a transparent one.
     error FacilitatorPayeeMemo(uint256 length);
+    /// @notice A transparent payment whose payee note is not the empty note: its value
+    /// would be burnt (the note is never appended) and its commitment free data.
+    error FacilitatorTransparentPayeeNote(uint256 payeeCommitment);
     /// @notice A fee was set without a relayer to receive it.
     error FacilitatorFeeWithoutRelayer(uint256 fee);
     /// @notice A deposit of zero.

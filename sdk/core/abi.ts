@@ -23,6 +23,7 @@ export const facilitatorAbi = parseAbi([
   "error FacilitatorPaymentExpired(uint64 expiry, uint256 timestamp)",
   "error FacilitatorShieldedAmount(uint256 amount)",
   "error FacilitatorPayeeMemo(uint256 length)",
+  "error FacilitatorTransparentPayeeNote(uint256 payeeCommitment)",
   "error FacilitatorFeeWithoutRelayer(uint256 fee)",
   "error FacilitatorZeroDeposit()",
   "error FacilitatorTransferAmountMismatch(uint256 expected, uint256 received)",

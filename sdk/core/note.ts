@@ -59,6 +59,16 @@ export function commitmentOf(n: NoteOpening): bigint {
 }
 
 /**
+ * Commitment of the empty note (value, owner and blinding 0): the payee note of every
+ * transparent (zk-exact) payment. The contract refuses a transparent payment with any other
+ * payee commitment (`FacilitatorTransparentPayeeNote`, `EMPTY_NOTE_COMMITMENT` on chain).
+ *
+ * @example
+ * if (!shielded && proof.payeeCommitment !== EMPTY_NOTE_COMMITMENT) throw ...;
+ */
+export const EMPTY_NOTE_COMMITMENT: bigint = commitmentOf({ value: 0n, owner: 0n, blinding: 0n });
+
+/**
  * The nullifying key of a spending key: computes nullifiers (so it can tell spent notes),
  * cannot spend.
  *

@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { PaymentTerms } from "./context.js";
 import { ZkPayError } from "./errors.js";
 import { MAX_VALUE, SNARK_SCALAR_FIELD } from "./field.js";
+import { EMPTY_NOTE_COMMITMENT } from "./note.js";
 
 /** The x402 scheme name of 402zk's transparent payments: the pool pays `amount` to `payTo` in public. */
 export const ZK_SCHEME = "zk-exact";
@@ -456,8 +457,15 @@ export function checkPayable(p: Extract<ZkPaymentPayload, { settlement: "server"
     if (payeeMemoBytes !== PAYEE_MEMO_BYTES) {
       throw new ZkPayError("invalid_payload", `payeeMemo: a shielded payment's is ${PAYEE_MEMO_BYTES} bytes`);
     }
-  } else if (payeeMemoBytes !== 0) {
-    throw new ZkPayError("invalid_payload", "payeeMemo: a transparent payment has none");
+  } else {
+    if (payeeMemoBytes !== 0) throw new ZkPayError("invalid_payload", "payeeMemo: a transparent payment has none");
+    // `if (proof.payeeCommitment != EMPTY_NOTE_COMMITMENT) revert FacilitatorTransparentPayeeNote`.
+    if (BigInt(proof.payeeCommitment) !== EMPTY_NOTE_COMMITMENT) {
+      throw new ZkPayError(
+        "invalid_payload",
+        "proof.payeeCommitment: a transparent payment's payee note is the empty note",
+      );
+    }
   }
   // `if (terms.fee != 0 && terms.relayer == address(0)) revert FacilitatorFeeWithoutRelayer(fee)`.
   if (BigInt(terms.fee) !== 0n && isAddressEqual(terms.relayer as Address, zeroAddress)) {

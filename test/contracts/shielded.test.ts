@@ -242,6 +242,7 @@ describe("Facilitator: shielded payments (payTo = 0, real proofs)", function () 
     expect(reencrypted).to.not.equal(p.payeeMemo);
     const variants: [string, typeof proof, typeof t, Hex, Hex][] = [
       // Made transparent, to the attacker: the amount in public, or nothing.
+      // (refused before the proof: a transparent payment's payee note must be the empty note)
       ["payTo", proof, { ...t, payTo: attacker, amount: USDC(1) }, p.memo, "0x"],
       ["payTo, amount 0", proof, { ...t, payTo: attacker }, p.memo, "0x"],
       ["payeeMemo re-encrypted", proof, t, p.memo, reencrypted],
@@ -254,11 +255,18 @@ describe("Facilitator: shielded payments (payTo = 0, real proofs)", function () 
       ["expiry", proof, { ...t, expiry: t.expiry + 1n }, p.memo, p.payeeMemo],
     ];
     for (const [name, pr, terms, memo, payeeMemo] of variants) {
+      const error = name.startsWith("payTo") ? "FacilitatorTransparentPayeeNote" : "FacilitatorInvalidProof";
       await expect(pool.facilitator.pay(pr, terms, memo, payeeMemo), name).to.be.revertedWithCustomError(
         pool.facilitator,
-        "FacilitatorInvalidProof",
+        error,
       );
     }
+    // Made transparent with the empty payee note, the proof itself fails.
+    const emptied = { ...proof, payeeCommitment: await pool.facilitator.EMPTY_NOTE_COMMITMENT() };
+    await expect(pool.facilitator.pay(emptied, { ...t, payTo: attacker }, p.memo, "0x")).to.be.revertedWithCustomError(
+      pool.facilitator,
+      "FacilitatorInvalidProof",
+    );
     // The same in a batch.
     await expect(
       pool.facilitator.payBatch([{ ...pool.batched(p), payeeMemo: reencrypted }]),
@@ -296,6 +304,29 @@ describe("Facilitator: shielded payments (payTo = 0, real proofs)", function () 
     // Neither note was spent.
     await (await pool.pay(p)).wait();
     await (await pool.pay(tp)).wait();
+  });
+
+  it("refuses a transparent payment whose payee note is not the empty note (value burnt, free data) (audit F4)", async function () {
+    // The circuit forces payeeValue = 0 only when amount > 0: with amount 0 a transparent
+    // proof can put value (or any 254 bits) into a payee note the contract never appends.
+    expect(await pool.facilitator.EMPTY_NOTE_COMMITMENT()).to.equal(
+      commitmentOf({ value: 0n, owner: 0n, blinding: 0n }),
+    );
+    const note = await pool.deposit(USDC(2));
+    const terms = await pool.terms({ payTo: payee, amount: 0n });
+    const burnt = await pool.prove(note, terms, { payee: { keys: API, value: USDC(1) }, payeeMemo: "0x" });
+    expect(burnt.result.payeeCommitment).to.not.equal(await pool.facilitator.EMPTY_NOTE_COMMITMENT());
+    await expect(pool.facilitator.pay(pool.proofStruct(burnt.result), burnt.terms, burnt.memo, "0x"))
+      .to.be.revertedWithCustomError(pool.facilitator, "FacilitatorTransparentPayeeNote")
+      .withArgs(burnt.result.payeeCommitment);
+    await expect(pool.facilitator.payBatch([pool.batched(burnt)])).to.be.revertedWithCustomError(
+      pool.facilitator,
+      "FacilitatorTransparentPayeeNote",
+    );
+    // The same note pays with the empty payee note.
+    const ok = await pool.prove(note, terms);
+    expect(ok.result.payeeCommitment).to.equal(await pool.facilitator.EMPTY_NOTE_COMMITMENT());
+    await (await pool.pay(ok)).wait();
   });
 
   it("the on-chain context equals the SDK's, payee memo included", async function () {
