@@ -275,7 +275,7 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
                 p.proof.pC[0],
                 p.proof.pC[1]
             ];
-            uint256[8] memory s = PaymentSignals.layout(
+            uint256[7] memory s = PaymentSignals.layout(
                 p.proof,
                 p.terms,
                 _context(p.terms, p.memo, p.payeeMemo),

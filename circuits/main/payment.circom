@@ -4,5 +4,5 @@ include "../payment.circom";
 
 // Payment v2 ("payment-v2"): key-owned notes, one input, payee + change outputs.
 // Public signals (snarkjs order: outputs, then public inputs):
-// [nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, amount, fee, context]
-component main {public [root, treeIndex, amount, fee, context]} = Payment(24, 128);
+// [nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, publicValue, context]
+component main {public [root, treeIndex, publicValue, context]} = Payment(24, 128);

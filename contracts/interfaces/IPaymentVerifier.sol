@@ -11,13 +11,13 @@ interface IPaymentVerifier {
     /// @param pB Proof point B (G2), coordinates in the order snarkjs exports for Solidity.
     /// @param pC Proof point C (G1).
     /// @param pubSignals Public signals in circuit order:
-    /// [nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, amount, fee, context]
+    /// [nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, publicValue, context]
     /// (PaymentSignals.layout).
     /// @return True when the proof is valid for these public signals.
     function verifyProof(
         uint256[2] calldata pA,
         uint256[2][2] calldata pB,
         uint256[2] calldata pC,
-        uint256[8] calldata pubSignals
+        uint256[7] calldata pubSignals
     ) external view returns (bool);
 }

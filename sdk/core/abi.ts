@@ -59,6 +59,7 @@ export const facilitatorAbi = parseAbi([
   "function rootHistorySize() view returns (uint256)",
   "function MAX_MEMO_LENGTH() view returns (uint256)",
   "function PAYEE_MEMO_LENGTH() view returns (uint256)",
+  "function EMPTY_NOTE_COMMITMENT() view returns (uint256)",
   "function MAX_BATCH_SIZE() view returns (uint256)",
   "function MAX_COMMIT_PER_CALL() view returns (uint256)",
   "function LEAF_QUEUE_CAPACITY() view returns (uint256)",

@@ -77,9 +77,8 @@ describe("Committed circuit artifacts are consistent with the registry", functio
       changeCommitment: 2,
       root: 3,
       treeIndex: 4,
-      amount: 5,
-      fee: 6,
-      context: 7,
+      publicValue: 5,
+      context: 6,
     });
     // Every circuit names the version of its statement, and its manifest records it.
     expect(CIRCUITS.payment.version).to.equal("payment-v2");
@@ -91,7 +90,7 @@ describe("Committed circuit artifacts are consistent with the registry", functio
     }
     expect(PRESENTATION_SIGNALS.originToken).to.equal(0);
     expect(PRESENTATION_SIGNALS.context).to.equal(5);
-    expect(namedSignals("payment", [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]).root).to.equal(4n);
+    expect(namedSignals("payment", [1n, 2n, 3n, 4n, 5n, 6n, 7n]).root).to.equal(4n);
     let err: unknown;
     try {
       namedSignals("presentation", [1n]);

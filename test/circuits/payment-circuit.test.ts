@@ -35,8 +35,13 @@ const vkey: unknown = JSON.parse(readFileSync(path.join(ROOT, "circuits", "artif
 
 // ------------------------------------------------------------------ circuit input
 
-/** The circuit's inputs, as bigints (converted to decimal strings for snarkjs). */
+/**
+ * The circuit's inputs, as bigints (converted to decimal strings for snarkjs). `amount` and
+ * `fee` are the terms' (the contract passes their sum as the public input `publicValue`);
+ * `publicValue`, when set, overrides that sum (to test values the contract never passes).
+ */
 interface CircuitInput {
+  publicValue?: bigint;
   root: bigint;
   treeIndex: bigint;
   amount: bigint;
@@ -141,9 +146,13 @@ function witnessInput(over: Partial<CircuitInput> = {}): CircuitInput {
   return inputFor(TREE, SPENT_INDEX, SPENT, over);
 }
 
+/** amount + fee as the contract computes it, unless the test sets publicValue itself. */
+const publicValueOf = (i: CircuitInput) => i.publicValue ?? i.amount + i.fee;
+
 function toSnark(i: CircuitInput): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(i)) out[k] = Array.isArray(v) ? v.map(String) : String(v);
+  const { amount: _a, fee: _f, ...rest } = { ...i, publicValue: publicValueOf(i) };
+  for (const [k, v] of Object.entries(rest)) out[k] = Array.isArray(v) ? v.map(String) : String(v);
   return out;
 }
 
@@ -154,14 +163,14 @@ async function witness(i: CircuitInput): Promise<bigint[]> {
   return snarkjs.wtns.exportJson(w);
 }
 
-/** Witness layout: [1, nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, amount, fee, context, ...]. */
+/** Witness layout: [1, nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, publicValue, context, ...]. */
 async function outputsOf(i: CircuitInput) {
   const w = await witness(i);
   return {
     nullifierHash: w[1],
     payeeCommitment: w[2],
     changeCommitment: w[3],
-    publicInputs: w.slice(4, 9),
+    publicInputs: w.slice(4, 8),
   };
 }
 
@@ -178,7 +187,7 @@ function referenceNullifier(i: CircuitInput): bigint {
 /** Asserts the circuit accepts `i` and its outputs equal the reference implementation. */
 async function expectAccepts(i: CircuitInput) {
   const out = await outputsOf(i);
-  const changeValue = i.value - i.amount - i.fee - i.payeeValue;
+  const changeValue = i.value - publicValueOf(i) - i.payeeValue;
   expect(changeValue >= 0n, "test bug: negative change").to.equal(true);
   expect(out.nullifierHash).to.equal(referenceNullifier(i));
   expect(out.payeeCommitment).to.equal(
@@ -187,7 +196,7 @@ async function expectAccepts(i: CircuitInput) {
   expect(out.changeCommitment).to.equal(
     commitmentOf({ value: changeValue, owner: ownerKeyOf(i.spendingKey), blinding: i.changeBlinding }),
   );
-  expect(out.publicInputs).to.deep.equal([i.root, i.treeIndex, i.amount, i.fee, i.context]);
+  expect(out.publicInputs).to.deep.equal([i.root, i.treeIndex, publicValueOf(i), i.context]);
   return out;
 }
 
@@ -217,11 +226,9 @@ const check = (name: string, template: string, file: string, needle: string): Ch
 
 const CHECKS = {
   valueRange: check("value range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(value)"),
-  amountRange: check("amount range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(amount)"),
-  feeRange: check("fee range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(fee)"),
+  publicRange: check("public value range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS + 1)(publicValue)"),
   payeeRange: check("payee value range", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(payeeValue)"),
   changeRange: check("change range (balance)", "Payment", "payment.circom", "Num2Bits(VALUE_BITS)(change)"),
-  oneMode: check("transparent payee note is worthless", "Payment", "payment.circom", "amount * payeeValue === 0"),
   root: check("computed root == root", "Payment", "payment.circom", "computedRoot === root"),
   leafIndexBits: check(
     "leaf index bit length",
@@ -288,8 +295,7 @@ describe("Payment circuit v2 (committed artifacts vs the SDK reference)", functi
       "changeCommitment",
       "root",
       "treeIndex",
-      "amount",
-      "fee",
+      "publicValue",
       "context",
     ]);
     // The default scenario: leaf 3 of 5 is a right child at level 0, a right child at
@@ -324,10 +330,13 @@ describe("Payment circuit v2 (committed artifacts vs the SDK reference)", functi
       await expectAccepts(inputFor(tree, index, big, shielded(MAX_VALUE, 0n)));
     });
 
-    it("maximum value split between amount and fee (2^127 + 2^127 - 1)", async function () {
+    it("maximum value split between amount and fee (2^127 + 2^127 - 1); the public value's top bit", async function () {
       const big = note(51, MAX_VALUE);
       const { tree, index } = treeWith(big);
       await expectAccepts(inputFor(tree, index, big, { amount: 1n << 127n, fee: (1n << 127n) - 1n }));
+      // publicValue has 129 bits (amount + fee, each < 2^128): 2^128 - 1 + 1 = 2^128 fits
+      // the range check; the balance then refuses it for a note of 2^128 - 1.
+      await expectFails(inputFor(tree, index, big, { publicValue: TWO_128 }), CHECKS.changeRange);
     });
 
     it("single-leaf tree (root == leaf, every level carried)", async function () {
@@ -485,16 +494,10 @@ describe("Payment circuit v2 (committed artifacts vs the SDK reference)", functi
       ["payee note worth value + 1 (shielded overpay)", shielded(v + 1n, 0n), CHECKS.changeRange, "change = -1"],
       ["payee value + fee = value + 1", shielded(v - 55n), CHECKS.changeRange, "change = -1"],
       [
-        "fee = p - 1 (wrap-around: fee of -1)",
-        { amount: 100n, fee: P - 1n },
-        CHECKS.feeRange,
-        "change = value - 100 + 1 would be in range: only the fee's own range check stops the payer minting 1",
-      ],
-      [
-        "amount = p - 1 (wrap-around: amount of -1)",
-        { amount: P - 1n, fee: 0n },
-        CHECKS.amountRange,
-        "change = value + 1 would be in range: only the amount's range check stops it",
+        "public value = p - 1 (wrap-around: a public value of -1)",
+        { publicValue: P - 1n },
+        CHECKS.publicRange,
+        "change = value + 1 - payee would be in range: only the public value's range check stops the payer minting 1",
       ],
       [
         "payee value = p - 1 (a payee note of -1 mints into the change)",
@@ -502,8 +505,12 @@ describe("Payment circuit v2 (committed artifacts vs the SDK reference)", functi
         CHECKS.payeeRange,
         "change = value + 1 would be in range: only the payee value's range check stops it",
       ],
-      ["amount = 2^128", { amount: TWO_128, fee: 0n }, CHECKS.amountRange, "amounts are uint128"],
-      ["fee = 2^128", { amount: 0n, fee: TWO_128 }, CHECKS.feeRange, "fees are uint128"],
+      [
+        "public value = 2^129 (above any amount + fee the contract lets through)",
+        { publicValue: 2n * TWO_128 },
+        CHECKS.publicRange,
+        "amount and fee are below 2^128 each",
+      ],
       [
         "payee value = 2^128",
         { ...shielded(0n, 0n), payeeValue: TWO_128 },
@@ -511,22 +518,16 @@ describe("Payment circuit v2 (committed artifacts vs the SDK reference)", functi
         "note values are uint128",
       ],
       [
-        "amount = p - 2^128, fee = 2^128 (sum wraps to 0 mod p)",
-        { amount: P - TWO_128, fee: TWO_128 },
-        CHECKS.amountRange,
-        "amount + fee = 0 mod p, so change = value would balance",
+        "payee value = p - 2^128 with public value 2^128 (sum wraps to 0)",
+        { ...shielded(0n, 0n), payeeValue: P - TWO_128, publicValue: TWO_128 },
+        CHECKS.payeeRange,
+        "public + payee = 0 mod p, so change = value would balance",
       ],
       [
-        "payee value = p - 2^128 with fee 2^128 (sum wraps to 0)",
-        { ...shielded(0n, 0n), payeeValue: P - TWO_128, fee: TWO_128 },
-        CHECKS.feeRange,
-        "fee + payee = 0 mod p",
-      ],
-      [
-        "transparent amount and a valued payee note at once",
-        { amount: 100n, fee: 0n, payeeValue: 100n, payeeOwner: API_OWNER, payeeBlinding: PAYEE_BLINDING },
-        CHECKS.oneMode,
-        "a transparent payment's payee note is never appended: its value would be lost",
+        "public value = 2^128 + value: more than the note (a fee above the note)",
+        { publicValue: TWO_128 + v },
+        CHECKS.changeRange,
+        "change = value - (2^128 + value) wraps",
       ],
     ];
     for (const [label, over, by, why] of cases) {
@@ -637,9 +638,8 @@ describe("Payment circuit v2 (committed artifacts vs the SDK reference)", functi
         commitmentOf(payee),
         commitmentOf({ value: SPENT.value - 2_056n, owner: ALICE, blinding: CHANGE_BLINDING }),
         TREE.root,
-        0n,
-        0n,
-        56n,
+        0n, // tree 0
+        56n, // publicValue = amount 0 + fee 56
         CONTEXT,
       ]);
       expect(await verifyPaymentProof(vkey, r.proof, r.publicSignals)).to.equal(true);
@@ -662,7 +662,7 @@ describe("Payment circuit v2 (committed artifacts vs the SDK reference)", functi
       const r = await provePayment(w, ARTIFACTS);
       expect(await verifyPaymentProof(vkey, r.proof, r.publicSignals)).to.equal(true);
       const tampered = [...r.publicSignals];
-      tampered[5] = MAX_VALUE; // amount + 1
+      tampered[5] = MAX_VALUE + 1n; // publicValue + 1
       expect(await verifyPaymentProof(vkey, r.proof, tampered)).to.equal(false);
     });
   });

@@ -870,12 +870,12 @@ describe("Presentation proofs: fast verifier (mcl-wasm) vs snarkjs", function ()
     await agree("points from the vkey", { ...proof, pA: alpha, pC: alpha }, s, false);
   });
 
-  it("a presentation proof does not verify under the payment key (padded to its 8 public signals)", async function () {
+  it("a presentation proof does not verify under the payment key (padded to its 7 public signals)", async function () {
     const payment = await Groth16Verifier.fromVkey(PAYMENT_VKEY);
-    expect(payment.nPublic).to.equal(8);
+    expect(payment.nPublic).to.equal(7);
     // The wrong count alone is refused; padded to the payment's count it is still false.
     expect(payment.verify(p[0]!.proof, signals[0]!)).to.equal(false);
-    const padded = [...signals[0]!, 0n, 0n];
+    const padded = [...signals[0]!, 0n];
     expect(payment.verify(p[0]!.proof, padded)).to.equal(false);
     expect(await verifyPaymentProofSnarkjs(PAYMENT_VKEY, p[0]!.proof, padded)).to.equal(false);
   });

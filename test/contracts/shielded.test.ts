@@ -13,6 +13,7 @@ import { hash1, hash2 } from "../../sdk/core/poseidon.js";
 import { proveGroth16, shutdownProver } from "../../sdk/core/prover.js";
 import { paymentCircuitInput, ZERO_PAYEE, type PaymentWitness } from "../../sdk/core/circuits/payment.js";
 import { MAX_TREE_DEPTH, MAX_VALUE } from "../../sdk/core/field.js";
+import { PAYMENT_SIGNALS } from "../../sdk/core/circuits/registry.js";
 import type { MerklePath } from "../../sdk/core/tree.js";
 import {
   ARTIFACTS,
@@ -332,7 +333,7 @@ describe("Facilitator: shielded payments (payTo = 0, real proofs)", function () 
   it("the on-chain context equals the SDK's, payee memo included", async function () {
     const { p } = await shieldedPayment({ deposit: USDC(2), price: USDC(1) });
     const onChain = await pool.facilitator.paymentContext(p.terms, p.memo, p.payeeMemo);
-    expect(onChain).to.equal(p.result.publicSignals[7]);
+    expect(onChain).to.equal(p.result.publicSignals[PAYMENT_SIGNALS.context]);
     // Another payee memo is another context.
     const other = encryptNote(API.encryptionKey, { ...p.payee, conditionHash: p.terms.conditionHash });
     expect(await pool.facilitator.paymentContext(p.terms, p.memo, other)).to.not.equal(onChain);

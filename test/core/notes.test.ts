@@ -320,8 +320,7 @@ describe("provePayment (payment-v2): witness checks and a real proof", function 
     expect(sig[PAYMENT_SIGNALS.changeCommitment]).to.equal(changeCommitment);
     expect(sig[PAYMENT_SIGNALS.root]).to.equal(tree.path(6).root);
     expect(sig[PAYMENT_SIGNALS.treeIndex]).to.equal(1n);
-    expect(sig[PAYMENT_SIGNALS.amount]).to.equal(0n);
-    expect(sig[PAYMENT_SIGNALS.fee]).to.equal(25n);
+    expect(sig[PAYMENT_SIGNALS.publicValue]).to.equal(25n); // amount 0 + fee 25
     expect(sig[PAYMENT_SIGNALS.context]).to.equal(w.context);
     const vkey: unknown = JSON.parse(readFileSync(path.join(DIR, "payment.vkey.json"), "utf8"));
     expect(await verifyPaymentProof(vkey, r.proof, sig)).to.equal(true);

@@ -383,7 +383,12 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
     const p = proofs[0]!;
     const cases: [string, SolidityProof, bigint[], boolean][] = [
       ["valid", p.proof, p.publicSignals, true],
-      ["amount + 1", p.proof, p.publicSignals.map((x, i) => (i === PAYMENT_SIGNALS.amount ? x + 1n : x)), false],
+      [
+        "public value + 1",
+        p.proof,
+        p.publicSignals.map((x, i) => (i === PAYMENT_SIGNALS.publicValue ? x + 1n : x)),
+        false,
+      ],
       ["pA.x + q", { ...p.proof, pA: [p.proof.pA[0] + Q, p.proof.pA[1]] }, p.publicSignals, false],
       ["off-curve", { ...p.proof, pA: [p.proof.pA[0], p.proof.pA[1] + 1n] }, p.publicSignals, false],
     ];

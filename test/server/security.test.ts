@@ -359,7 +359,7 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
         abi: facilitatorAbi,
         functionName: "treeLevels",
       });
-      // payment v2: [nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, amount, fee, context].
+      // payment v2: [nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, amount + fee, context].
       const signals = [
         p.proof.nullifierHash,
         p.proof.payeeCommitment,
@@ -367,7 +367,6 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
         p.proof.root,
         (p.proof.treeSize - 1n) >> levels,
         1_000n,
-        0n,
         context,
       ];
       const vk = env.vkey as { vk_alpha_1: string[] };
@@ -377,7 +376,7 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
         ["valid", p.proof, signals],
         ["amount tampered", p.proof, signals.map((x, i) => (i === 5 ? x + 1n : x))],
         ["payee commitment tampered", p.proof, signals.map((x, i) => (i === 1 ? x + 1n : x))],
-        ["context tampered", p.proof, signals.map((x, i) => (i === 7 ? x + 1n : x))],
+        ["context tampered", p.proof, signals.map((x, i) => (i === signals.length - 1 ? x + 1n : x))],
         ["points from the vkey", { ...p.proof, pA: g1, pC: g1 }, signals],
         ["pA not on the curve", { ...p.proof, pA: [g1[0], g1[1] + 1n] }, signals],
         ["coordinate >= the field modulus", { ...p.proof, pA: [g1[0] + BASE_FIELD, g1[1]] }, signals],

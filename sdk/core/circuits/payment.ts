@@ -55,7 +55,7 @@ export interface PaymentProofResult {
   treeIndex: number;
   /**
    * Public signals in circuit order [nullifierHash, payeeCommitment, changeCommitment,
-   * root, treeIndex, amount, fee, context] (`CIRCUITS.payment.publicSignals`).
+   * root, treeIndex, publicValue = amount + fee, context] (`CIRCUITS.payment.publicSignals`).
    */
   publicSignals: bigint[];
   timings: { witnessMs: number; proveMs: number };
@@ -73,8 +73,8 @@ export function paymentCircuitInput(w: PaymentWitness): Record<string, string | 
   return {
     root: w.path.root.toString(),
     treeIndex: w.position.treeIndex.toString(),
-    amount: w.amount.toString(),
-    fee: w.fee.toString(),
+    // amount + fee: the circuit's one public value; the split is in `context` (the terms).
+    publicValue: (w.amount + w.fee).toString(),
     context: w.context.toString(),
     value: w.note.value.toString(),
     blinding: w.note.blinding.toString(),
@@ -125,8 +125,9 @@ function checkWitness(w: PaymentWitness): bigint {
   ] as const) {
     if (typeof x !== "bigint" || !isFieldElement(x)) throw bad(`${name} must be a field element`);
   }
-  // The circuit enforces amount * payeeValue = 0: value in a transparent payment's
-  // payee note would be lost (the contract does not append it).
+  // A transparent payment's payee note must be the empty note (the contract refuses any
+  // other, `FacilitatorTransparentPayeeNote`) and a shielded one pays no public amount
+  // (`FacilitatorShieldedAmount`): a witness with both could never settle.
   if (amount !== 0n && payeeValue !== 0n) {
     throw bad("a payment pays either in public (amount) or into a payee note (payee value), not both", {
       amount: amount.toString(),

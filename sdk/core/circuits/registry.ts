@@ -45,22 +45,23 @@ export interface CircuitSpec {
 /**
  * Every circuit of the SDK.
  *
- * - `payment` (v2): spends one key-owned note into `amount` (to a transparent payee) +
- *   `fee` + a payee note + a change note; one circuit for both zk-exact (amount public,
- *   worthless payee note) and zk-shielded (amount 0, the payee note carries the price).
+ * - `payment` (v2): spends one key-owned note into `publicValue` (= amount to a transparent
+ *   payee + fee, split by the terms in `context`) + a payee note + a change note; one
+ *   circuit for both zk-exact (amount public, the empty payee note) and zk-shielded
+ *   (amount 0, the payee note carries the price).
  *   Verified on chain by the Facilitator (one proof, or a batch with `payBatch`).
  * - `presentation`: shows a session credential without linking presentations; verified off
  *   chain by the session service, never on chain.
  *
  * @example
- * CIRCUITS.payment.publicSignals; // ["nullifierHash", "payeeCommitment", "changeCommitment", "root", "treeIndex", "amount", "fee", "context"]
+ * CIRCUITS.payment.publicSignals; // ["nullifierHash", "payeeCommitment", "changeCommitment", "root", "treeIndex", "publicValue", "context"]
  */
 export const CIRCUITS = {
   payment: {
     main: "circuits/main/payment.circom",
     version: "payment-v2",
-    // 2^14 = 16,384 rows: depth 24 with key-owned notes and two outputs has 9,372
-    // constraints + 9 public rows (v1, one output and knowledge-owned notes, fit 2^13).
+    // 2^14 = 16,384 rows: depth 24 with key-owned notes and two outputs has 9,244
+    // constraints + 8 public rows (v1, one output and knowledge-owned notes, fit 2^13).
     ptauPower: 14,
     params: { maxDepth: 24, valueBits: 128 },
     publicSignals: [
@@ -69,8 +70,7 @@ export const CIRCUITS = {
       "changeCommitment",
       "root",
       "treeIndex",
-      "amount",
-      "fee",
+      "publicValue",
       "context",
     ],
     verifiers: [

@@ -88,8 +88,8 @@ export class ProofPayments implements PaymentKind<"server"> {
     });
     const client = this.#o.clientOf?.() ?? { key: "anonymous", priority: 0 };
     // payment v2's public signals, in circuit order (PaymentSignals.layout on chain):
-    // [nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, amount, fee, context].
-    const signals = [...outputs, proof.root, treeIndex, terms.amount, terms.fee, context];
+    // [nullifierHash, payeeCommitment, changeCommitment, root, treeIndex, amount + fee, context].
+    const signals = [...outputs, proof.root, treeIndex, terms.amount + terms.fee, context];
     const ok = await this.#o.verifier.run(
       client.key,
       () => (this.#o.verifyProof ?? verifyPaymentProof)(this.#o.vkey, proof, signals),
