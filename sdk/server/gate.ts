@@ -50,7 +50,14 @@ import type { Address } from "viem";
 
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { SESSION_REFUSED_HEADER, httpAnswerOf, reasonHeaders, sessionRefusedHeader } from "../core/http.js";
-import { MAX_PAYMENT_HEADER_BYTES, ZK_SCHEMES, ZkPaymentPayloadSchema, isZkScheme } from "../core/wire.js";
+import { isShieldedAddress } from "../core/shielded-address.js";
+import {
+  MAX_PAYMENT_HEADER_BYTES,
+  ZK_SCHEMES,
+  ZK_SHIELDED_SCHEME,
+  ZkPaymentPayloadSchema,
+  isZkScheme,
+} from "../core/wire.js";
 import type { SessionService } from "../session/service.js";
 import { SESSION_WELL_KNOWN } from "../session/wire.js";
 import type { Admission, ClientRequest } from "./admission.js";
@@ -510,9 +517,17 @@ function sessionHook(
 export function withRouteBinding<R extends RoutesConfig>(routes: R): R {
   const bind = (key: string, cfg: RouteConfig): RouteConfig => ({
     ...cfg,
-    accepts: (Array.isArray(cfg.accepts) ? cfg.accepts : [cfg.accepts]).map((o) =>
-      isZkScheme(o.scheme) ? { ...o, extra: { ...o.extra, route: key } } : o,
-    ),
+    accepts: (Array.isArray(cfg.accepts) ? cfg.accepts : [cfg.accepts]).map((o) => {
+      // A zk-shielded route must name a shielded address: refused when the routes are
+      // built, not at the first paying request.
+      if (o.scheme === ZK_SHIELDED_SCHEME && typeof o.payTo === "string" && !isShieldedAddress(o.payTo)) {
+        throw new ZkPayError(
+          "invalid_shielded_address",
+          `route ${key}: a ${ZK_SHIELDED_SCHEME} route pays a shielded address (zk402...), not ${o.payTo}`,
+        );
+      }
+      return isZkScheme(o.scheme) ? { ...o, extra: { ...o.extra, route: key } } : o;
+    }),
   });
   // A bare RouteConfig (no keys) applies to every path.
   if ("accepts" in routes) return bind("*", routes as RouteConfig) as R;
