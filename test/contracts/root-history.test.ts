@@ -6,8 +6,8 @@ import { provePayment } from "../../sdk/core/circuits/payment.js";
 import { paymentContext } from "../../sdk/core/context.js";
 import { MAX_TREE_DEPTH } from "../../sdk/core/field.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
-import { NoteTree } from "../../sdk/core/tree.js";
-import { ARTIFACTS, NO_PAYEE, USDC, deployPool } from "../helpers/pool.js";
+import { NoteTree, type MerklePath } from "../../sdk/core/tree.js";
+import { ARTIFACTS, NO_PAYEE, USDC, deployPool, type OwnedNote, type Pool } from "../helpers/pool.js";
 
 // Regression tests for the #19 circuit audit, finding F1 (Critical). The v2 nullifier
 // binds the note's tree index, which the contract derives from the `treeSize` a payment
@@ -19,6 +19,36 @@ import { ARTIFACTS, NO_PAYEE, USDC, deployPool } from "../helpers/pool.js";
 // size with each root and accepts a root only at exactly that size.
 
 const { ethers } = await network.create();
+
+/**
+ * Proves `note` (leaf 0 of tree 0) again as if it were leaf 0 of tree 1, along `path`
+ * (whose root and treeSize the attack names): the second spend the fix must refuse.
+ */
+async function proveAgainInTree1(pool: Pool, note: OwnedNote, payee: Address, path: MerklePath) {
+  const t = await pool.terms({ payTo: payee, amount: note.value });
+  const context = paymentContext({
+    chainId: pool.chainId,
+    facilitator: pool.facilitatorAddress,
+    terms: t,
+    memo: "0x",
+    payeeMemo: "0x",
+  });
+  const r = await provePayment(
+    {
+      note: { value: note.value, owner: note.owner, blinding: note.blinding },
+      spendingKey: pool.keys.spendingKey(),
+      position: { treeIndex: 1, leafIndex: 0 },
+      path,
+      amount: t.amount,
+      fee: 0n,
+      context,
+      payee: NO_PAYEE,
+      changeBlinding: 7n,
+    },
+    ARTIFACTS,
+  );
+  return { r, t };
+}
 
 describe("Root history: a root is valid at exactly the size it was recorded at (audit F1)", function () {
   this.timeout(120_000);
@@ -46,7 +76,7 @@ describe("Root history: a root is valid at exactly the size it was recorded at (
     expect(await pool.facilitator.isKnownRoot(rootAt1, 5)).to.equal(false);
 
     // The attack itself: prove A again at (tree 1, leaf 0) against root@1 named at size 5.
-    const path = {
+    const path: MerklePath = {
       root: rootAt1,
       treeSize: 5,
       treeIndex: 1,
@@ -57,28 +87,7 @@ describe("Root history: a root is valid at exactly the size it was recorded at (
       indices: 0n,
       compressedSiblings: Array<bigint>(MAX_TREE_DEPTH).fill(0n),
     };
-    const t = await pool.terms({ payTo: payee, amount: USDC(5) });
-    const context = paymentContext({
-      chainId: pool.chainId,
-      facilitator: pool.facilitatorAddress,
-      terms: t,
-      memo: "0x",
-      payeeMemo: "0x",
-    });
-    const r = await provePayment(
-      {
-        note: { value: A.value, owner: A.owner, blinding: A.blinding },
-        spendingKey: pool.keys.spendingKey(),
-        position: { treeIndex: 1, leafIndex: 0 },
-        path,
-        amount: t.amount,
-        fee: 0n,
-        context,
-        payee: NO_PAYEE,
-        changeBlinding: 7n,
-      },
-      ARTIFACTS,
-    );
+    const { r, t } = await proveAgainInTree1(pool, A, payee, path);
     expect(r.nullifierHash).to.not.equal(p1.result.nullifierHash); // a second tag for the same note...
     await expect(pool.facilitator.pay(pool.proofStruct(r), t, "0x", "0x")).to.be.revertedWithCustomError(
       pool.facilitator,
@@ -104,28 +113,7 @@ describe("Root history: a root is valid at exactly the size it was recorded at (
     expect(await pool.facilitator.isKnownRoot(root0, 7)).to.equal(false); // 7 % 3 = 1 holds it, but at size 4
 
     const path = { ...f6.path(0), treeSize: 7, treeIndex: 1 };
-    const t = await pool.terms({ payTo: payee, amount: USDC(5) });
-    const context = paymentContext({
-      chainId: pool.chainId,
-      facilitator: pool.facilitatorAddress,
-      terms: t,
-      memo: "0x",
-      payeeMemo: "0x",
-    });
-    const r = await provePayment(
-      {
-        note: { value: A.value, owner: A.owner, blinding: A.blinding },
-        spendingKey: pool.keys.spendingKey(),
-        position: { treeIndex: 1, leafIndex: 0 },
-        path,
-        amount: t.amount,
-        fee: 0n,
-        context,
-        payee: NO_PAYEE,
-        changeBlinding: 7n,
-      },
-      ARTIFACTS,
-    );
+    const { r, t } = await proveAgainInTree1(pool, A, payee, path);
     await expect(pool.facilitator.pay(pool.proofStruct(r), t, "0x", "0x")).to.be.revertedWithCustomError(
       pool.facilitator,
       "FacilitatorUnknownRoot",
