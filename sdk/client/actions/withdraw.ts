@@ -33,7 +33,7 @@ import { submitPayment } from "./submit-payment.js";
 import { sync } from "./sync.js";
 import { tokenUnits } from "./token.js";
 
-/** What {@link withdraw} and {@link withdrawAll} share. */
+/** What {@link PrivateWallet.withdraw} and {@link PrivateWallet.withdrawAll} share. */
 export interface WithdrawOptions {
   /** The public address that receives the tokens. */
   to: Address;
@@ -71,7 +71,7 @@ export interface WithdrawTransaction {
   of: number;
 }
 
-/** What {@link withdraw} and {@link withdrawAll} return. */
+/** What {@link PrivateWallet.withdraw} and {@link PrivateWallet.withdrawAll} return. */
 export interface WithdrawResult {
   /** The last transaction's hash (the only one for a withdrawal that one note covers). */
   hash: Hash;
