@@ -206,14 +206,14 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         if (terms.payTo == address(0)) {
             // Shielded: the payee's value stays in the pool as the payee note, queued
             // before the change note, with the memo that delivers its opening. No
-            // `_payout`: nothing leaves the pool for the payee.
-            _spendShielded(proof.nullifierHash, proof.payeeCommitment, terms.conditionHash);
+            // `_payout`: nothing leaves the pool for the payee. The receipt binds the memo too.
+            _spendShielded(proof.nullifierHash, proof.payeeCommitment, terms.conditionHash, keccak256(payeeMemo));
             _append(proof.payeeCommitment, payeeMemo);
             _append(proof.changeCommitment, memo);
             emit ShieldedPaymentReceipt(id, proof.payeeCommitment, terms.relayer, terms.fee);
         } else {
-            // Transparent: the proof's payee note is worthless (amount * payeeValue = 0 in
-            // the circuit) and is not appended.
+            // Transparent: the proof's payee note is the empty note (checked in
+            // `_checkPayment`, so its value is 0) and is not appended.
             _spend(proof.nullifierHash, terms.payTo, terms.amount, terms.conditionHash);
             _append(proof.changeCommitment, memo);
             emit PaymentReceipt(id, terms.amount, terms.conditionHash, terms.payTo, terms.relayer, terms.fee);
@@ -258,7 +258,12 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
                 continue;
             }
             if (p.terms.payTo == address(0)) {
-                _spendShielded(p.proof.nullifierHash, p.proof.payeeCommitment, p.terms.conditionHash);
+                _spendShielded(
+                    p.proof.nullifierHash,
+                    p.proof.payeeCommitment,
+                    p.terms.conditionHash,
+                    keccak256(p.payeeMemo)
+                );
                 newLeaves += 2;
             } else {
                 _spend(p.proof.nullifierHash, p.terms.payTo, p.terms.amount, p.terms.conditionHash);
@@ -425,6 +430,17 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         bytes calldata memo,
         bytes calldata payeeMemo
     ) internal pure {
+        // Signals must be canonical field elements (checked first, so an out-of-field value
+        // is named as such whatever else is wrong). The verifier reduces nothing, but a
+        // nullifier hash n and n + p would otherwise be two storage keys for one note
+        // (double spend), and a leaf >= p would be hashed mod p by later commits.
+        if (proof.nullifierHash >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.nullifierHash);
+        // The payee commitment becomes a leaf (shielded), which later commits would hash
+        // mod p, and the key of the shielded receipt, which must be the commitment the
+        // payee recomputes from the note's opening (always canonical).
+        if (proof.payeeCommitment >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.payeeCommitment);
+        if (proof.changeCommitment >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.changeCommitment);
+        if (proof.root >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.root);
         if (terms.payTo == address(0)) {
             // Shielded. A public amount would have no one to go to (the zero address
             // would burn it); the payee's value is in the payee note instead.
@@ -437,32 +453,23 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
             // Transparent: the payee note is worthless and not appended; a memo for it
             // would only cost gas and could hide data in the payment's calldata.
             if (payeeMemo.length != 0) revert FacilitatorPayeeMemo(payeeMemo.length);
-            // ...and its commitment must be the one empty note, Commit(0, 0, 0). The circuit
-            // only forces payeeValue = 0 when amount > 0, so without this a zero-amount
-            // transparent payment could put value in a note that is never appended (burnt),
-            // and every transparent payment could carry 254 free bits in a public signal
-            // (a side channel that would tell payments apart). Found in the #19 audit (F4).
+            // ...and its commitment must be the one empty note, Commit(0, 0, 0), which forces
+            // payeeValue = 0 (Poseidon binding); the circuit itself has no mode constraint.
+            // Without this a transparent payment could put value in a note that is never
+            // appended (burnt), and carry 254 free bits in a public signal (a side channel
+            // that would tell payments apart). Found in the #19 audit (F4).
             if (proof.payeeCommitment != EMPTY_NOTE_COMMITMENT) {
                 revert FacilitatorTransparentPayeeNote(proof.payeeCommitment);
             }
         }
         // A fee must have a recipient; a zero relayer would burn it.
         if (terms.fee != 0 && terms.relayer == address(0)) revert FacilitatorFeeWithoutRelayer(terms.fee);
-        // The circuit range-checks both to 128 bits; refuse early with a clear error.
+        // Each below 2^128, so the public value amount + fee (range-checked to 129 bits in
+        // the circuit) cannot overflow; refuse early with a clear error.
         if (terms.amount > MAX_VALUE) revert FacilitatorValueTooLarge(terms.amount);
         if (terms.fee > MAX_VALUE) revert FacilitatorValueTooLarge(terms.fee);
         // Bounded memo: it is stored in logs at the submitter's cost, but keep it sane.
         if (memo.length > MAX_MEMO_LENGTH) revert FacilitatorMemoTooLong(memo.length, MAX_MEMO_LENGTH);
-        // Signals must be canonical field elements. The verifier reduces nothing, but a
-        // nullifier hash n and n + p would otherwise be two storage keys for one note
-        // (double spend), and a leaf >= p would be hashed mod p by later commits.
-        if (proof.nullifierHash >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.nullifierHash);
-        // The payee commitment becomes a leaf (shielded), which later commits would hash
-        // mod p, and the key of the shielded receipt, which must be the commitment the
-        // payee recomputes from the note's opening (always canonical).
-        if (proof.payeeCommitment >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.payeeCommitment);
-        if (proof.changeCommitment >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.changeCommitment);
-        if (proof.root >= SNARK_SCALAR_FIELD) revert FacilitatorInputOutOfField(proof.root);
     }
 
     /// @dev Adds `amount` to what `who` is owed (one entry per address), skipping zeros.

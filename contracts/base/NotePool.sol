@@ -93,10 +93,14 @@ abstract contract NotePool is INotePool {
     /// @dev nullifierHash => receipt. Zero: unspent. Otherwise the block number of the
     /// payment in the top 64 bits and, below, the low 192 bits of a digest of what it
     /// paid: keccak256(abi.encode(payTo, amount, conditionHash)) for a transparent payment,
-    /// keccak256(abi.encode(SHIELDED_RECEIPT_TAG, payeeCommitment, conditionHash)) for a
-    /// shielded one. The first word of the first is an address (12 zero bytes on top), of
-    /// the second the tag (which has none), so no digest of one kind is a digest of the
-    /// other: a shielded receipt never reads as a transparent payment, nor the reverse.
+    /// keccak256(abi.encode(SHIELDED_RECEIPT_TAG, payeeCommitment, conditionHash,
+    /// keccak256(payeeMemo))) for a shielded one. The first word of the first is an address
+    /// (12 zero bytes on top), of the second the tag (which has none), so no digest of one
+    /// kind is a digest of the other: a shielded receipt never reads as a transparent
+    /// payment, nor the reverse. The shielded digest binds the payee memo that went on
+    /// chain: the payee finds its note only by decrypting that memo, so a server that
+    /// opened the memo shown in a request must know that this very memo was appended
+    /// (the payer could otherwise show one memo and settle the same note with another).
     mapping(uint256 nullifierHash => bytes32 receipt) internal _receipts;
 
     /// @param rootHistorySize_ Number of past roots that stay valid for proofs.
@@ -230,9 +234,20 @@ abstract contract NotePool is INotePool {
     }
 
     /// @dev Marks `nullifierHash` spent by a shielded payment, recording the payee note it
-    /// created and the condition it paid for (neither payee nor amount is known on chain).
-    function _spendShielded(uint256 nullifierHash, uint256 payeeCommitment, bytes32 conditionHash) internal {
-        _receipts[nullifierHash] = _packShieldedReceiptAt(uint64(block.number), payeeCommitment, conditionHash);
+    /// created, the condition it paid for and the hash of the payee memo appended with the
+    /// note (neither payee nor amount is known on chain).
+    function _spendShielded(
+        uint256 nullifierHash,
+        uint256 payeeCommitment,
+        bytes32 conditionHash,
+        bytes32 payeeMemoHash
+    ) internal {
+        _receipts[nullifierHash] = _packShieldedReceiptAt(
+            uint64(block.number),
+            payeeCommitment,
+            conditionHash,
+            payeeMemoHash
+        );
     }
 
     /// @inheritdoc INotePool
@@ -256,14 +271,15 @@ abstract contract NotePool is INotePool {
     function checkShieldedReceipt(
         bytes32 id,
         uint256 payeeCommitment,
-        bytes32 conditionHash
+        bytes32 conditionHash,
+        bytes32 payeeMemoHash
     ) external view override returns (ReceiptStatus status, uint64 paidAtBlock, uint64 currentBlock) {
         currentBlock = uint64(block.number);
         bytes32 receipt = _receipts[uint256(id)];
         if (receipt == 0) return (ReceiptStatus.None, 0, currentBlock);
         paidAtBlock = uint64(uint256(receipt) >> 192);
         status =
-            receipt == _packShieldedReceiptAt(paidAtBlock, payeeCommitment, conditionHash)
+            receipt == _packShieldedReceiptAt(paidAtBlock, payeeCommitment, conditionHash, payeeMemoHash)
                 ? ReceiptStatus.Paid
                 : ReceiptStatus.Mismatch;
     }
@@ -287,11 +303,13 @@ abstract contract NotePool is INotePool {
     function _packShieldedReceiptAt(
         uint64 blockNumber,
         uint256 payeeCommitment,
-        bytes32 conditionHash
+        bytes32 conditionHash,
+        bytes32 payeeMemoHash
     ) internal pure returns (bytes32) {
-        // The tag keeps these digests apart from transparent ones (see `_receipts`).
+        // The tag keeps these digests apart from transparent ones; the memo hash binds the
+        // on-chain payee memo (see `_receipts`).
         uint256 digest = uint256(
-            uint192(uint256(keccak256(abi.encode(SHIELDED_RECEIPT_TAG, payeeCommitment, conditionHash))))
+            uint192(uint256(keccak256(abi.encode(SHIELDED_RECEIPT_TAG, payeeCommitment, conditionHash, payeeMemoHash))))
         );
         return bytes32((uint256(blockNumber) << 192) | digest);
     }

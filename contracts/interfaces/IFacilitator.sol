@@ -137,7 +137,8 @@ interface IFacilitator is INotePool {
     /// @notice A note was spent to pay a shielded payee: the payee note `payeeCommitment`
     /// was appended (its `LeafInserted` carries the payee memo). Deliberately names neither
     /// the payee nor the amount nor the condition: the payee's server, which knows the
-    /// note's opening and the condition, checks `checkShieldedReceipt`.
+    /// note's opening, the condition and the payee memo it opened, checks
+    /// `checkShieldedReceipt` (whose digest binds that memo's hash).
     /// @param id Receipt id: the spent note's nullifier hash.
     /// @param payeeCommitment Commitment of the payee note.
     /// @param relayer Recipient of the fee.

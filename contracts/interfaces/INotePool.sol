@@ -86,19 +86,26 @@ interface INotePool {
 
     /// @notice Checks a shielded payment's receipt in one call: whether the note with
     /// nullifier hash `id` was spent to create the payee note `payeeCommitment` for
-    /// `conditionHash`. Only the payee (who decrypted the note's opening and recomputed its
-    /// commitment) and the payer know what to ask; a transparent receipt with the same id
-    /// reads as Mismatch here, and a shielded one as Mismatch in `checkReceipt`.
+    /// `conditionHash`, appended with the payee memo whose keccak256 is `payeeMemoHash`.
+    /// Only the payee (who decrypted the note's opening and recomputed its commitment) and
+    /// the payer know what to ask; a transparent receipt with the same id reads as Mismatch
+    /// here, and a shielded one as Mismatch in `checkReceipt`. The memo hash is part of the
+    /// receipt because the payee's wallet finds its note only by decrypting the memo on
+    /// chain: a payer could show a server one valid memo and settle the same note with
+    /// another (a second proof, another context), leaving the payee a note it never finds.
+    /// A server that opened memo M asks with keccak256(M): Paid means M went on chain.
     /// @param id Receipt id (nullifier hash).
     /// @param payeeCommitment Expected payee note commitment.
     /// @param conditionHash Expected condition.
+    /// @param payeeMemoHash keccak256 of the expected payee memo (the memo the server opened).
     /// @return status None, Paid or Mismatch.
     /// @return paidAtBlock Block of the payment (0 if none).
     /// @return currentBlock Current block, to count confirmations.
     function checkShieldedReceipt(
         bytes32 id,
         uint256 payeeCommitment,
-        bytes32 conditionHash
+        bytes32 conditionHash,
+        bytes32 payeeMemoHash
     ) external view returns (ReceiptStatus status, uint64 paidAtBlock, uint64 currentBlock);
 
     /// @notice Whether a nullifier hash has been spent.

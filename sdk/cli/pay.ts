@@ -422,13 +422,14 @@ async function minedReceipt(
 ): Promise<{ block: number; confirmations: number; transaction?: Hex } | undefined> {
   const checker = new ReceiptChecker({ publicClient: wallet.publicClient, facilitator: wallet.pool.facilitator });
   const look = (async () => {
-    // A shielded payment's receipt binds its payee note, not a payee and an amount.
+    // A shielded payment's receipt binds its payee note and payee memo, not a payee and an amount.
     const r = await checker.check(
       isShieldedTerms(p.terms)
         ? {
             id: p.receiptId,
             payeeCommitment: p.proof.payeeCommitment,
             conditionHash: p.terms.conditionHash,
+            payeeMemo: p.payeeMemo,
             minConfirmations: 1,
           }
         : {

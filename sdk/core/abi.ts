@@ -41,7 +41,7 @@ export const facilitatorAbi = parseAbi([
   "function prewarmLeafQueue(uint256 fromSlot, uint256 count)",
   "function paymentContext(PaymentTerms terms, bytes memo, bytes payeeMemo) view returns (uint256)",
   "function checkReceipt(bytes32 id, address payTo, uint256 amount, bytes32 conditionHash) view returns (uint8 status, uint64 paidAtBlock, uint64 currentBlock)",
-  "function checkShieldedReceipt(bytes32 id, uint256 payeeCommitment, bytes32 conditionHash) view returns (uint8 status, uint64 paidAtBlock, uint64 currentBlock)",
+  "function checkShieldedReceipt(bytes32 id, uint256 payeeCommitment, bytes32 conditionHash, bytes32 payeeMemoHash) view returns (uint8 status, uint64 paidAtBlock, uint64 currentBlock)",
   "function isSpent(uint256 nullifierHash) view returns (bool)",
   "function depositNonce(uint256 precommitment, bytes memo) view returns (bytes32)",
   "function currentRoot() view returns (uint256)",

@@ -1,4 +1,13 @@
-import { decodeEventLog, type Address, type Hash, type Hex, type PublicClient, type TransactionReceipt } from "viem";
+import {
+  decodeEventLog,
+  isHex,
+  keccak256,
+  type Address,
+  type Hash,
+  type Hex,
+  type PublicClient,
+  type TransactionReceipt,
+} from "viem";
 
 import { RECEIPT_STATUS, SKIP_REASON, facilitatorAbi } from "./abi.js";
 import { ZkPayError } from "./errors.js";
@@ -25,13 +34,18 @@ export interface ExpectedReceipt {
 
 /**
  * What a server expects a shielded payment's receipt to say: the payee note's commitment
- * (which the server opened: value, owner and blinding) and the condition, in place of payee
- * and amount (`Facilitator.checkShieldedReceipt`).
+ * (which the server opened: value, owner and blinding), the condition, and the payee memo
+ * it opened, in place of payee and amount (`Facilitator.checkShieldedReceipt`). The memo
+ * is checked (by its keccak256) because the payee's wallet finds the note only by
+ * decrypting the memo that went on chain: a payer could show one memo and settle the same
+ * note with another, and the note would be lost to the payee.
  */
 export interface ExpectedShieldedReceipt {
   id: Hex;
   payeeCommitment: bigint;
   conditionHash: Hex;
+  /** The payee memo (hex) the server opened; the receipt is Paid only if this memo went on chain. */
+  payeeMemo: Hex;
   /** Confirmations required; 1 means "mined". Default: {@link defaultConfirmations} of the chain. */
   minConfirmations?: number;
 }
@@ -100,13 +114,21 @@ export class ReceiptChecker {
    * Checks a receipt with one `eth_call`: paid (with its confirmations), mismatch or none.
    * A transparent payment's against the expected payee, amount and condition
    * (`checkReceipt`); a shielded payment's (`payeeCommitment` given) against its payee
-   * note's commitment and the condition (`checkShieldedReceipt`).
+   * note's commitment, the condition and the keccak256 of the payee memo
+   * (`checkShieldedReceipt`).
    */
   async check(e: ExpectedReceipt | ExpectedShieldedReceipt): Promise<ReceiptCheck> {
     const min = e.minConfirmations ?? this.#minDefault;
     const shielded = "payeeCommitment" in e;
+    let payeeMemoHash: Hex | undefined;
+    if (shielded) {
+      if (typeof e.payeeMemo !== "string" || !isHex(e.payeeMemo, { strict: true }) || e.payeeMemo.length % 2 !== 0) {
+        throw new ZkPayError("invalid_argument", "a shielded receipt check needs the payee memo as 0x-prefixed hex");
+      }
+      payeeMemoHash = keccak256(e.payeeMemo);
+    }
     const key = shielded
-      ? `${e.id}|shielded:${e.payeeCommitment}|${e.conditionHash}|${min}`
+      ? `${e.id}|shielded:${e.payeeCommitment}|${e.conditionHash}|${payeeMemoHash}|${min}`
       : `${e.id}|${e.payTo.toLowerCase()}|${e.amount}|${e.conditionHash}|${min}`;
     const cached = this.#cache.get(key);
     if (cached) return cached;
@@ -119,7 +141,7 @@ export class ReceiptChecker {
             address: this.#facilitator,
             abi: facilitatorAbi,
             functionName: "checkShieldedReceipt",
-            args: [e.id, e.payeeCommitment, e.conditionHash],
+            args: [e.id, e.payeeCommitment, e.conditionHash, payeeMemoHash!],
             blockTag: "latest",
           })
         : await this.#client.readContract({

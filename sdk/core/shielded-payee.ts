@@ -35,8 +35,9 @@ export interface OpenedPayeeNote {
  *   names another condition than this request's challenge;
  * - `payee_note_underpaid`: the note is worth less than the price.
  *
- * The commitment, once checked, is what binds the on-chain receipt
- * (`checkShieldedReceipt(id, payeeCommitment, conditionHash)`). Pure: the server's replay
+ * The commitment, once checked, and the memo opened are what the on-chain receipt binds
+ * (`checkShieldedReceipt(id, payeeCommitment, conditionHash, keccak256(payeeMemo))`: the
+ * memo too, since the API's wallet finds the note only by that memo). Pure: the server's replay
  * store dedupes commitments already received.
  *
  * @example

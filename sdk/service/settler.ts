@@ -450,16 +450,23 @@ export class Settler {
   }
 
   /**
-   * Whether the chain holds this very payment (same payee, amount and condition), paid by
+   * Whether the chain holds this very payment (same payee, amount and condition; for a
+   * shielded one, same payee note, condition and payee memo), paid by
    * a transaction this service did not send; records it settled with that transaction.
    */
   async #paidElsewhere(id: string, item: StoredItem): Promise<boolean> {
-    // A shielded payment's receipt binds its payee note's commitment in place of payee and amount.
+    // A shielded payment's receipt binds its payee note's commitment in place of payee and
+    // amount, and the payee memo that went on chain (this item's, which its proof binds).
     const shielded = isShieldedTerms(item.terms);
     const r = await this.#receipts
       .check(
         shielded
-          ? { id: id as Hex, payeeCommitment: item.proof.payeeCommitment, conditionHash: item.terms.conditionHash }
+          ? {
+              id: id as Hex,
+              payeeCommitment: item.proof.payeeCommitment,
+              conditionHash: item.terms.conditionHash,
+              payeeMemo: item.payeeMemo,
+            }
           : {
               id: id as Hex,
               payTo: item.terms.payTo,

@@ -323,7 +323,7 @@ export class SessionService {
     asset: Address;
     /** A recovery: the challenge may have expired since (its MAC must still be ours). */
     recovering?: boolean;
-    /** A shielded purchase: its payee note's memo and commitment (the receipt binds the commitment). */
+    /** A shielded purchase: its payee note's memo and commitment (the receipt binds both). */
     payeeMemo?: string;
     payeeCommitment?: bigint;
   }): Promise<CredentialWire> {
@@ -370,10 +370,13 @@ export class SessionService {
         if (isZkPayError(err)) throw new ZkPayError("issuance_refused", err.message, { cause: err.reason });
         throw err;
       }
+      // The receipt binds the payee memo too: the purchase must have put on chain the memo
+      // opened here (the service's wallet finds the note only by that memo).
       check = await this.#receipts.check({
         id: r.receiptId,
         payeeCommitment: r.payeeCommitment,
         conditionHash,
+        payeeMemo: r.payeeMemo as Hex,
         minConfirmations,
       });
     } else {
@@ -388,7 +391,7 @@ export class SessionService {
     if (check.state !== "paid") {
       const why: Record<string, string> = {
         not_paid: "no payment with this receipt id on chain",
-        mismatch: "the receipt pays another payee, amount, challenge or holder commitment",
+        mismatch: "the receipt pays another payee, amount, challenge or holder commitment (or, shielded, payee memo)",
         unconfirmed: `the payment has ${check.confirmations} confirmations, not enough yet`,
       };
       throw new ZkPayError("issuance_refused", why[check.state] ?? check.state, { receipt: check.state });

@@ -369,6 +369,7 @@ export function adapterMatrix(cases: AdapterCase[]): void {
             payload: {
               terms: { payTo: string; amount: string; conditionHash: Hex };
               proof: { payeeCommitment: string };
+              payeeMemo: Hex;
             };
           }>(sent.at(-1)!.paymentSignature)!;
           expect(signature.accepted.scheme).to.equal("zk-shielded");
@@ -380,6 +381,7 @@ export function adapterMatrix(cases: AdapterCase[]): void {
             id: settle!.extra.receiptId,
             payeeCommitment: BigInt(signature.payload.proof.payeeCommitment),
             conditionHash: signature.payload.terms.conditionHash,
+            payeeMemo: signature.payload.payeeMemo,
           });
           expect(receipt.state).to.equal("paid");
         });

@@ -467,12 +467,15 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
     const conditions: string[] = [];
     let firstId = "";
     let firstCommitment = "";
+    let firstMemo = "";
+    let printedCheck: string[] = [];
     try {
       expect(serve.stdout()).to.contain(`(zk-shielded, eip155:31337) -> ${apiKeys.address()}`);
       await env.mint(account(8).address, USDC);
       const dep = await cli(["deposit", ".5"], { wallet: "shielded-payer", key: 8 });
       expect(dep.code, dep.stderr).to.equal(0);
-      for (let i = 0; i < 2; i++) {
+      {
+        // The first payment with --json: receipt id, payee commitment and payee memo.
         const p = await cli(["pay", `${serve.url}/weather`, "--json"], { wallet: "shielded-payer" });
         expect(p.code, p.stderr).to.equal(0);
         const j = json(p);
@@ -480,26 +483,35 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
         expect(j.amount).to.equal("10000");
         expect(JSON.parse(j.body as string)).to.deep.include({ paidWith: "zk-shielded" });
         conditions.push(j.conditionHash as string);
-        if (i === 0) {
-          firstId = j.receiptId as string;
-          firstCommitment = j.payeeCommitment as string;
-          // The transaction, as any observer reads it: a shielded receipt, no payee, no amount,
-          // no token leaving the pool (no fee), two leaves (payee note with its 187-byte memo, change).
-          const rc = await env.publicClient.getTransactionReceipt({ hash: j.transaction as `0x${string}` });
-          const events = parseEventLogs({ abi: [...facilitatorAbi, ...erc20Abi], logs: rc.logs });
-          const names = events.map((e) => e.eventName);
-          expect(names).to.include("ShieldedPaymentReceipt");
-          expect(names).to.not.include("PaymentReceipt");
-          expect(names).to.not.include("Transfer");
-          const memos = events.flatMap((e) => (e.eventName === "LeafInserted" ? [(e.args.memo.length - 2) / 2] : []));
-          expect(memos).to.have.length(2);
-          expect(memos[0]).to.equal(187);
-          const raw = JSON.stringify(rc.logs, (_k, x: unknown) =>
-            typeof x === "bigint" ? x.toString() : x,
-          ).toLowerCase();
-          expect(raw, "the payee's owner key is in no log").to.not.contain(apiKeys.ownerKey.toString(16));
-        }
+        firstId = j.receiptId as string;
+        firstCommitment = j.payeeCommitment as string;
+        firstMemo = j.payeeMemo as string;
+        expect((firstMemo.length - 2) / 2).to.equal(187);
+        // The transaction, as any observer reads it: a shielded receipt, no payee, no amount,
+        // no token leaving the pool (no fee), two leaves (payee note with its 187-byte memo, change).
+        const rc = await env.publicClient.getTransactionReceipt({ hash: j.transaction as `0x${string}` });
+        const events = parseEventLogs({ abi: [...facilitatorAbi, ...erc20Abi], logs: rc.logs });
+        const names = events.map((e) => e.eventName);
+        expect(names).to.include("ShieldedPaymentReceipt");
+        expect(names).to.not.include("PaymentReceipt");
+        expect(names).to.not.include("Transfer");
+        const memos = events.flatMap((e) => (e.eventName === "LeafInserted" ? [(e.args.memo.length - 2) / 2] : []));
+        expect(memos).to.have.length(2);
+        expect(memos[0]).to.equal(187);
+        const raw = JSON.stringify(rc.logs, (_k, x: unknown) =>
+          typeof x === "bigint" ? x.toString() : x,
+        ).toLowerCase();
+        expect(raw, "the payee's owner key is in no log").to.not.contain(apiKeys.ownerKey.toString(16));
       }
+      // The second payment in text mode: it prints the full receipt check command, memo included.
+      const text = await cli(["pay", `${serve.url}/weather`], { wallet: "shielded-payer" });
+      expect(text.code, text.stderr).to.equal(0);
+      const check = /^check: 402zk --network hardhat (receipt .*)$/m.exec(text.stderr);
+      expect(check, text.stderr).to.not.equal(null);
+      printedCheck = check![1]!.split(" ");
+      expect(printedCheck).to.include.members(["--payee-commitment", "--condition", "--payee-memo"]);
+      expect(printedCheck[printedCheck.indexOf("--payee-memo") + 1]).to.match(/^0x[0-9a-f]{374}$/);
+      conditions.push(printedCheck[printedCheck.indexOf("--condition") + 1]!);
     } finally {
       expect(await serve.stop()).to.equal(0);
     }
@@ -508,18 +520,36 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
     const byId = await cli(["receipt", firstId]);
     expect(byId.code, byId.stderr).to.equal(0);
     expect(byId.stdout).to.match(/^paid: zk-shielded \(payee and amount hidden\), payee note \d+/);
-    const checked = await cli([
+    const expected = ["--payee-commitment", firstCommitment, "--condition", conditions[0]!];
+    const checked = await cli(["receipt", firstId, ...expected, "--payee-memo", firstMemo]);
+    expect(checked.code, checked.stderr).to.equal(0);
+    // The command `pay` printed for the second payment checks out as printed.
+    const printed = await cli(printedCheck);
+    expect(printed.code, printed.stderr).to.equal(0);
+    expect(printed.stdout).to.match(/^paid: /);
+    const wrong = await cli([
       "receipt",
       firstId,
+      ...expected.slice(2),
       "--payee-commitment",
-      firstCommitment,
-      "--condition",
-      conditions[0]!,
+      "12345",
+      "--payee-memo",
+      firstMemo,
     ]);
-    expect(checked.code, checked.stderr).to.equal(0);
-    const wrong = await cli(["receipt", firstId, "--payee-commitment", "12345", "--condition", conditions[0]!]);
     expect(wrong.code).to.equal(2);
     expect(wrong.stderr).to.contain("receipt_mismatch");
+    // Another payee memo (the second payment's, a valid memo of ours) is a mismatch: the
+    // receipt binds the memo that went on chain with this note (audit F2).
+    const otherMemo = printedCheck[printedCheck.indexOf("--payee-memo") + 1]!;
+    const wrongMemo = await cli(["receipt", firstId, ...expected, "--payee-memo", otherMemo]);
+    expect(wrongMemo.code).to.equal(2);
+    expect(wrongMemo.stderr).to.contain("receipt_mismatch");
+    // Without --payee-memo, or with one that is not 187 bytes of hex: refused by name.
+    for (const args of [expected, [...expected, "--payee-memo", "0x1234"]]) {
+      const bad = await cli(["receipt", firstId, ...args]);
+      expect(bad.code, args.join(" ")).to.equal(1);
+      expect(bad.stderr).to.contain("invalid_argument");
+    }
 
     // The auditor: the viewing key lists both payments (time, amount, condition) from the chain.
     const viewingKey = apiKeys.viewingKeyString();

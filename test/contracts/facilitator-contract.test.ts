@@ -134,6 +134,41 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     expect(await pool.token.balanceOf(payee)).to.equal(USDC(1));
   });
 
+  it("refuses another split of the same public value (amount + fee) in pay, payAndCommit and payBatch", async function () {
+    // payment-v2 has one public value, amount + fee: the split is bound only by the context
+    // (a hash of the terms). A relayer that re-splits a (3, 1) proof as (2, 2) takes the
+    // payee's money; as (4, 0) or (0, 4) it moves it between payee and relayer. All refused.
+    const note = await pool.deposit(USDC(5));
+    const terms = await pool.terms({ payTo: payee, amount: USDC(3), relayer, fee: USDC(1) });
+    const p = await pool.prove(note, terms);
+    const proof = pool.proofStruct(p.result);
+    for (const [amount, fee] of [
+      [USDC(2), USDC(2)],
+      [USDC(4), 0n],
+      [0n, USDC(4)],
+    ] as const) {
+      const t = { ...terms, amount, fee };
+      const label = `(${amount}, ${fee})`;
+      await expect(pool.facilitator.pay(proof, t, p.memo, p.payeeMemo), `pay ${label}`).to.be.revertedWithCustomError(
+        pool.facilitator,
+        "FacilitatorInvalidProof",
+      );
+      await expect(
+        pool.facilitator.payAndCommit(proof, t, p.memo, p.payeeMemo),
+        `payAndCommit ${label}`,
+      ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorInvalidProof");
+      const b = pool.batched(p);
+      await expect(
+        pool.facilitator.payBatch([{ ...b, terms: { ...b.terms, amount, fee } }]),
+        `payBatch ${label}`,
+      ).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorInvalidProof");
+    }
+    // The honest split still settles.
+    await (await pool.facilitator.pay(proof, terms, p.memo, p.payeeMemo)).wait();
+    expect(await pool.token.balanceOf(payee)).to.equal(USDC(3));
+    expect(await pool.token.balanceOf(relayer)).to.equal(USDC(1));
+  });
+
   it("refuses the proof on another chain", async function () {
     const note = await pool.deposit(USDC(2));
     const p = await pool.prove(note, await pool.terms({ payTo: payee, amount: USDC(1) }));

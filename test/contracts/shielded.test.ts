@@ -29,6 +29,8 @@ const { ethers, networkHelpers } = await network.create();
 
 const condition = (s: string) => keccak256(toUtf8Bytes(s)) as Hex;
 const idOf = (p: Proven) => ethers.toBeHex(p.result.nullifierHash, 32);
+/** What `checkShieldedReceipt` takes for a payee memo: its keccak256. */
+const memoHash = (memo: Hex) => keccak256(memo) as Hex;
 const TRANSFER = topicOf("Transfer(address,address,uint256)");
 const STATUS = { None: 0n, Paid: 1n, Mismatch: 2n };
 
@@ -154,23 +156,36 @@ describe("Facilitator: shielded payments (payTo = 0, real proofs)", function () 
     expect(decryptNote(OTHER_API.viewingKey(), events[0]!.args.memo as Hex)).to.equal(undefined);
   });
 
-  it("the receipt checks with checkShieldedReceipt, and is a Mismatch for another note or condition", async function () {
+  it("the receipt checks with checkShieldedReceipt, and is a Mismatch for another note, condition or payee memo", async function () {
     const { p } = await shieldedPayment({ deposit: USDC(3), price: USDC(1) });
     const id = idOf(p);
     const cond = p.terms.conditionHash;
-    expect((await pool.facilitator.checkShieldedReceipt(id, p.result.payeeCommitment, cond))[0]).to.equal(STATUS.None);
+    const mh = memoHash(p.payeeMemo);
+    expect((await pool.facilitator.checkShieldedReceipt(id, p.result.payeeCommitment, cond, mh))[0]).to.equal(
+      STATUS.None,
+    );
     await (await pool.pay(p)).wait();
 
-    const [status, paidAt, current] = await pool.facilitator.checkShieldedReceipt(id, p.result.payeeCommitment, cond);
+    const [status, paidAt, current] = await pool.facilitator.checkShieldedReceipt(
+      id,
+      p.result.payeeCommitment,
+      cond,
+      mh,
+    );
     expect(status).to.equal(STATUS.Paid);
     expect(paidAt).to.equal(BigInt(await ethers.provider.getBlockNumber()));
     expect(current >= paidAt).to.equal(true);
     // Another payee note (same value and owner, another blinding), another condition.
     const otherNote = commitmentOf({ ...p.payee, blinding: p.payee.blinding + 1n });
-    expect((await pool.facilitator.checkShieldedReceipt(id, otherNote, cond))[0]).to.equal(STATUS.Mismatch);
-    expect((await pool.facilitator.checkShieldedReceipt(id, p.result.payeeCommitment, condition("other")))[0]).to.equal(
-      STATUS.Mismatch,
-    );
+    expect((await pool.facilitator.checkShieldedReceipt(id, otherNote, cond, mh))[0]).to.equal(STATUS.Mismatch);
+    expect(
+      (await pool.facilitator.checkShieldedReceipt(id, p.result.payeeCommitment, condition("other"), mh))[0],
+    ).to.equal(STATUS.Mismatch);
+    // Another payee memo (the same opening encrypted again): not the memo that went on chain.
+    const reencrypted = encryptNote(API.encryptionKey, { ...p.payee, conditionHash: cond });
+    expect(
+      (await pool.facilitator.checkShieldedReceipt(id, p.result.payeeCommitment, cond, memoHash(reencrypted)))[0],
+    ).to.equal(STATUS.Mismatch);
     // The transparent reader never sees a shielded payment as a payment, whatever it asks.
     for (const [to, amount] of [
       [ZeroAddress, 0n],
@@ -181,7 +196,7 @@ describe("Facilitator: shielded payments (payTo = 0, real proofs)", function () 
     }
     // Unknown id.
     expect(
-      (await pool.facilitator.checkShieldedReceipt(ethers.toBeHex(123n, 32), p.result.payeeCommitment, cond))[0],
+      (await pool.facilitator.checkShieldedReceipt(ethers.toBeHex(123n, 32), p.result.payeeCommitment, cond, mh))[0],
     ).to.equal(STATUS.None);
     // And a transparent receipt is a Mismatch for the shielded reader.
     const note = await pool.deposit(USDC(2));
@@ -189,10 +204,59 @@ describe("Facilitator: shielded payments (payTo = 0, real proofs)", function () 
     const tp = await pool.prove(note, t);
     await (await pool.pay(tp)).wait();
     expect((await pool.facilitator.checkReceipt(idOf(tp), payee, USDC(1), cond))[0]).to.equal(STATUS.Paid);
-    expect((await pool.facilitator.checkShieldedReceipt(idOf(tp), tp.result.payeeCommitment, cond))[0]).to.equal(
-      STATUS.Mismatch,
-    );
+    for (const m of ["0x", p.payeeMemo] as const) {
+      expect(
+        (await pool.facilitator.checkShieldedReceipt(idOf(tp), tp.result.payeeCommitment, cond, memoHash(m)))[0],
+      ).to.equal(STATUS.Mismatch);
+    }
   });
+
+  for (const via of ["pay", "payBatch"] as const) {
+    it(`audit F2: the same note settled (${via}) with another payee memo than the one shown is a Mismatch for the shown memo`, async function () {
+      // The payer shows the server memo A (a valid opening of the payee note), then proves
+      // the same note again with another 187-byte memo B (another context) and settles that.
+      // The proofs share nullifier and payee commitment; only the memo differs, and the API's
+      // wallet (which finds notes by decrypting memos on chain) would never see A on chain.
+      const note = await pool.deposit(USDC(3));
+      const terms = await pool.shieldedTerms({
+        relayer: ZeroAddress as Address,
+        fee: 0n,
+        conditionHash: condition(`GET /weather#memo-swap-${via}`),
+      });
+      const shown = await pool.prove(note, terms, { payee: { keys: API, value: USDC(1) } });
+      const memoB = `0x${"5a".repeat(PAYEE_MEMO_LENGTH)}` as Hex;
+      const settled = await pool.prove(note, terms, {
+        payee: { keys: API, value: USDC(1), blinding: shown.payee.blinding },
+        payeeMemo: memoB,
+      });
+      expect(settled.result.nullifierHash).to.equal(shown.result.nullifierHash);
+      expect(settled.result.payeeCommitment).to.equal(shown.result.payeeCommitment);
+      // Memo A opens to the note, for this condition: what a server checks before the receipt.
+      expect(decryptNote(API.viewingKey(), shown.payeeMemo)).to.deep.equal({
+        value: USDC(1),
+        blinding: shown.payee.blinding,
+        owner: API.ownerKey,
+        conditionHash: terms.conditionHash,
+      });
+      if (via === "pay") await (await pool.pay(settled)).wait();
+      else await (await pool.facilitator.payBatch([pool.batched(settled)])).wait();
+
+      const id = idOf(shown);
+      const check = async (m: Hex) =>
+        (
+          await pool.facilitator.checkShieldedReceipt(
+            id,
+            shown.result.payeeCommitment,
+            terms.conditionHash,
+            memoHash(m),
+          )
+        )[0];
+      expect(await check(shown.payeeMemo), "the memo shown to the server").to.equal(STATUS.Mismatch);
+      expect(await check(memoB), "the memo on chain").to.equal(STATUS.Paid);
+      // The shown proof cannot be settled any more (same nullifier).
+      await expect(pool.pay(shown)).to.be.revertedWithCustomError(pool.facilitator, "FacilitatorNullifierSpent");
+    });
+  }
 
   it("the API spends the payee note it received; the payer cannot", async function () {
     const { p } = await shieldedPayment({ deposit: USDC(4), price: USDC(1.5) });
@@ -417,7 +481,14 @@ describe("Facilitator: shielded payments (payTo = 0, real proofs)", function () 
     for (const i of [1, 2]) {
       const p = ps[i]!;
       expect(
-        (await pool.facilitator.checkShieldedReceipt(idOf(p), p.result.payeeCommitment, p.terms.conditionHash))[0],
+        (
+          await pool.facilitator.checkShieldedReceipt(
+            idOf(p),
+            p.result.payeeCommitment,
+            p.terms.conditionHash,
+            memoHash(p.payeeMemo),
+          )
+        )[0],
       ).to.equal(STATUS.Paid);
     }
     // Both APIs can spend what they received (payee notes are real, committed leaves).

@@ -2,16 +2,22 @@ import { x402Client } from "@x402/core/client";
 import type { PaymentPayloadContext, PaymentPayloadResult, PaymentRequirements } from "@x402/core/types";
 import { wrapFetchWithPayment } from "@x402/fetch";
 import { expect } from "chai";
-import type { Hex } from "viem";
+import { type Hex } from "viem";
 
 import { ZkShieldedClientScheme } from "../../sdk/client/scheme.js";
 import { MemoryNoteStore } from "../../sdk/client/store.js";
 import { PrivateWallet, type PreparedPayment } from "../../sdk/client/wallet.js";
+import { facilitatorAbi } from "../../sdk/core/abi.js";
+import { paymentContext } from "../../sdk/core/context.js";
+import { provePayment } from "../../sdk/core/circuits/payment.js";
+import { toBytes32 } from "../../sdk/core/field.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
-import { encryptNote } from "../../sdk/core/note-encryption.js";
+import { decryptNote, encryptNote } from "../../sdk/core/note-encryption.js";
+import { notePosition } from "../../sdk/core/note.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { ReceiptChecker } from "../../sdk/core/receipts.js";
 import { encodeShieldedAddress } from "../../sdk/core/shielded-address.js";
+import { NoteTree } from "../../sdk/core/tree.js";
 import type { ZkPaymentPayload } from "../../sdk/core/wire.js";
 import { remoteApi, startService, type RunningService } from "../helpers/service.js";
 import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
@@ -118,6 +124,103 @@ describe("zk-shielded: payee and amount hidden, the API opens its note first", f
 
   const encode = (h: Header) => Buffer.from(JSON.stringify(h)).toString("base64");
 
+  /**
+   * Audit F2's griefing payer, client-settled: it proves a payment for `url` whose payee
+   * memo A opens correctly for the API (captured, never sent), then proves the SAME note
+   * with the same payee note and terms but another 187-byte memo B (encrypted to a key
+   * that is not the API's, so the API's wallet, which finds notes only by decrypting
+   * memos on chain, never finds the note), settles that with `pay` itself, and shows the
+   * server the receipt of B with memo A. Returns that header and both memos.
+   */
+  async function memoSwapped(
+    payer: Awaited<ReturnType<Env["payer"]>>,
+    url: string,
+  ): Promise<{ header: Header; shown: Hex; onChain: Hex }> {
+    const { header, prepared } = await craft(payer.wallet, url);
+    const note = payer.wallet.spendableNotes().find((n) => BigInt(n.nullifierHash) === prepared.proof.nullifierHash)!;
+    const keys = WalletKeys.fromSeed(payer.seed);
+    const stranger = WalletKeys.fromSeed(WalletKeys.randomSeed());
+    const onChain = encryptNote(stranger.encryptionKey, {
+      ...prepared.payee,
+      conditionHash: prepared.terms.conditionHash,
+    });
+    expect(decryptNote(payeeKeys.viewingKey(), onChain), "memo B is not the API's").to.equal(undefined);
+    // The pool's tree as the chain has it (the deposit committed), to prove against.
+    await payer.wallet.commitPendingLeaves();
+    const leaves = (
+      await env.publicClient.getContractEvents({
+        address: env.pool.facilitator,
+        abi: facilitatorAbi,
+        eventName: "LeafInserted",
+        fromBlock: BigInt(env.pool.deploymentBlock),
+        strict: true,
+      })
+    )
+      .sort((a, b) => Number(a.args.leafIndex - b.args.leafIndex))
+      .map((e) => e.args.commitment);
+    const levels = Number(
+      await env.publicClient.readContract({
+        address: env.pool.facilitator,
+        abi: facilitatorAbi,
+        functionName: "treeLevels",
+      }),
+    );
+    const tree = NoteTree.from(leaves, levels);
+    const context = paymentContext({
+      chainId: env.pool.chainId,
+      facilitator: env.pool.facilitator,
+      terms: prepared.terms,
+      memo: prepared.memo,
+      payeeMemo: onChain,
+    });
+    const result = await provePayment(
+      {
+        note: { value: BigInt(note.value), owner: BigInt(note.owner), blinding: BigInt(note.blinding) },
+        spendingKey: keys.spendingKey(),
+        position: notePosition(note.leafIndex, levels),
+        path: tree.path(note.leafIndex),
+        amount: prepared.terms.amount,
+        fee: prepared.terms.fee,
+        context,
+        payee: prepared.payee,
+        changeBlinding: keys.changeBlinding(BigInt(note.nullifierHash)),
+      },
+      env.artifacts,
+    );
+    // The same note, the same payee note: only the memo (and so the context) differs.
+    expect(result.nullifierHash).to.equal(prepared.proof.nullifierHash);
+    expect(result.payeeCommitment).to.equal(prepared.proof.payeeCommitment);
+    const proof = {
+      ...result.proof,
+      root: result.root,
+      treeSize: BigInt(result.treeSize),
+      nullifierHash: result.nullifierHash,
+      payeeCommitment: result.payeeCommitment,
+      changeCommitment: result.changeCommitment,
+    };
+    const transaction = await payer.walletClient.writeContract({
+      address: env.pool.facilitator,
+      abi: facilitatorAbi,
+      functionName: "pay",
+      args: [proof, prepared.terms, prepared.memo, onChain],
+      account: payer.walletClient.account!,
+      chain: payer.walletClient.chain,
+    });
+    const rc = await env.publicClient.waitForTransactionReceipt({ hash: transaction });
+    expect(rc.status).to.equal("success");
+    if (header.payload.settlement !== "server") throw new Error("server-settled expected");
+    const { payeeMemo: shown, terms } = header.payload;
+    const payload: ZkPaymentPayload = {
+      settlement: "client",
+      receiptId: toBytes32(result.nullifierHash),
+      transaction,
+      terms,
+      payeeMemo: shown,
+      payeeCommitment: result.payeeCommitment.toString(),
+    };
+    return { header: { ...header, payload }, shown: shown as Hex, onChain };
+  }
+
   it("answers with a zk-shielded requirement: payTo is the shielded address, amount the price", async function () {
     const res = await fetch(`${api.url}/weather`);
     expect(res.status).to.equal(402);
@@ -145,18 +248,24 @@ describe("zk-shielded: payee and amount hidden, the API opens its note first", f
     // Nothing left the pool (no fee here): the price stays inside, in the payee's note.
     expect(await env.system.token.balanceOf(env.pool.facilitator)).to.equal(poolBefore);
     // The receipt binds the payee note's commitment and the condition: one eth_call.
-    const r = await receipts.check({
+    // The receipt binds the payee note's commitment, the condition and the payee memo: one eth_call.
+    const expected = {
       id: settle.extra!.receiptId!,
       payeeCommitment: BigInt(sig.payload.proof.payeeCommitment),
       conditionHash: sig.payload.terms.conditionHash as Hex,
-    });
-    expect(r.state).to.equal("paid");
-    const wrong = await receipts.check({
-      id: settle.extra!.receiptId!,
-      payeeCommitment: BigInt(sig.payload.proof.payeeCommitment) + 1n,
-      conditionHash: sig.payload.terms.conditionHash as Hex,
-    });
+      payeeMemo: sig.payload.payeeMemo as Hex,
+    };
+    expect((await receipts.check(expected)).state).to.equal("paid");
+    const wrong = await receipts.check({ ...expected, payeeCommitment: expected.payeeCommitment + 1n });
     expect(wrong.state).to.not.equal("paid");
+    // The same note's opening encrypted again is another memo: not the one on chain.
+    const again = encryptNote(payeeKeys.encryptionKey, { ...first.payee, conditionHash: expected.conditionHash });
+    expect((await receipts.check({ ...expected, payeeMemo: again })).state).to.equal("mismatch");
+    // A memo that is not hex is refused by name, before any call.
+    await receipts.check({ ...expected, payeeMemo: "0xzz" as Hex }).then(
+      () => expect.fail("a malformed memo was checked"),
+      (err: { reason?: string }) => expect(err.reason).to.equal("invalid_argument"),
+    );
   });
 
   it("the API's wallet, from its seed alone, finds the note it was paid", async function () {
@@ -188,6 +297,32 @@ describe("zk-shielded: payee and amount hidden, the API opens its note first", f
     expect(sig.payload.payeeMemo).to.have.length(2 + 2 * 187);
     expect(sig.payload.payeeCommitment).to.match(/^\d+$/);
     expect(sig.payload.terms.amount).to.equal("0");
+  });
+
+  it("audit F2: a client-settled payer that shows memo A but settled memo B on chain is refused (receipt_mismatch), nothing served", async function () {
+    const payer = await env.payer(17, { deposit: 200_000n });
+    const { header, shown, onChain } = await memoSwapped(payer, `${api.url}/weather`);
+    const served = api.served();
+    const r = await send(`${api.url}/weather`, encode(header));
+    expect(r.status, r.body).to.equal(402);
+    expect(r.error).to.equal("receipt_mismatch");
+    expect(r.body).to.not.contain("sunny");
+    expect(api.served()).to.equal(served);
+    // Memo A opens fine (the refusal is the receipt's): the chain has B, not A.
+    const p = header.payload;
+    if (p.settlement !== "client") throw new Error("client-settled expected");
+    const expected = {
+      id: p.receiptId as Hex,
+      payeeCommitment: BigInt(p.payeeCommitment!),
+      conditionHash: p.terms.conditionHash as Hex,
+    };
+    expect((await receipts.check({ ...expected, payeeMemo: shown })).state).to.equal("mismatch");
+    expect((await receipts.check({ ...expected, payeeMemo: onChain })).state).to.equal("paid");
+    // Showing memo B instead is refused before the receipt: it is not the API's.
+    const withB = await send(`${api.url}/weather`, encode({ ...header, payload: { ...p, payeeMemo: onChain } }));
+    expect(withB.status).to.equal(402);
+    expect(withB.error).to.equal("payee_note_not_ours");
+    expect(api.served()).to.equal(served);
   });
 
   describe("bad payee notes: refused with their reason before the proof, nothing settled", function () {
@@ -305,6 +440,16 @@ describe("zk-shielded: payee and amount hidden, the API opens its note first", f
       const client = await env.payingFetch(wallet, "client").fetch(`${remote.url}/weather`);
       expect(client.status).to.equal(200);
       expect(remote.served()).to.equal(2);
+    });
+
+    it("audit F2 through the service: memo A shown, memo B settled: receipt_mismatch, nothing served", async function () {
+      const payer = await env.payer(18, { deposit: 200_000n });
+      const { header } = await memoSwapped(payer, `${remote.url}/weather`);
+      const served = remote.served();
+      const r = await send(`${remote.url}/weather`, encode(header));
+      expect(r.status, r.body).to.equal(402);
+      expect(r.error).to.equal("receipt_mismatch");
+      expect(remote.served()).to.equal(served);
     });
 
     it("a note for another key is refused by the API before the service sees it", async function () {

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import type { Hex } from "viem";
 
 import { WalletKeys } from "../../sdk/core/keys.js";
-import { encryptNote } from "../../sdk/core/note-encryption.js";
+import { decryptNote, encryptNote } from "../../sdk/core/note-encryption.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { MemorySessionStore } from "../../sdk/session/store.js";
 import { sessionApi, sessionClient } from "../helpers/session-env.js";
@@ -98,5 +98,11 @@ describe("sessions on a zk-shielded service", function () {
     const stolen = await recover({ ...note, payeeMemo: foreign });
     expect(stolen.status).to.equal(409);
     expect(await stolen.json()).to.have.property("error", "issuance_refused");
+    // The same note encrypted again opens just as well (ours, same commitment, same
+    // condition) but is not the memo on chain: the receipt binds that memo (audit F2).
+    const opened = decryptNote(payee.viewingKey(), note.payeeMemo!)!;
+    const swapped = await recover({ ...note, payeeMemo: encryptNote(payee.encryptionKey, opened) });
+    expect(swapped.status).to.equal(409);
+    expect(await swapped.json()).to.deep.include({ error: "issuance_refused" });
   });
 });

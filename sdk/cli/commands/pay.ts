@@ -204,6 +204,8 @@ export function register(program: Command, env: CommandEnv): void {
             payTo: payee,
             amount: paidAmount?.toString(),
             payeeCommitment: shielded ? r.prepared?.proof.payeeCommitment.toString() : undefined,
+            // What `402zk receipt --payee-memo` checks: the receipt binds the memo that went on chain.
+            payeeMemo: shielded ? r.prepared?.payeeMemo : undefined,
             fee: terms?.fee.toString(),
             conditionHash: terms?.conditionHash,
             timingsMs: Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v)])),
@@ -236,7 +238,7 @@ export function register(program: Command, env: CommandEnv): void {
         if (r.settled && terms && r.receiptId) {
           info(
             shielded
-              ? `check: 402zk --network ${ctx.network} receipt ${r.receiptId} --payee-commitment ${r.prepared!.proof.payeeCommitment} --condition ${terms.conditionHash}`
+              ? `check: 402zk --network ${ctx.network} receipt ${r.receiptId} --payee-commitment ${r.prepared!.proof.payeeCommitment} --condition ${terms.conditionHash} --payee-memo ${r.prepared!.payeeMemo}`
               : `check: 402zk --network ${ctx.network} receipt ${r.receiptId} --pay-to ${terms.payTo} --amount ${formatAmount(terms.amount, d, 0)} --condition ${terms.conditionHash}`,
           );
         }

@@ -1,13 +1,15 @@
 /**
  * `402zk receipt <id>`: a payment receipt on chain, by id alone (what the chain holds) or
  * against expected terms (what a server checks): payee, amount and condition for zk-exact,
- * payee-note commitment and condition for zk-shielded; exit 2 unless paid and confirmed.
+ * payee-note commitment, condition and payee memo for zk-shielded; exit 2 unless paid and
+ * confirmed.
  */
 import type { Command } from "commander";
 import { zeroAddress, type Address, type Hex } from "viem";
 
 import { facilitatorAbi } from "../../core/abi.js";
 import { ZkPayError } from "../../core/errors.js";
+import { PAYEE_MEMO_LENGTH } from "../../core/note-encryption.js";
 import { ReceiptChecker } from "../../core/receipts.js";
 import { formatAmount, parseAmount } from "../amount.js";
 import { address, bytes32, confirmationsOf } from "../args.js";
@@ -28,7 +30,11 @@ export function register(program: Command, env: CommandEnv): void {
     .option("--condition <hash>", "expected condition hash (bytes32)")
     .option(
       "--payee-commitment <n>",
-      "zk-shielded: expected payee-note commitment (decimal), with --condition instead of --pay-to and --amount",
+      "zk-shielded: expected payee-note commitment (decimal), with --condition and --payee-memo instead of --pay-to and --amount",
+    )
+    .option(
+      "--payee-memo <hex>",
+      "zk-shielded: the payee memo (hex, 187 bytes) the payment showed; paid only if this very memo went on chain",
     )
     .option("--confirmations <n>", "confirmations required (default: the chain's, see defaultConfirmations)")
     .option("--json", "print JSON")
@@ -40,6 +46,7 @@ export function register(program: Command, env: CommandEnv): void {
           amount?: string;
           condition?: string;
           payeeCommitment?: string;
+          payeeMemo?: string;
           confirmations?: string;
           json?: boolean;
         },
@@ -47,16 +54,30 @@ export function register(program: Command, env: CommandEnv): void {
       ) => {
         const ctx = env.ctxOf(cmd);
         const id = bytes32(idText, "receipt id");
-        const shielded = o.payeeCommitment !== undefined;
+        const shielded = o.payeeCommitment !== undefined || o.payeeMemo !== undefined;
         const given = [o.payTo, o.amount, o.condition].filter((x) => x !== undefined).length;
         if (shielded) {
-          if (o.payTo !== undefined || o.amount !== undefined || o.condition === undefined)
+          // The receipt binds the payee memo that went on chain (the payee's wallet finds the
+          // note only by it): a check without it could call "paid" a payment whose note the
+          // payee never finds.
+          if (
+            o.payTo !== undefined ||
+            o.amount !== undefined ||
+            o.condition === undefined ||
+            o.payeeCommitment === undefined ||
+            o.payeeMemo === undefined
+          )
             throw new ZkPayError(
               "invalid_argument",
-              "a shielded receipt is checked with --payee-commitment and --condition (no --pay-to, no --amount)",
+              "a shielded receipt is checked with --payee-commitment, --condition and --payee-memo (no --pay-to, no --amount)",
             );
-          if (!/^\d{1,78}$/.test(o.payeeCommitment!))
+          if (!/^\d{1,78}$/.test(o.payeeCommitment))
             throw new ZkPayError("invalid_argument", "--payee-commitment must be a decimal field element");
+          if (!new RegExp(`^0x[0-9a-fA-F]{${2 * PAYEE_MEMO_LENGTH}}$`).test(o.payeeMemo))
+            throw new ZkPayError(
+              "invalid_argument",
+              `--payee-memo must be ${PAYEE_MEMO_LENGTH} bytes of 0x-prefixed hex`,
+            );
         } else if (given !== 0 && given !== 3)
           throw new ZkPayError("invalid_argument", "give --pay-to, --amount and --condition together, or none of them");
         const minConfirmations = confirmationsOf(o.confirmations, ctx.deployment.chainId);
@@ -78,7 +99,8 @@ export function register(program: Command, env: CommandEnv): void {
         if (shielded) {
           const payeeCommitment = BigInt(o.payeeCommitment!);
           const conditionHash = bytes32(o.condition!, "--condition");
-          r = await checker.check({ id, payeeCommitment, conditionHash, minConfirmations });
+          const payeeMemo = o.payeeMemo as Hex;
+          r = await checker.check({ id, payeeCommitment, conditionHash, payeeMemo, minConfirmations });
           if (r.state === "paid") onChain = { payeeCommitment, conditionHash };
         } else if (given === 3) {
           const payTo = address(o.payTo!, "--pay-to");
@@ -177,7 +199,7 @@ export function register(program: Command, env: CommandEnv): void {
             mismatch: [
               "receipt_mismatch",
               shielded
-                ? "does not match the expected payee note or condition"
+                ? "does not match the expected payee note, condition or payee memo"
                 : "does not match the expected payee, amount or condition",
             ],
             unconfirmed: ["receipt_unconfirmed", `has ${r.confirmations} of ${minConfirmations} confirmations`],

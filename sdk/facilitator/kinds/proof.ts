@@ -157,7 +157,13 @@ export class ProofPayments implements PaymentKind<"server"> {
       const r = await this.#o.receipts
         .check(
           v.payeeCommitment !== undefined
-            ? { id: receiptId, payeeCommitment: v.payeeCommitment, conditionHash: v.conditionHash }
+            ? {
+                id: receiptId,
+                payeeCommitment: v.payeeCommitment,
+                conditionHash: v.conditionHash,
+                // The memo this payload carries (and this proof's context binds).
+                payeeMemo: v.payload.payeeMemo as Hex,
+              }
             : { id: receiptId, payTo: v.terms.payTo, amount: v.terms.amount, conditionHash: v.conditionHash },
         )
         .catch(() => undefined);

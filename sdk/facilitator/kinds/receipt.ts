@@ -17,7 +17,9 @@ export interface ReceiptKindOptions {
  * Client-settled payments: the payer submitted `pay` itself and sends the receipt id it
  * got. Verifying is one `checkReceipt` call (this payee, amount and condition, enough
  * confirmations), or `checkShieldedReceipt` for a shielded payment (its payee note's
- * commitment and condition); settling sends nothing and reports the transaction the chain names.
+ * commitment, condition and the payee memo the payload showed: a payer that showed one
+ * memo and put another on chain gets Mismatch); settling sends nothing and reports the
+ * transaction the chain names.
  */
 export class ReceiptPayments implements PaymentKind<"client"> {
   readonly #o: ReceiptKindOptions;
@@ -27,13 +29,17 @@ export class ReceiptPayments implements PaymentKind<"client"> {
   }
 
   async verify(a: Admitted<PayloadOf<"client">>): Promise<Verified<PayloadOf<"client">>> {
-    // A shielded payment's receipt binds its payee note's commitment in place of payee and amount.
+    // A shielded payment's receipt binds its payee note's commitment in place of payee and
+    // amount, and the payee memo that went on chain: it must be the memo this payload
+    // showed (checkTermsMatch made sure a shielded payload carries one), the one the API
+    // opened and the only one its wallet can find the note by.
     const r = await this.#o.receipts.check(
       a.payeeCommitment !== undefined
         ? {
             id: a.payload.receiptId as Hex,
             payeeCommitment: a.payeeCommitment,
             conditionHash: a.conditionHash,
+            payeeMemo: a.payload.payeeMemo as Hex,
             minConfirmations: this.#o.minConfirmations,
           }
         : {
