@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 
+import { EMPTY_NOTE_COMMITMENT } from "../../sdk/core/note.js";
 import { conditionHashOf, type Challenge } from "../../sdk/core/wire.js";
 
 /** The parts of a decoded PAYMENT-REQUIRED that a junk payment echoes. */
@@ -69,7 +70,8 @@ export function junkPaymentHeader(
         root: String(root),
         treeSize: String(treeSize),
         nullifierHash: randomField(),
-        payeeCommitment: randomField(),
+        // A transparent payment's payee note is the empty note (checked before the proof).
+        payeeCommitment: EMPTY_NOTE_COMMITMENT.toString(),
         changeCommitment: randomField(),
       },
       terms: {

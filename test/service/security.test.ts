@@ -207,23 +207,26 @@ describe("facilitator service security: a stored payment answers only for its ow
 
   let zeroPayee: ZkPaymentPayload;
 
-  it("finding 5: /relay with payTo = 0 (a real proof) is refused with its reason before any chain read; nothing sent", async function () {
+  it("finding 5: /relay with payTo = 0 and a public amount (a real proof) is refused with its reason before any chain read; nothing sent", async function () {
+    // payTo = 0 names a shielded payment since payment-v2 (#19), which pays nothing in
+    // public: the wallet refuses to build one with an amount, so the payer edits the wire.
     const latest = await env.publicClient.getBlock();
     const p = await payer.wallet.preparePayment({
-      payTo: zeroAddress,
+      payTo: payee1,
       amount: 1n,
       fee: 0n,
       relayer,
       expiry: latest.timestamp + 3600n,
     });
-    zeroPayee = serverPayloadToWire(p);
+    const wire = serverPayloadToWire(p);
+    zeroPayee = { ...wire, terms: { ...wire.terms, payTo: zeroAddress } };
     const nonce = await relayerNonce();
     const rows = svc.service.health().payments;
     rpcCalls.length = 0;
     const r = await post<Settle & { receiptId?: string }>(`${svc.url}/relay`, { x402Version: 2, payload: zeroPayee });
     expect(r.status).to.equal(200);
     expect(r.body).to.include({ success: false, errorReason: "invalid_payload", transaction: "" });
-    expect(r.body.errorMessage).to.include("terms.payTo").and.include("zero address");
+    expect(r.body.errorMessage).to.include("terms.amount").and.include("shielded");
     expect(rpcCalls.filter((m) => m !== "eth_getBalance")).to.deep.equal([]);
     expect(svc.store.getPayment(p.receiptId)).to.equal(undefined);
     expect(svc.service.health().payments).to.deep.equal(rows);
