@@ -43,7 +43,7 @@ import type { Address, Hex } from "viem";
 import { paymentContext, type PaymentTerms } from "../sdk/core/context.js";
 import { WalletKeys } from "../sdk/core/keys.js";
 import { commitmentOf, notePosition, precommitmentOf, type NoteOpening } from "../sdk/core/note.js";
-import { provePayment, type PaymentProofResult } from "../sdk/core/circuits/payment.js";
+import { proofStructOf, provePayment, type PaymentProofResult } from "../sdk/core/circuits/payment.js";
 import { shutdownProver } from "../sdk/core/prover.js";
 import { NoteTree } from "../sdk/core/tree.js";
 
@@ -186,16 +186,7 @@ interface Payment {
 }
 
 function proofStruct(r: PaymentProofResult) {
-  return {
-    pA: r.proof.pA,
-    pB: r.proof.pB,
-    pC: r.proof.pC,
-    root: r.root,
-    treeSize: BigInt(r.treeSize),
-    nullifierHash: r.nullifierHash,
-    payeeCommitment: r.payeeCommitment,
-    changeCommitment: r.changeCommitment,
-  };
+  return proofStructOf(r);
 }
 
 /** A deterministic address that holds nothing: same in both runs, fresh in each. */

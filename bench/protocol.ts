@@ -31,7 +31,7 @@ import { notePosition, precommitmentOf, type NoteOpening } from "../sdk/core/not
 import { encryptNote } from "../sdk/core/note-encryption.js";
 import { hash2 } from "../sdk/core/poseidon.js";
 import { preloadArtifacts } from "../sdk/core/circuits/artifacts.js";
-import { provePayment, type PaymentProofResult } from "../sdk/core/circuits/payment.js";
+import { proofStructOf, provePayment, type PaymentProofResult } from "../sdk/core/circuits/payment.js";
 import { NoteTree } from "../sdk/core/tree.js";
 import { receiveWithAuthorizationTypes } from "../sdk/core/eip712.js";
 import { calldataGas, fmtInt, linearFit, max, median, min, popcount, round, table } from "./util.js";
@@ -391,16 +391,7 @@ export async function benchProtocol(
     const wall = performance.now() - tp;
     firstProof ??= result;
 
-    const proof = {
-      pA: result.proof.pA,
-      pB: result.proof.pB,
-      pC: result.proof.pC,
-      root: result.root,
-      treeSize: BigInt(result.treeSize),
-      nullifierHash: result.nullifierHash,
-      payeeCommitment: result.payeeCommitment,
-      changeCommitment: result.changeCommitment,
-    };
+    const proof = proofStructOf(result);
     const sender = withFee ? relayer : paySender;
     const tx = await facilitator.connect(sender).pay(proof, terms, memo, payeeMemo);
     const rc = (await tx.wait())!;

@@ -257,14 +257,9 @@ abstract contract NotePool is INotePool {
         uint256 amount,
         bytes32 conditionHash
     ) external view override returns (ReceiptStatus status, uint64 paidAtBlock, uint64 currentBlock) {
-        currentBlock = uint64(block.number);
-        bytes32 receipt = _receipts[uint256(id)];
-        if (receipt == 0) return (ReceiptStatus.None, 0, currentBlock);
-        paidAtBlock = uint64(uint256(receipt) >> 192);
-        status =
-            receipt == _packReceiptAt(paidAtBlock, payTo, amount, conditionHash)
-                ? ReceiptStatus.Paid
-                : ReceiptStatus.Mismatch;
+        bytes32 receipt;
+        (receipt, paidAtBlock, currentBlock) = _receiptOf(id);
+        status = _statusOf(receipt, _packReceiptAt(paidAtBlock, payTo, amount, conditionHash));
     }
 
     /// @inheritdoc INotePool
@@ -274,14 +269,24 @@ abstract contract NotePool is INotePool {
         bytes32 conditionHash,
         bytes32 payeeMemoHash
     ) external view override returns (ReceiptStatus status, uint64 paidAtBlock, uint64 currentBlock) {
-        currentBlock = uint64(block.number);
-        bytes32 receipt = _receipts[uint256(id)];
-        if (receipt == 0) return (ReceiptStatus.None, 0, currentBlock);
+        bytes32 receipt;
+        (receipt, paidAtBlock, currentBlock) = _receiptOf(id);
+        status = _statusOf(receipt, _packShieldedReceiptAt(paidAtBlock, payeeCommitment, conditionHash, payeeMemoHash));
+    }
+
+    /// @dev The receipt stored under `id` (zero: unspent), the block it was paid at (its top
+    /// 64 bits; 0 if none) and the current block, for both receipt readers.
+    function _receiptOf(bytes32 id) private view returns (bytes32 receipt, uint64 paidAtBlock, uint64 currentBlock) {
+        receipt = _receipts[uint256(id)];
         paidAtBlock = uint64(uint256(receipt) >> 192);
-        status =
-            receipt == _packShieldedReceiptAt(paidAtBlock, payeeCommitment, conditionHash, payeeMemoHash)
-                ? ReceiptStatus.Paid
-                : ReceiptStatus.Mismatch;
+        currentBlock = uint64(block.number);
+    }
+
+    /// @dev None for no receipt; Paid when it is the one expected (same block and digest),
+    /// Mismatch otherwise.
+    function _statusOf(bytes32 receipt, bytes32 expected) private pure returns (ReceiptStatus) {
+        if (receipt == 0) return ReceiptStatus.None;
+        return receipt == expected ? ReceiptStatus.Paid : ReceiptStatus.Mismatch;
     }
 
     /// @inheritdoc INotePool

@@ -11,7 +11,7 @@ import { paymentContext, type PaymentTerms } from "../../sdk/core/context.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { encryptNote } from "../../sdk/core/note-encryption.js";
 import { commitmentOf, notePosition, ownerKeyOf, precommitmentOf, type NoteOpening } from "../../sdk/core/note.js";
-import { provePayment, type PaymentProofResult } from "../../sdk/core/circuits/payment.js";
+import { proofStructOf, provePayment, type PaymentProofResult } from "../../sdk/core/circuits/payment.js";
 import { NoteTree, type MerklePath } from "../../sdk/core/tree.js";
 
 export const ARTIFACTS = {
@@ -220,16 +220,7 @@ export async function deployPool(ethers: HardhatEthers, options: DeployOptions =
 
   /** The `PaymentProof` struct for the contract. */
   function proofStruct(r: PaymentProofResult) {
-    return {
-      pA: r.proof.pA,
-      pB: r.proof.pB,
-      pC: r.proof.pC,
-      root: r.root,
-      treeSize: BigInt(r.treeSize),
-      nullifierHash: r.nullifierHash,
-      payeeCommitment: r.payeeCommitment,
-      changeCommitment: r.changeCommitment,
-    };
+    return proofStructOf(r);
   }
 
   /** The `BatchedPayment` struct of a proven payment. */

@@ -9,7 +9,7 @@ import { MemoryNoteStore } from "../../sdk/client/store.js";
 import { PrivateWallet, type PreparedPayment } from "../../sdk/client/wallet.js";
 import { facilitatorAbi } from "../../sdk/core/abi.js";
 import { paymentContext } from "../../sdk/core/context.js";
-import { provePayment } from "../../sdk/core/circuits/payment.js";
+import { proofStructOf, provePayment } from "../../sdk/core/circuits/payment.js";
 import { toBytes32 } from "../../sdk/core/field.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { decryptNote, encryptNote } from "../../sdk/core/note-encryption.js";
@@ -190,14 +190,7 @@ describe("zk-shielded: payee and amount hidden, the API opens its note first", f
     // The same note, the same payee note: only the memo (and so the context) differs.
     expect(result.nullifierHash).to.equal(prepared.proof.nullifierHash);
     expect(result.payeeCommitment).to.equal(prepared.proof.payeeCommitment);
-    const proof = {
-      ...result.proof,
-      root: result.root,
-      treeSize: BigInt(result.treeSize),
-      nullifierHash: result.nullifierHash,
-      payeeCommitment: result.payeeCommitment,
-      changeCommitment: result.changeCommitment,
-    };
+    const proof = proofStructOf(result);
     const transaction = await payer.walletClient.writeContract({
       address: env.pool.facilitator,
       abi: facilitatorAbi,

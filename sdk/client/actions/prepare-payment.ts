@@ -8,7 +8,7 @@ import { encodeMemo, randomNonce128 } from "../../core/memo.js";
 import { encryptNote } from "../../core/note-encryption.js";
 import { notePosition, type NoteOpening } from "../../core/note.js";
 import { parseShieldedAddress, type ShieldedAddress } from "../../core/shielded-address.js";
-import { provePayment } from "../../core/circuits/payment.js";
+import { proofStructOf, provePayment } from "../../core/circuits/payment.js";
 import { formatTokens } from "../cost.js";
 import type { StoredNote } from "../store.js";
 import type { PaymentParams, PreparedPayment, ShieldedPayTo } from "../types.js";
@@ -241,14 +241,7 @@ async function proveWith(
   });
 
   return {
-    proof: {
-      ...result.proof,
-      root: result.root,
-      treeSize: BigInt(result.treeSize),
-      nullifierHash: result.nullifierHash,
-      payeeCommitment: result.payeeCommitment,
-      changeCommitment: result.changeCommitment,
-    },
+    proof: proofStructOf(result),
     terms,
     memo,
     payeeMemo,

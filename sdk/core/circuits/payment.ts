@@ -10,6 +10,7 @@ import type { MerklePath } from "../tree.js";
 import { Groth16Verifier } from "../verifier.js";
 import type { CircuitArtifacts } from "./artifacts.js";
 import { proveGroth16, verifyGroth16Snarkjs, type ProofProgress } from "../prover.js";
+import type { ProofStruct } from "../wire.js";
 import type { Groth16Proof, SolidityProof } from "./proof.js";
 import { PAYMENT_SIGNALS } from "./registry.js";
 
@@ -59,6 +60,27 @@ export interface PaymentProofResult {
    */
   publicSignals: bigint[];
   timings: { witnessMs: number; proveMs: number };
+}
+
+/**
+ * The contract's `PaymentProof` struct of a proven payment: the proof points with the
+ * public signals the contract takes (the rest it derives: `treeIndex` from `treeSize`,
+ * `publicValue` and `context` from the terms).
+ *
+ * @example
+ * await facilitator.write.pay([proofStructOf(result), terms, memo, payeeMemo]);
+ */
+export function proofStructOf(r: PaymentProofResult): ProofStruct {
+  return {
+    pA: r.proof.pA,
+    pB: r.proof.pB,
+    pC: r.proof.pC,
+    root: r.root,
+    treeSize: BigInt(r.treeSize),
+    nullifierHash: r.nullifierHash,
+    payeeCommitment: r.payeeCommitment,
+    changeCommitment: r.changeCommitment,
+  };
 }
 
 /**
