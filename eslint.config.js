@@ -31,6 +31,8 @@ const SDK_LAYERS = {
   hono: ["server", "core"],
   next: ["server", "core"],
   axios: ["client", "session", "core"],
+  // `402zk mcp`'s server: the CLI's engines (payWithZk, balance, credentials, deposit) behind MCP tools.
+  mcp: ["cli", "core", "client", "session", "node"],
 };
 
 /**

@@ -9,6 +9,7 @@
  *   402zk audit --viewing-key zk402view1...
  *   402zk receipt <id> --pay-to 0x... --amount 0.01 --condition 0x...
  *   402zk serve --port 4021 --price 0.01
+ *   402zk mcp --max-per-call 0.05 --max-per-day 1   (an MCP server on stdio for agents)
  *
  * Run `402zk --help` for the options and the exit codes.
  */
@@ -25,6 +26,7 @@ import * as credentials from "./commands/credentials.js";
 import * as deposit from "./commands/deposit.js";
 import * as doctor from "./commands/doctor.js";
 import * as facilitator from "./commands/facilitator.js";
+import * as mcp from "./commands/mcp.js";
 import * as pay from "./commands/pay.js";
 import * as receipt from "./commands/receipt.js";
 import * as resync from "./commands/resync.js";
@@ -51,6 +53,7 @@ const COMMANDS: readonly RegisterCommand[] = [
   serve.register,
   facilitator.register,
   credentials.register,
+  mcp.register,
   doctor.register,
 ];
 

@@ -10,6 +10,34 @@ import type { CommandEnv } from "../command.js";
 import { info, isoSeconds, out } from "../output.js";
 import { sessionStoreFile } from "../sessions.js";
 
+/**
+ * What `402zk credentials --json` prints: the credentials of `<wallet>/sessions.json` with
+ * their presentations left, and the purchases not yet issued. No RPC, no wallet lock; also
+ * the `credentials` tool of `402zk mcp`.
+ *
+ * @example
+ * const r = await credentialsReport(ctx.walletDir); // r.credentials[0].remaining
+ */
+export async function credentialsReport(walletDir: string) {
+  const file = sessionStoreFile(walletDir);
+  const state = await new FileSessionStore(file).load();
+  const creds = state ? summarizeCredentials(state) : [];
+  const pending = state?.pending ?? [];
+  return {
+    ok: true,
+    file,
+    credentials: creds,
+    pending: pending.map((p) => ({
+      origin: p.origin,
+      offerId: p.offerId,
+      createdAt: p.createdAt,
+      // The receipt id is saved right before the payment is sent: it may or may not have settled.
+      paymentSent: p.receiptId !== undefined,
+      receiptId: p.receiptId,
+    })),
+  };
+}
+
 /** Registers `credentials`: lists `<wallet>/sessions.json` (no RPC, no wallet lock). */
 export function register(program: Command, env: CommandEnv): void {
   program
@@ -20,26 +48,10 @@ export function register(program: Command, env: CommandEnv): void {
     .option("--json", "print JSON")
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const ctx = env.ctxOf(cmd);
-      const file = sessionStoreFile(ctx.walletDir);
-      const state = await new FileSessionStore(file).load();
-      const creds = state ? summarizeCredentials(state) : [];
-      const pending = state?.pending ?? [];
+      const r = await credentialsReport(ctx.walletDir);
+      const { file, credentials: creds, pending } = r;
       if (o.json) {
-        out(
-          JSON.stringify({
-            ok: true,
-            file,
-            credentials: creds,
-            pending: pending.map((p) => ({
-              origin: p.origin,
-              offerId: p.offerId,
-              createdAt: p.createdAt,
-              // The receipt id is saved right before the payment is sent: it may or may not have settled.
-              paymentSent: p.receiptId !== undefined,
-              receiptId: p.receiptId,
-            })),
-          }),
-        );
+        out(JSON.stringify(r));
         return;
       }
       if (creds.length === 0 && pending.length === 0) {
@@ -69,7 +81,7 @@ export function register(program: Command, env: CommandEnv): void {
         for (const p of pending) {
           out(
             `  ${p.origin} "${p.offerId}" started ${isoSeconds(p.createdAt)}: ` +
-              (p.receiptId
+              (p.paymentSent
                 ? `payment sent (receipt ${p.receiptId}); the next 402zk pay --session to ${p.origin} recovers the credential if it settled`
                 : "not paid; dropped once its challenge expired"),
           );

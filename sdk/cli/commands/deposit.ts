@@ -10,8 +10,39 @@ import { erc20Abi } from "../../core/abi.js";
 import { ZkPayError } from "../../core/errors.js";
 import { formatAmount, parseAmount } from "../amount.js";
 import type { CommandEnv } from "../command.js";
+import type { CliContext } from "../context.js";
 import { CliError, EXIT } from "../errors.js";
 import { info, ms, out } from "../output.js";
+
+/**
+ * Deposits `value` base units from the context's EOA into a new private note, after
+ * checking that the EOA holds them (`insufficient_public_balance`): the engine of
+ * `402zk deposit`, also the `deposit` tool of `402zk mcp`.
+ *
+ * @example
+ * const { result, account } = await depositFromEoa(ctx, 2_000_000n, "approve");
+ * console.log(result.hash, result.leafIndex);
+ */
+export async function depositFromEoa(ctx: CliContext, value: bigint, method: DepositMethod = "approve") {
+  const { account } = ctx.requireAccount("deposit");
+  if (value === 0n) throw new ZkPayError("invalid_argument", "amount must be positive");
+  const publicBalance = await ctx.publicClient.readContract({
+    address: ctx.deployment.token as Address,
+    abi: erc20Abi,
+    functionName: "balanceOf",
+    args: [account.address],
+  });
+  if (publicBalance < value) {
+    throw new CliError(
+      EXIT.refused,
+      "insufficient_public_balance",
+      `${account.address} holds ${formatAmount(publicBalance, ctx.decimals)} ${ctx.symbol}, cannot deposit ${formatAmount(value, ctx.decimals)}`,
+    );
+  }
+  const wallet = await ctx.openWallet();
+  const result = await wallet.deposit(value, { method });
+  return { result, account, wallet };
+}
 
 /** Registers `deposit` on the program. */
 export function register(program: Command, env: CommandEnv): void {
@@ -29,25 +60,10 @@ export function register(program: Command, env: CommandEnv): void {
         throw new ZkPayError("invalid_argument", `--method must be approve, permit or authorization, not ${o.method}`);
       }
       const ctx = env.ctxOf(cmd);
-      const { account } = ctx.requireAccount("deposit");
+      ctx.requireAccount("deposit");
       const value = parseAmount(amountText, ctx.decimals);
-      if (value === 0n) throw new ZkPayError("invalid_argument", "amount must be positive");
-      const publicBalance = await ctx.publicClient.readContract({
-        address: ctx.deployment.token as Address,
-        abi: erc20Abi,
-        functionName: "balanceOf",
-        args: [account.address],
-      });
-      if (publicBalance < value) {
-        throw new CliError(
-          EXIT.refused,
-          "insufficient_public_balance",
-          `${account.address} holds ${formatAmount(publicBalance, ctx.decimals)} ${ctx.symbol}, cannot deposit ${formatAmount(value, ctx.decimals)}`,
-        );
-      }
-      const wallet = await ctx.openWallet();
       const t0 = performance.now();
-      const r = await wallet.deposit(value, { method: o.method as DepositMethod });
+      const { result: r, account, wallet } = await depositFromEoa(ctx, value, o.method as DepositMethod);
       out(
         `deposited ${formatAmount(value, ctx.decimals)} ${ctx.symbol} from ${account.address} into private note #${r.leafIndex}`,
       );
