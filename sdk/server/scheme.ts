@@ -7,6 +7,7 @@ import type {
   SupportedKind,
 } from "@x402/core/types";
 import type { x402ResourceServer } from "@x402/core/server";
+import { bazaarResourceServerExtension } from "@x402/extensions/bazaar";
 import { getAddress, type Address } from "viem";
 
 import { ZkPayError } from "../core/errors.js";
@@ -174,7 +175,9 @@ export class ZkShieldedServerScheme extends ZkExactServerScheme {
 
 /**
  * Registers 402zk's server schemes on `server` for `network`: zk-exact always, zk-shielded
- * when the API has a shielded payee. `createZkResourceServer` and
+ * when the API has a shielded payee; and x402's bazaar discovery extension, so that a route
+ * declaring `extensions: declareDiscoveryExtension(...)` (`@x402/extensions/bazaar`) is
+ * discoverable. `createZkResourceServer` and
  * `createZkRemoteResourceServer` both register through it.
  *
  * @example
@@ -196,5 +199,9 @@ export function registerZkServerSchemes(
   const common = { challenges: o.challenges, pools, challengeTtlSeconds: o.challengeTtlSeconds };
   server.register(o.network, new ZkExactServerScheme(common));
   if (o.payee) server.register(o.network, new ZkShieldedServerScheme({ ...common, payee: o.payee }));
+  // x402's bazaar discovery: a route whose config declares `extensions: declareDiscoveryExtension(...)`
+  // answers its 402 with the declaration completed (method, path parameters), which payers echo
+  // and a cataloguing facilitator (the 402zk service's GET /discovery/resources) lists.
+  server.registerExtension(bazaarResourceServerExtension);
   return server;
 }

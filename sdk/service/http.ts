@@ -10,6 +10,7 @@ import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { httpAnswerOf } from "../core/http.js";
 import { ZkPaymentPayloadSchema } from "../core/wire.js";
 import { TrustedProxies, clientAddress } from "../node/caller.js";
+import { listDiscoveryResources, parseDiscoveryQuery } from "./discovery.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { COST, CostLimiter, type CostLimiterOptions } from "./rate-limit.js";
 import type { FacilitatorService, RelayRequest } from "./service.js";
@@ -51,6 +52,9 @@ export const TRUST_PROXY_REMOVED =
   "(config limits.trustedProxies, --trusted-proxies, ZK402_TRUSTED_PROXIES); the caller is then the right-most " +
   "X-Forwarded-For entry that is not one of them";
 
+/** The paths of the API (any other is 404; another method on one of these 405). */
+const KNOWN_PATHS = ["/verify", "/settle", "/relay", "/supported", "/health", "/metrics", "/discovery/resources"];
+
 const EnvelopeSchema = z.object({
   x402Version: z.number().int().positive(),
   paymentPayload: z.record(z.string(), z.unknown()),
@@ -86,7 +90,11 @@ class HttpError extends Error {
  *   expects;
  * - `GET /supported`: `{kinds, extensions, signers}`;
  * - `POST /relay`: `{payload}` (a zk-exact proof) -> SettleResponse + `receiptId`;
- * - `GET /health` (200 ok / degraded, 503 draining), `GET /metrics` (Prometheus text).
+ * - `GET /health` (200 ok / degraded, 503 draining), `GET /metrics` (Prometheus text);
+ * - `GET /discovery/resources`: x402's bazaar `DiscoveryResourcesResponse`, the discoverable
+ *   resources this service settled (`limit`, `offset`, filters `type`, `scheme`, `network`,
+ *   `payTo`, `extensions`; a malformed parameter 400 `invalid_argument`; 404 when the
+ *   service catalogues nothing). Public, like /supported, and charged to the caller's budget.
  *
  * A body that is not JSON, too large or not of the API's shape gets 400 with
  * `{error: reason, message}`; a caller over its cost budget 429 with Retry-After; a
@@ -180,12 +188,22 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
         res.end(m.render());
         return 200;
+      case "GET /discovery/resources": {
+        if (!service.discovery) throw new HttpError(404, "not_found", "this service catalogues no resources");
+        const caller = callerOf(req);
+        const wait = limiter.take(caller, COST.request);
+        if (wait > 0) {
+          throw new ZkPayError("rate_limited", "too many requests; slow down", { retryAfterSeconds: wait });
+        }
+        send(res, 200, await listDiscoveryResources(service.discovery, parseDiscoveryQuery(url.searchParams)));
+        return 200;
+      }
       case "POST /verify":
       case "POST /settle":
       case "POST /relay":
         break;
       default:
-        if (["/verify", "/settle", "/relay", "/supported", "/health", "/metrics"].includes(url.pathname)) {
+        if (KNOWN_PATHS.includes(url.pathname)) {
           throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed on ${url.pathname}`);
         }
         throw new HttpError(404, "not_found", `no route ${url.pathname}`);
@@ -263,7 +281,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
       })
       .then((status) => {
         const path = new URL(req.url ?? "/", "http://x").pathname;
-        const known = ["/verify", "/settle", "/relay", "/supported", "/health", "/metrics"].includes(path);
+        const known = KNOWN_PATHS.includes(path);
         m.inc("zk402_http_requests_total", { path: known ? path : "other", status: String(status) });
         if (path !== "/health" && path !== "/metrics") {
           log.debug("request", { method: req.method, path, status, ms: Math.round(performance.now() - t0) });

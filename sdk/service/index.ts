@@ -1,5 +1,6 @@
 /** 402zk facilitator and relayer service: x402 /verify, /settle, /supported over HTTP, durable in SQLite (Node). */
 export * from "./config.js";
+export * from "./discovery.js";
 export * from "./fees.js";
 export * from "./http.js";
 export * from "./keys.js";

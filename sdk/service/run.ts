@@ -4,6 +4,7 @@ import { ZkPayError } from "../core/errors.js";
 import { loadVerificationKey } from "../node/artifacts.js";
 import { loadDeployment } from "../node/deployments.js";
 import { gasPolicyOf, type ServiceConfig, type EnvVars } from "./config.js";
+import { RedisDiscoveryCatalog, type DiscoveryCatalog } from "./discovery.js";
 import { startFacilitatorServer } from "./http.js";
 import { loadRelayerAccount } from "./keys.js";
 import { jsonLogger, type Logger } from "./logger.js";
@@ -14,7 +15,7 @@ import { ServiceStore } from "./store.js";
 /**
  * Everything `402zk facilitator` starts, from a {@link ServiceConfig}: the RPC client, the
  * relayer account (Hardhat keystore or environment), the pool (config or deployment
- * record), the SQLite store, the shared registry (Redis, if configured), the service and
+ * record), the SQLite store, the shared registry and bazaar catalogue (Redis, if configured), the service and
  * its HTTP server. `close()` shuts down gracefully.
  *
  * @example
@@ -48,6 +49,7 @@ export async function runFacilitator(config: ServiceConfig, o: { env?: EnvVars; 
     throw new ZkPayError("invalid_argument", "name the pool: pool (address) or network (a deployment record)");
   }
   let registry: SettlementRegistry | undefined;
+  let discovery: DiscoveryCatalog | undefined;
   let redisClose: (() => Promise<unknown>) | undefined;
   if (config.redisUrl) {
     const { Redis } = await import("ioredis");
@@ -56,6 +58,8 @@ export async function runFacilitator(config: ServiceConfig, o: { env?: EnvVars; 
       throw new ZkPayError("rpc_error", `cannot reach Redis at ${config.redisUrl}: ${(err as Error).message}`);
     });
     registry = new RedisSettlementRegistry(redis);
+    // One bazaar catalogue for every instance behind the URL.
+    discovery = new RedisDiscoveryCatalog(redis);
     redisClose = () => redis.quit();
   }
   const { vkey, vkeySha256 } = loadVerificationKey();
@@ -79,6 +83,7 @@ export async function runFacilitator(config: ServiceConfig, o: { env?: EnvVars; 
     batch: config.batch,
     minConfirmations,
     registry,
+    discovery,
     instanceId: config.instanceId,
     log,
     pollMs: config.pollMs,

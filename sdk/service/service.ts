@@ -11,6 +11,7 @@ import type {
   SupportedResponse,
   VerifyResponse,
 } from "@x402/core/types";
+import { BAZAAR } from "@x402/extensions/bazaar";
 import type { Address, Hex, LocalAccount, PublicClient } from "viem";
 
 import { caip2 } from "../core/deployment.js";
@@ -27,6 +28,7 @@ import {
 import { FairQueue, type FairQueueOptions } from "../core/work-queue.js";
 import { ZkExactFacilitatorScheme } from "../facilitator/scheme.js";
 import { WorkerVerifier } from "../node/worker-verifier.js";
+import { SqliteDiscoveryCatalog, discoveryEntryOf, mergeDiscoveryEntry, type DiscoveryCatalog } from "./discovery.js";
 import { FeePolicy, type FeePolicyOptions } from "./fees.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
@@ -57,6 +59,12 @@ export interface FacilitatorServiceOptions {
   minConfirmations?: number;
   /** Shared between instances (Redis): who settles each note. Omit for one instance. */
   registry?: SettlementRegistry;
+  /**
+   * The bazaar catalogue of discoverable resources this service settled (`GET
+   * /discovery/resources`): default the SQLite store's ({@link SqliteDiscoveryCatalog});
+   * a `RedisDiscoveryCatalog` when several instances serve one URL; `false` to catalogue nothing.
+   */
+  discovery?: DiscoveryCatalog | false;
   instanceId?: string;
   log?: Logger;
   /** Monitor period of pending transactions, ms. Default 250. */
@@ -127,6 +135,8 @@ export class FacilitatorService {
   readonly instanceId: string;
   /** The caller being served (set by the HTTP layer): the fair queue's client key. */
   readonly callers = new AsyncLocalStorage<string>();
+  /** The bazaar catalogue (`GET /discovery/resources`); undefined when discovery is off. */
+  readonly discovery: DiscoveryCatalog | undefined;
   readonly #o: FacilitatorServiceOptions;
   readonly #log: Logger;
   #scheme: ZkExactFacilitatorScheme | undefined;
@@ -144,6 +154,7 @@ export class FacilitatorService {
     // Stable across restarts (one key per instance): a restarted instance owns its old claims.
     this.instanceId = o.instanceId ?? `${os.hostname()}:${o.account.address}`;
     this.fees = new FeePolicy(o.fees);
+    this.discovery = o.discovery === false ? undefined : (o.discovery ?? new SqliteDiscoveryCatalog(o.store));
     this.relayer = new Relayer({
       publicClient: o.publicClient,
       account: o.account,
@@ -222,6 +233,8 @@ export class FacilitatorService {
     this.#x402 = new x402Facilitator()
       .register(this.network, this.#scheme)
       .register(this.network, this.#scheme.shielded);
+    // Listed in /supported's extensions: this service catalogues what it settles.
+    if (this.discovery) this.#x402.registerExtension(BAZAAR);
     const resumed = this.settler.resume();
     this.#log.info("facilitator service started", {
       network: this.network,
@@ -269,8 +282,34 @@ export class FacilitatorService {
     }
   }
 
-  /** `POST /settle`: submits a server-settled payment (or reports a client-settled one), idempotently. */
+  /**
+   * `POST /settle`: submits a server-settled payment (or reports a client-settled one),
+   * idempotently. A settled payment of a route that declared x402's bazaar discovery
+   * extension is catalogued ({@link FacilitatorService.discovery}).
+   */
   async settle(payload: PaymentPayload, requirements: PaymentRequirements): Promise<SettleResponse> {
+    const r = await this.#settlePayment(payload, requirements);
+    if (r.success) await this.#catalogue(payload, requirements);
+    return r;
+  }
+
+  /**
+   * Catalogues the resource a settled payment paid for, when its route declared discovery.
+   * Never fails the settlement: a catalogue error is logged.
+   */
+  async #catalogue(payload: PaymentPayload, requirements: PaymentRequirements): Promise<void> {
+    const catalog = this.discovery;
+    if (!catalog || !payload.extensions?.[BAZAAR.key]) return;
+    try {
+      const now = Date.now();
+      const entry = discoveryEntryOf(payload, requirements, now);
+      if (entry) await catalog.put(mergeDiscoveryEntry(entry, await catalog.get(entry.resource)), now);
+    } catch (err) {
+      this.#log.warn("discovery catalogue failed", { error: err as Error });
+    }
+  }
+
+  async #settlePayment(payload: PaymentPayload, requirements: PaymentRequirements): Promise<SettleResponse> {
     if (this.#draining) return this.#failed(new ZkPayError("server_busy", "the service is shutting down"));
     const p = ZkPaymentPayloadSchema.safeParse(payload.payload);
     if (!p.success || p.data.settlement === "client" || !isZkScheme(payload.accepted?.scheme)) {

@@ -129,6 +129,12 @@ CREATE TABLE IF NOT EXISTS transactions (
 );
 CREATE INDEX IF NOT EXISTS transactions_nonce ON transactions(nonce);
 CREATE INDEX IF NOT EXISTS transactions_state ON transactions(state);
+CREATE TABLE IF NOT EXISTS discovery_resources (
+  resource TEXT PRIMARY KEY,
+  item TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS discovery_resources_updated ON discovery_resources(updated_at);
 CREATE TABLE IF NOT EXISTS relayer (
   address TEXT PRIMARY KEY,
   chain_id INTEGER NOT NULL,
@@ -177,8 +183,9 @@ function toTx(r: Row): TxRow {
 
 /**
  * The service's durable state in one SQLite file (Node's built-in `node:sqlite`: part of
- * Node core since 22.13, nothing to compile): payments, every signed relayer transaction
- * and the relayer's next nonce. WAL with `synchronous=FULL`: a committed write survives a
+ * Node core since 22.13, nothing to compile): payments, every signed relayer transaction,
+ * the relayer's next nonce, and the bazaar catalogue of discoverable resources
+ * (`discovery_resources`, see `SqliteDiscoveryCatalog`). WAL with `synchronous=FULL`: a committed write survives a
  * crash or a power cut. The file is opened in exclusive locking mode, so a second service
  * process on the same database (which would share the relayer's nonces) fails at start.
  *

@@ -8,6 +8,12 @@
  * contract deployment and the circuit warm-up are paid once per run.
  */
 import type { RouteConfig, RoutesConfig, x402ResourceServer } from "@x402/core/server";
+import type { PaymentRequirements } from "@x402/core/types";
+import {
+  declareDiscoveryExtension,
+  validateDiscoveryExtension,
+  type DiscoveryExtension,
+} from "@x402/extensions/bazaar";
 import { expect } from "chai";
 import type { Address, Hex } from "viem";
 
@@ -44,6 +50,25 @@ export const HANDLERS = {
   /** GET /premium (tier 2 session route). */
   premium: () => ({ premium: true }),
 };
+
+/** x402's bazaar discovery declaration of GET /weather and GET /data (`declareDiscoveryExtension`). */
+const DISCOVERY = {
+  weather: declareDiscoveryExtension({ output: { example: HANDLERS.weather() } }),
+  data: declareDiscoveryExtension({ output: { example: HANDLERS.data({ requiredTier: 1 }) } }),
+};
+
+/** The bazaar extension of the 402 `res` answered, checked valid as x402 checks it (the declaration completed with the method). */
+function discoveryOf(res: Response): { bazaar: DiscoveryExtension; accepts: PaymentRequirements[] } {
+  expect(res.status).to.equal(402);
+  const required = decodeHeader<{ accepts: PaymentRequirements[]; extensions?: { bazaar?: DiscoveryExtension } }>(
+    res.headers.get("PAYMENT-REQUIRED"),
+  )!;
+  const bazaar = required.extensions?.bazaar;
+  expect(bazaar).to.be.an("object");
+  expect(validateDiscoveryExtension(bazaar!)).to.deep.equal({ valid: true });
+  expect(bazaar!.info.input).to.include({ type: "http", method: "GET" });
+  return { bazaar: bazaar!, accepts: required.accepts };
+}
 
 /** x402 routes where a route may also accept credentials (what every session middleware takes). */
 export type MatrixSessionRoutes = Record<string, RouteConfig & { session?: SessionRouteConfig }>;
@@ -153,7 +178,7 @@ export function adapterMatrix(cases: AdapterCase[]): void {
         before(async function () {
           const r = await resources();
           paid = await adapter.payments({
-            routes: { "GET /weather": { accepts: r.accepts } },
+            routes: { "GET /weather": { accepts: r.accepts, extensions: DISCOVERY.weather } },
             resourceServer: r.zk.resourceServer,
           });
 
@@ -161,7 +186,7 @@ export function adapterMatrix(cases: AdapterCase[]): void {
           const s = await resources();
           session = await adapter.sessions({
             routes: {
-              "GET /data": { accepts: s.accepts, session: { requiredTier: 1 } },
+              "GET /data": { accepts: s.accepts, session: { requiredTier: 1 }, extensions: DISCOVERY.data },
               "GET /premium": { accepts: s.accepts, session: { requiredTier: 2 } },
               "POST /order": {
                 accepts: { ...s.accepts, extra: { paymentFlow: "upfront" } },
@@ -195,6 +220,28 @@ export function adapterMatrix(cases: AdapterCase[]): void {
             expect(await env.system.token.balanceOf(payee)).to.equal(before + PRICE);
           });
         }
+
+        it("declares its routes through x402's bazaar discovery: a valid extension in the 402; a session route's options name the credentials sold", async function () {
+          const weather = discoveryOf(
+            await fetch(`${paid.url}/weather`, { headers: { "X-Forwarded-For": nextClient() } }),
+          );
+          expect(weather.accepts.map((a) => a.scheme)).to.deep.equal(["zk-exact"]);
+          const data = discoveryOf(
+            await fetch(`${session.url}/data`, { headers: { "X-Forwarded-For": nextClient() } }),
+          );
+          // Sessions: in the options' extra (the bazaar schema takes no extra input field), as
+          // 402zk's session clients read them; a cataloguing facilitator lists them with the option.
+          const sold = (data.accepts[0]!.extra as { session?: { requiredTier: number; offers: SessionOffer[] } })
+            .session;
+          expect(sold?.requiredTier).to.equal(1);
+          expect(sold?.offers.map((o) => o.id)).to.deep.equal(OFFERS.map((o) => o.id));
+          // A route without the declaration has none.
+          const premium = await fetch(`${session.url}/premium`, { headers: { "X-Forwarded-For": nextClient() } });
+          expect(premium.status).to.equal(402);
+          expect(decodeHeader<{ extensions?: unknown }>(premium.headers.get("PAYMENT-REQUIRED"))!.extensions).to.equal(
+            undefined,
+          );
+        });
 
         it("answers a malformed PAYMENT-SIGNATURE 400 malformed_header, and unpaid stays 402", async function () {
           const client = nextClient();
@@ -346,12 +393,17 @@ export function adapterMatrix(cases: AdapterCase[]): void {
           paidClosed = true;
           const z = await resources(true);
           const shieldedPaid = await adapter.payments({
-            routes: { "GET /weather": { accepts: z.accepts } },
+            routes: { "GET /weather": { accepts: z.accepts, extensions: DISCOVERY.weather } },
             resourceServer: z.zk.resourceServer,
           });
           let res: Response;
           let sent: { paymentSignature: string | null }[];
           try {
+            // Discoverable in zk-shielded too: the option names the shielded address.
+            const unpaid = discoveryOf(
+              await fetch(`${shieldedPaid.url}/weather`, { headers: { "X-Forwarded-For": nextClient() } }),
+            );
+            expect(unpaid.accepts[0]).to.include({ scheme: "zk-shielded", payTo: shieldedPayee.address() });
             const paying = env.payingFetch(payer.wallet, "server");
             sent = paying.sent;
             res = await paying.fetch(`${shieldedPaid.url}/weather`);

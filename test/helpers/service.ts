@@ -11,6 +11,7 @@ import { HTTPFacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SchemeNetworkClient } from "@x402/core/types";
 import { wrapFetchWithPayment } from "@x402/fetch";
 import { paymentMiddleware } from "@x402/express";
+import { declareDiscoveryExtension } from "@x402/extensions/bazaar";
 import express from "express";
 import { parseGwei, type Address, type Hex } from "viem";
 
@@ -111,6 +112,11 @@ export async function remoteApi(
     apiKey?: string;
     /** Lifetime of a 402 challenge (and the route's maxTimeoutSeconds), seconds. Default 300. */
     ttlSeconds?: number;
+    /**
+     * GET /weather declares x402's bazaar discovery (`declareDiscoveryExtension`), and
+     * GET /plain (same price and payee, no declaration) is served beside it.
+     */
+    discovery?: boolean;
   },
 ) {
   const facilitatorClient = new HTTPFacilitatorClient({
@@ -133,19 +139,28 @@ export async function remoteApi(
     challengeTtlSeconds: o.ttlSeconds,
   });
   const price = (o.price ?? 10_000n).toString();
+  const accepts = {
+    scheme: o.payTo.startsWith("0x") ? "zk-exact" : "zk-shielded",
+    network,
+    payTo: o.payTo,
+    price: { amount: price, asset: env.pool.token },
+    ...(o.ttlSeconds ? { maxTimeoutSeconds: o.ttlSeconds } : {}),
+  };
   const app = express();
   app.use(
     paymentMiddleware(
       {
         "GET /weather": {
-          accepts: {
-            scheme: o.payTo.startsWith("0x") ? "zk-exact" : "zk-shielded",
-            network,
-            payTo: o.payTo,
-            price: { amount: price, asset: env.pool.token },
-            ...(o.ttlSeconds ? { maxTimeoutSeconds: o.ttlSeconds } : {}),
-          },
+          accepts,
+          ...(o.discovery
+            ? {
+                description: "today's weather",
+                mimeType: "application/json",
+                extensions: declareDiscoveryExtension({ output: { example: { weather: "sunny", served: 1 } } }),
+              }
+            : {}),
         },
+        ...(o.discovery ? { "GET /plain": { accepts } } : {}),
       },
       resourceServer,
     ),
@@ -154,6 +169,10 @@ export async function remoteApi(
   app.get("/weather", (_req, res) => {
     served++;
     res.json({ weather: "sunny", served });
+  });
+  app.get("/plain", (_req, res) => {
+    served++;
+    res.json({ plain: true, served });
   });
   const server: Server = app.listen(0, "127.0.0.1");
   await once(server, "listening");

@@ -88,7 +88,8 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
       expect(kind.extra).to.include({ relayer, fee: "0", facilitator: env.pool.facilitator });
       expect(kind.extra.settlement).to.deep.equal(["server", "client"]);
     }
-    expect(s.extensions).to.deep.equal([]);
+    // x402's bazaar: the service catalogues the discoverable resources it settles (GET /discovery/resources).
+    expect(s.extensions).to.deep.equal(["bazaar"]);
     expect(Object.values(s.signers).flat()).to.include(relayer);
     const health = (await (await fetch(`${svc.url}/health`)).json()) as Record<string, unknown>;
     expect(health).to.include({ status: "ok", relayer });
