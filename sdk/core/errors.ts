@@ -19,6 +19,8 @@ export const ZkReason = {
   invalid_argument: "invalid_argument",
   /** Another process holds the wallet folder's lock (CLI / Node file stores). */
   wallet_locked: "wallet_locked",
+  /** An optional peer dependency a feature needs is not installed (e.g. the MCP SDK for `402zk mcp`). */
+  dependency_missing: "dependency_missing",
   /** The stored wallet state belongs to another history of the chain (reset or reorg). */
   chain_reset: "chain_reset",
   /** A payment was sent but its outcome is unknown (the response was lost). */

@@ -52,6 +52,8 @@ export const REASON_HTTP: { readonly [R in ZkReasonCode]: ReasonHttp } = {
   deployment_not_found: { status: 500 },
   invalid_argument: { status: 400 },
   wallet_locked: { status: 423 },
+  // A feature whose optional peer is not installed: the operator's setup, never the caller's input.
+  dependency_missing: { status: 500 },
   chain_reset: { status: 409 },
   // The payment may have settled: the answer was lost on the way (a gateway's timeout).
   payment_unconfirmed: { status: 504 },

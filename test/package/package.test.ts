@@ -334,6 +334,14 @@ describe("SDK packaging", function () {
       // The CLI, compiled: no TypeScript loader at run time.
       const { stdout: help } = await run(path.join(app, "node_modules", ".bin", "402zk"), ["--help"], { cwd: app });
       expect(help).to.match(/Usage: 402zk/);
+      // `402zk mcp` needs the MCP SDK, an optional peer this app did not install: a clear
+      // error naming what to install, not a module-resolution crash.
+      const mcp = await run(path.join(app, "node_modules", ".bin", "402zk"), ["mcp"], { cwd: app }).then(
+        () => expect.fail("402zk mcp ran without the MCP SDK"),
+        (err: { code?: number; stderr?: string }) => err,
+      );
+      expect(mcp.code).to.not.equal(0);
+      expect(mcp.stderr).to.include("npm install @modelcontextprotocol/sdk");
 
       // A paid API on Hono and an agent paying it, importing 402zk by its package name: the
       // Hono app's own dependencies (what `npm install hono @hono/node-server @x402/hono`

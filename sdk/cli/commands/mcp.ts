@@ -59,6 +59,19 @@ An MCP client's configuration, e.g.:
       console.log = console.error;
       console.info = console.error;
       console.debug = console.error;
+      // First, before any configuration is read. Loaded here, not with the other commands:
+      // only `mcp` needs the MCP SDK, an optional peer of 402zk (it brings an HTTP stack
+      // that apps which never run `mcp` do not need).
+      const { StdioServerTransport } = await import("@modelcontextprotocol/sdk/server/stdio.js").catch(
+        (err: unknown) => {
+          throw new ZkPayError(
+            "dependency_missing",
+            "402zk mcp needs the MCP SDK, an optional peer of 402zk: npm install @modelcontextprotocol/sdk@^1.32",
+            { cause: (err as Error).message },
+          );
+        },
+      );
+      const { createPayerMcpServer } = await import("../../mcp/server.js");
       const opts = cmd.optsWithGlobals() as GlobalOptions;
       // The configuration is checked once at start (network, deployment, amounts).
       const ctx = env.ctxOf(cmd);
@@ -71,9 +84,6 @@ An MCP client's configuration, e.g.:
       const timeoutS = Number(o.timeout);
       if (!(Number.isFinite(timeoutS) && timeoutS > 0))
         throw new ZkPayError("invalid_argument", "--timeout must be a positive number of seconds");
-      // Loaded here, not with the other commands: only `mcp` needs the MCP SDK.
-      const { createPayerMcpServer } = await import("../../mcp/server.js");
-      const { StdioServerTransport } = await import("@modelcontextprotocol/sdk/server/stdio.js");
       const server = createPayerMcpServer({
         context: () => createContext(opts),
         limits: { maxPerCall, maxPerDay },
