@@ -171,6 +171,12 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
     res.end(text);
   };
 
+  /** Takes one request's cost from `caller`'s budget; over it, 429 with Retry-After. */
+  const chargeRequest = (caller: string, what: string) => {
+    const wait = limiter.take(caller, COST.request);
+    if (wait > 0) throw new ZkPayError("rate_limited", `${what}; slow down`, { retryAfterSeconds: wait });
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
     const url = new URL(req.url ?? "/", "http://x");
     const route = `${req.method} ${url.pathname}`;
@@ -190,11 +196,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
         return 200;
       case "GET /discovery/resources": {
         if (!service.discovery) throw new HttpError(404, "not_found", "this service catalogues no resources");
-        const caller = callerOf(req);
-        const wait = limiter.take(caller, COST.request);
-        if (wait > 0) {
-          throw new ZkPayError("rate_limited", "too many requests; slow down", { retryAfterSeconds: wait });
-        }
+        chargeRequest(callerOf(req), "too many requests");
         send(res, 200, await listDiscoveryResources(service.discovery, parseDiscoveryQuery(url.searchParams)));
         return 200;
       }
@@ -212,12 +214,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
       throw new ZkPayError("server_busy", "the service is shutting down", { retryAfterSeconds: 5 });
     }
     const caller = (url.pathname === "/relay" ? undefined : authorize(req)) ?? callerOf(req);
-    const wait = limiter.take(caller, COST.request);
-    if (wait > 0) {
-      throw new ZkPayError("rate_limited", "too many requests or refused payments; slow down", {
-        retryAfterSeconds: wait,
-      });
-    }
+    chargeRequest(caller, "too many requests or refused payments");
     const body = await readBody(req);
     if (url.pathname === "/relay") {
       const r = parse(RelayRequestSchema, body);
