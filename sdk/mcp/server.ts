@@ -315,10 +315,14 @@ export function createPayerMcpServer(o: PayerMcpOptions): McpServer {
     const amount = quote?.amount ?? (shielded ? r.prepared?.payee.value : terms?.amount) ?? 0n;
     const fee = quote?.fee ?? terms?.fee ?? 0n;
     const accepted = r.status !== 402;
-    // Only a payment the server accepted counts (a refused one is not settled: its note stays ours).
-    if (accepted) ledger.add(day, amount + fee);
+    // A payment the server accepted counts, and so does a client-settled one whose own `pay`
+    // transaction was mined before the server refused it (the money left whatever the server
+    // says); a refused server-settled one was never submitted: its note stays ours.
+    const spentOnChain = r.mode === "client" && r.transaction !== undefined;
+    if (accepted || spentOnChain) ledger.add(day, amount + fee);
     const payment = {
       paid: accepted,
+      ...(spentOnChain && !accepted ? { spentOnChain: true } : {}),
       via: shielded ? "zk-shielded" : "zk-exact",
       amount: t(amount),
       fee: t(fee),
