@@ -70,6 +70,8 @@ import {
   recoverCredential,
   sellCredential,
   sessionRoutes,
+  zkCredentialPaymentError,
+  zkCredentialServerExtension,
   type FoundPresentation,
   type GateBody,
   type GateRouteConfig,
@@ -183,7 +185,11 @@ export function createZkGate(
   const built = sessions ? sessionRoutes(routes as SessionRoutesConfig, sessions.service, sessions) : undefined;
   const httpServer = new x402HTTPResourceServer(resourceServer, withRouteBinding(built?.routes ?? routes));
   const scope = new AsyncLocalStorage<{ req: GateRequest; found: FoundPresentation; admitted?: Admitted }>();
-  if (sessions) httpServer.onProtectedRequest(sessionHook(sessions.service, admission, () => scope.getStore()));
+  if (sessions) {
+    httpServer.onProtectedRequest(sessionHook(sessions.service, admission, () => scope.getStore()));
+    // Purchase routes declare `zk-credential`: this signs the credential into PAYMENT-RESPONSE.
+    resourceServer.registerExtension(zkCredentialServerExtension(sessions.service, sessions));
+  }
   if (opts.onProtectedRequest) httpServer.onProtectedRequest(opts.onProtectedRequest);
   const facilitator = facilitatorGate(httpServer, resourceServer);
   const guard = { schemes: opts.schemes, maxBytes: opts.maxHeaderBytes, admission };
@@ -229,6 +235,15 @@ export function createZkGate(
       const paid = await guardPaymentHeader(req, guard, admitted);
       if (paid.type === "respond") return paid;
       const purchase = purchaseOf(req, built?.purchases);
+      // Malformed zk-credential extension data is refused here, before x402 verifies or
+      // settles anything: no payment is taken for a credential that could not be issued.
+      const badExtension =
+        sessions && zkCredentialPaymentError(req.adapter.getHeader("payment-signature"), purchase, sessions.service);
+      if (badExtension) {
+        const answer = refusal(badExtension);
+        paid.finish?.(answer.status);
+        return answer;
+      }
       const { admitted: client, ...proceed } = paid;
       return {
         ...proceed,
@@ -486,7 +501,12 @@ function sessionHook(
     try {
       // Verified in the admission queue (bounded, fair, the one payment proofs wait in),
       // under the client key and priority it was admitted with.
-      const accepted = await sessions.accept(found.presentation, {
+      // An envelope presentation (zk-credential spec) carries neither origin nor context:
+      // they are the service's and the route's (0 on a route that binds no request).
+      const presentation = found.envelope
+        ? { ...found.presentation, originId: sessions.originId, context: route.bindRequest ? found.context : 0n }
+        : found.presentation;
+      const accepted = await sessions.accept(presentation, {
         requiredTier: route.requiredTier,
         context: route.bindRequest ? found.context : undefined,
         queue: admission && admitted ? { queue: admission.queue, ...admitted } : undefined,

@@ -1,4 +1,5 @@
 import type { RouteConfig } from "@x402/core/server";
+import type { ResourceServerExtension, SettleResultContext } from "@x402/core/types";
 import { toHex, type Address } from "viem";
 
 import { ZkPayError, isZkPayError } from "../core/errors.js";
@@ -13,8 +14,19 @@ import {
   SESSION_HEADER,
   decodePresentationHeader,
   presentationFromWire,
+  type CredentialWire,
   type Presentation,
 } from "../session/wire.js";
+import {
+  MAX_ZK_CREDENTIAL_ENVELOPE_BYTES,
+  ZK_CREDENTIAL_ENVELOPE_FIELD,
+  ZK_CREDENTIAL_EXTENSION,
+  declareZkCredentialExtension,
+  presentationFromEnvelope,
+  zkCredentialOf,
+  zkCredentialRequestOf,
+  type ZkCredentialSettlement,
+} from "../session/zk-credential.js";
 
 /** x402 routes, where a route may also accept session credentials. */
 export type SessionRoutesConfig = Record<string, RouteConfig & { session?: SessionRouteConfig }>;
@@ -56,6 +68,12 @@ export interface PresentationSource {
 export interface FoundPresentation {
   presentation: Presentation;
   context: bigint;
+  /**
+   * Read from the zk-credential spec's `x402_zk_credential` envelope: the presentation's
+   * `originId` and `context` were not sent, the session hook fills them in from the service
+   * and the matched route.
+   */
+  envelope?: boolean;
 }
 
 /**
@@ -84,6 +102,9 @@ export function sessionRoutes(
         extra: { credential: { offerId: offer.id }, paymentFlow: "upfront" },
       },
       description: `session credential "${offer.id}": tier ${offer.tier}, ${offer.maxPresentations} requests, ${offer.durationSeconds} s`,
+      // The zk-credential spec's issuance: a payment whose payload echoes this declaration
+      // with `info.commitment` gets the credential in PAYMENT-RESPONSE too.
+      extensions: declareZkCredentialExtension(sessions.info(), offer.id),
     };
   }
   for (const [key, { session, ...cfg }] of Object.entries(routes)) {
@@ -146,9 +167,17 @@ export async function readPresentation(
     json !== null && typeof json === "object" && !Array.isArray(json)
       ? (json as Record<string, unknown>)[SESSION_BODY_FIELD]
       : undefined;
-  if (header !== undefined && inBody !== undefined) {
-    throw new ZkPayError("malformed_header", `a presentation in both the ${SESSION_HEADER} header and the body`);
+  const envelope =
+    json !== null && typeof json === "object" && !Array.isArray(json)
+      ? (json as Record<string, unknown>)[ZK_CREDENTIAL_ENVELOPE_FIELD]
+      : undefined;
+  if ([header, inBody, envelope].filter((x) => x !== undefined).length > 1) {
+    throw new ZkPayError(
+      "malformed_header",
+      `more than one presentation (${SESSION_HEADER} header, ${SESSION_BODY_FIELD}, ${ZK_CREDENTIAL_ENVELOPE_FIELD})`,
+    );
   }
+  if (envelope !== undefined) return readEnvelope(src, json as Record<string, unknown>, envelope);
   if (header !== undefined) {
     const context = requestContext(src.method, src.target, read?.raw ?? new Uint8Array());
     return { found: { presentation: decodePresentationHeader(header), context }, body };
@@ -176,6 +205,45 @@ export async function readPresentation(
   return {
     found: { presentation, context: requestContext(src.method, src.target, text) },
     body: { kind: "json", value: rest },
+  };
+}
+
+/**
+ * A presentation in the zk-credential spec's body envelope, `{ x402_zk_credential, payload }`:
+ * the handler sees `payload` (none when it is null or absent), and a route that binds
+ * presentations to requests covers `JSON.stringify(payload)` ("" when there is none).
+ */
+function readEnvelope(
+  src: PresentationSource,
+  json: Record<string, unknown>,
+  envelope: unknown,
+): { found: FoundPresentation; body: HandlerBody } {
+  let size: number;
+  try {
+    size = JSON.stringify(envelope).length;
+  } catch {
+    throw new ZkPayError("invalid_presentation", `${ZK_CREDENTIAL_ENVELOPE_FIELD} is nested too deeply`);
+  }
+  if (size > MAX_ZK_CREDENTIAL_ENVELOPE_BYTES) {
+    throw new ZkPayError(
+      "invalid_presentation",
+      `${ZK_CREDENTIAL_ENVELOPE_FIELD} is ${size} bytes, at most ${MAX_ZK_CREDENTIAL_ENVELOPE_BYTES}`,
+      { maxBytes: MAX_ZK_CREDENTIAL_ENVELOPE_BYTES },
+    );
+  }
+  const presentation = presentationFromEnvelope(envelope);
+  const payload = json.payload ?? null;
+  let text = "";
+  if (payload !== null) {
+    try {
+      text = JSON.stringify(payload);
+    } catch {
+      throw new ZkPayError("invalid_payload", "the envelope's payload is nested too deeply");
+    }
+  }
+  return {
+    found: { presentation, context: requestContext(src.method, src.target, text), envelope: true },
+    body: payload === null ? { kind: "raw", value: undefined } : { kind: "json", value: payload },
   };
 }
 
@@ -219,6 +287,63 @@ export async function recoverCredential(
   }
 }
 
+/** A settled payment as the session code reads it: the 402 option it accepted and its payload. */
+interface PaidPurchase {
+  accepted: { network: string; extra: { challenge: never } };
+  payload: unknown;
+}
+
+/** Issues the credential a settled purchase of `offerId` bought (throws what `SessionService.issue` throws). */
+async function issuePurchase(
+  sessions: SessionService,
+  offerId: string,
+  paid: PaidPurchase,
+  o: { network: string; asset: Address },
+): Promise<CredentialWire> {
+  const payload = ZkPaymentPayloadSchema.parse(paid.payload);
+  if (!payload.credential) throw new ZkPayError("invalid_payload", "payload.credential is missing");
+  const receiptId = receiptIdOf(payload);
+  // One issuance per purchase: the zk-credential extension's settlement hook signs it
+  // first when the payment asked through the extension, and the purchase's handler
+  // answers with the same credential (issuance is deterministic) without reading the chain again.
+  const key = `${sessions.serviceId}|${receiptId.toLowerCase()}`;
+  const issued = recentlyIssued.get(key);
+  if (issued) {
+    recentlyIssued.delete(key);
+    return issued;
+  }
+  // A shielded purchase names its payee note (x402 opened it before settling; issuance
+  // opens it again, as a recovery must).
+  const payeeCommitment = payload.settlement === "server" ? payload.proof.payeeCommitment : payload.payeeCommitment;
+  const credential = sessions.issue({
+    offerId,
+    holderCommitment: BigInt(payload.credential.commitment),
+    receiptId,
+    payeeMemo: payload.payeeMemo,
+    payeeCommitment:
+      payload.payeeMemo === undefined || payeeCommitment === undefined ? undefined : BigInt(payeeCommitment),
+    challenge: paid.accepted.extra.challenge,
+    network: o.network,
+    asset: o.asset,
+  });
+  return credential;
+}
+
+/** A purchase's receipt id: the payment's nullifier hash (what a recovery names). */
+function receiptIdOf(payload: ReturnType<typeof ZkPaymentPayloadSchema.parse>): `0x${string}` {
+  return payload.settlement === "server"
+    ? toHex(BigInt(payload.proof.nullifierHash), { size: 32 })
+    : (payload.receiptId as `0x${string}`);
+}
+
+/**
+ * Credentials the extension's settlement hook issued, by service and receipt id, until the
+ * purchase's handler takes them (moments later, in the same request). Bounded: a handler
+ * that never runs (a dropped connection) leaves its entry to be pushed out.
+ */
+const recentlyIssued = new Map<string, CredentialWire>();
+const MAX_RECENTLY_ISSUED = 256;
+
 /** Signs the credential of a purchase x402 settled (upfront), from its `PAYMENT-SIGNATURE`. */
 export async function sellCredential(
   sessions: SessionService,
@@ -227,31 +352,112 @@ export async function sellCredential(
   o: { network: string; asset: Address },
 ): Promise<unknown> {
   try {
-    const decoded = JSON.parse(atob(String(paymentHeader))) as {
-      accepted: { network: string; extra: { challenge: never } };
-      payload: unknown;
-    };
-    const payload = ZkPaymentPayloadSchema.parse(decoded.payload);
-    if (!payload.credential) throw new ZkPayError("invalid_payload", "payload.credential is missing");
-    const receiptId =
-      payload.settlement === "server"
-        ? toHex(BigInt(payload.proof.nullifierHash), { size: 32 })
-        : (payload.receiptId as `0x${string}`);
-    // A shielded purchase names its payee note (x402 opened it before settling; issuance
-    // opens it again, as a recovery must).
-    const payeeCommitment = payload.settlement === "server" ? payload.proof.payeeCommitment : payload.payeeCommitment;
-    return await sessions.issue({
-      offerId,
-      holderCommitment: BigInt(payload.credential.commitment),
-      receiptId,
-      payeeMemo: payload.payeeMemo,
-      payeeCommitment:
-        payload.payeeMemo === undefined || payeeCommitment === undefined ? undefined : BigInt(payeeCommitment),
-      challenge: decoded.accepted.extra.challenge,
-      network: o.network,
-      asset: o.asset,
-    });
+    return await issuePurchase(sessions, offerId, JSON.parse(atob(String(paymentHeader))) as PaidPurchase, o);
   } catch (err) {
     throw issuanceError(err);
   }
+}
+
+/**
+ * Why a payment's `zk-credential` extension data is refused before anything is verified or
+ * settled (so no payment is taken), or undefined when it may go on: malformed data
+ * (`invalid_payload`, `unsupported_version`, `unsupported_scheme` for a suite), a commitment
+ * on a route that sells no credential, another offer than the route's, or a commitment
+ * that is not the one the payment's proof binds (`payload.credential.commitment`, which
+ * its `conditionHash` covers: the credential can only be issued to that one).
+ *
+ * @example
+ * const err = zkCredentialPaymentError(req.headers["payment-signature"], "day", sessions);
+ */
+export function zkCredentialPaymentError(
+  header: string | undefined,
+  purchase: string | undefined,
+  sessions: SessionService,
+): ZkPayError | undefined {
+  if (header === undefined) return undefined;
+  let decoded: { extensions?: unknown; payload?: { credential?: { commitment?: string } } };
+  try {
+    decoded = JSON.parse(atob(header)) as typeof decoded;
+  } catch {
+    return undefined; // the payment header guard answers that
+  }
+  try {
+    const asked = zkCredentialRequestOf(decoded.extensions);
+    if (!asked) return undefined;
+    if (purchase === undefined) {
+      const offers = sessions.offers.map((x) => `${x.id} at POST ${sessions.purchasePath(x.id)}`).join(", ");
+      return new ZkPayError(
+        "invalid_payload",
+        `extensions["${ZK_CREDENTIAL_EXTENSION}"].info.commitment: this route does not sell credentials; buy one of: ${offers}`,
+      );
+    }
+    if (asked.offerId !== undefined && asked.offerId !== purchase) {
+      return new ZkPayError(
+        "invalid_payload",
+        `extensions["${ZK_CREDENTIAL_EXTENSION}"].info.offer_id: this route sells offer ${purchase}, not ${asked.offerId}`,
+      );
+    }
+    const bound = decoded.payload?.credential?.commitment;
+    if (bound === undefined || BigInt(bound) !== asked.commitment) {
+      return new ZkPayError(
+        "invalid_payload",
+        `extensions["${ZK_CREDENTIAL_EXTENSION}"].info.commitment must be the holder commitment the payment's ` +
+          "proof binds (payload.credential.commitment)",
+      );
+    }
+    return undefined;
+  } catch (err) {
+    if (isZkPayError(err)) return err;
+    throw err;
+  }
+}
+
+/**
+ * x402's resource-server extension `zk-credential` for a session service: after a purchase
+ * route settled a payment whose payload asked through the extension
+ * (`extensions["zk-credential"].info.commitment`), it signs the credential and x402 puts
+ * it in `SettleResponse.extensions["zk-credential"].credential` (PAYMENT-RESPONSE). When
+ * issuance fails after settlement, the entry says so (`error`, `receipt_id`,
+ * `recover_path`): the payment is on chain, and the recover endpoint re-issues it.
+ * The gate registers it on its resource server when it sells sessions.
+ *
+ * @example
+ * resourceServer.registerExtension(zkCredentialServerExtension(sessions, { network, asset }));
+ */
+export function zkCredentialServerExtension(
+  sessions: SessionService,
+  o: { network: string; asset: Address },
+): ResourceServerExtension {
+  return {
+    key: ZK_CREDENTIAL_EXTENSION,
+    enrichSettlementResponse: async (_declaration: unknown, ctx: SettleResultContext) => {
+      const paid = ctx.paymentPayload as unknown as PaidPurchase & { extensions?: unknown };
+      // Validated by the gate before settlement; read again here, never trusted blindly.
+      let asked;
+      try {
+        asked = zkCredentialRequestOf(paid.extensions);
+      } catch {
+        return undefined;
+      }
+      const offerId = (ctx.requirements.extra as { credential?: { offerId?: unknown } }).credential?.offerId;
+      if (!asked || typeof offerId !== "string") return undefined;
+      let receiptId: string | undefined;
+      try {
+        receiptId = receiptIdOf(ZkPaymentPayloadSchema.parse(paid.payload));
+        const credential = await issuePurchase(sessions, offerId, paid, o);
+        const key = `${sessions.serviceId}|${receiptId.toLowerCase()}`;
+        recentlyIssued.set(key, credential);
+        if (recentlyIssued.size > MAX_RECENTLY_ISSUED) recentlyIssued.delete(recentlyIssued.keys().next().value!);
+        return { credential: zkCredentialOf(credential) } satisfies ZkCredentialSettlement;
+      } catch (err) {
+        const e = issuanceError(err);
+        return {
+          error: e.reason,
+          message: `${e.message}; the payment settled: recover the credential with its receipt id`,
+          ...(receiptId ? { receipt_id: receiptId } : {}),
+          recover_path: sessions.info().recoverPath,
+        } satisfies ZkCredentialSettlement;
+      }
+    },
+  };
 }

@@ -11,3 +11,4 @@ export * from "./prove.js";
 export * from "./store.js";
 export * from "./client.js";
 export * from "./service.js";
+export * from "./zk-credential.js";
