@@ -23,6 +23,8 @@ const SDK_LAYERS = {
   client: ["core"],
   facilitator: ["core"],
   session: ["core", "client"], // its buyer side pays with the client wallet
+  // The browser payer and its paywall page: the wallet and the session client, in a tab.
+  browser: ["core", "client", "session"],
   node: ["core", "client", "session"], // Node-only bindings: files, workers, proxies
   server: ["core", "facilitator", "session", "node"], // the framework-neutral gate
   service: ["core", "facilitator", "node"],

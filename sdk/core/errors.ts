@@ -21,6 +21,12 @@ export const ZkReason = {
   wallet_locked: "wallet_locked",
   /** An optional peer dependency a feature needs is not installed (e.g. the MCP SDK for `402zk mcp`). */
   dependency_missing: "dependency_missing",
+  /** A wallet store could not be read or written (a browser's IndexedDB: quota, blocked, unavailable). */
+  note_store_io: "note_store_io",
+  /** The user's wallet (EIP-1193) refused a request: a rejected signature, connection or transaction. */
+  wallet_request_rejected: "wallet_request_rejected",
+  /** The wallet signed the seed message twice with different signatures: it cannot derive a 402zk seed. */
+  seed_not_deterministic: "seed_not_deterministic",
   /** The stored wallet state belongs to another history of the chain (reset or reorg). */
   chain_reset: "chain_reset",
   /** A payment was sent but its outcome is unknown (the response was lost). */

@@ -54,6 +54,9 @@ export const REASON_HTTP: { readonly [R in ZkReasonCode]: ReasonHttp } = {
   wallet_locked: { status: 423 },
   // A feature whose optional peer is not installed: the operator's setup, never the caller's input.
   dependency_missing: { status: 500 },
+  note_store_io: { status: 500 },
+  wallet_request_rejected: { status: 400 },
+  seed_not_deterministic: { status: 400 },
   chain_reset: { status: 409 },
   // The payment may have settled: the answer was lost on the way (a gateway's timeout).
   payment_unconfirmed: { status: 504 },

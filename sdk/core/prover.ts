@@ -7,7 +7,7 @@
 import type * as Snarkjs from "snarkjs";
 
 import { ZkPayError } from "./errors.js";
-import { artifactBytes, type CircuitArtifacts } from "./circuits/artifacts.js";
+import { artifactBytes, type CircuitArtifacts, type Groth16Backend } from "./circuits/artifacts.js";
 import { fromSolidityProof, toSolidityProof, type Groth16Proof, type SolidityProof } from "./circuits/proof.js";
 
 let snarkjsModule: Promise<typeof Snarkjs> | undefined;
@@ -82,6 +82,23 @@ async function proveNow(
 ): Promise<{ proof: SolidityProof; publicSignals: bigint[]; timings: { witnessMs: number; proveMs: number } }> {
   const report = options.onProgress ?? (() => {});
   report({ stage: "witness", fraction: 0.02, message: "computing witness" });
+  if (artifacts.prove) {
+    // Another thread proves (a browser's Web Worker); its errors are mapped as ours are.
+    let r: Awaited<ReturnType<Groth16Backend>>;
+    try {
+      r = await artifacts.prove(input, { wasm: artifacts.wasm, zkey: artifacts.zkey }, (stage, fraction, message) =>
+        report({ stage, fraction, message }),
+      );
+    } catch (err) {
+      throw asArtifactOrProvingError(err, "prove");
+    }
+    report({ stage: "done", fraction: 1, message: "proof ready" });
+    return {
+      proof: toSolidityProof({ ...r.proof, protocol: "groth16", curve: "bn128" }),
+      publicSignals: r.publicSignals.map((x) => BigInt(x)),
+      timings: r.timings,
+    };
+  }
   const t0 = performance.now();
   // Both artifacts load in parallel the first time; later proofs find them in memory.
   const zkeyBytes = artifactBytes(artifacts.zkey, artifacts.read);

@@ -24,7 +24,31 @@ export interface CircuitArtifacts {
   zkey: string | Uint8Array;
   /** The loader of `wasm` and `zkey` when they are locations. */
   read?: ArtifactReader;
+  /**
+   * Proves somewhere else than in this thread: a browser page hands the work to a Web
+   * Worker (`createWorkerProver` in 402zk/browser) so the page stays responsive. Given,
+   * `proveGroth16` calls it instead of snarkjs here; the caller still checks the public
+   * signals against its reference implementation, as for a local proof.
+   */
+  prove?: Groth16Backend;
 }
+
+/** A proof as a {@link Groth16Backend} returns it: decimal strings, snarkjs' own layout. */
+export interface Groth16BackendResult {
+  proof: { pi_a: string[]; pi_b: string[][]; pi_c: string[] };
+  publicSignals: string[];
+  timings: { witnessMs: number; proveMs: number };
+}
+
+/**
+ * Computes witness and Groth16 proof of `input` over the artifacts' wasm and zkey,
+ * reporting progress fractions in [0, 1] with a short label.
+ */
+export type Groth16Backend = (
+  input: Record<string, string | string[]>,
+  artifacts: { wasm: string | Uint8Array; zkey: string | Uint8Array },
+  onProgress: (stage: "witness" | "prove", fraction: number, message: string) => void,
+) => Promise<Groth16BackendResult>;
 
 /**
  * Fetches a URL's bytes (the browser loader, and the default for http(s), blob and data
