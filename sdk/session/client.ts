@@ -36,6 +36,7 @@ import {
   type SessionOffer,
   type SessionRefusal,
 } from "./wire.js";
+import { zkCredentialClientExtension, zkCredentialFromPaymentResponse } from "./zk-credential.js";
 
 /** Options of {@link SessionClient}. */
 export interface SessionClientOptions {
@@ -65,6 +66,13 @@ export interface SessionClientOptions {
   settlement?: SettlementMode;
   /** Where presentations travel: the `zk-session` header (default) or a JSON body field. */
   transport?: "header" | "body";
+  /**
+   * How a purchase asks for its credential: "body" (default: the purchase route answers
+   * with it) or "extension" (x402's `zk-credential` extension: the payment's `extensions`
+   * carry the holder commitment and the credential is read from `PAYMENT-RESPONSE`; the
+   * body's copy is used only when the service does not speak the extension).
+   */
+  issuance?: "body" | "extension";
   /**
    * Prove the next presentation in the background after each request on a route that
    * does not bind presentations to requests (default true).
@@ -350,6 +358,8 @@ export class SessionClient {
       .register("eip155:*", new ZkExactClientScheme(options))
       .register("eip155:*", new ZkShieldedClientScheme(options));
     client.setSpendControls(false);
+    const viaExtension = this.#o.issuance === "extension";
+    if (viaExtension) client.registerExtension(zkCredentialClientExtension());
     let res: Response;
     try {
       res = await wrapFetchWithZkPayment(this.#fetch, client)(`${origin}${offer.purchasePath}`, { method: "POST" });
@@ -360,6 +370,19 @@ export class SessionClient {
       throw err;
     }
     const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+    if (viaExtension && res.ok) {
+      // The settlement response's copy (the spec's place); a service that does not speak
+      // the extension answers with the body's only.
+      let got: ReturnType<typeof zkCredentialFromPaymentResponse>;
+      try {
+        got = zkCredentialFromPaymentResponse(res.headers.get("PAYMENT-RESPONSE"));
+      } catch {
+        got = undefined;
+      }
+      // Otherwise (an issuance error after settlement, or no entry) the body decides: its
+      // own credential, or a refusal that keeps the purchase for recovery.
+      if (got && "credential" in got) return this.#storeIssued(pending, got.credential, info, offer);
+    }
     if (!res.ok) {
       const paid = body?.paid === true || pending.receiptId !== undefined;
       if (!paid) await this.#dropPending(pending);

@@ -92,7 +92,9 @@ function wordsOf(
   field = true,
 ): bigint[] {
   // Bounded before decoding: a megabyte of base64 is refused without being decoded.
-  if (s.length > Math.ceil((32 * count * 4) / 3)) throw new ZkPayError(reason, `${what} is too long`);
+  if (s.length > Math.ceil((32 * count * 4) / 3)) {
+    throw new ZkPayError(reason, `${what} must be ${32 * count} bytes, got ${s.length} characters of base64url`);
+  }
   const bytes = b64uToBytes(s, what, reason);
   if (bytes.length !== 32 * count) {
     throw new ZkPayError(reason, `${what} must be ${32 * count} bytes, got ${bytes.length}`);
