@@ -3,10 +3,13 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
 import type { PaymentPayload, PaymentRequired, PaymentRequirements } from "@x402/core/types";
+import { x402Client } from "@x402/core/client";
+import { wrapFetchWithPayment } from "@x402/fetch";
 import { expect } from "chai";
 import express from "express";
-import { getAddress, toHex, type Address } from "viem";
+import { getAddress, toHex, type Address, type Hex } from "viem";
 
+import { ZkExactClientScheme } from "../../sdk/client/scheme.js";
 import type { PrivateWallet } from "../../sdk/client/wallet.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { MemoryReplayStore } from "../../sdk/core/replay.js";
@@ -29,6 +32,7 @@ import {
   encodeHolderCommitment,
   fieldToBase64url,
   presentationToEnvelope,
+  zkCredentialClientExtension,
   zkCredentialFromPaymentResponse,
   type ZkCredentialDeclaration,
   type ZkCredentialEnvelope,
@@ -418,18 +422,48 @@ describe("session credentials through x402's zk-credential extension (spec v0.1.
     expect(client.credentials()[0]).to.include({ offerId: "basic", remaining: 2 });
   });
 
-  it("a settled purchase whose issuance fails says so in PAYMENT-RESPONSE and is recovered by its receipt id", async function () {
+  it("a plain x402 client (@x402/fetch, zk-exact, zkCredentialClientExtension): a settled purchase whose issuance fails says so in PAYMENT-RESPONSE and is recovered by its receipt id", async function () {
     // The service wants 2 confirmations: issuance right after settlement is refused (the
     // chain has 1), the money has left.
     const slow = await credentialApi(env, { payTo: account(6).address, relayerIndex: 2, minConfirmations: 2 });
     try {
       const { wallet } = await env.payer(13, { deposit: 1_000_000n });
-      const p = await handMadePurchase(slow, wallet);
-      const res = await pay(slow, PURCHASE, p.withInfo({ commitment: encodeHolderCommitment(p.commitment) }));
+      const commitment = holderCommitmentOf(wallet.credentialSecrets(4242n));
+      const purchase: { challenge?: unknown; receiptId?: Hex } = {};
+      const client = new x402Client().register(
+        "eip155:*",
+        new ZkExactClientScheme({
+          wallet,
+          credentials: {
+            holderCommitmentFor: async (req) => {
+              purchase.challenge = req.extra.challenge;
+              return commitment;
+            },
+            onPaymentPrepared: async (receiptId) => void (purchase.receiptId = receiptId),
+          },
+        }),
+      );
+      client.setSpendControls(false);
+      client.registerExtension(zkCredentialClientExtension());
+      const sent: string[] = [];
+      const recording: typeof fetch = async (input, init) => {
+        const sig = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined)).get(
+          "PAYMENT-SIGNATURE",
+        );
+        if (sig) sent.push(sig);
+        return fetch(input, init);
+      };
+      const res = await wrapFetchWithPayment(recording, client)(`${slow.url}${PURCHASE}`, { method: "POST" });
+      // The extension put the commitment the proof binds into the echoed declaration.
+      const payment = decodeHeader<PaymentPayload>(sent[0] ?? null)!;
+      expect(
+        (payment.extensions?.[ZK_CREDENTIAL_EXTENSION] as ZkCredentialDeclaration & { info: { commitment?: string } })
+          .info.commitment,
+      ).to.equal(encodeHolderCommitment(commitment));
       expect(res.status).to.equal(502);
       const body = (await res.json()) as { error: string; paid: boolean; recover: string };
       expect(body).to.include({ error: "issuance_refused", paid: true, recover: RECOVER });
-      const receiptId = toHex(p.prepared.proof.nullifierHash, { size: 32 });
+      const receiptId = purchase.receiptId!;
       const settle = decodeHeader<{ extensions?: Record<string, Record<string, unknown>> }>(
         res.headers.get("PAYMENT-RESPONSE"),
       );
@@ -438,6 +472,10 @@ describe("session credentials through x402's zk-credential extension (spec v0.1.
         receipt_id: receiptId,
         recover_path: RECOVER,
       });
+      expect(zkCredentialFromPaymentResponse(res.headers.get("PAYMENT-RESPONSE"))).to.have.nested.property(
+        "error.recover_path",
+        RECOVER,
+      );
       expect(await env.system.token.balanceOf(account(6).address)).to.equal(OFFERS[0]!.price);
       await env.chain.provider.request({ method: "hardhat_mine" as never, params: ["0x1"] as never });
       const recovered = await fetch(`${slow.url}${RECOVER}`, {
@@ -445,15 +483,16 @@ describe("session credentials through x402's zk-credential extension (spec v0.1.
         headers: { "content-type": "application/json" },
         body: JSON.stringify({
           offerId: "basic",
-          holderCommitment: p.commitment.toString(),
+          holderCommitment: commitment.toString(),
           receiptId,
-          challenge: p.challenge,
+          challenge: purchase.challenge,
         }),
       });
       expect(recovered.status).to.equal(200);
       const c = credentialFromWire(await recovered.json());
       expect(credentialSignatureValid(c)).to.equal(true);
-      expect(c.holderCommitment).to.equal(p.commitment);
+      expect(c.holderCommitment).to.equal(commitment);
+      expect(c.receiptId).to.equal(receiptId);
     } finally {
       await slow.close();
     }
