@@ -17,10 +17,12 @@ import {
   createPublicClient,
   createWalletClient,
   custom,
+  defineChain,
   getAddress,
   keccak256,
   toHex,
   type Address,
+  type PublicClient,
   type Hex,
 } from "viem";
 
@@ -160,8 +162,15 @@ async function connect(cfg: PaywallPageConfig, provider: Eip1193Provider): Promi
   localStorage.setItem(`${scopeKey}:seed-checked`, "1");
 
   const transport = custom(provider);
-  const publicClient = createPublicClient({ transport });
-  const walletClient = createWalletClient({ account, transport });
+  // Every call goes through the user's wallet (its RPC); viem wants the chain named.
+  const chain = defineChain({
+    id: chainId,
+    name: `chain ${chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [] } },
+  });
+  const publicClient = createPublicClient({ chain, transport }) as PublicClient;
+  const walletClient = createWalletClient({ account, chain, transport });
   const [decimals, symbol] = await Promise.all([
     publicClient.readContract({ address: requirement.asset as Address, abi: ERC20_META, functionName: "decimals" }),
     publicClient.readContract({ address: requirement.asset as Address, abi: ERC20_META, functionName: "symbol" }),
@@ -277,6 +286,7 @@ export function mountPaywall(provider: Eip1193Provider | undefined): void {
     } catch (err) {
       fail(err);
     } finally {
+      progress(undefined); // a sync's or a proof's bar ends with the action
       busy(false);
     }
   };

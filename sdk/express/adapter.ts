@@ -24,7 +24,8 @@ export function gateRequestOf(req: Request, res: Response): GateRequest {
 /** Writes a gate answer. */
 export function send(res: Response, a: GateRespond): void {
   for (const [name, value] of Object.entries(a.headers)) res.setHeader(name, value);
-  res.status(a.status).json(a.body);
+  if (a.raw) res.status(a.status).end(a.raw);
+  else res.status(a.status).json(a.body);
 }
 
 /**

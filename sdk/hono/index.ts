@@ -145,6 +145,7 @@ function gateRequestOf(c: Context, admission: Admission | undefined): GateReques
 
 /** A gate answer as a Hono response. */
 function answer(c: Context, a: GateRespond): Response {
+  if (a.raw) return c.body(a.raw as Uint8Array<ArrayBuffer>, a.status as ContentfulStatusCode, a.headers);
   return c.json(a.body, a.status as ContentfulStatusCode, a.headers);
 }
 

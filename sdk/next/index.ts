@@ -296,6 +296,7 @@ function describe(request: NextRequest): Pick<GateRequest, "adapter" | "method" 
 
 /** A gate answer as a Response. */
 function answer(a: GateRespond): Response {
+  if (a.raw) return new Response(a.raw as Uint8Array<ArrayBuffer>, { status: a.status, headers: a.headers });
   return NextResponse.json(a.body, { status: a.status, headers: a.headers });
 }
 

@@ -60,6 +60,7 @@ import {
 } from "../core/wire.js";
 import type { SessionService } from "../session/service.js";
 import { SESSION_WELL_KNOWN } from "../session/wire.js";
+import { paywallAsset, paywallHtml, type ZkPaywallOptions } from "./paywall.js";
 import type { Admission, ClientRequest } from "./admission.js";
 import { admissionOf } from "./resource-server.js";
 import { facilitatorHealthOf } from "./remote.js";
@@ -122,6 +123,8 @@ export interface GateRespond {
   status: number;
   headers: Record<string, string>;
   body: unknown;
+  /** Send these bytes as they are (with `headers`' content-type) instead of `body` as JSON: the paywall's files. */
+  raw?: Uint8Array;
 }
 
 /** Go on with x402's processing and the handler. */
@@ -155,6 +158,12 @@ export interface ZkGateOptions {
   onProtectedRequest?: ProtectedRequestHook;
   /** Sell and accept session credentials: the service, and the network and token purchases are paid in. */
   sessions?: { service: SessionService; network: string; asset: Address };
+  /**
+   * Serve the 402zk paywall to browsers (a 402 asked for with `Accept: text/html`): a page
+   * that pays privately from the person's wallet (see `paywallHtml`), and the files it
+   * loads under `/.well-known/402zk/`.
+   */
+  paywall?: ZkPaywallOptions;
 }
 
 /** The gate {@link createZkGate} builds. */
@@ -191,11 +200,20 @@ export function createZkGate(
     resourceServer.registerExtension(zkCredentialServerExtension(sessions.service, sessions));
   }
   if (opts.onProtectedRequest) httpServer.onProtectedRequest(opts.onProtectedRequest);
+  const paywall = opts.paywall;
+  if (paywall) httpServer.registerPaywallProvider({ generateHtml: (pr) => paywallHtml(pr, paywall) });
   const facilitator = facilitatorGate(httpServer, resourceServer);
   const guard = { schemes: opts.schemes, maxBytes: opts.maxHeaderBytes, admission };
 
   const handle = async (req: GateRequest): Promise<GateResult> => {
     try {
+      if (paywall && req.method === "GET") {
+        const asset = paywallAsset(req.path);
+        if (asset) {
+          const headers = { "content-type": asset.contentType, "cache-control": asset.cacheControl };
+          return { type: "respond", status: 200, headers, body: undefined, raw: asset.bytes };
+        }
+      }
       let found: FoundPresentation | undefined;
       let body: HandlerBody | undefined;
       let admitted: Admitted | undefined;

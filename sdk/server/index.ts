@@ -10,3 +10,4 @@ export * from "./scheme.js";
 export * from "../core/work-queue.js";
 export { ZkPayError, isZkPayError, ZkReason } from "../core/errors.js";
 export * from "./gate.js";
+export * from "./paywall.js";

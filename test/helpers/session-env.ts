@@ -8,6 +8,7 @@ import type { Address, Hex } from "viem";
 import { MemoryReplayStore, type ReplayStore } from "../../sdk/core/replay.js";
 import { zkSessionMiddleware } from "../../sdk/express/index.js";
 import { loadPresentationVerificationKey, presentationArtifacts } from "../../sdk/node/artifacts.js";
+import type { ZkPaywallOptions } from "../../sdk/server/paywall.js";
 import { createZkResourceServer } from "../../sdk/server/resource-server.js";
 import { SessionClient, type SessionClientOptions } from "../../sdk/session/client.js";
 import { SessionService, type SessionOfferConfig } from "../../sdk/session/service.js";
@@ -49,6 +50,8 @@ export async function sessionApi(
     limits?: Parameters<typeof createZkResourceServer>[0]["limits"];
     /** The relayer fee its 402s ask (server-settled), base units. */
     fee?: bigint;
+    /** Serve the paywall page to browsers (test/browser). */
+    paywall?: ZkPaywallOptions;
   },
 ) {
   const replay = opts.replay ?? new MemoryReplayStore();
@@ -98,7 +101,7 @@ export async function sessionApi(
       },
       zk.resourceServer,
       sessions,
-      { network: zk.network, asset: env.pool.token },
+      { network: zk.network, asset: env.pool.token, ...(opts.paywall ? { paywall: opts.paywall } : {}) },
     ),
   );
   app.use(express.json());
