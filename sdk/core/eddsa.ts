@@ -1,5 +1,5 @@
 import { Base8, addPoint, inCurve, mulPointEscalar, subOrder } from "@zk-kit/baby-jubjub";
-import { poseidon5 } from "poseidon-lite";
+import { poseidon5 } from "poseidon-lite/poseidon5";
 import { concatBytes, hexToBytes, keccak256, toBytes, type Hex } from "viem";
 
 import { ZkPayError } from "./errors.js";

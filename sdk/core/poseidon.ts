@@ -1,4 +1,7 @@
-import { poseidon1, poseidon2, poseidon3, poseidon4 } from "poseidon-lite";
+import { poseidon1 } from "poseidon-lite/poseidon1";
+import { poseidon2 } from "poseidon-lite/poseidon2";
+import { poseidon3 } from "poseidon-lite/poseidon3";
+import { poseidon4 } from "poseidon-lite/poseidon4";
 
 /**
  * Poseidon over BN254, circomlib-compatible (the circuit's `Poseidon(n)` and

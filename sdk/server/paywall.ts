@@ -7,7 +7,8 @@
  * and retries the request with the payment.
  *
  * The gate serves what the page loads, under {@link PAYWALL_PREFIX}: the two bundles
- * (`paywall.js`, `prover-worker.js`, built by `npm run build:sdk` into dist/paywall/)
+ * (`paywall.js`, `prover-worker.js` and their shared chunks, built by `npm run build:sdk`
+ * into dist/paywall/)
  * and the circuit artifacts the worker proves with (circuits/artifacts/), so one
  * origin serves everything and the page needs no CDN. Elements of the page (ids, for
  * styling and for tests): `zk-connect`, `zk-status`, `zk-progress` (+ `-row`, `-label`),
@@ -82,7 +83,8 @@ export function paywallAsset(path: string): PaywallAsset | undefined {
   const cached = assetCache.get(rest);
   if (cached !== undefined) return cached ?? undefined;
   let asset: PaywallAsset | undefined;
-  if (rest === "paywall/paywall.js" || rest === "paywall/prover-worker.js") {
+  // The two entries and the chunks esbuild split them into (plain names only: no path can leave the folder).
+  if (/^paywall\/(paywall|prover-worker|chunk-[A-Za-z0-9]+)\.js$/.test(rest)) {
     const file = rest.slice("paywall/".length);
     const bytes = readFirst([
       new URL(`../paywall/${file}`, import.meta.url),

@@ -1,4 +1,6 @@
-import { poseidon3, poseidon4, poseidon7 } from "poseidon-lite";
+import { poseidon3 } from "poseidon-lite/poseidon3";
+import { poseidon4 } from "poseidon-lite/poseidon4";
+import { poseidon7 } from "poseidon-lite/poseidon7";
 
 import type { BabyJubPoint, EdDsaSignature } from "../core/eddsa.js";
 import { verifyEdDsaPoseidon } from "../core/eddsa.js";
