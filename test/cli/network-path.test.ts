@@ -16,12 +16,13 @@ import path from "node:path";
 import { expect } from "chai";
 import hre from "hardhat";
 
-import { artifactFileNames, CIRCUIT_NAMES, CIRCUITS } from "../../sdk/core/circuits/registry.js";
+import { artifactFileNames, CIRCUIT_NAMES, CIRCUITS, type CircuitName } from "../../sdk/core/circuits/registry.js";
 import { NETWORKS, type Deployment } from "../../sdk/core/deployment.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { devAccount, devPrivateKey } from "../../scripts/lib/dev-env.js";
 import { startLocalChain } from "../../scripts/lib/local-chain.js";
 import { ARTIFACTS_DIR, ROOT } from "../../scripts/lib/paths.js";
+import { buildCli, withCompileCache } from "../helpers/cli-build.js";
 import { startRedis } from "../helpers/redis.js";
 import { collectOutput, type ProcessResult as Run } from "../helpers/process.js";
 
@@ -65,6 +66,45 @@ describe("one network name everywhere", function () {
 });
 
 describe("circuit manifests record r1cs and ptau hashes", function () {
+  /**
+   * Each circuit compiled with circom2 into a temporary folder. The compilations (single-
+   * threaded WebAssembly, ~20 s each) start in `before`, as many at once as there are cores,
+   * instead of one per test one after the other; each test awaits its own circuit's.
+   */
+  const compiled = new Map<CircuitName, Promise<string>>();
+  const outDirs: string[] = [];
+  function circom2(name: CircuitName): Promise<string> {
+    const out = mkdtempSync(path.join(os.tmpdir(), "402zk-r1cs-"));
+    outDirs.push(out);
+    const child = spawn(
+      path.join(ROOT, "node_modules", ".bin", "circom2"),
+      [CIRCUITS[name].main, "--O2", "--r1cs", "--wasm", "-l", "node_modules", "-o", out],
+      { cwd: ROOT, stdio: "ignore" },
+    );
+    return new Promise<string>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code) =>
+        code === 0 ? resolve(out) : reject(new Error(`circom2 ${name} exited with ${code}`)),
+      );
+    });
+  }
+
+  before(function () {
+    // Lanes of one compilation at a time, one lane per core.
+    const lanes = Math.max(1, Math.min(os.availableParallelism(), CIRCUIT_NAMES.length));
+    const tails: Promise<unknown>[] = Array.from({ length: lanes }, () => Promise.resolve());
+    CIRCUIT_NAMES.forEach((name, i) => {
+      const p = tails[i % lanes]!.then(() => circom2(name));
+      // Awaited by this circuit's test, which reports a failure; the lane goes on regardless.
+      tails[i % lanes] = p.catch(() => {});
+      compiled.set(name, p);
+    });
+  });
+
+  after(function () {
+    for (const out of outDirs) rmSync(out, { recursive: true, force: true });
+  });
+
   it("the build script records both for every setup built from now on", function () {
     const build = readFileSync(path.join(ROOT, "scripts", "build-circuits.ts"), "utf8");
     expect(build).to.match(/r1cs: sha256\(r1cs\)/);
@@ -87,23 +127,14 @@ describe("circuit manifests record r1cs and ptau hashes", function () {
         }
       });
 
-      it("the recorded r1cs hash is what the circuit source compiles to (and the wasm matches too)", function () {
+      it("the recorded r1cs hash is what the circuit source compiles to (and the wasm matches too)", async function () {
         this.timeout(120_000);
         const main = CIRCUITS[name].main;
-        const compiled = path.basename(main, ".circom");
-        const out = mkdtempSync(path.join(os.tmpdir(), "402zk-r1cs-"));
-        try {
-          execFileSync(
-            path.join(ROOT, "node_modules", ".bin", "circom2"),
-            [main, "--O2", "--r1cs", "--wasm", "-l", "node_modules", "-o", out],
-            { cwd: ROOT, stdio: "ignore" },
-          );
-          const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
-          expect(sha(path.join(out, `${compiled}_js`, `${compiled}.wasm`))).to.equal(manifest.sha256.wasm);
-          expect(sha(path.join(out, `${compiled}.r1cs`))).to.equal(manifest.sha256.r1cs);
-        } finally {
-          rmSync(out, { recursive: true, force: true });
-        }
+        const base = path.basename(main, ".circom");
+        const out = await compiled.get(name)!;
+        const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
+        expect(sha(path.join(out, `${base}_js`, `${base}.wasm`))).to.equal(manifest.sha256.wasm);
+        expect(sha(path.join(out, `${base}.r1cs`))).to.equal(manifest.sha256.r1cs);
       });
     });
   }
@@ -120,8 +151,8 @@ describe("docs/base-sepolia.md, every command, against a local chain 84532 with 
 
   before(async function () {
     this.timeout(300_000);
-    // The CLI runs from dist/ (bin/402zk.js): build it from the current sources.
-    execFileSync("npx", ["tsc", "-p", "tsconfig.sdk.json"], { cwd: ROOT, stdio: "inherit" });
+    // The CLI runs from dist/ (bin/402zk.js): built from the current sources unless it is already.
+    buildCli({ strict: true });
     chain = await startLocalChain({ chainId: 84532 });
     // Base Sepolia USDC's address holds a FiatToken-like token (name "USDC", version "2",
     // no eip712Domain()): its code, and its name and symbol slots, copied from a fresh one.
@@ -146,7 +177,7 @@ describe("docs/base-sepolia.md, every command, against a local chain 84532 with 
     work = mkdtempSync(path.join(os.tmpdir(), "402zk-guide-"));
     deployments = path.join(work, "deployments");
     mkdirSync(deployments);
-    env = {
+    env = withCompileCache({
       ...process.env,
       // The wallet goes to ~/.402zk/base-sepolia: a temporary home.
       HOME: work,
@@ -155,7 +186,7 @@ describe("docs/base-sepolia.md, every command, against a local chain 84532 with 
       ZK402_PRIVATE_KEY: "",
       ZK402_NETWORK: "",
       REDIS_URL: redis?.url ?? "",
-    };
+    });
   });
 
   after(async function () {

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -30,6 +30,7 @@ import { developmentSetupDecision } from "../../scripts/lib/deploy.js";
 import { devAccount, devPrivateKey } from "../../scripts/lib/dev-env.js";
 import { startLocalChain } from "../../scripts/lib/local-chain.js";
 import { ROOT } from "../../scripts/lib/paths.js";
+import { buildCli, withCompileCache } from "../helpers/cli-build.js";
 import { collectOutput, type ProcessResult } from "../helpers/process.js";
 import { spawnFacilitator, tempDir } from "../helpers/service.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
@@ -45,7 +46,7 @@ function cleanEnv(extra: EnvVars = {}): NodeJS.ProcessEnv {
   for (const [k, v] of Object.entries(process.env)) {
     if (!/^(ZK402_|npm_|BASE_|TOKEN|PREWARM|REDIS_URL|DEPLOY_TIMEOUT)/.test(k)) env[k] = v;
   }
-  return { ...env, ...extra } as NodeJS.ProcessEnv;
+  return withCompileCache({ ...env, ...extra }) as NodeJS.ProcessEnv;
 }
 
 /** A TCP port nobody listens on (yet). */
@@ -70,18 +71,6 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-let built = false;
-/** Builds dist/ (bin/402zk.js runs it) from the current sources, once per run; type errors elsewhere do not stop the emit. */
-function buildCli() {
-  if (built) return;
-  built = true;
-  try {
-    execFileSync("npx", ["tsc", "-p", "tsconfig.sdk.json"], { cwd: ROOT, stdio: "ignore" });
-  } catch {
-    // `npm run lint` reports type errors; dist/ is emitted regardless.
-  }
-}
-
 describe("operators (#17): deploy, doctor, facilitator configuration, signals, deployment files", function () {
   let chain: Awaited<ReturnType<typeof startLocalChain>>;
   let work: string;
@@ -91,7 +80,7 @@ describe("operators (#17): deploy, doctor, facilitator configuration, signals, d
 
   before(async function () {
     this.timeout(300_000);
-    buildCli();
+    buildCli({ stdio: "ignore" });
     // A public chain id (Base Sepolia's), so that the deploy script treats it as not local.
     chain = await startLocalChain({ chainId: 84532 });
     work = mkdtempSync(path.join(os.tmpdir(), "402zk-operator-"));
@@ -841,7 +830,7 @@ describe("a resource server whose remote facilitator is down at start-up (#17)",
 
   before(async function () {
     this.timeout(300_000);
-    buildCli();
+    buildCli({ stdio: "ignore" });
     env = await startEnv();
   });
 
@@ -903,6 +892,7 @@ describe("a resource server whose remote facilitator is down at start-up (#17)",
       db: path.join(tempDir(), "facilitator.sqlite"),
       relayerIndex: 9,
       extra: ["--port", String(port)],
+      envVars: withCompileCache({}),
     });
     closers.push(async () => {
       f.child.kill("SIGTERM");

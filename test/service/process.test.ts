@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import path from "node:path";
 
 import { expect } from "chai";
@@ -7,7 +6,7 @@ import type { Address, Hex } from "viem";
 import type { PrivateWallet } from "../../sdk/client/wallet.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { devPrivateKey } from "../../scripts/lib/dev-env.js";
-import { ROOT } from "../../scripts/lib/paths.js";
+import { buildCli, withCompileCache } from "../helpers/cli-build.js";
 import {
   post,
   preparedPayment,
@@ -29,12 +28,9 @@ describe("402zk facilitator as a process: SIGKILL mid-settle, restart, graceful 
 
   before(async function () {
     this.timeout(300_000);
-    // The CLI runs from dist/: build it from the current sources (type errors elsewhere do not stop the emit).
-    try {
-      execFileSync("npx", ["tsc", "-p", "tsconfig.sdk.json"], { cwd: ROOT, stdio: "ignore" });
-    } catch {
-      // tsc exits non-zero on a type error anywhere; `npm run lint` reports those. dist/ is emitted regardless.
-    }
+    // The CLI runs from dist/: built from the current sources unless it is already (type errors
+    // elsewhere do not stop the emit; `npm run lint` reports those).
+    buildCli({ stdio: "ignore" });
     env = await startEnv();
     const p = await env.payer(12);
     await env.mint(p.address, 300_000n);
@@ -54,7 +50,7 @@ describe("402zk facilitator as a process: SIGKILL mid-settle, restart, graceful 
   it("killed with SIGKILL while its transaction is pending, restarted: finishes that payment, nothing submitted twice", async function () {
     const db = path.join(tempDir(), "facilitator.sqlite");
     const relayer = account(9).address as Address;
-    const first = await spawnFacilitator(env, { db, relayerIndex: 9 });
+    const first = await spawnFacilitator(env, { db, relayerIndex: 9, envVars: withCompileCache({}) });
     closers.push(async () => first.child.kill("SIGKILL"));
     const api = await remoteApi(env, { facilitatorUrl: first.url, payTo: payee });
     closers.push(api.close);
@@ -83,7 +79,7 @@ describe("402zk facilitator as a process: SIGKILL mid-settle, restart, graceful 
       expect(pendingHash).to.match(/^0x[0-9a-f]{64}$/);
 
       // Restarted on the same database while the transaction is still unmined.
-      const second = await spawnFacilitator(env, { db, relayerIndex: 9 });
+      const second = await spawnFacilitator(env, { db, relayerIndex: 9, envVars: withCompileCache({}) });
       closers.push(async () => second.child.kill("SIGKILL"));
       const resumed = second.lines.find((l) => l.msg === "resuming payments");
       expect(resumed).to.include({ submitted: 1, accepted: 0 });
