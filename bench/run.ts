@@ -11,7 +11,9 @@
  * verification), protocol (bench-protocol.ts: gas at ~1,000 leaves), scale (bench-scale.ts:
  * pay gas up to 2^24 leaves, payBatch), e2e and security (real HTTP servers), sync
  * (bench-sync.ts: wallet sync of 2^18 leaves), session (bench-session.ts: session credentials,
- * issue #9), scan (bench/scan.ts: a shielded payee's trial decryption of 2^18 leaves, #19).
+ * issue #9), scan (bench/scan.ts: a shielded payee's trial decryption of 2^18 leaves, #19),
+ * browser (bench/browser.ts, #22: the paywall's prover worker in headless Chromium,
+ * browserProveMs beside the verify section's proveMsMedian, and the bundle sizes).
  * The shielded figures of #19 sit next to the transparent ones in the same sections:
  * shieldedProveMsMedian in verify, shieldedPayGas in protocol, shieldedBatchPayGasPerPayment
  * in scale, shieldedRequestMs in e2e. A section marked `optional` that throws is
@@ -50,6 +52,8 @@ export interface BenchContext {
   /** Hardhat network the chain was created from, with its chain type and hardfork. */
   network: { name: string; chainType?: string; hardfork?: string };
   log: (msg: string) => void;
+  /** The figures of the sections that ran before this one (read only). */
+  results: Readonly<Record<string, unknown>>;
 }
 
 /** One part of the benchmark: measures, returns new result keys, optionally prints them. */
@@ -274,6 +278,25 @@ const scale: BenchSection = {
 /** bench-scale.ts' report, set when its section ran. */
 let scaleReport: ((r: never) => string) | undefined;
 
+const browser: BenchSection = {
+  name: "browser",
+  optional: true, // needs Debian's chromium; a machine without it still runs the rest
+  run: async ({ log, results }) => {
+    const m = await import("./browser.js");
+    browserReport = m.reportBrowser;
+    const num = (k: string) => (typeof results[k] === "number" ? (results[k] as number) : undefined);
+    const ms = num("proveMsMedian");
+    const witnessMs = num("witnessMsMedian");
+    // Node's figures of this run (verify runs just before); alone, the section proves in Node itself.
+    const node =
+      ms !== undefined && witnessMs !== undefined ? { ms, witnessMs, coldMs: num("proveColdMs") } : undefined;
+    return { ...(await m.benchBrowser({ node, log: (msg) => log(`   ${msg}`) })) };
+  },
+  report: (r) => browserReport?.(r) ?? "",
+};
+/** bench/browser.ts' report, set when its section ran. */
+let browserReport: ((r: Record<string, unknown>) => string) | undefined;
+
 const sync: BenchSection = {
   name: "sync",
   optional: true,
@@ -367,6 +390,7 @@ export const SECTIONS: BenchSection[] = [
   environment,
   circuit,
   verify,
+  browser,
   protocol,
   scale,
   e2e,
@@ -465,13 +489,14 @@ async function main(): Promise<number> {
   }
   const conn = await hre.network.create();
   const cfg = conn.networkConfig as { chainType?: string; hardfork?: string };
+  const results: Record<string, unknown> = {};
   const ctx: BenchContext = {
     ethers: conn.ethers,
     network: { name: conn.networkName, chainType: cfg.chainType, hardfork: cfg.hardfork },
     log,
+    results,
   };
 
-  const results: Record<string, unknown> = {};
   const reports: string[] = [];
   const sectionMs: Record<string, number> = {};
   const sectionErrors: Record<string, string> = {};

@@ -59,6 +59,43 @@ export interface BenchVerifyResult {
 }
 
 /**
+ * The payments this benchmark proves: payment i spends note i % 8 of an 8-leaf tree, all
+ * owned by one wallet's key (payment v2). Transparent (zk-exact): `amount` in public, a zero
+ * payee note. Shielded (zk-shielded): amount 0, the price in a payee note owned by another
+ * key. Deterministic, so other sections (bench/browser.ts) prove the very same inputs.
+ *
+ * @example
+ * const witnessOf = benchPaymentWitnesses();
+ * const r = await provePayment(witnessOf(1), artifacts);
+ */
+export function benchPaymentWitnesses(): (i: number, shielded?: boolean) => PaymentWitness {
+  const keys = WalletKeys.fromSeed(`0x${"be".repeat(32)}`);
+  const payeeKeys = WalletKeys.fromSeed(`0x${"ef".repeat(32)}`);
+  const notes: NoteOpening[] = Array.from({ length: 8 }, (_, i) => ({
+    value: 1_000_000n + BigInt(i),
+    owner: keys.ownerKey,
+    blinding: hash1(91_000n + BigInt(i)),
+  }));
+  const tree = NoteTree.from(notes.map((n) => commitmentOf(n)));
+  const zero: NoteOpening = { value: 0n, owner: 0n, blinding: 0n };
+  return (i, shielded = false) => {
+    const k = i % notes.length;
+    const price = 1_000n + BigInt(i);
+    return {
+      note: notes[k]!,
+      spendingKey: keys.spendingKey(),
+      position: notePosition(k, tree.levels),
+      path: tree.path(k),
+      amount: shielded ? 0n : price,
+      fee: BigInt(i % 7),
+      context: hash2(0xbe7cn, BigInt(i)),
+      payee: shielded ? { value: price, owner: payeeKeys.ownerKey, blinding: hash1(95_000n + BigInt(i)) } : zero,
+      changeBlinding: hash1(94_000n + BigInt(i)),
+    };
+  };
+}
+
+/**
  * Measures proving and off-chain verification of the payment circuit.
  *
  * @example
@@ -75,35 +112,7 @@ export async function benchVerify(
   const artifacts = artifactsOf("payment", ARTIFACTS_DIR);
   const files = artifactFileNames("payment");
 
-  // Key-owned notes (payment v2): every note of the tree is owned by one wallet's key.
-  const keys = WalletKeys.fromSeed(`0x${"be".repeat(32)}`);
-  const payeeKeys = WalletKeys.fromSeed(`0x${"ef".repeat(32)}`);
-  const notes: NoteOpening[] = Array.from({ length: 8 }, (_, i) => ({
-    value: 1_000_000n + BigInt(i),
-    owner: keys.ownerKey,
-    blinding: hash1(91_000n + BigInt(i)),
-  }));
-  const tree = NoteTree.from(notes.map((n) => commitmentOf(n)));
-  const zero: NoteOpening = { value: 0n, owner: 0n, blinding: 0n };
-  /**
-   * Payment i from note i % 8. Transparent (zk-exact): `amount` in public, a zero payee
-   * note. Shielded (zk-shielded): amount 0, the price in a payee note owned by another key.
-   */
-  const witnessOf = (i: number, shielded = false): PaymentWitness => {
-    const k = i % notes.length;
-    const price = 1_000n + BigInt(i);
-    return {
-      note: notes[k]!,
-      spendingKey: keys.spendingKey(),
-      position: notePosition(k, tree.levels),
-      path: tree.path(k),
-      amount: shielded ? 0n : price,
-      fee: BigInt(i % 7),
-      context: hash2(0xbe7cn, BigInt(i)),
-      payee: shielded ? { value: price, owner: payeeKeys.ownerKey, blinding: hash1(95_000n + BigInt(i)) } : zero,
-      changeBlinding: hash1(94_000n + BigInt(i)),
-    };
-  };
+  const witnessOf = benchPaymentWitnesses();
 
   // Cold: the same files under another spelling, so that the artifact cache misses even
   // when this runs after other sections of the benchmark.
