@@ -106,6 +106,14 @@ const ERC20_META = [
     inputs: [{ type: "address" }],
     outputs: [{ type: "uint256" }],
   },
+  // EIP-3009's view: present on tokens that take a signed transfer authorization (USDC).
+  {
+    type: "function",
+    name: "authorizationState",
+    stateMutability: "view",
+    inputs: [{ type: "address" }, { type: "bytes32" }],
+    outputs: [{ type: "bool" }],
+  },
 ] as const;
 
 /** The page's state once connected. */
@@ -115,6 +123,9 @@ interface Connected {
   sessions: SessionClient;
   decimals: number;
   symbol: string;
+  /** Whether the token takes EIP-3009 authorizations (one signature + one transaction per deposit). */
+  eip3009: boolean;
+  publicClient: PublicClient;
   requirement: PaymentRequirements;
   sessionInfo?: SessionInfo;
 }
@@ -220,12 +231,25 @@ async function connect(cfg: PaywallPageConfig, provider: Eip1193Provider): Promi
     prepareAhead: false,
     onProgress: onProof,
   });
+  const eip3009 = await publicClient
+    .readContract({
+      address: requirement.asset as Address,
+      abi: ERC20_META,
+      functionName: "authorizationState",
+      args: [account, `0x${"00".repeat(32)}`],
+    })
+    .then(
+      () => true,
+      () => false,
+    );
   return {
     account,
     wallet,
     sessions,
     decimals,
     symbol,
+    eip3009,
+    publicClient,
     requirement,
     ...(parsedSession.success ? { sessionInfo: parsedSession.data } : {}),
   };
@@ -316,6 +340,10 @@ export function mountPaywall(provider: Eip1193Provider | undefined): void {
       }
       $<HTMLInputElement>("zk-deposit-amount").value =
         cfg.suggestedDeposit ?? formatUnits(BigInt(requirement.amount) * 10n, c.decimals);
+      // EIP-3009 when the token has it (one signature, one transaction), else approve + deposit.
+      const method = $<HTMLSelectElement>("zk-deposit-method");
+      (method.querySelector('option[value="authorization"]') as HTMLOptionElement).disabled = !c.eip3009;
+      method.value = c.eip3009 ? "authorization" : "approve";
       showBalance(c);
       status("Ready. Your payment will be private: the pool sees a proof, not your account.");
     }),
@@ -326,11 +354,29 @@ export function mountPaywall(provider: Eip1193Provider | undefined): void {
       if (!c) return;
       const value = parseUnits($<HTMLInputElement>("zk-deposit-amount").value, c.decimals);
       if (value <= 0n) throw new ZkPayError("invalid_argument", "enter an amount above 0 to deposit");
-      status("Confirm the deposit in your wallet…");
+      const held = await c.publicClient.readContract({
+        address: c.requirement.asset as Address,
+        abi: ERC20_META,
+        functionName: "balanceOf",
+        args: [c.account],
+      });
+      if (held < value) {
+        throw new ZkPayError(
+          "invalid_argument",
+          `Your account holds ${formatUnits(held, c.decimals)} ${c.symbol}: deposit at most that (nothing was sent).`,
+          { held: held.toString(), value: value.toString() },
+        );
+      }
+      const method = $<HTMLSelectElement>("zk-deposit-method").value === "approve" ? "approve" : "authorization";
+      status(
+        method === "approve"
+          ? "Confirm two transactions in your wallet: the approval, then the deposit…"
+          : "Sign the transfer authorization, then confirm the deposit transaction…",
+      );
       progress(0.1, "Depositing");
       let result;
       try {
-        result = await c.wallet.deposit(value, { method: "authorization" });
+        result = await c.wallet.deposit(value, { method });
       } catch (err) {
         if (isUserRejection(err) || isUserRejection((err as { cause?: unknown })?.cause)) {
           throw new ZkPayError(

@@ -12,7 +12,7 @@
  * and the circuit artifacts the worker proves with (circuits/artifacts/), so one
  * origin serves everything and the page needs no CDN. Elements of the page (ids, for
  * styling and for tests): `zk-connect`, `zk-status`, `zk-progress` (+ `-row`, `-label`),
- * `zk-account`, `zk-balance`, `zk-deposit-amount`, `zk-deposit`, `zk-last-tx`, `zk-pay`,
+ * `zk-account`, `zk-balance`, `zk-deposit-amount`, `zk-deposit-method`, `zk-deposit`, `zk-last-tx`, `zk-pay`,
  * `zk-buy-session`, `zk-session-status`, `zk-resource` (+ `-box`), `zk-error`
  * (`data-reason` holds the error's reason code).
  */
@@ -147,7 +147,7 @@ export function paywallHtml(paymentRequired: PaymentRequired, opts: ZkPaywallOpt
 <style>
 body{font:15px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}
 h1{font-size:1.4rem}button{font:inherit;padding:.45rem 1rem;margin:.25rem .25rem .25rem 0;border-radius:.4rem;border:1px solid #1f6feb;background:#1f6feb;color:#fff;cursor:pointer}
-button:disabled{opacity:.5;cursor:default}input{font:inherit;padding:.35rem;width:8rem}
+button:disabled{opacity:.5;cursor:default}input,select{font:inherit;padding:.35rem}input{width:8rem}
 .card{border:1px solid #d0d7de;border-radius:.6rem;padding:1rem;margin:1rem 0}
 #zk-error{color:#b42318;background:#fef3f2;border:1px solid #fecdca;border-radius:.4rem;padding:.6rem}
 progress{width:100%}pre{background:#f6f8fa;padding:.8rem;border-radius:.4rem;overflow:auto}
@@ -163,7 +163,7 @@ progress{width:100%}pre{background:#f6f8fa;padding:.8rem;border-radius:.4rem;ove
 <div id="zk-connected" hidden>
 <p class="muted">Account <span id="zk-account"></span></p>
 <p>Private balance: <b id="zk-balance">…</b> <span id="zk-session-status" class="muted"></span></p>
-<p><input id="zk-deposit-amount" inputmode="decimal" aria-label="deposit amount"> <button id="zk-deposit">Deposit</button> <span id="zk-last-tx" class="muted"></span></p>
+<p><input id="zk-deposit-amount" inputmode="decimal" aria-label="deposit amount"> <select id="zk-deposit-method" aria-label="deposit method"><option value="authorization">one signature (EIP-3009)</option><option value="approve">approve + deposit</option></select> <button id="zk-deposit">Deposit</button> <span id="zk-last-tx" class="muted"></span></p>
 <p><button id="zk-pay">Pay and open</button> <button id="zk-buy-session" hidden>Buy a session</button></p>
 </div>
 <div id="zk-error" role="alert" hidden></div>

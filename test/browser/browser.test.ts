@@ -180,6 +180,22 @@ describe("Browser payer (402zk/browser) in headless Chromium", function () {
     expect(await page.$eval("#zk-balance", (e) => (e as HTMLElement).dataset.baseUnits)).to.equal(balance);
     expect(await text("zk-session-status")).to.match(/2 requests left/);
     await shot("08-session");
+  });
+
+  it("deposits by approve + deposit too, and refuses a deposit above the account's token balance before sending anything", async function () {
+    const before = BigInt((await page.$eval("#zk-balance", (e) => (e as HTMLElement).dataset.baseUnits)) ?? "0");
+    const sent = injected.calls.filter((m) => m === "eth_sendTransaction").length;
+    await page.$eval("#zk-deposit-amount", (e) => ((e as HTMLInputElement).value = "5"));
+    await click("zk-deposit");
+    expect(await waitIdle()).to.match(/^invalid_argument: Your account holds 0\.9 USDC/);
+    expect(injected.calls.filter((m) => m === "eth_sendTransaction").length).to.equal(sent);
+    await page.select("#zk-deposit-method", "approve");
+    await page.$eval("#zk-deposit-amount", (e) => ((e as HTMLInputElement).value = "0.05"));
+    await click("zk-deposit");
+    expect(await waitIdle()).to.equal(undefined);
+    expect(injected.calls.filter((m) => m === "eth_sendTransaction").length - sent).to.equal(2); // approve, deposit
+    const after = BigInt((await page.$eval("#zk-balance", (e) => (e as HTMLElement).dataset.baseUnits)) ?? "0");
+    expect(after - before).to.equal(50_000n);
     expect(pageErrors, pageErrors.join("\n")).to.deep.equal([]);
   });
 });
