@@ -4,6 +4,7 @@ import type { RequestHandler } from "express";
 
 import type { Admission } from "../server/admission.js";
 import { createZkGate, guardPaymentHeader } from "../server/gate.js";
+import type { ZkPaywallOptions } from "../server/paywall.js";
 import { apply, gateMiddleware, gateRequestOf } from "./adapter.js";
 
 /**
@@ -57,6 +58,11 @@ export function zkPaymentMiddleware(
      * payment. `zkSessionMiddleware` accepts presentations through it.
      */
     onProtectedRequest?: ProtectedRequestHook;
+    /**
+     * Serve the 402zk paywall page to browsers (a 402 asked for with `Accept: text/html`)
+     * and the files it loads under `/.well-known/402zk/` (`paywall` of `createZkGate`).
+     */
+    paywall?: ZkPaywallOptions;
   } = {},
 ): RequestHandler[] {
   return gateMiddleware(createZkGate(routes, resourceServer, opts));

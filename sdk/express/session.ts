@@ -4,6 +4,7 @@ import type { Address } from "viem";
 
 import type { Admission } from "../server/admission.js";
 import { createZkGate, type SessionRoutesConfig, type ZkGateOptions } from "../server/gate.js";
+import type { ZkPaywallOptions } from "../server/paywall.js";
 import { gateMiddleware } from "./adapter.js";
 
 export type { SessionLocals, SessionRoutesConfig } from "../server/gate.js";
@@ -37,7 +38,15 @@ export function zkSessionMiddleware(
   routes: SessionRoutesConfig,
   resourceServer: x402ResourceServer,
   sessions: SessionService,
-  opts: { network: string; asset: Address; schemes?: string[]; maxHeaderBytes?: number; admission?: Admission },
+  opts: {
+    network: string;
+    asset: Address;
+    schemes?: string[];
+    maxHeaderBytes?: number;
+    admission?: Admission;
+    /** Serve the 402zk paywall page to browsers and the files it loads (`paywall` of `createZkGate`). */
+    paywall?: ZkPaywallOptions;
+  },
 ): RequestHandler[] {
   const { network, asset, ...rest } = opts;
   return gateMiddleware(

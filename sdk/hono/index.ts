@@ -27,6 +27,7 @@ import {
   type SessionService,
   type ZkGate,
 } from "../server/gate.js";
+import type { ZkPaywallOptions } from "../server/paywall.js";
 
 export type { SessionLocals, SessionRoutesConfig } from "../server/gate.js";
 export { withRouteBinding } from "../server/gate.js";
@@ -51,6 +52,12 @@ export interface ZkHonoOptions {
   admission?: Admission;
   /** x402's protected-request hook (after x402 matched the route; may grant access without a payment). */
   onProtectedRequest?: ProtectedRequestHook;
+  /**
+   * Serve the 402zk paywall page to browsers (a 402 asked for with `Accept: text/html`)
+   * and the files it loads under `/.well-known/402zk/` (`paywall` of `createZkGate`):
+   * mount the middleware where those paths reach it (`app.use(...)` without a path does).
+   */
+  paywall?: ZkPaywallOptions;
 }
 
 /**

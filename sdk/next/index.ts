@@ -32,6 +32,7 @@ import {
   type SessionService,
   type ZkGate,
 } from "../server/gate.js";
+import type { ZkPaywallOptions } from "../server/paywall.js";
 
 export type { SessionLocals, SessionRoutesConfig } from "../server/gate.js";
 export { withRouteBinding } from "../server/gate.js";
@@ -49,6 +50,13 @@ export interface ZkNextOptions {
   admission?: Admission;
   /** x402's protected-request hook (after x402 matched the route; may grant access without a payment). */
   onProtectedRequest?: ProtectedRequestHook;
+  /**
+   * Serve the 402zk paywall page to browsers (a 402 asked for with `Accept: text/html`)
+   * and the files it loads under `/.well-known/402zk/` (`paywall` of `createZkGate`). A
+   * wrapped handler answers only the paths Next routes to it: export the same wrapped
+   * `GET` from `app/.well-known/402zk/[...path]/route.ts` too (or from a catch-all route).
+   */
+  paywall?: ZkPaywallOptions;
 }
 
 /**
@@ -190,9 +198,12 @@ async function x402Flow(
   if (result.type === "no-payment-required") return handler();
   if (result.type === "payment-error") {
     const { status, headers, body, isHtml } = result.response;
-    return isHtml
-      ? new Response(String(body ?? ""), { status, headers: { ...headers, "content-type": "text/html" } })
-      : Response.json(body ?? {}, { status, headers });
+    if (!isHtml) return Response.json(body ?? {}, { status, headers });
+    // Set over x402's own "Content-Type": a second key in the record would be appended
+    // ("text/html, text/html"), a type no browser has to render.
+    const html = new Headers(headers);
+    html.set("content-type", "text/html; charset=utf-8");
+    return new Response(String(body ?? ""), { status, headers: html });
   }
   const { paymentPayload, paymentRequirements, declaredExtensions, cancellationDispatcher } = result;
   const before = result.beforeHandlerSettlement;

@@ -15,6 +15,9 @@ import {
   type DiscoveryExtension,
 } from "@x402/extensions/bazaar";
 import { expect } from "chai";
+import { existsSync, readFileSync } from "node:fs";
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import path from "node:path";
 import type { Address, Hex } from "viem";
 
 import { WalletKeys } from "../../sdk/core/keys.js";
@@ -23,6 +26,7 @@ import { ReceiptChecker } from "../../sdk/core/receipts.js";
 import { MemoryReplayStore } from "../../sdk/core/replay.js";
 import { loadPresentationVerificationKey } from "../../sdk/node/artifacts.js";
 import { MAX_GATE_BODY_BYTES } from "../../sdk/server/gate.js";
+import { PAYWALL_PREFIX, type ZkPaywallOptions } from "../../sdk/server/paywall.js";
 import { createZkResourceServer } from "../../sdk/server/resource-server.js";
 import { SessionService, type SessionRouteConfig } from "../../sdk/session/service.js";
 import { MemorySessionStore } from "../../sdk/session/store.js";
@@ -33,6 +37,8 @@ import {
   type SessionOffer,
   type SessionRefusal,
 } from "../../sdk/session/wire.js";
+import { ROOT } from "../../scripts/lib/paths.js";
+import { buildBrowser } from "../../scripts/build-browser.mjs";
 import { ISSUER_KEY, OFFERS, sessionClient } from "../helpers/session-env.js";
 import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
 
@@ -77,6 +83,11 @@ export type MatrixSessionRoutes = Record<string, RouteConfig & { session?: Sessi
 export interface PaymentsApp {
   routes: RoutesConfig;
   resourceServer: x402ResourceServer;
+  /**
+   * The adapter's `paywall` option: browsers get the paywall page, and the app serves its
+   * files under `/.well-known/402zk/` (those paths must reach the adapter).
+   */
+  paywall?: ZkPaywallOptions;
 }
 
 /** The session app: GET /data, POST /order, GET /premium sell and accept credentials. */
@@ -111,6 +122,43 @@ const MAX_FAILURES = 3;
  */
 const LIMITS = { maxFailuresPerClient: MAX_FAILURES, trustedProxies: ["127.0.0.1", "::1"], behindProxy: true };
 
+/** A browser's navigation, as x402 tells it from a program: Accept names text/html and the User-Agent says Mozilla. */
+const BROWSER = {
+  Accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+  "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36",
+};
+
+/** The paywall page's embedded configuration (`<script id="zk402-config">`, what the page script reads). */
+function paywallConfigOf(html: string): { paymentRequired: unknown; deploymentBlock: number; appName?: string } {
+  const m = /<script type="application\/json" id="zk402-config">([^<]*)<\/script>/.exec(html);
+  expect(m, "the page embeds its zk402-config").to.not.equal(null);
+  return JSON.parse(m![1]!) as { paymentRequired: unknown; deploymentBlock: number; appName?: string };
+}
+
+/** A payment option without its per-402 challenge (`extra.challenge`). */
+function withoutChallenge(option: PaymentRequirements): PaymentRequirements {
+  const { challenge: _challenge, ...extra } = option.extra ?? {};
+  return { ...option, extra };
+}
+
+/**
+ * GET `target` exactly as written: node:http sends the request target unchanged, where
+ * fetch (the WHATWG URL parser) would resolve `..` and `%2e%2e` segments before sending.
+ */
+function rawGet(base: string, target: string, headers: Record<string, string> = {}) {
+  const { hostname, port } = new URL(base);
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path: target, method: "GET", headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 /** Runs the matrix over `cases`, one `describe` per adapter, on one shared chain. */
 export function adapterMatrix(cases: AdapterCase[]): void {
   describe("adapter matrix: the same paid API behind every server adapter", function () {
@@ -128,6 +176,10 @@ export function adapterMatrix(cases: AdapterCase[]): void {
       payee = account(4).address;
       // Enough for every adapter: three paid requests and a credential each.
       payer = await env.payer(5, { deposit: BigInt(cases.length) * (3n * PRICE + OFFERS[0]!.price) + 100_000n });
+      // The paywall's bundles: built by `npm run build:sdk` / `prepare`; built here when this
+      // checkout has none (~1 s). Not rebuilt otherwise: a rebuild empties dist/paywall/
+      // first, under any other run serving it, and the checks compare with what is on disk.
+      if (!existsSync(path.join(ROOT, "dist/paywall/paywall.js"))) await buildBrowser({ quiet: true });
     });
 
     after(async function () {
@@ -180,6 +232,7 @@ export function adapterMatrix(cases: AdapterCase[]): void {
           paid = await adapter.payments({
             routes: { "GET /weather": { accepts: r.accepts, extensions: DISCOVERY.weather } },
             resourceServer: r.zk.resourceServer,
+            paywall: { deploymentBlock: env.pool.deploymentBlock, appName: "Matrix weather" },
           });
 
           // A second resource server: the session app counts its own failures.
@@ -241,6 +294,70 @@ export function adapterMatrix(cases: AdapterCase[]): void {
           expect(decodeHeader<{ extensions?: unknown }>(premium.headers.get("PAYMENT-REQUIRED"))!.extensions).to.equal(
             undefined,
           );
+        });
+
+        it("serves the paywall: a browser gets the page (its config is the route's PAYMENT-REQUIRED), programs JSON; the page's files and nothing else under /.well-known/402zk/", async function () {
+          const page = await fetch(`${paid.url}/weather`, { headers: { ...BROWSER, "X-Forwarded-For": nextClient() } });
+          expect(page.status).to.equal(402);
+          expect(page.headers.get("content-type")).to.match(/^text\/html(;\s*charset=utf-8)?$/i);
+          const header = decodeHeader<{ accepts: PaymentRequirements[] }>(page.headers.get("PAYMENT-REQUIRED"));
+          expect(header?.accepts[0]).to.include({ scheme: "zk-exact", payTo: payee });
+          const html = await page.text();
+          const config = paywallConfigOf(html);
+          // The page pays exactly what the 402's header asks (one request: one challenge).
+          expect(config.paymentRequired).to.deep.equal(header);
+          expect(config).to.include({ deploymentBlock: env.pool.deploymentBlock, appName: "Matrix weather" });
+          expect(html).to.include(`<script type="module" src="${PAYWALL_PREFIX}/paywall/paywall.js">`);
+
+          // Programs still get the JSON 402: x402 serves HTML only when Accept names
+          // text/html AND the User-Agent says Mozilla; each half alone is a program.
+          for (const headers of [
+            { Accept: "application/json", "User-Agent": BROWSER["User-Agent"] },
+            { Accept: "text/html", "User-Agent": "curl/8.5.0" },
+          ]) {
+            const api = await fetch(`${paid.url}/weather`, {
+              headers: { ...headers, "X-Forwarded-For": nextClient() },
+            });
+            expect(api.status).to.equal(402);
+            expect(api.headers.get("content-type")).to.match(/^application\/json/);
+            expect(await api.json()).to.deep.equal({});
+            // The same terms; only the challenge is fresh for each 402.
+            const accepts = decodeHeader<{ accepts: PaymentRequirements[] }>(
+              api.headers.get("PAYMENT-REQUIRED"),
+            )!.accepts;
+            expect(accepts.map(withoutChallenge)).to.deep.equal(header!.accepts.map(withoutChallenge));
+          }
+
+          // The page's script, byte for byte as built, and a registry artifact.
+          const script = await rawGet(paid.url, `${PAYWALL_PREFIX}/paywall/paywall.js`);
+          expect(script.status).to.equal(200);
+          expect(script.headers["content-type"]).to.match(/^text\/javascript/);
+          expect(script.body.equals(readFileSync(path.join(ROOT, "dist/paywall/paywall.js")))).to.equal(true);
+          const vkey = await rawGet(paid.url, `${PAYWALL_PREFIX}/artifacts/payment.vkey.json`);
+          expect(vkey.status).to.equal(200);
+          expect(vkey.headers["content-type"]).to.match(/^application\/json/);
+          expect(vkey.body.equals(readFileSync(path.join(ROOT, "circuits/artifacts/payment.vkey.json")))).to.equal(
+            true,
+          );
+
+          // Nothing else: a name the registry does not list, a file that lies in dist/paywall/
+          // but is not a bundle, and paths that climb out (as sent, `..` and encoded), each the
+          // app's own 404, never the bytes of a file on disk.
+          const packageJson = readFileSync(path.join(ROOT, "package.json"));
+          for (const target of [
+            `${PAYWALL_PREFIX}/artifacts/payment.r1cs`,
+            `${PAYWALL_PREFIX}/paywall/sizes.json`,
+            `${PAYWALL_PREFIX}/paywall/../../package.json`,
+            `${PAYWALL_PREFIX}/artifacts/../../../package.json`,
+            `${PAYWALL_PREFIX}/paywall/%2e%2e/%2e%2e/%2e%2e/package.json`,
+            `${PAYWALL_PREFIX}/artifacts/..%2f..%2f..%2fpackage.json`,
+            `${PAYWALL_PREFIX}/artifacts/%2E%2E%2F%2E%2E%2F%2E%2E%2Fpackage.json`,
+          ]) {
+            const res = await rawGet(paid.url, target, { "X-Forwarded-For": nextClient() });
+            expect(res.status, target).to.equal(404);
+            expect(res.body.includes(packageJson.subarray(0, 64)), target).to.equal(false);
+            expect(res.body.includes(Buffer.from('"name": "402zk"')), target).to.equal(false);
+          }
         });
 
         it("answers a malformed PAYMENT-SIGNATURE 400 malformed_header, and unpaid stays 402", async function () {

@@ -9,9 +9,9 @@ import { listening } from "./listen.js";
 /** 402zk/express on Express's own server. */
 export const expressCase: AdapterCase = {
   name: "402zk/express",
-  async payments({ routes, resourceServer }) {
+  async payments({ routes, resourceServer, paywall }) {
     const app = express();
-    app.use(zkPaymentMiddleware(routes, resourceServer));
+    app.use(zkPaymentMiddleware(routes, resourceServer, { paywall }));
     app.get("/weather", (_req, res) => void res.json(HANDLERS.weather()));
     return listening(createServer(app));
   },

@@ -9,9 +9,9 @@ import { listening } from "./listen.js";
 /** 402zk/hono served by @hono/node-server. */
 export const honoCase: AdapterCase = {
   name: "402zk/hono",
-  async payments({ routes, resourceServer }) {
+  async payments({ routes, resourceServer, paywall }) {
     const app = new Hono();
-    app.use(zkPaymentMiddleware(routes, resourceServer));
+    app.use(zkPaymentMiddleware(routes, resourceServer, { paywall }));
     app.get("/weather", (c) => c.json(HANDLERS.weather()));
     return listening(createAdaptorServer({ fetch: app.fetch }) as Server);
   },

@@ -10,6 +10,7 @@ import nextModule from "next";
 import { NextResponse, type NextRequest } from "next/server.js";
 
 import { withZkPayment, zkSessionOf, zkSessionRoutes } from "../../../sdk/next/index.js";
+import { PAYWALL_PREFIX } from "../../../sdk/server/paywall.js";
 import { HANDLERS, type AdapterCase, type Served } from "../matrix.js";
 import { listening } from "./listen.js";
 
@@ -24,10 +25,27 @@ declare global {
   var __zk402NextFixture: Handler;
 }
 
-/** The handlers mounted on the shared server, by path ("*": every other path). */
+/**
+ * The handlers mounted on the shared server, by path: an exact path, a prefix ending in
+ * `/*` (what a catch-all route such as `app/.well-known/402zk/[...path]/route.ts` gets),
+ * or "*" (every other path).
+ */
 const mounted = new Map<string, Handler>();
-globalThis.__zk402NextFixture = (request, context) =>
-  (mounted.get(request.nextUrl.pathname) ?? mounted.get("*")!)(request, context);
+function mountedFor(pathname: string): Handler | undefined {
+  const exact = mounted.get(pathname);
+  if (exact) return exact;
+  let best: [string, Handler] | undefined;
+  for (const [p, h] of mounted) {
+    if (p.endsWith("/*") && pathname.startsWith(p.slice(0, -1)) && (!best || p.length > best[0].length)) best = [p, h];
+  }
+  return best?.[1] ?? mounted.get("*");
+}
+globalThis.__zk402NextFixture = (request, context) => {
+  const handler = mountedFor(request.nextUrl.pathname);
+  return handler
+    ? handler(request, context)
+    : Promise.resolve(NextResponse.json({ error: "not_found" }, { status: 404 }));
+};
 
 /**
  * One Next development server (Turbopack, compiled on the first request) on the fixture
@@ -74,10 +92,21 @@ export async function serveNext(paths: string[], handler: Handler): Promise<Serv
 /** 402zk/next route handlers, run by Next's own server. */
 export const nextCase: AdapterCase = {
   name: "402zk/next",
-  async payments({ routes, resourceServer }) {
+  async payments({ routes, resourceServer, paywall }) {
+    // With the paywall, the paths of its files reach the same wrapped handler, as a Next
+    // app routes them (a catch-all route exporting it); the handler answers only /weather.
+    const paths = paywall ? ["/weather", `${PAYWALL_PREFIX}/paywall/*`, `${PAYWALL_PREFIX}/artifacts/*`] : ["/weather"];
     return serveNext(
-      ["/weather"],
-      withZkPayment(async () => NextResponse.json(HANDLERS.weather()), routes, resourceServer),
+      paths,
+      withZkPayment(
+        async (request: NextRequest) =>
+          request.nextUrl.pathname === "/weather"
+            ? NextResponse.json(HANDLERS.weather())
+            : NextResponse.json({ error: "not_found" }, { status: 404 }),
+        routes,
+        resourceServer,
+        { paywall },
+      ),
     );
   },
   async sessions({ routes, resourceServer, sessions, network, asset }) {
