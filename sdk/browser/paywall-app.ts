@@ -34,7 +34,7 @@ import { SessionClient } from "../session/client.js";
 import { SessionInfoSchema, type SessionInfo } from "../session/wire.js";
 import { IndexedDbNoteStore, IndexedDbSessionStore } from "./idb.js";
 import { deriveSeed, isUserRejection, type Eip1193Provider } from "./seed.js";
-import { createWorkerProver, workerArtifacts } from "./worker-prover.js";
+import { createWorkerProver, workerArtifacts, type WorkerProver } from "./worker-prover.js";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -142,7 +142,7 @@ function chainIdOf(network: string): number {
   return Number(m[1]);
 }
 
-async function connect(cfg: PaywallPageConfig, provider: Eip1193Provider): Promise<Connected> {
+async function connect(cfg: PaywallPageConfig, provider: Eip1193Provider, prover: WorkerProver): Promise<Connected> {
   const requirement = requirementOf(cfg.paymentRequired);
   const chainId = chainIdOf(requirement.network);
   const extra = requirement.extra as { facilitator: Address; vkeySha256: string; session?: unknown };
@@ -186,7 +186,6 @@ async function connect(cfg: PaywallPageConfig, provider: Eip1193Provider): Promi
     publicClient.readContract({ address: requirement.asset as Address, abi: ERC20_META, functionName: "decimals" }),
     publicClient.readContract({ address: requirement.asset as Address, abi: ERC20_META, functionName: "symbol" }),
   ]);
-  const prover = createWorkerProver(cfg.workerUrl);
   const onProof = (p: ProofProgress) => progress(p.fraction, `Proving in your browser: ${p.message}`);
   status("Checking the circuit…");
   const [paymentArtifacts, presentationArtifacts] = await Promise.all([
@@ -325,10 +324,16 @@ export function mountPaywall(provider: Eip1193Provider | undefined): void {
     $<HTMLButtonElement>("zk-connect").disabled = true;
     return;
   }
+  let prover: WorkerProver | undefined;
+  // Another account or chain in the wallet is another private wallet: start over.
+  provider.on?.("accountsChanged", () => c && location.reload());
+  provider.on?.("chainChanged", () => c && location.reload());
   $("zk-connect").addEventListener(
     "click",
     run(async () => {
-      c = await connect(cfg, provider);
+      // One worker per page, started on the first connect (a failed connect keeps it for the retry).
+      prover ??= createWorkerProver(cfg.workerUrl);
+      c = await connect(cfg, provider, prover);
       $("zk-account").textContent = c.account;
       show("zk-connected", true);
       show("zk-connect", false);

@@ -69,6 +69,8 @@ export const ZkReason = {
   body_too_large: "body_too_large",
   unsupported_version: "unsupported_version",
   unsupported_scheme: "unsupported_scheme",
+  /** A zk-credential (x402 extension) proof suite this server does not verify; the error names those it does. */
+  unsupported_suite: "unsupported_suite",
   invalid_payload: "invalid_payload",
   requirements_mismatch: "requirements_mismatch",
   invalid_challenge: "invalid_challenge",

@@ -82,6 +82,7 @@ export const REASON_HTTP: { readonly [R in ZkReasonCode]: ReasonHttp } = {
   body_too_large: { status: 413, closeConnection: true },
   unsupported_version: { status: 400 },
   unsupported_scheme: { status: 400 },
+  unsupported_suite: { status: 400 },
   invalid_payload: { status: 400 },
   requirements_mismatch: { status: 402 },
   invalid_challenge: { status: 402 },

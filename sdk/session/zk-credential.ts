@@ -108,7 +108,7 @@ function wordsOf(
 
 /**
  * A suite-typed value `<suite>:<base64url>` (spec §13.2) -> its suite and payload. Throws
- * `unsupported_scheme` for a suite this server does not verify (naming those it does).
+ * `unsupported_suite` for a suite this server does not verify (naming those it does).
  */
 function suiteTyped(v: unknown, what: string, reason: "invalid_payload" | "invalid_presentation") {
   if (typeof v !== "string") throw new ZkPayError(reason, `${what} must be a string "<suite>:<base64url>"`);
@@ -121,7 +121,7 @@ function suiteTyped(v: unknown, what: string, reason: "invalid_payload" | "inval
 }
 
 /**
- * Throws `unsupported_scheme` (HTTP 400) unless `suite` is one this server verifies; the
+ * Throws `unsupported_suite` (HTTP 400) unless `suite` is one this server verifies; the
  * error names the suites it supports (`details.supportedSuites`).
  *
  * @example
@@ -130,7 +130,7 @@ function suiteTyped(v: unknown, what: string, reason: "invalid_payload" | "inval
 export function checkZkCredentialSuite(suite: unknown): void {
   if (typeof suite === "string" && ZK_CREDENTIAL_SUITES.includes(suite)) return;
   throw new ZkPayError(
-    "unsupported_scheme",
+    "unsupported_suite",
     `zk-credential suite ${JSON.stringify(typeof suite === "string" ? suite.slice(0, 100) : suite)} is not ` +
       `supported here; supported suites: ${ZK_CREDENTIAL_SUITES.join(", ")}`,
     { supportedSuites: [...ZK_CREDENTIAL_SUITES] },
@@ -155,7 +155,7 @@ export function encodeHolderCommitment(commitment: bigint): string {
 
 /**
  * A suite-typed holder commitment -> the field element. Throws `invalid_payload` (not a
- * string, not base64url, not 32 bytes, not below the field) or `unsupported_scheme`.
+ * string, not base64url, not 32 bytes, not below the field) or `unsupported_suite`.
  *
  * @example
  * const c = decodeHolderCommitment(info.commitment);
@@ -269,7 +269,7 @@ export interface ZkCredentialRequest {
  * The credential a payment asks for through the extension, or undefined when its
  * `extensions` carry no `zk-credential` commitment (a plain echo of the declaration asks
  * for nothing). Throws a `ZkPayError` (HTTP 400) for malformed extension data:
- * `invalid_payload`, `unsupported_version`, `unsupported_scheme` (suite).
+ * `invalid_payload`, `unsupported_version`, `unsupported_suite` (suite).
  *
  * @example
  * const asked = zkCredentialRequestOf(paymentPayload.extensions);
@@ -366,7 +366,7 @@ const ZkCredentialWireSchema = z.object({
 /**
  * The spec's credential -> 402zk's wire form (the one {@link credentialFromWire} and the
  * session store read). Throws `invalid_payload` naming the first bad field, or
- * `unsupported_scheme` for another suite. Checks shape only: verify the signature
+ * `unsupported_suite` for another suite. Checks shape only: verify the signature
  * (`credentialSignatureValid`) before trusting it.
  *
  * @example
@@ -525,7 +525,7 @@ export function presentationToEnvelope(p: Presentation, issuer: readonly [bigint
 /**
  * An `x402_zk_credential` value -> a presentation whose `originId` and `context` are left
  * 0 for the server to fill in (they are its own, never the client's). Checks in the spec's
- * order, cheapest first: `unsupported_scheme` (suite, naming the supported ones),
+ * order, cheapest first: `unsupported_suite` (suite, naming the supported ones),
  * `unsupported_version`, then `invalid_presentation` naming the first bad field.
  *
  * @example

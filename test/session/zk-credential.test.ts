@@ -218,7 +218,7 @@ describe("session credentials through x402's zk-credential extension (spec v0.1.
         "another suite",
         p.withInfo({ commitment: `pedersen-schnorr-poseidon-ultrahonk:${fieldToBase64url(p.commitment)}` }),
         400,
-        "unsupported_scheme",
+        "unsupported_suite",
         new RegExp(ZK_CREDENTIAL_SUITE),
       ],
       [
@@ -274,7 +274,7 @@ describe("session credentials through x402's zk-credential extension (spec v0.1.
       expect(res.status, what).to.equal(status);
       expect(body.error, what).to.equal(reason);
       expect(body.message, what).to.match(message);
-      if (reason === "unsupported_scheme") expect(body.details?.supportedSuites).to.deep.equal([ZK_CREDENTIAL_SUITE]);
+      if (reason === "unsupported_suite") expect(body.details?.supportedSuites).to.deep.equal([ZK_CREDENTIAL_SUITE]);
     }
     // A commitment on a route that sells no credential: 400, naming where they are sold.
     const elsewhere = await pay(api, "/report", p.withInfo({ commitment: good }));
@@ -366,7 +366,7 @@ describe("session credentials through x402's zk-credential extension (spec v0.1.
     const ultra = await present(api, "/report", { ...first, suite: "pedersen-schnorr-poseidon-ultrahonk" }, null);
     expect(ultra.status).to.equal(400);
     const ultraBody = (await ultra.json()) as { error: string; message: string; details: Record<string, unknown> };
-    expect(ultraBody.error).to.equal("unsupported_scheme");
+    expect(ultraBody.error).to.equal("unsupported_suite");
     expect(ultraBody.message).to.include(ZK_CREDENTIAL_SUITE);
     expect(ultraBody.details.supportedSuites).to.deep.equal([ZK_CREDENTIAL_SUITE]);
     const v2 = await present(api, "/report", { ...first, version: "0.2.0" }, null);
