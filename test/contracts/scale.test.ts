@@ -5,6 +5,7 @@ import { network } from "hardhat";
 import { poseidon2 } from "poseidon-lite";
 import type { Address, Hex } from "viem";
 
+import type { PaymentTerms } from "../../sdk/core/context.js";
 import { commitmentOf } from "../../sdk/core/note.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { type PaymentProofResult } from "../../sdk/core/circuits/payment.js";
@@ -18,6 +19,7 @@ import {
   queueLeaves,
   queueStorageKey,
 } from "../helpers/big-tree.js";
+import { inOrderConcurrently } from "../helpers/parallel.js";
 import { USDC, deployPool, type OwnedNote, type Pool, type Proven } from "../helpers/pool.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -148,32 +150,41 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       const b1 = await settleBatch(one);
       // k = 2, with a relayer fee
       const tree = await pool.tree();
-      const two: Proven[] = [];
-      for (const [i, n] of [notes[1]!, notes[2]!].entries()) {
-        const t = await pool.terms({
-          payTo: payee,
-          amount: USDC(1),
-          relayer,
-          fee: USDC(0.01),
-          conditionHash: condition(`2/${i}`),
-        });
-        two.push(await pool.prove(n, t, { atTree: tree }));
+      // Proofs against one tree snapshot are independent: made two at a time (helpers/parallel).
+      const twoTerms: PaymentTerms[] = [];
+      for (let i = 0; i < 2; i++) {
+        twoTerms.push(
+          await pool.terms({
+            payTo: payee,
+            amount: USDC(1),
+            relayer,
+            fee: USDC(0.01),
+            conditionHash: condition(`2/${i}`),
+          }),
+        );
       }
+      const two = await inOrderConcurrently(
+        [notes[1]!, notes[2]!].map((n, i) => () => pool.prove(n, twoTerms[i]!, { atTree: tree })),
+      );
       const b2 = await settleBatch(two);
       expect(transfers(pool, b2.rc, tokenAddress).length).to.equal(2); // payee + relayer
       // k = 16: 12 to one payee, 4 to another, every one with a fee to the same relayer.
       const snapshot = await pool.tree();
-      const sixteen: Proven[] = [];
+      const sixteenTerms: PaymentTerms[] = [];
       for (let i = 0; i < 16; i++) {
-        const t = await pool.terms({
-          payTo: i % 4 === 3 ? payee2 : payee,
-          amount: USDC(0.25) * BigInt(1 + (i % 3)),
-          relayer,
-          fee: USDC(0.01),
-          conditionHash: condition(`16/${i}`),
-        });
-        sixteen.push(await pool.prove(notes[3 + i]!, t, { atTree: snapshot }));
+        sixteenTerms.push(
+          await pool.terms({
+            payTo: i % 4 === 3 ? payee2 : payee,
+            amount: USDC(0.25) * BigInt(1 + (i % 3)),
+            relayer,
+            fee: USDC(0.01),
+            conditionHash: condition(`16/${i}`),
+          }),
+        );
       }
+      const sixteen = await inOrderConcurrently(
+        sixteenTerms.map((t, i) => () => pool.prove(notes[3 + i]!, t, { atTree: snapshot })),
+      );
       const b16 = await settleBatch(sixteen);
       expect(transfers(pool, b16.rc, tokenAddress).length).to.equal(3); // payee, payee2, relayer
       expect(events(pool, b16.rc, "LeavesCommitted").length).to.equal(1);
@@ -197,11 +208,11 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       const notes: OwnedNote[] = [];
       for (let i = 0; i < 3; i++) notes.push(await pool.deposit(USDC(5), pool.signers[1]));
       const tree = await pool.tree();
-      const ps: Proven[] = [];
+      const ts: PaymentTerms[] = [];
       for (let i = 0; i < 3; i++) {
-        const t = await pool.terms({ payTo: payee, amount: USDC(1), conditionHash: condition(`t${i}`) });
-        ps.push(await pool.prove(notes[i]!, t, { atTree: tree }));
+        ts.push(await pool.terms({ payTo: payee, amount: USDC(1), conditionHash: condition(`t${i}`) }));
       }
+      const ps = await inOrderConcurrently(ts.map((t, i) => () => pool.prove(notes[i]!, t, { atTree: tree })));
       const [a, b, c] = ps.map((p) => batched(pool, p)) as [
         ReturnType<typeof batched>,
         ReturnType<typeof batched>,
@@ -244,8 +255,14 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       const n1 = await pool.deposit(USDC(5), pool.signers[1]);
       const n2 = await pool.deposit(USDC(5), pool.signers[1]);
       const tree = await pool.tree();
-      const p1 = await pool.prove(n1, await pool.terms({ payTo: payee, amount: USDC(1) }), { atTree: tree });
-      const p2 = await pool.prove(n2, await pool.terms({ payTo: payee, amount: USDC(2) }), { atTree: tree });
+      const [t1, t2] = [
+        await pool.terms({ payTo: payee, amount: USDC(1) }),
+        await pool.terms({ payTo: payee, amount: USDC(2) }),
+      ];
+      const [p1, p2] = await inOrderConcurrently([
+        () => pool.prove(n1, t1, { atTree: tree }),
+        () => pool.prove(n2, t2, { atTree: tree }),
+      ]);
       // Same payment twice: the first settles, the second is skipped.
       const rc = (await (await pool.facilitator.payBatch([batched(pool, p1), batched(pool, p1)])).wait())!;
       expect(events(pool, rc, "PaymentReceipt").length).to.equal(1);
@@ -271,11 +288,11 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       const notes: OwnedNote[] = [];
       for (let i = 0; i < 6; i++) notes.push(await pool.deposit(USDC(5), pool.signers[1]));
       const tree = await pool.tree();
-      const ps: Proven[] = [];
+      const ts: PaymentTerms[] = [];
       for (let i = 0; i < 3; i++) {
-        const t = await pool.terms({ payTo: payee, amount: USDC(1), conditionHash: condition(`r${i}`) });
-        ps.push(await pool.prove(notes[i]!, t, { atTree: tree }));
+        ts.push(await pool.terms({ payTo: payee, amount: USDC(1), conditionHash: condition(`r${i}`) }));
       }
+      const ps = await inOrderConcurrently(ts.map((t, i) => () => pool.prove(notes[i]!, t, { atTree: tree })));
       // ps[1] settles on its own first (another relayer, a single pay).
       await (await pool.pay(ps[1]!)).wait();
       const rc = (await (await pool.facilitator.payBatch(ps.map((p) => batched(pool, p)))).wait())!;
@@ -301,9 +318,11 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
         conditionHash: condition("short"),
       });
       const long = await pool.terms({ payTo: payee2, amount: USDC(1), conditionHash: condition("long") });
-      const pExpired = await pool.prove(notes[3]!, short, { atTree: tree2 });
-      const pOk = await pool.prove(notes[4]!, long, { atTree: tree2 });
-      const pUnknown = await pool.prove(notes[5]!, long, { atTree: tree2 });
+      const [pExpired, pOk, pUnknown] = await inOrderConcurrently([
+        () => pool.prove(notes[3]!, short, { atTree: tree2 }),
+        () => pool.prove(notes[4]!, long, { atTree: tree2 }),
+        () => pool.prove(notes[5]!, long, { atTree: tree2 }),
+      ]);
       await networkHelpers.time.increaseTo(now + 61n);
       const unknown = batched(pool, pUnknown);
       unknown.proof = { ...unknown.proof, root: unknown.proof.root + 1n };
@@ -347,8 +366,14 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       ];
       const rootAt3 = await pool.facilitator.currentRoot();
       const tree = await pool.tree();
-      const pa = await pool.prove(a, await pool.terms({ payTo: payee, amount: USDC(1) }), { atTree: tree });
-      const pb = await pool.prove(b, await pool.terms({ payTo: payee, amount: USDC(1) }), { atTree: tree });
+      const [ta, tb] = [
+        await pool.terms({ payTo: payee, amount: USDC(1) }),
+        await pool.terms({ payTo: payee, amount: USDC(1) }),
+      ];
+      const [pa, pb] = await inOrderConcurrently([
+        () => pool.prove(a, ta, { atTree: tree }),
+        () => pool.prove(b, tb, { atTree: tree }),
+      ]);
       const rcA = (await (
         await pool.facilitator.pay(pool.proofStruct(pa.result), pa.terms, pa.memo, pa.payeeMemo)
       ).wait())!;
@@ -431,8 +456,14 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
         commitmentOf({ value: 1n, owner: BigInt(i + 1), blinding: 9n }),
       );
       await queueLeaves(ethers, pool, fill);
-      const p1 = await pool.prove(n1, await pool.terms({ payTo: payee, amount: USDC(1) }), { atTree: tree });
-      const p2 = await pool.prove(n2, await pool.terms({ payTo: payee, amount: USDC(1) }), { atTree: tree });
+      const [t1, t2] = [
+        await pool.terms({ payTo: payee, amount: USDC(1) }),
+        await pool.terms({ payTo: payee, amount: USDC(1) }),
+      ];
+      const [p1, p2] = await inOrderConcurrently([
+        () => pool.prove(n1, t1, { atTree: tree }),
+        () => pool.prove(n2, t2, { atTree: tree }),
+      ]);
       const rc1 = (await (
         await pool.facilitator.pay(pool.proofStruct(p1.result), p1.terms, p1.memo, p1.payeeMemo)
       ).wait())!;
@@ -480,11 +511,11 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       for (let i = 0; i < 3; i++) n.push(await pool.deposit(USDC(5), pool.signers[1]));
       expect(await pool.facilitator.treeIndex()).to.equal(0n);
       const f3 = await forest();
-      const ps: Proven[] = [];
+      const ts: PaymentTerms[] = [];
       for (let i = 0; i < 3; i++) {
-        const t = await pool.terms({ payTo: payee, amount: USDC(1), conditionHash: condition(`roll${i}`) });
-        ps.push(await pool.prove(n[i]!, t, { atTree: f3 }));
+        ts.push(await pool.terms({ payTo: payee, amount: USDC(1), conditionHash: condition(`roll${i}`) }));
       }
+      const ps = await inOrderConcurrently(ts.map((t, i) => () => pool.prove(n[i]!, t, { atTree: f3 })));
       // One batch, 3 change notes: 1 completes tree 0, 2 start tree 1.
       const rc = (await (await pool.facilitator.payBatch(ps.map((p) => batched(pool, p)))).wait())!;
       let all = await pool.leaves();
@@ -509,11 +540,12 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       // tree-0 change note against tree 0's final root (treeSize = 4).
       const f6 = await forest();
       const tOld = await pool.terms({ payTo: payee2, amount: USDC(1), conditionHash: condition("old") });
-      const pOld = await pool.prove(changes[1]!, tOld, { atTree: f6 });
+      const tFinal0 = await pool.terms({ payTo: payee2, amount: USDC(1) });
+      const [pOld, pFinal0] = await inOrderConcurrently([
+        () => pool.prove(changes[1]!, tOld, { atTree: f6 }),
+        () => pool.prove(changes[0]!, tFinal0, { atTree: f6 }),
+      ]);
       expect([pOld.result.root, pOld.result.treeSize]).to.deep.equal([zkRoot(treeLeaves(all, 1)), 6]);
-      const pFinal0 = await pool.prove(changes[0]!, await pool.terms({ payTo: payee2, amount: USDC(1) }), {
-        atTree: f6,
-      });
       expect([pFinal0.result.root, pFinal0.result.treeSize]).to.deep.equal([root0, 4]);
 
       // Five more commits (more than the root history): tree 1 fills, tree 2 gets 3.
@@ -535,11 +567,15 @@ describe("Scale: batched payments, pending leaves, tree rollover, gas flat up to
       // 1's via its final root (treeSize 8), tree 2's against the current root. Its 3
       // change notes complete tree 2 (1 slot) and start tree 3.
       const f11 = await forest();
-      const p1 = await pool.prove(changes[2]!, await pool.terms({ payTo: payee2, amount: USDC(1) }), {
-        atTree: f11,
-      });
+      const [t1, t2] = [
+        await pool.terms({ payTo: payee2, amount: USDC(1) }),
+        await pool.terms({ payTo: payee2, amount: USDC(1) }),
+      ];
+      const [p1, p2] = await inOrderConcurrently([
+        () => pool.prove(changes[2]!, t1, { atTree: f11 }),
+        () => pool.prove(d[3]!, t2, { atTree: f11 }),
+      ]);
       expect(p1.result.treeSize).to.equal(8);
-      const p2 = await pool.prove(d[3]!, await pool.terms({ payTo: payee2, amount: USDC(1) }), { atTree: f11 });
       expect(d[3]!.leafIndex).to.equal(9);
       expect(p2.result.treeSize).to.equal(11);
       const rc2 = (await (
