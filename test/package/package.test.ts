@@ -66,9 +66,54 @@ function oldNode(): { bin: string; version: string } | undefined {
   return undefined;
 }
 
+/**
+ * A page's code on 402zk/browser, type-checked in the consumer app: a wallet's seed from
+ * the injected provider, the IndexedDB stores, the worker prover and the paywall page.
+ */
+const BROWSER_PAGE = `import {
+  IndexedDbNoteStore,
+  IndexedDbSessionStore,
+  createWorkerProver,
+  deriveSeed,
+  mountPaywall,
+  workerArtifacts,
+  type Eip1193Provider,
+  type PaywallPageConfig,
+} from "402zk/browser";
+import type { NoteStore } from "402zk/client";
+
+export async function open(provider: Eip1193Provider, config: PaywallPageConfig, account: \`0x\${string}\`) {
+  const seed: \`0x\${string}\` = await deriveSeed(provider, {
+    origin: location.origin,
+    chainId: 84532,
+    facilitator: account,
+    account,
+  });
+  const notes: NoteStore = new IndexedDbNoteStore(\`402zk-\${seed.slice(2, 10)}\`);
+  const sessions = new IndexedDbSessionStore("402zk-sessions");
+  const prover = createWorkerProver(config.workerUrl);
+  const artifacts = await workerArtifacts("payment", config.artifactsBaseUrl, prover);
+  return { notes, sessions, artifacts, mount: () => mountPaywall(provider) };
+}
+`;
+
+/**
+ * Imports 402zk/browser with the page globals trapped: any read of one at import (even a
+ * \`typeof\` test) is recorded. Prints what was touched and the types of three exports.
+ */
+const BROWSER_IMPORT = `
+const touched = [];
+for (const name of ["window", "document", "indexedDB", "caches", "location", "Worker"]) {
+  Object.defineProperty(globalThis, name, { configurable: true, get() { touched.push(name); return undefined; } });
+}
+const m = await import("402zk/browser");
+const exports = Object.fromEntries(["mountPaywall", "deriveSeed", "IndexedDbNoteStore"].map((k) => [k, typeof m[k]]));
+console.log(JSON.stringify({ touched, exports }));
+`;
+
 describe("SDK packaging", function () {
-  it("the client, core and session entry points use no Node-only module (a browser can prove and present)", function () {
-    for (const entry of ["sdk/client/index.ts", "sdk/core/index.ts", "sdk/session/index.ts"]) {
+  it("the client, core, session and browser entry points use no Node-only module (a browser can prove and present)", function () {
+    for (const entry of ["sdk/client/index.ts", "sdk/core/index.ts", "sdk/session/index.ts", "sdk/browser/index.ts"]) {
       const specs = [...importsOf(path.join(ROOT, entry))];
       const nodeOnly = specs.filter(
         (s) => s.startsWith("node:") || ["fs", "path", "crypto", "os", "ioredis", "express"].includes(s),
@@ -231,8 +276,12 @@ describe("SDK packaging", function () {
     const env = await startEnv();
     try {
       // `npm pack` runs `prepare` (the SDK and CLI build) and ships only the `files` list.
+      // Its stdout is prepare's output (scripts/build-browser.mjs prints the bundles' sizes)
+      // and then npm's JSON, which starts at the first line that opens an array.
       const { stdout: packed } = await run("npm", ["pack", "--json", "--pack-destination", work], { cwd: ROOT });
-      const [info] = JSON.parse(packed) as { filename: string; files: { path: string }[] }[];
+      const json = packed.search(/^\[/m);
+      expect(json, `npm pack --json printed no JSON:\n${packed}`).to.be.at.least(0);
+      const [info] = JSON.parse(packed.slice(json)) as { filename: string; files: { path: string }[] }[];
       const shipped = info!.files.map((f) => f.path);
       expect(shipped).to.include.members([
         "bin/402zk.js",
@@ -243,7 +292,20 @@ describe("SDK packaging", function () {
         "circuits/artifacts/payment.zkey",
         "circuits/artifacts/payment.vkey.json",
         "docs/base-sepolia.md",
+        // The paywall page's bundles (prepare's scripts/build-browser.mjs), which the gate
+        // serves from the installed package, and 402zk/browser itself.
+        "dist/paywall/paywall.js",
+        "dist/paywall/prover-worker.js",
+        "dist/browser/index.js",
+        "dist/browser/index.d.ts",
       ]);
+      // The chunks esbuild split the bundles into ship too: without one the page fails to load.
+      for (const entry of ["paywall.js", "prover-worker.js"]) {
+        const code = readFileSync(path.join(ROOT, "dist", "paywall", entry), "utf8");
+        const chunks = [...code.matchAll(/["']\.\/(chunk-[A-Za-z0-9]+\.js)["']/g)].map((m) => `dist/paywall/${m[1]}`);
+        expect(chunks.length, `${entry} imports its chunks`).to.be.greaterThan(0);
+        expect(shipped, entry).to.include.members(chunks);
+      }
       expect(
         shipped.filter((f) => /^(sdk|test|scripts|contracts)\//.test(f) && f !== "scripts/check-node.cjs"),
         "sources stay out",
@@ -305,6 +367,8 @@ describe("SDK packaging", function () {
       for (const f of ["agent.ts", "session-client.ts", "remote-api.ts"]) {
         copyFileSync(path.join(ROOT, "examples", f), path.join(app, f));
       }
+      // A page's code on 402zk/browser (DOM types: the tsconfig's lib has them).
+      writeFileSync(path.join(app, "page.ts"), BROWSER_PAGE);
       writeFileSync(
         path.join(app, "tsconfig.json"),
         JSON.stringify({
@@ -318,7 +382,7 @@ describe("SDK packaging", function () {
             noEmit: true,
             types: ["node"],
           },
-          include: ["agent.ts", "session-client.ts", "remote-api.ts"],
+          include: ["agent.ts", "session-client.ts", "remote-api.ts", "page.ts"],
         }),
       );
       await run(
@@ -329,6 +393,16 @@ describe("SDK packaging", function () {
         },
       ).catch((err: { stdout?: string }) => {
         throw new Error(`consumer type-check failed:\n${err.stdout ?? String(err)}`);
+      });
+
+      // 402zk/browser resolves by its package name and imports in plain Node: nothing runs
+      // at import that needs a page (a bundler or a test imports it outside one).
+      const { stdout: browserImport } = await run(process.execPath, ["--input-type=module", "-e", BROWSER_IMPORT], {
+        cwd: app,
+      });
+      expect(JSON.parse(browserImport.trim().split("\n").at(-1)!)).to.deep.equal({
+        touched: [],
+        exports: { mountPaywall: "function", deriveSeed: "function", IndexedDbNoteStore: "function" },
       });
 
       // The CLI, compiled: no TypeScript loader at run time.
