@@ -94,12 +94,13 @@ class KvDb {
 
 /**
  * A wallet's notes, pending spends and tree in IndexedDB database `name` (one database
- * per seed and pool: {@link walletDbName}). Everything in it can be rebuilt from the seed
- * and the chain; it is the cache that makes a revisit fast and the write-ahead log that
- * keeps a spend reserved across a closed tab.
+ * per seed and pool: the paywall page names it by the chain, the pool and a hash of the
+ * seed, never the seed itself). Everything in it can be rebuilt from the seed and the
+ * chain; it is the cache that makes a revisit fast and the write-ahead log that keeps a
+ * spend reserved across a closed tab.
  *
  * @example
- * const store = new IndexedDbNoteStore(walletDbName(chainId, facilitator, ownerKey));
+ * const store = new IndexedDbNoteStore(`402zk-${chainId}-${facilitator}-${seedHash}`);
  */
 export class IndexedDbNoteStore implements NoteStore {
   readonly #db: KvDb;

@@ -26,7 +26,9 @@ import { ZkPayError } from "../core/errors.js";
 
 /** The EIP-1193 provider a page is given (`window.ethereum`, or any injected wallet). */
 export interface Eip1193Provider {
+  /** Sends a JSON-RPC request to the wallet (`eth_requestAccounts`, `personal_sign`, ...); rejects when the person refuses. */
   request(args: { method: string; params?: unknown[] | Record<string, unknown> }): Promise<unknown>;
+  /** Subscribes to the wallet's events (`accountsChanged`, `chainChanged`), where the wallet has them. */
   on?(event: string, listener: (...args: unknown[]) => void): void;
 }
 
