@@ -72,6 +72,19 @@ class KvDb {
     });
   }
 
+  /** The JSON text at `key`, parsed and validated by `parse`; `note_store_corrupt` when it is not JSON. */
+  async getJson<T>(key: string, parse: (raw: unknown) => T, what: string): Promise<T | undefined> {
+    const text = await this.get<string>(key);
+    if (text === undefined) return undefined;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new ZkPayError("note_store_corrupt", `${what} in IndexedDB is not JSON`, {}, { cause: err });
+    }
+    return parse(raw);
+  }
+
   /** Writes all of `entries` in one transaction, resolved once durable ("strict"). */
   async put(entries: Record<string, unknown>): Promise<void> {
     const db = await this.#open();
@@ -109,16 +122,8 @@ export class IndexedDbNoteStore implements NoteStore {
     this.#db = new KvDb(name);
   }
 
-  async load(): Promise<WalletState | undefined> {
-    const text = await this.#db.get<string>("state");
-    if (text === undefined) return undefined;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch (err) {
-      throw new ZkPayError("note_store_corrupt", "wallet state in IndexedDB is not JSON", {}, { cause: err });
-    }
-    return parseWalletState(raw);
+  load(): Promise<WalletState | undefined> {
+    return this.#db.getJson("state", parseWalletState, "wallet state");
   }
 
   save(state: WalletState): Promise<void> {
@@ -161,16 +166,8 @@ export class IndexedDbSessionStore implements SessionStore {
     this.#db = new KvDb(name);
   }
 
-  async load(): Promise<SessionState | undefined> {
-    const text = await this.#db.get<string>("sessions");
-    if (text === undefined) return undefined;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch (err) {
-      throw new ZkPayError("note_store_corrupt", "session state in IndexedDB is not JSON", {}, { cause: err });
-    }
-    return parseSessionState(raw);
+  load(): Promise<SessionState | undefined> {
+    return this.#db.getJson("sessions", parseSessionState, "session state");
   }
 
   save(state: SessionState): Promise<void> {

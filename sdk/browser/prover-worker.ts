@@ -7,21 +7,9 @@
  */
 import * as snarkjs from "snarkjs";
 
+import { proveProgressLogger } from "../core/prove-progress.js";
 import { cachedArtifact } from "./artifact-cache.js";
 import type { WorkerMessage, WorkerRequest } from "./worker-protocol.js";
-
-// snarkjs' log lines while proving, mapped to progress fractions (as in core/prover.ts).
-const MILESTONES: [RegExp, number, string][] = [
-  [/Reading Wtns/i, 0.25, "reading witness"],
-  [/Building ABC/i, 0.35, "building ABC"],
-  [/QAP AB/i, 0.45, "FFT"],
-  [/Joining ABC/i, 0.65, "joining"],
-  [/Multiexp A/i, 0.7, "multiexp A"],
-  [/Multiexp B1/i, 0.77, "multiexp B1"],
-  [/Multiexp B2/i, 0.84, "multiexp B2"],
-  [/Multiexp C/i, 0.9, "multiexp C"],
-  [/Multiexp H/i, 0.95, "multiexp H"],
-];
 
 const post = (m: WorkerMessage) => (self as unknown as { postMessage(m: WorkerMessage): void }).postMessage(m);
 
@@ -46,22 +34,7 @@ async function prove(req: WorkerRequest): Promise<void> {
   await snarkjs.wtns.calculate(req.input, wasm, wtns);
   const t1 = performance.now();
   progress("prove", 0.2, "proving");
-  let next = 0;
-  const logger = {
-    debug: (msg: string) => {
-      for (let i = next; i < MILESTONES.length; i++) {
-        const [re, fraction, label] = MILESTONES[i]!;
-        if (re.test(msg)) {
-          next = i + 1;
-          progress("prove", fraction, label);
-          break;
-        }
-      }
-    },
-    info: () => {},
-    warn: () => {},
-    error: () => {},
-  };
+  const logger = proveProgressLogger((fraction, label) => progress("prove", fraction, label));
   const { proof, publicSignals } = await snarkjs.groth16.prove(zkey, wtns, logger);
   const t2 = performance.now();
   post({

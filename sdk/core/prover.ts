@@ -7,6 +7,7 @@
 import type * as Snarkjs from "snarkjs";
 
 import { ZkPayError } from "./errors.js";
+import { proveProgressLogger } from "./prove-progress.js";
 import { artifactBytes, type CircuitArtifacts, type Groth16Backend } from "./circuits/artifacts.js";
 import { fromSolidityProof, toSolidityProof, type Groth16Proof, type SolidityProof } from "./circuits/proof.js";
 
@@ -28,21 +29,6 @@ export interface ProofProgress {
   fraction: number;
   message: string;
 }
-
-// Messages snarkjs logs while proving, in order, mapped to progress fractions.
-const PROVE_MILESTONES: [RegExp, number, string][] = [
-  [/Reading Wtns/i, 0.25, "reading witness"],
-  [/Reading Coeffs/i, 0.3, "reading coefficients"],
-  [/Building ABC/i, 0.35, "building ABC"],
-  [/QAP AB/i, 0.45, "FFT"],
-  [/QAP C/i, 0.55, "FFT"],
-  [/Joining ABC/i, 0.65, "joining"],
-  [/Multiexp A/i, 0.7, "multiexp A"],
-  [/Multiexp B1/i, 0.77, "multiexp B1"],
-  [/Multiexp B2/i, 0.84, "multiexp B2"],
-  [/Multiexp C/i, 0.9, "multiexp C"],
-  [/Multiexp H/i, 0.95, "multiexp H"],
-];
 
 /**
  * Witness and Groth16 proof for any of the SDK's circuits (payment, presentation), with
@@ -114,22 +100,7 @@ async function proveNow(
   report({ stage: "prove", fraction: 0.2, message: "proving" });
   const snarkjs = await loadSnarkjs();
   let proved: Awaited<ReturnType<typeof Snarkjs.groth16.prove>>;
-  let next = 0;
-  const logger = {
-    debug: (msg: string) => {
-      for (let i = next; i < PROVE_MILESTONES.length; i++) {
-        const [re, fraction, label] = PROVE_MILESTONES[i]!;
-        if (re.test(msg)) {
-          next = i + 1;
-          report({ stage: "prove", fraction, message: label });
-          break;
-        }
-      }
-    },
-    info: () => {},
-    warn: () => {},
-    error: () => {},
-  };
+  const logger = proveProgressLogger((fraction, message) => report({ stage: "prove", fraction, message }));
   try {
     const zkey = await zkeyBytes;
     proved = await withCurve(() => snarkjs.groth16.prove(zkey, wtns, logger));

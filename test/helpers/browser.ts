@@ -7,7 +7,7 @@
  */
 import { existsSync } from "node:fs";
 
-import { JsonRpcProvider, Wallet, getBytes, type TypedDataField } from "ethers";
+import { JsonRpcProvider, NonceManager, Wallet, getBytes, type TypedDataField } from "ethers";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 
 /** Where Debian's chromium is (or $CHROMIUM). */
@@ -58,6 +58,10 @@ export async function injectWallet(
 ): Promise<InjectedWallet> {
   const provider = new JsonRpcProvider(rpcUrl, chainId, { staticNetwork: true, batchMaxCount: 1 });
   const signer = new Wallet(privateKey, provider);
+  // The wallet numbers its own transactions, one at a time, as an extension wallet does
+  // (a node's "pending" count can lag right after a mined transaction: "nonce too low").
+  const sender = new NonceManager(signer);
+  let sending: Promise<unknown> = Promise.resolve();
   const state: InjectedWallet = { address: signer.address, calls: [] };
 
   const handle = async (method: string, params: unknown[]): Promise<unknown> => {
@@ -83,15 +87,19 @@ export async function injectWallet(
         const { EIP712Domain: _domain, ...types } = typed.types;
         return signer.signTypedData(typed.domain, types, typed.message);
       }
-      case "eth_sendTransaction": {
+      case "eth_sendTransaction":
+      case "wallet_sendTransaction": {
         const tx = params[0] as { to?: string; data?: string; value?: string; gas?: string };
-        const sent = await signer.sendTransaction({
-          to: tx.to,
-          data: tx.data,
-          value: tx.value ? BigInt(tx.value) : 0n,
-          ...(tx.gas ? { gasLimit: BigInt(tx.gas) } : {}),
-        });
-        return sent.hash;
+        const send = sending.then(() =>
+          sender.sendTransaction({
+            to: tx.to,
+            data: tx.data,
+            value: tx.value ? BigInt(tx.value) : 0n,
+            ...(tx.gas ? { gasLimit: BigInt(tx.gas) } : {}),
+          }),
+        );
+        sending = send.catch(() => sender.reset()); // a failed send must not leave a gap
+        return (await send).hash;
       }
       default:
         return provider.send(method, params);
@@ -102,6 +110,7 @@ export async function injectWallet(
     try {
       return { result: await handle(method, JSON.parse(paramsJson) as unknown[]) };
     } catch (err) {
+      if (process.env.ZK402_DEBUG_WALLET) console.error(`injected wallet: ${method} failed:`, err);
       const e = err as { code?: unknown; message?: string; info?: { error?: { code?: number; message?: string } } };
       // A JSON-RPC error from the node keeps its code and message (reverts carry data).
       const rpc = e.info?.error;
