@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -23,6 +23,8 @@ import { WalletKeys } from "../../sdk/core/keys.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { parseShieldedAddress, parseViewingKey } from "../../sdk/core/shielded-address.js";
 import { zkPaymentMiddleware } from "../../sdk/express/index.js";
+import { buildCli, withCompileCache } from "../helpers/cli-build.js";
+import { inOrderConcurrently } from "../helpers/parallel.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
 import { collectOutput, type ProcessResult as CliResult } from "../helpers/process.js";
 import { sessionApi } from "../helpers/session-env.js";
@@ -62,8 +64,8 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
 
   before(async function () {
     this.timeout(300_000);
-    // The CLI runs from dist/ (bin/402zk.js): build it from the current sources.
-    execFileSync("npx", ["tsc", "-p", "tsconfig.sdk.json"], { cwd: ROOT, stdio: "inherit" });
+    // The CLI runs from dist/ (bin/402zk.js): built from the current sources unless it is already.
+    buildCli({ strict: true });
     env = await startEnv();
     work = mkdtempSync(path.join(os.tmpdir(), "402zk-cli-"));
     deployments = path.join(work, "deployments");
@@ -97,12 +99,12 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
     if (o.wallet) global.push("--wallet", path.join(work, o.wallet));
     const child = spawn(process.execPath, [BIN, ...global, ...args], {
       cwd: work,
-      env: {
+      env: withCompileCache({
         ...process.env,
         ZK402_PRIVATE_KEY: o.key === undefined ? "" : devPrivateKey(o.key),
         ZK402_SEED: "",
         ...o.env,
-      },
+      }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.push(child);
@@ -516,68 +518,69 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
       expect(await serve.stop()).to.equal(0);
     }
 
+    // The receipt and audit commands below only read the chain (no wallet folder): they run
+    // side by side (helpers/parallel), each checked as before.
+    const expected = ["--payee-commitment", firstCommitment, "--condition", conditions[0]!];
+    // Another payee memo (the second payment's, a valid memo of ours).
+    const otherMemo = printedCheck[printedCheck.indexOf("--payee-memo") + 1]!;
+    const badMemoArgs = [expected, [...expected, "--payee-memo", "0x1234"]];
+    const viewingKey = apiKeys.viewingKeyString();
+    const [byId, checked, printed, wrong, wrongMemo, badMemo0, badMemo1, audit, text, other, bad] =
+      await inOrderConcurrently([
+        () => cli(["receipt", firstId]),
+        () => cli(["receipt", firstId, ...expected, "--payee-memo", firstMemo]),
+        () => cli(printedCheck),
+        () => cli(["receipt", firstId, ...expected.slice(2), "--payee-commitment", "12345", "--payee-memo", firstMemo]),
+        () => cli(["receipt", firstId, ...expected, "--payee-memo", otherMemo]),
+        () => cli(["receipt", firstId, ...badMemoArgs[0]!]),
+        () => cli(["receipt", firstId, ...badMemoArgs[1]!]),
+        () => cli(["audit", "--viewing-key", viewingKey, "--json"]),
+        () => cli(["audit"], { env: { ZK402_VIEWING_KEY: viewingKey } }),
+        () => cli(["audit", "--viewing-key", WalletKeys.fromSeed(WalletKeys.randomSeed()).viewingKeyString()]),
+        () => cli(["audit", "--viewing-key", apiKeys.address()]),
+      ]);
     // receipt: by id alone it says shielded; against the payee note and condition it is paid; another note is a mismatch.
-    const byId = await cli(["receipt", firstId]);
     expect(byId.code, byId.stderr).to.equal(0);
     expect(byId.stdout).to.match(/^paid: zk-shielded \(payee and amount hidden\), payee note \d+/);
-    const expected = ["--payee-commitment", firstCommitment, "--condition", conditions[0]!];
-    const checked = await cli(["receipt", firstId, ...expected, "--payee-memo", firstMemo]);
     expect(checked.code, checked.stderr).to.equal(0);
     // The command `pay` printed for the second payment checks out as printed.
-    const printed = await cli(printedCheck);
     expect(printed.code, printed.stderr).to.equal(0);
     expect(printed.stdout).to.match(/^paid: /);
-    const wrong = await cli([
-      "receipt",
-      firstId,
-      ...expected.slice(2),
-      "--payee-commitment",
-      "12345",
-      "--payee-memo",
-      firstMemo,
-    ]);
     expect(wrong.code).to.equal(2);
     expect(wrong.stderr).to.contain("receipt_mismatch");
-    // Another payee memo (the second payment's, a valid memo of ours) is a mismatch: the
-    // receipt binds the memo that went on chain with this note (audit F2).
-    const otherMemo = printedCheck[printedCheck.indexOf("--payee-memo") + 1]!;
-    const wrongMemo = await cli(["receipt", firstId, ...expected, "--payee-memo", otherMemo]);
+    // Another payee memo is a mismatch: the receipt binds the memo that went on chain with
+    // this note (audit F2).
     expect(wrongMemo.code).to.equal(2);
     expect(wrongMemo.stderr).to.contain("receipt_mismatch");
     // Without --payee-memo, or with one that is not 187 bytes of hex: refused by name.
-    for (const args of [expected, [...expected, "--payee-memo", "0x1234"]]) {
-      const bad = await cli(["receipt", firstId, ...args]);
-      expect(bad.code, args.join(" ")).to.equal(1);
-      expect(bad.stderr).to.contain("invalid_argument");
+    for (const [i, r] of [badMemo0, badMemo1].entries()) {
+      expect(r.code, badMemoArgs[i]!.join(" ")).to.equal(1);
+      expect(r.stderr).to.contain("invalid_argument");
     }
 
     // The auditor: the viewing key lists both payments (time, amount, condition) from the chain.
-    const viewingKey = apiKeys.viewingKeyString();
-    const audit = await cli(["audit", "--viewing-key", viewingKey, "--json"]);
     expect(audit.code, audit.stderr).to.equal(0);
     const aj = json(audit) as { total: string; payments: { amount: string; conditionHash: string; time: number }[] };
     expect(aj.total).to.equal("20000");
     expect(aj.payments.map((x) => x.amount)).to.deep.equal(["10000", "10000"]);
     expect(aj.payments.map((x) => x.conditionHash.toLowerCase())).to.deep.equal(conditions.map((c) => c.toLowerCase()));
     for (const x of aj.payments) expect(x.time).to.be.a("number");
-    const text = await cli(["audit"], { env: { ZK402_VIEWING_KEY: viewingKey } });
     expect(text.code, text.stderr).to.equal(0);
     expect(text.stdout).to.contain("2 payments, 0.02");
     expect(text.stderr).to.contain("cannot spend");
     // Another wallet's viewing key lists nothing; an address is not a viewing key.
-    const other = await cli([
-      "audit",
-      "--viewing-key",
-      WalletKeys.fromSeed(WalletKeys.randomSeed()).viewingKeyString(),
-    ]);
     expect(other.stdout).to.contain("0 payments");
-    const bad = await cli(["audit", "--viewing-key", apiKeys.address()]);
     expect(bad.code).to.equal(1);
     expect(bad.stderr).to.not.contain(apiKeys.address());
 
     // The API's wallet finds its revenue from the seed and the chain (a fresh folder: restored).
-    for (const folder of ["api-shielded", "api-restored"]) {
-      const b = await cli(["balance", "--json"], { wallet: folder, env: apiEnv });
+    // Two wallet folders: synced side by side.
+    const folders = ["api-shielded", "api-restored"];
+    const balances = await inOrderConcurrently(
+      folders.map((folder) => () => cli(["balance", "--json"], { wallet: folder, env: apiEnv })),
+    );
+    for (const [i, folder] of folders.entries()) {
+      const b = balances[i]!;
       expect(b.code, b.stderr).to.equal(0);
       const bj = json(b) as { private: string; received: { total: string; unspent: string; payments: number } };
       expect(bj.private, folder).to.equal("20000");
@@ -832,7 +835,13 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
       expect(api.served(), "the server never saw the receipt").to.equal(0);
       // Later, the user checks: one more block gives the second confirmation.
       await rpc("evm_mine");
-      const check = await cli(["receipt", id!, "--confirmations", "2", "--json"]);
+      // Three reads of the chain and one of the wallet folder, side by side (helpers/parallel).
+      const [check, text, balance, none] = await inOrderConcurrently([
+        () => cli(["receipt", id!, "--confirmations", "2", "--json"]),
+        () => cli(["receipt", id!]),
+        () => cli(["balance", "--json"], { wallet: "slow" }),
+        () => cli(["receipt", `0x${"12".repeat(32)}`]),
+      ]);
       expect(check.code, check.stderr).to.equal(0);
       expect(json(check)).to.deep.include({
         state: "paid",
@@ -841,14 +850,12 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
         amount: "10000",
         fee: "0",
       });
-      const text = await cli(["receipt", id!]);
       expect(text.stdout).to.match(
         /paid: 0\.01 \w+ to 0x[0-9a-fA-F]{40}, block \d+, 2 confirmation\(s\)\ntx 0x[0-9a-f]{64}\n/,
       );
       // The wallet counts the payment as made: the note is spent, its change is the balance.
-      const b = json(await cli(["balance", "--json"], { wallet: "slow" }));
+      const b = json(balance);
       expect(b).to.deep.include({ private: (USDC - 10_000n).toString(), reserved: "0" });
-      const none = await cli(["receipt", `0x${"12".repeat(32)}`]);
       expect(none.code).to.equal(2);
       expect(none.stderr).to.contain("receipt_not_found");
     } finally {
