@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -16,6 +16,7 @@ import { ROOT } from "../../scripts/lib/paths.js";
 import { parseAmount } from "../../sdk/cli/amount.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { DailySpend, SPEND_FILE, utcDay } from "../../sdk/mcp/index.js";
+import { buildCli } from "../helpers/cli-build.js";
 import { collectOutput } from "../helpers/process.js";
 import { sessionApi } from "../helpers/session-env.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
@@ -49,8 +50,8 @@ describe("402zk mcp (spawned, the MCP SDK's client over stdio, real chain, real 
 
   before(async function () {
     this.timeout(300_000);
-    // `402zk` runs from dist/ (bin/402zk.js): build it from the current sources.
-    execFileSync("npx", ["tsc", "-p", "tsconfig.sdk.json"], { cwd: ROOT, stdio: "inherit" });
+    // `402zk` runs from dist/ (bin/402zk.js): built from the current sources when stale.
+    buildCli();
     env = await startEnv();
     work = mkdtempSync(path.join(os.tmpdir(), "402zk-mcp-"));
     deployments = path.join(work, "deployments");

@@ -14,6 +14,7 @@ import { isZkPayError } from "../../sdk/core/errors.js";
 import { saveDeployment } from "../../sdk/node/deployments.js";
 import { createZkRemoteResourceServer } from "../../sdk/server/remote.js";
 import { serveNext } from "../adapters/servers/next.js";
+import { buildCli } from "../helpers/cli-build.js";
 import { startService } from "../helpers/service.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
@@ -93,7 +94,7 @@ describe("README examples (examples/*.ts): the snippets compile under --strict a
   });
 
   it("type-check with tsc --strict against the built package (imports by package name)", function () {
-    execFileSync("npx", ["tsc", "-p", "tsconfig.sdk.json"], { cwd: ROOT, stdio: "pipe" });
+    buildCli({ strict: true, stdio: "ignore" }); // dist/ from the current sources (when stale)
     const tsconfig = JSON.parse(readFileSync(path.join(ROOT, "examples", "tsconfig.json"), "utf8")) as {
       include: string[];
     };
