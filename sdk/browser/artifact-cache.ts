@@ -10,6 +10,7 @@
  * refetched or refused with `artifacts_mismatch`, never proved with.
  */
 import { ZkPayError } from "../core/errors.js";
+import { fetchArtifact } from "../core/circuits/artifacts.js";
 import { artifactFileNames, type CircuitName } from "../core/circuits/registry.js";
 
 /** Name of the Cache API bucket (bumped if the entry layout ever changes). */
@@ -70,11 +71,12 @@ export async function verifiedArtifactUrls(
   return { wasm: at(files.wasm), zkey: at(files.zkey), sha256: { wasm: s.wasm, zkey: s.zkey } };
 }
 
+/** `fetchArtifact`, with a failed request (network, CORS) reported as `artifacts_missing` too. */
 async function fetchBytes(url: string): Promise<Uint8Array> {
-  let res: Response;
   try {
-    res = await fetch(url);
+    return await fetchArtifact(url);
   } catch (err) {
+    if (err instanceof ZkPayError) throw err;
     throw new ZkPayError(
       "artifacts_missing",
       `fetch ${url}: ${(err as Error).message}`,
@@ -82,8 +84,6 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
       { cause: err },
     );
   }
-  if (!res.ok) throw new ZkPayError("artifacts_missing", `fetch ${url}: HTTP ${res.status}`, { location: url });
-  return new Uint8Array(await res.arrayBuffer());
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import * as snarkjs from "snarkjs";
 
+import { fetchArtifact } from "../core/circuits/artifacts.js";
 import { proveProgressLogger } from "../core/prove-progress.js";
 import { cachedArtifact } from "./artifact-cache.js";
 import type { WorkerMessage, WorkerRequest } from "./worker-protocol.js";
@@ -15,12 +16,7 @@ const post = (m: WorkerMessage) => (self as unknown as { postMessage(m: WorkerMe
 
 async function bytesOf(a: string | Uint8Array, sha256: string | undefined): Promise<Uint8Array> {
   if (typeof a !== "string") return a;
-  if (sha256 === undefined) {
-    const res = await fetch(a);
-    if (!res.ok) throw Object.assign(new Error(`fetch ${a}: HTTP ${res.status}`), { reason: "artifacts_missing" });
-    return new Uint8Array(await res.arrayBuffer());
-  }
-  return cachedArtifact(a, sha256);
+  return sha256 === undefined ? fetchArtifact(a) : cachedArtifact(a, sha256);
 }
 
 async function prove(req: WorkerRequest): Promise<void> {

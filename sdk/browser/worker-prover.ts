@@ -11,8 +11,17 @@ import type { WorkerMessage, WorkerRequest } from "./worker-protocol.js";
 
 /** A prover worker: the backend and a way to stop it. */
 export interface WorkerProver {
-  /** Pass as `prove` of {@link CircuitArtifacts} (or use {@link workerArtifacts}). */
-  prove: Groth16Backend;
+  /**
+   * Pass as `prove` of {@link CircuitArtifacts} (or use {@link workerArtifacts}). With
+   * `sha256`, the worker loads `wasm` and `zkey` through the verified cache and refuses
+   * other bytes.
+   */
+  prove(
+    input: Parameters<Groth16Backend>[0],
+    artifacts: Parameters<Groth16Backend>[1],
+    onProgress: Parameters<Groth16Backend>[2],
+    sha256?: WorkerRequest["sha256"],
+  ): ReturnType<Groth16Backend>;
   /** Stops the worker; proofs in flight fail with `proving_failed`. */
   terminate(): void;
 }
@@ -33,7 +42,6 @@ export function createWorkerProver(workerUrl: string | URL): WorkerProver {
       resolve: (r: Groth16BackendResult) => void;
       reject: (e: unknown) => void;
       onProgress: Parameters<Groth16Backend>[2];
-      sha256?: WorkerRequest["sha256"];
     }
   >();
   const failAll = (message: string) => {
@@ -56,10 +64,9 @@ export function createWorkerProver(workerUrl: string | URL): WorkerProver {
   worker.addEventListener("error", (ev: ErrorEvent) =>
     failAll(`the prover worker failed: ${ev.message || "could not load"}`),
   );
-  const prove: Groth16Backend = (input, artifacts, onProgress) =>
+  const prove: WorkerProver["prove"] = (input, artifacts, onProgress, sha256) =>
     new Promise((resolve, reject) => {
       const id = nextId++;
-      const sha256 = (artifacts as { sha256?: WorkerRequest["sha256"] }).sha256;
       waiting.set(id, { resolve, reject, onProgress });
       const req: WorkerRequest = {
         id,
@@ -100,6 +107,6 @@ export async function workerArtifacts(
     wasm: urls.wasm,
     zkey: urls.zkey,
     // The worker checks each artifact against these hashes.
-    prove: (input, a, onProgress) => prover.prove(input, Object.assign({ ...a }, { sha256 }), onProgress),
+    prove: (input, a, onProgress) => prover.prove(input, a, onProgress, sha256),
   };
 }
