@@ -157,7 +157,7 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         bytes calldata memo,
         bytes calldata payeeMemo
     ) external override nonReentrant returns (bytes32 id) {
-        return _pay(proof, terms, memo, payeeMemo);
+        return _pay(proof, terms, memo, payeeMemo, bytes32(0));
     }
 
     /// @inheritdoc IFacilitator
@@ -167,16 +167,20 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         bytes calldata memo,
         bytes calldata payeeMemo
     ) external override nonReentrant returns (bytes32 id) {
-        id = _pay(proof, terms, memo, payeeMemo);
+        id = _pay(proof, terms, memo, payeeMemo, bytes32(0));
         // The change note (last in the queue) and everything before it, up to the bound.
         _commitQueued(MAX_COMMIT_PER_CALL);
     }
 
+    /// @dev One payment. `extension` is zero for a plain payment; an extension contract that
+    /// settles payments of its own kind (escrow) passes the hash of what its payment adds
+    /// (its statement), which the proof must then bind too (see `_context`).
     function _pay(
         PaymentProof calldata proof,
         PaymentTerms calldata terms,
         bytes calldata memo,
-        bytes calldata payeeMemo
+        bytes calldata payeeMemo,
+        bytes32 extension
     ) internal returns (bytes32 id) {
         _checkPayment(proof, terms, memo, payeeMemo);
         // A payment is only valid until the expiry the payer signed up to.
@@ -189,7 +193,7 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
 
         // The proof must verify for exactly these terms and memos (through `context`),
         // amount, fee, root, the root's tree, nullifier hash and both new commitments.
-        uint256 context = _context(terms, memo, payeeMemo);
+        uint256 context = _context(terms, memo, payeeMemo, extension);
         if (
             !verifier.verifyProof(
                 proof.pA,
@@ -283,7 +287,7 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
             uint256[7] memory s = PaymentSignals.layout(
                 p.proof,
                 p.terms,
-                _context(p.terms, p.memo, p.payeeMemo),
+                _context(p.terms, p.memo, p.payeeMemo, bytes32(0)),
                 treeLevels
             );
             for (uint256 j = 0; j < PaymentSignals.COUNT; ++j) signals[settled * PaymentSignals.COUNT + j] = s[j];
@@ -365,7 +369,7 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         bytes calldata memo,
         bytes calldata payeeMemo
     ) external view override returns (uint256) {
-        return _context(terms, memo, payeeMemo);
+        return _context(terms, memo, payeeMemo, bytes32(0));
     }
 
     /// @inheritdoc IFacilitator
@@ -538,13 +542,21 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
     /// fee, condition, expiry), the change memo (nobody can make the change note
     /// unrecoverable) and the payee memo (nobody can swap the payee's note delivery for a
     /// ciphertext the payee cannot open).
+    ///
+    /// `extension` is zero for plain payments (the encoding is then exactly the one
+    /// `paymentContext` has always had). An extension's payment (an escrowed payment: its
+    /// statement hash) appends it, so a proof made for one kind of payment never verifies
+    /// as the other: nobody can settle an escrowed payment through `pay` or `payBatch`
+    /// (which pass zero) and so skip the escrow, nor hold a plain payment in escrow.
     function _context(
         PaymentTerms calldata terms,
         bytes calldata memo,
-        bytes calldata payeeMemo
+        bytes calldata payeeMemo,
+        bytes32 extension
     ) internal view returns (uint256) {
-        return
-            uint256(keccak256(abi.encode(block.chainid, address(this), terms, keccak256(memo), keccak256(payeeMemo)))) %
-            SNARK_SCALAR_FIELD;
+        bytes memory encoded = extension == bytes32(0)
+            ? abi.encode(block.chainid, address(this), terms, keccak256(memo), keccak256(payeeMemo))
+            : abi.encode(block.chainid, address(this), terms, keccak256(memo), keccak256(payeeMemo), extension);
+        return uint256(keccak256(encoded)) % SNARK_SCALAR_FIELD;
     }
 }

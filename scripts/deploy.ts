@@ -5,6 +5,10 @@
  *
  *   npx hardhat run scripts/deploy.ts --network localhost
  *   TOKEN=0x036CbD53842c5426634e7929541eC2318f3dCF7e npx hardhat run scripts/deploy.ts --network base-sepolia
+ *   ESCROW=1 npx hardhat run scripts/deploy.ts --network localhost   # with proof before pay
+ *
+ * ESCROW=1 deploys FacilitatorEscrow (the Facilitator plus proof-before-pay escrow), with
+ * the deployer as its operator, and deploys and registers the InferenceVerifier.
  *
  * (Base Sepolia needs BASE_SEPOLIA_RPC_URL and BASE_SEPOLIA_PRIVATE_KEY in the Hardhat
  * keystore or environment: `npx hardhat keystore set BASE_SEPOLIA_PRIVATE_KEY`.) See
@@ -37,6 +41,7 @@ try {
     rootHistorySize: process.env.ROOT_HISTORY ? Number(process.env.ROOT_HISTORY) : undefined,
     // PREWARM=0 skips prewarming the root-history ring (cheaper deploy, dearer first inserts).
     prewarmRootHistory: process.env.PREWARM !== "0",
+    escrow: process.env.ESCROW === "1",
     tokenDomain: overrideName && overrideVersion ? { name: overrideName, version: overrideVersion } : undefined,
     allowDevelopmentSetup: process.env[ALLOW_DEVELOPMENT_SETUP_ENV],
     // Progress on stderr, the record on stdout.

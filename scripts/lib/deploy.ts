@@ -49,6 +49,12 @@ export interface DeployOptions {
   /** Contract to deploy: "Facilitator", or a test-only subclass such as "FacilitatorHarness". */
   contract?: "Facilitator" | "FacilitatorHarness" | "PayoutHookFacilitator";
   /**
+   * Deploy the pool with proof-before-pay escrow (`FacilitatorEscrow`, issue #20) instead of
+   * `contract`: the deployer is its operator, and the service verifiers of the circuit
+   * registry (`InferenceVerifier`) are deployed and registered.
+   */
+  escrow?: boolean;
+  /**
    * EIP-712 domain of the token for signed deposits, written to the record's token_info.
    * When absent it is read from the token (EIP-5267, else name()/version()) or taken from
    * @x402/evm's default assets: see sdk/core/token-domain.ts.
@@ -261,16 +267,19 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
     ? await ethers.getContractAt("TestUSDC", tokenInfo.address)
     : await deploy("TestUSDC", ethers.deployContract("TestUSDC"));
   // A harness subclass has the same interface (plus test-only setters): typed as the Facilitator.
+  const contractName = options.escrow ? "FacilitatorEscrow" : (options.contract ?? "Facilitator");
+  const operator = options.escrow ? await (await ethers.getSigners())[0]!.getAddress() : undefined;
   const facilitator = (await deploy(
-    options.contract ?? "Facilitator",
+    contractName,
     ethers.deployContract(
-      (options.contract ?? "Facilitator") as "Facilitator",
+      contractName as "Facilitator",
       [
         await token.getAddress(),
         await verifier.getAddress(),
         await batchVerifier.getAddress(),
         options.rootHistorySize ?? DEFAULT_ROOT_HISTORY,
         options.treeLevels ?? DEFAULT_TREE_LEVELS,
+        ...(operator ? [operator] : []),
       ],
       {
         libraries: {
@@ -303,6 +312,16 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
       );
     }
   }
+  // Proof before pay: the service circuits' verifiers, registered by the operator (the
+  // deployer). Registrations are permanent (see FacilitatorEscrow.registerServiceVerifier).
+  let escrow: { operator: Address; serviceVerifiers: Record<string, Address> } | undefined;
+  if (operator) {
+    const inference = await deploy("InferenceVerifier", ethers.deployContract("InferenceVerifier"));
+    const inferenceAddress = (await inference.getAddress()) as Address;
+    const pool = await ethers.getContractAt("FacilitatorEscrow", await facilitator.getAddress());
+    await mined("register InferenceVerifier", await pool.registerServiceVerifier(inferenceAddress));
+    escrow = { operator: operator as Address, serviceVerifiers: { inference: inferenceAddress } };
+  }
   return {
     poseidon,
     poseidonT2,
@@ -311,6 +330,7 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
     token,
     tokenInfo,
     facilitator,
+    escrow,
     deploymentBlock: receipt?.blockNumber ?? (await ethers.provider.getBlockNumber()),
   };
 }
@@ -360,6 +380,7 @@ export async function deployWithRecord(ethers: HardhatEthers, networkName: strin
       vkeySha256: manifest.sha256.vkey,
       developmentSetup: manifest.developmentSetup,
     },
+    ...(system.escrow && { escrow: system.escrow }),
     deployedAt: new Date().toISOString(),
   };
   return { system, record };

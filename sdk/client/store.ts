@@ -18,6 +18,11 @@ const NoteOriginSchema = z.discriminatedUnion("kind", [
   /** Change note of the note whose nullifier hash is `parent` (decimal). */
   z.object({ kind: z.literal("change"), parent: decimal }).strict(),
   /**
+   * Refund note of an escrowed payment that spent the note whose nullifier hash is `parent`
+   * (proof before pay: the escrow's deadline passed unreleased).
+   */
+  z.object({ kind: z.literal("refund"), parent: decimal }).strict(),
+  /**
    * A payee note another wallet paid to this one (a `zk-shielded` payment): found by
    * decrypting its memo with the viewing key. `conditionHash` is the payment's (what the
    * payer was charged for); `blockNumber` and `time` (unix seconds) are its block's.
@@ -67,6 +72,38 @@ const PendingSpendSchema = z.object({
   settled: z.literal(true).optional(),
 });
 
+/**
+ * An escrowed payment this wallet made (proof before pay), written before the payment is
+ * sent: what `refund` needs if the payee never releases it (the statement, payee, amount
+ * and the refund memo), and how the payer decrypts a released result (the input blinding
+ * derives from `parent`, the spent note).
+ */
+const EscrowRecordSchema = z.object({
+  /** The payment's receipt id (= the escrow's), bytes32. */
+  id: hex32,
+  /** Nullifier hash of the spent note (decimal): the refund and input blindings derive from it. */
+  parent: decimal,
+  payTo: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
+  amount: decimal,
+  statement: z
+    .object({
+      verifier: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
+      modelCommitment: decimal,
+      inputHash: decimal,
+      deadline: decimal,
+      refundPrecommitment: decimal,
+      refundMemoHash: hex32,
+    })
+    .strict(),
+  refundMemo: z.string().regex(/^0x[0-9a-fA-F]*$/),
+  /** Unix seconds after which the payment itself can no longer settle. */
+  expiry: z.number().int(),
+  /** Last known state: held (or not yet seen), released, refunded, or never settled. */
+  status: z.enum(["pending", "held", "released", "refunded", "unsettled"]),
+  /** Transaction that released or refunded it, when known. */
+  tx: hex32.optional(),
+});
+
 /** Everything a wallet persists. All of it can be rebuilt from the seed and the chain. */
 export const WalletStateSchema = z.object({
   version: z.literal(3),
@@ -101,6 +138,8 @@ export const WalletStateSchema = z.object({
   notes: z.array(StoredNoteSchema),
   /** Spends in flight: the note is reserved until the spend is seen or expires. */
   pending: z.array(PendingSpendSchema),
+  /** Escrowed payments (proof before pay) not known to be finished, and the finished ones' outcome. */
+  escrows: z.array(EscrowRecordSchema).optional(),
   /** Anomalies seen while syncing (each is also reported through the wallet's onWarning). */
   warnings: z.object({
     /** Owned notes whose memo tag another owned note already carried. */
@@ -114,6 +153,8 @@ export const WalletStateSchema = z.object({
 export type WalletState = z.infer<typeof WalletStateSchema>;
 /** One note of the wallet: its opening (value, owner, blinding), leaf index, commitment, nullifier hash, spent flag and origin. */
 export type StoredNote = z.infer<typeof StoredNoteSchema>;
+/** An escrowed payment the wallet made: statement, payee, amount, refund memo and last known state. */
+export type EscrowRecord = z.infer<typeof EscrowRecordSchema>;
 /** A payment sent whose outcome is not known yet: its note stays reserved until the payment's expiry or its receipt. */
 export type PendingSpend = z.infer<typeof PendingSpendSchema>;
 /** Where a note comes from: deposit number k (with its salt), the parent note it is the change of, or a payment received. */

@@ -6,6 +6,7 @@
 import type { Address, Hash, Hex, PublicClient, WalletClient } from "viem";
 
 import type { PaymentTerms } from "../core/context.js";
+import type { EscrowStatement } from "../core/escrow.js";
 import type { ZkPayError } from "../core/errors.js";
 import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
 import type { ProofProgress } from "../core/prover.js";
@@ -144,6 +145,12 @@ export interface PreparedPayment {
    */
   payeeMemo: Hex;
   /**
+   * Set for an escrowed payment: the statement its proof binds (settle it with
+   * `payEscrowed`), the refund note's memo, and the blinding of the payer's input (the
+   * service needs it to prove, and the payer to decrypt the released result).
+   */
+  escrow?: { statement: EscrowStatement; refundMemo: Hex; inputBlinding: bigint };
+  /**
    * The payee note's opening: value = the price, owner = the payee's owner key, a fresh
    * random blinding (shielded); all zero for a transparent payment. The payee reads the
    * same opening from `payeeMemo`.
@@ -197,6 +204,25 @@ export interface WalletBalances {
 }
 
 /** Parameters of {@link PrivateWallet.preparePayment}. */
+/**
+ * Makes a payment escrowed (proof before pay): the pool holds `amount` until the payee
+ * proves, with the registered `verifier`, that it ran the model `modelCommitment` on the
+ * payer's input, or refunds it to this wallet after `deadline`.
+ */
+export interface EscrowParams {
+  /** Registered service verifier (the deployment's `InferenceVerifier`). */
+  verifier: Address;
+  /** The model the API published (its commitment). */
+  modelCommitment: bigint;
+  /** Last unix second at which the payee may release; after it the wallet refunds. Must be after `expiry`. */
+  deadline: bigint;
+  /**
+   * The input's hash under `inputBlinding`, the blinding the wallet derives for this
+   * payment from its seed (e.g. `(b) => inferenceInputHash(pixels, b)`).
+   */
+  inputHash(inputBlinding: bigint): bigint;
+}
+
 export interface PaymentParams {
   /**
    * Who is paid. A public address: a transparent payment (`zk-exact`), `amount` goes to
@@ -225,4 +251,6 @@ export interface PaymentParams {
    * the pool refused for a stale root (the client scheme does), not for every payment.
    */
   sync?: boolean;
+  /** Hold the payment in escrow until the payee proves the service (transparent payees only). */
+  escrow?: EscrowParams;
 }

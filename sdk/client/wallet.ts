@@ -5,14 +5,23 @@
  * `clients/decorators/wallet.ts` binds `actions/wallet/*`. To change what a method does,
  * open its action; this file only resolves the options and forwards.
  */
-import type { Hash, PublicClient, WalletClient } from "viem";
+import type { Hash, Hex, PublicClient, WalletClient } from "viem";
 
 import { ZkPayError } from "../core/errors.js";
+import { SNARK_SCALAR_FIELD } from "../core/field.js";
+import { resultPad } from "../core/inference/io.js";
 import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
 import { mapPayRevert } from "../core/revert.js";
 import { balances } from "./actions/balances.js";
 import { commitPendingLeaves } from "./actions/commit-leaves.js";
 import { deposit } from "./actions/deposit.js";
+import {
+  followEscrows,
+  refundEscrow,
+  releasedCiphertext,
+  submitEscrowedPayment,
+  type EscrowOutcome,
+} from "./actions/escrow.js";
 import { preparePayment } from "./actions/prepare-payment.js";
 import { receivedPayments, type ReceivedPayment } from "./actions/receive.js";
 import { close, startAutoSync, stopAutoSync } from "./actions/schedule.js";
@@ -34,7 +43,7 @@ import {
   type WithdrawResult,
 } from "./actions/withdraw.js";
 import type { TokenUnits } from "./cost.js";
-import type { StoredNote, WalletState } from "./store.js";
+import type { EscrowRecord, StoredNote, WalletState } from "./store.js";
 import type {
   DepositMethod,
   DepositResult,
@@ -61,6 +70,8 @@ export type {
 } from "./types.js";
 export type { WithdrawOptions, WithdrawParameters, WithdrawResult, WithdrawTransaction } from "./actions/withdraw.js";
 export type { IncomingPayment, LeafLog, ReceivedPayment } from "./actions/receive.js";
+export type { EscrowOutcome } from "./actions/escrow.js";
+export type { EscrowRecord } from "./store.js";
 
 /** Default look-ahead for deposit indices in a rescan (like a BIP-44 gap limit). */
 const DEFAULT_DEPOSIT_GAP_LIMIT = 32;
@@ -382,6 +393,53 @@ export class PrivateWallet {
    */
   submitPayment(p: PreparedPayment): Promise<Hash> {
     return submitPayment(this.#core, p);
+  }
+
+  /**
+   * Settles an escrowed payment (prepared with `escrow`) from the wallet client's account:
+   * `payEscrowed`. The amount is held in the pool until the payee proves the service, or
+   * comes back to this wallet (see {@link followEscrows}) after the deadline.
+   */
+  submitEscrowedPayment(p: PreparedPayment): Promise<Hash> {
+    return submitEscrowedPayment(this.#core, p);
+  }
+
+  /** Escrowed payments this wallet made, with their last known state. */
+  escrows(): readonly EscrowRecord[] {
+    return this.#core.state.escrows ?? [];
+  }
+
+  /**
+   * Reads every open escrow's state and refunds, into this wallet's own note, each one
+   * still held after its deadline (needs a wallet client). The wallet refunds by itself
+   * what a payee never released; call it after deadlines, or periodically.
+   */
+  followEscrows(): Promise<EscrowOutcome[]> {
+    return followEscrows(this.#core);
+  }
+
+  /** Refunds one escrow after its deadline (`refund_too_early` before it). */
+  refundEscrow(id: Hex): Promise<Hash> {
+    const r = (this.#core.state.escrows ?? []).find((e) => e.id === id);
+    if (!r) throw new ZkPayError("escrow_not_found", `this wallet made no escrowed payment ${id}`);
+    return refundEscrow(this.#core, r);
+  }
+
+  /**
+   * The released result of escrow `id`, decrypted from the chain with this wallet's input
+   * blinding, as the pad-decrypted field element (unpack it with the service's codec, e.g.
+   * `unpackResult`); undefined while not released.
+   */
+  async releasedResult(id: Hex): Promise<{ packed: bigint; ciphertext: bigint; tx: Hash } | undefined> {
+    const r = (this.#core.state.escrows ?? []).find((e) => e.id === id);
+    if (!r) throw new ZkPayError("escrow_not_found", `this wallet made no escrowed payment ${id}`);
+    const found = await releasedCiphertext(this.#core, id);
+    if (!found) return undefined;
+    const blinding = this.#core.keys.escrowInputBlinding(BigInt(r.parent));
+    // Every service circuit encrypts its result the same way (IServiceVerifier): the packed
+    // result plus the pad Poseidon2(inputBlinding, escrowId), mod p.
+    const packed = (found.resultCiphertext - resultPad(blinding, BigInt(id)) + SNARK_SCALAR_FIELD) % SNARK_SCALAR_FIELD;
+    return { packed, ciphertext: found.resultCiphertext, tx: found.tx };
   }
 
   /**

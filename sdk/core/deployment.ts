@@ -43,6 +43,16 @@ export const DeploymentSchema = z.object({
     vkeySha256: z.string(),
     developmentSetup: z.boolean(),
   }),
+  /**
+   * Present when the pool is a `FacilitatorEscrow` (proof before pay): its operator and the
+   * service verifiers it registered, by circuit name (`inference`: `InferenceVerifier`).
+   */
+  escrow: z
+    .object({
+      operator: address,
+      serviceVerifiers: z.record(z.string(), address),
+    })
+    .optional(),
   deployedAt: z.string(),
 });
 

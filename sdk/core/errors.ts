@@ -116,6 +116,21 @@ export const ZkReason = {
   payee_note_underpaid: "payee_note_underpaid",
   /** A shielded address (or viewing key) that does not parse: prefix, checksum, length, version or owner key. */
   invalid_shielded_address: "invalid_shielded_address",
+  // proof before pay (escrowed payments, issue #20)
+  /**
+   * A service proof does not verify for the escrow's statement (model, input, escrow id),
+   * or the result an API answered is not the one its proof encrypts: the client refuses the
+   * result, the pool refuses the release, and the escrow is refunded after its deadline.
+   */
+  service_proof_invalid: "service_proof_invalid",
+  /** The escrow's deadline passed: it can no longer be released, only refunded to the payer. */
+  escrow_expired: "escrow_expired",
+  /** The escrow was released already (to the payee), or refunded already (to the payer). */
+  escrow_already_released: "escrow_already_released",
+  /** The escrow cannot be refunded before its deadline: the payee may still release it. */
+  refund_too_early: "refund_too_early",
+  /** No escrow has this id, or the statement, payee or amount given is not the escrow's. */
+  escrow_not_found: "escrow_not_found",
 } as const;
 
 /** One of {@link ZkReason}. */

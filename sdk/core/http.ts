@@ -114,6 +114,12 @@ export const REASON_HTTP: { readonly [R in ZkReasonCode]: ReasonHttp } = {
   payee_note_invalid: { status: 402 },
   payee_note_underpaid: { status: 402 },
   invalid_shielded_address: { status: 400 },
+  // proof before pay: the service proof or the escrow's state refuses the operation
+  service_proof_invalid: { status: 502 },
+  escrow_expired: { status: 409 },
+  escrow_already_released: { status: 409 },
+  refund_too_early: { status: 409 },
+  escrow_not_found: { status: 404 },
 };
 
 /**

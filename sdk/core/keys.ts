@@ -26,6 +26,12 @@ const PURPOSE = {
   // Change notes: Poseidon3(r, parent nullifier hash, purpose).
   changeBlinding: 22n,
   changeTag: 23n,
+  // Escrowed payments (proof before pay): Poseidon3(r, parent nullifier hash, purpose) of
+  // the note the payment spends: the refund note's blinding and memo tag, and the blinding
+  // of the payer's input, so the seed alone finds a refund and decrypts a released result.
+  refundBlinding: 24n,
+  refundTag: 25n,
+  escrowInputBlinding: 26n,
   // Session credentials: Poseidon3(r, salt, purpose), salt 128 random bits per purchase.
   credentialNullifierSeed: 31n,
   credentialBlinding: 32n,
@@ -158,6 +164,25 @@ export class WalletKeys {
   /** Memo tag of the change note created when the note with this nullifier hash is spent. */
   changeTag(parentNullifierHash: bigint): bigint {
     return hash3(this.#root, parentNullifierHash, PURPOSE.changeTag);
+  }
+
+  /** Blinding of the refund note of the escrowed payment that spends the note with this nullifier hash. */
+  refundBlinding(parentNullifierHash: bigint): bigint {
+    return hash3(this.#root, parentNullifierHash, PURPOSE.refundBlinding);
+  }
+
+  /** Memo tag of that refund note. */
+  refundTag(parentNullifierHash: bigint): bigint {
+    return hash3(this.#root, parentNullifierHash, PURPOSE.refundTag);
+  }
+
+  /**
+   * Blinding of the input an escrowed payment (spending the note with this nullifier hash)
+   * asks a service to compute on: it hides the input in the statement's `inputHash` and
+   * keys the pad of the released result, so the seed alone decrypts the result on chain.
+   */
+  escrowInputBlinding(parentNullifierHash: bigint): bigint {
+    return hash3(this.#root, parentNullifierHash, PURPOSE.escrowInputBlinding);
   }
 
   /**

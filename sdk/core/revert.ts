@@ -19,6 +19,36 @@ export function mapPayRevert(err: unknown): ZkPayError {
           });
         case "FacilitatorInvalidProof":
           return new ZkPayError("invalid_proof", "the proof does not verify for these terms", details, { cause: err });
+        // Escrow (FacilitatorEscrow): release, refund, payEscrowed.
+        case "EscrowInvalidServiceProof":
+          return new ZkPayError("service_proof_invalid", "the service proof does not verify for this escrow", details, {
+            cause: err,
+          });
+        case "EscrowExpired":
+          return new ZkPayError(
+            "escrow_expired",
+            `the escrow's deadline (${args[1]}) has passed: it can only be refunded to the payer`,
+            details,
+            { cause: err },
+          );
+        case "EscrowAlreadyReleased":
+        case "EscrowAlreadyRefunded":
+          return new ZkPayError(
+            "escrow_already_released",
+            name === "EscrowAlreadyReleased" ? "the escrow was released already" : "the escrow was refunded already",
+            details,
+            { cause: err },
+          );
+        case "EscrowRefundTooEarly":
+          return new ZkPayError(
+            "refund_too_early",
+            `the escrow can be refunded only after its deadline (${args[1]}); the payee may still release it`,
+            details,
+            { cause: err },
+          );
+        case "EscrowNotFound":
+        case "EscrowStatementMismatch":
+          return new ZkPayError("escrow_not_found", `no escrow matches (${name})`, details, { cause: err });
         default:
           return new ZkPayError("settlement_failed", `pay reverted: ${name ?? revert.shortMessage}`, details, {
             cause: err,

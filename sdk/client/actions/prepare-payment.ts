@@ -1,12 +1,13 @@
-import { bytesToHex, zeroAddress, type Address, type Hex } from "viem";
+import { bytesToHex, keccak256, zeroAddress, type Address, type Hex } from "viem";
 
 import { parseUserAddress } from "../../core/address.js";
 import { paymentContext, type PaymentTerms } from "../../core/context.js";
 import { ZkPayError } from "../../core/errors.js";
+import { checkEscrowStatement, escrowedPaymentContext, type EscrowStatement } from "../../core/escrow.js";
 import { SNARK_SCALAR_FIELD, toBytes32, toValue } from "../../core/field.js";
 import { encodeMemo, randomNonce128 } from "../../core/memo.js";
 import { encryptNote } from "../../core/note-encryption.js";
-import { notePosition, type NoteOpening } from "../../core/note.js";
+import { notePosition, precommitmentOf, type NoteOpening } from "../../core/note.js";
 import { parseShieldedAddress, type ShieldedAddress } from "../../core/shielded-address.js";
 import { proofStructOf, provePayment } from "../../core/circuits/payment.js";
 import { formatTokens } from "../cost.js";
@@ -58,6 +59,16 @@ export async function preparePayment(
     throw new ZkPayError("invalid_argument", "a fee needs a relayer address");
   }
   const needed = amount + fee;
+  if (params.escrow && !("address" in payee)) {
+    // The pool can check a refund note's value only against a public amount.
+    throw new ZkPayError("invalid_argument", "an escrowed payment needs a public payTo address (not a shielded payee)");
+  }
+  if (params.escrow && params.escrow.deadline <= params.expiry) {
+    throw new ZkPayError(
+      "invalid_argument",
+      `the escrow deadline (${params.escrow.deadline}) must be after the payment's expiry (${params.expiry})`,
+    );
+  }
   const t0 = performance.now();
   if (params.sync) await sync(core);
   else if (!core.sync.done) await (core.sync.running ?? sync(core));
@@ -203,13 +214,46 @@ async function proveWith(
     conditionHash,
     expiry: params.expiry,
   };
-  const context = paymentContext({
-    chainId: core.pool.chainId,
-    facilitator: core.pool.facilitator,
-    terms,
-    memo,
-    payeeMemo,
-  });
+  // Escrowed (proof before pay): the refund note (value = the amount, owned by this
+  // wallet, its blinding and memo tag derived from the spent note, so the seed alone finds
+  // it) and the input blinding, all derived from `parent`; the statement is bound by the
+  // proof's context, so the API can change none of it.
+  let escrow: PreparedPayment["escrow"];
+  if (params.escrow) {
+    const refundBlinding = keys.refundBlinding(parent);
+    const refundMemo = encodeMemo({
+      tag: keys.refundTag(parent),
+      blinding: refundBlinding,
+      value: amount,
+      nonce: randomNonce128(),
+    });
+    const inputBlinding = keys.escrowInputBlinding(parent);
+    const statement: EscrowStatement = {
+      verifier: parseUserAddress(params.escrow.verifier, "escrow verifier"),
+      modelCommitment: params.escrow.modelCommitment,
+      inputHash: params.escrow.inputHash(inputBlinding),
+      deadline: params.escrow.deadline,
+      refundPrecommitment: precommitmentOf(keys.ownerKey, refundBlinding),
+      refundMemoHash: keccak256(refundMemo),
+    };
+    checkEscrowStatement(statement, params.expiry);
+    escrow = { statement, refundMemo, inputBlinding };
+  }
+  const context = escrow
+    ? escrowedPaymentContext({
+        chainId: core.pool.chainId,
+        facilitator: core.pool.facilitator,
+        terms,
+        memo,
+        statement: escrow.statement,
+      })
+    : paymentContext({
+        chainId: core.pool.chainId,
+        facilitator: core.pool.facilitator,
+        terms,
+        memo,
+        payeeMemo,
+      });
   const result = await provePayment(
     {
       note: opening,
@@ -233,18 +277,40 @@ async function proveWith(
     );
   }
 
-  await holdNote(core, {
-    nullifierHash: note.nullifierHash,
-    changeValue: changeValue.toString(),
-    expiry: Number(params.expiry),
-    createdAt: Math.floor(Date.now() / 1000),
-  });
+  await holdNote(
+    core,
+    {
+      nullifierHash: note.nullifierHash,
+      changeValue: changeValue.toString(),
+      expiry: Number(params.expiry),
+      createdAt: Math.floor(Date.now() / 1000),
+    },
+    // Write-ahead: the escrow is recorded before the payment can leave this process, so a
+    // crash after sending still lets the wallet refund it after the deadline.
+    escrow && {
+      id: toBytes32(result.nullifierHash),
+      parent: note.nullifierHash,
+      payTo: terms.payTo,
+      amount: amount.toString(),
+      statement: {
+        ...escrow.statement,
+        modelCommitment: escrow.statement.modelCommitment.toString(),
+        inputHash: escrow.statement.inputHash.toString(),
+        deadline: escrow.statement.deadline.toString(),
+        refundPrecommitment: escrow.statement.refundPrecommitment.toString(),
+      },
+      refundMemo: escrow.refundMemo,
+      expiry: Number(params.expiry),
+      status: "pending",
+    },
+  );
 
   return {
     proof: proofStructOf(result),
     terms,
     memo,
     payeeMemo,
+    ...(escrow && { escrow }),
     payee,
     receiptId: toBytes32(result.nullifierHash),
     changeValue,

@@ -5,7 +5,7 @@
  * then in the persisted `pending` list until the payment settles, is refused, or expires.
  */
 import { isZkPayError } from "../../core/errors.js";
-import type { PendingSpend, StoredNote } from "../store.js";
+import type { EscrowRecord, PendingSpend, StoredNote } from "../store.js";
 import type { PreparedPayment } from "../types.js";
 import type { WalletCore } from "../wallet/core.js";
 
@@ -63,10 +63,11 @@ export async function withNoteBusy<T>(core: WalletCore, note: StoredNote, prove:
 }
 
 /** Persists the reservation of a proven payment's note (replacing an earlier proof of it). */
-export async function holdNote(core: WalletCore, pending: PendingSpend): Promise<void> {
+export async function holdNote(core: WalletCore, pending: PendingSpend, escrow?: EscrowRecord): Promise<void> {
   await core.mutate((state) => {
     state.pending = state.pending.filter((p) => p.nullifierHash !== pending.nullifierHash);
     state.pending.push(pending);
+    if (escrow) state.escrows = [...(state.escrows ?? []).filter((e) => e.id !== escrow.id), escrow];
   });
 }
 

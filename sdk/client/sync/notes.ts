@@ -21,6 +21,7 @@ export class NoteDeriver {
   readonly #viewingKey: Uint8Array;
   readonly #ownerKey: string;
   readonly #changeTags = new Map<string, bigint>();
+  readonly #refundTags = new Map<string, bigint>();
   readonly #depositTags = new Map<number, bigint>();
 
   constructor(keys: WalletKeys, treeLevels: number, x25519?: X25519Fn) {
@@ -79,11 +80,22 @@ export class NoteDeriver {
     return t;
   }
 
+  /** Memo tag of the refund note of an escrowed payment that spends the note with this nullifier hash. */
+  refundTag(nullifierHash: string): bigint {
+    let t = this.#refundTags.get(nullifierHash);
+    if (t === undefined) {
+      t = this.keys.refundTag(BigInt(nullifierHash));
+      this.#refundTags.set(nullifierHash, t);
+    }
+    return t;
+  }
+
   /** The memo tag `note` was published with (undefined for a received note: its memo is encrypted). */
   tagOf(note: StoredNote): bigint | undefined {
     const o = note.origin;
     if (o.kind === "deposit") return this.depositTag(o.deposit);
     if (o.kind === "change") return this.changeTag(o.parent);
+    if (o.kind === "refund") return this.refundTag(o.parent);
     return undefined;
   }
 
@@ -98,8 +110,11 @@ export class NoteDeriver {
   }
 }
 
-/** What a memo tag points to: deposit number k, or the change note of a known note. */
-type TagHint = { deposit: number } | { parent: string };
+/**
+ * What a memo tag points to: deposit number k, or the change note of a known note, or the
+ * refund note of an escrowed payment that spent a known note.
+ */
+type TagHint = { deposit: number } | { parent: string; refund?: true };
 
 /**
  * Recognises the wallet's notes among new leaves, in leaf order, in one forward pass.
@@ -139,6 +154,7 @@ export class NoteScanner {
     this.#extendDeposits();
     for (const n of state.notes) {
       this.#tags.set(this.#d.changeTag(n.nullifierHash), { parent: n.nullifierHash });
+      this.#tags.set(this.#d.refundTag(n.nullifierHash), { parent: n.nullifierHash, refund: true });
       const tag = this.#d.tagOf(n);
       if (tag !== undefined && !this.#seenTags.has(tag)) this.#seenTags.set(tag, n.leafIndex);
     }
@@ -157,17 +173,19 @@ export class NoteScanner {
     const parts = parseMemo(memo)!;
     const keys = this.#d.keys;
     const isDeposit = "deposit" in hint;
-    // A deposit's salt travels as its memo nonce; a change note derives from its parent.
+    // A deposit's salt travels as its memo nonce; a change or refund note derives from its parent.
     const blinding = isDeposit
       ? keys.depositBlinding(hint.deposit, parts.nonce)
-      : keys.changeBlinding(BigInt(hint.parent));
+      : hint.refund
+        ? keys.refundBlinding(BigInt(hint.parent))
+        : keys.changeBlinding(BigInt(hint.parent));
     const value = decodeMemoValue(parts, blinding);
     // The memo is only a hint (anyone can copy a tag): the note is ours only if it opens.
     if (commitmentOf({ value, owner: keys.ownerKey, blinding }) !== commitment) return;
 
     const origin: NoteOrigin = isDeposit
       ? { kind: "deposit", deposit: hint.deposit, salt: parts.nonce.toString() }
-      : { kind: "change", parent: hint.parent };
+      : { kind: hint.refund ? "refund" : "change", parent: hint.parent };
     const note = this.#add(index, commitment, { value, owner: keys.ownerKey, blinding }, origin);
     if (!note) return;
     const firstWithTag = this.#seenTags.get(parts.tag);
@@ -239,6 +257,7 @@ export class NoteScanner {
     this.#state.notes.push(note);
     this.owned.set(nullifierHash, note);
     this.#tags.set(this.#d.changeTag(nullifierHash), { parent: nullifierHash });
+    this.#tags.set(this.#d.refundTag(nullifierHash), { parent: nullifierHash, refund: true });
     return note;
   }
 
