@@ -52,6 +52,10 @@ export interface CircuitSpec {
  *   Verified on chain by the Facilitator (one proof, or a batch with `payBatch`).
  * - `presentation`: shows a session credential without linking presentations; verified off
  *   chain by the session service, never on chain.
+ * - `inference`: proof-before-pay's service circuit: `result = model(input)` for a 196-25-10
+ *   binary-weight MLP with a committed private model, the payer's blinded input and the
+ *   result encrypted to the payer (circuits/inference.circom); verified on chain by the
+ *   escrow's release through `InferenceVerifier`.
  *
  * @example
  * CIRCUITS.payment.publicSignals; // ["nullifierHash", "payeeCommitment", "changeCommitment", "root", "treeIndex", "publicValue", "context"]
@@ -96,6 +100,23 @@ export const CIRCUITS = {
     params: { tierBits: 16, timeBits: 40, countBits: 32 },
     publicSignals: ["originToken", "serviceId", "requiredTier", "now", "originId", "context"],
     verifiers: [],
+  },
+  inference: {
+    main: "circuits/main/inference.circom",
+    version: "inference-v1",
+    // 14,610 constraints + 4 public rows + 1 (a 196-25-10 binary-weight MLP, its model
+    // commitment, the input hash and the result's encryption).
+    ptauPower: 14,
+    params: { inputs: 196, hidden: 25, outputs: 10 },
+    publicSignals: ["modelCommitment", "inputHash", "resultCiphertext", "escrowId"],
+    verifiers: [
+      {
+        contract: "InferenceVerifier",
+        source: "contracts/verifiers/InferenceVerifier.sol",
+        kind: "single",
+        manifestKey: "verifier",
+      },
+    ],
   },
 } as const satisfies Record<string, CircuitSpec>;
 
@@ -156,6 +177,9 @@ export const PAYMENT_SIGNALS = signalIndex("payment");
 
 /** Named indices of the presentation circuit's public signals. @example publicSignals[PRESENTATION_SIGNALS.originToken] */
 export const PRESENTATION_SIGNALS = signalIndex("presentation");
+
+/** Named indices of the inference circuit's public signals. @example publicSignals[INFERENCE_SIGNALS.resultCiphertext] */
+export const INFERENCE_SIGNALS = signalIndex("inference");
 
 /**
  * A circuit's public signals as a record by name. Throws `invalid_argument` when the
