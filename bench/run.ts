@@ -13,7 +13,9 @@
  * (bench-sync.ts: wallet sync of 2^18 leaves), session (bench-session.ts: session credentials,
  * issue #9), scan (bench/scan.ts: a shielded payee's trial decryption of 2^18 leaves, #19),
  * browser (bench/browser.ts, #22: the paywall's prover worker in headless Chromium,
- * browserProveMs beside the verify section's proveMsMedian, and the bundle sizes).
+ * browserProveMs beside the verify section's proveMsMedian, and the bundle sizes), escrow
+ * (bench/escrow.ts, #20: proof before pay's gas, the inference circuit's proving time and a
+ * proof-before-pay request beside a plain payment).
  * The shielded figures of #19 sit next to the transparent ones in the same sections:
  * shieldedProveMsMedian in verify, shieldedPayGas in protocol, shieldedBatchPayGasPerPayment
  * in scale, shieldedRequestMs in e2e. A section marked `optional` that throws is
@@ -386,6 +388,19 @@ const scan: BenchSection = {
 /** bench/scan.ts' report, set when its section ran. */
 let scanReport: ((r: Record<string, unknown>) => string) | undefined;
 
+const escrow: BenchSection = {
+  name: "escrow",
+  optional: true,
+  run: async ({ ethers, log }) => {
+    const m = await import("./escrow.js");
+    escrowReport = m.reportEscrow;
+    return { ...(await m.benchEscrow(ethers, { log: (msg) => log(`   ${msg}`) })) };
+  },
+  report: (r) => escrowReport?.(r) ?? "",
+};
+/** bench/escrow.ts' report, set when its section ran. */
+let escrowReport: ((r: Record<string, unknown>) => string) | undefined;
+
 export const SECTIONS: BenchSection[] = [
   environment,
   circuit,
@@ -399,6 +414,7 @@ export const SECTIONS: BenchSection[] = [
   scan,
   session,
   service,
+  escrow,
 ];
 
 /** A result by key, with "a.b" for entry b of record a. */
