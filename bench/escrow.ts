@@ -304,7 +304,7 @@ export async function benchEscrow(ethers: HardhatEthers, options: EscrowBenchOpt
     (await (
       await escrow
         .connect(e.terms.fee > 0n ? relayer : paySender)
-        .payEscrowed(proofStructOf(e.result), e.terms, e.memo, "0x", e.statement)
+        .payEscrowed(proofStructOf(e.result), e.terms, e.memo, "0x", e.statement, e.refundMemo)
     ).wait())!;
 
   /** A whole proof-before-pay request, timed from the client's proof to its accepted result. */

@@ -51,6 +51,9 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
     /// @inheritdoc IFacilitator
     uint256 public constant override MAX_BATCH_SIZE = 64;
 
+    /// @notice Domain tag of the receipt condition of an extension's payment (see `_receiptCondition`).
+    bytes32 internal constant EXTENSION_RECEIPT_TAG = keccak256("402zk.receipt.extension.v1");
+
     /// @notice Domain tag of deposit authorizations (EIP-3009 nonces).
     bytes32 internal constant DEPOSIT_NONCE_TAG = keccak256("402zk.deposit.v1");
 
@@ -218,9 +221,10 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         } else {
             // Transparent: the proof's payee note is the empty note (checked in
             // `_checkPayment`, so its value is 0) and is not appended.
-            _spend(proof.nullifierHash, terms.payTo, terms.amount, terms.conditionHash);
+            bytes32 condition = _receiptCondition(terms.conditionHash, extension);
+            _spend(proof.nullifierHash, terms.payTo, terms.amount, condition);
             _append(proof.changeCommitment, memo);
-            emit PaymentReceipt(id, terms.amount, terms.conditionHash, terms.payTo, terms.relayer, terms.fee);
+            emit PaymentReceipt(id, terms.amount, condition, terms.payTo, terms.relayer, terms.fee);
             // Interactions last: the payee's part through the hook.
             uint256 toPayee = _payout(id, terms);
             if (toPayee != 0) token.safeTransfer(terms.payTo, toPayee);
@@ -537,6 +541,18 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         if (received != value) revert FacilitatorTransferAmountMismatch(value, received);
     }
 
+    /// @dev The condition a payment's receipt and `PaymentReceipt` record: the terms' own for
+    /// a plain payment; for an extension's payment (escrow), a hash of it with the
+    /// extension's statement. So a server that checks a plain receipt for its condition
+    /// (`checkReceipt(id, payTo, amount, conditionHash)`) gets `Mismatch` for an escrowed
+    /// payment, whose payee has not been paid (and may never be: it can be refunded). Found
+    /// in the #20 audit (C1): without this, a payer could be served on an escrowed payment
+    /// and then refund it to itself.
+    function _receiptCondition(bytes32 conditionHash, bytes32 extension) internal pure returns (bytes32) {
+        if (extension == bytes32(0)) return conditionHash;
+        return keccak256(abi.encode(EXTENSION_RECEIPT_TAG, conditionHash, extension));
+    }
+
     /// @dev What binds a proof to one payment (see `paymentContext`): the chain and this
     /// contract (no replay elsewhere), every term (no redirection: payee, amount, relayer,
     /// fee, condition, expiry), the change memo (nobody can make the change note
@@ -554,9 +570,10 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         bytes calldata payeeMemo,
         bytes32 extension
     ) internal view returns (uint256) {
-        bytes memory encoded = extension == bytes32(0)
-            ? abi.encode(block.chainid, address(this), terms, keccak256(memo), keccak256(payeeMemo))
-            : abi.encode(block.chainid, address(this), terms, keccak256(memo), keccak256(payeeMemo), extension);
+        bytes memory encoded =
+            extension == bytes32(0)
+                ? abi.encode(block.chainid, address(this), terms, keccak256(memo), keccak256(payeeMemo))
+                : abi.encode(block.chainid, address(this), terms, keccak256(memo), keccak256(payeeMemo), extension);
         return uint256(keccak256(encoded)) % SNARK_SCALAR_FIELD;
     }
 }

@@ -82,7 +82,8 @@ contract FacilitatorEscrow is Facilitator, IFacilitatorEscrow {
         PaymentTerms calldata terms,
         bytes calldata memo,
         bytes calldata payeeMemo,
-        EscrowStatement calldata statement
+        EscrowStatement calldata statement,
+        bytes calldata refundMemo
     ) external override nonReentrant returns (bytes32 id) {
         // Transparent payees only: a shielded payee's value is a note whose amount the
         // chain does not see, so no refund note of the same value could be checked here
@@ -104,6 +105,11 @@ contract FacilitatorEscrow is Facilitator, IFacilitatorEscrow {
             revert FacilitatorInputOutOfField(statement.refundPrecommitment);
         }
 
+        // The memo the refund will append, published now so that anyone can refund from the
+        // event alone (a keeper, a wallet restored from its seed). Found in the #20 audit (H1).
+        if (keccak256(refundMemo) != statement.refundMemoHash) revert EscrowRefundMemoMismatch(bytes32(0));
+        if (refundMemo.length > MAX_MEMO_LENGTH) revert FacilitatorMemoTooLong(refundMemo.length, MAX_MEMO_LENGTH);
+
         bytes32 statementHash = escrowStatementHash(statement);
         // `_pay` checks the proof against a context that binds `statementHash`, so this
         // proof was made for this statement (and cannot be settled through `pay`), then
@@ -111,7 +117,7 @@ contract FacilitatorEscrow is Facilitator, IFacilitatorEscrow {
         _holding = statementHash;
         id = _pay(proof, terms, memo, payeeMemo, statementHash);
         _holding = bytes32(0);
-        emit EscrowHeld(id, statementHash, statement.verifier, statement.deadline);
+        emit EscrowHeld(id, statementHash, terms.payTo, terms.amount, statement, refundMemo);
     }
 
     /// @inheritdoc IFacilitatorEscrow
@@ -189,6 +195,26 @@ contract FacilitatorEscrow is Facilitator, IFacilitatorEscrow {
         if (record == RELEASED) return EscrowStatus.Released;
         if (record == REFUNDED) return EscrowStatus.Refunded;
         return EscrowStatus.Held;
+    }
+
+    /// @inheritdoc IFacilitatorEscrow
+    function escrowReceiptCondition(
+        bytes32 conditionHash,
+        bytes32 statementHash
+    ) public pure override returns (bytes32) {
+        return _receiptCondition(conditionHash, statementHash);
+    }
+
+    /// @inheritdoc IFacilitatorEscrow
+    function checkEscrowedReceipt(
+        bytes32 id,
+        address payTo,
+        uint256 amount,
+        bytes32 conditionHash,
+        bytes32 statementHash
+    ) external view override returns (ReceiptStatus receipt, EscrowStatus escrow) {
+        (receipt, , ) = this.checkReceipt(id, payTo, amount, _receiptCondition(conditionHash, statementHash));
+        escrow = this.escrowStatus(id);
     }
 
     /// @inheritdoc IFacilitatorEscrow

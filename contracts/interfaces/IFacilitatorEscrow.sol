@@ -12,8 +12,12 @@ import { IServiceVerifier } from "./IServiceVerifier.sol";
 /// Life of an escrowed payment with receipt id `id`:
 /// 1. `payEscrowed`: like `pay`, but the proof also binds an {EscrowStatement} (through
 ///    the payment's context) and the payee's `amount` stays in the pool, held for `id`. The
-///    relayer's fee is paid at once, as for any payment. The payment's receipt is recorded
-///    as usual (`checkReceipt` sees it), and `escrowStatus(id)` is `Held`.
+///    relayer's fee is paid at once, as for any payment. The payment's receipt records the
+///    condition `escrowReceiptCondition(conditionHash, statementHash)`, never the plain
+///    `conditionHash`: a server that checks a plain receipt gets `Mismatch` (the payee is
+///    not paid yet, and may never be). `checkEscrowedReceipt` reads both the receipt and
+///    the escrow's state. `EscrowHeld` carries the whole statement and the refund memo, so
+///    a keeper or a wallet restored from its seed can refund from the event alone.
 /// 2. Either `release` (until `statement.deadline`, inclusive): anyone submits a service
 ///    proof whose public signals are the statement's model commitment and input hash, a
 ///    result ciphertext and `id`; the pool pays `amount` to `payTo` and the ciphertext is
@@ -66,7 +70,16 @@ interface IFacilitatorEscrow is IFacilitator {
 
     /// @notice Payment `id` is held in escrow under `statementHash` (after its
     /// `PaymentReceipt`). The statement itself is in the transaction's calldata.
-    event EscrowHeld(bytes32 indexed id, bytes32 indexed statementHash, IServiceVerifier verifier, uint64 deadline);
+    /// @param statement The statement (everything `release` and `refund` take, with payTo and amount).
+    /// @param refundMemo The refund note's memo (its keccak256 is `statement.refundMemoHash`).
+    event EscrowHeld(
+        bytes32 indexed id,
+        bytes32 indexed statementHash,
+        address payTo,
+        uint256 amount,
+        EscrowStatement statement,
+        bytes refundMemo
+    );
 
     /// @notice Escrow `id` was released: `amount` paid to `payTo`; `resultCiphertext` is the
     /// proven result, encrypted to the payer.
@@ -112,12 +125,15 @@ interface IFacilitatorEscrow is IFacilitator {
 
     /// @notice Pays like `pay`, holding the payee's `amount` in escrow under `statement`.
     /// @return id The payment's receipt id, which is also the escrow's.
+    /// @param refundMemo The refund note's memo: must hash to `statement.refundMemoHash`;
+    /// published in `EscrowHeld`.
     function payEscrowed(
         PaymentProof calldata proof,
         PaymentTerms calldata terms,
         bytes calldata memo,
         bytes calldata payeeMemo,
-        EscrowStatement calldata statement
+        EscrowStatement calldata statement,
+        bytes calldata refundMemo
     ) external returns (bytes32 id);
 
     /// @notice Releases escrow `id` to `payTo` against a service proof (until the deadline).
@@ -141,6 +157,20 @@ interface IFacilitatorEscrow is IFacilitator {
 
     /// @notice The escrow's state, in one call.
     function escrowStatus(bytes32 id) external view returns (EscrowStatus);
+
+    /// @notice The condition an escrowed payment's receipt records for `conditionHash`.
+    function escrowReceiptCondition(bytes32 conditionHash, bytes32 statementHash) external pure returns (bytes32);
+
+    /// @notice What a proof-before-pay server checks, in one call: the payment's receipt (for
+    /// this payee, amount, condition and statement) and the escrow's state. Paid + Released:
+    /// the payee was paid; Paid + Held: paid into escrow, not yet released.
+    function checkEscrowedReceipt(
+        bytes32 id,
+        address payTo,
+        uint256 amount,
+        bytes32 conditionHash,
+        bytes32 statementHash
+    ) external view returns (ReceiptStatus receipt, EscrowStatus escrow);
 
     /// @notice Hash that a payment's context binds for `statement` (see `escrowedPaymentContext`).
     function escrowStatementHash(EscrowStatement calldata statement) external pure returns (bytes32);

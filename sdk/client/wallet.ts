@@ -5,9 +5,10 @@
  * `clients/decorators/wallet.ts` binds `actions/wallet/*`. To change what a method does,
  * open its action; this file only resolves the options and forwards.
  */
-import type { Hash, Hex, PublicClient, WalletClient } from "viem";
+import type { Address, Hash, Hex, PublicClient, WalletClient } from "viem";
 
 import { ZkPayError } from "../core/errors.js";
+import { escrowAbi, escrowInputBlindingFor, escrowStatusName, type EscrowStatusName } from "../core/escrow.js";
 import { SNARK_SCALAR_FIELD } from "../core/field.js";
 import { resultPad } from "../core/inference/io.js";
 import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
@@ -418,6 +419,34 @@ export class PrivateWallet {
     return followEscrows(this.#core);
   }
 
+  /**
+   * True when the pool accepts `verifier` in escrow statements (registered by its
+   * operator). False on a pool without escrow (the plain Facilitator).
+   */
+  async isServiceVerifier(verifier: Address): Promise<boolean> {
+    try {
+      return await this.#core.publicClient.readContract({
+        address: this.#core.pool.facilitator,
+        abi: escrowAbi,
+        functionName: "isServiceVerifier",
+        args: [verifier],
+      });
+    } catch {
+      return false;
+    }
+  }
+
+  /** The state of escrow `id` on chain now. */
+  async escrowStatus(id: Hex): Promise<EscrowStatusName> {
+    const n = await this.#core.publicClient.readContract({
+      address: this.#core.pool.facilitator,
+      abi: escrowAbi,
+      functionName: "escrowStatus",
+      args: [id],
+    });
+    return escrowStatusName(Number(n));
+  }
+
   /** Refunds one escrow after its deadline (`refund_too_early` before it). */
   refundEscrow(id: Hex): Promise<Hash> {
     const r = (this.#core.state.escrows ?? []).find((e) => e.id === id);
@@ -435,7 +464,11 @@ export class PrivateWallet {
     if (!r) throw new ZkPayError("escrow_not_found", `this wallet made no escrowed payment ${id}`);
     const found = await releasedCiphertext(this.#core, id);
     if (!found) return undefined;
-    const blinding = this.#core.keys.escrowInputBlinding(BigInt(r.parent));
+    const blinding = escrowInputBlindingFor(
+      this.#core.keys.escrowInputBlinding(BigInt(r.parent)),
+      r.payTo as Address,
+      BigInt(r.statement.modelCommitment),
+    );
     // Every service circuit encrypts its result the same way (IServiceVerifier): the packed
     // result plus the pad Poseidon2(inputBlinding, escrowId), mod p.
     const packed = (found.resultCiphertext - resultPad(blinding, BigInt(id)) + SNARK_SCALAR_FIELD) % SNARK_SCALAR_FIELD;

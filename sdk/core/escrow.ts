@@ -14,7 +14,7 @@ import { encodeAbiParameters, keccak256, parseAbi, stringToHex, type Address, ty
 import type { PaymentTerms } from "./context.js";
 import { ZkPayError } from "./errors.js";
 import { SNARK_SCALAR_FIELD } from "./field.js";
-import { hash1, hash2 } from "./poseidon.js";
+import { hash1, hash2, hash3 } from "./poseidon.js";
 
 /** The statement of an escrowed payment, as the contract's `EscrowStatement` struct. */
 export interface EscrowStatement {
@@ -118,6 +118,33 @@ export function escrowedPaymentContext(args: {
   return BigInt(keccak256(encoded)) % SNARK_SCALAR_FIELD;
 }
 
+const RECEIPT_TAG = keccak256(stringToHex("402zk.receipt.extension.v1"));
+
+/**
+ * The condition an escrowed payment's receipt (and its `PaymentReceipt` event) records:
+ * keccak256(abi.encode(tag, conditionHash, statementHash)), never the plain condition, so
+ * a plain receipt check refuses an escrowed payment (`Facilitator._receiptCondition`).
+ */
+export function escrowReceiptCondition(conditionHash: Hex, statement: EscrowStatement): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: "bytes32" }, { type: "bytes32" }, { type: "bytes32" }],
+      [RECEIPT_TAG, conditionHash, escrowStatementHash(statement)],
+    ),
+  );
+}
+
+/**
+ * The blinding of the payer's input for one escrowed payment: the seed's per-note base
+ * (`keys.escrowInputBlinding(parent)`) hashed with the payee and the model, so an API that
+ * saw an earlier attempt spending the same note (refused, never settled) cannot decrypt
+ * the result of a later escrow with another API or model (#20 audit, L1). Everything it
+ * hashes is on chain once the payment is escrowed, so a restored wallet recomputes it.
+ */
+export function escrowInputBlindingFor(base: bigint, payTo: Address, modelCommitment: bigint): bigint {
+  return hash3(base, BigInt(payTo), modelCommitment);
+}
+
 /**
  * The refund note's commitment, as `refund` computes it on chain:
  * Poseidon1(Poseidon2(amount, refundPrecommitment)), the same function as a deposit's.
@@ -154,14 +181,16 @@ export const escrowAbi = parseAbi([
   "function operator() view returns (address)",
   "function isServiceVerifier(address verifier) view returns (bool)",
   "function registerServiceVerifier(address verifier)",
-  "function payEscrowed(PaymentProof proof, PaymentTerms terms, bytes memo, bytes payeeMemo, EscrowStatement statement) returns (bytes32 id)",
+  "function payEscrowed(PaymentProof proof, PaymentTerms terms, bytes memo, bytes payeeMemo, EscrowStatement statement, bytes refundMemo) returns (bytes32 id)",
   "function release(bytes32 id, address payTo, uint256 amount, EscrowStatement statement, ServiceProof serviceProof)",
   "function refund(bytes32 id, address payTo, uint256 amount, EscrowStatement statement, bytes refundMemo) returns (uint256 commitment)",
   "function escrowStatus(bytes32 id) view returns (uint8)",
+  "function escrowReceiptCondition(bytes32 conditionHash, bytes32 statementHash) pure returns (bytes32)",
+  "function checkEscrowedReceipt(bytes32 id, address payTo, uint256 amount, bytes32 conditionHash, bytes32 statementHash) view returns (uint8 receipt, uint8 escrow)",
   "function escrowStatementHash(EscrowStatement statement) pure returns (bytes32)",
   "function escrowedPaymentContext(PaymentTerms terms, bytes memo, bytes payeeMemo, EscrowStatement statement) view returns (uint256)",
   "event ServiceVerifierRegistered(address indexed verifier)",
-  "event EscrowHeld(bytes32 indexed id, bytes32 indexed statementHash, address verifier, uint64 deadline)",
+  "event EscrowHeld(bytes32 indexed id, bytes32 indexed statementHash, address payTo, uint256 amount, EscrowStatement statement, bytes refundMemo)",
   "event EscrowReleased(bytes32 indexed id, address indexed payTo, uint256 amount, uint256 resultCiphertext)",
   "event EscrowRefunded(bytes32 indexed id, uint256 commitment, uint256 leafIndex)",
   "error EscrowNotOperator(address caller)",

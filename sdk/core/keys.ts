@@ -32,6 +32,7 @@ const PURPOSE = {
   refundBlinding: 24n,
   refundTag: 25n,
   escrowInputBlinding: 26n,
+  refundMemoNonce: 27n,
   // Session credentials: Poseidon3(r, salt, purpose), salt 128 random bits per purchase.
   credentialNullifierSeed: 31n,
   credentialBlinding: 32n,
@@ -174,6 +175,15 @@ export class WalletKeys {
   /** Memo tag of that refund note. */
   refundTag(parentNullifierHash: bigint): bigint {
     return hash3(this.#root, parentNullifierHash, PURPOSE.refundTag);
+  }
+
+  /**
+   * Nonce (128 bits) of the refund note's memo: derived, not random, so that a wallet
+   * restored from its seed rebuilds the exact memo the statement binds (a note has at most
+   * one refund memo on chain, so a derived nonce reveals nothing a random one would hide).
+   */
+  refundMemoNonce(parentNullifierHash: bigint): bigint {
+    return hash3(this.#root, parentNullifierHash, PURPOSE.refundMemoNonce) & ((1n << 128n) - 1n);
   }
 
   /**

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import type { ArtifactReader, CircuitArtifacts } from "../core/circuits/artifacts.js";
 import { artifactFileNames, isCircuitName, type CircuitName } from "../core/circuits/registry.js";
 import { ZkPayError } from "../core/errors.js";
+import { parseInferenceModel, type InferenceModel } from "../core/inference/model.js";
 
 /** Directory of the committed circuit artifacts. */
 export const ARTIFACTS_DIR = path.resolve(
@@ -97,6 +98,42 @@ export function defaultArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
  */
 export function presentationArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
   return proverArtifacts(artifactsOf("presentation", dir));
+}
+
+/**
+ * Paths of the committed inference-circuit artifacts (proof before pay: the service proof
+ * an API makes for an escrowed payment), checked to exist.
+ *
+ * @example
+ * const r = await proveInference(inferenceArtifacts(), model, pixels, blinding, escrowId);
+ */
+export function inferenceArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
+  return proverArtifacts(artifactsOf("inference", dir));
+}
+
+/** The inference circuit's verification key (what a payer checks a service proof with). */
+export function loadInferenceVerificationKey(dir = ARTIFACTS_DIR): unknown {
+  return verificationKeyOf("inference", dir).vkey;
+}
+
+/** The committed model of the `inference` circuit: circuits/models/digits-mlp.json (see scripts/train-inference-model.ts). */
+export const INFERENCE_MODEL_FILE = path.resolve(ARTIFACTS_DIR, "..", "models", "digits-mlp.json");
+
+/**
+ * Reads and checks an inference model file (default: the committed digits MLP).
+ * Throws `invalid_argument` naming what is wrong with it.
+ *
+ * @example
+ * const model = loadInferenceModel();
+ */
+export function loadInferenceModel(file = INFERENCE_MODEL_FILE): InferenceModel {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new ZkPayError("invalid_argument", `cannot read the inference model ${file}: ${(err as Error).message}`);
+  }
+  return parseInferenceModel(json);
 }
 
 /**

@@ -11,6 +11,7 @@ import { proofStructOf, provePayment } from "../../sdk/core/circuits/payment.js"
 import { proveInference, type InferenceProofResult } from "../../sdk/core/circuits/inference.js";
 import {
   escrowedPaymentContext,
+  escrowReceiptCondition,
   escrowStatementHash,
   ESCROW_STATUS,
   refundCommitment,
@@ -135,8 +136,8 @@ describe("FacilitatorEscrow: proof before pay (real payment and inference proofs
     return e;
   }
 
-  const payEscrowed = (e: Escrowed, statement = e.statement) =>
-    escrow.payEscrowed(e.proof, e.terms, e.memo, "0x", statement);
+  const payEscrowed = (e: Escrowed, statement = e.statement, refundMemo = e.refundMemo) =>
+    escrow.payEscrowed(e.proof, e.terms, e.memo, "0x", statement, refundMemo);
 
   const release = (e: Escrowed, s: InferenceProofResult, over: { payTo?: Address; amount?: bigint } = {}) =>
     escrow.release(e.id, over.payTo ?? e.terms.payTo, over.amount ?? e.terms.amount, e.statement, {
@@ -212,9 +213,26 @@ describe("FacilitatorEscrow: proof before pay (real payment and inference proofs
       // Only the fee left the pool; the payee's amount is held.
       expect(await pool.token.balanceOf(pool.facilitatorAddress)).to.equal(poolBefore - e.terms.fee);
       expect(await escrow.escrowStatus(e.id)).to.equal(ESCROW_STATUS.Held);
-      // A server sees the payment through the same receipt check as any other (Paid = 1).
-      const [status] = await escrow.checkReceipt(e.id, e.terms.payTo, e.terms.amount, e.terms.conditionHash);
-      expect(status).to.equal(1n);
+      // A plain receipt check refuses it (Mismatch = 2): the payee is not paid yet, and the
+      // payer could refund it to itself later (#20 audit, C1). The escrowed check sees it
+      // paid into escrow, and held.
+      const [plain] = await escrow.checkReceipt(e.id, e.terms.payTo, e.terms.amount, e.terms.conditionHash);
+      expect(plain).to.equal(2n);
+      const [receipt, held] = await escrow.checkEscrowedReceipt(
+        e.id,
+        e.terms.payTo,
+        e.terms.amount,
+        e.terms.conditionHash,
+        escrowStatementHash(e.statement),
+      );
+      expect([receipt, held]).to.deep.equal([1n, BigInt(ESCROW_STATUS.Held)]);
+      // The event carries the escrowed condition, and everything a keeper needs to refund.
+      const parsed = rc!.logs.map((l) => escrow.interface.parseLog(l));
+      const receiptEv = parsed.find((l) => l?.name === "PaymentReceipt")!;
+      expect(receiptEv.args.conditionHash).to.equal(escrowReceiptCondition(e.terms.conditionHash, e.statement));
+      const heldEv = parsed.find((l) => l?.name === "EscrowHeld")!;
+      expect(heldEv.args.refundMemo).to.equal(e.refundMemo);
+      expect(heldEv.args.statement.inputHash).to.equal(e.statement.inputHash);
     });
 
     it("refuses a proof for another input, model, output or escrow (EscrowInvalidServiceProof)", async function () {
@@ -368,11 +386,17 @@ describe("FacilitatorEscrow: proof before pay (real payment and inference proofs
           e.memo,
           "0x",
           e.statement,
+          e.refundMemo,
         ),
       ).to.be.revertedWithCustomError(escrow, "EscrowUnsupportedPayment");
       await expect(payEscrowed(e, { ...e.statement, inputHash: 1n << 255n })).to.be.revertedWithCustomError(
         escrow,
         "FacilitatorInputOutOfField",
+      );
+      // The refund memo published must be the one the statement binds.
+      await expect(payEscrowed(e, e.statement, "0x1234")).to.be.revertedWithCustomError(
+        escrow,
+        "EscrowRefundMemoMismatch",
       );
     });
 

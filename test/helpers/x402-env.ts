@@ -32,7 +32,7 @@ import { startLocalChain } from "../../scripts/lib/local-chain.js";
 export const account = devAccount;
 
 /** A local chain on 127.0.0.1 with the pool deployed, and viem clients for it. */
-export async function startEnv(opts: { rootHistorySize?: number } = {}) {
+export async function startEnv(opts: { rootHistorySize?: number; escrow?: boolean } = {}) {
   const localChain = await startLocalChain();
   const wallets: PrivateWallet[] = [];
   const chain = {
@@ -43,7 +43,10 @@ export async function startEnv(opts: { rootHistorySize?: number } = {}) {
       await localChain.close();
     },
   };
-  const { record, system } = await deployWithRecord(chain.ethers, "hardhat", { rootHistorySize: opts.rootHistorySize });
+  const { record, system } = await deployWithRecord(chain.ethers, "hardhat", {
+    rootHistorySize: opts.rootHistorySize,
+    escrow: opts.escrow,
+  });
   const viemChain = localViemChain(record.chainId, chain.url);
   const publicClient = createPublicClient({
     chain: viemChain,

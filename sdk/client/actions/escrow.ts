@@ -8,6 +8,8 @@ import { parseEventLogs, type Address, type Hash, type Hex } from "viem";
 import { facilitatorAbi } from "../../core/abi.js";
 import { ZkPayError } from "../../core/errors.js";
 import { escrowAbi, escrowStatusName, type EscrowStatement, type EscrowStatusName } from "../../core/escrow.js";
+import { toBytes32 } from "../../core/field.js";
+import { precommitmentOf } from "../../core/note.js";
 import { mapPayRevert } from "../../core/revert.js";
 import type { EscrowRecord } from "../store.js";
 import type { PreparedPayment } from "../types.js";
@@ -50,7 +52,7 @@ export async function submitEscrowedPayment(core: WalletCore, p: PreparedPayment
       account: wc.account,
       chain: wc.chain,
       functionName: "payEscrowed",
-      args: [p.proof, p.terms, p.memo, p.payeeMemo, p.escrow.statement],
+      args: [p.proof, p.terms, p.memo, p.payeeMemo, p.escrow.statement, p.escrow.refundMemo],
     });
   } catch (err) {
     throw mapPayRevert(err);
@@ -90,6 +92,7 @@ export interface EscrowOutcome {
  * for (const e of await followEscrows(core)) console.log(e.id, e.status, e.refundTx);
  */
 export async function followEscrows(core: WalletCore): Promise<EscrowOutcome[]> {
+  await recoverEscrows(core);
   const open = (core.state.escrows ?? []).filter((e) => e.status === "pending" || e.status === "held");
   if (open.length === 0) return [];
   const block = await core.publicClient.getBlock({ blockTag: "latest" });
@@ -179,6 +182,54 @@ export async function releasedCiphertext(
   const parsed = parseEventLogs({ abi: escrowAbi, eventName: "EscrowReleased", logs });
   const last = parsed.at(-1);
   return last && { resultCiphertext: last.args.resultCiphertext, tx: last.transactionHash };
+}
+
+/**
+ * Rebuilds the records of escrows this wallet made but does not know (a wallet restored
+ * from its seed, a lost store): every `EscrowHeld` whose id is the nullifier hash of one of
+ * its notes. The event carries everything `refund` needs (statement, payee, amount, memo).
+ */
+export async function recoverEscrows(core: WalletCore): Promise<number> {
+  const known = new Set((core.state.escrows ?? []).map((e) => e.id.toLowerCase()));
+  const owned = new Map(core.state.notes.map((n) => [toBytes32(BigInt(n.nullifierHash)).toLowerCase(), n]));
+  const logs = await core.publicClient.getLogs({
+    address: core.pool.facilitator,
+    event: escrowAbi.find((x) => x.type === "event" && x.name === "EscrowHeld")!,
+    fromBlock: BigInt(core.pool.deploymentBlock),
+  });
+  const found: EscrowRecord[] = [];
+  for (const log of parseEventLogs({ abi: escrowAbi, eventName: "EscrowHeld", logs })) {
+    const id = log.args.id.toLowerCase();
+    const note = owned.get(id);
+    if (!note || known.has(id)) continue;
+    const s = log.args.statement;
+    // Ours only if the refund note is ours: its precommitment is this seed's for that note.
+    const refundPre = precommitmentOf(core.keys.ownerKey, core.keys.refundBlinding(BigInt(note.nullifierHash)));
+    if (s.refundPrecommitment !== refundPre) continue;
+    found.push({
+      id: log.args.id,
+      parent: note.nullifierHash,
+      payTo: log.args.payTo,
+      amount: log.args.amount.toString(),
+      statement: {
+        verifier: s.verifier,
+        modelCommitment: s.modelCommitment.toString(),
+        inputHash: s.inputHash.toString(),
+        deadline: s.deadline.toString(),
+        refundPrecommitment: s.refundPrecommitment.toString(),
+        refundMemoHash: s.refundMemoHash,
+      },
+      refundMemo: log.args.refundMemo,
+      expiry: 0,
+      status: "held",
+    });
+  }
+  if (found.length > 0) {
+    await core.mutate((state) => {
+      state.escrows = [...(state.escrows ?? []), ...found];
+    });
+  }
+  return found.length;
 }
 
 async function markEscrow(core: WalletCore, id: string, patch: Partial<EscrowRecord>): Promise<void> {

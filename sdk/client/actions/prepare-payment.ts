@@ -3,7 +3,12 @@ import { bytesToHex, keccak256, zeroAddress, type Address, type Hex } from "viem
 import { parseUserAddress } from "../../core/address.js";
 import { paymentContext, type PaymentTerms } from "../../core/context.js";
 import { ZkPayError } from "../../core/errors.js";
-import { checkEscrowStatement, escrowedPaymentContext, type EscrowStatement } from "../../core/escrow.js";
+import {
+  checkEscrowStatement,
+  escrowedPaymentContext,
+  escrowInputBlindingFor,
+  type EscrowStatement,
+} from "../../core/escrow.js";
 import { SNARK_SCALAR_FIELD, toBytes32, toValue } from "../../core/field.js";
 import { encodeMemo, randomNonce128 } from "../../core/memo.js";
 import { encryptNote } from "../../core/note-encryption.js";
@@ -225,9 +230,13 @@ async function proveWith(
       tag: keys.refundTag(parent),
       blinding: refundBlinding,
       value: amount,
-      nonce: randomNonce128(),
+      nonce: keys.refundMemoNonce(parent),
     });
-    const inputBlinding = keys.escrowInputBlinding(parent);
+    const inputBlinding = escrowInputBlindingFor(
+      keys.escrowInputBlinding(parent),
+      terms.payTo,
+      params.escrow.modelCommitment,
+    );
     const statement: EscrowStatement = {
       verifier: parseUserAddress(params.escrow.verifier, "escrow verifier"),
       modelCommitment: params.escrow.modelCommitment,
