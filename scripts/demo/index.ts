@@ -30,6 +30,7 @@ import { payWithZk, type PayResult } from "../../sdk/cli/pay.js";
 import { progressBar } from "../../sdk/cli/progress.js";
 import { defaultArtifacts } from "../../sdk/node/artifacts.js";
 import { devAccount, startDemoChain } from "../lib/dev-env.js";
+import { demoEscrow } from "./escrow.js";
 import { DEMO_ACCOUNTS, payExact, startDemoApi, type ExactPayResult } from "./exact.js";
 import { gas, median, ms, table, timed } from "../lib/format.js";
 import { describeTx, eventOf, observeTx, short, type ObservedTx } from "./observer.js";
@@ -37,7 +38,7 @@ import { demoSessions } from "./sessions.js";
 import { demoShielded } from "./shielded.js";
 
 const USDC = 1_000_000n;
-const ACCOUNTS = { ...DEMO_ACCOUNTS, others: [5, 6, 7] } as const;
+const ACCOUNTS = { ...DEMO_ACCOUNTS, others: [5, 6, 7], inferenceApi: 8 } as const;
 const SERVER_PAYMENTS = 3;
 const CLIENT_PAYMENTS = 2;
 
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
   const env = await startDemoChain();
   const { publicClient, pool } = env;
   step(`start Hardhat EVM, JSON-RPC on ${env.url}`, env.timings.chainMs);
-  step("deploy PoseidonT2, PoseidonT3, PaymentVerifier, TestUSDC, Facilitator", env.timings.deployMs);
+  step("deploy Poseidon, verifiers, TestUSDC, FacilitatorEscrow", env.timings.deployMs);
   log(`    Facilitator (the pool) ${pool.facilitator}`);
   log(`    TestUSDC               ${pool.token}`);
 
@@ -422,6 +423,11 @@ async function main(): Promise<void> {
     ].filter((b) => b.gas.length > 0),
     log,
   });
+
+  // ------------------------------------------------------------------ 10. proof before pay
+  log("");
+  log("== 10. proof before pay: the payment is released only against a proof that the API ran its model");
+  await demoEscrow({ env, wallet, apiIndex: ACCOUNTS.inferenceApi, fmt, log });
 
   await api.close();
   await env.close();

@@ -115,13 +115,13 @@ export function developmentSetupDecision(o: {
 }
 
 /** The payment circuit's manifest (circuits/artifacts/payment.manifest.json): version, hashes and `developmentSetup`. */
-export function readCircuitManifest(): {
+export function readCircuitManifest(name: "payment" | "inference" = "payment"): {
   /** "payment-v2" (#19); absent in manifests built before versions were recorded. */
   version?: string;
   developmentSetup: boolean;
   sha256: { zkey: string; vkey: string };
 } {
-  return JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, "payment.manifest.json"), "utf8")) as never;
+  return JSON.parse(readFileSync(path.join(ARTIFACTS_DIR, `${name}.manifest.json`), "utf8")) as never;
 }
 
 /** Rejects with `what` after `ms`: no RPC call or wait of the deployment hangs silently. */
@@ -212,6 +212,17 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
   });
   if (!decision.deploy) throw new Error(decision.reason);
   if (decision.warning) log(decision.warning);
+  if (options.escrow) {
+    // A registered service verifier can never be removed: its key must meet the same bar as
+    // the payment key's (#20 audit, M1). A development inference key on a real chain would
+    // let whoever kept its setup's secrets release any escrow naming it.
+    const inference = developmentSetupDecision({
+      chainId,
+      developmentSetup: readCircuitManifest("inference").developmentSetup === true,
+      allow: options.allowDevelopmentSetup,
+    });
+    if (!inference.deploy) throw new Error(`inference circuit: ${inference.reason}`);
+  }
   const tokenInfo = options.token
     ? await checkToken(ethers, options.token, {
         chainId,
@@ -314,13 +325,24 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
   }
   // Proof before pay: the service circuits' verifiers, registered by the operator (the
   // deployer). Registrations are permanent (see FacilitatorEscrow.registerServiceVerifier).
-  let escrow: { operator: Address; serviceVerifiers: Record<string, Address> } | undefined;
+  let escrow:
+    | {
+        operator: Address;
+        serviceVerifiers: Record<string, Address>;
+        serviceCircuits: Record<string, { vkeySha256: string; developmentSetup: boolean }>;
+      }
+    | undefined;
   if (operator) {
     const inference = await deploy("InferenceVerifier", ethers.deployContract("InferenceVerifier"));
     const inferenceAddress = (await inference.getAddress()) as Address;
     const pool = await ethers.getContractAt("FacilitatorEscrow", await facilitator.getAddress());
     await mined("register InferenceVerifier", await pool.registerServiceVerifier(inferenceAddress));
-    escrow = { operator: operator as Address, serviceVerifiers: { inference: inferenceAddress } };
+    const m = readCircuitManifest("inference");
+    escrow = {
+      operator: operator as Address,
+      serviceVerifiers: { inference: inferenceAddress },
+      serviceCircuits: { inference: { vkeySha256: m.sha256.vkey, developmentSetup: m.developmentSetup } },
+    };
   }
   return {
     poseidon,

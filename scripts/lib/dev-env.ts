@@ -54,7 +54,12 @@ export async function startDemoChain(opts: { port?: number; networkName?: string
   const chain = await startLocalChain({ port: opts.port });
   const t1 = performance.now();
   const networkName = opts.networkName ?? "hardhat";
-  const { record, system } = await deployWithRecord(chain.ethers, networkName, { prewarmRootHistory: true });
+  // With proof-before-pay escrow (FacilitatorEscrow + InferenceVerifier): plain payments
+  // work exactly as on the plain Facilitator, and the demo's last step uses the escrow.
+  const { record, system } = await deployWithRecord(chain.ethers, networkName, {
+    prewarmRootHistory: true,
+    escrow: true,
+  });
   const t2 = performance.now();
   const deployment = record as Deployment;
   const file = opts.save ? saveDeployment(deployment) : undefined;

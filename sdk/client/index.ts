@@ -13,5 +13,7 @@ export * from "./relay.js";
 export * from "./scheme.js";
 export * from "./store.js";
 export * from "./wallet.js";
+export * from "./proof-before-pay.js";
+export { facilitatorEscrowAbi, statementOf, type EscrowOutcome } from "./actions/escrow.js";
 export { fetchIncoming, scanIncoming, type FetchIncomingOptions } from "./actions/receive.js";
 export { ZkPayError, isZkPayError, ZkReason } from "../core/errors.js";

@@ -51,6 +51,10 @@ export const DeploymentSchema = z.object({
     .object({
       operator: address,
       serviceVerifiers: z.record(z.string(), address),
+      /** Each service circuit's verification key hash and whether its setup is a development one. */
+      serviceCircuits: z
+        .record(z.string(), z.object({ vkeySha256: z.string(), developmentSetup: z.boolean() }))
+        .optional(),
     })
     .optional(),
   deployedAt: z.string(),

@@ -24,3 +24,7 @@ export * from "./circuits/artifacts.browser.js";
 export * from "./circuits/proof.js";
 export * from "./prover.js";
 export * from "./circuits/payment.js";
+export * from "./circuits/inference.js";
+export * from "./escrow.js";
+export * from "./inference/model.js";
+export * from "./inference/io.js";

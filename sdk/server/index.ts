@@ -11,3 +11,4 @@ export * from "../core/work-queue.js";
 export { ZkPayError, isZkPayError, ZkReason } from "../core/errors.js";
 export * from "./gate.js";
 export * from "./paywall.js";
+export * from "./proof-before-pay.js";
