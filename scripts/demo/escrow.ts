@@ -134,9 +134,7 @@ export async function demoEscrow(o: EscrowDemoOptions): Promise<void> {
   }
   crashing.server.close();
   const id = escrowId as Hash;
-  log(
-    `    escrow ${short(id, 6)} is ${await wallet.escrowStatus(id)}: the agent's ${fmt(PRICE)} stays in the pool, private balance ${fmt(wallet.balance())}`,
-  );
+  log(`    escrow ${short(id, 6)} is ${await wallet.escrowStatus(id)}: the agent's ${fmt(PRICE)} stays in the pool`);
   // Nobody can refund before the deadline: the API may still release with its proof.
   const early = await wallet.followEscrows();
   log(`    before the deadline the wallet leaves it: ${early.map((e) => e.status).join(", ")}`);
