@@ -23,6 +23,7 @@ import { shutdownProver } from "../../sdk/core/prover.js";
 import { NoteTree } from "../../sdk/core/tree.js";
 import { Groth16Verifier, type Groth16BatchItem } from "../../sdk/core/verifier.js";
 import { WorkerVerifier } from "../../sdk/node/worker-verifier.js";
+import { inOrderConcurrently } from "../helpers/parallel.js";
 
 // The fast verifier (mcl-wasm) against snarkjs as the reference, on real payment proofs
 // generated off-chain (no contract involved) and on every kind of malformed input.
@@ -124,9 +125,8 @@ describe("Groth16Verifier (mcl-wasm) vs snarkjs", function () {
   let mcl: typeof MclModule;
 
   before(async function () {
-    // Distinct real proofs, generated off-chain once.
-    proofs = [];
-    for (let i = 0; i < 4; i++) proofs.push(await prove(i));
+    // Distinct real proofs, generated off-chain once, two at a time (helpers/parallel).
+    proofs = await inOrderConcurrently([0, 1, 2, 3].map((i) => () => prove(i)));
     verifier = await Groth16Verifier.fromVkey(vkey);
     const mod = (await import("mcl-wasm")) as typeof MclModule & { default?: typeof MclModule };
     mcl = mod.default ?? mod;
