@@ -59,7 +59,9 @@ export interface PayForInferenceOptions {
   expectedModelCommitment?: bigint;
   /** Most the caller pays, in base units (default: no cap). */
   maxPrice?: bigint;
+  /** The fetch to use (default: the global one). */
   fetch?: typeof globalThis.fetch;
+  /** Proving progress of the payment proof. */
   onProgress?: (p: ProofProgress) => void;
 }
 

@@ -223,6 +223,7 @@ export interface EscrowParams {
   inputHash(inputBlinding: bigint): bigint;
 }
 
+/** What a payment pays, to whom, until when, and (optionally) under which escrow. */
 export interface PaymentParams {
   /**
    * Who is paid. A public address: a transparent payment (`zk-exact`), `amount` goes to

@@ -64,7 +64,7 @@ export async function submitEscrowedPayment(core: WalletCore, p: PreparedPayment
   return hash;
 }
 
-/** One escrow's outcome, as {@link followEscrows} reports it. */
+/** One escrow's outcome, as `followEscrows` reports it. */
 export interface EscrowOutcome {
   id: Hex;
   /** The state on chain now (`None`: the payment never settled, and can no longer). */
