@@ -3,6 +3,7 @@ import { decodeEventLog, decodeFunctionData, type Address } from "viem";
 
 import { facilitatorAbi } from "../../sdk/core/abi.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
+import { inOrderConcurrently } from "../helpers/parallel.js";
 import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
 
 type Settle = { success: boolean; transaction: string; extra?: { receiptId?: string; batchSize?: number } };
@@ -43,8 +44,10 @@ describe("x402 integration: batched settlement (SettlementBatcher)", function ()
       await p.wallet.deposit(50_000n);
       payers.push(p);
     }
-    const headers = [];
-    for (const p of payers) headers.push(await env.preparedHeader(p.wallet, `${api.url}/weather`));
+    // Four independent proofs (four wallets), made two at a time (helpers/parallel).
+    const headers = await inOrderConcurrently(
+      payers.map((p) => () => env.preparedHeader(p.wallet, `${api.url}/weather`)),
+    );
     const before = await env.system.token.balanceOf(payee);
     const stats0 = { ...api.facilitatorScheme.batcher!.stats };
 
