@@ -13,6 +13,7 @@ import { facilitatorAbi } from "../../sdk/core/abi.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { RedisSettlementRegistry } from "../../sdk/service/shared.js";
 import { devPrivateKey } from "../../scripts/lib/dev-env.js";
+import { inOrderConcurrently } from "../helpers/parallel.js";
 import { startRedis } from "../helpers/redis.js";
 import { post, preparedPayment, remoteApi, startService, txsFrom, type RunningService } from "../helpers/service.js";
 import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
@@ -73,6 +74,13 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
   const rpc = (method: string, params: unknown[] = []) =>
     env.chain.provider.request({ method: method as never, params: params as never });
 
+  let unsettledPayment: Promise<Payment> | undefined;
+  /**
+   * A payment to `api` that no test settles (it is only verified, edited or taken apart):
+   * proved once for the refusal tests that need a valid proof but do not test proving.
+   */
+  const unsettled = () => (unsettledPayment ??= preparedPayment(env, payer.wallet, api.url));
+
   it("GET /supported answers x402's SupportedResponse: zk-exact and zk-shielded on this chain, the relayer and its fee", async function () {
     const res = await fetch(`${svc.url}/supported`);
     expect(res.status).to.equal(200);
@@ -112,7 +120,7 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
   });
 
   it("a redirected or re-priced proof is refused with a reason, and nothing is sent", async function () {
-    const p = await preparedPayment(env, payer.wallet, api.url);
+    const p = await unsettled();
     const nonce = await env.publicClient.getTransactionCount({ address: relayer });
     // Re-priced: the server's requirement asks for more than the proof pays.
     const repriced = edited(p, (req) => (req.amount = (PRICE * 2n).toString()));
@@ -147,7 +155,7 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
   });
 
   it("malformed bodies get 400 with a reason, never a 500", async function () {
-    const p = await preparedPayment(env, payer.wallet, api.url).catch(() => undefined);
+    const p = await unsettled().catch(() => undefined);
     const cases: [string, string, string | object][] = [
       ["/verify", "not json", "{"],
       ["/verify", "empty object", {}],
@@ -244,11 +252,15 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
     this.timeout(600_000);
     const s = await startService(env, { relayerIndex: 15, batch: { maxSize: 1, windowMs: 0 } });
     others.push(s);
-    // 50 proofs made one after another outlast a 300 s challenge on two loaded cores.
+    // 50 proofs outlast a 300 s challenge on two loaded cores.
     const apiS = await remoteApi(env, { facilitatorUrl: s.url, payTo: payee, price: PRICE, ttlSeconds: 3600 });
     others.push(apiS);
-    const payments: Payment[] = [];
-    for (let i = 0; i < 50; i++) payments.push(await preparedPayment(env, payer.wallet, apiS.url));
+    // Independent payments (each spends its own note: the wallet holds a note while it is
+    // proven), made two at a time (helpers/parallel): one proof leaves a core idle between
+    // snarkjs' multi-threaded steps.
+    const payments: Payment[] = await inOrderConcurrently(
+      Array.from({ length: 50 }, () => () => preparedPayment(env, payer.wallet, apiS.url)),
+    );
     const signer = account(15).address;
     const nonce0 = await env.publicClient.getTransactionCount({ address: signer });
     const block = await env.publicClient.getBlockNumber();
@@ -270,11 +282,9 @@ describe("402zk facilitator service: x402 /verify, /settle, /supported and /rela
     others.push(s);
     const apiS = await remoteApi(env, { facilitatorUrl: s.url, payTo: payee, price: PRICE });
     others.push(apiS);
-    const payments = [
-      await preparedPayment(env, payer.wallet, apiS.url),
-      await preparedPayment(env, payer.wallet, apiS.url),
-      await preparedPayment(env, payer.wallet, apiS.url),
-    ];
+    const payments = await inOrderConcurrently(
+      Array.from({ length: 3 }, () => () => preparedPayment(env, payer.wallet, apiS.url)),
+    );
     const answers = await Promise.all(payments.map((p) => post<Settle>(`${s.url}/settle`, { x402Version: 2, ...p })));
     for (const r of answers) expect(r.body.success).to.equal(true);
     expect(new Set(answers.map((r) => r.body.transaction)).size).to.equal(1);
