@@ -20,6 +20,7 @@ import { shutdownProver } from "../../sdk/core/prover.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
 import { sessionApi } from "../helpers/session-env.js";
 import { injectWallet, launchChromium, type InjectedWallet } from "../helpers/browser.js";
+import { browserBundleStaleness } from "../helpers/cli-build.js";
 
 const SHOTS = path.resolve("docs/browser");
 const PAYER = 8; // dev account that holds the tokens and signs in the page
@@ -35,7 +36,8 @@ describe("Browser payer (402zk/browser) in headless Chromium", function () {
 
   before(async function () {
     this.timeout(240_000);
-    await buildBrowser({ quiet: true });
+    // The page's bundles, rebuilt only when a source is newer (prepare built them in CI).
+    if (browserBundleStaleness() !== undefined) await buildBrowser({ quiet: true });
     env = await startEnv();
     api = await sessionApi(env, {
       payTo: account(9).address,

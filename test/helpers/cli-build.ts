@@ -78,6 +78,45 @@ export function distStaleness(): string | undefined {
   return undefined;
 }
 
+/** The newest modification time among sdk/**\/*.ts (declaration files included), or 0. */
+function newestSdkSource(): number {
+  let newest = 0;
+  const visit = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const f = path.join(dir, e.name);
+      if (e.isDirectory()) visit(f);
+      else if (e.name.endsWith(".ts")) newest = Math.max(newest, mtime(f) ?? 0);
+    }
+  };
+  visit(SDK);
+  return newest;
+}
+
+/** The paywall bundles scripts/build-browser.mjs writes (what `prepare` builds after tsc). */
+const BUNDLES = ["paywall.js", "prover-worker.js", "sizes.json"].map((f) => path.join(DIST, "paywall", f));
+
+/**
+ * Why dist/paywall/ is older than what it is bundled from (the first reason found), or
+ * undefined when every bundle was written after every sdk/ source, the build script and
+ * the tsconfig files. Conservative: an edit anywhere in sdk/ makes the bundles stale.
+ */
+export function browserBundleStaleness(): string | undefined {
+  const built = Math.min(...BUNDLES.map((f) => mtime(f) ?? -Infinity));
+  if (built === -Infinity) return "dist/paywall/ is missing a bundle";
+  const inputs = [...CONFIGS, path.join(ROOT, "scripts", "build-browser.mjs")];
+  if (built < Math.max(...inputs.map((f) => mtime(f) ?? Infinity))) return "a build input is newer than the bundles";
+  if (built < newestSdkSource()) return "an sdk/ source is newer than the bundles";
+  return undefined;
+}
+
+/**
+ * Whether dist/ holds what `prepare` (tsc, then the paywall bundles) would build from the
+ * current sources: CI's `npm ci` just ran it, so a test may pack or serve dist/ as it is.
+ */
+export function distFresh(): boolean {
+  return distStaleness() === undefined && browserBundleStaleness() === undefined;
+}
+
 let build: { ran: boolean; error?: unknown } | undefined;
 
 /**
