@@ -314,10 +314,14 @@ export async function benchEscrow(ethers: HardhatEthers, options: EscrowBenchOpt
     const paid = await payEscrowed(e);
     const tPaid = performance.now();
     // The server sees the payment held for its statement before it runs the handler.
-    const [[receipt], held] = await Promise.all([
-      escrow.checkReceipt(e.id, e.terms.payTo, e.terms.amount, e.terms.conditionHash),
-      escrow.escrowStatus(e.id),
-    ]);
+    // One call: the receipt for its escrowed condition and the escrow's state.
+    const [receipt, held] = await escrow.checkEscrowedReceipt(
+      e.id,
+      e.terms.payTo,
+      e.terms.amount,
+      e.terms.conditionHash,
+      await escrow.escrowStatementHash(e.statement),
+    );
     const tChecked = performance.now();
     if (receipt !== 1n || Number(held) !== ESCROW_STATUS.Held) {
       throw new Error(`bench escrow: escrow ${e.id} not held after payEscrowed (receipt ${receipt}, status ${held})`);
@@ -477,7 +481,7 @@ export async function benchEscrow(ethers: HardhatEthers, options: EscrowBenchOpt
     proofBeforePayVsPlainRatio: round(proofBeforePayComposedMs / plainPayComposedMs, 2),
     proofBeforePayMethod:
       "composed: SDK + contract calls on Hardhat's in-process EVM (automine), no HTTP; client prove payment -> " +
-      "payEscrowed -> server checkReceipt + escrowStatus -> proveInference -> release -> client " +
+      "payEscrowed -> server checkEscrowedReceipt -> proveInference -> release -> client " +
       "verifyInferenceProof + decryptResult; plain: prove payment -> pay -> checkReceipt. Medians of " +
       `${escrowMs.length} requests each, interleaved`,
   };
