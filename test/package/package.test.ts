@@ -19,6 +19,7 @@ import { expect } from "chai";
 import { devPrivateKey } from "../../scripts/lib/dev-env.js";
 import { ROOT } from "../../scripts/lib/paths.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
+import { distFresh } from "../helpers/cli-build.js";
 import { account, startEnv } from "../helpers/x402-env.js";
 
 const run = promisify(execFile);
@@ -277,8 +278,13 @@ describe("SDK packaging", function () {
     try {
       // `npm pack` runs `prepare` (the SDK and CLI build) and ships only the `files` list.
       // Its stdout is prepare's output (scripts/build-browser.mjs prints the bundles' sizes)
-      // and then npm's JSON, which starts at the first line that opens an array.
-      const { stdout: packed } = await run("npm", ["pack", "--json", "--pack-destination", work], { cwd: ROOT });
+      // and then npm's JSON, which starts at the first line that opens an array. When dist/
+      // already holds what prepare would build from these sources (CI's `npm ci` ran it just
+      // before), the pack skips that second identical build (~25 s of tsc): same tarball.
+      const ignoreScripts = distFresh() ? ["--ignore-scripts"] : [];
+      const { stdout: packed } = await run("npm", ["pack", "--json", ...ignoreScripts, "--pack-destination", work], {
+        cwd: ROOT,
+      });
       const json = packed.search(/^\[/m);
       expect(json, `npm pack --json printed no JSON:\n${packed}`).to.be.at.least(0);
       const [info] = JSON.parse(packed.slice(json)) as { filename: string; files: { path: string }[] }[];
