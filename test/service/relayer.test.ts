@@ -10,6 +10,7 @@ import type { ZkPaymentPayload } from "../../sdk/core/wire.js";
 import { paymentFingerprint, storedItemOf } from "../../sdk/service/service.js";
 import { FINAL_REASONS, encodeItem, type StoredItem } from "../../sdk/service/settler.js";
 import { ServiceStore, type PaymentRow, type TxRow } from "../../sdk/service/store.js";
+import { inOrderConcurrently } from "../helpers/parallel.js";
 import { preparedPayment, remoteApi, startService, tempDir, txsFrom } from "../helpers/service.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
@@ -228,10 +229,12 @@ describe("402zk facilitator service: relayer bookkeeping and batches", function 
     const s = await startService(env, { relayerIndex: 8, batch: { windowMs: 30_000, maxSize: 6 } });
     const api = await remoteApi(env, { facilitatorUrl: s.url, payTo: payee, price: PRICE });
     try {
-      const honest: Payment[] = [];
-      for (let i = 0; i < 3; i++) honest.push(await preparedPayment(env, wallet, api.url));
-      const spentElsewhere = await preparedPayment(env, wallet, api.url);
-      const forZero = await preparedPayment(env, wallet, api.url);
+      // Five independent payments (a note each), made two at a time (helpers/parallel).
+      const prepared = await inOrderConcurrently(
+        Array.from({ length: 5 }, () => () => preparedPayment(env, wallet, api.url)),
+      );
+      const honest: Payment[] = prepared.slice(0, 3);
+      const [spentElsewhere, forZero] = [prepared[3]!, prepared[4]!];
       const signer = account(8).address;
       const block = await env.publicClient.getBlockNumber();
       const payeeBefore = await env.system.token.balanceOf(payee);
