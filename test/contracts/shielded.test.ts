@@ -24,6 +24,7 @@ import {
   type Pool,
   type Proven,
 } from "../helpers/pool.js";
+import { inOrderConcurrently } from "../helpers/parallel.js";
 
 const { ethers, networkHelpers } = await network.create();
 
@@ -411,29 +412,23 @@ describe("Facilitator: shielded payments (payTo = 0, real proofs)", function () 
       await pool.deposit(USDC(5)),
     ];
     const tree = await pool.tree();
-    const ps = [
+    const terms = [
       // Transparent, to `payee`, with a fee.
-      await pool.prove(
-        notes[0]!,
-        await pool.terms({ payTo: payee, amount: USDC(1), relayer, fee: USDC(0.01), conditionHash: condition("t1") }),
-        { atTree: tree },
-      ),
+      await pool.terms({ payTo: payee, amount: USDC(1), relayer, fee: USDC(0.01), conditionHash: condition("t1") }),
       // Shielded to the API, with a fee.
-      await pool.prove(
-        notes[1]!,
-        await pool.shieldedTerms({ relayer, fee: USDC(0.02), conditionHash: condition("s1") }),
-        { atTree: tree, payee: { keys: API, value: USDC(2) } },
-      ),
+      await pool.shieldedTerms({ relayer, fee: USDC(0.02), conditionHash: condition("s1") }),
       // Shielded to another API, no fee.
-      await pool.prove(notes[2]!, await pool.shieldedTerms({ conditionHash: condition("s2") }), {
-        atTree: tree,
-        payee: { keys: OTHER_API, value: USDC(0.5) },
-      }),
+      await pool.shieldedTerms({ conditionHash: condition("s2") }),
       // Transparent, to `payee` again.
-      await pool.prove(notes[3]!, await pool.terms({ payTo: payee, amount: USDC(2), conditionHash: condition("t2") }), {
-        atTree: tree,
-      }),
+      await pool.terms({ payTo: payee, amount: USDC(2), conditionHash: condition("t2") }),
     ];
+    // Proofs against one tree snapshot are independent: made two at a time (helpers/parallel).
+    const ps = await inOrderConcurrently([
+      () => pool.prove(notes[0]!, terms[0]!, { atTree: tree }),
+      () => pool.prove(notes[1]!, terms[1]!, { atTree: tree, payee: { keys: API, value: USDC(2) } }),
+      () => pool.prove(notes[2]!, terms[2]!, { atTree: tree, payee: { keys: OTHER_API, value: USDC(0.5) } }),
+      () => pool.prove(notes[3]!, terms[3]!, { atTree: tree }),
+    ]);
     const first = await pool.facilitator.leafCount();
     const rc = (await (await pool.facilitator.payBatch(ps.map((p) => pool.batched(p)))).wait())!;
 
@@ -509,8 +504,14 @@ describe("Facilitator: shielded payments (payTo = 0, real proofs)", function () 
     expect(a.leafIndex).to.not.equal(b.leafIndex);
 
     const tree = await pool.tree();
-    const pa = await pool.prove(a, await pool.terms({ payTo: payee, amount: USDC(1) }), { atTree: tree });
-    const pb = await pool.prove(b, await pool.terms({ payTo: payee, amount: USDC(1) }), { atTree: tree });
+    const [ta, tb] = [
+      await pool.terms({ payTo: payee, amount: USDC(1) }),
+      await pool.terms({ payTo: payee, amount: USDC(1) }),
+    ];
+    const [pa, pb] = await inOrderConcurrently([
+      () => pool.prove(a, ta, { atTree: tree }),
+      () => pool.prove(b, tb, { atTree: tree }),
+    ]);
     expect(pa.result.nullifierHash).to.not.equal(pb.result.nullifierHash);
     // The nullifier is the key-owned one of each position.
     for (const [n, p] of [
