@@ -11,6 +11,7 @@ import { commitmentOf, notePosition, nullifierHashOf, precommitmentOf } from "..
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { NoteTree } from "../../sdk/core/tree.js";
 import { USDC, deployPool, type Pool } from "../helpers/pool.js";
+import { inOrderConcurrently } from "../helpers/parallel.js";
 
 const { ethers, networkHelpers } = await network.create();
 
@@ -254,8 +255,10 @@ describe("Facilitator: deposits, payments, receipts (real proofs)", function () 
     const snapshot = await pool.tree();
     const ta = await pool.terms({ payTo: payee, amount: USDC(1), conditionHash: condition("a") });
     const tb = await pool.terms({ payTo: payee, amount: USDC(2), conditionHash: condition("b") });
-    const pa = await pool.prove(a, ta, { atTree: snapshot });
-    const pb = await pool.prove(b, tb, { atTree: snapshot });
+    const [pa, pb] = await inOrderConcurrently([
+      () => pool.prove(a, ta, { atTree: snapshot }),
+      () => pool.prove(b, tb, { atTree: snapshot }),
+    ]);
     expect(pa.result.root).to.equal(pb.result.root);
     await (await pool.facilitator.pay(pool.proofStruct(pa.result), ta, pa.memo, pa.payeeMemo)).wait();
     // b's root is now one insert old; it still settles.

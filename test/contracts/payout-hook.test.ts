@@ -7,6 +7,7 @@ import { shutdownProver } from "../../sdk/core/prover.js";
 import { type PaymentProofResult } from "../../sdk/core/circuits/payment.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { USDC, deployPool, type Pool, type Proven } from "../helpers/pool.js";
+import { inOrderConcurrently } from "../helpers/parallel.js";
 
 const { ethers, networkHelpers } = await network.create();
 
@@ -112,23 +113,13 @@ describe("Facilitator._payout: the one payout path of pay, payAndCommit and payB
     await (await hooked.setHeldPercent(40)).wait();
     const notes = [await pool.deposit(USDC(5)), await pool.deposit(USDC(5)), await pool.deposit(USDC(5))];
     const tree = await pool.tree();
-    const ps = [
-      await pool.prove(
-        notes[0]!,
-        await pool.terms({ payTo: payee, amount: USDC(1), relayer, fee: USDC(0.01), conditionHash: condition("c1") }),
-        { atTree: tree },
-      ),
-      await pool.prove(
-        notes[1]!,
-        await pool.terms({ payTo: payee, amount: USDC(2), relayer, fee: USDC(0.01), conditionHash: condition("c2") }),
-        { atTree: tree },
-      ),
-      await pool.prove(
-        notes[2]!,
-        await pool.terms({ payTo: payee2, amount: USDC(0.5), conditionHash: condition("c3") }),
-        { atTree: tree },
-      ),
+    const terms = [
+      await pool.terms({ payTo: payee, amount: USDC(1), relayer, fee: USDC(0.01), conditionHash: condition("c1") }),
+      await pool.terms({ payTo: payee, amount: USDC(2), relayer, fee: USDC(0.01), conditionHash: condition("c2") }),
+      await pool.terms({ payTo: payee2, amount: USDC(0.5), conditionHash: condition("c3") }),
     ];
+    // Proofs against one tree snapshot are independent: made two at a time (helpers/parallel).
+    const ps = await inOrderConcurrently(terms.map((t, i) => () => pool.prove(notes[i]!, t, { atTree: tree })));
     // The first payment again: its nullifier is spent by then, so it is skipped.
     const batch = [...ps.map(batched), batched(ps[0]!)];
     const rc = (await (await pool.facilitator.payBatch(batch)).wait())!;
@@ -183,16 +174,14 @@ describe("Facilitator._payout: the one payout path of pay, payAndCommit and payB
     expect(logNames(rc1)).to.deep.equal(["LeafInserted", "LeafInserted", "ShieldedPaymentReceipt", "Transfer"]);
     expect(await pool.token.balanceOf(relayer)).to.equal(USDC(0.01));
 
-    const ps = [
-      await pool.prove(
-        notes[1]!,
-        await pool.shieldedTerms({ relayer, fee: USDC(0.01), conditionHash: condition("s2") }),
-        { atTree: tree, payee: { keys: api, value: USDC(1) } },
-      ),
-      await pool.prove(notes[2]!, await pool.terms({ payTo: payee, amount: USDC(2), conditionHash: condition("t") }), {
-        atTree: tree,
-      }),
+    const [ts, tt] = [
+      await pool.shieldedTerms({ relayer, fee: USDC(0.01), conditionHash: condition("s2") }),
+      await pool.terms({ payTo: payee, amount: USDC(2), conditionHash: condition("t") }),
     ];
+    const ps = await inOrderConcurrently([
+      () => pool.prove(notes[1]!, ts, { atTree: tree, payee: { keys: api, value: USDC(1) } }),
+      () => pool.prove(notes[2]!, tt, { atTree: tree }),
+    ]);
     const rc2 = (await (await pool.facilitator.payBatch(ps.map(batched))).wait())!;
     // The hook ran once: for the transparent payment only.
     expect(hookEvents(rc2)).to.deep.equal([[idOf(ps[1]!.result), payee, USDC(2), USDC(1)]]);
