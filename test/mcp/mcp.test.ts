@@ -16,7 +16,7 @@ import { ROOT } from "../../scripts/lib/paths.js";
 import { parseAmount } from "../../sdk/cli/amount.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { DailySpend, SPEND_FILE, utcDay } from "../../sdk/mcp/index.js";
-import { buildCli } from "../helpers/cli-build.js";
+import { buildCli, withCompileCache } from "../helpers/cli-build.js";
 import { collectOutput } from "../helpers/process.js";
 import { sessionApi } from "../helpers/session-env.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
@@ -99,11 +99,12 @@ describe("402zk mcp (spawned, the MCP SDK's client over stdio, real chain, real 
       command: process.execPath,
       args: [BIN, ...globals(wallet), "mcp", ...args],
       cwd: work,
-      env: {
+      // With Node's compile cache (helpers/cli-build), as the CLI suites spawn 402zk.
+      env: withCompileCache({
         PATH: process.env.PATH ?? "",
         HOME: work,
         ZK402_PRIVATE_KEY: devPrivateKey(PAYER),
-      },
+      }),
       stderr: "pipe",
     });
     let stderr = "";
@@ -280,7 +281,7 @@ describe("402zk mcp (spawned, the MCP SDK's client over stdio, real chain, real 
         [BIN, ...globals("holder"), "pay", "--session", "--offer", "basic", `${shop.url}/data`],
         {
           cwd: work,
-          env: { ...process.env, HOME: work, ZK402_SEED: "", ZK402_PRIVATE_KEY: "" },
+          env: withCompileCache({ ...process.env, HOME: work, ZK402_SEED: "", ZK402_PRIVATE_KEY: "" }),
           stdio: ["ignore", "pipe", "pipe"],
         },
       );
