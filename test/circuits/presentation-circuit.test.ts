@@ -32,6 +32,7 @@ import {
 } from "../../sdk/session/credential.js";
 import { presentationCircuitInput, provePresentation, type PresentationWitness } from "../../sdk/session/prove.js";
 import { presentationSignals, type Presentation } from "../../sdk/session/wire.js";
+import { inOrderConcurrently } from "../helpers/parallel.js";
 
 // The session-credential presentation circuit, tested directly on its committed
 // artifacts (circuits/artifacts/presentation.*) against the SDK's reference
@@ -729,8 +730,8 @@ describe("Presentation proofs: fast verifier (mcl-wasm) vs snarkjs", function ()
   ];
 
   before(async function () {
-    p = [];
-    for (const w of WITNESSES) p.push(await provePresentation(w, ARTIFACTS));
+    // Independent proofs, made two at a time (helpers/parallel).
+    p = await inOrderConcurrently(WITNESSES.map((w) => () => provePresentation(w, ARTIFACTS)));
     signals = p.map(presentationSignals);
     verifier = await Groth16Verifier.fromVkey(VKEY);
   });
