@@ -14,6 +14,7 @@ import { MemoryReplayStore, RedisReplayStore } from "../../sdk/core/replay.js";
 import type { Challenge } from "../../sdk/core/wire.js";
 import { FairQueue } from "../../sdk/core/work-queue.js";
 import { createZkResourceServer } from "../../sdk/server/resource-server.js";
+import { inOrderConcurrently } from "../helpers/parallel.js";
 import { startRedis } from "../helpers/redis.js";
 import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
 import { junkPaymentHeader, junkPoints, type JunkRequired } from "../helpers/junk-payment.js";
@@ -68,14 +69,16 @@ describe("security: admission, one payment per note, relayer gas, receipts", fun
   /** `n` PAYMENT-SIGNATUREs for `path`, each for a fresh challenge, all spending the same note. */
   async function sameNoteHeaders(i: number, n: number, api: Api, path: string) {
     const owner = await env.payer(i, { deposit: 100_000n });
-    const headers: string[] = [];
-    for (let j = 0; j < n; j++) {
-      // A wallet restored from the same seed sees the note unspent and proves it again.
-      const { wallet } = await env.payer(i, { seed: owner.seed });
-      await wallet.sync();
-      const init = path === "/order" || path === "/sms" ? { method: "POST" } : undefined;
-      headers.push(await env.preparedHeader(wallet, `${api.url}${path}`, "server", init));
-    }
+    const init = path === "/order" || path === "/sms" ? { method: "POST" } : undefined;
+    // Each of the n wallets, restored from the same seed, sees the note unspent and proves it
+    // again. The wallets are independent: their proofs are made two at a time (helpers/parallel).
+    const headers = await inOrderConcurrently(
+      Array.from({ length: n }, () => async () => {
+        const { wallet } = await env.payer(i, { seed: owner.seed });
+        await wallet.sync();
+        return env.preparedHeader(wallet, `${api.url}${path}`, "server", init);
+      }),
+    );
     return { headers, owner };
   }
 
