@@ -14,7 +14,7 @@ import { isZkPayError } from "../../sdk/core/errors.js";
 import { saveDeployment } from "../../sdk/node/deployments.js";
 import { createZkRemoteResourceServer } from "../../sdk/server/remote.js";
 import { serveNext } from "../adapters/servers/next.js";
-import { buildCli } from "../helpers/cli-build.js";
+import { buildCli, withCompileCache } from "../helpers/cli-build.js";
 import { startService } from "../helpers/service.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
 
@@ -39,7 +39,9 @@ export const EXAMPLES = [
 function runExample(file: string, env: Record<string, string>, until?: RegExp, timeoutMs = 180_000) {
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", file], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    // Node's compile cache (helpers/cli-build): each example otherwise compiles the SDK's
+    // dependencies (viem, snarkjs, x402) afresh.
+    env: withCompileCache({ ...process.env, ...env }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
