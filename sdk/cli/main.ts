@@ -19,43 +19,71 @@ import { Command, CommanderError, Option } from "commander";
 
 import { shutdownProver } from "../core/prover.js";
 import type { CommandEnv, RegisterCommand } from "./command.js";
-import * as address from "./commands/address.js";
-import * as audit from "./commands/audit.js";
-import * as balance from "./commands/balance.js";
-import * as credentials from "./commands/credentials.js";
-import * as deposit from "./commands/deposit.js";
-import * as doctor from "./commands/doctor.js";
-import * as facilitator from "./commands/facilitator.js";
-import * as mcp from "./commands/mcp.js";
-import * as pay from "./commands/pay.js";
-import * as receipt from "./commands/receipt.js";
-import * as resync from "./commands/resync.js";
-import * as serve from "./commands/serve.js";
-import * as withdraw from "./commands/withdraw.js";
+import type { sessionOffer as SessionOfferFn } from "./commands/serve.js";
 import { createContext, type CliContext, type GlobalOptions } from "./context.js";
 import { CliError, EXIT, EXIT_CODES_HELP, classify } from "./errors.js";
 import { waitForSignal } from "./signals.js";
 
 // Moved beside the commands that use them; still exported here for existing importers.
 export { requestInit } from "./request.js";
-export { sessionOffer } from "./commands/serve.js";
 
-/** The commands, in the order `402zk --help` lists them. */
-const COMMANDS: readonly RegisterCommand[] = [
-  deposit.register,
-  balance.register,
-  resync.register,
-  address.register,
-  pay.register,
-  withdraw.register,
-  receipt.register,
-  audit.register,
-  serve.register,
-  facilitator.register,
-  credentials.register,
-  mcp.register,
-  doctor.register,
-];
+/** `sessionOffer` of `402zk serve` (loaded on demand, like the commands). */
+export async function sessionOffer(
+  ...args: Parameters<typeof SessionOfferFn>
+): Promise<ReturnType<typeof SessionOfferFn>> {
+  return (await import("./commands/serve.js")).sessionOffer(...args);
+}
+
+/**
+ * The commands, in the order `402zk --help` lists them, each loaded only when needed: a run
+ * of one command imports that command's module alone (each pulls in much of the SDK; loading
+ * all of them cost ~1.5 s of CPU per start), `--help` or an unknown command loads them all.
+ */
+const COMMANDS: Readonly<Record<string, () => Promise<{ register: RegisterCommand }>>> = {
+  deposit: () => import("./commands/deposit.js"),
+  balance: () => import("./commands/balance.js"),
+  resync: () => import("./commands/resync.js"),
+  address: () => import("./commands/address.js"),
+  pay: () => import("./commands/pay.js"),
+  withdraw: () => import("./commands/withdraw.js"),
+  receipt: () => import("./commands/receipt.js"),
+  audit: () => import("./commands/audit.js"),
+  serve: () => import("./commands/serve.js"),
+  facilitator: () => import("./commands/facilitator.js"),
+  credentials: () => import("./commands/credentials.js"),
+  mcp: () => import("./commands/mcp.js"),
+  doctor: () => import("./commands/doctor.js"),
+};
+
+/** Global options that take a value (`--network x`), to find the command name in argv. */
+const VALUE_OPTIONS = new Set([
+  "--network",
+  "--rpc",
+  "--wallet",
+  "--private-key",
+  "--mode",
+  "--log-chunk",
+  "--deployments",
+  "--lock-timeout",
+]);
+
+/**
+ * The command `argv` runs (its first word that is neither an option nor a global option's
+ * value), when it is one of the CLI's; undefined for `--help`, `help`, `--version` or a typo
+ * (all commands are then registered, so help and "unknown command" stay complete).
+ */
+export function commandOf(argv: readonly string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") return undefined;
+    if (a.startsWith("-")) {
+      if (VALUE_OPTIONS.has(a)) i++;
+      continue;
+    }
+    return Object.hasOwn(COMMANDS, a) ? a : undefined;
+  }
+  return undefined;
+}
 
 function packageVersion(): string {
   try {
@@ -66,17 +94,18 @@ function packageVersion(): string {
 }
 
 /**
- * Builds the commander program: the global options, the help text, and every command of
- * commands/. `onServe` is how serving commands wait (default: until a signal); each
+ * Builds the commander program: the global options, the help text, and the commands of
+ * commands/ (every one, or only `only`, which is all a run of that command needs). `onServe` is how serving commands wait (default: until a signal); each
  * context a command creates is pushed on `contexts`, for the caller to release.
  *
  * @example
- * await buildProgram().parseAsync(["node", "402zk", "balance"]);
+ * await (await buildProgram()).parseAsync(["node", "402zk", "balance"]);
  */
-export function buildProgram(
+export async function buildProgram(
   onServe: (close: () => Promise<void>) => Promise<void> = waitForSignal,
   contexts: CliContext[] = [],
-): Command {
+  only?: string,
+): Promise<Command> {
   const program = new Command("402zk");
   program
     .version(packageVersion(), "-V, --version")
@@ -138,7 +167,9 @@ ${EXIT_CODES_HELP}`,
   };
 
   const env: CommandEnv = { ctxOf, onServe };
-  for (const register of COMMANDS) register(program, env);
+  const names = only !== undefined && Object.hasOwn(COMMANDS, only) ? [only] : Object.keys(COMMANDS);
+  const modules = await Promise.all(names.map((n) => COMMANDS[n]!()));
+  for (const m of modules) m.register(program, env);
   return program;
 }
 
@@ -150,9 +181,9 @@ ${EXIT_CODES_HELP}`,
  */
 export async function run(argv: string[] = process.argv): Promise<number> {
   const contexts: CliContext[] = [];
-  const program = buildProgram(waitForSignal, contexts);
   const verbose = argv.includes("--verbose") || argv.includes("-v");
   try {
+    const program = await buildProgram(waitForSignal, contexts, commandOf(argv));
     await program.parseAsync(argv);
     return EXIT.ok;
   } catch (err) {

@@ -11,7 +11,7 @@ import { expect } from "chai";
 import { Command } from "commander";
 
 import type { CommandEnv, RegisterCommand } from "../../sdk/cli/command.js";
-import { buildProgram } from "../../sdk/cli/main.js";
+import { buildProgram, commandOf } from "../../sdk/cli/main.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const SDK = path.join(ROOT, "sdk");
@@ -52,8 +52,8 @@ describe("402zk CLI layout (one file per command)", function () {
     }
   });
 
-  it("main.ts wires every command file, in the order of --help, and defines none inline", function () {
-    const names = buildProgram().commands.map((c) => c.name());
+  it("main.ts wires every command file, in the order of --help, and defines none inline", async function () {
+    const names = (await buildProgram()).commands.map((c) => c.name());
     expect(names).to.deep.equal([
       "deposit",
       "balance",
@@ -72,6 +72,21 @@ describe("402zk CLI layout (one file per command)", function () {
     expect([...names].sort()).to.deep.equal(files.map((f) => path.basename(f, ".ts")));
     const main = readFileSync(path.join(SDK, "cli", "main.ts"), "utf8");
     expect(main, "main.ts adds no command itself").not.to.match(/\.command\(/);
+  });
+
+  it("a run registers only the command it runs (commandOf); help, --version and typos get them all", async function () {
+    const argv = (...a: string[]) => ["node", "402zk", ...a];
+    expect(commandOf(argv("--network", "localhost", "deposit", "2"))).to.equal("deposit");
+    expect(commandOf(argv("--mode", "client", "--rpc", "http://x", "pay", "http://api"))).to.equal("pay");
+    expect(commandOf(argv("-v", "balance", "--json"))).to.equal("balance");
+    expect(commandOf(argv("--help"))).to.equal(undefined);
+    expect(commandOf(argv("help", "pay"))).to.equal(undefined);
+    expect(commandOf(argv("depositt", "2"))).to.equal(undefined);
+    expect(commandOf(argv("--network", "pay"))).to.equal(undefined);
+    const one = await buildProgram(undefined, [], "withdraw");
+    expect(one.commands.map((c) => c.name())).to.deep.equal(["withdraw"]);
+    const all = await buildProgram(undefined, [], "nope");
+    expect(all.commands).to.have.length(13);
   });
 
   it("no SDK folder but the CLI and its MCP server (sdk/mcp, over the CLI's engines) imports from sdk/cli", function () {
