@@ -41,13 +41,13 @@ import { paymentContext, type PaymentTerms } from "../sdk/core/context.js";
 import { escrowedPaymentContext, ESCROW_STATUS, refundCommitment, type EscrowStatement } from "../sdk/core/escrow.js";
 import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
 import { decryptResult, inputHashOf } from "../sdk/core/inference/io.js";
-import { infer, parseInferenceModel, type InferenceModel } from "../sdk/core/inference/model.js";
+import { infer, type InferenceModel } from "../sdk/core/inference/model.js";
 import { WalletKeys } from "../sdk/core/keys.js";
 import { notePosition, precommitmentOf, type NoteOpening } from "../sdk/core/note.js";
 import { NoteTree } from "../sdk/core/tree.js";
-import { artifactsOf, verificationKeyOf } from "../sdk/node/artifacts.js";
+import { artifactsOf, loadInferenceModel, loadInferenceSamples, verificationKeyOf } from "../sdk/node/artifacts.js";
 import { deploySystem } from "../scripts/lib/deploy.js";
-import { ARTIFACTS_DIR, ROOT } from "../scripts/lib/paths.js";
+import { ARTIFACTS_DIR } from "../scripts/lib/paths.js";
 import { fmtInt, median, round, table } from "./util.js";
 import { benchPaymentWitnesses } from "./verify.js";
 
@@ -119,14 +119,8 @@ export async function benchEscrow(ethers: HardhatEthers, options: EscrowBenchOpt
     constraints: number;
     developmentSetup: boolean;
   };
-  const model: InferenceModel = parseInferenceModel(
-    JSON.parse(readFileSync(path.join(ROOT, "circuits", "models", "digits-mlp.json"), "utf8")),
-  );
-  const samples = (
-    JSON.parse(readFileSync(path.join(ROOT, "circuits", "models", "digits-samples.json"), "utf8")) as {
-      samples: { label: number; pixels: number[] }[];
-    }
-  ).samples;
+  const model: InferenceModel = loadInferenceModel();
+  const samples = loadInferenceSamples();
   const paymentArtifacts = artifactsOf("payment");
   const inferenceArtifacts = artifactsOf("inference");
   const { vkey: inferenceVkey } = verificationKeyOf("inference");

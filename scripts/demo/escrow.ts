@@ -6,10 +6,8 @@
  * and releasing: the money stays in escrow, and after the deadline the agent's wallet
  * refunds itself into a private note.
  */
-import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
 
 import { erc20Abi, type Address, type Hash } from "viem";
 
@@ -17,11 +15,15 @@ import { payForInference } from "../../sdk/client/proof-before-pay.js";
 import type { PrivateWallet } from "../../sdk/client/wallet.js";
 import { isZkPayError } from "../../sdk/core/errors.js";
 import { createProofBeforePay } from "../../sdk/server/proof-before-pay.js";
-import { inferenceArtifacts, loadInferenceModel, loadInferenceVerificationKey } from "../../sdk/node/artifacts.js";
+import {
+  inferenceArtifacts,
+  loadInferenceModel,
+  loadInferenceSamples,
+  loadInferenceVerificationKey,
+} from "../../sdk/node/artifacts.js";
 import type { DemoChain } from "../lib/dev-env.js";
 import { devAccount } from "../lib/dev-env.js";
 import { gas, ms, timed } from "../lib/format.js";
-import { ROOT } from "../lib/paths.js";
 import { short } from "./observer.js";
 
 /** What {@link demoEscrow} needs from the rest of the demo. */
@@ -45,11 +47,7 @@ export async function demoEscrow(o: EscrowDemoOptions): Promise<void> {
   const model = loadInferenceModel();
   const vkey = loadInferenceVerificationKey();
   const artifacts = inferenceArtifacts();
-  const samples = (
-    JSON.parse(readFileSync(path.join(ROOT, "circuits", "models", "digits-samples.json"), "utf8")) as {
-      samples: { label: number; pixels: number[] }[];
-    }
-  ).samples;
+  const samples = loadInferenceSamples();
   const api = devAccount(o.apiIndex);
   const walletClient = env.walletClientFor(o.apiIndex);
   const balanceOf = (a: Address) =>

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import type { ArtifactReader, CircuitArtifacts } from "../core/circuits/artifacts.js";
 import { artifactFileNames, isCircuitName, type CircuitName } from "../core/circuits/registry.js";
 import { ZkPayError } from "../core/errors.js";
-import { parseInferenceModel, type InferenceModel } from "../core/inference/model.js";
+import { checkPixels, parseInferenceModel, type InferenceModel } from "../core/inference/model.js";
 
 /** Directory of the committed circuit artifacts. */
 export const ARTIFACTS_DIR = path.resolve(
@@ -134,6 +134,39 @@ export function loadInferenceModel(file = INFERENCE_MODEL_FILE): InferenceModel 
     throw new ZkPayError("invalid_argument", `cannot read the inference model ${file}: ${(err as Error).message}`);
   }
   return parseInferenceModel(json);
+}
+
+/** Sample images of the committed model: circuits/models/digits-samples.json. */
+export const INFERENCE_SAMPLES_FILE = path.resolve(ARTIFACTS_DIR, "..", "models", "digits-samples.json");
+
+/** One sample image: its label, and 196 pixels 0..255 (14x14, row-major). */
+export interface InferenceSample {
+  label: number;
+  pixels: number[];
+}
+
+/**
+ * The committed sample images (the first test image of each digit), for demos and tests;
+ * each one's pixels are checked. Throws `invalid_argument` naming what is wrong.
+ *
+ * @example
+ * const [zero] = loadInferenceSamples();
+ */
+export function loadInferenceSamples(file = INFERENCE_SAMPLES_FILE): InferenceSample[] {
+  let json: { samples?: unknown };
+  try {
+    json = JSON.parse(readFileSync(file, "utf8")) as { samples?: unknown };
+  } catch (err) {
+    throw new ZkPayError("invalid_argument", `cannot read the inference samples ${file}: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(json.samples)) throw new ZkPayError("invalid_argument", `${file}: no samples array`);
+  return json.samples.map((s: { label?: unknown; pixels?: unknown }, i) => {
+    if (typeof s.label !== "number" || !Array.isArray(s.pixels)) {
+      throw new ZkPayError("invalid_argument", `${file}: sample ${i} needs a label and pixels`);
+    }
+    checkPixels(s.pixels as number[]);
+    return { label: s.label, pixels: s.pixels as number[] };
+  });
 }
 
 /**

@@ -1,12 +1,8 @@
-import { readFileSync } from "node:fs";
-import path from "node:path";
-
 import { expect } from "chai";
 import { keccak256, toUtf8Bytes, ZeroAddress } from "ethers";
 import { network } from "hardhat";
 import type { Address, Hex } from "viem";
 
-import { ROOT } from "../../scripts/lib/paths.js";
 import { proofStructOf, provePayment } from "../../sdk/core/circuits/payment.js";
 import { proveInference, type InferenceProofResult } from "../../sdk/core/circuits/inference.js";
 import {
@@ -18,24 +14,18 @@ import {
   type EscrowStatement,
 } from "../../sdk/core/escrow.js";
 import { decryptResult, inputHashOf } from "../../sdk/core/inference/io.js";
-import { infer, modelCommitmentOf, parseInferenceModel, type InferenceModel } from "../../sdk/core/inference/model.js";
+import { infer, modelCommitmentOf, type InferenceModel } from "../../sdk/core/inference/model.js";
 import { commitmentOf, notePosition, precommitmentOf } from "../../sdk/core/note.js";
 import type { PaymentTerms } from "../../sdk/core/context.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
-import { artifactsOf } from "../../sdk/node/artifacts.js";
+import { artifactsOf, loadInferenceModel, loadInferenceSamples } from "../../sdk/node/artifacts.js";
 import { ARTIFACTS, USDC, deployPool, randomBlinding, type OwnedNote, type Pool } from "../helpers/pool.js";
 
 const { ethers, networkHelpers } = await network.create();
 
 const INFERENCE = artifactsOf("inference");
-const model: InferenceModel = parseInferenceModel(
-  JSON.parse(readFileSync(path.join(ROOT, "circuits", "models", "digits-mlp.json"), "utf8")),
-);
-const samples = (
-  JSON.parse(readFileSync(path.join(ROOT, "circuits", "models", "digits-samples.json"), "utf8")) as {
-    samples: { label: number; pixels: number[] }[];
-  }
-).samples;
+const model: InferenceModel = loadInferenceModel();
+const samples = loadInferenceSamples();
 const condition = keccak256(toUtf8Bytes("POST /infer")) as Hex;
 const idOf = (n: bigint) => ethers.toBeHex(n, 32) as Hex;
 

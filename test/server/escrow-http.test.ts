@@ -1,21 +1,23 @@
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
 
 import { decodePaymentRequiredHeader } from "@x402/core/http";
 import { expect } from "chai";
 import express from "express";
 import type { Address, Hex } from "viem";
 
-import { ROOT } from "../../scripts/lib/paths.js";
 import { payForInference } from "../../sdk/client/proof-before-pay.js";
 import { ZkPayError } from "../../sdk/core/errors.js";
 import { unpackResult } from "../../sdk/core/inference/io.js";
 import { infer } from "../../sdk/core/inference/model.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
-import { inferenceArtifacts, loadInferenceModel, loadInferenceVerificationKey } from "../../sdk/node/artifacts.js";
+import {
+  inferenceArtifacts,
+  loadInferenceModel,
+  loadInferenceSamples,
+  loadInferenceVerificationKey,
+} from "../../sdk/node/artifacts.js";
 import {
   createProofBeforePay,
   ZK_ESCROW_SCHEME,
@@ -28,11 +30,7 @@ import { account, startEnv, type Env } from "../helpers/x402-env.js";
 const model = loadInferenceModel();
 const vkey = loadInferenceVerificationKey();
 const artifacts = inferenceArtifacts();
-const samples = (
-  JSON.parse(readFileSync(path.join(ROOT, "circuits", "models", "digits-samples.json"), "utf8")) as {
-    samples: { label: number; pixels: number[] }[];
-  }
-).samples;
+const samples = loadInferenceSamples();
 const PRICE = 10_000n;
 /** The payment's validity and the escrow's window: short, so that the time travel to the deadline is small. */
 const MAX_TIMEOUT = 60;
