@@ -51,6 +51,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ register: RegisterComman
   serve: () => import("./commands/serve.js"),
   facilitator: () => import("./commands/facilitator.js"),
   credentials: () => import("./commands/credentials.js"),
+  infer: () => import("./commands/infer.js"),
+  escrows: () => import("./commands/escrows.js"),
   mcp: () => import("./commands/mcp.js"),
   doctor: () => import("./commands/doctor.js"),
 };

@@ -66,6 +66,8 @@ describe("402zk CLI layout (one file per command)", function () {
       "serve",
       "facilitator",
       "credentials",
+      "infer",
+      "escrows",
       "mcp",
       "doctor",
     ]);
@@ -86,7 +88,7 @@ describe("402zk CLI layout (one file per command)", function () {
     const one = await buildProgram(undefined, [], "withdraw");
     expect(one.commands.map((c) => c.name())).to.deep.equal(["withdraw"]);
     const all = await buildProgram(undefined, [], "nope");
-    expect(all.commands).to.have.length(13);
+    expect(all.commands).to.have.length(15);
   });
 
   it("no SDK folder but the CLI and its MCP server (sdk/mcp, over the CLI's engines) imports from sdk/cli", function () {

@@ -1,6 +1,10 @@
+import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
 
 import { decodePaymentRequiredHeader } from "@x402/core/http";
 import { expect } from "chai";
@@ -25,7 +29,13 @@ import {
   type ProofBeforePayOptions,
   type ProofBeforePayResult,
 } from "../../sdk/server/proof-before-pay.js";
+import { devPrivateKey } from "../../scripts/lib/dev-env.js";
+import { ROOT } from "../../scripts/lib/paths.js";
+import { buildCli, withCompileCache } from "../helpers/cli-build.js";
+import { collectOutput } from "../helpers/process.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
+
+const BIN = path.join(ROOT, "bin", "402zk.js");
 
 const model = loadInferenceModel();
 const vkey = loadInferenceVerificationKey();
@@ -268,6 +278,69 @@ describe("proof before pay over HTTP: createProofBeforePay + payForInference", f
     expect(await wallet.escrowStatus(id), "never escrowed").to.equal("None");
     expect(await tokenBalance(payee)).to.equal(payeeBefore);
     expect(wallet.balance(), "the refused payment's note is the wallet's again").to.equal(30_000n);
+  });
+
+  it("the CLI: `402zk infer` pays, verifies and prints the verdict; `402zk escrows` lists the escrow released", async function () {
+    // The CLI runs from dist/ (bin/402zk.js), built from the current sources unless it is already.
+    buildCli({ strict: true });
+    const work = mkdtempSync(path.join(os.tmpdir(), "402zk-infer-"));
+    try {
+      const deployments = path.join(work, "deployments");
+      mkdirSync(deployments);
+      writeFileSync(path.join(deployments, "hardhat.json"), JSON.stringify(env.record, null, 2));
+      const cli = (args: string[]) =>
+        collectOutput(
+          spawn(
+            process.execPath,
+            [
+              BIN,
+              "--network",
+              "hardhat",
+              "--rpc",
+              env.chain.url,
+              "--deployments",
+              deployments,
+              "--wallet",
+              path.join(work, "w"),
+              ...args,
+            ],
+            {
+              cwd: work,
+              env: withCompileCache({ ...process.env, ZK402_PRIVATE_KEY: devPrivateKey(11), ZK402_SEED: "" }),
+              stdio: ["ignore", "pipe", "pipe"],
+            },
+          ),
+        );
+      await env.mint(account(11).address, 1_000_000n);
+      const dep = await cli(["deposit", "0.05"]);
+      expect(dep.code, dep.stderr).to.equal(0);
+      const before = await tokenBalance(payee);
+      const bad = await cli(["infer", nodeUrl]);
+      expect(bad.code).to.equal(1);
+      expect(bad.stderr).to.match(/invalid_argument: give --sample/);
+      const r = await cli(["infer", nodeUrl, "--sample", "3", "--json"]);
+      expect(r.code, r.stderr).to.equal(0);
+      const v = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {
+        ok: boolean;
+        verified: boolean;
+        label: number;
+        logits: number[];
+        escrowId: Hex;
+      };
+      expect(v.ok && v.verified).to.equal(true);
+      expect(v.logits).to.deep.equal(infer(model, samples[3]!.pixels).logits);
+      expect(await tokenBalance(payee)).to.equal(before + PRICE);
+      const text = await cli(["infer", nodeUrl, "--sample", "0"]);
+      expect(text.code, text.stderr).to.equal(0);
+      expect(text.stdout).to.match(/verdict\s+VERIFIED/);
+      const list = await cli(["escrows", "--json"]);
+      expect(list.code, list.stderr).to.equal(0);
+      const l = JSON.parse(list.stdout.trim().split("\n").at(-1)!) as { escrows: { id: string; status: string }[] };
+      expect(l.escrows.map((e) => e.status)).to.deep.equal(["released", "released"]);
+      expect(l.escrows[0]!.id.toLowerCase()).to.equal(v.escrowId.toLowerCase());
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it("a server killed before release: the escrow stays held, and the wallet (and a fresh one from its seed) refunds it after the deadline", async function () {
