@@ -379,13 +379,19 @@ describe("proof before pay over HTTP: createProofBeforePay + payForInference", f
     expect(early.find((o) => o.id === idA)?.refundTx).to.equal(undefined);
     expect(a.wallet.escrows().find((e) => e.id === idA)?.status).to.equal("held");
 
-    await rpc("evm_increaseTime", [DEADLINE + MAX_TIMEOUT]);
+    // To just past both deadlines, read from the escrows themselves (not from the wall clock:
+    // the chain's clock is what the pool compares with).
+    const deadlines = [a, b].flatMap((w) => w.wallet.escrows().map((e) => BigInt(e.statement.deadline)));
+    expect(deadlines).to.have.length(2);
+    const latest = (await env.publicClient.getBlock()).timestamp;
+    const target = deadlines.reduce((m, d) => (d > m ? d : m), latest) + 1n;
+    await rpc("evm_setNextBlockTimestamp", [Number(target)]);
     await rpc("evm_mine");
 
     // The wallet that paid refunds its escrow.
     const outcomes = await a.wallet.followEscrows();
     const o = outcomes.find((x) => x.id === idA);
-    expect(o?.status).to.equal("Refunded");
+    expect(o?.status, o?.error?.message).to.equal("Refunded");
     expect(o?.refundTx).to.match(/^0x[0-9a-f]{64}$/);
     expect(await a.wallet.escrowStatus(idA)).to.equal("Refunded");
     expect(a.wallet.escrows().find((e) => e.id === idA)?.status).to.equal("refunded");
@@ -407,7 +413,7 @@ describe("proof before pay over HTTP: createProofBeforePay + payForInference", f
     expect(restored.wallet.balance(), "held in escrow").to.equal(0n);
     const found = await restored.wallet.followEscrows();
     const ob = found.find((x) => x.id === idB);
-    expect(ob?.status).to.equal("Refunded");
+    expect(ob?.status, ob?.error?.message).to.equal("Refunded");
     expect(ob?.refundTx).to.match(/^0x[0-9a-f]{64}$/);
     expect(await restored.wallet.escrowStatus(idB)).to.equal("Refunded");
     await restored.wallet.sync();
