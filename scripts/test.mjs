@@ -24,9 +24,38 @@ const HARDHAT = path.join(ROOT, "node_modules", "hardhat", "dist", "src", "cli.j
 
 /** Measured seconds per file (CI log of 2026-12-07, spec reporter); refresh when they drift. */
 const WEIGHTS = {
-  "test/cli/cli.test.ts": 300,
+  "test/cli/cli.test.ts": 228,
+  "test/service/http.test.ts": 111,
+  "test/contracts/scale.test.ts": 100,
+  "test/session/session.test.ts": 71,
+  "test/cli/network-path.test.ts": 69,
+  "test/client/wallet.test.ts": 68,
+  "test/package/examples.test.ts": 63,
+  "test/client/shielded.test.ts": 59,
+  "test/server/security.test.ts": 52,
+  "test/server/escrow-http.test.ts": 50,
+  "test/circuits/presentation-circuit.test.ts": 43,
+  "test/adapters/matrix.test.ts": 41,
+  "test/package/package.test.ts": 40,
+  "test/fuzz/fuzz.test.ts": 37,
+  "test/contracts/shielded.test.ts": 37,
+  "test/server/x402.test.ts": 36,
+  "test/contracts/escrow.test.ts": 35,
+  "test/circuits/artifacts.test.ts": 33,
+  "test/cli/operator.test.ts": 31,
+  "test/circuits/inference-circuit.test.ts": 30,
+  "test/server/shielded.test.ts": 29,
+  "test/browser/browser.test.ts": 28,
+  "test/circuits/payment-circuit.test.ts": 28,
+  "test/contracts/facilitator-contract.test.ts": 28,
+  "test/core/notes.test.ts": 17,
+  "test/service/relayer.test.ts": 16,
+  "test/facilitator/batching.test.ts": 16,
+  "test/mcp/mcp.test.ts": 16,
+  "test/contracts/payout-hook.test.ts": 14,
+  "test/core/verifier.test.ts": 13,
 };
-const DEFAULT_WEIGHT = 15;
+const DEFAULT_WEIGHT = 8;
 
 function testFiles(dir) {
   const out = [];
