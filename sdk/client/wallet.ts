@@ -8,9 +8,14 @@
 import type { Address, Hash, Hex, PublicClient, WalletClient } from "viem";
 
 import { ZkPayError } from "../core/errors.js";
-import { escrowAbi, escrowInputBlindingFor, escrowStatusName, type EscrowStatusName } from "../core/escrow.js";
+import {
+  escrowAbi,
+  escrowInputBlindingFor,
+  escrowResultPad,
+  escrowStatusName,
+  type EscrowStatusName,
+} from "../core/escrow.js";
 import { SNARK_SCALAR_FIELD } from "../core/field.js";
-import { resultPad } from "../core/inference/io.js";
 import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
 import { mapPayRevert } from "../core/revert.js";
 import { balances } from "./actions/balances.js";
@@ -471,7 +476,8 @@ export class PrivateWallet {
     );
     // Every service circuit encrypts its result the same way (IServiceVerifier): the packed
     // result plus the pad Poseidon2(inputBlinding, escrowId), mod p.
-    const packed = (found.resultCiphertext - resultPad(blinding, BigInt(id)) + SNARK_SCALAR_FIELD) % SNARK_SCALAR_FIELD;
+    const packed =
+      (found.resultCiphertext - escrowResultPad(blinding, BigInt(id)) + SNARK_SCALAR_FIELD) % SNARK_SCALAR_FIELD;
     return { packed, ciphertext: found.resultCiphertext, tx: found.tx };
   }
 

@@ -146,6 +146,17 @@ export function escrowInputBlindingFor(base: bigint, payTo: Address, modelCommit
 }
 
 /**
+ * The one-time pad of a released result: `Poseidon2(inputBlinding, escrowId)`. Every
+ * service circuit that releases escrow encrypts its packed result as
+ * `(packed + pad) mod p` (see `IServiceVerifier`), so the payer decrypts any of them with
+ * its blinding alone. (Here, not in `inference/io.ts`, so that a wallet that only decrypts
+ * does not load the inference circuit's hashes.)
+ */
+export function escrowResultPad(inputBlinding: bigint, escrowId: bigint): bigint {
+  return hash2(inputBlinding, escrowId);
+}
+
+/**
  * The refund note's commitment, as `refund` computes it on chain:
  * Poseidon1(Poseidon2(amount, refundPrecommitment)), the same function as a deposit's.
  */

@@ -9,7 +9,7 @@ import { poseidon8 } from "poseidon-lite/poseidon8";
 
 import { ZkPayError } from "../errors.js";
 import { isFieldElement, SNARK_SCALAR_FIELD } from "../field.js";
-import { hash2 } from "../poseidon.js";
+import { escrowResultPad } from "../escrow.js";
 import { checkPixels, INFERENCE_SHAPE } from "./model.js";
 
 /** Pixels (bytes) per input-hash word: 31 bytes = 248 bits < 254. */
@@ -118,7 +118,7 @@ export function unpackResult(packed: bigint): number[] {
 export function resultPad(inputBlinding: bigint, escrowId: bigint): bigint {
   checkField(inputBlinding, "inputBlinding");
   checkField(escrowId, "escrowId");
-  return hash2(inputBlinding, escrowId);
+  return escrowResultPad(inputBlinding, escrowId);
 }
 
 /**
