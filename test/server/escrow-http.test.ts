@@ -353,7 +353,8 @@ describe("proof before pay over HTTP: createProofBeforePay + payForInference", f
     );
     // Deposits of exactly the price: the escrowed payment leaves no change, so whatever
     // the wallet can spend afterwards is the refund note.
-    const a = await env.payer(6, { deposit: PRICE });
+    // a syncs on a schedule once started (fast here): its refund must come by itself.
+    const a = await env.payer(6, { deposit: PRICE, sync: { auto: false, intervalMs: 100, jitterMs: 50 } });
     const b = await env.payer(8, { deposit: PRICE });
     const payeeBefore = await tokenBalance(payee);
     const crash = async (wallet: typeof a.wallet, pixels: number[]) => {
@@ -388,11 +389,17 @@ describe("proof before pay over HTTP: createProofBeforePay + payForInference", f
     await rpc("evm_setNextBlockTimestamp", [Number(target)]);
     await rpc("evm_mine");
 
-    // The wallet that paid refunds its escrow.
-    const outcomes = await a.wallet.followEscrows();
-    const o = outcomes.find((x) => x.id === idA);
-    expect(o?.status, o?.error?.message).to.equal("Refunded");
-    expect(o?.refundTx).to.match(/^0x[0-9a-f]{64}$/);
+    // The wallet that paid refunds its escrow by itself: its scheduled sync sees the
+    // deadline behind it and refunds (no call from the application).
+    a.wallet.startAutoSync();
+    const until = Date.now() + 30_000;
+    while (a.wallet.escrows().find((e) => e.id === idA)?.status !== "refunded" && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    a.wallet.stopAutoSync();
+    const rec = a.wallet.escrows().find((e) => e.id === idA);
+    expect(rec?.status, "refunded by the scheduled sync").to.equal("refunded");
+    expect(rec?.tx).to.match(/^0x[0-9a-f]{64}$/);
     expect(await a.wallet.escrowStatus(idA)).to.equal("Refunded");
     expect(a.wallet.escrows().find((e) => e.id === idA)?.status).to.equal("refunded");
     await a.wallet.sync();

@@ -7,6 +7,7 @@ import { BaseError } from "viem";
 
 import { ZkPayError } from "../../core/errors.js";
 import type { WalletCore } from "../wallet/core.js";
+import { followEscrows } from "./escrow.js";
 import { sync } from "./sync.js";
 
 /** After consecutive failures, scheduled syncs back off up to this factor of the interval. */
@@ -54,6 +55,16 @@ async function tick(core: WalletCore): Promise<void> {
     // Join a sync already running rather than queue another one.
     await (core.sync.running ?? sync(core));
     s.failures = 0;
+    // Proof before pay: an escrow the payee never released comes back by itself once its
+    // deadline has passed, by the chain's clock (the one the pool checks: one block read,
+    // and only while some escrow is open). Needs a wallet client to send the refund.
+    const open = (core.state.escrows ?? []).filter((e) => e.status === "pending" || e.status === "held");
+    const now = open.length > 0 && core.walletClient?.account ? (await core.publicClient.getBlock()).timestamp : 0n;
+    if (open.some((e) => BigInt(e.statement.deadline) < now)) {
+      for (const o of await followEscrows(core)) {
+        if (o.error) core.warn(o.error, `escrow:${o.id}:${o.error.reason}`);
+      }
+    }
   } catch (err) {
     if (s.failures++ === 0) {
       const why = err instanceof BaseError ? err.shortMessage : err instanceof Error ? err.message : String(err);
