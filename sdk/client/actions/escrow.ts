@@ -43,20 +43,14 @@ export function statementOf(r: EscrowRecord): EscrowStatement {
  */
 export async function submitEscrowedPayment(core: WalletCore, p: PreparedPayment): Promise<Hash> {
   if (!p.escrow) throw new ZkPayError("invalid_argument", "not an escrowed payment (prepare it with `escrow`)");
-  const wc = core.requireWalletClient();
-  let hash: Hash;
-  try {
-    hash = await wc.writeContract({
-      address: core.pool.facilitator,
-      abi: facilitatorEscrowAbi,
-      account: wc.account,
-      chain: wc.chain,
-      functionName: "payEscrowed",
-      args: [p.proof, p.terms, p.memo, p.payeeMemo, p.escrow.statement, p.escrow.refundMemo],
-    });
-  } catch (err) {
-    throw mapPayRevert(err);
-  }
+  const hash = await sendEscrowTx(core, "payEscrowed", [
+    p.proof,
+    p.terms,
+    p.memo,
+    p.payeeMemo,
+    p.escrow.statement,
+    p.escrow.refundMemo,
+  ]);
   await core.waitSent(hash, p);
   await markEscrow(core, p.receiptId, { status: "held" });
   await recordSettlement(core, p).catch(() => {});
@@ -143,20 +137,13 @@ export async function followEscrows(core: WalletCore): Promise<EscrowOutcome[]> 
  * `escrow_not_found`. The refund note is committed in the same transaction; a sync finds it.
  */
 export async function refundEscrow(core: WalletCore, r: EscrowRecord): Promise<Hash> {
-  const wc = core.requireWalletClient();
-  let hash: Hash;
-  try {
-    hash = await wc.writeContract({
-      address: core.pool.facilitator,
-      abi: facilitatorEscrowAbi,
-      account: wc.account,
-      chain: wc.chain,
-      functionName: "refund",
-      args: [r.id as Hex, r.payTo as Address, BigInt(r.amount), statementOf(r), r.refundMemo as Hex],
-    });
-  } catch (err) {
-    throw mapPayRevert(err);
-  }
+  const hash = await sendEscrowTx(core, "refund", [
+    r.id as Hex,
+    r.payTo as Address,
+    BigInt(r.amount),
+    statementOf(r),
+    r.refundMemo as Hex,
+  ]);
   await core.waitSent(hash);
   await markEscrow(core, r.id, { status: "refunded", tx: hash });
   return hash;
@@ -230,6 +217,27 @@ export async function recoverEscrows(core: WalletCore): Promise<number> {
     });
   }
   return found.length;
+}
+
+/** Sends one escrow entry point from the wallet client's account; a revert before sending is mapped to its reason. */
+async function sendEscrowTx(
+  core: WalletCore,
+  functionName: "payEscrowed" | "refund",
+  args: readonly unknown[],
+): Promise<Hash> {
+  const wc = core.requireWalletClient();
+  try {
+    return await wc.writeContract({
+      address: core.pool.facilitator,
+      abi: facilitatorEscrowAbi,
+      account: wc.account,
+      chain: wc.chain,
+      functionName,
+      args: args as never,
+    });
+  } catch (err) {
+    throw mapPayRevert(err);
+  }
 }
 
 async function markEscrow(core: WalletCore, id: string, patch: Partial<EscrowRecord>): Promise<void> {
