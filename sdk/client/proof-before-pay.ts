@@ -24,6 +24,7 @@ import type { Address, Hash, Hex } from "viem";
 import { verifyInferenceProof } from "../core/circuits/inference.js";
 import { chainIdOf } from "../core/deployment.js";
 import { ZkPayError } from "../core/errors.js";
+import { statementToWire } from "../core/escrow.js";
 import { decryptResult, inputHashOf } from "../core/inference/io.js";
 import { checkPixels } from "../core/inference/model.js";
 import { proofToWire, termsToWire } from "../core/wire.js";
@@ -149,14 +150,7 @@ export async function payForInference(wallet: PrivateWallet, o: PayForInferenceO
       terms: termsToWire(prepared.terms),
       memo: prepared.memo,
       refundMemo: escrow.refundMemo,
-      statement: {
-        verifier: escrow.statement.verifier,
-        modelCommitment: escrow.statement.modelCommitment.toString(),
-        inputHash: escrow.statement.inputHash.toString(),
-        deadline: escrow.statement.deadline.toString(),
-        refundPrecommitment: escrow.statement.refundPrecommitment.toString(),
-        refundMemoHash: escrow.statement.refundMemoHash,
-      },
+      statement: statementToWire(escrow.statement),
       inputBlinding: escrow.inputBlinding.toString(),
     },
   };

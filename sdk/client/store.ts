@@ -1,6 +1,7 @@
 import { z } from "zod";
 
 import { ZkPayError } from "../core/errors.js";
+import { EscrowStatementWireSchema } from "../core/escrow.js";
 import { MAX_TREE_DEPTH } from "../core/field.js";
 
 const decimal = z.string().regex(/^\d+$/);
@@ -85,16 +86,7 @@ const EscrowRecordSchema = z.object({
   parent: decimal,
   payTo: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
   amount: decimal,
-  statement: z
-    .object({
-      verifier: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
-      modelCommitment: decimal,
-      inputHash: decimal,
-      deadline: decimal,
-      refundPrecommitment: decimal,
-      refundMemoHash: hex32,
-    })
-    .strict(),
+  statement: EscrowStatementWireSchema,
   refundMemo: z.string().regex(/^0x[0-9a-fA-F]*$/),
   /** Unix seconds after which the payment itself can no longer settle. */
   expiry: z.number().int(),

@@ -10,6 +10,7 @@
  * or the deadline passes (anyone may then refund it into the refund note).
  */
 import { encodeAbiParameters, keccak256, parseAbi, stringToHex, type Address, type Hex } from "viem";
+import { z } from "zod";
 
 import type { PaymentTerms } from "./context.js";
 import { ZkPayError } from "./errors.js";
@@ -30,6 +31,48 @@ export interface EscrowStatement {
   refundPrecommitment: bigint;
   /** keccak256 of the refund note's memo. */
   refundMemoHash: Hex;
+}
+
+/**
+ * An {@link EscrowStatement} as JSON carries it (numbers as decimal strings): in a
+ * `zk-escrow` payment payload and in the wallet's escrow records.
+ */
+export const EscrowStatementWireSchema = z
+  .object({
+    verifier: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
+    modelCommitment: z.string().regex(/^\d{1,78}$/),
+    inputHash: z.string().regex(/^\d{1,78}$/),
+    deadline: z.string().regex(/^\d{1,78}$/),
+    refundPrecommitment: z.string().regex(/^\d{1,78}$/),
+    refundMemoHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/),
+  })
+  .strict();
+
+/** The JSON form of an {@link EscrowStatement}. */
+export type EscrowStatementWire = z.infer<typeof EscrowStatementWireSchema>;
+
+/** Statement -> JSON form. @example payload.statement = statementToWire(prepared.escrow.statement) */
+export function statementToWire(s: EscrowStatement): EscrowStatementWire {
+  return {
+    verifier: s.verifier,
+    modelCommitment: s.modelCommitment.toString(),
+    inputHash: s.inputHash.toString(),
+    deadline: s.deadline.toString(),
+    refundPrecommitment: s.refundPrecommitment.toString(),
+    refundMemoHash: s.refundMemoHash,
+  };
+}
+
+/** JSON form (already schema-checked) -> statement. @example const st = statementFromWire(record.statement) */
+export function statementFromWire(w: EscrowStatementWire): EscrowStatement {
+  return {
+    verifier: w.verifier as Address,
+    modelCommitment: BigInt(w.modelCommitment),
+    inputHash: BigInt(w.inputHash),
+    deadline: BigInt(w.deadline),
+    refundPrecommitment: BigInt(w.refundPrecommitment),
+    refundMemoHash: w.refundMemoHash as Hex,
+  };
 }
 
 /** `IFacilitatorEscrow.EscrowStatus`, by name. */

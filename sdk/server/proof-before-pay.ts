@@ -37,7 +37,7 @@ import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
 import { proveInference } from "../core/circuits/inference.js";
 import { caip2 } from "../core/deployment.js";
 import { ZkPayError, isZkPayError } from "../core/errors.js";
-import { escrowAbi, type EscrowStatement } from "../core/escrow.js";
+import { escrowAbi, EscrowStatementWireSchema, statementFromWire } from "../core/escrow.js";
 import { facilitatorAbi } from "../core/abi.js";
 import { SNARK_SCALAR_FIELD, toBytes32 } from "../core/field.js";
 import { httpAnswerOf } from "../core/http.js";
@@ -52,7 +52,6 @@ export const ZK_ESCROW_SCHEME = "zk-escrow";
 const ABI = [...facilitatorAbi, ...escrowAbi] as const;
 
 const decimal = z.string().regex(/^\d{1,78}$/);
-const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
 
 /** The service terms a proof-before-pay requirement carries in `extra.escrow`. */
@@ -87,16 +86,7 @@ export const EscrowPayloadSchema = z
     memo: z.string().regex(/^0x([0-9a-fA-F]{2})*$/),
     /** The refund note's memo (its keccak256 is the statement's refundMemoHash). */
     refundMemo: z.string().regex(/^0x([0-9a-fA-F]{2}){1,512}$/),
-    statement: z
-      .object({
-        verifier: address,
-        modelCommitment: decimal,
-        inputHash: decimal,
-        deadline: decimal,
-        refundPrecommitment: decimal,
-        refundMemoHash: hex32,
-      })
-      .strict(),
+    statement: EscrowStatementWireSchema,
     /** The blinding of the payer's input (the API needs it to prove; it never goes on chain). */
     inputBlinding: decimal,
   })
@@ -330,14 +320,7 @@ export function createProofBeforePay(opts: ProofBeforePayOptions): ProofBeforePa
         new ZkPayError("invalid_payload", "the statement's inputHash is not the hash of this request's input"),
       );
     }
-    const statement: EscrowStatement = {
-      verifier: s.verifier as Address,
-      modelCommitment: BigInt(s.modelCommitment),
-      inputHash: BigInt(s.inputHash),
-      deadline: BigInt(s.deadline),
-      refundPrecommitment: BigInt(s.refundPrecommitment),
-      refundMemoHash: s.refundMemoHash as Hex,
-    };
+    const statement = statementFromWire(s);
     const proof = proofFromWire(payload.proof as never);
     const terms = {
       payTo: t.payTo as Address,

@@ -7,7 +7,14 @@ import { parseEventLogs, type Address, type Hash, type Hex } from "viem";
 
 import { facilitatorAbi } from "../../core/abi.js";
 import { ZkPayError } from "../../core/errors.js";
-import { escrowAbi, escrowStatusName, type EscrowStatement, type EscrowStatusName } from "../../core/escrow.js";
+import {
+  escrowAbi,
+  escrowStatusName,
+  statementFromWire,
+  statementToWire,
+  type EscrowStatement,
+  type EscrowStatusName,
+} from "../../core/escrow.js";
 import { toBytes32 } from "../../core/field.js";
 import { precommitmentOf } from "../../core/note.js";
 import { mapPayRevert } from "../../core/revert.js";
@@ -22,15 +29,7 @@ export const facilitatorEscrowAbi = [...facilitatorAbi, ...escrowAbi] as const;
 
 /** A stored escrow's statement as the contract takes it. */
 export function statementOf(r: EscrowRecord): EscrowStatement {
-  const s = r.statement;
-  return {
-    verifier: s.verifier as Address,
-    modelCommitment: BigInt(s.modelCommitment),
-    inputHash: BigInt(s.inputHash),
-    deadline: BigInt(s.deadline),
-    refundPrecommitment: BigInt(s.refundPrecommitment),
-    refundMemoHash: s.refundMemoHash as Hex,
-  };
+  return statementFromWire(r.statement);
 }
 
 /**
@@ -198,14 +197,7 @@ export async function recoverEscrows(core: WalletCore): Promise<number> {
       parent: note.nullifierHash,
       payTo: log.args.payTo,
       amount: log.args.amount.toString(),
-      statement: {
-        verifier: s.verifier,
-        modelCommitment: s.modelCommitment.toString(),
-        inputHash: s.inputHash.toString(),
-        deadline: s.deadline.toString(),
-        refundPrecommitment: s.refundPrecommitment.toString(),
-        refundMemoHash: s.refundMemoHash,
-      },
+      statement: statementToWire(s),
       refundMemo: log.args.refundMemo,
       expiry: 0,
       status: "held",

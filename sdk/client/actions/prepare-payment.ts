@@ -7,6 +7,7 @@ import {
   checkEscrowStatement,
   escrowedPaymentContext,
   escrowInputBlindingFor,
+  statementToWire,
   type EscrowStatement,
 } from "../../core/escrow.js";
 import { SNARK_SCALAR_FIELD, toBytes32, toValue } from "../../core/field.js";
@@ -301,13 +302,7 @@ async function proveWith(
       parent: note.nullifierHash,
       payTo: terms.payTo,
       amount: amount.toString(),
-      statement: {
-        ...escrow.statement,
-        modelCommitment: escrow.statement.modelCommitment.toString(),
-        inputHash: escrow.statement.inputHash.toString(),
-        deadline: escrow.statement.deadline.toString(),
-        refundPrecommitment: escrow.statement.refundPrecommitment.toString(),
-      },
+      statement: statementToWire(escrow.statement),
       refundMemo: escrow.refundMemo,
       expiry: Number(params.expiry),
       status: "pending",
