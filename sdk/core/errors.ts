@@ -131,6 +131,24 @@ export const ZkReason = {
   refund_too_early: "refund_too_early",
   /** No escrow has this id, or the statement, payee or amount given is not the escrow's. */
   escrow_not_found: "escrow_not_found",
+  // Verify & Pay: attribute proofs bound to a payment (issue #21)
+  /** The route requires an attribute proof (its 402 names the rule) and the payment carries none. */
+  attribute_proof_required: "attribute_proof_required",
+  /**
+   * The attribute proof is malformed, does not verify, is bound to another payment or
+   * request, names a stale date or issuer set, or the credential is not the holder's.
+   */
+  attribute_proof_invalid: "attribute_proof_invalid",
+  /** The credential's serial is in its issuer's revocation list. */
+  credential_revoked: "credential_revoked",
+  /** The identity credential's expiry date is before the date the rule is checked at. */
+  attribute_credential_expired: "attribute_credential_expired",
+  /** The credential's issuer is not one the route trusts (or the proof names another issuer set). */
+  issuer_not_trusted: "issuer_not_trusted",
+  /** The credential does not satisfy the route's rule (age, country, flags), or the proof proves another rule. */
+  rule_not_met: "rule_not_met",
+  /** The depositing address is on the pool's sanctions list: the deposit is refused, no funds moved. */
+  depositor_sanctioned: "depositor_sanctioned",
 } as const;
 
 /** One of {@link ZkReason}. */

@@ -120,6 +120,15 @@ export const REASON_HTTP: { readonly [R in ZkReasonCode]: ReasonHttp } = {
   escrow_already_released: { status: 409 },
   refund_too_early: { status: 409 },
   escrow_not_found: { status: 404 },
+  // Verify & Pay: a missing proof is a 402 (pay again, with the proof); a proof that does not
+  // verify, or a credential that does not meet the rule, is 403 (paying again will not help)
+  attribute_proof_required: { status: 402 },
+  attribute_proof_invalid: { status: 403 },
+  credential_revoked: { status: 403 },
+  attribute_credential_expired: { status: 403 },
+  issuer_not_trusted: { status: 403 },
+  rule_not_met: { status: 403 },
+  depositor_sanctioned: { status: 403 },
 };
 
 /**
