@@ -28,3 +28,4 @@ export * from "./circuits/inference.js";
 export * from "./escrow.js";
 export * from "./inference/model.js";
 export * from "./inference/io.js";
+export * from "./identity/index.js";
