@@ -53,6 +53,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ register: RegisterComman
   credentials: () => import("./commands/credentials.js"),
   infer: () => import("./commands/infer.js"),
   escrows: () => import("./commands/escrows.js"),
+  issuer: () => import("./commands/issuer.js"),
+  identity: () => import("./commands/identity.js"),
   mcp: () => import("./commands/mcp.js"),
   doctor: () => import("./commands/doctor.js"),
 };

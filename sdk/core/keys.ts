@@ -4,6 +4,7 @@ import { bytesToHex, hexToBytes, keccak256, type Hex } from "viem";
 
 import { ZkPayError } from "./errors.js";
 import { SNARK_SCALAR_FIELD, toBytes32 } from "./field.js";
+import { holderKeyFromSecret, type HolderKey } from "./identity/credential.js";
 import { decodeMemoValue, encodeMemo, parseMemo, randomNonce128 } from "./memo.js";
 import { nullifyingKeyOf, ownerKeyOf, type NoteOpening } from "./note.js";
 import { hash2, hash3, hash4 } from "./poseidon.js";
@@ -38,6 +39,8 @@ const PURPOSE = {
   credentialBlinding: 32n,
   // The spending key: Poseidon2(r, spendingKey).
   spendingKey: 41n,
+  // The attribute-credential holder key (Verify & Pay): Poseidon2(r, attributeHolderKey).
+  attributeHolderKey: 51n,
 } as const;
 
 /** Domain of the viewing key: sha256(domain || r as 32 bytes big-endian). */
@@ -143,6 +146,22 @@ export class WalletKeys {
   /** The viewing-key string (`zk402view...`) to hand an auditor: lists incoming payments, cannot spend. */
   viewingKeyString(): string {
     return encodeViewingKey({ viewingKey: this.#viewingKey, ownerKey: this.ownerKey });
+  }
+
+  /**
+   * The holder key of this wallet's attribute credentials (Verify & Pay, 402zk/identity):
+   * an EdDSA-Poseidon key whose 32 secret bytes are Poseidon2(r, 51), so a wallet restored
+   * from its seed holds the same key and its stored credentials still prove. Its own
+   * purpose constant keeps it independent of the spending key (Poseidon2(r, 41)) and every
+   * other derivation. The public key goes to identity issuers (in a credential request);
+   * the secret never leaves the wallet.
+   *
+   * @example
+   * const holder = WalletKeys.fromSeed(seed).attributeHolderKey();
+   * const request = credentialRequest(holder, issuerKey, nonce); // 402zk/identity
+   */
+  attributeHolderKey(): HolderKey {
+    return holderKeyFromSecret(hexToBytes(toBytes32(hash2(this.#root, PURPOSE.attributeHolderKey))));
   }
 
   // ---------------------------------------------------------------- wallet derivation
