@@ -83,6 +83,14 @@ function parseOptions(argv: string[]): Options {
 
 // ------------------------------------------------------------------ compiling
 
+const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
+
+/** How many arguments the build's constructor takes (the compared versions may differ). */
+function constructorArity(build: Build): number {
+  const ctor = (build.abi as { type: string; inputs?: unknown[] }[]).find((i) => i.type === "constructor");
+  return ctor?.inputs?.length ?? 0;
+}
+
 interface Build {
   abi: unknown[];
   bytecode: string;
@@ -247,6 +255,8 @@ async function main() {
       await batchVerifier.getAddress(),
       ROOT_HISTORY,
       TREE_LEVELS,
+      // No sanctions list, for a version whose constructor takes one (#21); none before it.
+      ...(constructorArity(build) > 5 ? [ZERO_ADDRESS] : []),
     );
     await deployed.waitForDeployment();
     const pool = deployed as unknown as Contract;

@@ -10,6 +10,7 @@ import { IFacilitator } from "./interfaces/IFacilitator.sol";
 import { IPaymentBatchVerifier } from "./interfaces/IPaymentBatchVerifier.sol";
 import { IPaymentVerifier } from "./interfaces/IPaymentVerifier.sol";
 import { IERC3009 } from "./interfaces/IERC3009.sol";
+import { ISanctionsList } from "./interfaces/ISanctionsList.sol";
 import { NotePool } from "./base/NotePool.sol";
 import { PaymentSignals } from "./libraries/PaymentSignals.sol";
 import { PoseidonT2 } from "poseidon-solidity/PoseidonT2.sol";
@@ -66,17 +67,26 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
     /// @inheritdoc IFacilitator
     IPaymentBatchVerifier public immutable override batchVerifier;
 
+    /// @inheritdoc IFacilitator
+    /// @dev Storage, not immutable, so that a pool with an operator (FacilitatorEscrow) can
+    /// change it; the plain Facilitator has no administrator, so there it is fixed at
+    /// construction. Costs every deposit one SLOAD (2.1k gas) when unset.
+    ISanctionsList public override sanctionsList;
+
     /// @param token_ ERC-20 held by the pool (for example USDC).
     /// @param verifier_ Groth16 verifier exported from the payment circuit.
     /// @param batchVerifier_ Batched verifier generated from the same verifying key.
     /// @param rootHistorySize_ Number of past roots that stay valid for proofs.
     /// @param treeLevels_ Each tree holds 2^treeLevels_ leaves (24 in production).
+    /// @param sanctionsList_ Sanctions-list oracle that deposits are screened against
+    /// (for example Chainalysis'), or zero for no screening.
     constructor(
         IERC20 token_,
         IPaymentVerifier verifier_,
         IPaymentBatchVerifier batchVerifier_,
         uint256 rootHistorySize_,
-        uint256 treeLevels_
+        uint256 treeLevels_,
+        ISanctionsList sanctionsList_
     ) NotePool(rootHistorySize_, treeLevels_) {
         // The dependencies are immutable: a zero address would brick the pool.
         if (address(token_) == address(0)) revert FacilitatorInvalidConfig("token is the zero address");
@@ -87,6 +97,7 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         token = token_;
         verifier = verifier_;
         batchVerifier = batchVerifier_;
+        if (address(sanctionsList_) != address(0)) _setSanctionsList(sanctionsList_);
     }
 
     // ================================================================== deposits
@@ -97,6 +108,7 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         uint128 value,
         bytes calldata memo
     ) external override nonReentrant returns (uint256 commitment, uint256 leafIndex) {
+        _screenDepositor(msg.sender);
         _pullExact(msg.sender, value);
         return _deposit(msg.sender, precommitment, value, memo);
     }
@@ -111,6 +123,8 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         bytes32 r,
         bytes32 s
     ) external override nonReentrant returns (uint256 commitment, uint256 leafIndex) {
+        // The permit's owner is msg.sender: the tokens come from it.
+        _screenDepositor(msg.sender);
         // A front-runner may have submitted the permit already; that only matters if
         // the allowance is now short, which the transfer below detects.
         // solhint-disable-next-line no-empty-blocks
@@ -134,6 +148,8 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
         // The nonce commits `from`'s signature to this precommitment and memo, so a relayer
         // cannot substitute a note of its own. The token checks the signature and that
         // this contract (msg.sender there) is the payee.
+        // Screened before the token is called: a refused deposit moves nothing.
+        _screenDepositor(from);
         bytes32 nonce = depositNonce(precommitment, memo);
         uint256 before = token.balanceOf(address(this));
         IERC3009(address(token)).receiveWithAuthorization(
@@ -430,6 +446,32 @@ contract Facilitator is IFacilitator, NotePool, ReentrancyGuardTransient {
     }
 
     // ================================================================== internals
+
+    /// @dev Refuses a deposit when the sanctions list (if any) names `from`, the address
+    /// the tokens are pulled from, or `msg.sender` when it is another address (the relayer
+    /// of an EIP-3009 deposit). What this guarantees: no listed address deposits into the
+    /// pool, at the time of its deposit, as the list says then. What it does not: payees
+    /// and withdrawal recipients are not screened (the pool cannot see who owns a note);
+    /// an address listed after it deposited keeps its notes and can still spend them; and
+    /// tokens that reached an unlisted address from a listed one are accepted. A list that
+    /// reverts makes deposits revert (fail closed); payments and withdrawals never call it.
+    function _screenDepositor(address from) internal view {
+        ISanctionsList list = sanctionsList;
+        if (address(list) == address(0)) return;
+        if (list.isSanctioned(from)) revert FacilitatorSanctionedDepositor(from);
+        if (msg.sender != from && list.isSanctioned(msg.sender)) revert FacilitatorSanctionedDepositor(msg.sender);
+    }
+
+    /// @dev Sets the sanctions list (zero: none) and emits `SanctionsListSet`. A non-zero
+    /// list must have code: a call to an address without code reverts, which would stop
+    /// every deposit.
+    function _setSanctionsList(ISanctionsList list) internal {
+        if (address(list) != address(0) && address(list).code.length == 0) {
+            revert FacilitatorInvalidConfig("sanctions list has no code");
+        }
+        sanctionsList = list;
+        emit SanctionsListSet(list);
+    }
 
     /// @dev The checks of a payment that do not depend on chain state.
     function _checkPayment(

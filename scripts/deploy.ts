@@ -10,6 +10,11 @@
  * ESCROW=1 deploys FacilitatorEscrow (the Facilitator plus proof-before-pay escrow), with
  * the deployer as its operator, and deploys and registers the InferenceVerifier.
  *
+ * SANCTIONS_LIST=0x... screens every deposit against that sanctions-list oracle (an
+ * `isSanctioned(address)` contract such as Chainalysis'; checked before anything is sent,
+ * and written to the record as `sanctionsList`). Unset: no screening. The plain
+ * Facilitator keeps it for ever; a FacilitatorEscrow's operator can change it later.
+ *
  * (Base Sepolia needs BASE_SEPOLIA_RPC_URL and BASE_SEPOLIA_PRIVATE_KEY in the Hardhat
  * keystore or environment: `npx hardhat keystore set BASE_SEPOLIA_PRIVATE_KEY`.) See
  * docs/base-sepolia.md. The token's EIP-712 domain is read from the token (or @x402/evm's
@@ -42,6 +47,7 @@ try {
     // PREWARM=0 skips prewarming the root-history ring (cheaper deploy, dearer first inserts).
     prewarmRootHistory: process.env.PREWARM !== "0",
     escrow: process.env.ESCROW === "1",
+    sanctionsList: process.env.SANCTIONS_LIST || undefined,
     tokenDomain: overrideName && overrideVersion ? { name: overrideName, version: overrideVersion } : undefined,
     allowDevelopmentSetup: process.env[ALLOW_DEVELOPMENT_SETUP_ENV],
     // Progress on stderr, the record on stdout.

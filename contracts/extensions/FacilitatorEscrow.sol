@@ -10,6 +10,7 @@ import { Facilitator } from "../Facilitator.sol";
 import { IFacilitatorEscrow } from "../interfaces/IFacilitatorEscrow.sol";
 import { IPaymentBatchVerifier } from "../interfaces/IPaymentBatchVerifier.sol";
 import { IPaymentVerifier } from "../interfaces/IPaymentVerifier.sol";
+import { ISanctionsList } from "../interfaces/ISanctionsList.sol";
 import { IServiceVerifier } from "../interfaces/IServiceVerifier.sol";
 
 /// @title FacilitatorEscrow
@@ -47,15 +48,17 @@ contract FacilitatorEscrow is Facilitator, IFacilitatorEscrow {
     /// call, so plain payments (`pay`, `payBatch`) are paid out as usual.
     bytes32 private transient _holding;
 
-    /// @param operator_ May register service verifiers (and nothing else).
+    /// @param operator_ May register service verifiers and set the sanctions list (and nothing else).
+    /// @param sanctionsList_ Sanctions-list oracle deposits are screened against, or zero.
     constructor(
         IERC20 token_,
         IPaymentVerifier verifier_,
         IPaymentBatchVerifier batchVerifier_,
         uint256 rootHistorySize_,
         uint256 treeLevels_,
-        address operator_
-    ) Facilitator(token_, verifier_, batchVerifier_, rootHistorySize_, treeLevels_) {
+        address operator_,
+        ISanctionsList sanctionsList_
+    ) Facilitator(token_, verifier_, batchVerifier_, rootHistorySize_, treeLevels_, sanctionsList_) {
         if (operator_ == address(0)) revert FacilitatorInvalidConfig("operator is the zero address");
         operator = operator_;
     }
@@ -72,6 +75,14 @@ contract FacilitatorEscrow is Facilitator, IFacilitatorEscrow {
         if (address(verifier_).code.length == 0) revert FacilitatorInvalidConfig("service verifier has no code");
         isServiceVerifier[verifier_] = true;
         emit ServiceVerifierRegistered(verifier_);
+    }
+
+    /// @inheritdoc IFacilitatorEscrow
+    /// @dev The operator can start, change or stop screening; it cannot touch a note
+    /// already deposited, nor stop payments or withdrawals (only deposits consult the list).
+    function setSanctionsList(ISanctionsList list) external override {
+        if (msg.sender != operator) revert EscrowNotOperator(msg.sender);
+        _setSanctionsList(list);
     }
 
     // ================================================================== escrow

@@ -6,6 +6,7 @@ import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import { INotePool } from "./INotePool.sol";
 import { IPaymentBatchVerifier } from "./IPaymentBatchVerifier.sol";
 import { IPaymentVerifier } from "./IPaymentVerifier.sol";
+import { ISanctionsList } from "./ISanctionsList.sol";
 
 /// @title IFacilitator
 /// @notice Shielded pool and on-chain x402 facilitator of 402zk.
@@ -145,6 +146,11 @@ interface IFacilitator is INotePool {
     /// @param fee Paid to the relayer (the only value that leaves the pool).
     event ShieldedPaymentReceipt(bytes32 indexed id, uint256 payeeCommitment, address relayer, uint256 fee);
 
+    /// @notice Deposits are screened against `sanctionsList` from now on (zero: no
+    /// screening). Emitted at construction when one is set, and on every change (only a
+    /// pool with an operator, {IFacilitatorEscrow-setSanctionsList}, can change it).
+    event SanctionsListSet(ISanctionsList indexed sanctionsList);
+
     // ------------------------------------------------------------------ errors
 
     /// @notice The note with this nullifier hash was already spent.
@@ -179,6 +185,9 @@ interface IFacilitator is INotePool {
     error FacilitatorMemoTooLong(uint256 length, uint256 maxLength);
     /// @notice A batch must hold 1 .. max payments.
     error FacilitatorBatchSize(uint256 size, uint256 max);
+    /// @notice A deposit from (or submitted by) `depositor`, an address the pool's
+    /// sanctions list names: refused before any token moves.
+    error FacilitatorSanctionedDepositor(address depositor);
     // ------------------------------------------------------------------ deposits
 
     /// @notice Deposits `value` tokens (approved beforehand) into a new note.
@@ -308,4 +317,12 @@ interface IFacilitator is INotePool {
 
     /// @notice The batched verifier of the payment circuit (same verifying key).
     function batchVerifier() external view returns (IPaymentBatchVerifier);
+
+    /// @notice The sanctions-list oracle deposits are screened against; zero: none.
+    /// Every deposit entry point refuses (`FacilitatorSanctionedDepositor`) when the list
+    /// names the address the tokens come from, or `msg.sender` if that is another address.
+    /// It screens the depositing address at deposit time only: not payees, withdrawals,
+    /// notes already in the pool when an address is listed later, nor funds that reached
+    /// the depositor through another address.
+    function sanctionsList() external view returns (ISanctionsList);
 }

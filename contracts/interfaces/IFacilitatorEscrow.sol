@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import { IFacilitator } from "./IFacilitator.sol";
+import { ISanctionsList } from "./ISanctionsList.sol";
 import { IServiceVerifier } from "./IServiceVerifier.sol";
 
 /// @title IFacilitatorEscrow
@@ -114,7 +115,7 @@ interface IFacilitatorEscrow is IFacilitator {
     /// @notice The refund memo is not the one the statement's `refundMemoHash` names.
     error EscrowRefundMemoMismatch(bytes32 id);
 
-    /// @notice The operator, who registers service verifiers.
+    /// @notice The operator, who registers service verifiers and sets the sanctions list.
     function operator() external view returns (address);
 
     /// @notice True when `verifier` may be named by an escrow statement.
@@ -122,6 +123,12 @@ interface IFacilitatorEscrow is IFacilitator {
 
     /// @notice Registers a service verifier (operator only, permanent).
     function registerServiceVerifier(IServiceVerifier verifier) external;
+
+    /// @notice Screens later deposits against `list` (operator only; zero stops screening).
+    /// `list` must be zero or a contract (a call to an address without code would revert
+    /// every deposit). Emits `SanctionsListSet`. See {IFacilitator-sanctionsList} for what
+    /// screening does and does not guarantee.
+    function setSanctionsList(ISanctionsList list) external;
 
     /// @notice Pays like `pay`, holding the payee's `amount` in escrow under `statement`.
     /// @return id The payment's receipt id, which is also the escrow's.

@@ -6,6 +6,7 @@ import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import { Facilitator } from "../Facilitator.sol";
 import { IPaymentBatchVerifier } from "../interfaces/IPaymentBatchVerifier.sol";
 import { IPaymentVerifier } from "../interfaces/IPaymentVerifier.sol";
+import { ISanctionsList } from "../interfaces/ISanctionsList.sol";
 import { LeanIncrementalTree } from "../libraries/LeanIncrementalTree.sol";
 
 /// @title FacilitatorHarness
@@ -20,8 +21,9 @@ contract FacilitatorHarness is Facilitator {
         IPaymentVerifier verifier_,
         IPaymentBatchVerifier batchVerifier_,
         uint256 rootHistorySize_,
-        uint256 treeLevels_
-    ) Facilitator(token_, verifier_, batchVerifier_, rootHistorySize_, treeLevels_) {}
+        uint256 treeLevels_,
+        ISanctionsList sanctionsList_
+    ) Facilitator(token_, verifier_, batchVerifier_, rootHistorySize_, treeLevels_, sanctionsList_) {}
 
     /// @notice Emits `LeafInserted` for `leaves` at the next indices and counts them as
     /// appended, without queueing or hashing them: `harnessSetTree` must follow, with

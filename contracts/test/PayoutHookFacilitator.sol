@@ -6,6 +6,7 @@ import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import { Facilitator } from "../Facilitator.sol";
 import { IPaymentBatchVerifier } from "../interfaces/IPaymentBatchVerifier.sol";
 import { IPaymentVerifier } from "../interfaces/IPaymentVerifier.sol";
+import { ISanctionsList } from "../interfaces/ISanctionsList.sol";
 
 /// @title PayoutHookFacilitator
 /// @notice TEST ONLY. A Facilitator that overrides the {Facilitator-_payout} hook the way
@@ -37,8 +38,9 @@ contract PayoutHookFacilitator is Facilitator {
         IPaymentVerifier verifier_,
         IPaymentBatchVerifier batchVerifier_,
         uint256 rootHistorySize_,
-        uint256 treeLevels_
-    ) Facilitator(token_, verifier_, batchVerifier_, rootHistorySize_, treeLevels_) {}
+        uint256 treeLevels_,
+        ISanctionsList sanctionsList_
+    ) Facilitator(token_, verifier_, batchVerifier_, rootHistorySize_, treeLevels_, sanctionsList_) {}
 
     /// @notice Sets the share of each later payment the hook holds (test setup only).
     function setHeldPercent(uint256 percent) external {

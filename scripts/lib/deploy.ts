@@ -77,6 +77,13 @@ export interface DeployOptions {
    * such a token for approve-only deposits (the misbehaving-token tests).
    */
   requireTokenDomain?: boolean;
+  /**
+   * Sanctions-list oracle that the pool screens deposits against (an `isSanctioned(address)`
+   * contract such as Chainalysis' on-chain oracle); absent: no screening. Checked before
+   * anything is sent (a contract that answers `isSanctioned`), and written to the record.
+   * The plain Facilitator keeps it for ever; a FacilitatorEscrow's operator can change it.
+   */
+  sanctionsList?: string;
   /** Progress, one line per step with its transaction hash (scripts/deploy.ts prints them). */
   log?: (line: string) => void;
   /** Longest wait for one RPC answer or one transaction to be mined, ms (default 300 s). */
@@ -194,6 +201,43 @@ export async function checkToken(
   return { address, name, symbol, decimals: Number(decimals), domain };
 }
 
+const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
+
+/**
+ * Checks that `address` is a sanctions-list oracle before the pool is deployed with it: a
+ * contract whose `isSanctioned(address)` answers with a bool. The pool calls it on every
+ * deposit, so an address without code (or another contract) would make every deposit revert.
+ *
+ * @example
+ * await checkSanctionsList(ethers, process.env.SANCTIONS_LIST!, 30_000);
+ */
+export async function checkSanctionsList(ethers: HardhatEthers, address: string, timeoutMs: number): Promise<Address> {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new Error(`sanctions list ${address} is not an address`);
+  if (/^0x0{40}$/.test(address)) throw new Error("sanctions list is the zero address: leave it unset for no screening");
+  const code = await within(timeoutMs, "reading the sanctions list's code", ethers.provider.getCode(address));
+  if (code === "0x") throw new Error(`sanctions list ${address} has no code on this chain. Nothing was sent.`);
+  const abi = [
+    {
+      type: "function",
+      name: "isSanctioned",
+      stateMutability: "view",
+      inputs: [{ name: "addr", type: "address" }],
+      outputs: [{ name: "", type: "bool" }],
+    },
+  ] as const;
+  try {
+    const data = encodeFunctionData({ abi, functionName: "isSanctioned", args: [ZERO_ADDRESS] });
+    const out = await within(timeoutMs, "calling isSanctioned", ethers.provider.call({ to: address, data }));
+    decodeFunctionResult({ abi, functionName: "isSanctioned", data: out as Hex });
+  } catch (err) {
+    throw new Error(
+      `sanctions list ${address} does not answer isSanctioned(address) (${(err as Error).message.split("\n")[0]}). Nothing was sent.`,
+      { cause: err },
+    );
+  }
+  return address as Address;
+}
+
 /**
  * Deploys PoseidonT3, the generated PaymentVerifier, (optionally) TestUSDC and the
  * Facilitator, and returns the contracts and the block the Facilitator was deployed in.
@@ -223,6 +267,8 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
     });
     if (!inference.deploy) throw new Error(`inference circuit: ${inference.reason}`);
   }
+  const sanctionsList = options.sanctionsList ? await checkSanctionsList(ethers, options.sanctionsList, ms) : undefined;
+  if (sanctionsList) log(`sanctions list ${sanctionsList}: deposits are screened against it`);
   const tokenInfo = options.token
     ? await checkToken(ethers, options.token, {
         chainId,
@@ -291,6 +337,7 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
         options.rootHistorySize ?? DEFAULT_ROOT_HISTORY,
         options.treeLevels ?? DEFAULT_TREE_LEVELS,
         ...(operator ? [operator] : []),
+        sanctionsList ?? ZERO_ADDRESS,
       ],
       {
         libraries: {
@@ -357,6 +404,12 @@ export async function deploySystem(ethers: HardhatEthers, options: DeployOptions
   };
 }
 
+/** `{ sanctionsList }` when the pool screens deposits, else nothing (the record's field is optional). */
+async function screenedBy(facilitator: Facilitator): Promise<{ sanctionsList?: Address }> {
+  const list = (await facilitator.sanctionsList()) as Address;
+  return list === ZERO_ADDRESS ? {} : { sanctionsList: list };
+}
+
 /**
  * Deploys the system and builds its `deployments/<network>.json` record (not written).
  */
@@ -403,6 +456,8 @@ export async function deployWithRecord(ethers: HardhatEthers, networkName: strin
       developmentSetup: manifest.developmentSetup,
     },
     ...(system.escrow && { escrow: system.escrow }),
+    // The oracle deposits are screened against, as the pool reports it (absent: none).
+    ...(await screenedBy(system.facilitator)),
     deployedAt: new Date().toISOString(),
   };
   return { system, record };

@@ -57,6 +57,8 @@ export const DeploymentSchema = z.object({
         .optional(),
     })
     .optional(),
+  /** The sanctions-list oracle the pool screens deposits against (absent: no screening). */
+  sanctionsList: address.optional(),
   deployedAt: z.string(),
 });
 

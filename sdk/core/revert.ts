@@ -59,3 +59,41 @@ export function mapPayRevert(err: unknown): ZkPayError {
   }
   return new ZkPayError("settlement_failed", String(err), {}, { cause: err });
 }
+
+/**
+ * Maps a reverted deposit (its gas estimate or simulation, before anything is sent) to a
+ * typed error: `depositor_sanctioned` when the pool's sanctions list names the depositing
+ * address (or the submitter), `settlement_failed` for any other revert, `rpc_error` when
+ * the node did not answer. No tokens moved in any of these cases. Already-typed errors
+ * pass through unchanged.
+ *
+ * @example
+ * try { await estimateDeposit() } catch (err) { throw mapDepositRevert(err) }
+ */
+export function mapDepositRevert(err: unknown): ZkPayError {
+  if (err instanceof ZkPayError) return err;
+  if (err instanceof BaseError) {
+    const revert = err.walk((e) => e instanceof ContractFunctionRevertedError);
+    if (revert instanceof ContractFunctionRevertedError) {
+      const name = revert.data?.errorName;
+      const args = (revert.data?.args ?? []).map(String);
+      const details = { error: name, args };
+      if (name === "FacilitatorSanctionedDepositor") {
+        return new ZkPayError(
+          "depositor_sanctioned",
+          `the pool's sanctions list names ${args[0]}: it refuses this deposit (no tokens moved)`,
+          details,
+          { cause: err },
+        );
+      }
+      return new ZkPayError(
+        "settlement_failed",
+        `deposit reverted: ${name ?? revert.shortMessage} (no tokens moved)`,
+        details,
+        { cause: err },
+      );
+    }
+    return new ZkPayError("rpc_error", err.shortMessage, {}, { cause: err });
+  }
+  return new ZkPayError("settlement_failed", String(err), {}, { cause: err });
+}

@@ -241,7 +241,14 @@ export async function swapToProduction(ethers: HardhatEthers, pool: Pool): Promi
   const f = pool.facilitator;
   const real = await ethers.deployContract(
     "Facilitator",
-    [await f.token(), await f.verifier(), await f.batchVerifier(), await f.rootHistorySize(), await f.treeLevels()],
+    [
+      await f.token(),
+      await f.verifier(),
+      await f.batchVerifier(),
+      await f.rootHistorySize(),
+      await f.treeLevels(),
+      await f.sanctionsList(),
+    ],
     {
       libraries: {
         [POSEIDON_LINK_KEY]: await pool.poseidon.getAddress(),

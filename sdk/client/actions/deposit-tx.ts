@@ -5,6 +5,7 @@
 import type { Account, Address, Hash, Hex, WalletClient } from "viem";
 
 import { facilitatorAbi } from "../../core/abi.js";
+import { mapDepositRevert } from "../../core/revert.js";
 import type { WalletCore } from "../wallet/core.js";
 import { tokenDomain } from "./token.js";
 
@@ -39,7 +40,14 @@ export async function sendDeposit(
   // A deposit commits whatever is queued ahead of it, so its gas depends on what lands
   // first (another deposit in the same block moves its leaf and its hashes): estimate
   // against `pending` and leave room for several more Poseidon hashes (~20k each).
-  const gas = await core.publicClient.estimateContractGas({ ...call, blockTag: "pending" } as never);
+  // The estimate simulates the deposit: a refusal (sanctions list, short allowance, a bad
+  // signature) surfaces here, typed, before anything is sent.
+  let gas: bigint;
+  try {
+    gas = await core.publicClient.estimateContractGas({ ...call, blockTag: "pending" } as never);
+  } catch (err) {
+    throw mapDepositRevert(err);
+  }
   const wc = note.walletClient;
   return wc.writeContract({ ...call, chain: wc.chain, gas: gas + gas / 2n } as never);
 }

@@ -36,7 +36,8 @@ const METHODS: Record<DepositMethod, (core: WalletCore, note: DepositNote) => Pr
  * syncs once the transaction is mined (the deposit itself is public). A deposit that
  * landed is never a failure: if the sync after it fails, `synced` is false with a warning.
  * Throws `invalid_argument` (no value, no account), `rpc_error` with the hash when the
- * transaction was sent but its outcome is unknown, `settlement_failed` when it reverted.
+ * transaction was sent but its outcome is unknown, `settlement_failed` when it reverted,
+ * `depositor_sanctioned` when the pool's sanctions list names the account (nothing sent).
  *
  * @example
  * const { hash, leafIndex } = await deposit(core, { value: 5_000_000n, method: "authorization" });
