@@ -70,3 +70,71 @@ template OriginToken() {
     signal output out;
     out <== Poseidon(4)([ORIGIN_TOKEN_DOMAIN(), nullifierSeed, originId, index]);
 }
+
+// Attribute credentials (Verify & Pay, issue #21): the hashes the attribute circuit shares
+// =========================================================================================
+// An attribute credential is an identity issuer's EdDSA-Poseidon signature (BabyJubJub)
+// over
+//
+//     message = Poseidon8(ATTR_CREDENTIAL_DOMAIN, Hx, Hy, birthDate, country, expiresAt,
+//                         flags, serial)
+//
+// where H = hk*Base8 is the holder's public key (the holder proves knowledge of hk), the
+// claims are integers (dates YYYYMMDD, ISO 3166-1 numeric country, a 64-bit flag field)
+// and serial is the issuer's credential number (the key of its revocation tree). Issuers
+// are named by issuerHash = Poseidon3(ATTR_ISSUER_DOMAIN, Ax, Ay) off circuit, and by
+// issuerLeaf = Poseidon4(ATTR_ISSUER_DOMAIN, Ax, Ay, revocationRoot) in the trusted-issuer
+// tree, so a leaf pins one key AND its current revocation state.
+//
+// Domain separation: each hash starts with its own constant (the ASCII bytes of
+// "402zk.attr-issuer.v1", "402zk.attr-credential.v1", "402zk.attr-pseudonym.v1" read as
+// big-endian integers), distinct from the session-credential constants above, so no
+// session-credential hash, note hash or tree node equals an attribute-credential hash of
+// the same arity. The same constants are in sdk/core/identity/constants.ts (with
+// "402zk.attr-pop.v1", used off circuit only); a test checks they agree.
+
+function ATTR_ISSUER_DOMAIN() { return 297942353123582695362457369322004459631120643633; }
+function ATTR_CREDENTIAL_DOMAIN() { return 1279652662759071122933285266956507381944434662798342911537; }
+function ATTR_PSEUDONYM_DOMAIN() { return 4998643213902621573958145578073371327740415030001038897; }
+
+// issuerHash = Poseidon3(ATTR_ISSUER_DOMAIN, Ax, Ay): an issuer key as one field element.
+template IssuerHash() {
+    signal input Ax;
+    signal input Ay;
+    signal output out;
+    out <== Poseidon(3)([ATTR_ISSUER_DOMAIN(), Ax, Ay]);
+}
+
+// The message an identity issuer signs (see the banner above).
+template AttributeCredentialMessage() {
+    signal input Hx;
+    signal input Hy;
+    signal input birthDate;
+    signal input country;
+    signal input expiresAt;
+    signal input flags;
+    signal input serial;
+    signal output out;
+    out <== Poseidon(8)([ATTR_CREDENTIAL_DOMAIN(), Hx, Hy, birthDate, country, expiresAt, flags, serial]);
+}
+
+// issuerLeaf = Poseidon4(ATTR_ISSUER_DOMAIN, Ax, Ay, revocationRoot): a trusted issuer's
+// leaf. Binding the revocation root into the leaf lets a proof use the issuer's current
+// revocation tree while keeping both the issuer and its root private.
+template IssuerLeaf() {
+    signal input Ax;
+    signal input Ay;
+    signal input revocationRoot;
+    signal output out;
+    out <== Poseidon(4)([ATTR_ISSUER_DOMAIN(), Ax, Ay, revocationRoot]);
+}
+
+// pseudonym = Poseidon4(ATTR_PSEUDONYM_DOMAIN, hk, serviceId, epoch): one value per
+// (holder, service, epoch), unlinkable across services and epochs without hk.
+template Pseudonym() {
+    signal input hk;
+    signal input serviceId;
+    signal input epoch;
+    signal output out;
+    out <== Poseidon(4)([ATTR_PSEUDONYM_DOMAIN(), hk, serviceId, epoch]);
+}

@@ -25,6 +25,7 @@ export * from "./circuits/proof.js";
 export * from "./prover.js";
 export * from "./circuits/payment.js";
 export * from "./circuits/inference.js";
+export * from "./circuits/attribute.js";
 export * from "./escrow.js";
 export * from "./inference/model.js";
 export * from "./inference/io.js";

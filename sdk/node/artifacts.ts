@@ -116,6 +116,27 @@ export function loadInferenceVerificationKey(dir = ARTIFACTS_DIR): unknown {
   return verificationKeyOf("inference", dir).vkey;
 }
 
+/**
+ * Paths of the committed attribute-circuit artifacts (Verify & Pay: the payer's proof that
+ * its identity credential meets a route's rule), checked to exist.
+ *
+ * @example
+ * const r = await proveAttribute(attributeArtifacts(), input);
+ */
+export function attributeArtifacts(dir = ARTIFACTS_DIR): CircuitArtifacts {
+  return proverArtifacts(artifactsOf("attribute", dir));
+}
+
+/**
+ * The attribute circuit's verification key (what a paid API checks an attribute proof with).
+ *
+ * @example
+ * const ok = await verifyAttributeProof(loadAttributeVerificationKey(), proof, signals);
+ */
+export function loadAttributeVerificationKey(dir = ARTIFACTS_DIR): unknown {
+  return verificationKeyOf("attribute", dir).vkey;
+}
+
 /** The committed model of the `inference` circuit: circuits/models/digits-mlp.json (see scripts/train-inference-model.ts). */
 export const INFERENCE_MODEL_FILE = path.resolve(ARTIFACTS_DIR, "..", "models", "digits-mlp.json");
 

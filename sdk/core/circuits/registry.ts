@@ -56,6 +56,9 @@ export interface CircuitSpec {
  *   binary-weight MLP with a committed private model, the payer's blinded input and the
  *   result encrypted to the payer (circuits/inference.circom); verified on chain by the
  *   escrow's release through `InferenceVerifier`.
+ * - `attribute` (Verify & Pay): an identity credential from a trusted issuer satisfies the
+ *   route's rule (age, country, flags), is not expired nor revoked, and is bound to the
+ *   payment's nullifier and terms (circuits/attribute.circom); verified off chain by the API.
  *
  * @example
  * CIRCUITS.payment.publicSignals; // ["nullifierHash", "payeeCommitment", "changeCommitment", "root", "treeIndex", "publicValue", "context"]
@@ -117,6 +120,36 @@ export const CIRCUITS = {
         manifestKey: "verifier",
       },
     ],
+  },
+  attribute: {
+    main: "circuits/main/attribute.circom",
+    version: "attribute-v1",
+    // 16,000 constraints + 18 public rows + 1 = 16,019 <= 2^14 (an EdDSA-Poseidon
+    // signature, the holder key, a 21-level revocation SMT, a 4-level issuer path, the
+    // payment's nullifier and the rule's comparisons).
+    ptauPower: 14,
+    params: { revDepth: 20, issuerDepth: 4 },
+    publicSignals: [
+      "pseudonym",
+      "context",
+      "nullifierHash",
+      "issuersRoot",
+      "today",
+      "minAge",
+      "countryMode",
+      "countryMask0",
+      "countryMask1",
+      "countryMask2",
+      "countryMask3",
+      "countryMask4",
+      "countryMask5",
+      "countryMask6",
+      "countryMask7",
+      "requiredFlags",
+      "serviceId",
+      "epoch",
+    ],
+    verifiers: [],
   },
 } as const satisfies Record<string, CircuitSpec>;
 
@@ -180,6 +213,9 @@ export const PRESENTATION_SIGNALS = signalIndex("presentation");
 
 /** Named indices of the inference circuit's public signals. @example publicSignals[INFERENCE_SIGNALS.resultCiphertext] */
 export const INFERENCE_SIGNALS = signalIndex("inference");
+
+/** Named indices of the attribute circuit's public signals. @example publicSignals[ATTRIBUTE_SIGNALS.pseudonym] */
+export const ATTRIBUTE_SIGNALS = signalIndex("attribute");
 
 /**
  * A circuit's public signals as a record by name. Throws `invalid_argument` when the
