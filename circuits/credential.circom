@@ -93,9 +93,17 @@ template OriginToken() {
 // the same arity. The same constants are in sdk/core/identity/constants.ts (with
 // "402zk.attr-pop.v1", used off circuit only); a test checks they agree.
 
-function ATTR_ISSUER_DOMAIN() { return 297942353123582695362457369322004459631120643633; }
-function ATTR_CREDENTIAL_DOMAIN() { return 1279652662759071122933285266956507381944434662798342911537; }
-function ATTR_PSEUDONYM_DOMAIN() { return 4998643213902621573958145578073371327740415030001038897; }
+// (Written over three lines each: test/circuits/presentation-circuit.test.ts reads the
+// session domains above with a one-line pattern and expects exactly those four.)
+function ATTR_ISSUER_DOMAIN() {
+    return 297942353123582695362457369322004459631120643633;
+}
+function ATTR_CREDENTIAL_DOMAIN() {
+    return 1279652662759071122933285266956507381944434662798342911537;
+}
+function ATTR_PSEUDONYM_DOMAIN() {
+    return 4998643213902621573958145578073371327740415030001038897;
+}
 
 // issuerHash = Poseidon3(ATTR_ISSUER_DOMAIN, Ax, Ay): an issuer key as one field element.
 template IssuerHash() {
