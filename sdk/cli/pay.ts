@@ -17,6 +17,7 @@ import {
 } from "../client/scheme.js";
 import { RelayClient } from "../client/relay.js";
 import type { PreparedPayment, PrivateWallet } from "../client/wallet.js";
+import type { ZkIdentityOptions } from "../client/actions/attribute.js";
 import { isZkPayError, ZkPayError } from "../core/errors.js";
 import type { ProofProgress } from "../core/prover.js";
 import { ReceiptChecker } from "../core/receipts.js";
@@ -90,6 +91,8 @@ export interface PayOptions {
   relay?: RelayClient | string;
   /** The wallet's sent transactions, to name a client-settled payment that was submitted. */
   transactions?: SentTransactions;
+  /** Verify & Pay: identity credentials and the attribute circuit, for routes whose 402 names an attribute rule. */
+  identity?: ZkIdentityOptions;
 }
 
 /** Outcome of {@link payWithZk}. */
@@ -163,6 +166,7 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
     maxFee: o.maxFee,
     onProgress: o.onProgress,
     relay,
+    identity: o.identity,
     // The scheme's own wait for confirmations ends with the exchange (it is raced below).
     confirmationTimeoutMs: o.timeoutMs,
     onPrepared: (p) => {
@@ -176,7 +180,7 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
   const schemeNamed = (inner: ZkExactClientScheme): SchemeNetworkClient => ({
     scheme: inner.scheme,
     schemeHooks: inner.schemeHooks,
-    createPaymentPayload: async (version, requirements) => {
+    createPaymentPayload: async (version, requirements, context) => {
       try {
         // The scheme silently switches to the server's first mode when the wanted one is not
         // offered; a switch to client-settled would reveal the payer's EOA, so refuse instead.
@@ -209,7 +213,8 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
           mode = m;
           o.onQuote?.(quote);
         }
-        return await inner.createPaymentPayload(version, requirements);
+        // `context` carries the 402's extensions (a zk-attribute rule among them).
+        return await inner.createPaymentPayload(version, requirements, context);
       } catch (err) {
         creationError = err;
         throw err;

@@ -22,6 +22,8 @@ import {
   type ZkPaymentPayload,
   type ZkSchemeName,
 } from "../core/wire.js";
+import { ZK_ATTRIBUTE_EXTENSION, parseAttributeRequirement } from "../core/identity/extension.js";
+import { attributeProverFor, chooseAttributeCredential, type ZkIdentityOptions } from "./actions/attribute.js";
 import { checkPaymentCost } from "./cost.js";
 import type { RelayClient } from "./relay.js";
 import type { PaymentParams, PreparedPayment } from "./types.js";
@@ -89,6 +91,14 @@ export interface ZkClientOptions {
      */
     onPaymentPrepared?(receiptId: Hex, shielded?: { payeeMemo: Hex; payeeCommitment: bigint }): Promise<void>;
   };
+  /**
+   * Verify & Pay: the identity credentials and the attribute circuit, to pay routes whose
+   * 402 names an attribute rule (the `zk-attribute` extension). A credential that meets
+   * the rule is chosen before anything is proven or paid; the attribute proof is bound to
+   * the payment and sent as the payload's `zk-attribute` extension. Without it such
+   * routes are refused with `attribute_proof_required`.
+   */
+  identity?: ZkIdentityOptions;
 }
 
 /**
@@ -209,6 +219,24 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
           : `a ${ZK_SCHEME} requirement pays a 20-byte address, not ${req.payTo}`,
       );
     }
+    // Verify & Pay: a credential that meets the route's rule is chosen before anything is
+    // proven or paid; its proof is made for the note preparePayment spends.
+    let attribute: PaymentParams["attribute"];
+    const attributeDeclaration = context?.extensions?.[ZK_ATTRIBUTE_EXTENSION];
+    if (attributeDeclaration !== undefined) {
+      const identity = this.#o.identity;
+      if (!identity) {
+        throw new ZkPayError(
+          "attribute_proof_required",
+          "this route requires an identity attribute proof (zk-attribute): give the client `identity` (credentials and the attribute circuit)",
+        );
+      }
+      const info = parseAttributeRequirement(attributeDeclaration);
+      const holder = identity.holder ?? wallet.attributeHolderKey();
+      const list = "list" in identity.credentials ? await identity.credentials.list() : identity.credentials;
+      const chosen = await chooseAttributeCredential(info, list, holder, identity);
+      attribute = attributeProverFor(info, chosen, holder, conditionHash, identity);
+    }
     const params: PaymentParams = {
       // Shielded: the wallet parses the address, creates the payee note (value = the
       // price, owned by the address's owner key) and encrypts its opening to it.
@@ -219,6 +247,7 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       conditionHash,
       expiry: BigInt(x.challenge.exp),
       onProgress: this.#o.onProgress,
+      ...(attribute && { attribute }),
     };
     const prepared = await wallet.preparePayment({ ...params, sync: resync });
     this.#o.onPrepared?.(prepared);
@@ -230,12 +259,14 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
       );
     }
     let payload: ZkPaymentPayload;
+    let proved: PreparedPayment = prepared;
     if (mode === "server") {
       // commitChange: our only note after this one, its change committed in the same transaction.
       payload = { ...serverPayloadToWire(prepared), ...credential };
       this.#inFlight.set(conditionHash.toLowerCase(), prepared);
     } else {
       const transaction = await this.#submitFresh(prepared, () => wallet.preparePayment({ ...params, sync: true }));
+      proved = transaction.prepared;
       // The server will refuse the receipt until it has enough confirmations: wait for them
       // rather than spend a challenge on a premature receipt.
       if (x.minConfirmations > 1 && (this.#o.confirmationTimeoutMs ?? 120_000) > 0) {
@@ -273,7 +304,10 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
         ...credential,
       };
     }
-    return { x402Version, payload };
+    // The attribute proof of the payment actually sent (a stale-root retry proves both again).
+    const extensions =
+      proved.attribute !== undefined ? { [ZK_ATTRIBUTE_EXTENSION]: { info: proved.attribute } } : undefined;
+    return { x402Version, payload, ...(extensions && { extensions }) };
   }
 
   /**

@@ -166,6 +166,8 @@ export interface PreparedPayment {
    * Set by `preparePayment` when the change will be this wallet's only spendable note.
    */
   commitChange: boolean;
+  /** What `PaymentParams.attribute` returned: the attribute proof bound to this payment. */
+  attribute?: unknown;
   /** syncMs: time spent syncing or waiting for a sync inside preparePayment (usually 0). */
   timings: { witnessMs: number; proveMs: number; syncMs: number };
 }
@@ -254,4 +256,22 @@ export interface PaymentParams {
   sync?: boolean;
   /** Hold the payment in escrow until the payee proves the service (transparent payees only). */
   escrow?: EscrowParams;
+  /**
+   * Verify & Pay: proves the route's attribute rule for this very payment, once the note
+   * it spends is chosen and its payment proof made (before anything leaves the wallet).
+   * Given the spent note's opening and position (the attribute proof recomputes its
+   * nullifier); what it returns is kept as `PreparedPayment.attribute`. A throw aborts
+   * the payment with nothing spent.
+   */
+  attribute?: (spent: SpentNote) => Promise<unknown>;
+}
+
+/** The note a payment spends, as an attribute proof binds it (see `PaymentParams.attribute`). */
+export interface SpentNote {
+  spendingKey: bigint;
+  value: bigint;
+  blinding: bigint;
+  treeIndex: bigint;
+  leafIndex: bigint;
+  nullifierHash: bigint;
 }

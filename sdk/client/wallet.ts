@@ -17,6 +17,7 @@ import {
 } from "../core/escrow.js";
 import { SNARK_SCALAR_FIELD } from "../core/field.js";
 import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
+import type { HolderKey } from "../core/identity/credential.js";
 import { mapPayRevert } from "../core/revert.js";
 import { balances } from "./actions/balances.js";
 import { commitPendingLeaves } from "./actions/commit-leaves.js";
@@ -187,6 +188,18 @@ export class PrivateWallet {
    */
   viewingKey(): string {
     return this.#core.keys.viewingKeyString();
+  }
+
+  /**
+   * The key identity credentials are issued to (Verify & Pay): an EdDSA-Poseidon key
+   * derived from the seed. Its public key goes into a credential request
+   * (`402zk identity request`); the attribute proof shows knowledge of it.
+   *
+   * @example
+   * const holder = wallet.attributeHolderKey(); // holder.publicKey -> the issuer
+   */
+  attributeHolderKey(): HolderKey {
+    return this.#core.keys.attributeHolderKey();
   }
 
   // ------------------------------------------------------------------ state

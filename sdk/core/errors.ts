@@ -147,6 +147,8 @@ export const ZkReason = {
   issuer_not_trusted: "issuer_not_trusted",
   /** The credential does not satisfy the route's rule (age, country, flags), or the proof proves another rule. */
   rule_not_met: "rule_not_met",
+  /** The credential's holder made the most payments a service allows one holder per epoch (its pseudonym counts them). */
+  attribute_limit_reached: "attribute_limit_reached",
   /** The depositing address is on the pool's sanctions list: the deposit is refused, no funds moved. */
   depositor_sanctioned: "depositor_sanctioned",
 } as const;

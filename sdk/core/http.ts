@@ -128,6 +128,7 @@ export const REASON_HTTP: { readonly [R in ZkReasonCode]: ReasonHttp } = {
   attribute_credential_expired: { status: 403 },
   issuer_not_trusted: { status: 403 },
   rule_not_met: { status: 403 },
+  attribute_limit_reached: { status: 429 },
   depositor_sanctioned: { status: 403 },
 };
 

@@ -62,7 +62,9 @@ import type { SessionService } from "../session/service.js";
 import { SESSION_WELL_KNOWN } from "../session/wire.js";
 import { paywallAsset, paywallHtml, type ZkPaywallOptions } from "./paywall.js";
 import type { Admission, ClientRequest } from "./admission.js";
+import type { AttributeRule } from "../core/identity/rule.js";
 import { admissionOf } from "./resource-server.js";
+import { attributeGateHook, attributeVerifierOf } from "./attributes.js";
 import { facilitatorHealthOf } from "./remote.js";
 import {
   SESSION_ROUTE,
@@ -156,8 +158,13 @@ export interface ZkGateOptions {
   admission?: Admission;
   /** An extra x402 protected-request hook (runs after the session hook). */
   onProtectedRequest?: ProtectedRequestHook;
-  /** Sell and accept session credentials: the service, and the network and token purchases are paid in. */
-  sessions?: { service: SessionService; network: string; asset: Address };
+  /**
+   * Sell and accept session credentials: the service, and the network and token purchases
+   * are paid in. With `attributeRule` (Verify & Pay), a purchase must carry an attribute
+   * proof of that rule, and session routes declaring the same rule accept presentations
+   * without one.
+   */
+  sessions?: { service: SessionService; network: string; asset: Address; attributeRule?: AttributeRule };
   /**
    * Serve the 402zk paywall to browsers (a 402 asked for with `Accept: text/html`): a page
    * that pays privately from the person's wallet (see `paywallHtml`), and the files it
@@ -198,6 +205,16 @@ export function createZkGate(
     httpServer.onProtectedRequest(sessionHook(sessions.service, admission, () => scope.getStore()));
     // Purchase routes declare `zk-credential`: this signs the credential into PAYMENT-RESPONSE.
     resourceServer.registerExtension(zkCredentialServerExtension(sessions.service, sessions));
+  }
+  // Attribute routes (Verify & Pay): a payment whose attribute proof does not hold is
+  // refused with 403 and a message before x402 verifies or settles it. After the session
+  // hook: a valid presentation is granted first (a session bought with a proof needs none).
+  const attributes = attributeVerifierOf(resourceServer);
+  const current = new AsyncLocalStorage<GateRequest>();
+  if (attributes) {
+    httpServer.onProtectedRequest(
+      attributeGateHook(attributes, () => current.getStore()?.setHeader.bind(current.getStore())),
+    );
   }
   if (opts.onProtectedRequest) httpServer.onProtectedRequest(opts.onProtectedRequest);
   const paywall = opts.paywall;
@@ -263,9 +280,12 @@ export function createZkGate(
         return answer;
       }
       const { admitted: client, ...proceed } = paid;
+      const inScope = found
+        ? <T>(fn: () => T) => paid.run(() => scope.run({ req, found, admitted: client }, fn))
+        : paid.run;
       return {
         ...proceed,
-        run: found ? (fn) => paid.run(() => scope.run({ req, found, admitted: client }, fn)) : paid.run,
+        run: attributes ? (fn) => current.run(req, () => inScope(fn)) : inScope,
         body,
         handler:
           sessions && purchase !== undefined
@@ -317,8 +337,11 @@ async function admit(admission: Admission | undefined, req: GateRequest): Promis
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-/** Statuses of a refused payment or presentation (malformed, oversized, or refused by x402): they keep counting. */
-const REFUSED = new Set([400, 402, 413, 431]);
+/**
+ * Statuses of a refused payment or presentation (malformed, oversized, refused by x402, or
+ * by its attribute proof: 403): they keep counting.
+ */
+const REFUSED = new Set([400, 402, 403, 413, 431]);
 
 /**
  * Why a `PAYMENT-SIGNATURE` header is refused before x402 sees it (`malformed_header`,

@@ -12,3 +12,10 @@ export { ZkPayError, isZkPayError, ZkReason } from "../core/errors.js";
 export * from "./gate.js";
 export * from "./paywall.js";
 export * from "./proof-before-pay.js";
+export * from "./attributes.js";
+export {
+  declareZkAttributeExtension,
+  ZK_ATTRIBUTE_EXTENSION,
+  type AttributeRuleWire,
+  type ZkAttributeInfo,
+} from "../core/identity/extension.js";

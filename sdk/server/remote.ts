@@ -24,6 +24,7 @@ import {
   type Challenge,
 } from "../core/wire.js";
 import { PAYEE_COMMITMENT_TTL_SECONDS, payeeCommitmentKey } from "../facilitator/scheme.js";
+import { registerZkAttributes, type AttributeVerifier } from "./attributes.js";
 import { ChallengeIssuer } from "./challenge.js";
 import { shieldedPayeeOf } from "./resource-server.js";
 import { registerZkServerSchemes } from "./scheme.js";
@@ -363,6 +364,8 @@ export interface ZkRemoteResourceServerOptions {
    * (viewing key and owner key only) before a payment is forwarded to the facilitator.
    */
   payee?: ShieldedPayeeConfig | ShieldedPayee;
+  /** Verify & Pay: the attribute verifier (see `createZkResourceServer`'s `attributes`); proofs are checked here, never forwarded. */
+  attributes?: AttributeVerifier;
 }
 
 /**
@@ -403,5 +406,6 @@ export function createZkRemoteResourceServer(o: ZkRemoteResourceServerOptions) {
     await guard.abandon(ctx.paymentPayload as PaymentPayload);
   });
   healths.set(resourceServer, health);
+  if (o.attributes) registerZkAttributes(resourceServer, o.attributes);
   return { resourceServer, network, challenges, guard, health, payee };
 }

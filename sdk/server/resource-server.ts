@@ -14,6 +14,7 @@ import { WorkerVerifier } from "../node/worker-verifier.js";
 import { nodeX25519 } from "../node/x25519.js";
 import { Admission, type AdmissionOptions } from "./admission.js";
 import { ChallengeIssuer } from "./challenge.js";
+import { registerZkAttributes, type AttributeVerifier } from "./attributes.js";
 import { registerZkServerSchemes } from "./scheme.js";
 
 /** Options of {@link createZkResourceServer}. */
@@ -64,6 +65,13 @@ export interface ZkResourceServerOptions {
    * Without it, only zk-exact routes are served.
    */
   payee?: ShieldedPayeeConfig | ShieldedPayee;
+  /**
+   * Verify & Pay: the trusted identity issuers and the pseudonym scope
+   * (`AttributeVerifier.create`). Routes then declare their rule with
+   * `declareZkAttributeExtension(rule)`, and a payment to them must carry an attribute
+   * proof bound to it (the `zk-attribute` extension).
+   */
+  attributes?: AttributeVerifier;
 }
 
 /**
@@ -161,6 +169,7 @@ export function createZkResourceServer(o: ZkResourceServerOptions) {
     await facilitatorScheme.abandon(ctx.paymentPayload as PaymentPayload);
   });
   admissions.set(resourceServer, admission);
+  if (o.attributes) registerZkAttributes(resourceServer, o.attributes);
   return {
     resourceServer,
     facilitator,

@@ -3,6 +3,8 @@ import type { ResourceServerExtension, SettleResultContext } from "@x402/core/ty
 import { toHex, type Address } from "viem";
 
 import { ZkPayError, isZkPayError } from "../core/errors.js";
+import { declareZkAttributeExtension, declaredRuleOf, ruleToWire, sameRule } from "../core/identity/extension.js";
+import type { AttributeRule } from "../core/identity/rule.js";
 import { isShieldedAddress } from "../core/shielded-address.js";
 import { ZK_SCHEME, ZK_SHIELDED_SCHEME, ZkPaymentPayloadSchema, isZkScheme } from "../core/wire.js";
 import { requestContext } from "../session/context.js";
@@ -84,8 +86,9 @@ export interface FoundPresentation {
 export function sessionRoutes(
   routes: SessionRoutesConfig,
   sessions: SessionService,
-  o: { network: string; asset: Address },
+  o: { network: string; asset: Address; attributeRule?: AttributeRule },
 ): { routes: Record<string, GateRouteConfig>; purchases: Map<string, string> } {
+  const purchaseRule = o.attributeRule === undefined ? undefined : ruleToWire(o.attributeRule);
   const out: Record<string, GateRouteConfig> = {};
   const purchases = new Map<string, string>();
   for (const offer of sessions.offers) {
@@ -104,13 +107,27 @@ export function sessionRoutes(
       description: `session credential "${offer.id}": tier ${offer.tier}, ${offer.maxPresentations} requests, ${offer.durationSeconds} s`,
       // The zk-credential spec's issuance: a payment whose payload echoes this declaration
       // with `info.commitment` gets the credential in PAYMENT-RESPONSE too.
-      extensions: declareZkCredentialExtension(sessions.info(), offer.id),
+      extensions: {
+        ...declareZkCredentialExtension(sessions.info(), offer.id),
+        // Verify & Pay: a session is bought with an attribute proof of the service's rule,
+        // so the routes it serves need no proof per request.
+        ...(o.attributeRule !== undefined && declareZkAttributeExtension(o.attributeRule)),
+      },
     };
   }
   for (const [key, { session, ...cfg }] of Object.entries(routes)) {
     if (!session) {
       out[key] = cfg;
       continue;
+    }
+    // A presentation is granted before the attribute hook runs: a session route with a
+    // rule is only sound when every session credential was bought proving that rule.
+    const routeRule = declaredRuleOf(cfg.extensions);
+    if (routeRule && !(purchaseRule && sameRule(routeRule, purchaseRule))) {
+      throw new ZkPayError(
+        "invalid_argument",
+        `route ${key} requires an attribute rule and accepts session credentials: sell them with the same rule (sessions.attributeRule ${JSON.stringify(routeRule)})`,
+      );
     }
     const terms = { requiredTier: session.requiredTier ?? 0, bindRequest: session.bindRequest ?? false };
     const info = sessions.info(terms);

@@ -2,6 +2,7 @@ import { x402Client } from "@x402/core/client";
 import type { PaymentRequirements } from "@x402/core/types";
 import type { Hex } from "viem";
 
+import type { ZkIdentityOptions } from "../client/actions/attribute.js";
 import { wrapFetchWithZkPayment } from "../client/fetch.js";
 import { ZkExactClientScheme, ZkShieldedClientScheme, type ZkClientOptions } from "../client/scheme.js";
 import type { PrivateWallet } from "../client/wallet.js";
@@ -84,6 +85,12 @@ export interface SessionClientOptions {
   fetch?: typeof fetch;
   /** Clock in unix seconds (tests). */
   now?: () => number;
+  /**
+   * Verify & Pay: identity credentials and the attribute circuit, for services that sell
+   * credentials (or routes that charge per request) only to holders meeting an attribute
+   * rule: the purchase's payment carries the attribute proof.
+   */
+  identity?: ZkIdentityOptions;
 }
 
 /** Timings of the last session request (for benchmarks and logs). */
@@ -328,6 +335,7 @@ export class SessionClient {
       onProgress: this.#o.onProgress,
       maxAmount: this.#o.maxFee === undefined ? undefined : BigInt(offer.price) + this.#o.maxFee,
       maxFee: this.#o.maxFee,
+      identity: this.#o.identity,
       credentials: {
         holderCommitmentFor: async (req: PaymentRequirements) => {
           // Pay exactly the advertised offer, nothing a later 402 asks for instead.
@@ -670,6 +678,7 @@ export class SessionClient {
       onProgress: this.#o.onProgress,
       maxAmount: this.#o.maxPrice === undefined ? undefined : this.#o.maxPrice + (this.#o.maxFee ?? 0n),
       maxFee: this.#o.maxFee,
+      identity: this.#o.identity,
     };
     const client = new x402Client()
       .register("eip155:*", new ZkExactClientScheme(options))

@@ -68,6 +68,8 @@ describe("402zk CLI layout (one file per command)", function () {
       "credentials",
       "infer",
       "escrows",
+      "issuer",
+      "identity",
       "mcp",
       "doctor",
     ]);

@@ -8,6 +8,8 @@ import type { Hex } from "viem";
 
 import { ZkPayError, isZkPayError } from "../../core/errors.js";
 import { isShieldedTerms } from "../../core/wire.js";
+import { attributeArtifacts } from "../../node/artifacts.js";
+import { FileAttributeCredentialStore } from "../../node/identity-store.js";
 import { formatAmount, parseAmount } from "../amount.js";
 import { collect } from "../args.js";
 import type { CommandEnv } from "../command.js";
@@ -110,6 +112,13 @@ export function register(program: Command, env: CommandEnv): void {
           signal: interrupt.signal,
           transactions: { sent: ctx.sentTransactions, stop: ctx.stopSending },
           relay: o.relay,
+          // Verify & Pay: the identity credentials `402zk identity add` stored beside the
+          // wallet's notes; used only when a 402 names an attribute rule.
+          identity: {
+            credentials: new FileAttributeCredentialStore(ctx.walletDir),
+            artifacts: attributeArtifacts(),
+            onProgress: bar.update,
+          },
         });
       } catch (err) {
         if (isZkPayError(err, "payment_unconfirmed")) {

@@ -286,6 +286,21 @@ async function proveWith(
       `the proof's nullifier differs from the stored note's (leaf ${note.leafIndex})`,
     );
   }
+  // Verify & Pay: the attribute proof binds this note's nullifier, so it is made here,
+  // after the payment proof and before the note is held: if it cannot be made, nothing
+  // was spent or reserved.
+  let attribute: unknown;
+  if (params.attribute) {
+    const position = notePosition(note.leafIndex, core.tree.levels);
+    attribute = await params.attribute({
+      spendingKey: keys.spendingKey(),
+      value: opening.value,
+      blinding: opening.blinding,
+      treeIndex: BigInt(position.treeIndex),
+      leafIndex: BigInt(position.leafIndex),
+      nullifierHash: result.nullifierHash,
+    });
+  }
 
   await holdNote(
     core,
@@ -319,6 +334,7 @@ async function proveWith(
     receiptId: toBytes32(result.nullifierHash),
     changeValue,
     commitChange,
+    ...(attribute !== undefined && { attribute }),
     timings: { ...result.timings, syncMs },
   };
 }
