@@ -8,7 +8,8 @@
  * contract deployment and the circuit warm-up are paid once per run.
  */
 import type { RouteConfig, RoutesConfig, x402ResourceServer } from "@x402/core/server";
-import type { PaymentRequirements } from "@x402/core/types";
+import type { PaymentPayload, PaymentRequired, PaymentRequirements } from "@x402/core/types";
+import { wrapFetchWithPayment } from "@x402/fetch";
 import {
   declareDiscoveryExtension,
   validateDiscoveryExtension,
@@ -20,11 +21,16 @@ import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import path from "node:path";
 import type { Address, Hex } from "viem";
 
+import type { PreparedPayment } from "../../sdk/client/types.js";
+import { EdDsaPoseidonKey } from "../../sdk/core/eddsa.js";
+import { signCredential } from "../../sdk/core/identity/credential.js";
+import { declareZkAttributeExtension, ZK_ATTRIBUTE_EXTENSION } from "../../sdk/core/identity/extension.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { ReceiptChecker } from "../../sdk/core/receipts.js";
 import { MemoryReplayStore } from "../../sdk/core/replay.js";
-import { loadPresentationVerificationKey } from "../../sdk/node/artifacts.js";
+import { attributeArtifacts, loadPresentationVerificationKey } from "../../sdk/node/artifacts.js";
+import { ATTRIBUTE_REFUSED_HEADER, AttributeVerifier } from "../../sdk/server/attributes.js";
 import { MAX_GATE_BODY_BYTES } from "../../sdk/server/gate.js";
 import { PAYWALL_PREFIX, type ZkPaywallOptions } from "../../sdk/server/paywall.js";
 import { createZkResourceServer } from "../../sdk/server/resource-server.js";
@@ -40,7 +46,11 @@ import {
 import { ROOT } from "../../scripts/lib/paths.js";
 import { buildBrowser } from "../../scripts/build-browser.mjs";
 import { ISSUER_KEY, OFFERS, sessionClient } from "../helpers/session-env.js";
-import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
+import { account, decodeHeader, startEnv, zkClient, type Env } from "../helpers/x402-env.js";
+
+/** The issuer the age-gated app trusts, and the claims of the adult it vouches for. */
+const ISSUER_SECRET = `0x${"5a".repeat(32)}` as Hex;
+const ADULT = { birthDate: 19900517, country: 276, expiresAt: 20991231, flags: 0n };
 
 /** Price of every paid route, base units. */
 export const PRICE = 10_000n;
@@ -174,8 +184,8 @@ export function adapterMatrix(cases: AdapterCase[]): void {
     before(async function () {
       env = await startEnv();
       payee = account(4).address;
-      // Enough for every adapter: three paid requests and a credential each.
-      payer = await env.payer(5, { deposit: BigInt(cases.length) * (3n * PRICE + OFFERS[0]!.price) + 100_000n });
+      // Enough for every adapter: four paid requests (one age-gated) and a credential each.
+      payer = await env.payer(5, { deposit: BigInt(cases.length) * (4n * PRICE + OFFERS[0]!.price) + 100_000n });
       // The paywall's bundles: built by `npm run build:sdk` / `prepare`; built here when this
       // checkout has none (~1 s). Not rebuilt otherwise: a rebuild empties dist/paywall/
       // first, under any other run serving it, and the checks compare with what is on disk.
@@ -188,7 +198,7 @@ export function adapterMatrix(cases: AdapterCase[]): void {
     });
 
     /** A resource server (its own admission counters) and the session service over it; `shielded`: paid at a shielded address. */
-    async function resources(shielded = false) {
+    async function resources(shielded = false, attributes?: AttributeVerifier) {
       const replay = new MemoryReplayStore();
       const zk = createZkResourceServer({
         pool: { ...env.pool, decimals: 6 },
@@ -201,6 +211,7 @@ export function adapterMatrix(cases: AdapterCase[]): void {
         verifyIn: "main",
         limits: LIMITS,
         payee: shielded ? { keys: shieldedPayee } : undefined,
+        attributes,
       });
       const sessions = await SessionService.create({
         issuerKey: ISSUER_KEY,
@@ -225,6 +236,8 @@ export function adapterMatrix(cases: AdapterCase[]): void {
       describe(adapter.name, function () {
         let paid: Served;
         let session: Served;
+        let gated: Served;
+        let attributes: AttributeVerifier;
         let paidClosed = false;
 
         before(async function () {
@@ -251,11 +264,84 @@ export function adapterMatrix(cases: AdapterCase[]): void {
             network: s.zk.network,
             asset: env.pool.token,
           });
+
+          // Verify & Pay: GET /weather for adults only, on a resource server that trusts one issuer.
+          attributes = await AttributeVerifier.create({
+            service: `matrix-${adapter.name}`,
+            issuers: [{ key: EdDsaPoseidonKey.fromSecret(ISSUER_SECRET).publicKey }],
+          });
+          const g = await resources(false, attributes);
+          gated = await adapter.payments({
+            routes: { "GET /weather": { accepts: g.accepts, extensions: declareZkAttributeExtension({ minAge: 18 }) } },
+            resourceServer: g.zk.resourceServer,
+          });
+        });
+
+        it("an age-gated route (zk-attribute): a payment with the attribute proof is served, the same proof on another payment is 403 with its reason, none is 402", async function () {
+          await payer.wallet.sync();
+          const adult = signCredential(ISSUER_SECRET, payer.wallet.attributeHolderKey().publicKey, ADULT, 1);
+          const identity = { credentials: [adult], artifacts: attributeArtifacts() };
+          const before = await env.system.token.balanceOf(payee);
+          const sent: string[] = [];
+          const rec: typeof fetch = async (input, init) => {
+            const req = new Request(input as RequestInfo, init);
+            const h = req.headers.get("PAYMENT-SIGNATURE");
+            if (h) sent.push(h);
+            return fetch(req);
+          };
+          const xff = { "X-Forwarded-For": nextClient() };
+          const res = await wrapFetchWithPayment(rec, zkClient({ wallet: payer.wallet, identity }))(
+            `${gated.url}/weather`,
+            {
+              headers: xff,
+            },
+          );
+          expect(res.status, await res.clone().text()).to.equal(200);
+          expect(await res.json()).to.deep.equal(HANDLERS.weather());
+          expect(await env.system.token.balanceOf(payee)).to.equal(before + PRICE);
+          const proof = (decodeHeader<PaymentPayload>(sent[0]!)!.extensions as Record<string, unknown>)[
+            ZK_ATTRIBUTE_EXTENSION
+          ];
+
+          // Another payment (no proof of its own) carrying the first one's proof.
+          await payer.wallet.sync();
+          const required = decodeHeader<PaymentRequired>(
+            (await fetch(`${gated.url}/weather`, { headers: xff })).headers.get("PAYMENT-REQUIRED"),
+          )!;
+          let prepared: PreparedPayment | undefined;
+          const other = await zkClient({
+            wallet: payer.wallet,
+            onPrepared: (p) => (prepared = p),
+          }).createPaymentPayload({
+            ...required,
+            extensions: undefined,
+          });
+          try {
+            const send = (extensions: Record<string, unknown> | undefined) =>
+              fetch(`${gated.url}/weather`, {
+                headers: { ...xff, "PAYMENT-SIGNATURE": btoa(JSON.stringify({ ...other, extensions })) },
+              });
+            const copied = await send({ [ZK_ATTRIBUTE_EXTENSION]: proof });
+            expect(copied.status).to.equal(403);
+            expect(await copied.json()).to.deep.equal({ error: "attribute_proof_invalid" });
+            const refused = JSON.parse(atob(copied.headers.get(ATTRIBUTE_REFUSED_HEADER)!)) as { message: string };
+            expect(refused.message).to.match(/another payment/);
+            const none = await send(undefined);
+            expect(none.status).to.equal(402);
+            expect(decodeHeader<PaymentRequired>(none.headers.get("PAYMENT-REQUIRED"))!.error).to.equal(
+              "attribute_proof_required",
+            );
+          } finally {
+            await payer.wallet.releasePayment(prepared!);
+          }
+          expect(await env.system.token.balanceOf(payee)).to.equal(before + PRICE);
         });
 
         after(async function () {
           if (!paidClosed) await paid?.close();
           await session?.close();
+          await gated?.close();
+          attributes?.close();
         });
 
         for (const mode of ["server", "client"] as const) {
