@@ -67,6 +67,13 @@ const MAX_FLAGS = 1n << 64n;
 const MAX_SERIAL = 2 ** REV_DEPTH;
 
 /**
+ * Points already checked by {@link isSubgroupPoint}: the check is a 251-bit scalar
+ * multiplication (~10 ms in JavaScript), and the same few issuer keys are checked every
+ * time a trusted-issuer tree is rebuilt. Bounded: cleared when it reaches 1024 entries.
+ */
+const subgroupChecked = new Map<string, boolean>();
+
+/**
  * True when `p` is a point of BabyJubJub's prime-order subgroup (coordinates in the field,
  * on the curve, l*p = identity): the only points a key or a holder may be.
  */
@@ -78,8 +85,14 @@ export function isSubgroupPoint(p: unknown): p is BabyJubPoint {
     if (x < 0n || x >= SNARK_SCALAR_FIELD || y < 0n || y >= SNARK_SCALAR_FIELD) return false;
     if (!inCurve([x, y])) return false;
     if (x === 0n && y === 1n) return false; // the identity is no key
+    const id = `${x}:${y}`;
+    const known = subgroupChecked.get(id);
+    if (known !== undefined) return known;
     const lp = mulPointEscalar([x, y], subOrder);
-    return lp[0] === 0n && lp[1] === 1n;
+    const ok = lp[0] === 0n && lp[1] === 1n;
+    if (subgroupChecked.size >= 1024) subgroupChecked.clear();
+    subgroupChecked.set(id, ok);
+    return ok;
   } catch {
     return false;
   }
