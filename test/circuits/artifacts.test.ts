@@ -63,7 +63,7 @@ function expectSingleVerifierEmbeds(source: string, vkey: SnarkjsVkey): void {
 
 describe("Committed circuit artifacts are consistent with the registry", function () {
   it("names every circuit once, with a main file, a power of tau and distinct signal names", function () {
-    expect(CIRCUIT_NAMES).to.deep.equal(["payment", "presentation", "inference"]);
+    expect(CIRCUIT_NAMES).to.deep.equal(["payment", "presentation", "inference", "attribute"]);
     for (const name of CIRCUIT_NAMES) {
       const spec: CircuitSpec = CIRCUITS[name];
       expect(existsSync(path.join(ROOT, spec.main)), spec.main).to.equal(true);
