@@ -46,10 +46,12 @@ export function zkSessionMiddleware(
     admission?: Admission;
     /** Serve the 402zk paywall page to browsers and the files it loads (`paywall` of `createZkGate`). */
     paywall?: ZkPaywallOptions;
+    /** Verify & Pay: credentials are sold only with an attribute proof of this rule (`sessions.attributeRule` of `createZkGate`). */
+    attributeRule?: NonNullable<ZkGateOptions["sessions"]>["attributeRule"];
   },
 ): RequestHandler[] {
-  const { network, asset, ...rest } = opts;
+  const { network, asset, attributeRule, ...rest } = opts;
   return gateMiddleware(
-    createZkGate(routes, resourceServer, { ...rest, sessions: { service: sessions, network, asset } }),
+    createZkGate(routes, resourceServer, { ...rest, sessions: { service: sessions, network, asset, attributeRule } }),
   );
 }

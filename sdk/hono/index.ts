@@ -26,6 +26,7 @@ import {
   type SessionRoutesConfig,
   type SessionService,
   type ZkGate,
+  type ZkGateOptions,
 } from "../server/gate.js";
 import type { ZkPaywallOptions } from "../server/paywall.js";
 
@@ -99,11 +100,16 @@ export function zkSessionMiddleware(
   routes: SessionRoutesConfig,
   resourceServer: x402ResourceServer,
   sessions: SessionService,
-  opts: ZkHonoOptions & { network: string; asset: Address },
+  opts: ZkHonoOptions & {
+    network: string;
+    asset: Address;
+    /** Verify & Pay: credentials are sold only with an attribute proof of this rule (`sessions.attributeRule` of `createZkGate`). */
+    attributeRule?: NonNullable<ZkGateOptions["sessions"]>["attributeRule"];
+  },
 ): MiddlewareHandler {
-  const { network, asset, ...rest } = opts;
+  const { network, asset, attributeRule, ...rest } = opts;
   return gateMiddleware(
-    createZkGate(routes, resourceServer, { ...rest, sessions: { service: sessions, network, asset } }),
+    createZkGate(routes, resourceServer, { ...rest, sessions: { service: sessions, network, asset, attributeRule } }),
   );
 }
 

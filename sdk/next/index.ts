@@ -31,6 +31,7 @@ import {
   type SessionRoutesConfig,
   type SessionService,
   type ZkGate,
+  type ZkGateOptions,
 } from "../server/gate.js";
 import type { ZkPaywallOptions } from "../server/paywall.js";
 
@@ -101,14 +102,19 @@ export function zkSessionRoutes(
   routes: SessionRoutesConfig,
   resourceServer: x402ResourceServer,
   sessions: SessionService,
-  opts: ZkNextOptions & { network: string; asset: Address },
+  opts: ZkNextOptions & {
+    network: string;
+    asset: Address;
+    /** Verify & Pay: credentials are sold only with an attribute proof of this rule (`sessions.attributeRule` of `createZkGate`). */
+    attributeRule?: NonNullable<ZkGateOptions["sessions"]>["attributeRule"];
+  },
 ): {
   wrap<C>(handler: ZkRouteHandler<C>): (request: NextRequest, context: C) => Promise<Response>;
   endpoints: (request: NextRequest, context?: unknown) => Promise<Response>;
 } {
-  const { network, asset, ...rest } = opts;
+  const { network, asset, attributeRule, ...rest } = opts;
   const gate = socketless(
-    createZkGate(routes, resourceServer, { ...rest, sessions: { service: sessions, network, asset } }),
+    createZkGate(routes, resourceServer, { ...rest, sessions: { service: sessions, network, asset, attributeRule } }),
   );
   const notFound = () => NextResponse.json({ error: "not_found" }, { status: 404 });
   return { wrap: (handler) => wrap(gate, handler), endpoints: wrap<unknown>(gate, notFound) };

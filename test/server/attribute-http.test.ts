@@ -36,7 +36,11 @@ import { ymdOf, type AttributeRule } from "../../sdk/core/identity/rule.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
 import { attributeArtifacts } from "../../sdk/node/artifacts.js";
-import { zkPaymentMiddleware } from "../../sdk/express/index.js";
+import { zkPaymentMiddleware, zkSessionMiddleware } from "../../sdk/express/index.js";
+import { loadPresentationVerificationKey, presentationArtifacts } from "../../sdk/node/artifacts.js";
+import { SessionClient } from "../../sdk/session/client.js";
+import { SessionService } from "../../sdk/session/service.js";
+import { ISSUER_KEY, OFFERS } from "../helpers/session-env.js";
 import { ATTRIBUTE_REFUSED_HEADER, AttributeVerifier } from "../../sdk/server/attributes.js";
 import { createZkResourceServer } from "../../sdk/server/resource-server.js";
 import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
@@ -490,6 +494,79 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
     } finally {
       limited.close();
     }
+  });
+
+  it("sessions: a credential bought with an attribute proof serves the gated route's presentations with no proof each; without a credential nothing is bought", async function () {
+    const zk = createZkResourceServer({
+      pool: { ...env.pool, decimals: 6 },
+      publicClient: env.publicClient,
+      walletClient: env.walletClientFor(1),
+      vkey: env.vkey,
+      vkeySha256: env.vkeySha256,
+      challengeSecret: "attribute-session-secret-0123456789",
+      verifyIn: "main",
+      attributes: verifier,
+    });
+    const sessions = await SessionService.create({
+      issuerKey: ISSUER_KEY,
+      offers: OFFERS,
+      vkey: loadPresentationVerificationKey(),
+      replay: zk.replay,
+      pool: { facilitator: env.pool.facilitator, chainId: env.pool.chainId },
+      payTo,
+      publicClient: env.publicClient,
+      challenges: zk.challenges,
+    });
+    const accepts = {
+      scheme: "zk-exact",
+      network: zk.network,
+      payTo,
+      price: { amount: PRICE.toString(), asset: env.pool.token },
+    };
+    const routes = {
+      "GET /club": { accepts, session: { requiredTier: 1 }, extensions: declareZkAttributeExtension({ minAge: 18 }) },
+    };
+    const o = { network: zk.network, asset: env.pool.token };
+    // A session route with a rule while credentials are sold without it: refused when built.
+    expect(() => zkSessionMiddleware(routes, zk.resourceServer, sessions, o)).to.throw(
+      ZkPayError,
+      /sessions.attributeRule/,
+    );
+    const app = express();
+    app.use(zkSessionMiddleware(routes, zk.resourceServer, sessions, { ...o, attributeRule: { minAge: 18 } }));
+    app.get("/club", (_req, res) => res.json({ club: true, session: res.locals.zkSession ?? null }));
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    servers.push(server);
+    const club = `http://127.0.0.1:${(server.address() as AddressInfo).port}/club`;
+
+    // No identity credential: the purchase is refused before anything is proven or paid.
+    await payer.wallet.sync();
+    const before = payer.wallet.balance();
+    const bare = await SessionClient.open({
+      wallet: payer.wallet,
+      artifacts: presentationArtifacts(),
+      payPerRequest: false,
+    });
+    let err: unknown;
+    await bare.fetch(club).catch((e: unknown) => (err = e));
+    expect(isZkPayError(err, "attribute_proof_required"), String(err)).to.equal(true);
+    expect(payer.wallet.balance()).to.equal(before);
+
+    // With one: the purchase carries the proof, then each presentation alone is enough.
+    const client = await SessionClient.open({
+      wallet: payer.wallet,
+      artifacts: presentationArtifacts(),
+      payPerRequest: false,
+      identity: identity([credential(ISSUER_B, {}, 41)]),
+    });
+    for (let i = 0; i < 2; i++) {
+      const res = await client.fetch(club);
+      expect(res.status, await res.clone().text()).to.equal(200);
+      expect(await res.json()).to.deep.equal({ club: true, session: { requiredTier: 1 } });
+      expect(client.lastRequest?.mode).to.equal(i === 0 ? "bought" : "prepared");
+    }
+    await client.idle();
   });
 
   it("refuses a verifier misconfiguration at start: no issuers, a bad key, a revocation list for another issuer", async function () {
