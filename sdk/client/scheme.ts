@@ -23,7 +23,7 @@ import {
   type ZkSchemeName,
 } from "../core/wire.js";
 import { ZK_ATTRIBUTE_EXTENSION, parseAttributeRequirement } from "../core/identity/extension.js";
-import { attributeProverFor, chooseAttributeCredential, type ZkIdentityOptions } from "./actions/attribute.js";
+import type { ZkIdentityOptions } from "./actions/attribute.js";
 import { checkPaymentCost } from "./cost.js";
 import type { RelayClient } from "./relay.js";
 import type { PaymentParams, PreparedPayment } from "./types.js";
@@ -232,6 +232,9 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
         );
       }
       const info = parseAttributeRequirement(attributeDeclaration);
+      // Loaded on first use: the revocation tree and the attribute prover stay out of a
+      // browser bundle that never meets an attribute route.
+      const { attributeProverFor, chooseAttributeCredential } = await import("./actions/attribute.js");
       const holder = identity.holder ?? wallet.attributeHolderKey();
       const list = "list" in identity.credentials ? await identity.credentials.list() : identity.credentials;
       const chosen = await chooseAttributeCredential(info, list, holder, identity);

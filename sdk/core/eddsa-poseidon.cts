@@ -4,4 +4,4 @@
 // This file is CommonJS on purpose (.cts compiles to .cjs), so `require` picks the
 // package's CommonJS build and Node finds these three names statically when eddsa.ts
 // imports them. esbuild (the browser bundle) converts either build itself.
-export { derivePublicKey, signMessage, verifySignature } from "@zk-kit/eddsa-poseidon";
+export { derivePublicKey, deriveSecretScalar, signMessage, verifySignature } from "@zk-kit/eddsa-poseidon";

@@ -12,7 +12,7 @@
  * Browser-safe: no Node imports.
  */
 import { inCurve, mulPointEscalar, packPoint, subOrder, unpackPoint } from "@zk-kit/baby-jubjub";
-import { derivePublicKey, deriveSecretScalar, signMessage } from "./eddsa-poseidon.cjs";
+import { derivePublicKey, deriveSecretScalar, signMessage } from "../eddsa-poseidon.cjs";
 import { poseidon3 } from "poseidon-lite/poseidon3";
 import { poseidon5 } from "poseidon-lite/poseidon5";
 import { poseidon8 } from "poseidon-lite/poseidon8";
