@@ -15,7 +15,9 @@
  * browser (bench/browser.ts, #22: the paywall's prover worker in headless Chromium,
  * browserProveMs beside the verify section's proveMsMedian, and the bundle sizes), escrow
  * (bench/escrow.ts, #20: proof before pay's gas, the inference circuit's proving time and a
- * proof-before-pay request beside a plain payment).
+ * proof-before-pay request beside a plain payment), attribute (bench/attribute.ts, #21: Verify &
+ * Pay's attribute proof, its verification and an age-gated paid request over HTTP, each beside
+ * the payment figure of the same run).
  * The shielded figures of #19 sit next to the transparent ones in the same sections:
  * shieldedProveMsMedian in verify, shieldedPayGas in protocol, shieldedBatchPayGasPerPayment
  * in scale, shieldedRequestMs in e2e. A section marked `optional` that throws is
@@ -95,6 +97,8 @@ export const TARGETS: readonly { key: string; limit: number; label: string; atLe
   { key: "shieldedPayGas", limit: 350_000, label: "shielded pay gas, fee 0, ~1,000 leaves (median)" },
   { key: "shieldedBatchPayGasPerPayment.32", limit: 150_000, label: "shielded payBatch gas per payment, k = 32" },
   { key: "payeeScanMs", limit: 30_000, label: "payee trial-decryption scan ms, 2^18 leaves" },
+  // Issue #21: Verify & Pay.
+  { key: "attributeProveRatio", limit: 1.5, label: "attribute prove ms / payment prove ms, same run" },
 ];
 
 /**
@@ -401,6 +405,19 @@ const escrow: BenchSection = {
 /** bench/escrow.ts' report, set when its section ran. */
 let escrowReport: ((r: Record<string, unknown>) => string) | undefined;
 
+const attribute: BenchSection = {
+  name: "attribute",
+  optional: true,
+  run: async ({ log }) => {
+    const m = await import("./attribute.js");
+    attributeReport = m.reportAttribute;
+    return { ...(await m.benchAttribute({ log: (msg) => log(`   ${msg}`) })) };
+  },
+  report: (r) => attributeReport?.(r) ?? "",
+};
+/** bench/attribute.ts' report, set when its section ran. */
+let attributeReport: ((r: Record<string, unknown>) => string) | undefined;
+
 export const SECTIONS: BenchSection[] = [
   environment,
   circuit,
@@ -415,6 +432,7 @@ export const SECTIONS: BenchSection[] = [
   session,
   service,
   escrow,
+  attribute,
 ];
 
 /** A result by key, with "a.b" for entry b of record a. */

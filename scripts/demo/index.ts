@@ -11,7 +11,9 @@
  *     sees of it beside a zk-exact payment (payee and amount hidden), then the API's wallet finds
  *     the payment by trial decryption (scripts/demo/shielded.ts);
  *  8. a summary (latency, gas);
- *  9. the agent buys ONE session credential and makes 20 requests with it (scripts/demo/sessions.ts), then exits 0.
+ *  9. the agent buys ONE session credential and makes 20 requests with it (scripts/demo/sessions.ts);
+ * 10. proof before pay: an inference paid through escrow (scripts/demo/escrow.ts);
+ * 11. Verify & Pay: an age-gated API (scripts/demo/attributes.ts), then exits 0.
  *
  * Options: --no-build skips `hardhat build` (the contracts must be compiled already).
  */
@@ -30,6 +32,7 @@ import { payWithZk, type PayResult } from "../../sdk/cli/pay.js";
 import { progressBar } from "../../sdk/cli/progress.js";
 import { defaultArtifacts } from "../../sdk/node/artifacts.js";
 import { devAccount, startDemoChain } from "../lib/dev-env.js";
+import { demoAttributes } from "./attributes.js";
 import { demoEscrow } from "./escrow.js";
 import { DEMO_ACCOUNTS, payExact, startDemoApi, type ExactPayResult } from "./exact.js";
 import { gas, median, ms, table, timed } from "../lib/format.js";
@@ -428,6 +431,11 @@ async function main(): Promise<void> {
   log("");
   log("== 10. proof before pay: the payment is released only against a proof that the API ran its model");
   await demoEscrow({ env, wallet, apiIndex: ACCOUNTS.inferenceApi, fmt, log });
+
+  // ------------------------------------------------------------------ 11. Verify & Pay
+  log("");
+  log("== 11. Verify & Pay: an age-gated API learns that the rule holds, and nothing else about the payer");
+  await demoAttributes({ env, wallet, fmt, log });
 
   await api.close();
   await env.close();
