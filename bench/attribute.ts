@@ -304,8 +304,14 @@ async function benchHttp(o: Required<Omit<AttributeBenchOptions, "log">>, log: (
     servers.push(issuerServer);
     const revocationUrl = `http://127.0.0.1:${(issuerServer.address() as AddressInfo).port}/revocations.json`;
 
+    // The API's origin is its pseudonym scope: listen first, mount the routes after.
+    const app = express();
+    const api = app.listen(0, "127.0.0.1");
+    await once(api, "listening");
+    servers.push(api);
+    const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
     verifier = await AttributeVerifier.create({
-      service: "bench-attribute-api",
+      service: url,
       issuers: [{ key: issuerKey, revocation: revocationUrl }],
     });
     const { vkey, vkeySha256 } = loadVerificationKey();
@@ -325,7 +331,6 @@ async function benchHttp(o: Required<Omit<AttributeBenchOptions, "log">>, log: (
       payTo,
       price: { amount: PRICE.toString(), asset: env.pool.token },
     };
-    const app = express();
     app.use(
       zkPaymentMiddleware(
         {
@@ -337,10 +342,6 @@ async function benchHttp(o: Required<Omit<AttributeBenchOptions, "log">>, log: (
     );
     app.get("/beer", (_req, res) => res.json({ served: "beer" }));
     app.get("/water", (_req, res) => res.json({ served: "water" }));
-    const api = app.listen(0, "127.0.0.1");
-    await once(api, "listening");
-    servers.push(api);
-    const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
 
     // The payer: one deposit, enough for every request (warm-ups included).
     const payer = devAccount(ACCOUNTS.payer);

@@ -112,8 +112,15 @@ export async function demoAttributes(o: AttributesDemoOptions): Promise<void> {
     log(`    revoked credential #${lost.serial}; its revocation list is served at ${revocationUrl}`);
 
     // ---------------------------------------------------------------- the API
+    // The API's origin is its pseudonym scope (payers check it): listen first, mount after.
+    const app = express();
+    app.disable("x-powered-by");
+    const api = app.listen(0, "127.0.0.1");
+    await once(api, "listening");
+    servers.push(api);
+    const origin = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
     verifier = await AttributeVerifier.create({
-      service: "demo beer shop",
+      service: origin,
       issuers: [{ key: issuer.publicKeyString, revocation: revocationUrl }],
     });
     const { vkey, vkeySha256 } = loadVerificationKey();
@@ -140,8 +147,6 @@ export async function demoAttributes(o: AttributesDemoOptions): Promise<void> {
       learned.push({ pseudonym: info?.pseudonym as string | undefined, keys: Object.keys(info ?? {}) });
     });
     const payTo = devAccount(SHOP.payee).address as Address;
-    const app = express();
-    app.disable("x-powered-by");
     app.use(
       zkPaymentMiddleware(
         {
@@ -160,10 +165,7 @@ export async function demoAttributes(o: AttributesDemoOptions): Promise<void> {
       ),
     );
     app.get("/beer", (_req, res) => res.json({ served: "one cold beer" }));
-    const api = app.listen(0, "127.0.0.1");
-    await once(api, "listening");
-    servers.push(api);
-    const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}/beer`;
+    const url = `${origin}/beer`;
     log(`  age-gated API ${url}: zk-exact ${fmt(PRICE)}, rule 18+ and not in KP (408) or IR (364)`);
 
     const payeeBalance = () =>

@@ -20,6 +20,11 @@ import type { PreparedPayment, PrivateWallet } from "../client/wallet.js";
 import type { ZkIdentityOptions } from "../client/actions/attribute.js";
 import { isZkPayError, ZkPayError } from "../core/errors.js";
 import type { ProofProgress } from "../core/prover.js";
+import {
+  ZK_ATTRIBUTE_EXTENSION,
+  checkAttributeRequirement,
+  parseAttributeRequirement,
+} from "../core/identity/extension.js";
 import { ReceiptChecker } from "../core/receipts.js";
 import {
   ZK_SCHEME,
@@ -213,7 +218,12 @@ export async function payWithZk(url: string, o: PayOptions): Promise<PayResult> 
           mode = m;
           o.onQuote?.(quote);
         }
-        // `context` carries the 402's extensions (a zk-attribute rule among them).
+        // `context` carries the 402's extensions (a zk-attribute rule among them, whose
+        // pseudonym scope must be this URL's origin).
+        const declared = context?.extensions?.[ZK_ATTRIBUTE_EXTENSION];
+        if (declared !== undefined) {
+          checkAttributeRequirement(parseAttributeRequirement(declared), { origin: new URL(url).origin });
+        }
         return await inner.createPaymentPayload(version, requirements, context);
       } catch (err) {
         creationError = err;

@@ -2,6 +2,17 @@ import type { x402Client, x402HTTPClient } from "@x402/core/client";
 import { wrapFetchWithPayment } from "@x402/fetch";
 
 import { ZkPayError } from "../core/errors.js";
+import {
+  ZK_ATTRIBUTE_EXTENSION,
+  checkAttributeRequirement,
+  parseAttributeRequirement,
+} from "../core/identity/extension.js";
+
+/** The origin of a fetch input. */
+export function originOf(input: RequestInfo | URL): string {
+  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+  return new URL(url).origin;
+}
 
 /**
  * `wrapFetchWithPayment` of `@x402/fetch`, except that a payment the zk-exact scheme
@@ -35,6 +46,13 @@ export function wrapFetchWithZkPayment(
         if (prop !== "createPaymentPayload") return value.bind(target);
         return async (...args: unknown[]) => {
           try {
+            // Verify & Pay: the pseudonym scope must be the origin this request goes to.
+            const declared = (args[0] as { extensions?: Record<string, unknown> } | undefined)?.extensions?.[
+              ZK_ATTRIBUTE_EXTENSION
+            ];
+            if (declared !== undefined) {
+              checkAttributeRequirement(parseAttributeRequirement(declared), { origin: originOf(input) });
+            }
             return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
           } catch (err) {
             failure = err;

@@ -17,9 +17,4 @@ export * from "./proof-before-pay.js";
 export { facilitatorEscrowAbi, statementOf, type EscrowOutcome } from "./actions/escrow.js";
 export { fetchIncoming, scanIncoming, type FetchIncomingOptions } from "./actions/receive.js";
 export { ZkPayError, isZkPayError, ZkReason } from "../core/errors.js";
-export {
-  attributeProverFor,
-  chooseAttributeCredential,
-  type ChosenCredential,
-  type ZkIdentityOptions,
-} from "./actions/attribute.js";
+export { chooseAttributeCredential, type ChosenCredential, type ZkIdentityOptions } from "./actions/attribute.js";

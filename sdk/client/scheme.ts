@@ -22,7 +22,11 @@ import {
   type ZkPaymentPayload,
   type ZkSchemeName,
 } from "../core/wire.js";
-import { ZK_ATTRIBUTE_EXTENSION, parseAttributeRequirement } from "../core/identity/extension.js";
+import {
+  ZK_ATTRIBUTE_EXTENSION,
+  checkAttributeRequirement,
+  parseAttributeRequirement,
+} from "../core/identity/extension.js";
 import type { ZkIdentityOptions } from "./actions/attribute.js";
 import { checkPaymentCost } from "./cost.js";
 import type { RelayClient } from "./relay.js";
@@ -123,6 +127,16 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
   constructor(o: ZkClientOptions) {
     this.#o = o;
     this.schemeHooks = {
+      // x402Client merges the 402's declaration into the payload's extensions, its fields
+      // winning: the issuer list and the JSON schema would double the header. The
+      // attribute extension is cut back to what was proved (issuersRoot stands for the list).
+      onAfterPaymentCreation: async (ctx) => {
+        const ext = ctx.paymentPayload.extensions?.[ZK_ATTRIBUTE_EXTENSION] as
+          { info?: { proof?: unknown; issuers?: unknown; maxPerEpoch?: unknown } } | undefined;
+        if (ctx.paymentPayload.accepted.scheme !== this.scheme || ext?.info?.proof === undefined) return;
+        const { issuers: _issuers, maxPerEpoch: _max, ...proved } = ext.info;
+        ctx.paymentPayload.extensions![ZK_ATTRIBUTE_EXTENSION] = { info: proved };
+      },
       // A refused server-settled payment never reached the chain: free its note now
       // instead of at expiry. A settled one's change counts in the balance at once.
       onPaymentResponse: async (ctx) => {
@@ -232,13 +246,15 @@ export class ZkExactClientScheme implements SchemeNetworkClient {
         );
       }
       const info = parseAttributeRequirement(attributeDeclaration);
+      // Today's date and epoch only (the fetch wrappers also check the service's origin).
+      checkAttributeRequirement(info);
       // Loaded on first use: the revocation tree and the attribute prover stay out of a
       // browser bundle that never meets an attribute route.
-      const { attributeProverFor, chooseAttributeCredential } = await import("./actions/attribute.js");
+      const { chooseAttributeCredential } = await import("./actions/attribute.js");
       const holder = identity.holder ?? wallet.attributeHolderKey();
       const list = "list" in identity.credentials ? await identity.credentials.list() : identity.credentials;
       const chosen = await chooseAttributeCredential(info, list, holder, identity);
-      attribute = attributeProverFor(info, chosen, holder, conditionHash, identity);
+      attribute = { info, chosen, holder, artifacts: identity.artifacts, onProgress: identity.onProgress };
     }
     const params: PaymentParams = {
       // Shielded: the wallet parses the address, creates the payee note (value = the

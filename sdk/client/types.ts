@@ -9,6 +9,10 @@ import type { PaymentTerms } from "../core/context.js";
 import type { EscrowStatement } from "../core/escrow.js";
 import type { ZkPayError } from "../core/errors.js";
 import type { CircuitArtifacts } from "../core/circuits/artifacts.js";
+import type { AttributeCredential, HolderKey } from "../core/identity/credential.js";
+import type { ZkAttributeInfo } from "../core/identity/extension.js";
+import type { TrustedIssuer } from "../core/identity/issuers.js";
+import type { RevocationTree } from "../core/identity/revocation.js";
 import type { ProofProgress } from "../core/prover.js";
 import type { SolidityProof } from "../core/circuits/proof.js";
 import type { X25519Fn } from "../core/note-encryption.js";
@@ -257,13 +261,27 @@ export interface PaymentParams {
   /** Hold the payment in escrow until the payee proves the service (transparent payees only). */
   escrow?: EscrowParams;
   /**
-   * Verify & Pay: proves the route's attribute rule for this very payment, once the note
-   * it spends is chosen and its payment proof made (before anything leaves the wallet).
-   * Given the spent note's opening and position (the attribute proof recomputes its
-   * nullifier); what it returns is kept as `PreparedPayment.attribute`. A throw aborts
-   * the payment with nothing spent.
+   * Verify & Pay: prove the route's attribute rule for this very payment, once the note it
+   * spends is chosen and its payment proof made (before anything leaves the wallet): the
+   * requirement and the credential chosen for it (`chooseAttributeCredential`). The wallet
+   * proves with its own spending key, which never leaves it. The payment's
+   * `PreparedPayment.attribute` is the extension's info; a failure aborts the payment with
+   * nothing spent or reserved.
    */
-  attribute?: (spent: SpentNote) => Promise<unknown>;
+  attribute?: AttributeProofRequest;
+}
+
+/** What {@link PaymentParams.attribute} asks the wallet to prove. */
+export interface AttributeProofRequest {
+  /** The 402's requirement. */
+  info: ZkAttributeInfo;
+  /** The credential, the trusted issuers and its issuer's revocation tree. */
+  chosen: { credential: AttributeCredential; issuers: TrustedIssuer[]; revocation: RevocationTree };
+  /** The holder key the credential was issued to. */
+  holder: HolderKey;
+  /** The attribute circuit's artifacts. */
+  artifacts: CircuitArtifacts;
+  onProgress?: (p: ProofProgress) => void;
 }
 
 /** The note a payment spends, as an attribute proof binds it (see `PaymentParams.attribute`). */

@@ -15,7 +15,7 @@ import { readFile } from "node:fs/promises";
 
 import type { ProtectedRequestHook, x402ResourceServer } from "@x402/core/server";
 import type { ResourceServerExtension } from "@x402/core/types";
-import { keccak256, toBytes, type Hex } from "viem";
+import type { Hex } from "viem";
 
 import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { SNARK_SCALAR_FIELD } from "../core/field.js";
@@ -31,7 +31,11 @@ import {
   ZK_ATTRIBUTE_DYNAMIC_FIELDS,
   ZK_ATTRIBUTE_EXTENSION,
   ZK_ATTRIBUTE_VERSION,
+  ATTRIBUTE_EPOCH_SECONDS,
+  attributeEpoch,
   attributeProofFromWire,
+  attributeServiceId,
+  ATTRIBUTE_DAY_GRACE_SECONDS,
   declaredRuleOf,
   parseAttributePayment,
   ruleFromWire,
@@ -61,12 +65,15 @@ export interface TrustedIssuerConfig {
 export interface AttributeVerifierOptions {
   /** The trusted issuers, 1 to 16; their order is the order of the issuer tree's leaves. */
   issuers: TrustedIssuerConfig[];
-  /** Names this service for the pseudonym (`serviceId` = keccak256("402zk.attr-service.v1" + name) mod p). */
+  /**
+   * The API's public origin, e.g. `https://api.example.com` (scheme, host and port, as
+   * clients reach it): the pseudonym's scope is `attributeServiceId(origin)`. Clients derive
+   * the same value from the URL they pay and refuse any other, so no API can borrow another
+   * one's scope to link its holders.
+   */
   service: string;
   /** How often the revocation lists are fetched again, seconds (default 300). */
   refreshSeconds?: number;
-  /** Length of a pseudonym epoch, seconds (default 86,400: one UTC day). */
-  epochSeconds?: number;
   /** Most payments one credential holder may make per epoch on this service (default: no limit). */
   maxPerEpoch?: number;
   /** Counters for `maxPerEpoch` (default in memory; give the API's Redis store when it runs several instances). */
@@ -79,6 +86,12 @@ export interface AttributeVerifierOptions {
   fetch?: typeof globalThis.fetch;
   /** Told when a refresh fails (the last good lists stay in use). */
   onWarning?: (message: string) => void;
+  /**
+   * How long the last good revocation lists may be used while refreshes fail, seconds
+   * (default 86,400). Past it every attribute proof is refused (fail closed): a revoked
+   * holder must not be served for ever by keeping an issuer's server unreachable.
+   */
+  maxStalenessSeconds?: number;
 }
 
 /** What a verified attribute proof tells the server. */
@@ -95,24 +108,18 @@ export interface AttributeBinding {
   nullifierHash: bigint;
 }
 
-/** Seconds after midnight (UTC) during which a proof made for the day before is still accepted. */
-const DAY_GRACE_SECONDS = 300;
+/**
+ * Seconds after midnight (UTC) during which a proof made for the day before is still
+ * accepted: a client-settled payment is on chain before the server sees its proof, and a
+ * payer must not lose it to the date changing while it waited for confirmations.
+ */
+const DAY_GRACE_SECONDS = ATTRIBUTE_DAY_GRACE_SECONDS;
+/** Largest revocation list fetched over HTTP, bytes. */
+const MAX_LIST_BYTES = 4 * 1024 * 1024;
 /** Previous issuer-set roots remembered, to tell "changed since your 402" from "never trusted". */
 const ROOT_HISTORY = 16;
 /** Verified payments remembered (by nullifier), so a second check of one payment neither pairs nor counts again. */
 const VERIFIED_CACHE = 10_000;
-
-const SERVICE_DOMAIN = "402zk.attr-service.v1";
-
-/**
- * The pseudonym scope of a service name: `keccak256("402zk.attr-service.v1" ‖ name) mod p`.
- *
- * @example
- * attributeServiceId("api.example.com");
- */
-export function attributeServiceId(name: string): bigint {
-  return BigInt(keccak256(toBytes(`${SERVICE_DOMAIN}${name}`))) % SNARK_SCALAR_FIELD;
-}
 
 /**
  * The API's side of Verify & Pay: the trusted issuers and their current revocation roots
@@ -138,7 +145,11 @@ export class AttributeVerifier {
   #issuers: TrustedIssuer[] = [];
   #urls: (string | undefined)[] = [];
   #root = 0n;
-  readonly #previous: bigint[] = [];
+  /** Roots replaced by a refresh, with when they stopped being current (ms). */
+  readonly #previous: { root: bigint; until: number }[] = [];
+  /** When every list was last loaded (ms), and each issuer's last accepted `updatedAt`. */
+  #freshAt = 0;
+  readonly #updatedAt = new Map<number, number>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #lastError: string | undefined;
   readonly #verified = new Map<string, AttributeAccepted>();
@@ -152,8 +163,8 @@ export class AttributeVerifier {
     }
     for (const [name, v] of [
       ["refreshSeconds", o.refreshSeconds],
-      ["epochSeconds", o.epochSeconds],
       ["maxPerEpoch", o.maxPerEpoch],
+      ["maxStalenessSeconds", o.maxStalenessSeconds],
     ] as const) {
       if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
         throw new ZkPayError("invalid_argument", `attributes.${name} must be a positive integer, got ${String(v)}`);
@@ -217,11 +228,19 @@ export class AttributeVerifier {
         let revocationRoot = 0n;
         if (cfg.revocation !== undefined) {
           const raw = await this.#load(cfg.revocation);
-          const list = revocationListFromJson(raw);
+          const list = await revocationListFromJson(raw);
+          // A list older than one already accepted is a replay (a stale mirror, a rollback).
+          if (list.updatedAt < (this.#updatedAt.get(n) ?? 0)) {
+            throw new ZkPayError(
+              "invalid_argument",
+              `attributes.issuers[${n}]: the revocation list is older than the one in use (updatedAt went back)`,
+            );
+          }
+          this.#updatedAt.set(n, list.updatedAt);
           if (list.issuer[0] !== key[0] || list.issuer[1] !== key[1]) {
             throw new ZkPayError(
               "invalid_argument",
-              `attributes.issuers[${n}]: the revocation list is signed for another issuer (${issuerKeyToString(list.issuer)})`,
+              `attributes.issuers[${n}]: the revocation list names another issuer (${issuerKeyToString(list.issuer)})`,
             );
           }
           revocationRoot = list.root;
@@ -234,12 +253,13 @@ export class AttributeVerifier {
       }
       const root = issuersRootOf(issuers);
       if (root !== this.#root) {
-        if (this.#issuers.length > 0) this.#previous.unshift(this.#root);
+        if (this.#issuers.length > 0) this.#previous.unshift({ root: this.#root, until: this.#now() });
         this.#previous.length = Math.min(this.#previous.length, ROOT_HISTORY);
       }
       this.#issuers = issuers;
       this.#urls = urls;
       this.#root = root;
+      this.#freshAt = this.#now();
       this.#lastError = undefined;
     } catch (err) {
       const message = `attribute issuers: refreshing the revocation lists failed: ${(err as Error).message}`;
@@ -256,7 +276,9 @@ export class AttributeVerifier {
     if (/^https?:\/\//.test(source)) {
       const res = await (this.#o.fetch ?? globalThis.fetch)(source, { signal: AbortSignal.timeout(10_000) });
       if (!res.ok) throw new Error(`GET ${source}: HTTP ${res.status}`);
-      return res.json();
+      const text = await res.text();
+      if (text.length > MAX_LIST_BYTES) throw new Error(`GET ${source}: the list is over ${MAX_LIST_BYTES} bytes`);
+      return JSON.parse(text);
     }
     return JSON.parse(await readFile(source, "utf8"));
   }
@@ -266,9 +288,9 @@ export class AttributeVerifier {
     return ymdOf(new Date(this.#now()));
   }
 
-  /** The current pseudonym epoch. */
+  /** The current pseudonym epoch (the UTC day number). */
   epoch(): number {
-    return Math.floor(this.#now() / 1000 / (this.#o.epochSeconds ?? 86_400));
+    return attributeEpoch(this.#now());
   }
 
   /**
@@ -313,36 +335,50 @@ export class AttributeVerifier {
    */
   async verify(extension: unknown, binding: AttributeBinding, rule: AttributeRuleWire): Promise<AttributeAccepted> {
     const info = parseAttributePayment(extension);
-    const cacheKey = `${binding.nullifierHash}:${binding.conditionHash.toLowerCase()}:${JSON.stringify(info.proof)}`;
-    const cached = this.#verified.get(cacheKey);
-    if (cached) return cached;
+    // Every check against the route and the server's state comes first (never from a
+    // cache): the rule, the issuer set, the date, the service and the epoch.
     if (!sameRule(info.rule, rule)) {
       throw new ZkPayError(
         "rule_not_met",
         `the proof proves ${JSON.stringify(info.rule)}; this route requires ${JSON.stringify(rule)}`,
       );
     }
+    const now = this.#now();
+    const maxStale = (this.#o.maxStalenessSeconds ?? 86_400) * 1000;
+    if (now - this.#freshAt > maxStale) {
+      throw new ZkPayError(
+        "attribute_proof_invalid",
+        `the issuers' revocation lists could not be refreshed for ${Math.round((now - this.#freshAt) / 1000)} s (${this.#lastError ?? "no error"}): attribute proofs are refused until they are`,
+      );
+    }
     const provedRoot = BigInt(info.issuersRoot);
     if (provedRoot !== this.#root) {
-      if (this.#previous.includes(provedRoot)) {
+      // A root replaced within the last refresh period is still accepted: a client-settled
+      // payment is on chain before its proof reaches the server, and a payer must not lose
+      // it to a revocation list changing meanwhile (the revocation then applies one refresh
+      // period later, as it would have without the refresh).
+      const period = (this.#o.refreshSeconds ?? 300) * 1000;
+      const old = this.#previous.find((p) => p.root === provedRoot);
+      if (!old) {
+        throw new ZkPayError(
+          "issuer_not_trusted",
+          "the proof shows a credential from an issuer set this API does not trust",
+        );
+      }
+      if (now - old.until > period) {
         throw new ZkPayError(
           "attribute_proof_invalid",
           "the trusted issuers or a revocation list changed since this 402 was issued: fetch the 402 again and prove again",
         );
       }
-      throw new ZkPayError(
-        "issuer_not_trusted",
-        "the proof shows a credential from an issuer set this API does not trust",
-      );
     }
-    const now = this.#now();
     const today = this.today();
     const graceDay = ymdOf(new Date(now - DAY_GRACE_SECONDS * 1000));
     if (info.today !== today && info.today !== graceDay) {
       throw new ZkPayError("attribute_proof_invalid", `the proof checks the rule at ${info.today}; today is ${today}`);
     }
     const epoch = this.epoch();
-    const graceEpoch = Math.floor((now / 1000 - DAY_GRACE_SECONDS) / (this.#o.epochSeconds ?? 86_400));
+    const graceEpoch = attributeEpoch(now - DAY_GRACE_SECONDS * 1000);
     if (BigInt(info.serviceId) !== this.serviceId || (info.epoch !== epoch && info.epoch !== graceEpoch)) {
       throw new ZkPayError("attribute_proof_invalid", "the proof's pseudonym is scoped to another service or epoch");
     }
@@ -357,17 +393,34 @@ export class AttributeVerifier {
     };
     const pseudonym = BigInt(info.pseudonym);
     const signals = attributePublicSignals(statement, pseudonym);
-    const proof = fromSolidityProof(attributeProofFromWire(info.proof));
-    if (!(await verifyAttributeProof(this.#vkey, proof, signals))) {
-      throw new ZkPayError(
-        "attribute_proof_invalid",
-        "the attribute proof does not verify for this payment (it is bound to another payment or request, or was altered)",
-      );
+    const proof = attributeProofFromWire(info.proof);
+    // The pairing's outcome is cached by the canonical statement and proof (the gate's hook
+    // and x402's verification check one payment twice): a re-encoded copy is the same key.
+    const key = [...signals, proof.pA, proof.pB, proof.pC].flat(2).join(":");
+    let accepted = this.#verified.get(key);
+    if (!accepted) {
+      if (!(await verifyAttributeProof(this.#vkey, fromSolidityProof(proof), signals))) {
+        throw new ZkPayError(
+          "attribute_proof_invalid",
+          "the attribute proof does not verify for this payment (it is bound to another payment or request, or was altered)",
+        );
+      }
+      accepted = { pseudonym, uses: 1 };
+      if (this.#verified.size >= VERIFIED_CACHE) this.#verified.delete(this.#verified.keys().next().value!);
+      this.#verified.set(key, accepted);
     }
-    let uses = 1;
     if (this.#o.maxPerEpoch) {
-      const ttl = 2 * (this.#o.epochSeconds ?? 86_400);
-      uses = await this.#store.increment(`zk-attr:${this.serviceId}:${info.epoch}:${pseudonym}`, ttl);
+      // Counted once per payment (its nullifier), in the shared store: a retry, a second
+      // instance or a re-randomised copy of the same payment's proof never counts twice.
+      const ttl = 2 * ATTRIBUTE_EPOCH_SECONDS;
+      const first = await this.#store.claim(`zk-attr-payment:${this.serviceId}:${binding.nullifierHash}`, ttl);
+      const counter = `zk-attr:${this.serviceId}:${info.epoch}:${pseudonym}`;
+      const uses = first ? await this.#store.increment(counter, ttl) : (await this.#store.count(counter)).count;
+      accepted = { pseudonym, uses };
+      if (first && uses > this.#o.maxPerEpoch) {
+        await this.#store.increment(counter, ttl, -1);
+        await this.#store.release(`zk-attr-payment:${this.serviceId}:${binding.nullifierHash}`);
+      }
       if (uses > this.#o.maxPerEpoch) {
         throw new ZkPayError(
           "attribute_limit_reached",
@@ -375,12 +428,11 @@ export class AttributeVerifier {
         );
       }
     }
-    const accepted = { pseudonym, uses };
-    if (this.#verified.size >= VERIFIED_CACHE) this.#verified.delete(this.#verified.keys().next().value!);
-    this.#verified.set(cacheKey, accepted);
     return accepted;
   }
 }
+
+export { attributeEpoch, attributeServiceId, ATTRIBUTE_EPOCH_SECONDS } from "../core/identity/extension.js";
 
 /** The binding of an x402 payment payload (a 402zk one): its condition hash and nullifier hash. */
 export function attributeBindingOf(payload: unknown): AttributeBinding {

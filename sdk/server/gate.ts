@@ -62,6 +62,7 @@ import type { SessionService } from "../session/service.js";
 import { SESSION_WELL_KNOWN } from "../session/wire.js";
 import { paywallAsset, paywallHtml, type ZkPaywallOptions } from "./paywall.js";
 import type { Admission, ClientRequest } from "./admission.js";
+import { ZK_ATTRIBUTE_EXTENSION } from "../core/identity/extension.js";
 import type { AttributeRule } from "../core/identity/rule.js";
 import { admissionOf } from "./resource-server.js";
 import { attributeGateHook, attributeVerifierOf } from "./attributes.js";
@@ -210,6 +211,21 @@ export function createZkGate(
   // refused with 403 and a message before x402 verifies or settles it. After the session
   // hook: a valid presentation is granted first (a session bought with a proof needs none).
   const attributes = attributeVerifierOf(resourceServer);
+  // Fail closed: a route that names a rule on a server that cannot check it would be served
+  // to anyone (x402 runs the hooks of registered extensions only).
+  if (!attributes) {
+    const all = (built?.routes ?? routes) as Record<string, RouteConfig> | RouteConfig;
+    const entries = "accepts" in all ? [["*", all] as const] : Object.entries(all as Record<string, RouteConfig>);
+    for (const [key, cfg] of entries) {
+      if (cfg.extensions && ZK_ATTRIBUTE_EXTENSION in cfg.extensions) {
+        throw new ZkPayError(
+          "invalid_argument",
+          `route ${key} declares a zk-attribute rule, but the resource server has no attribute verifier: ` +
+            "give createZkResourceServer (or createZkRemoteResourceServer) `attributes`",
+        );
+      }
+    }
+  }
   const current = new AsyncLocalStorage<GateRequest>();
   if (attributes) {
     httpServer.onProtectedRequest(

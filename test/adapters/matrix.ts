@@ -267,7 +267,7 @@ export function adapterMatrix(cases: AdapterCase[]): void {
 
           // Verify & Pay: GET /weather for adults only, on a resource server that trusts one issuer.
           attributes = await AttributeVerifier.create({
-            service: `matrix-${adapter.name}`,
+            service: `http://matrix-${adapter.name.replace(/\W/g, "-")}.example`,
             issuers: [{ key: EdDsaPoseidonKey.fromSecret(ISSUER_SECRET).publicKey }],
           });
           const g = await resources(false, attributes);

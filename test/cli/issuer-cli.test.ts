@@ -152,7 +152,7 @@ describe("402zk issuer / identity (spawned CLI, offline file flow)", function ()
 
     const revs = await cli(["issuer", "revocations", "--dir", issuerDir(), "--out", f("revocations.json")]);
     expect(revs.code, revs.stderr).to.equal(0);
-    const published = revocationListFromJson(JSON.parse(readFileSync(f("revocations.json"), "utf8")));
+    const published = await revocationListFromJson(JSON.parse(readFileSync(f("revocations.json"), "utf8")));
     expect(published.root).to.equal(root);
     expect(published.revoked).to.deep.equal([1n]);
     expect(published.issuer).to.deep.equal(issuerKeyFromString(issuerKey));

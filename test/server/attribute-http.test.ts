@@ -20,6 +20,7 @@ import type { ZkIdentityOptions } from "../../sdk/client/actions/attribute.js";
 import { isZkPayError, ZkPayError } from "../../sdk/core/errors.js";
 import {
   holderKeyFromSecret,
+  issuerKeyFromString,
   issuerKeyToString,
   signCredential,
   type AttributeClaims,
@@ -55,6 +56,10 @@ import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.j
  */
 
 const PRICE = 10_000n;
+/** The main verifier's refresh period: a root replaced by a refresh stays acceptable that long. */
+const REFRESH_S = 120;
+/** Added to the main verifier's clock (to step past a refresh period). */
+let skewMs = 0;
 /** An issuer's public key from its 32-byte private key (as `402zk issuer init` derives it). */
 const issuerKey = (sk: Hex): [bigint, bigint] => {
   const p = derivePublicKey(Buffer.from(sk.slice(2), "hex"));
@@ -202,10 +207,17 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
     dir = mkdtempSync(path.join(os.tmpdir(), "402zk-attr-"));
     revA = await RevocationTree.create([77]);
     await writeRevocations();
+    // The API's origin names its pseudonym scope: listen first, mount the routes after.
+    const app = express();
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    servers.push(server);
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     verifier = await AttributeVerifier.create({
-      service: "attribute-http-test",
+      service: url,
+      now: () => Date.now() + skewMs,
       issuers: [{ key: issuerKey(ISSUER_A), revocation: revFileA() }, { key: issuerKey(ISSUER_B) }],
-      refreshSeconds: 3600,
+      refreshSeconds: REFRESH_S,
     });
     shieldedKeys = WalletKeys.fromSeed(WalletKeys.randomSeed());
     const zk = createZkResourceServer({
@@ -226,7 +238,6 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
     });
     const price = { amount: PRICE.toString(), asset: env.pool.token };
     const exact = { scheme: "zk-exact", network: zk.network, payTo, price };
-    const app = express();
     app.use(
       zkPaymentMiddleware(
         {
@@ -244,10 +255,6 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
     );
     for (const p of ["/beer", "/beer-too", "/wine", "/shielded-beer"])
       app.get(p, (_req, res) => res.json({ served: p }));
-    const server = app.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    servers.push(server);
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     payer = await env.payer(5, { deposit: 40n * PRICE });
   });
 
@@ -298,8 +305,14 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
     };
     const { proof: _proof, pseudonym, ...requirement } = info;
     const declared = (await required("/beer")).extensions![ZK_ATTRIBUTE_EXTENSION] as { info: ZkAttributeInfo };
-    expect(requirement).to.deep.equal(declared.info);
-    expect(declared.info.issuers.map((i) => i.key)).to.include(issuerKeyToString(cred.issuer));
+    // The issuer list stays out of the header: its root stands for it.
+    const { issuers, ...rest } = declared.info;
+    expect(requirement).to.deep.equal(rest);
+    expect(issuers.map((i) => i.key)).to.include(issuerKeyToString(cred.issuer));
+    expect(sent).to.not.include(issuerKeyToString(cred.issuer));
+    expect(sent).to.not.include('"schema"');
+    // About 1.5 KB over an ungated payment, whatever the number of trusted issuers.
+    expect(r.header!.length).to.be.below(5_000);
     expect(pseudonym).to.match(/^\d+$/);
     expect(seen.at(-1)!.path).to.equal("/beer");
   });
@@ -333,6 +346,61 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
     await expectRefusedBeforePaying([], "attribute_proof_required");
     // A 21+ route refuses a 19-year-old that /beer would serve.
     await expectRefusedBeforePaying([credential(ISSUER_A, { birthDate: yearsAgo(19) })], "rule_not_met", "/wine");
+  });
+
+  it("client: refuses, before proving, a 402 that probes (another date), links (another service's or a lasting pseudonym scope), or points its list fetch at a private address", async function () {
+    const creds = [credential(ISSUER_A)];
+    const before = payer.wallet.balance();
+    const probe = async (mutate: (i: ZkAttributeInfo) => void, re: RegExp) => {
+      let err: unknown;
+      await payload("/beer", {
+        identity: identity(creds),
+        mutate: (pr) => mutate((pr.extensions![ZK_ATTRIBUTE_EXTENSION] as { info: ZkAttributeInfo }).info),
+      }).catch((e: unknown) => (err = e));
+      expect(isZkPayError(err, "attribute_proof_invalid"), String(err)).to.equal(true);
+      expect((err as Error).message).to.match(re);
+    };
+    await probe((i) => (i.today = yearsAgo(0, -40)), /not today/);
+    await probe((i) => (i.epoch = 1), /lasting identifier/);
+    // The same API served on another origin: its 402 scopes the pseudonym to the first.
+    const mirror = express();
+    mirror.use(
+      (req, res) =>
+        void fetch(`${url}${req.url}`).then(async (r) =>
+          res
+            .status(r.status)
+            .set(Object.fromEntries((r.headers as unknown as Map<string, string>).entries()))
+            .send(Buffer.from(await r.arrayBuffer())),
+        ),
+    );
+    const m = mirror.listen(0, "127.0.0.1");
+    await once(m, "listening");
+    servers.push(m);
+    let err: unknown;
+    await wrapFetchWithZkPayment(
+      fetch,
+      client({ identity: identity(creds) }),
+    )(`http://127.0.0.1:${(m.address() as AddressInfo).port}/beer`).catch((e: unknown) => (err = e));
+    expect(isZkPayError(err, "attribute_proof_invalid"), String(err)).to.equal(true);
+    expect((err as Error).message).to.match(/another service/);
+    // A revocation list URL on a private address is never fetched (the default fetcher).
+    let refused: unknown;
+    await payload("/beer", {
+      identity: { credentials: creds, artifacts: attributeArtifacts() },
+      mutate: (pr) => {
+        const info = (pr.extensions![ZK_ATTRIBUTE_EXTENSION] as { info: ZkAttributeInfo }).info;
+        info.issuers[0] = { ...info.issuers[0]!, revocationRoot: "12345", revocationUrl: "http://10.0.0.1/list.json" };
+        info.issuersRoot = issuersRootOf(
+          info.issuers.map((i) => ({
+            publicKey: issuerKeyFromString(i.key),
+            revocationRoot: BigInt(i.revocationRoot),
+          })),
+        ).toString();
+      },
+    }).catch((e: unknown) => (refused = e));
+    expect(isZkPayError(refused, "attribute_proof_invalid"), String(refused)).to.equal(true);
+    expect((refused as Error).message).to.match(/https only/);
+    expect(payer.wallet.balance()).to.equal(before);
   });
 
   it("server: a payment without a proof gets 402 attribute_proof_required with the requirement, and nothing is settled", async function () {
@@ -409,7 +477,10 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
     await revA.add(21);
     await writeRevocations();
     await verifier.refresh();
-    const r = await send("/beer", made.payload);
+    // Within one refresh period the replaced root is still accepted (a client-settled
+    // payment made just before the refresh must not be lost); past it, refused.
+    skewMs = (REFRESH_S + 1) * 1000;
+    const r = await send("/beer", made.payload).finally(() => (skewMs = 0));
     expect(r.status).to.equal(403);
     expect(r.body?.error).to.equal("attribute_proof_invalid");
     expect(r.refused?.message).to.match(/changed since this 402/);
@@ -462,19 +533,23 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
 
   it("limits one holder's payments per epoch when the service sets maxPerEpoch (the pseudonym counts them)", async function () {
     const limited = await AttributeVerifier.create({
-      service: "attribute-http-limited",
+      service: "http://limited.example",
       issuers: [{ key: issuerKey(ISSUER_A), revocation: revFileA() }],
       maxPerEpoch: 1,
     });
+    const held: PreparedPayment[] = [];
     try {
       const creds = [credential(ISSUER_A, {}, 30)];
       const info = limited.info({ minAge: 18 });
+      // Two payments from two notes (each held until the end): two nullifiers.
+      await env.mint(payer.address, 2n * PRICE);
+      await payer.wallet.deposit(2n * PRICE);
       const made = async () => {
         const p = await payload("/beer", {
           identity: identity(creds),
           mutate: (pr) => ((pr.extensions![ZK_ATTRIBUTE_EXTENSION] as { info: ZkAttributeInfo }).info = { ...info }),
         });
-        await payer.wallet.releasePayment(p.prepared);
+        held.push(p.prepared);
         const pl = p.payload;
         const a = (pl.payload as { terms: { conditionHash: Hex } }).terms.conditionHash;
         const n = BigInt((pl.payload as { proof: { nullifierHash: string } }).proof.nullifierHash);
@@ -493,10 +568,20 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
       expect((two.ext as { info: { pseudonym: string } }).info.pseudonym).to.equal(first.pseudonym.toString());
     } finally {
       limited.close();
+      for (const p of held) await payer.wallet.releasePayment(p);
     }
   });
 
   it("sessions: a credential bought with an attribute proof serves the gated route's presentations with no proof each; without a credential nothing is bought", async function () {
+    const app = express();
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    servers.push(server);
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const clubVerifier = await AttributeVerifier.create({
+      service: origin,
+      issuers: [{ key: issuerKey(ISSUER_A), revocation: revFileA() }, { key: issuerKey(ISSUER_B) }],
+    });
     const zk = createZkResourceServer({
       pool: { ...env.pool, decimals: 6 },
       publicClient: env.publicClient,
@@ -505,7 +590,7 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
       vkeySha256: env.vkeySha256,
       challengeSecret: "attribute-session-secret-0123456789",
       verifyIn: "main",
-      attributes: verifier,
+      attributes: clubVerifier,
     });
     const sessions = await SessionService.create({
       issuerKey: ISSUER_KEY,
@@ -532,13 +617,9 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
       ZkPayError,
       /sessions.attributeRule/,
     );
-    const app = express();
     app.use(zkSessionMiddleware(routes, zk.resourceServer, sessions, { ...o, attributeRule: { minAge: 18 } }));
     app.get("/club", (_req, res) => res.json({ club: true, session: res.locals.zkSession ?? null }));
-    const server = app.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    servers.push(server);
-    const club = `http://127.0.0.1:${(server.address() as AddressInfo).port}/club`;
+    const club = `${origin}/club`;
 
     // No identity credential: the purchase is refused before anything is proven or paid.
     await payer.wallet.sync();
@@ -567,18 +648,38 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
       expect(client.lastRequest?.mode).to.equal(i === 0 ? "bought" : "prepared");
     }
     await client.idle();
+    clubVerifier.close();
   });
 
-  it("refuses a verifier misconfiguration at start: no issuers, a bad key, a revocation list for another issuer", async function () {
+  it("refuses a misconfiguration at start: no issuers, a bad key or origin, a list for another issuer, a rule without a verifier", async function () {
     const fails = async (o: Parameters<typeof AttributeVerifier.create>[0], re: RegExp) => {
       let err: unknown;
       await AttributeVerifier.create(o).catch((e: unknown) => (err = e));
       expect(err).to.be.instanceOf(ZkPayError);
       expect((err as Error).message).to.match(re);
     };
-    await fails({ service: "x", issuers: [] }, /1 to 16/);
-    await fails({ service: "x", issuers: [{ key: "not-a-key" }] }, /issuers\[0\]\.key/);
+    await fails({ service: "http://x.example", issuers: [] }, /1 to 16/);
+    await fails({ service: "not an origin", issuers: [{ key: issuerKey(ISSUER_A) }] }, /origin/);
+    await fails({ service: "http://x.example", issuers: [{ key: "not-a-key" }] }, /issuers\[0\]\.key/);
     const otherKey = issuerKey(ISSUER_B);
-    await fails({ service: "x", issuers: [{ key: otherKey, revocation: revFileA() }] }, /another issuer/);
+    await fails(
+      { service: "http://x.example", issuers: [{ key: otherKey, revocation: revFileA() }] },
+      /another issuer/,
+    );
+    // A route that names a rule on a server with no verifier is refused when built (fail closed).
+    const bare = createZkResourceServer({
+      pool: { ...env.pool, decimals: 6 },
+      publicClient: env.publicClient,
+      vkey: env.vkey,
+      vkeySha256: env.vkeySha256,
+      challengeSecret: "attribute-bare-secret-0123456789",
+    });
+    const accepts = { scheme: "zk-exact", network: bare.network, payTo, price: "$0.01" };
+    expect(() =>
+      zkPaymentMiddleware(
+        { "GET /beer": { accepts, extensions: declareZkAttributeExtension(BEER) } },
+        bare.resourceServer,
+      ),
+    ).to.throw(ZkPayError, /no attribute verifier/);
   });
 });

@@ -27,7 +27,7 @@ import {
 import { issuersRootOf, type TrustedIssuer } from "../../core/identity/issuers.js";
 import { RevocationTree, revocationListFromJson } from "../../core/identity/revocation.js";
 import { checkRule } from "../../core/identity/rule.js";
-import type { SpentNote } from "../types.js";
+import type { AttributeProofRequest, SpentNote } from "../types.js";
 
 /** Where a payer's identity credentials and the attribute circuit come from. */
 export interface ZkIdentityOptions {
@@ -95,7 +95,15 @@ export async function chooseAttributeCredential(
   }
   const rule = ruleFromWire(info.rule);
   const failures: ZkPayError[] = [];
-  const trees = new Map<number, Promise<RevocationTree>>();
+  // Every listed issuer's list is fetched (in parallel, cached), not only the one of the
+  // credential tried: which list a payer fetches before paying would name its issuer.
+  const trees = new Map<number, Promise<RevocationTree>>(
+    info.issuers.map((issuer, i) => {
+      const tree = revocationTreeOf(issuer, o);
+      tree.catch(() => {}); // reported when that issuer's credential needs it
+      return [i, tree] as const;
+    }),
+  );
   for (const credential of credentials) {
     try {
       if (credential.holder[0] !== holder.publicKey[0] || credential.holder[1] !== holder.publicKey[1]) {
@@ -109,7 +117,6 @@ export async function chooseAttributeCredential(
       if (index < 0) {
         throw new ZkPayError("issuer_not_trusted", `this route does not trust the credential's issuer ${key}`);
       }
-      if (!trees.has(index)) trees.set(index, revocationTreeOf(info.issuers[index]!, o));
       const revocation = await trees.get(index)!;
       if (revocation.has(BigInt(credential.serial))) {
         throw new ZkPayError("credential_revoked", `the issuer revoked this credential (serial ${credential.serial})`);
@@ -130,7 +137,38 @@ function rank(e: ZkPayError): number {
   return i < 0 ? PRIORITY.length : i;
 }
 
-async function revocationTreeOf(
+/** Revocation trees already rebuilt, by issuer key and root (a list with a given root never changes). */
+const TREES = new Map<string, Promise<RevocationTree>>();
+const MAX_CACHED_TREES = 64;
+
+/** True for a URL a payer may fetch a revocation list from: https, or http on the loopback interface. */
+function fetchableListUrl(u: string): boolean {
+  try {
+    const url = new URL(u);
+    if (url.protocol === "https:") return true;
+    return url.protocol === "http:" && ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+  } catch {
+    return false;
+  }
+}
+
+function revocationTreeOf(
+  issuer: ZkAttributeInfo["issuers"][number],
+  o: Pick<ZkIdentityOptions, "revocationList">,
+): Promise<RevocationTree> {
+  const key = `${issuer.key}:${issuer.revocationRoot}`;
+  let tree = TREES.get(key);
+  if (!tree) {
+    tree = loadRevocationTree(issuer, o);
+    // A failed fetch is not cached: the next payment tries again.
+    tree.catch(() => TREES.delete(key));
+    if (TREES.size >= MAX_CACHED_TREES) TREES.delete(TREES.keys().next().value!);
+    TREES.set(key, tree);
+  }
+  return tree;
+}
+
+async function loadRevocationTree(
   issuer: ZkAttributeInfo["issuers"][number],
   o: Pick<ZkIdentityOptions, "revocationList">,
 ): Promise<RevocationTree> {
@@ -144,6 +182,10 @@ async function revocationTreeOf(
       if (!issuer.revocationUrl) {
         throw new Error("the 402 names no revocationUrl; give the client `identity.revocationList`");
       }
+      // The URL comes from the API: never let it point the payer at its own network.
+      if (!fetchableListUrl(issuer.revocationUrl)) {
+        throw new Error(`refusing to fetch ${issuer.revocationUrl}: https only (or http on loopback)`);
+      }
       const res = await fetch(issuer.revocationUrl, { signal: AbortSignal.timeout(15_000) });
       if (!res.ok) throw new Error(`GET ${issuer.revocationUrl}: HTTP ${res.status}`);
       raw = await res.json();
@@ -156,7 +198,7 @@ async function revocationTreeOf(
       { cause: err },
     );
   }
-  const list = revocationListFromJson(raw);
+  const list = await revocationListFromJson(raw);
   if (list.root !== root) {
     throw new ZkPayError(
       "attribute_proof_invalid",
@@ -167,50 +209,47 @@ async function revocationTreeOf(
 }
 
 /**
- * The `PaymentParams.attribute` callback for a chosen credential: proves the route's rule
- * for the payment whose note `preparePayment` spends, bound to `conditionHash` and that
- * note's nullifier, and returns the payment's `zk-attribute` info (the requirement as
- * proved, the proof, the pseudonym).
+ * Proves `request`'s rule for the payment whose note `spent` is (called by `preparePayment`
+ * with the wallet's own spending key), bound to `conditionHash` and that note's nullifier;
+ * returns the payment's `zk-attribute` info: the requirement as proved (without the issuer
+ * list, which its root stands for), the proof and the pseudonym.
  *
  * @example
- * const attribute = attributeProverFor(info, chosen, holder, conditionHash, identity);
- * await wallet.preparePayment({ ...params, conditionHash, attribute });
+ * const info = await proveAttributeForPayment(request, conditionHash, spent);
  */
-export function attributeProverFor(
-  info: ZkAttributeInfo,
-  chosen: ChosenCredential,
-  holder: HolderKey,
+export async function proveAttributeForPayment(
+  request: AttributeProofRequest,
   conditionHash: string,
-  o: Pick<ZkIdentityOptions, "artifacts" | "onProgress">,
-): (spent: SpentNote) => Promise<ZkAttributePaymentInfo> {
-  return async (spent) => {
-    const statement: AttributeStatement = {
-      context: BigInt(conditionHash) % SNARK_SCALAR_FIELD,
-      nullifierHash: spent.nullifierHash,
-      issuersRoot: BigInt(info.issuersRoot),
-      today: info.today,
-      rule: ruleFromWire(info.rule),
-      serviceId: BigInt(info.serviceId),
-      epoch: BigInt(info.epoch),
-    };
-    const r = await proveAttribute(
-      o.artifacts,
-      {
-        credential: chosen.credential,
-        holder,
-        issuers: chosen.issuers,
-        revocation: chosen.revocation,
-        note: {
-          spendingKey: spent.spendingKey,
-          value: spent.value,
-          blinding: spent.blinding,
-          treeIndex: spent.treeIndex,
-          leafIndex: spent.leafIndex,
-        },
-        statement,
-      },
-      o.onProgress,
-    );
-    return { ...info, proof: attributeProofToWire(toSolidityProof(r.proof)), pseudonym: r.pseudonym.toString() };
+  spent: SpentNote,
+): Promise<ZkAttributePaymentInfo> {
+  const { info, chosen, holder } = request;
+  const statement: AttributeStatement = {
+    context: BigInt(conditionHash) % SNARK_SCALAR_FIELD,
+    nullifierHash: spent.nullifierHash,
+    issuersRoot: BigInt(info.issuersRoot),
+    today: info.today,
+    rule: ruleFromWire(info.rule),
+    serviceId: BigInt(info.serviceId),
+    epoch: BigInt(info.epoch),
   };
+  const r = await proveAttribute(
+    request.artifacts,
+    {
+      credential: chosen.credential,
+      holder,
+      issuers: chosen.issuers,
+      revocation: chosen.revocation,
+      note: {
+        spendingKey: spent.spendingKey,
+        value: spent.value,
+        blinding: spent.blinding,
+        treeIndex: spent.treeIndex,
+        leafIndex: spent.leafIndex,
+      },
+      statement,
+    },
+    request.onProgress,
+  );
+  const { issuers: _issuers, maxPerEpoch: _max, ...proved } = info;
+  return { ...proved, proof: attributeProofToWire(toSolidityProof(r.proof)), pseudonym: r.pseudonym.toString() };
 }

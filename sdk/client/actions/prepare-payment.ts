@@ -292,7 +292,9 @@ async function proveWith(
   let attribute: unknown;
   if (params.attribute) {
     const position = notePosition(note.leafIndex, core.tree.levels);
-    attribute = await params.attribute({
+    // Loaded on first use (a browser bundle without attribute routes never loads it).
+    const { proveAttributeForPayment } = await import("./attribute.js");
+    attribute = await proveAttributeForPayment(params.attribute, conditionHash, {
       spendingKey: keys.spendingKey(),
       value: opening.value,
       blinding: opening.blinding,

@@ -14,20 +14,22 @@
  *           serviceId, epoch, maxPerEpoch? }, // the per-service pseudonym's scope and limit
  *   schema: { JSON Schema of info } }
  * ```
- * In `PaymentPayload.extensions["zk-attribute"]`: the same `info` as proved (echoed), plus
- * `proof` (Groth16, the Solidity verifier's layout, decimal strings) and `pseudonym`. The
+ * In `PaymentPayload.extensions["zk-attribute"]`: the same `info` as proved (echoed) without
+ * `issuers` (`issuersRoot` stands for them), plus `proof` (Groth16, the Solidity verifier's
+ * layout, decimal strings) and `pseudonym`; no `schema`. The
  * proof's other public inputs are not sent: the server takes them from its own rule and
  * state and from the payment (its `conditionHash` and nullifier hash), so a proof verifies
  * only for this payment, this route's rule, today and the server's current issuer set.
  *
  * Browser-safe: no Node imports.
  */
+import { keccak256, toBytes } from "viem";
 import { z } from "zod";
 
 import { ZkPayError } from "../errors.js";
 import { SNARK_SCALAR_FIELD } from "../field.js";
 import type { SolidityProof } from "../circuits/proof.js";
-import type { AttributeRule } from "./rule.js";
+import { ymdOf, type AttributeRule } from "./rule.js";
 
 /** Key of the extension in `PaymentRequired.extensions` and `PaymentPayload.extensions`. */
 export const ZK_ATTRIBUTE_EXTENSION = "zk-attribute";
@@ -38,7 +40,8 @@ export const ZK_ATTRIBUTE_CIRCUIT = "attribute-v1";
 /** Fields of `info` the server fills on every 402 (they change over time): excluded from x402's echo check. */
 export const ZK_ATTRIBUTE_DYNAMIC_FIELDS = ["today", "issuers", "issuersRoot", "serviceId", "epoch", "maxPerEpoch"];
 
-const decimal = z.string().regex(/^\d{1,78}$/, "must be a decimal integer string");
+/** Canonical decimals only (no leading zeros): one spelling per value. */
+const decimal = z.string().regex(/^(0|[1-9]\d{0,77})$/, "must be a decimal integer string without leading zeros");
 const field = decimal.refine((v) => BigInt(v) < SNARK_SCALAR_FIELD, "must be below the BN254 scalar field");
 const ymd = z.number().int().min(19000101).max(99991231);
 
@@ -96,8 +99,12 @@ export const AttributeProofWireSchema = z
   })
   .strict();
 
-/** `info` of the extension in a payment: the requirement as proved, the proof and the pseudonym. */
-export const ZkAttributePaymentInfoSchema = ZkAttributeInfoSchema.extend({
+/**
+ * `info` of the extension in a payment: the requirement as proved, without the issuer list
+ * (its root stands for it: the payment header stays small with 16 trusted issuers), the
+ * proof and the pseudonym.
+ */
+export const ZkAttributePaymentInfoSchema = ZkAttributeInfoSchema.omit({ issuers: true, maxPerEpoch: true }).extend({
   proof: AttributeProofWireSchema,
   pseudonym: field,
 });
@@ -281,4 +288,78 @@ export function parseAttributePayment(ext: unknown): ZkAttributePaymentInfo {
     );
   }
   return r.data;
+}
+
+const SERVICE_DOMAIN = "402zk.attr-service.v1";
+/** The pseudonym epoch: one UTC day, for every service (a protocol constant clients check). */
+export const ATTRIBUTE_EPOCH_SECONDS = 86_400;
+/**
+ * Seconds after midnight (UTC) during which the day before still counts as today (for the
+ * rule's date and the epoch), on both sides: a client-settled payment reaches the server
+ * some time after it was proven.
+ */
+export const ATTRIBUTE_DAY_GRACE_SECONDS = 900;
+
+/**
+ * The pseudonym scope of an API: `keccak256("402zk.attr-service.v1" ‖ origin) mod p`, the
+ * origin normalised as WHATWG URL does (`https://api.example.com`, default port dropped).
+ * The server names it in its 402; the client recomputes it from the URL it pays.
+ *
+ * @example
+ * attributeServiceId("https://api.example.com");
+ */
+export function attributeServiceId(origin: string): bigint {
+  let normal: string;
+  try {
+    normal = new URL(origin).origin;
+  } catch {
+    throw new ZkPayError(
+      "invalid_argument",
+      `attributes.service must be the API's origin (https://host[:port]), got ${origin}`,
+    );
+  }
+  if (normal === "null") throw new ZkPayError("invalid_argument", `attributes.service: ${origin} has no origin`);
+  return BigInt(keccak256(toBytes(`${SERVICE_DOMAIN}${normal}`))) % SNARK_SCALAR_FIELD;
+}
+
+/** The pseudonym epoch at unix time `ms` (the UTC day number). @example attributeEpoch(Date.now()) */
+export function attributeEpoch(ms: number): number {
+  return Math.floor(ms / 1000 / ATTRIBUTE_EPOCH_SECONDS);
+}
+
+/**
+ * The checks a payer makes on a 402's requirement before proving anything, so that an API
+ * cannot use attribute proofs to learn more than "the rule holds today":
+ * - the date is today (UTC; yesterday within the grace after midnight): an API that moved
+ *   the date (or varied the rule) across 402s could otherwise binary-search a birth date;
+ * - the epoch is today's day number: a fixed or far epoch would make the pseudonym a
+ *   permanent identifier;
+ * - with `origin` (the URL being paid), the service id is that origin's: an API cannot
+ *   borrow another API's scope to link its holders' pseudonyms across services.
+ * Throws `attribute_proof_invalid` naming what is wrong.
+ *
+ * @example
+ * checkAttributeRequirement(info, { origin: new URL(url).origin });
+ */
+export function checkAttributeRequirement(info: ZkAttributeInfo, o: { origin?: string; now?: number } = {}): void {
+  const now = o.now ?? Date.now();
+  const earlier = now - ATTRIBUTE_DAY_GRACE_SECONDS * 1000;
+  if (info.today !== ymdOf(new Date(now)) && info.today !== ymdOf(new Date(earlier))) {
+    throw new ZkPayError(
+      "attribute_proof_invalid",
+      `the 402 asks to prove its rule at ${info.today}, not today (${ymdOf(new Date(now))}): refused, an API must not probe your attributes at other dates`,
+    );
+  }
+  if (info.epoch !== attributeEpoch(now) && info.epoch !== attributeEpoch(earlier)) {
+    throw new ZkPayError(
+      "attribute_proof_invalid",
+      `the 402 scopes the pseudonym to epoch ${info.epoch}, not today's (${attributeEpoch(now)}): refused, it would make the pseudonym a lasting identifier`,
+    );
+  }
+  if (o.origin !== undefined && BigInt(info.serviceId) !== attributeServiceId(o.origin)) {
+    throw new ZkPayError(
+      "attribute_proof_invalid",
+      `the 402 scopes the pseudonym to another service than ${o.origin}: refused, it would link your payments across services`,
+    );
+  }
 }

@@ -11,8 +11,6 @@
  * Browser-safe: no Node imports.
  */
 import * as iden3 from "@iden3/js-merkletree";
-import { poseidon2 } from "poseidon-lite/poseidon2";
-import { poseidon3 } from "poseidon-lite/poseidon3";
 import { z } from "zod";
 
 import type { BabyJubPoint } from "../eddsa.js";
@@ -136,36 +134,6 @@ export class RevocationTree {
   }
 }
 
-/**
- * The root of the revocation tree holding `serials`, computed synchronously (the iden3
- * tree's API is asynchronous): the same circomlib SMT, empty subtree 0, a subtree with one
- * serial k its leaf Poseidon3(k, 1, 1) at the level where it is alone, otherwise
- * Poseidon2(left, right), splitting on key bit l (LSB first) at level l. A test checks it
- * equals {@link RevocationTree.root} and the circuit's SMTVerifier.
- *
- * @example
- * revocationRootOf([3n, 17n]) === (await RevocationTree.create([3, 17])).root(); // true
- */
-export function revocationRootOf(serials: Iterable<bigint | number>): bigint {
-  const keys = [...new Set([...serials].map(serialOf))];
-  const node = (ks: bigint[], level: number): bigint => {
-    if (ks.length === 0) return 0n;
-    if (ks.length === 1) return poseidon3([ks[0]!, 1n, 1n]);
-    if (level >= REV_SMT_LEVELS - 1) throw new Error("unreachable: serials below 2^REV_DEPTH always separate");
-    const bit = 1n << BigInt(level);
-    const left = node(
-      ks.filter((k) => (k & bit) === 0n),
-      level + 1,
-    );
-    const right = node(
-      ks.filter((k) => (k & bit) !== 0n),
-      level + 1,
-    );
-    return poseidon2([left, right]);
-  };
-  return node(keys, 0);
-}
-
 /** What an issuer publishes about its revocations. */
 export interface RevocationList {
   issuer: BabyJubPoint;
@@ -178,12 +146,17 @@ export interface RevocationList {
 
 const Decimal = z.string().regex(/^\d{1,78}$/);
 
+/** Most serials one published revocation list may hold. */
+export const MAX_REVOKED = 100_000;
+
 /** JSON form of a {@link RevocationList}: `{ issuer: {x, y}, root, revoked: [serials], updatedAt }`, decimal strings. */
 export const RevocationListJsonSchema = z
   .object({
     issuer: z.object({ x: Decimal, y: Decimal }).strict(),
     root: Decimal,
-    revoked: z.array(Decimal).max(2 ** REV_DEPTH),
+    // A bound on what a client or server rebuilds per list (a tree insertion each); an
+    // issuer with more revocations rotates its key.
+    revoked: z.array(Decimal).max(MAX_REVOKED),
     updatedAt: z.number().int().nonnegative(),
   })
   .strict();
@@ -216,7 +189,7 @@ export function revocationListToJson(l: RevocationList): RevocationListJson {
  * @example
  * const list = revocationListFromJson(await (await fetch(url)).json());
  */
-export function revocationListFromJson(j: unknown): RevocationList {
+export async function revocationListFromJson(j: unknown): Promise<RevocationList> {
   const parsed = RevocationListJsonSchema.safeParse(j);
   if (!parsed.success) {
     throw new ZkPayError("invalid_argument", `malformed revocation list: ${parsed.error.issues[0]?.message}`, {
@@ -232,7 +205,8 @@ export function revocationListFromJson(j: unknown): RevocationList {
   }
   const revoked = [...new Set(w.revoked.map((s) => serialOf(BigInt(s))))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const root = BigInt(w.root);
-  if (revocationRootOf(revoked) !== root) {
+  // The root recomputed with the same library the holder's path comes from.
+  if ((await RevocationTree.create(revoked)).root() !== root) {
     throw new ZkPayError("invalid_argument", "revocation list: root is not the tree root of the revoked serials", {
       field: "root",
     });
