@@ -167,7 +167,7 @@ async function benchProofs(o: Required<Omit<AttributeBenchOptions, "log">>, log:
     { publicKey: other, revocationRoot: 0n },
   ];
   const issuersRoot = issuersRootOf(issuers);
-  const serviceId = attributeServiceId("bench-attribute");
+  const serviceId = attributeServiceId("https://bench.example");
   const today = ymdOf(new Date());
   const epoch = BigInt(Math.floor(Date.now() / 86_400_000));
   const witnessOf = benchPaymentWitnesses();

@@ -264,6 +264,27 @@ async function proveWith(
         memo,
         payeeMemo,
       });
+  // Verify & Pay: the attribute proof binds this note's nullifier, known before the
+  // payment proof exists, so both proofs are made at once (snarkjs spreads each over the
+  // cores); it runs before the note is held: if it cannot be made, nothing was spent or
+  // reserved.
+  let attributePromise: Promise<unknown> | undefined;
+  if (params.attribute) {
+    const request = params.attribute;
+    const position = notePosition(note.leafIndex, core.tree.levels);
+    // Loaded on first use (a browser bundle without attribute routes never loads it).
+    attributePromise = import("./attribute.js").then(({ proveAttributeForPayment }) =>
+      proveAttributeForPayment(request, conditionHash, {
+        spendingKey: keys.spendingKey(),
+        value: opening.value,
+        blinding: opening.blinding,
+        treeIndex: BigInt(position.treeIndex),
+        leafIndex: BigInt(position.leafIndex),
+        nullifierHash: BigInt(note.nullifierHash),
+      }),
+    );
+    attributePromise.catch(() => {}); // awaited below, after the payment proof
+  }
   const result = await provePayment(
     {
       note: opening,
@@ -286,23 +307,7 @@ async function proveWith(
       `the proof's nullifier differs from the stored note's (leaf ${note.leafIndex})`,
     );
   }
-  // Verify & Pay: the attribute proof binds this note's nullifier, so it is made here,
-  // after the payment proof and before the note is held: if it cannot be made, nothing
-  // was spent or reserved.
-  let attribute: unknown;
-  if (params.attribute) {
-    const position = notePosition(note.leafIndex, core.tree.levels);
-    // Loaded on first use (a browser bundle without attribute routes never loads it).
-    const { proveAttributeForPayment } = await import("./attribute.js");
-    attribute = await proveAttributeForPayment(params.attribute, conditionHash, {
-      spendingKey: keys.spendingKey(),
-      value: opening.value,
-      blinding: opening.blinding,
-      treeIndex: BigInt(position.treeIndex),
-      leafIndex: BigInt(position.leafIndex),
-      nullifierHash: result.nullifierHash,
-    });
-  }
+  const attribute = attributePromise && (await attributePromise);
 
   await holdNote(
     core,
