@@ -90,7 +90,7 @@ describe("402zk CLI layout (one file per command)", function () {
     const one = await buildProgram(undefined, [], "withdraw");
     expect(one.commands.map((c) => c.name())).to.deep.equal(["withdraw"]);
     const all = await buildProgram(undefined, [], "nope");
-    expect(all.commands).to.have.length(15);
+    expect(all.commands).to.have.length(17);
   });
 
   it("no SDK folder but the CLI and its MCP server (sdk/mcp, over the CLI's engines) imports from sdk/cli", function () {

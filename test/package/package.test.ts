@@ -33,7 +33,7 @@ function importsOf(file: string, seen = new Set<string>()): Set<string> {
   for (const m of src.matchAll(/(?:import|export)[^'"]*from\s+["']([^"']+)["']/g)) {
     const spec = m[1]!;
     if (spec.startsWith(".")) {
-      const target = path.resolve(path.dirname(file), spec.replace(/\.js$/, ".ts"));
+      const target = path.resolve(path.dirname(file), spec.replace(/\.js$/, ".ts").replace(/\.cjs$/, ".cts"));
       for (const s of importsOf(target, seen)) out.add(s);
     } else out.add(spec);
   }
