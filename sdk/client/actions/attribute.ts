@@ -32,7 +32,12 @@ import type { AttributeProofRequest, SpentNote } from "../types.js";
 /** Where a payer's identity credentials and the attribute circuit come from. */
 export interface ZkIdentityOptions {
   /** The credentials to prove with: a store (`FileAttributeCredentialStore` of 402zk/node) or a list. */
-  credentials: { list(): Promise<readonly AttributeCredential[]> } | readonly AttributeCredential[];
+  credentials:
+    | {
+        /** The credentials the wallet holds (read before each payment to an attribute route). */
+        list(): Promise<readonly AttributeCredential[]>;
+      }
+    | readonly AttributeCredential[];
   /** The attribute circuit's artifacts (Node: `attributeArtifacts()` of 402zk/node). */
   artifacts: CircuitArtifacts;
   /** The holder key the credentials were issued to (default: the wallet's `attributeHolderKey()`). */
