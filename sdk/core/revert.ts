@@ -2,14 +2,28 @@ import { BaseError, ContractFunctionRevertedError } from "viem";
 
 import { ZkPayError } from "./errors.js";
 
+/** The contract error a viem error wraps, if any: its name, its arguments as strings, and the revert. */
+function revertOf(err: BaseError):
+  | {
+      name: string | undefined;
+      args: string[];
+      details: { error?: string; args: string[] };
+      revert: ContractFunctionRevertedError;
+    }
+  | undefined {
+  const revert = err.walk((e) => e instanceof ContractFunctionRevertedError);
+  if (!(revert instanceof ContractFunctionRevertedError)) return undefined;
+  const name = revert.data?.errorName;
+  const args = (revert.data?.args ?? []).map(String);
+  return { name, args, details: { error: name, args }, revert };
+}
+
 /** Maps a reverted `pay` to a typed error. @example throw mapPayRevert(err) */
 export function mapPayRevert(err: unknown): ZkPayError {
   if (err instanceof BaseError) {
-    const revert = err.walk((e) => e instanceof ContractFunctionRevertedError);
-    if (revert instanceof ContractFunctionRevertedError) {
-      const name = revert.data?.errorName;
-      const args = (revert.data?.args ?? []).map(String);
-      const details = { error: name, args };
+    const r = revertOf(err);
+    if (r) {
+      const { name, args, details } = r;
       switch (name) {
         case "FacilitatorNullifierSpent":
           return new ZkPayError("nullifier_spent", "this note was already spent", details, { cause: err });
@@ -50,7 +64,7 @@ export function mapPayRevert(err: unknown): ZkPayError {
         case "EscrowStatementMismatch":
           return new ZkPayError("escrow_not_found", `no escrow matches (${name})`, details, { cause: err });
         default:
-          return new ZkPayError("settlement_failed", `pay reverted: ${name ?? revert.shortMessage}`, details, {
+          return new ZkPayError("settlement_failed", `pay reverted: ${name ?? r.revert.shortMessage}`, details, {
             cause: err,
           });
       }
@@ -73,11 +87,9 @@ export function mapPayRevert(err: unknown): ZkPayError {
 export function mapDepositRevert(err: unknown): ZkPayError {
   if (err instanceof ZkPayError) return err;
   if (err instanceof BaseError) {
-    const revert = err.walk((e) => e instanceof ContractFunctionRevertedError);
-    if (revert instanceof ContractFunctionRevertedError) {
-      const name = revert.data?.errorName;
-      const args = (revert.data?.args ?? []).map(String);
-      const details = { error: name, args };
+    const r = revertOf(err);
+    if (r) {
+      const { name, args, details, revert } = r;
       if (name === "FacilitatorSanctionedDepositor") {
         return new ZkPayError(
           "depositor_sanctioned",
