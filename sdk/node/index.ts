@@ -8,3 +8,4 @@ export * from "./sync-progress.js";
 export * from "./session-store.js";
 export * from "./caller.js";
 export * from "./x25519.js";
+export * from "./identity-store.js";
