@@ -268,7 +268,7 @@ export async function demoAttributes(o: AttributesDemoOptions): Promise<void> {
       );
       log(`     (not the birth date, the country, the serial, the issuer among those it trusts, nor the holder key)`);
       log(
-        `     attribute proof ${ms(proveMs)} on top of the payment proof; PAYMENT-SIGNATURE ${(headers[0]?.length ?? 0).toLocaleString("en-US")} bytes`,
+        `     attribute proof ${ms(proveMs)} (made beside the payment proof, sharing the cores); PAYMENT-SIGNATURE ${(headers[0]?.length ?? 0).toLocaleString("en-US")} bytes`,
       );
     }
 
