@@ -15,7 +15,8 @@ import { z } from "zod";
 import type { PrivateWallet } from "../client/wallet.js";
 import { isZkPayError, ZkPayError } from "../core/errors.js";
 import { isShieldedTerms } from "../core/wire.js";
-import { presentationArtifacts } from "../node/artifacts.js";
+import { attributeArtifacts, presentationArtifacts } from "../node/artifacts.js";
+import { FileAttributeCredentialStore } from "../node/identity-store.js";
 import { FileSessionStore } from "../node/session-store.js";
 import { SessionClient } from "../session/client.js";
 import { formatAmount, parseAmount } from "../cli/amount.js";
@@ -276,6 +277,9 @@ export function createPayerMcpServer(o: PayerMcpOptions): McpServer {
         onQuote: (q) => (quote = q),
         timeoutMs,
         transactions: { sent: ctx.sentTransactions, stop: ctx.stopSending },
+        // Verify & Pay: the identity credentials stored beside the wallet (`402zk identity add`);
+        // the holder key never passes through the model, like the spending key.
+        identity: { credentials: new FileAttributeCredentialStore(ctx.walletDir), artifacts: attributeArtifacts() },
       });
     } catch (err) {
       if (isZkPayError(err, "spend_cap_exceeded") || isZkPayError(err, "fee_too_high")) {
