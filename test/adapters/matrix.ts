@@ -236,8 +236,6 @@ export function adapterMatrix(cases: AdapterCase[]): void {
       describe(adapter.name, function () {
         let paid: Served;
         let session: Served;
-        let gated: Served;
-        let attributes: AttributeVerifier;
         let paidClosed = false;
 
         before(async function () {
@@ -264,84 +262,11 @@ export function adapterMatrix(cases: AdapterCase[]): void {
             network: s.zk.network,
             asset: env.pool.token,
           });
-
-          // Verify & Pay: GET /weather for adults only, on a resource server that trusts one issuer.
-          attributes = await AttributeVerifier.create({
-            service: `http://matrix-${adapter.name.replace(/\W/g, "-")}.example`,
-            issuers: [{ key: EdDsaPoseidonKey.fromSecret(ISSUER_SECRET).publicKey }],
-          });
-          const g = await resources(false, attributes);
-          gated = await adapter.payments({
-            routes: { "GET /weather": { accepts: g.accepts, extensions: declareZkAttributeExtension({ minAge: 18 }) } },
-            resourceServer: g.zk.resourceServer,
-          });
-        });
-
-        it("an age-gated route (zk-attribute): a payment with the attribute proof is served, the same proof on another payment is 403 with its reason, none is 402", async function () {
-          await payer.wallet.sync();
-          const adult = signCredential(ISSUER_SECRET, payer.wallet.attributeHolderKey().publicKey, ADULT, 1);
-          const identity = { credentials: [adult], artifacts: attributeArtifacts() };
-          const before = await env.system.token.balanceOf(payee);
-          const sent: string[] = [];
-          const rec: typeof fetch = async (input, init) => {
-            const req = new Request(input as RequestInfo, init);
-            const h = req.headers.get("PAYMENT-SIGNATURE");
-            if (h) sent.push(h);
-            return fetch(req);
-          };
-          const xff = { "X-Forwarded-For": nextClient() };
-          const res = await wrapFetchWithPayment(rec, zkClient({ wallet: payer.wallet, identity }))(
-            `${gated.url}/weather`,
-            {
-              headers: xff,
-            },
-          );
-          expect(res.status, await res.clone().text()).to.equal(200);
-          expect(await res.json()).to.deep.equal(HANDLERS.weather());
-          expect(await env.system.token.balanceOf(payee)).to.equal(before + PRICE);
-          const proof = (decodeHeader<PaymentPayload>(sent[0]!)!.extensions as Record<string, unknown>)[
-            ZK_ATTRIBUTE_EXTENSION
-          ];
-
-          // Another payment (no proof of its own) carrying the first one's proof.
-          await payer.wallet.sync();
-          const required = decodeHeader<PaymentRequired>(
-            (await fetch(`${gated.url}/weather`, { headers: xff })).headers.get("PAYMENT-REQUIRED"),
-          )!;
-          let prepared: PreparedPayment | undefined;
-          const other = await zkClient({
-            wallet: payer.wallet,
-            onPrepared: (p) => (prepared = p),
-          }).createPaymentPayload({
-            ...required,
-            extensions: undefined,
-          });
-          try {
-            const send = (extensions: Record<string, unknown> | undefined) =>
-              fetch(`${gated.url}/weather`, {
-                headers: { ...xff, "PAYMENT-SIGNATURE": btoa(JSON.stringify({ ...other, extensions })) },
-              });
-            const copied = await send({ [ZK_ATTRIBUTE_EXTENSION]: proof });
-            expect(copied.status).to.equal(403);
-            expect(await copied.json()).to.deep.equal({ error: "attribute_proof_invalid" });
-            const refused = JSON.parse(atob(copied.headers.get(ATTRIBUTE_REFUSED_HEADER)!)) as { message: string };
-            expect(refused.message).to.match(/another payment/);
-            const none = await send(undefined);
-            expect(none.status).to.equal(402);
-            expect(decodeHeader<PaymentRequired>(none.headers.get("PAYMENT-REQUIRED"))!.error).to.equal(
-              "attribute_proof_required",
-            );
-          } finally {
-            await payer.wallet.releasePayment(prepared!);
-          }
-          expect(await env.system.token.balanceOf(payee)).to.equal(before + PRICE);
         });
 
         after(async function () {
           if (!paidClosed) await paid?.close();
           await session?.close();
-          await gated?.close();
-          attributes?.close();
         });
 
         for (const mode of ["server", "client"] as const) {
@@ -639,6 +564,81 @@ export function adapterMatrix(cases: AdapterCase[]): void {
             payeeMemo: signature.payload.payeeMemo,
           });
           expect(receipt.state).to.equal("paid");
+        });
+
+        it("an age-gated route (zk-attribute): a payment with the attribute proof is served, the same proof on another payment is 403 with its reason, none is 402", async function () {
+          // The adapter's last test: Next serves one handler per path, and this app takes /weather.
+          const attributes = await AttributeVerifier.create({
+            service: `http://matrix-${adapter.name.replace(/\W/g, "-")}.example`,
+            issuers: [{ key: EdDsaPoseidonKey.fromSecret(ISSUER_SECRET).publicKey }],
+          });
+          const g = await resources(false, attributes);
+          const gated = await adapter.payments({
+            routes: { "GET /weather": { accepts: g.accepts, extensions: declareZkAttributeExtension({ minAge: 18 }) } },
+            resourceServer: g.zk.resourceServer,
+          });
+          try {
+            await payer.wallet.sync();
+            const adult = signCredential(ISSUER_SECRET, payer.wallet.attributeHolderKey().publicKey, ADULT, 1);
+            const identity = { credentials: [adult], artifacts: attributeArtifacts() };
+            const before = await env.system.token.balanceOf(payee);
+            const sent: string[] = [];
+            const rec: typeof fetch = async (input, init) => {
+              const req = new Request(input as RequestInfo, init);
+              const h = req.headers.get("PAYMENT-SIGNATURE");
+              if (h) sent.push(h);
+              return fetch(req);
+            };
+            const xff = { "X-Forwarded-For": nextClient() };
+            const res = await wrapFetchWithPayment(rec, zkClient({ wallet: payer.wallet, identity }))(
+              `${gated.url}/weather`,
+              {
+                headers: xff,
+              },
+            );
+            expect(res.status, await res.clone().text()).to.equal(200);
+            expect(await res.json()).to.deep.equal(HANDLERS.weather());
+            expect(await env.system.token.balanceOf(payee)).to.equal(before + PRICE);
+            const proof = (decodeHeader<PaymentPayload>(sent[0]!)!.extensions as Record<string, unknown>)[
+              ZK_ATTRIBUTE_EXTENSION
+            ];
+
+            // Another payment (no proof of its own) carrying the first one's proof.
+            await payer.wallet.sync();
+            const required = decodeHeader<PaymentRequired>(
+              (await fetch(`${gated.url}/weather`, { headers: xff })).headers.get("PAYMENT-REQUIRED"),
+            )!;
+            let prepared: PreparedPayment | undefined;
+            const other = await zkClient({
+              wallet: payer.wallet,
+              onPrepared: (p) => (prepared = p),
+            }).createPaymentPayload({
+              ...required,
+              extensions: undefined,
+            });
+            try {
+              const send = (extensions: Record<string, unknown> | undefined) =>
+                fetch(`${gated.url}/weather`, {
+                  headers: { ...xff, "PAYMENT-SIGNATURE": btoa(JSON.stringify({ ...other, extensions })) },
+                });
+              const copied = await send({ [ZK_ATTRIBUTE_EXTENSION]: proof });
+              expect(copied.status).to.equal(403);
+              expect(await copied.json()).to.deep.equal({ error: "attribute_proof_invalid" });
+              const refused = JSON.parse(atob(copied.headers.get(ATTRIBUTE_REFUSED_HEADER)!)) as { message: string };
+              expect(refused.message).to.match(/another payment/);
+              const none = await send(undefined);
+              expect(none.status).to.equal(402);
+              expect(decodeHeader<PaymentRequired>(none.headers.get("PAYMENT-REQUIRED"))!.error).to.equal(
+                "attribute_proof_required",
+              );
+            } finally {
+              await payer.wallet.releasePayment(prepared!);
+            }
+            expect(await env.system.token.balanceOf(payee)).to.equal(before + PRICE);
+          } finally {
+            await gated.close();
+            attributes.close();
+          }
         });
       });
     }
