@@ -20,15 +20,18 @@ export const info = (s = ""): void => {
 export const ms = (x: number): string => `${Math.round(x)} ms`;
 
 /**
- * Unix seconds as "HH:MM:SS UTC" when the moment is today, else as an ISO date-time:
- * reservations usually end within minutes, and a bare time reads faster.
+ * Unix seconds as "HH:MM:SS UTC" when the moment is today (UTC), else as
+ * "YYYY-MM-DD HH:MM:SS UTC": reservations usually end within minutes, and a bare time
+ * reads faster; one that ends after midnight names its day in the same form.
  *
  * @example
  * clock(Math.floor(Date.now() / 1000)); // "14:03:27 UTC"
+ * clock(1798761600); // "2027-01-01 00:00:00 UTC"
  */
 export const clock = (unix: number): string => {
   const iso = new Date(unix * 1000).toISOString();
-  return iso.slice(0, 10) === new Date().toISOString().slice(0, 10) ? `${iso.slice(11, 19)} UTC` : iso;
+  const time = `${iso.slice(11, 19)} UTC`;
+  return iso.slice(0, 10) === new Date().toISOString().slice(0, 10) ? time : `${iso.slice(0, 10)} ${time}`;
 };
 
 /** Unix seconds as an ISO date-time without milliseconds. @example isoSeconds(0) // "1970-01-01T00:00:00Z" */

@@ -829,7 +829,7 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
       expect(r.stderr).to.not.match(/unexpected_error|nothing was paid/);
       const id = /Receipt (0x[0-9a-f]{64})/.exec(r.stderr)?.[1];
       expect(id, r.stderr).to.be.a("string");
-      expect(r.stderr).to.match(/reserved until \d\d:\d\d:\d\d UTC/);
+      expect(r.stderr).to.match(/reserved until (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d UTC/);
       expect(r.stderr).to.contain(`402zk --network hardhat receipt ${id}`);
       expect(r.stderr, "no explorer on a local chain").to.not.contain("https://");
       expect(api.served(), "the server never saw the receipt").to.equal(0);
@@ -901,7 +901,7 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
       expect(r.stderr).to.match(/error: payment_unconfirmed: payment sent, but no response came back \(interrupted\)/);
       const id = /Receipt (0x[0-9a-f]{64})/.exec(r.stderr)?.[1];
       expect(id, r.stderr).to.be.a("string");
-      expect(r.stderr).to.match(/reserved until \d\d:\d\d:\d\d UTC/);
+      expect(r.stderr).to.match(/reserved until (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d UTC/);
       expect(r.stderr).to.contain(`402zk --network hardhat receipt ${id}`);
       // The server had the proof: it settles it after the CLI is gone.
       expect(await forwarded).to.equal(200);
@@ -938,7 +938,7 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
       const r = await cli(["pay", `${dying.url}/weather`], { wallet: "lost" });
       expect(r.code, r.stderr).to.equal(3);
       expect(r.stderr).to.match(/payment_unconfirmed: payment sent/);
-      expect(r.stderr).to.match(/reserved until \d\d:\d\d(:\d\d)? UTC \(or until receipt 0x[0-9a-f]{64} appears/);
+      expect(r.stderr).to.match(/reserved until (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d UTC \(or until receipt 0x[0-9a-f]{64} appears/);
       expect(r.stderr).to.not.match(/network_error/);
       const held = await cli(["balance", "--json"], { wallet: "lost" });
       const j = json(held) as { reserved: string; private: string; reservations: { until: number }[] };

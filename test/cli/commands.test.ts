@@ -12,6 +12,7 @@ import { Command } from "commander";
 
 import type { CommandEnv, RegisterCommand } from "../../sdk/cli/command.js";
 import { buildProgram, commandOf } from "../../sdk/cli/main.js";
+import { clock } from "../../sdk/cli/output.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const SDK = path.join(ROOT, "sdk");
@@ -106,5 +107,17 @@ describe("402zk CLI layout (one file per command)", function () {
       }
     }
     expect(offenders).to.deep.equal([]);
+  });
+});
+
+describe("402zk CLI output: times", function () {
+  it("clock: today as HH:MM:SS UTC; another day with its date, in the same form (a reservation past midnight)", function () {
+    const now = Math.floor(Date.now() / 1000);
+    const iso = new Date(now * 1000).toISOString();
+    const time = `${iso.slice(11, 19)} UTC`;
+    // Today (or, read in the very second a UTC day ends, with its date).
+    expect(clock(now)).to.be.oneOf([time, `${iso.slice(0, 10)} ${time}`]);
+    expect(clock(1798761600)).to.equal("2027-01-01 00:00:00 UTC");
+    expect(clock(now + 86_400)).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
   });
 });

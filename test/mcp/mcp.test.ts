@@ -20,6 +20,7 @@ import { buildCli, withCompileCache } from "../helpers/cli-build.js";
 import { collectOutput } from "../helpers/process.js";
 import { sessionApi } from "../helpers/session-env.js";
 import { account, startEnv, type Env } from "../helpers/x402-env.js";
+import { clearOfMidnight } from "../helpers/utc-day.js";
 
 const BIN = path.join(ROOT, "bin", "402zk.js");
 const USDC = 1_000_000n;
@@ -171,7 +172,10 @@ describe("402zk mcp (spawned, the MCP SDK's client over stdio, real chain, real 
   });
 
   it("deposit then balance; fetch_paid pays 0.01 twice (body, receipt, balance down by the price); above --max-per-call refused with nothing paid; --max-per-day reached and still counted after a restart; a free URL is not paid; bad input is a tool error; stdout carries JSON-RPC only", async function () {
-    this.timeout(240_000);
+    // The day's limit is counted across two server processes: run it all on one UTC day.
+    this.timeout(240_000 + 181_000);
+    await clearOfMidnight(180_000);
+    this.timeout(240_000); // (restarts the timer)
     const limits = ["--max-per-call", "0.04", "--max-per-day", "0.025", "--allow-deposit", "--max-deposit", "2"];
     let s = await mcp(limits);
 

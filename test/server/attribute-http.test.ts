@@ -45,6 +45,7 @@ import { ISSUER_KEY, OFFERS } from "../helpers/session-env.js";
 import { ATTRIBUTE_REFUSED_HEADER, AttributeVerifier } from "../../sdk/server/attributes.js";
 import { createZkResourceServer } from "../../sdk/server/resource-server.js";
 import { account, decodeHeader, startEnv, type Env } from "../helpers/x402-env.js";
+import { onOneDay, todayYmd } from "../helpers/utc-day.js";
 
 /**
  * Verify & Pay over real HTTP (issue #21): an Express API whose routes name an attribute
@@ -70,7 +71,6 @@ const ISSUER_B = `0x${"b2".repeat(32)}` as Hex;
 const ISSUER_UNTRUSTED = `0x${"c3".repeat(32)}` as Hex;
 const KP = 408; // North Korea: blocked by /beer
 const DE = 276;
-const today = ymdOf(new Date());
 const yearsAgo = (n: number, dayOffset = 0) => {
   const d = new Date();
   d.setUTCFullYear(d.getUTCFullYear() - n);
@@ -267,11 +267,12 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
   });
 
   it("names the rule in the 402 as the zk-attribute extension: rule, today, both issuers, their root, the pseudonym scope", async function () {
+    const day = todayYmd();
     const pr = await required("/beer");
     const ext = pr.extensions?.[ZK_ATTRIBUTE_EXTENSION] as { info: ZkAttributeInfo; schema: unknown };
     expect(ext.schema).to.be.an("object");
     expect(ext.info.rule).to.deep.equal({ minAge: 18, countries: { mode: "block", codes: [364, KP] } });
-    expect(ext.info.today).to.equal(today);
+    expect([day, todayYmd()]).to.include(ext.info.today);
     expect(ext.info.issuers).to.have.length(2);
     expect(ext.info.issuers[0]!.revocationRoot).to.equal(revA.root().toString());
     expect(ext.info.issuers[1]!.revocationRoot).to.equal("0");
@@ -328,7 +329,10 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
   });
 
   it("refuses, before proving or paying, each credential that cannot meet the rule, with its own reason", async function () {
-    await expectRefusedBeforePaying([credential(ISSUER_A, { birthDate: yearsAgo(18, 1) })], "rule_not_met");
+    // Eighteen tomorrow: computed for the day the 402 names.
+    await onOneDay(() =>
+      expectRefusedBeforePaying([credential(ISSUER_A, { birthDate: yearsAgo(18, 1) })], "rule_not_met"),
+    );
     await expectRefusedBeforePaying([credential(ISSUER_A, { country: KP })], "rule_not_met");
     await expectRefusedBeforePaying(
       [credential(ISSUER_A, { expiresAt: yearsAgo(0, -1) })],
