@@ -938,7 +938,9 @@ describe("402zk CLI (spawned, real chain, real proofs)", function () {
       const r = await cli(["pay", `${dying.url}/weather`], { wallet: "lost" });
       expect(r.code, r.stderr).to.equal(3);
       expect(r.stderr).to.match(/payment_unconfirmed: payment sent/);
-      expect(r.stderr).to.match(/reserved until (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d UTC \(or until receipt 0x[0-9a-f]{64} appears/);
+      expect(r.stderr).to.match(
+        /reserved until (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d UTC \(or until receipt 0x[0-9a-f]{64} appears/,
+      );
       expect(r.stderr).to.not.match(/network_error/);
       const held = await cli(["balance", "--json"], { wallet: "lost" });
       const j = json(held) as { reserved: string; private: string; reservations: { until: number }[] };
