@@ -16,7 +16,7 @@ import {
   type WalletClient,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { base, baseSepolia } from "viem/chains";
+import { chainConfig as opStackChainConfig } from "viem/op-stack";
 
 import { PrivateWallet } from "../client/wallet.js";
 import { explorerTxUrl, type Deployment } from "../core/deployment.js";
@@ -190,8 +190,45 @@ export function loadAccount(opts: GlobalOptions, env: EnvVars = process.env): Ac
   return privateKeyToAccount(hex as Hex);
 }
 
+/**
+ * Base and Base Sepolia as viem's `viem/chains` defines them where a transaction is
+ * concerned (the OP-stack formatters, serializers and fee rules, id, name, currency,
+ * explorer), built from `viem/op-stack`: importing `viem/chains` loads every chain viem
+ * knows and cost ~0.5 s on each start of the CLI. test/cli/commands.test.ts checks these
+ * against viem's own definitions.
+ */
+export const OP_STACK_CHAINS: Record<number, Chain> = {
+  8453: defineChain({
+    ...opStackChainConfig,
+    id: 8453,
+    name: "Base",
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: ["https://mainnet.base.org"] } },
+    blockExplorers: {
+      default: { name: "Basescan", url: "https://basescan.org", apiUrl: "https://api.basescan.org/api" },
+    },
+    sourceId: 1,
+  }),
+  84532: defineChain({
+    ...opStackChainConfig,
+    id: 84532,
+    name: "Base Sepolia",
+    nativeCurrency: { name: "Sepolia Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: ["https://sepolia.base.org"] } },
+    blockExplorers: {
+      default: {
+        name: "Basescan",
+        url: "https://sepolia.basescan.org",
+        apiUrl: "https://api-sepolia.basescan.org/api",
+      },
+    },
+    testnet: true,
+    sourceId: 11_155_111,
+  }),
+};
+
 function chainFor(d: Deployment, network: string, rpc: string): Chain {
-  const known = d.chainId === base.id ? base : d.chainId === baseSepolia.id ? baseSepolia : undefined;
+  const known = OP_STACK_CHAINS[d.chainId];
   if (known) return { ...known, rpcUrls: { default: { http: [rpc] } } };
   return defineChain({
     id: d.chainId,

@@ -12,6 +12,7 @@ import { Command } from "commander";
 
 import type { CommandEnv, RegisterCommand } from "../../sdk/cli/command.js";
 import { buildProgram, commandOf } from "../../sdk/cli/main.js";
+import { OP_STACK_CHAINS } from "../../sdk/cli/context.js";
 import { clock } from "../../sdk/cli/output.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -119,5 +120,32 @@ describe("402zk CLI output: times", function () {
     expect(clock(now)).to.be.oneOf([time, `${iso.slice(0, 10)} ${time}`]);
     expect(clock(1798761600)).to.equal("2027-01-01 00:00:00 UTC");
     expect(clock(now + 86_400)).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+  });
+});
+
+describe("402zk CLI chains (without loading viem/chains at start)", function () {
+  it("Base and Base Sepolia agree with viem's definitions: id, name, currency, explorer, OP-stack formatters, serializers and fees", async function () {
+    const viemChains = await import("viem/chains");
+    for (const v of [viemChains.base, viemChains.baseSepolia]) {
+      const mine = OP_STACK_CHAINS[v.id]!;
+      expect(mine, v.name).to.not.equal(undefined);
+      expect({
+        id: mine.id,
+        name: mine.name,
+        nativeCurrency: mine.nativeCurrency,
+        testnet: mine.testnet,
+      }).to.deep.equal({
+        id: v.id,
+        name: v.name,
+        nativeCurrency: v.nativeCurrency,
+        testnet: v.testnet,
+      });
+      expect(mine.blockExplorers).to.deep.equal(v.blockExplorers);
+      expect(mine.sourceId).to.equal(v.sourceId);
+      // The same functions, not look-alikes: both come from viem's op-stack chainConfig.
+      expect(mine.formatters).to.equal(v.formatters);
+      expect(mine.serializers).to.equal(v.serializers);
+      expect(mine.fees).to.equal(v.fees);
+    }
   });
 });
