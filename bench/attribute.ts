@@ -57,7 +57,7 @@ import { SNARK_SCALAR_FIELD } from "../sdk/core/field.js";
 import { signCredential, type AttributeClaims } from "../sdk/core/identity/credential.js";
 import { declareZkAttributeExtension, ZK_ATTRIBUTE_EXTENSION } from "../sdk/core/identity/extension.js";
 import { issuersRootOf, type TrustedIssuer } from "../sdk/core/identity/issuers.js";
-import { revocationListToJson, RevocationTree } from "../sdk/core/identity/revocation.js";
+import { revocationListToJson, RevocationTree, signRevocationList } from "../sdk/core/identity/revocation.js";
 import { ymdOf, type AttributeRule } from "../sdk/core/identity/rule.js";
 import { WalletKeys } from "../sdk/core/keys.js";
 import { Groth16Verifier } from "../sdk/core/verifier.js";
@@ -289,12 +289,9 @@ async function benchHttp(o: Required<Omit<AttributeBenchOptions, "log">>, log: (
     const revocation = await RevocationTree.create([REVOKED_SERIAL]);
     const issuerKey = EdDsaPoseidonKey.fromSecret(ISSUER_SK).publicKey;
     const listJson = JSON.stringify(
-      revocationListToJson({
-        issuer: issuerKey,
-        root: revocation.root(),
-        revoked: revocation.revoked(),
-        updatedAt: Date.now(),
-      }),
+      revocationListToJson(
+        await signRevocationList(ISSUER_SK, { revoked: revocation.revoked(), updatedAt: Date.now() }),
+      ),
     );
     const issuerServer = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "application/json" }).end(listJson);

@@ -23,7 +23,12 @@ import {
   type AttributeClaims,
   type AttributeCredential,
 } from "../core/identity/credential.js";
-import { RevocationTree, revocationListToJson, type RevocationList } from "../core/identity/revocation.js";
+import {
+  RevocationTree,
+  revocationListToJson,
+  signRevocationList,
+  type RevocationList,
+} from "../core/identity/revocation.js";
 import { ymdOf } from "../core/identity/rule.js";
 import { lockDirectory } from "../node/dir-lock.js";
 import { readJsonState, writeFileAtomic } from "../node/file-store.js";
@@ -389,7 +394,8 @@ export class AttributeIssuer {
 
   /**
    * The revocation list to publish: this issuer's key, the root of the sparse Merkle tree
-   * of revoked serials (0 when none), the serials and when they last changed (unix ms; 0 if never).
+   * of revoked serials (0 when none), the serials, when they last changed (unix ms; 0 if
+   * never), and this issuer's signature over root and time (so mirrors cannot alter it).
    * Its JSON form is `revocationListToJson(list)`; a paid API puts the root into its
    * trusted-issuer set.
    *
@@ -399,13 +405,7 @@ export class AttributeIssuer {
    */
   async revocationList(): Promise<RevocationList> {
     const s = await this.#read();
-    const tree = await RevocationTree.create(s.revoked);
-    return {
-      issuer: this.publicKey,
-      root: tree.root(),
-      revoked: tree.revoked(),
-      updatedAt: s.revocationUpdatedAt,
-    };
+    return signRevocationList(this.#privateKey, { revoked: s.revoked, updatedAt: s.revocationUpdatedAt });
   }
 
   /**

@@ -11,12 +11,14 @@ import { poseidon8 } from "poseidon-lite/poseidon8";
 
 import { ROOT } from "../../scripts/lib/paths.js";
 import { CIRCUITS } from "../../sdk/core/circuits/registry.js";
+import { derivePublicKey } from "../../sdk/core/eddsa-poseidon.cjs";
 import { verifyEdDsaPoseidon, type BabyJubPoint } from "../../sdk/core/eddsa.js";
 import { isZkPayError } from "../../sdk/core/errors.js";
 import {
   ATTR_CREDENTIAL_DOMAIN,
   ATTR_ISSUER_DOMAIN,
   ATTR_POP_DOMAIN,
+  ATTR_REVOCATION_DOMAIN,
   ATTR_PSEUDONYM_DOMAIN,
   ATTRIBUTE_CREDENTIAL_VERSION,
   ISSUER_DEPTH,
@@ -40,6 +42,8 @@ import {
   possessionMessage,
   revocationListFromJson,
   revocationListToJson,
+  signRevocationList,
+  verifyRevocationListSignature,
   RevocationTree,
   ruleSignals,
   signCredential,
@@ -96,14 +100,21 @@ describe("identity primitives (core/identity)", function () {
       expect(ATTR_CREDENTIAL_DOMAIN).to.equal(ascii("402zk.attr-credential.v1"));
       expect(ATTR_PSEUDONYM_DOMAIN).to.equal(ascii("402zk.attr-pseudonym.v1"));
       expect(ATTR_POP_DOMAIN).to.equal(ascii("402zk.attr-pop.v1"));
+      expect(ATTR_REVOCATION_DOMAIN).to.equal(ascii("402zk.attr-revocation.v1"));
       const src = readFileSync(path.join(ROOT, "circuits", "credential.circom"), "utf8");
       const found = Object.fromEntries(
         [...src.matchAll(/function (ATTR_\w+_DOMAIN)\(\) \{\s*return (\d+);\s*\}/g)].map((m) => [m[1]!, BigInt(m[2]!)]),
       );
       expect(found).to.deep.equal({ ATTR_ISSUER_DOMAIN, ATTR_CREDENTIAL_DOMAIN, ATTR_PSEUDONYM_DOMAIN });
       expect(
-        new Set([ATTR_ISSUER_DOMAIN, ATTR_CREDENTIAL_DOMAIN, ATTR_PSEUDONYM_DOMAIN, ATTR_POP_DOMAIN]).size,
-      ).to.equal(4);
+        new Set([
+          ATTR_ISSUER_DOMAIN,
+          ATTR_CREDENTIAL_DOMAIN,
+          ATTR_PSEUDONYM_DOMAIN,
+          ATTR_POP_DOMAIN,
+          ATTR_REVOCATION_DOMAIN,
+        ]).size,
+      ).to.equal(5);
     });
 
     it("tree sizes equal the main circuit's parameters and the registry's", function () {
@@ -333,23 +344,55 @@ describe("identity primitives (core/identity)", function () {
       refuses(() => revocationRootOf([2 ** REV_DEPTH]), "invalid_argument");
     });
 
-    it("revocation list JSON: round trip; a root that is not the serials' root, or malformed JSON, is invalid_argument", async function () {
-      const issuer = HOLDER.publicKey;
-      const t = await RevocationTree.create([9, 2, 700000]);
-      const list = { issuer, root: t.root(), revoked: t.revoked(), updatedAt: 1_700_000_000_000 };
+    it("revocation list JSON: signed by its issuer, round trip; a root that is not the serials' root, an altered or unsigned list, or malformed JSON, is invalid_argument", async function () {
+      const issuer = derivePublicKey(ISSUER_SK);
+      const list = await signRevocationList(ISSUER_SK, { revoked: [9, 2, 700000], updatedAt: 1_700_000_000_000 });
+      expect(list.issuer).to.deep.equal([issuer[0], issuer[1]]);
+      expect(list.root).to.equal(revocationRootOf([2, 9, 700000]));
+      expect(verifyRevocationListSignature(list)).to.equal(true);
       const json = JSON.parse(JSON.stringify(revocationListToJson(list)));
       expect(json.revoked).to.deep.equal(["2", "9", "700000"]);
       expect(await revocationListFromJson(json)).to.deep.equal(list);
       // Order and duplicates in the published list do not matter.
       expect(await revocationListFromJson({ ...json, revoked: ["700000", "9", "2", "9"] })).to.deep.equal(list);
-      await refusesAsync(revocationListFromJson({ ...json, root: "1" }), "invalid_argument", /root/);
       await refusesAsync(revocationListFromJson({ ...json, revoked: ["2", "9"] }), "invalid_argument", /root/);
       await refusesAsync(revocationListFromJson({ ...json, revoked: [String(2 ** REV_DEPTH)] }), "invalid_argument");
-      await refusesAsync(revocationListFromJson({ ...json, issuer: { x: "1", y: "2" } }), "invalid_argument", /issuer/);
-      await refusesAsync(revocationListFromJson({ ...json, updatedAt: -1 }), "invalid_argument");
       await refusesAsync(revocationListFromJson({ ...json, revoked: [9] }), "invalid_argument");
       await refusesAsync(revocationListFromJson(null), "invalid_argument");
-      expect((await revocationListFromJson({ ...json, root: "0", revoked: [] })).root).to.equal(0n);
+      // A mirror that drops a revoked serial must also change the root and sign it: it cannot.
+      const dropped = await signRevocationList(ISSUER_SK, { revoked: [2, 9], updatedAt: list.updatedAt });
+      await refusesAsync(
+        revocationListFromJson({ ...json, revoked: ["2", "9"], root: dropped.root.toString() }),
+        "invalid_argument",
+        /signature/,
+      );
+      // Nor can it move updatedAt (the verifier orders lists by it) or claim another issuer.
+      await refusesAsync(
+        revocationListFromJson({ ...json, updatedAt: json.updatedAt + 1 }),
+        "invalid_argument",
+        /signature/,
+      );
+      const other = holderKeyFromSecret(secret(0x12)).publicKey;
+      await refusesAsync(
+        revocationListFromJson({ ...json, issuer: { x: other[0].toString(), y: other[1].toString() } }),
+        "invalid_argument",
+        /signature/,
+      );
+      await refusesAsync(revocationListFromJson({ ...json, issuer: { x: "1", y: "2" } }), "invalid_argument", /issuer/);
+      // Unsigned (the format before signatures) or a signature of other bytes: refused.
+      const { signature: _unsigned, ...bare } = json as { signature: unknown };
+      await refusesAsync(revocationListFromJson(bare), "invalid_argument", /signature/);
+      await refusesAsync(
+        revocationListFromJson({ ...json, signature: { ...json.signature, S: "1" } }),
+        "invalid_argument",
+        /signature/,
+      );
+      await refusesAsync(revocationListFromJson({ ...json, updatedAt: -1 }), "invalid_argument");
+      // The empty list is signed too.
+      const empty = await signRevocationList(ISSUER_SK, { revoked: [], updatedAt: 0 });
+      expect((await revocationListFromJson(revocationListToJson(empty))).root).to.equal(0n);
+      await refusesAsync(signRevocationList(ISSUER_SK, { revoked: [], updatedAt: -1 }), "invalid_argument");
+      await refusesAsync(signRevocationList(new Uint8Array(31), { revoked: [], updatedAt: 0 }), "invalid_argument");
     });
   });
 

@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -32,7 +32,7 @@ import {
   type ZkAttributeInfo,
 } from "../../sdk/core/identity/extension.js";
 import { issuersRootOf } from "../../sdk/core/identity/issuers.js";
-import { revocationListToJson, RevocationTree } from "../../sdk/core/identity/revocation.js";
+import { revocationListToJson, RevocationTree, signRevocationList } from "../../sdk/core/identity/revocation.js";
 import { ymdOf, type AttributeRule } from "../../sdk/core/identity/rule.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
 import { shutdownProver } from "../../sdk/core/prover.js";
@@ -99,9 +99,9 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
   const balance = (a: Address) =>
     env.publicClient.readContract({ address: env.pool.token, abi: erc20Abi, functionName: "balanceOf", args: [a] });
 
+  /** Issuer A publishes its list, signed (as AttributeIssuer.revocationList() does). */
   async function writeRevocations(): Promise<void> {
-    const issuer = issuerKey(ISSUER_A);
-    const list = { issuer, root: revA.root(), revoked: revA.revoked(), updatedAt: Date.now() };
+    const list = await signRevocationList(ISSUER_A, { revoked: revA.revoked(), updatedAt: Date.now() });
     writeFileSync(revFileA(), JSON.stringify(revocationListToJson(list)));
   }
 
@@ -475,7 +475,7 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
     await payer.wallet.releasePayment(forged.prepared);
   });
 
-  it("server: a revocation published after the 402 refuses the proof made before it; the client then finds its credential revoked", async function () {
+  it("server: a revocation published after the 402 refuses the proof made before it; the client then finds its credential revoked; a list altered to drop it fails its signature", async function () {
     const cred = credential(ISSUER_A, {}, 21);
     const made = await payload("/beer", { identity: identity([cred]) });
     await revA.add(21);
@@ -489,6 +489,31 @@ describe("Verify & Pay over HTTP: zk-attribute routes, AttributeVerifier and the
     expect(r.body?.error).to.equal("attribute_proof_invalid");
     expect(r.refused?.message).to.match(/changed since this 402/);
     await payer.wallet.releasePayment(made.prepared);
+    await expectRefusedBeforePaying([cred], "credential_revoked");
+
+    // A mirror (or anyone on the way) that drops serial 21 again must re-root the list, and
+    // cannot sign the new root: the refresh refuses it and keeps the list in use.
+    const rootBefore = verifier.issuersRoot;
+    const published = JSON.parse(readFileSync(revFileA(), "utf8")) as { revoked: string[]; root: string };
+    const unrevoked = await RevocationTree.create(published.revoked.filter((x) => x !== "21").map(BigInt));
+    writeFileSync(
+      revFileA(),
+      JSON.stringify({
+        ...published,
+        revoked: unrevoked.revoked().map(String),
+        root: unrevoked.root().toString(),
+        updatedAt: Date.now() + 1,
+      }),
+    );
+    try {
+      await verifier.refresh();
+      expect(verifier.lastError).to.match(/signature/);
+      expect(verifier.issuersRoot).to.equal(rootBefore);
+    } finally {
+      await writeRevocations();
+      await verifier.refresh();
+    }
+    expect(verifier.lastError).to.equal(undefined);
     await expectRefusedBeforePaying([cred], "credential_revoked");
   });
 

@@ -42,3 +42,5 @@ export const ATTR_CREDENTIAL_DOMAIN: bigint = asciiToField("402zk.attr-credentia
 export const ATTR_PSEUDONYM_DOMAIN: bigint = asciiToField("402zk.attr-pseudonym.v1");
 /** "402zk.attr-pop.v1": proof of possession at issuance, Poseidon5(d, issuerHash, nonce, Hx, Hy) (off circuit). */
 export const ATTR_POP_DOMAIN: bigint = asciiToField("402zk.attr-pop.v1");
+/** "402zk.attr-revocation.v1": a revocation list's signed message, Poseidon3(d, root, updatedAt) (off circuit). */
+export const ATTR_REVOCATION_DOMAIN: bigint = asciiToField("402zk.attr-revocation.v1");

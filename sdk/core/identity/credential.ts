@@ -167,7 +167,8 @@ export function credentialMessage(holder: BabyJubPoint, claims: AttributeClaims,
   ]);
 }
 
-function privateKeyBytes(k: Uint8Array | Hex, field: string): Uint8Array {
+/** A 32-byte EdDSA private key from bytes or hex, else `invalid_argument` naming `field`. */
+export function privateKeyBytes(k: Uint8Array | Hex, field: string): Uint8Array {
   if (k instanceof Uint8Array && k.length === 32) return k;
   if (typeof k === "string" && isHex(k) && k.length === 66) return hexToBytes(k);
   throw new ZkPayError("invalid_argument", `${field} must be 32 bytes (a Uint8Array or 0x + 64 hex digits)`, { field });

@@ -8,15 +8,24 @@
  * Key = serial, value = 1. The tree has REV_SMT_LEVELS = REV_DEPTH + 1 levels so that every
  * set of serials below 2^REV_DEPTH fits (see constants.ts).
  *
+ * A published list is signed by its issuer (EdDSA-Poseidon over
+ * Poseidon3(ATTR_REVOCATION_DOMAIN, root, updatedAt)), as X.509 revocation lists are: a
+ * verifier may fetch it from any mirror, cache or plain-HTTP host, and a list altered on the
+ * way (a revoked serial dropped, so a revoked credential passes again) fails its signature.
+ * Replaying an older signed list is what a verifier's monotonic `updatedAt` check refuses.
+ *
  * Browser-safe: no Node imports.
  */
 import * as iden3 from "@iden3/js-merkletree";
+import { poseidon3 } from "poseidon-lite/poseidon3";
+import type { Hex } from "viem";
 import { z } from "zod";
 
-import type { BabyJubPoint } from "../eddsa.js";
+import { derivePublicKey, signMessage } from "../eddsa-poseidon.cjs";
+import { verifyEdDsaPoseidon, type BabyJubPoint, type EdDsaSignature } from "../eddsa.js";
 import { ZkPayError } from "../errors.js";
-import { isSubgroupPoint, pointFromJson, pointToJson } from "./credential.js";
-import { REV_DEPTH, REV_SMT_LEVELS } from "./constants.js";
+import { isSubgroupPoint, pointFromJson, pointToJson, privateKeyBytes } from "./credential.js";
+import { ATTR_REVOCATION_DOMAIN, REV_DEPTH, REV_SMT_LEVELS } from "./constants.js";
 
 const MAX_SERIAL = 2n ** BigInt(REV_DEPTH);
 
@@ -134,14 +143,67 @@ export class RevocationTree {
   }
 }
 
-/** What an issuer publishes about its revocations. */
+/** What an issuer publishes about its revocations, signed by it. */
 export interface RevocationList {
   issuer: BabyJubPoint;
   /** The tree root of `revoked` (0 when empty). */
   root: bigint;
   revoked: bigint[];
-  /** Unix milliseconds of the last change. */
+  /** Unix milliseconds of the last change (0 before the first revocation). */
   updatedAt: number;
+  /** The issuer's EdDSA-Poseidon signature over {@link revocationListMessage}(root, updatedAt). */
+  signature: EdDsaSignature;
+}
+
+/**
+ * The field element an issuer signs for its revocation list:
+ * Poseidon3(ATTR_REVOCATION_DOMAIN, root, updatedAt). The root commits to every revoked
+ * serial; `updatedAt` orders the lists, so a verifier can refuse an older one.
+ */
+export function revocationListMessage(root: bigint, updatedAt: number): bigint {
+  return poseidon3([ATTR_REVOCATION_DOMAIN, root, BigInt(updatedAt)]);
+}
+
+/**
+ * Builds and signs an issuer's revocation list: the tree root of `revoked` and the
+ * issuer's signature over it and `updatedAt`. `AttributeIssuer.revocationList()` calls it;
+ * an issuer that keeps its books elsewhere calls it directly.
+ *
+ * @example
+ * const list = await signRevocationList(issuerSecret, { revoked: [3n, 9n], updatedAt: Date.now() });
+ */
+export async function signRevocationList(
+  issuerPrivateKey: Uint8Array | Hex,
+  o: { revoked: readonly (bigint | number)[]; updatedAt: number },
+): Promise<RevocationList> {
+  const sk = privateKeyBytes(issuerPrivateKey, "issuerPrivateKey");
+  if (!Number.isSafeInteger(o.updatedAt) || o.updatedAt < 0) {
+    throw new ZkPayError("invalid_argument", "updatedAt must be unix milliseconds (a non-negative integer)", {
+      field: "updatedAt",
+    });
+  }
+  const tree = await RevocationTree.create(o.revoked);
+  const root = tree.root();
+  const issuer = derivePublicKey(sk);
+  const sig = signMessage(sk, revocationListMessage(root, o.updatedAt));
+  return {
+    issuer: [issuer[0], issuer[1]],
+    root,
+    revoked: tree.revoked(),
+    updatedAt: o.updatedAt,
+    signature: { R8: [sig.R8[0], sig.R8[1]], S: sig.S },
+  };
+}
+
+/** True when the list's signature is its issuer's over its root and `updatedAt`. */
+export function verifyRevocationListSignature(
+  l: Pick<RevocationList, "issuer" | "root" | "updatedAt" | "signature">,
+): boolean {
+  try {
+    return verifyEdDsaPoseidon(l.issuer, revocationListMessage(l.root, l.updatedAt), l.signature);
+  } catch {
+    return false;
+  }
 }
 
 const Decimal = z.string().regex(/^\d{1,78}$/);
@@ -149,7 +211,7 @@ const Decimal = z.string().regex(/^\d{1,78}$/);
 /** Most serials one published revocation list may hold. */
 export const MAX_REVOKED = 100_000;
 
-/** JSON form of a {@link RevocationList}: `{ issuer: {x, y}, root, revoked: [serials], updatedAt }`, decimal strings. */
+/** JSON form of a {@link RevocationList}: `{ issuer: {x, y}, root, revoked: [serials], updatedAt, signature: {R8: {x, y}, S} }`, decimal strings. */
 export const RevocationListJsonSchema = z
   .object({
     issuer: z.object({ x: Decimal, y: Decimal }).strict(),
@@ -157,7 +219,8 @@ export const RevocationListJsonSchema = z
     // A bound on what a client or server rebuilds per list (a tree insertion each); an
     // issuer with more revocations rotates its key.
     revoked: z.array(Decimal).max(MAX_REVOKED),
-    updatedAt: z.number().int().nonnegative(),
+    updatedAt: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    signature: z.object({ R8: z.object({ x: Decimal, y: Decimal }).strict(), S: Decimal }).strict(),
   })
   .strict();
 
@@ -168,7 +231,7 @@ export type RevocationListJson = z.infer<typeof RevocationListJsonSchema>;
  * A revocation list -> JSON.
  *
  * @example
- * res.json(revocationListToJson({ issuer, root: tree.root(), revoked: tree.revoked(), updatedAt: Date.now() }));
+ * res.json(revocationListToJson(await signRevocationList(issuerSecret, { revoked, updatedAt })));
  */
 export function revocationListToJson(l: RevocationList): RevocationListJson {
   return {
@@ -176,14 +239,17 @@ export function revocationListToJson(l: RevocationList): RevocationListJson {
     root: l.root.toString(),
     revoked: l.revoked.map((s) => s.toString()),
     updatedAt: l.updatedAt,
+    signature: { R8: pointToJson(l.signature.R8), S: l.signature.S.toString() },
   };
 }
 
 /**
  * JSON -> a revocation list. Recomputes the root of `revoked` and throws
- * `invalid_argument` when the JSON is malformed (serials must be below 2^REV_DEPTH) or the
+ * `invalid_argument` when the JSON is malformed (serials must be below 2^REV_DEPTH), the
  * published root is not the root of those serials (a list whose root cannot be reproduced
- * would let proofs and the list disagree). A holder then builds its path with
+ * would let proofs and the list disagree), or the signature is not the named issuer's over
+ * root and `updatedAt` (an altered or forged list). Whoever uses it still checks that the
+ * issuer is the one it trusts. A holder then builds its path with
  * `RevocationTree.create(list.revoked)`.
  *
  * @example
@@ -192,8 +258,10 @@ export function revocationListToJson(l: RevocationList): RevocationListJson {
 export async function revocationListFromJson(j: unknown): Promise<RevocationList> {
   const parsed = RevocationListJsonSchema.safeParse(j);
   if (!parsed.success) {
-    throw new ZkPayError("invalid_argument", `malformed revocation list: ${parsed.error.issues[0]?.message}`, {
-      path: parsed.error.issues[0]?.path.join("."),
+    const issue = parsed.error.issues[0];
+    const at = issue?.path.join(".");
+    throw new ZkPayError("invalid_argument", `malformed revocation list: ${at ? `${at}: ` : ""}${issue?.message}`, {
+      path: at,
     });
   }
   const w = parsed.data;
@@ -203,13 +271,22 @@ export async function revocationListFromJson(j: unknown): Promise<RevocationList
       field: "issuer",
     });
   }
-  const revoked = [...new Set(w.revoked.map((s) => serialOf(BigInt(s))))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const root = BigInt(w.root);
+  const signature: EdDsaSignature = { R8: pointFromJson(w.signature.R8), S: BigInt(w.signature.S) };
+  // The signature first: it is cheap, and an unsigned list is not worth rebuilding a tree for.
+  if (!verifyRevocationListSignature({ issuer, root, updatedAt: w.updatedAt, signature })) {
+    throw new ZkPayError(
+      "invalid_argument",
+      "revocation list: the signature is not its issuer's over its root and updatedAt (an altered or forged list)",
+      { field: "signature" },
+    );
+  }
+  const revoked = [...new Set(w.revoked.map((s) => serialOf(BigInt(s))))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   // The root recomputed with the same library the holder's path comes from.
   if ((await RevocationTree.create(revoked)).root() !== root) {
     throw new ZkPayError("invalid_argument", "revocation list: root is not the tree root of the revoked serials", {
       field: "root",
     });
   }
-  return { issuer, root, revoked, updatedAt: w.updatedAt };
+  return { issuer, root, revoked, updatedAt: w.updatedAt, signature };
 }
