@@ -1,8 +1,9 @@
 // An agent that pays an x402 API privately (README "SDK"; test/package/examples.test.ts runs it).
 // Config from the environment: ZK402_SEED (32-byte hex, back it up), PAYER_KEY (an EOA
 // with USDC and gas, for the deposit), RPC_URL, API_URL; ZK402_NETWORK (default
-// localhost, the README's local node; base-sepolia once deployed there) and
-// ZK402_DEPLOYMENTS_DIR (default: the package's deployments/).
+// localhost, the README's local node; base-sepolia once deployed there),
+// ZK402_DEPLOYMENTS_DIR (default: the package's deployments/) and WALLET_DIR (notes and
+// identity credentials; default ~/.402zk/<network>-<hash of the seed>).
 import { createHash } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
@@ -13,7 +14,13 @@ import { privateKeyToAccount } from "viem/accounts";
 
 import { PrivateWallet, ZkExactClientScheme, wrapFetchWithZkPayment } from "402zk/client";
 import { shutdownProver } from "402zk/core";
-import { FileNoteStore, defaultArtifacts, loadDeployment } from "402zk/node";
+import {
+  FileAttributeCredentialStore,
+  FileNoteStore,
+  attributeArtifacts,
+  defaultArtifacts,
+  loadDeployment,
+} from "402zk/node";
 
 const env = (name: string): string => {
   const v = process.env[name];
@@ -35,12 +42,14 @@ const walletClient = createWalletClient({
 });
 
 const seed = env("ZK402_SEED") as Hex;
-// One folder per seed and network (a note store holds the notes of one seed).
-const dir = path.join(
-  os.homedir(),
-  ".402zk",
-  `${d.network}-${createHash("sha256").update(`402zk.notes:${seed.toLowerCase()}`).digest("hex").slice(0, 16)}`,
-);
+// WALLET_DIR, or one folder per seed and network (a note store holds the notes of one seed).
+const dir =
+  process.env.WALLET_DIR ??
+  path.join(
+    os.homedir(),
+    ".402zk",
+    `${d.network}-${createHash("sha256").update(`402zk.notes:${seed.toLowerCase()}`).digest("hex").slice(0, 16)}`,
+  );
 
 const wallet = await PrivateWallet.open({
   seed,
@@ -53,7 +62,14 @@ const wallet = await PrivateWallet.open({
 await wallet.sync();
 if (wallet.balance() < 100_000n) await wallet.deposit(1_000_000n, { method: "authorization" }); // 1 USDC, one tx
 
-const client = new x402Client().register("eip155:*", new ZkExactClientScheme({ wallet, settlement: "server" }));
+const scheme = new ZkExactClientScheme({
+  wallet,
+  settlement: "server",
+  // Verify & Pay: credentials stored with `402zk --wallet <WALLET_DIR> identity add` prove a route's
+  // rule (age, country) with the payment; routes without a rule never read them.
+  identity: { credentials: new FileAttributeCredentialStore(dir), artifacts: attributeArtifacts() },
+});
+const client = new x402Client().register("eip155:*", scheme);
 client.setSpendControls({
   // 0.1 USDC per payment, the relayer fee included (the scheme checks amount + fee)
   allowedAssets: [{ network: `eip155:${d.chainId}`, asset: d.token, maxAmountPerPayment: "100000" }],

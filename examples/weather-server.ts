@@ -42,7 +42,7 @@ export const { resourceServer, network } = createZkResourceServer({
   // (no socket) has to go by.
   limits: { trustedProxies: ["127.0.0.1", "::1"], behindProxy: true },
 });
-const payTo = parseUserAddress(env("PAY_TO"), "PAY_TO");
+export const payTo = parseUserAddress(env("PAY_TO"), "PAY_TO");
 
 /** GET /weather for $0.01 on zk-exact, as x402 routes: every framework's adapter takes these. */
 export const routes: RoutesConfig = {

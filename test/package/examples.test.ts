@@ -7,10 +7,17 @@ import { pathToFileURL } from "node:url";
 
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { expect } from "chai";
+import { erc20Abi } from "viem";
 
 import { devPrivateKey } from "../../scripts/lib/dev-env.js";
 import { ROOT } from "../../scripts/lib/paths.js";
 import { isZkPayError } from "../../sdk/core/errors.js";
+import { credentialToJson } from "../../sdk/core/identity/credential.js";
+import { ymdOf } from "../../sdk/core/identity/rule.js";
+import { WalletKeys } from "../../sdk/core/keys.js";
+import { acceptCredential, credentialRequest, parseCredentialRequest } from "../../sdk/identity/holder.js";
+import { AttributeIssuer } from "../../sdk/identity/issuer.js";
+import { FileAttributeCredentialStore } from "../../sdk/node/identity-store.js";
 import { saveDeployment } from "../../sdk/node/deployments.js";
 import { createZkRemoteResourceServer } from "../../sdk/server/remote.js";
 import { serveNext } from "../adapters/servers/next.js";
@@ -29,6 +36,7 @@ export const EXAMPLES = [
   "examples/api-weather-express.ts",
   "examples/api-weather-hono.ts",
   "examples/next/app/weather/route.ts",
+  "examples/age-gated-api.ts",
 ];
 
 /**
@@ -315,6 +323,80 @@ describe("README examples (examples/*.ts): the snippets compile under --strict a
     } finally {
       api.child.kill();
       await service.close();
+    }
+  });
+  it("run: the age-gated API (Verify & Pay) refuses the agent before it pays until its wallet holds an adult's credential, then serves it", async function () {
+    this.timeout(300_000);
+    await env.mint(account(12).address, 2_000_000n);
+    const issuer = await AttributeIssuer.init(path.join(dir, "issuer"));
+    const port = randomPort();
+    const server = runExample(
+      "examples/age-gated-api.ts",
+      {
+        ...common,
+        RELAYER_KEY: devPrivateKey(13),
+        PAY_TO: account(14).address,
+        CHALLENGE_SECRET: "examples-age-secret-0123456789abcd",
+        ISSUER_KEY: issuer.publicKeyString,
+        PORT: port,
+      },
+      /listening on/,
+    );
+    const payeeBalance = () =>
+      env.publicClient.readContract({
+        address: env.pool.token,
+        abi: erc20Abi,
+        functionName: "balanceOf",
+        args: [account(14).address],
+      });
+    const seed = `0x${"9d".repeat(32)}`;
+    const walletDir = path.join(dir, "beer-agent");
+    const agent = () =>
+      runExample("examples/agent.ts", {
+        ...common,
+        ZK402_SEED: seed,
+        PAYER_KEY: devPrivateKey(12),
+        API_URL: `http://127.0.0.1:${port}/beer`,
+        WALLET_DIR: walletDir,
+      }).done;
+    try {
+      const up = await server.done;
+      expect(up.out, up.out).to.match(/listening on/);
+      const unpaid = await fetch(`http://127.0.0.1:${port}/beer`);
+      expect(unpaid.status).to.equal(402);
+      const required = JSON.parse(Buffer.from(unpaid.headers.get("payment-required")!, "base64").toString()) as {
+        extensions?: Record<string, { info: { rule: unknown; serviceId: string } }>;
+      };
+      expect(required.extensions?.["zk-attribute"]?.info.rule).to.deep.equal({
+        minAge: 18,
+        countries: { mode: "block", codes: [364, 408] }, // sorted
+      });
+
+      // No credential in the wallet: the agent's client refuses before proving; nothing paid.
+      const payeeBefore = await payeeBalance();
+      const refused = await agent();
+      expect(refused.code, refused.out).to.not.equal(0);
+      expect(refused.out).to.match(/requires an identity credential \(zk-attribute\) and the wallet holds none/);
+      expect(await payeeBalance()).to.equal(payeeBefore);
+
+      // The issuer signs an adult's credential for the agent's holder key (its seed derives it),
+      // stored where the agent reads it, as `402zk --wallet <dir> identity add` does.
+      const holder = WalletKeys.fromSeed(seed).attributeHolderKey();
+      const nonce = await issuer.newNonce();
+      const request = parseCredentialRequest(credentialRequest(holder, issuer.publicKeyString, nonce));
+      const today = new Date();
+      const years = (n: number) => ymdOf(new Date(Date.UTC(today.getUTCFullYear() + n, today.getUTCMonth(), 1)));
+      const issued = await issuer.issue({
+        ...request,
+        claims: { birthDate: years(-30), country: 276, expiresAt: years(2), flags: 0n },
+      });
+      await new FileAttributeCredentialStore(walletDir).add(acceptCredential(holder, credentialToJson(issued)));
+      const served = await agent();
+      expect(served.code, served.out).to.equal(0);
+      expect(served.out).to.include('200 {"beer":"cold"}');
+      expect(await payeeBalance()).to.equal(payeeBefore + 10_000n);
+    } finally {
+      server.child.kill();
     }
   });
 });
