@@ -30,7 +30,7 @@ const WEIGHTS = {
   "test/session/session.test.ts": 71,
   "test/cli/network-path.test.ts": 69,
   "test/client/wallet.test.ts": 68,
-  "test/package/examples.test.ts": 63,
+  "test/package/examples.test.ts": 78,
   "test/client/shielded.test.ts": 59,
   "test/server/security.test.ts": 52,
   "test/server/escrow-http.test.ts": 50,
