@@ -58,7 +58,10 @@ export const ZkReason = {
   service_key_changed: "service_key_changed",
   /** No stored credential can serve this request. */
   no_credential: "no_credential",
-  /** The service could not issue a credential for a payment (not paid, wrong terms). */
+  /**
+   * The service could not issue a session credential for a payment (not paid, wrong
+   * terms), or an identity issuer refused, or did not answer, a credential request.
+   */
   issuance_refused: "issuance_refused",
   // wire / server side
   malformed_header: "malformed_header",

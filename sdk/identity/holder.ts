@@ -179,3 +179,99 @@ export function acceptCredential(
   }
   return c;
 }
+
+/** Options of {@link obtainCredential}. */
+export interface ObtainCredentialOptions {
+  /** The issuer key the holder expects (a point or its 43-character string); default: whatever the endpoint names. */
+  issuer?: BabyJubPoint | string;
+  /** Headers sent with both requests (the provider's login: a cookie, a bearer token). */
+  headers?: Record<string, string>;
+  /** Default: the global `fetch`. */
+  fetch?: typeof fetch;
+  /** Per request, ms (default 15,000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Asks an issuer's HTTP endpoint (`AttributeIssuer.serveIssuance`, mounted at `url`) for a
+ * credential bound to `holder`: GET `<url>/nonce`, sign the request with the holder key,
+ * POST it to `<url>/credentials`, then check the answer as {@link acceptCredential} does
+ * (signed by the expected issuer, bound to this holder) before returning it for the
+ * wallet's store. Throws `issuance_refused` naming the HTTP status and the issuer's message
+ * (a refusal, a bad answer, an issuer that does not answer), `attribute_proof_invalid` for
+ * a credential that fails the holder's checks, `invalid_argument` for a bad URL.
+ *
+ * @example
+ * const credential = await obtainCredential("https://idp.example/id", wallet.attributeHolderKey(), {
+ *   headers: { authorization: `Bearer ${token}` },
+ * });
+ * await new FileAttributeCredentialStore(walletDir).add(credential);
+ */
+export async function obtainCredential(
+  url: string,
+  holder: HolderKey,
+  o: ObtainCredentialOptions = {},
+): Promise<AttributeCredential> {
+  let base: URL;
+  try {
+    base = new URL(url);
+  } catch {
+    throw new ZkPayError("invalid_argument", `the issuer URL is not a URL: "${url.slice(0, 200)}"`);
+  }
+  if (base.protocol !== "https:" && base.protocol !== "http:") {
+    throw new ZkPayError("invalid_argument", `the issuer URL must be http(s), got ${base.protocol}`);
+  }
+  const at = (p: string) => `${base.href.replace(/\/+$/, "")}${p}`;
+  const call = async (p: string, init: RequestInit): Promise<unknown> => {
+    let res: Response;
+    try {
+      res = await (o.fetch ?? fetch)(at(p), {
+        ...init,
+        headers: { accept: "application/json", ...o.headers, ...(init.headers as Record<string, string>) },
+        signal: AbortSignal.timeout(o.timeoutMs ?? 15_000),
+      });
+    } catch (err) {
+      throw new ZkPayError(
+        "issuance_refused",
+        `the issuer at ${at(p)} did not answer: ${(err as Error).message}`,
+        {},
+        { cause: err },
+      );
+    }
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (!res.ok) {
+      const m = (body as { message?: unknown } | undefined)?.message;
+      throw new ZkPayError(
+        "issuance_refused",
+        `the issuer refused (${init.method ?? "GET"} ${at(p)}: HTTP ${res.status})${typeof m === "string" ? `: ${m.slice(0, 300)}` : ""}`,
+        { status: res.status },
+      );
+    }
+    if (body === undefined) throw new ZkPayError("issuance_refused", `the issuer's answer at ${at(p)} is not JSON`);
+    return body;
+  };
+  const offer = (await call("/nonce", { method: "GET" })) as { issuer?: unknown; nonce?: unknown };
+  if (typeof offer.issuer !== "string" || typeof offer.nonce !== "string") {
+    throw new ZkPayError("issuance_refused", `the issuer's nonce answer at ${at("/nonce")} is not { issuer, nonce }`);
+  }
+  const issuer = issuerKeyFromString(offer.issuer);
+  if (o.issuer !== undefined && !samePoint(issuer, issuerPoint(o.issuer))) {
+    throw new ZkPayError(
+      "attribute_proof_invalid",
+      `the endpoint speaks for issuer ${offer.issuer}, not the expected ${issuerKeyToString(issuerPoint(o.issuer))}`,
+    );
+  }
+  const request = credentialRequest(holder, issuer, offer.nonce);
+  const credential = await call("/credentials", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(request),
+  });
+  return acceptCredential(holder, credential, { issuer });
+}

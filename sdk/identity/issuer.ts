@@ -16,6 +16,7 @@ import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { REV_DEPTH } from "../core/identity/constants.js";
 import {
   checkClaims,
+  credentialToJson,
   issuerKeyToString,
   pointToJson,
   signCredential,
@@ -32,7 +33,7 @@ import {
 import { ymdOf } from "../core/identity/rule.js";
 import { lockDirectory } from "../node/dir-lock.js";
 import { readJsonState, writeFileAtomic } from "../node/file-store.js";
-import type { CredentialRequest } from "./holder.js";
+import { parseCredentialRequest, type CredentialRequest } from "./holder.js";
 
 /** The issuer's private key file in its directory (mode 0600). */
 export const ISSUER_KEY_FILE = "issuer-key.json";
@@ -49,6 +50,25 @@ const IssuerKeyFileSchema = z.object({
   privateKey: z.string().regex(/^0x[0-9a-fA-F]{64}$/),
   publicKey: z.string(),
 });
+
+/** The paths {@link AttributeIssuer.serveIssuance} answers, below the prefix it is mounted at. */
+export const ISSUANCE_PATHS = { nonce: "/nonce", credentials: "/credentials" } as const;
+
+/** What {@link AttributeIssuer.serveIssuance} asks of the identity provider's own code. */
+export interface IssuanceOptions {
+  /**
+   * The claims to sign for this HTTP request and holder key, from the provider's own
+   * checks (its login session, the identity check it ran for that account); `undefined`
+   * refuses with 403. Called only for a well-formed request whose proof of possession
+   * verifies for this issuer; a throw is answered 500 without its message.
+   */
+  claimsFor(
+    req: IncomingMessage,
+    request: CredentialRequest,
+  ): Promise<AttributeClaims | undefined> | AttributeClaims | undefined;
+  /** Largest request body in bytes (default 4,096; a request is ~700). */
+  maxBodyBytes?: number;
+}
 
 /** What the issuer records of a credential it issued: never its attributes (data minimisation). */
 export interface IssuedCredentialRecord {
@@ -455,6 +475,93 @@ export class AttributeIssuer {
           res.writeHead(500, { "content-type": "application/json" }).end('{"error":"revocation list unavailable"}');
         },
       );
+    };
+  }
+
+  /**
+   * A `node:http` request handler for issuance over HTTP, the two steps of the CLI's file
+   * flow (JSON in and out; mount it under any prefix, behind the provider's own login):
+   * - `GET <prefix>/nonce` answers `{ issuer, nonce }`: a fresh single-use nonce;
+   * - `POST <prefix>/credentials` takes the holder's credential request
+   *   (`credentialRequest(holder, issuer, nonce)`), checks its shape and proof of
+   *   possession, asks `claimsFor` what to sign, then issues ({@link issue}: the nonce is
+   *   used up, the serial written before signing) and answers the credential's JSON.
+   * Refusals are JSON `{ error, message }`: 400 for a malformed or unverifiable request or
+   * a nonce that is not outstanding, 403 when `claimsFor` refuses, 404/405 elsewhere, 413
+   * for a body over `maxBodyBytes`. The holder side is `obtainCredential` (402zk/identity)
+   * or `402zk identity obtain <url>`.
+   *
+   * @example
+   * const issue = issuer.serveIssuance({ claimsFor: (req) => claimsOfLoggedInUser(req) });
+   * http.createServer((req, res) => (req.url?.startsWith("/id/") ? issue(req, res) : app(req, res)));
+   */
+  serveIssuance(o: IssuanceOptions): (req: IncomingMessage, res: ServerResponse) => void {
+    const maxBody = o.maxBodyBytes ?? 4096;
+    const send = (res: ServerResponse, status: number, body: unknown) => {
+      if (res.headersSent) return;
+      res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(JSON.stringify(body));
+    };
+    const refuse = (res: ServerResponse, status: number, error: string, message: string) =>
+      send(res, status, { error, message });
+    const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+      const pathname = new URL(req.url ?? "/", "http://issuer.invalid").pathname.replace(/\/+$/, "");
+      if (pathname.endsWith(ISSUANCE_PATHS.nonce)) {
+        if (req.method !== "GET") return refuse(res, 405, "method_not_allowed", "GET the nonce");
+        return send(res, 200, { issuer: this.publicKeyString, nonce: (await this.newNonce()).toString() });
+      }
+      if (!pathname.endsWith(ISSUANCE_PATHS.credentials)) {
+        return refuse(
+          res,
+          404,
+          "not_found",
+          `issuance answers ${ISSUANCE_PATHS.nonce} and ${ISSUANCE_PATHS.credentials}`,
+        );
+      }
+      if (req.method !== "POST") return refuse(res, 405, "method_not_allowed", "POST the credential request");
+      let size = 0;
+      const chunks: Buffer[] = [];
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > maxBody) return refuse(res, 413, "invalid_argument", `the request body is over ${maxBody} bytes`);
+        chunks.push(chunk);
+      }
+      let request: CredentialRequest;
+      try {
+        request = parseCredentialRequest(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      } catch (err) {
+        return refuse(res, 400, "invalid_argument", isZkPayError(err) ? err.message : "the body is not JSON");
+      }
+      if (!samePoint(request.issuer, this.publicKey)) {
+        return refuse(
+          res,
+          400,
+          "invalid_argument",
+          `the request is addressed to another issuer, not ${this.publicKeyString}`,
+        );
+      }
+      // Before the provider's callback: a request its holder key did not sign is no one's.
+      if (!verifyPossession(this.publicKey, request.nonce, request.holder, request.possession)) {
+        return refuse(
+          res,
+          400,
+          "invalid_argument",
+          "proof of possession does not verify: the request must be signed by the holder key, for this issuer and nonce",
+        );
+      }
+      const claims = await o.claimsFor(req, request);
+      if (claims === undefined) {
+        return refuse(res, 403, "issuance_refused", "this issuer does not issue a credential for this request");
+      }
+      try {
+        send(res, 200, credentialToJson(await this.issue({ ...request, claims })));
+      } catch (err) {
+        if (!isZkPayError(err, "invalid_argument")) throw err;
+        refuse(res, 400, "invalid_argument", err.message);
+      }
+    };
+    return (req, res) => {
+      handle(req, res).catch(() => refuse(res, 500, "internal_error", "issuance failed"));
     };
   }
 

@@ -5,7 +5,10 @@
  * exit codes and no stack trace. No chain: these commands need none.
  */
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 
@@ -19,6 +22,7 @@ import {
 } from "../../sdk/core/identity/credential.js";
 import { RevocationTree, revocationListFromJson } from "../../sdk/core/identity/revocation.js";
 import { WalletKeys } from "../../sdk/core/keys.js";
+import { AttributeIssuer } from "../../sdk/identity/issuer.js";
 import { buildCli, withCompileCache } from "../helpers/cli-build.js";
 import { collectOutput, type ProcessResult } from "../helpers/process.js";
 
@@ -204,5 +208,32 @@ describe("402zk issuer / identity (spawned CLI, offline file flow)", function ()
     const ok = await issue({ "--out": f("cred-bad.json") });
     expect(ok.code, ok.stderr).to.equal(0);
     expect(ok.stderr).to.include("issued serial 1");
+  });
+  it("identity obtain <url>: the credential over the issuer's HTTP endpoint (serveIssuance), with the provider's login header; a refusal exits 2 naming the status", async function () {
+    this.timeout(120_000);
+    const issuer = await AttributeIssuer.init(f("issuer-http"));
+    const handler = issuer.serveIssuance({
+      claimsFor: (req) =>
+        req.headers.authorization === "Bearer alice"
+          ? { birthDate: 19900517, country: 276, expiresAt: 20400101, flags: 0n }
+          : undefined,
+    });
+    const server = createServer(handler);
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/id`;
+    try {
+      const ok = await cli(["identity", "obtain", url, "-H", "Authorization: Bearer alice", "--issuer", issuer.publicKeyString], "wallet-http"); // prettier-ignore
+      expect(ok.code, ok.stderr).to.equal(0);
+      expect(JSON.parse(ok.stdout)).to.deep.include({ ok: true, issuer: issuer.publicKeyString, serial: 1 });
+      const listed = await cli(["identity", "list", "--json"], "wallet-http");
+      expect(listed.stdout).to.include(issuer.publicKeyString);
+      refused(await cli(["identity", "obtain", url], "wallet-http"), 2, "issuance_refused", /HTTP 403/);
+      refused(await cli(["identity", "obtain", url, "-H", "no colon"], "wallet-http"), 1, "invalid_argument", /-H/);
+      expect((await issuer.issued()).map((r) => r.serial)).to.deep.equal([1]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

@@ -29,6 +29,7 @@ import {
   MemoryAttributeCredentialStore,
   acceptCredential,
   credentialRequest,
+  obtainCredential,
   parseCredentialRequest,
   type AttributeCredentialStore,
 } from "../../sdk/identity/index.js";
@@ -260,6 +261,85 @@ describe("identity: issuers and holders of attribute credentials", function () {
     expect(() => parseCredentialRequest({ ...req, nonce: "-1" }))
       .to.throw()
       .that.satisfies((e: unknown) => isZkPayError(e, "invalid_argument") && /nonce/.test(String(e)));
+  });
+
+  it("issues over HTTP (serveIssuance): the holder's obtainCredential gets a nonce, proves possession and checks the answer; the provider decides the claims; bad requests are 4xx, never a credential", async function () {
+    const issuer = await AttributeIssuer.init(dir());
+    const seen: string[] = [];
+    const handler = issuer.serveIssuance({
+      // The provider's own login: a bearer token names the account whose checked claims are signed.
+      claimsFor: (req, r) => {
+        seen.push(`${req.headers.authorization ?? ""} ${r.holder[0] === holderA.publicKey[0] ? "A" : "other"}`);
+        return req.headers.authorization === "Bearer alice" ? CLAIMS : undefined;
+      },
+    });
+    const server = createServer((req, res) =>
+      req.url?.startsWith("/id/") ? handler(req, res) : res.writeHead(404).end(),
+    );
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/id`;
+    try {
+      const credential = await obtainCredential(url, holderA, {
+        headers: { authorization: "Bearer alice" },
+        issuer: issuer.publicKeyString,
+      });
+      expect(credential.claims).to.deep.equal(CLAIMS);
+      expect(credential.holder).to.deep.equal(holderA.publicKey);
+      expect(verifyCredentialSignature(credential)).to.equal(true);
+      expect((await issuer.issued()).map((r) => r.serial)).to.deep.equal([credential.serial]);
+      expect(seen).to.deep.equal(["Bearer alice A"]);
+
+      // The provider refuses (no login): 403, nothing issued, the holder told why.
+      await refusal(obtainCredential(url, holderA), "issuance_refused", /HTTP 403.*does not issue/);
+      // An endpoint that speaks for another issuer than the one expected: refused before asking.
+      const other = await AttributeIssuer.init(dir());
+      await refusal(
+        obtainCredential(url, holderA, { headers: { authorization: "Bearer alice" }, issuer: other.publicKeyString }),
+        "attribute_proof_invalid",
+        /speaks for issuer/,
+      );
+      expect(await issuer.issued()).to.have.length(1);
+
+      // Raw requests: a replayed request (its nonce used up), one signed by another key, junk, a GET.
+      const nonce = (await (await fetch(`${url}/nonce`)).json()) as { issuer: string; nonce: string };
+      expect(nonce.issuer).to.equal(issuer.publicKeyString);
+      const post = (body: string) =>
+        fetch(`${url}/credentials`, {
+          method: "POST",
+          headers: { authorization: "Bearer alice", "content-type": "application/json" },
+          body,
+        });
+      const good = JSON.stringify(credentialRequest(holderB, issuer.publicKeyString, nonce.nonce));
+      expect((await post(good)).status).to.equal(200);
+      const replay = await post(good);
+      expect(replay.status).to.equal(400);
+      expect(((await replay.json()) as { message: string }).message).to.match(/not outstanding/);
+      const fresh = (await (await fetch(`${url}/nonce`)).json()) as { nonce: string };
+      const forged = credentialRequest(holderB, issuer.publicKeyString, fresh.nonce);
+      forged.holder = { x: holderA.publicKey[0].toString(), y: holderA.publicKey[1].toString() };
+      const asked = seen.length;
+      const f = await post(JSON.stringify(forged));
+      expect(f.status).to.equal(400);
+      expect(((await f.json()) as { message: string }).message).to.match(/proof of possession/);
+      for (const junk of ["not json", "{}", JSON.stringify({ ...JSON.parse(good), nonce: "x" })]) {
+        const r = await post(junk);
+        expect(r.status, junk).to.equal(400);
+        expect(((await r.json()) as { error: string }).error).to.equal("invalid_argument");
+      }
+      expect((await post("x".repeat(5000))).status).to.equal(413);
+      expect((await fetch(`${url}/credentials`)).status).to.equal(405);
+      expect((await fetch(`${url}/elsewhere`)).status).to.equal(404);
+      // The forged request (and the junk) never reached the provider's callback.
+      expect(seen).to.have.length(asked);
+      expect(await issuer.issued()).to.have.length(2);
+      // An issuer that is not there.
+      await refusal(obtainCredential("http://127.0.0.1:1/id", holderA), "issuance_refused", /did not answer/);
+      await refusal(obtainCredential("ftp://x/id", holderA), "invalid_argument", /http/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   describe("credential stores", function () {

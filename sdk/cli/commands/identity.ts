@@ -5,6 +5,7 @@
  *
  *   402zk identity request --issuer KEY --nonce N [--out req.json]   the request to send the issuer
  *   402zk identity add cred.json                                     check the credential and store it
+ *   402zk identity obtain URL [-H "Name: value"] [--issuer KEY]      the same over the issuer's HTTP endpoint
  *   402zk identity list [--show] [--json]
  *   402zk identity remove --issuer KEY --serial N
  */
@@ -13,15 +14,17 @@ import path from "node:path";
 import type { Command } from "commander";
 
 import { ZkPayError } from "../../core/errors.js";
-import { issuerKeyFromString, issuerKeyToString } from "../../core/identity/credential.js";
+import { issuerKeyFromString, issuerKeyToString, type AttributeCredential } from "../../core/identity/credential.js";
 import { ymdOf } from "../../core/identity/rule.js";
 import { WalletKeys } from "../../core/keys.js";
-import { acceptCredential, credentialRequest } from "../../identity/holder.js";
+import { acceptCredential, credentialRequest, obtainCredential } from "../../identity/holder.js";
 import { lockDirectory } from "../../node/dir-lock.js";
 import { FileAttributeCredentialStore } from "../../node/identity-store.js";
+import { collect } from "../args.js";
 import type { CommandEnv } from "../command.js";
 import { defaultWalletDir, loadOrCreateSeed, type GlobalOptions } from "../context.js";
 import { info, out } from "../output.js";
+import { requestInit } from "../request.js";
 import { emitJson, readJsonFlag, serialFlag } from "./issuer.js";
 
 /** The wallet folder of a command's global options (--wallet, else ~/.402zk/<network>). */
@@ -74,12 +77,32 @@ const isoDate = (ymd: number): string => {
   return `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}`;
 };
 
-/** Registers `identity` and its subcommands: request, add, list, remove. */
+/** Stores a checked credential in the wallet folder (under its lock) and reports it. */
+async function store(credential: AttributeCredential, dir: string, g: GlobalOptions): Promise<void> {
+  const credentials = new FileAttributeCredentialStore(dir);
+  await withWalletLock(dir, g, () => credentials.add(credential));
+  const expired = credential.claims.expiresAt < ymdOf(new Date());
+  info(
+    `stored credential serial ${credential.serial} of issuer ${issuerKeyToString(credential.issuer)} in ${credentials.file}` +
+      (expired ? ` (warning: it expired on ${isoDate(credential.claims.expiresAt)})` : ""),
+  );
+  out(
+    JSON.stringify({
+      ok: true,
+      issuer: issuerKeyToString(credential.issuer),
+      serial: credential.serial,
+      expiresAt: isoDate(credential.claims.expiresAt),
+      expired,
+    }),
+  );
+}
+
+/** Registers `identity` and its subcommands: request, add, obtain, list, remove. */
 export function register(program: Command, _env: CommandEnv): void {
   const identity = program
     .command("identity")
     .description(
-      "identity credentials of this wallet (Verify & Pay): request one from an issuer, add it, list, remove; kept in <wallet>/identity-credentials.json",
+      "identity credentials of this wallet (Verify & Pay): request one from an issuer and add it, or obtain it over HTTP; list, remove; kept in <wallet>/identity-credentials.json",
     );
 
   identity
@@ -107,23 +130,24 @@ export function register(program: Command, _env: CommandEnv): void {
     .action(async (file: string, _o: unknown, cmd: Command) => {
       const json = await readJsonFlag("<file>", file);
       const { dir, g } = walletDirOf(cmd);
-      const credential = acceptCredential(holderKeyOf(dir), json);
-      const store = new FileAttributeCredentialStore(dir);
-      await withWalletLock(dir, g, () => store.add(credential));
-      const expired = credential.claims.expiresAt < ymdOf(new Date());
-      info(
-        `stored credential serial ${credential.serial} of issuer ${issuerKeyToString(credential.issuer)} in ${store.file}` +
-          (expired ? ` (warning: it expired on ${isoDate(credential.claims.expiresAt)})` : ""),
-      );
-      out(
-        JSON.stringify({
-          ok: true,
-          issuer: issuerKeyToString(credential.issuer),
-          serial: credential.serial,
-          expiresAt: isoDate(credential.claims.expiresAt),
-          expired,
-        }),
-      );
+      await store(acceptCredential(holderKeyOf(dir), json), dir, g);
+    });
+
+  identity
+    .command("obtain")
+    .description(
+      "ask an issuer's HTTP endpoint (AttributeIssuer.serveIssuance) for a credential bound to this wallet's holder key, check it and store it",
+    )
+    .argument("<url>", "the issuer's issuance URL (it answers <url>/nonce and <url>/credentials)")
+    .option("--issuer <key>", "the issuer key you expect: refused if the endpoint speaks for another")
+    .option("-H, --header <header>", 'header "Name: value" for the issuer (its login), repeatable', collect, [])
+    .action(async (url: string, o: { issuer?: string; header: string[] }, cmd: Command) => {
+      const headers: Record<string, string> = {};
+      new Headers(requestInit({ header: o.header }).headers).forEach((v, k) => (headers[k] = v));
+      const issuer = o.issuer === undefined ? undefined : issuerFlag(o.issuer);
+      const { dir, g } = walletDirOf(cmd);
+      const credential = await obtainCredential(url, holderKeyOf(dir), { headers, ...(issuer ? { issuer } : {}) });
+      await store(credential, dir, g);
     });
 
   identity
