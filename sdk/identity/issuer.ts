@@ -489,7 +489,9 @@ export class AttributeIssuer {
    * Refusals are JSON `{ error, message }`: 400 for a malformed or unverifiable request or
    * a nonce that is not outstanding, 403 when `claimsFor` refuses, 404/405 elsewhere, 413
    * for a body over `maxBodyBytes`. The holder side is `obtainCredential` (402zk/identity)
-   * or `402zk identity obtain <url>`.
+   * or `402zk identity obtain <url>`. Put both paths behind the provider's login: every
+   * nonce is written to the books, which keep the newest `maxOutstandingNonces`, so an
+   * anonymous flood of nonce requests would push out the nonces real holders are using.
    *
    * @example
    * const issue = issuer.serveIssuance({ claimsFor: (req) => claimsOfLoggedInUser(req) });
