@@ -33,6 +33,7 @@ import {
 import { ymdOf } from "../core/identity/rule.js";
 import { lockDirectory } from "../node/dir-lock.js";
 import { readJsonState, writeFileAtomic } from "../node/file-store.js";
+import { readJsonRequestBody } from "../node/http-body.js";
 import { parseCredentialRequest, type CredentialRequest } from "./holder.js";
 
 /** The issuer's private key file in its directory (mode 0600). */
@@ -521,17 +522,11 @@ export class AttributeIssuer {
         );
       }
       if (req.method !== "POST") return refuse(res, 405, "method_not_allowed", "POST the credential request");
-      let size = 0;
-      const chunks: Buffer[] = [];
-      for await (const chunk of req as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > maxBody) return refuse(res, 413, "invalid_argument", `the request body is over ${maxBody} bytes`);
-        chunks.push(chunk);
-      }
       let request: CredentialRequest;
       try {
-        request = parseCredentialRequest(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+        request = parseCredentialRequest(await readJsonRequestBody(req, maxBody));
       } catch (err) {
+        if (isZkPayError(err, "body_too_large")) return refuse(res, 413, "body_too_large", err.message);
         return refuse(res, 400, "invalid_argument", isZkPayError(err) ? err.message : "the body is not JSON");
       }
       if (!samePoint(request.issuer, this.publicKey)) {

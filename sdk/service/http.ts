@@ -10,6 +10,7 @@ import { ZkPayError, isZkPayError } from "../core/errors.js";
 import { httpAnswerOf } from "../core/http.js";
 import { ZkPaymentPayloadSchema } from "../core/wire.js";
 import { TrustedProxies, clientAddress } from "../node/caller.js";
+import { readJsonRequestBody } from "../node/http-body.js";
 import { listDiscoveryResources, parseDiscoveryQuery } from "./discovery.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { COST, CostLimiter, type CostLimiterOptions } from "./rate-limit.js";
@@ -126,36 +127,6 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
     return `key:${h.slice(-8)}`;
   };
 
-  const readBody = (req: IncomingMessage): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      const declared = Number(req.headers["content-length"] ?? "0");
-      if (declared > maxBody) {
-        reject(new ZkPayError("body_too_large", `body over ${maxBody} bytes`));
-        req.resume();
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on("data", (c: Buffer) => {
-        size += c.length;
-        if (size > maxBody) {
-          reject(new ZkPayError("body_too_large", `body over ${maxBody} bytes`));
-          req.destroy();
-          return;
-        }
-        chunks.push(c);
-      });
-      req.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        try {
-          resolve(JSON.parse(text));
-        } catch {
-          reject(new ZkPayError("invalid_payload", "the body is not JSON"));
-        }
-      });
-      req.on("error", reject);
-    });
-
   const parse = <T>(schema: z.ZodType<T>, body: unknown): T => {
     const r = schema.safeParse(body);
     if (!r.success) {
@@ -215,7 +186,7 @@ export async function startFacilitatorServer(service: FacilitatorService, o: Fac
     }
     const caller = (url.pathname === "/relay" ? undefined : authorize(req)) ?? callerOf(req);
     chargeRequest(caller, "too many requests or refused payments");
-    const body = await readBody(req);
+    const body = await readJsonRequestBody(req, maxBody);
     if (url.pathname === "/relay") {
       const r = parse(RelayRequestSchema, body);
       const p = ZkPaymentPayloadSchema.safeParse(r.payload);
